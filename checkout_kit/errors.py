@@ -1,0 +1,219 @@
+"""The checkout_kit error tree.
+
+Every exception the library raises on purpose derives from :class:`CheckoutKitError`
+and carries the facts as attributes, so callers branch on types and fields, never
+on message text. Messages never contain a full card number or a CVV.
+
+::
+
+    CheckoutKitError
+    ├── CardError                    invalid card data given to the Python API
+    ├── MoneyError                   amounts that are floats, negative, or too precise
+    ├── CryptogramError              card packets
+    │   ├── MalformedPacketError     cannot be parsed (``code`` says why)
+    │   ├── UnknownKeyVersionError   no key registered for the packet's version
+    │   └── DecryptionError          the private key does not open the packet
+    ├── NotificationError            gateway notifications (webhooks)
+    │   ├── SignatureVerificationError
+    │   └── MalformedNotificationError
+    └── GatewayError                 talking to the CloudPayments API
+        ├── APIConnectionError       nothing was sent, or a safe call failed to connect
+        ├── AuthenticationError      HTTP 401
+        ├── RateLimitError           HTTP 429 after the retries
+        ├── ServerError              HTTP 5xx after the retries
+        ├── RequestRejectedError     ``Success: false`` with a ``Message``
+        ├── PaymentDeclined          the transaction was declined (``reason_code``)
+        └── UnknownOutcomeError      a mutating call whose result is not known
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "AuthenticationError",
+    "CardError",
+    "CheckoutKitError",
+    "CryptogramError",
+    "DecryptionError",
+    "GatewayError",
+    "MalformedNotificationError",
+    "MalformedPacketError",
+    "MoneyError",
+    "NotificationError",
+    "PaymentDeclined",
+    "RateLimitError",
+    "RequestRejectedError",
+    "ServerError",
+    "SignatureVerificationError",
+    "UnknownKeyVersionError",
+    "UnknownOutcomeError",
+]
+
+
+class CheckoutKitError(Exception):
+    """Base class of every error checkout_kit raises on purpose."""
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CardError(CheckoutKitError, ValueError):
+    """Card data is not acceptable.
+
+    ``errors`` maps a checkout.js field name (``cardNumber``, ``cvv``, ...) to its
+    checkout.js code (``CardNumber_Invalid``, ...).
+    """
+
+    def __init__(self, errors: Mapping[str, str], message: str | None = None) -> None:
+        self.errors: dict[str, str] = dict(errors)
+        super().__init__(
+            message or "invalid card data: " + ", ".join(f"{k}={v}" for k, v in self.errors.items())
+        )
+
+
+class MoneyError(CheckoutKitError, ValueError):
+    """An amount is not acceptable (a float, negative, or finer than the currency allows)."""
+
+
+class CryptogramError(CheckoutKitError, ValueError):
+    """A card cryptogram packet could not be built, read or opened.
+
+    ``code`` is a stable machine-readable reason, for example ``bad_length``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class MalformedPacketError(CryptogramError):
+    """The packet is not in any known layout.
+
+    Codes: ``empty``, ``bad_length``, ``bad_base64``, ``unknown_marker``,
+    ``bad_header``, ``bad_expiry``, ``bad_json``.
+    """
+
+
+class UnknownKeyVersionError(CryptogramError):
+    """No key is registered for the packet's key version."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        super().__init__("unknown_key_version", f"no key registered for key version {version:02d}")
+
+
+class DecryptionError(CryptogramError):
+    """The private key could not open the packet, or its plaintext is not a card packet."""
+
+
+class NotificationError(CheckoutKitError):
+    """A gateway notification could not be accepted."""
+
+
+class SignatureVerificationError(NotificationError):
+    """The notification's HMAC headers are missing or do not match.
+
+    ``header`` names the header that failed, or is ``None`` when none was sent.
+    """
+
+    def __init__(self, message: str, header: str | None = None) -> None:
+        self.header = header
+        super().__init__(message)
+
+
+class MalformedNotificationError(NotificationError):
+    """The notification body cannot be decoded or lacks required fields."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class GatewayError(CheckoutKitError):
+    """A call to the CloudPayments API failed.
+
+    ``request_id`` is the ``X-Request-ID`` that was sent (for mutating calls), so a
+    caller can retry the same operation safely or reconcile it later.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.request_id = request_id
+        self.endpoint = endpoint
+        super().__init__(message)
+
+
+class APIConnectionError(GatewayError):
+    """The API could not be reached, and the call is known not to have taken effect
+    (or it was a read-only call, for which it does not matter)."""
+
+
+class AuthenticationError(GatewayError):
+    """HTTP 401: the Public ID / API secret pair was refused."""
+
+
+class RateLimitError(GatewayError):
+    """HTTP 429 persisted through every retry."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class ServerError(GatewayError):
+    """HTTP 5xx persisted through every retry of a call that is safe to report as failed."""
+
+
+class RequestRejectedError(GatewayError):
+    """The API answered ``Success: false`` with a ``Message``: the request itself was
+    refused (a missing field, an unknown transaction...). Nothing was charged."""
+
+    def __init__(self, message: str, *, model: Any = None, **kw: Any) -> None:
+        self.model = model
+        super().__init__(message, **kw)
+
+
+class PaymentDeclined(GatewayError):
+    """The gateway processed the payment and declined it.
+
+    ``reason_code`` is the gateway's ``ReasonCode`` (``5051`` for insufficient funds),
+    ``reason`` its name, ``cardholder_message`` the text to show the payer, and
+    ``transaction`` the typed transaction model.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason_code: int,
+        reason: str | None = None,
+        cardholder_message: str | None = None,
+        transaction: Any = None,
+        **kw: Any,
+    ) -> None:
+        self.reason_code = reason_code
+        self.reason = reason
+        self.cardholder_message = cardholder_message
+        self.transaction = transaction
+        super().__init__(message, **kw)
+
+
+class UnknownOutcomeError(GatewayError):
+    """A mutating call was (or may have been) sent, and its result is not known after
+    every retry. The payment may or may not exist: reconcile with
+    ``find_payment(invoice_id)`` / ``get_payment(transaction_id)`` or repeat the call
+    with the same ``request_id`` (the gateway answers a repeated ``X-Request-ID`` with
+    the stored result for one hour)."""

@@ -1,0 +1,77 @@
+"""Amounts as :class:`~decimal.Decimal`, rounded by the rules of their currency.
+
+Floats are refused everywhere: ``0.1 + 0.2`` is how shops lose kopecks. The gateway
+accepts at most two decimals for every currency it lists (reference §3.3, §3.7), so
+the exponent table below is the ISO 4217 minor unit capped at 2.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from .errors import MoneyError
+
+__all__ = ["CURRENCIES", "format_amount", "minor_units", "parse_amount", "quantize"]
+
+#: Currency code -> number of decimals the gateway accepts (reference §3.7).
+CURRENCIES: dict[str, int] = {
+    code: 2
+    for code in (
+        "RUB EUR USD GBP UAH BYR BYN KZT AZN CHF CZK CAD PLN SEK TRY CNY INR BRL ZAR "
+        "UZS BGN BGL RON AUD HKD GEL KGS AMD AED"
+    ).split()
+}
+
+#: Largest amount we accept for one payment; far above any real card limit, it keeps
+#: absurd inputs (``1e30``) out of the ledger and the gateway.
+MAX_AMOUNT = Decimal("99999999999.99")
+
+
+def minor_units(currency: str) -> int:
+    """Decimals allowed for ``currency``; raises :class:`MoneyError` for unknown codes."""
+    try:
+        return CURRENCIES[currency.upper()]
+    except (KeyError, AttributeError):
+        raise MoneyError(f"unsupported currency {currency!r}") from None
+
+
+def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = False) -> Decimal:
+    """Turn ``value`` (a ``Decimal``, ``int`` or decimal string) into an exact amount.
+
+    Raises :class:`MoneyError` for floats, non-numbers, negative or zero amounts,
+    amounts above :data:`MAX_AMOUNT`, and more decimals than ``currency`` allows
+    (we never round a price silently; use :func:`quantize` for computed values).
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise MoneyError("amounts must be Decimal, int or str, never float or bool")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise MoneyError(f"not an amount: {value[:32]!r}") from None
+    else:
+        raise MoneyError(f"not an amount: {type(value).__name__}")
+    if not amount.is_finite():
+        raise MoneyError("amount must be finite")
+    places = minor_units(currency)
+    if amount != amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
+        raise MoneyError(f"{currency} amounts take at most {places} decimals")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise MoneyError("amount must be positive")
+    if amount > MAX_AMOUNT:
+        raise MoneyError("amount is too large")
+    return quantize(amount, currency)
+
+
+def quantize(amount: Decimal, currency: str = "RUB") -> Decimal:
+    """Round a computed amount half-up to the currency's decimals."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+
+
+def format_amount(amount: Decimal, currency: str = "RUB") -> str:
+    """The amount as the gateway wants it: dot separator, exact decimals (``"100.00"``)."""
+    return f"{quantize(amount, currency):f}"
