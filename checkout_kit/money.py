@@ -14,13 +14,12 @@ from .errors import MoneyError
 __all__ = ["CURRENCIES", "format_amount", "minor_units", "parse_amount", "quantize"]
 
 #: Currency code -> number of decimals the gateway accepts (reference §3.7).
-CURRENCIES: dict[str, int] = {
-    code: 2
-    for code in (
-        "RUB EUR USD GBP UAH BYR BYN KZT AZN CHF CZK CAD PLN SEK TRY CNY INR BRL ZAR "
-        "UZS BGN BGL RON AUD HKD GEL KGS AMD AED"
-    ).split()
-}
+_CODES = (
+    "RUB", "EUR", "USD", "GBP", "UAH", "BYR", "BYN", "KZT", "AZN", "CHF", "CZK", "CAD", "PLN",
+    "SEK", "TRY", "CNY", "INR", "BRL", "ZAR", "UZS", "BGN", "BGL", "RON", "AUD", "HKD", "GEL",
+    "KGS", "AMD", "AED",
+)
+CURRENCIES: dict[str, int] = dict.fromkeys(_CODES, 2)
 
 #: Largest amount we accept for one payment; far above any real card limit, it keeps
 #: absurd inputs (``1e30``) out of the ledger and the gateway.
@@ -42,7 +41,7 @@ def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = Fal
     amounts above :data:`MAX_AMOUNT`, and more decimals than ``currency`` allows
     (we never round a price silently; use :func:`quantize` for computed values).
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise MoneyError("amounts must be Decimal, int or str, never float or bool")
     if isinstance(value, Decimal):
         amount = value

@@ -1,0 +1,549 @@
+"""The card toolkit: brands, Luhn, expiry, CVV and cardholder-name rules.
+
+Pure: no Flask, no network. Time enters only through the ``now`` arguments.
+
+Everything about brands lives in one data table, :data:`BRANDS`, in the manner of
+braintree's credit-card-type: each brand has prefix ranges, lengths, display gaps
+and its CVV rule. Detection picks the brand whose matching range is the most
+specific (longest prefix); where two brands match at the same length, the table
+must say which one wins (``beats``), and importing this module fails if it does not.
+The browser scripts get the very same table through :func:`brand_table`.
+
+Validation reports the checkout.js field names and error codes
+(``{"cardNumber": "CardNumber_Invalid", "cvv": "Cvv_Empty"}``), so templates and
+scripts can use them as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import CardError
+
+__all__ = [
+    "BRANDS",
+    "BRANDS_BY_ID",
+    "Brand",
+    "CardValidation",
+    "Expiry",
+    "NumberCheck",
+    "brand_table",
+    "candidate_brands",
+    "check_number",
+    "detect_brand",
+    "expiry_from_parts",
+    "format_number",
+    "luhn_valid",
+    "mask_number",
+    "normalize_number",
+    "parse_expiry",
+    "validate_card",
+    "validate_cvv",
+    "validate_name",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """One card brand.
+
+    ``patterns`` are inclusive ranges of leading digits: ``(2200, 2204)`` matches
+    every number starting 2200…2204, ``(4, 4)`` every number starting with 4.
+    ``beats`` names the brands this one wins over where both match equally well.
+    """
+
+    id: str
+    name: str
+    patterns: tuple[tuple[int, int], ...]
+    lengths: tuple[int, ...]
+    gaps: tuple[int, ...]
+    cvv_name: str
+    cvv_sizes: tuple[int, ...]
+    cvv_required: bool = True
+    beats: tuple[str, ...] = ()
+
+    @property
+    def max_length(self) -> int:
+        """The longest number this brand issues."""
+        return self.lengths[-1]
+
+
+def _r(*items: int | tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    return tuple(i if isinstance(i, tuple) else (i, i) for i in items)
+
+
+_G4 = (4, 8, 12)
+
+#: The brand table. Sources: reference §2.3 (SDK ranges), the published IIN ranges
+#: of each network, and the precedence rules of lessons-from-peers.md.
+BRANDS: tuple[Brand, ...] = (
+    Brand("visa", "Visa", _r(4), (16, 18, 19), _G4, "CVV", (3,)),
+    Brand("mastercard", "Mastercard", _r((51, 55), (2221, 2720)), (16,), _G4, "CVC", (3,)),
+    Brand("mir", "MIR", _r((2200, 2204)), (16, 17, 18, 19), _G4, "CVP2", (3,),
+          beats=("mastercard",)),
+    Brand("maestro", "Maestro",
+          _r(493698, (500000, 504174), (504176, 506698), (506779, 508999), (56, 59), 63, 67, 6),
+          (12, 13, 14, 15, 16, 17, 18, 19), _G4, "CVC", (3,)),
+    Brand("american-express", "American Express", _r(34, 37), (15,), (4, 10), "CID", (4,)),
+    Brand("jcb", "JCB", _r(2131, 1800, (3528, 3589)), (16, 17, 18, 19), _G4, "CVV", (3,)),
+    Brand("unionpay", "UnionPay", _r(62, 81), (14, 15, 16, 17, 18, 19), _G4, "CVN", (3,),
+          beats=("maestro",)),
+    Brand("diners-club", "Diners Club", _r((300, 305), 36, 38, 39), (14, 16, 19), (4, 10),
+          "CVV", (3,)),
+    Brand("discover", "Discover", _r(6011, (644, 649), 65), (16, 19), _G4, "CID", (3,),
+          beats=("maestro",)),
+    # Uzcard and Humo: the gateway does not require a CVV for them (reference §2.5).
+    Brand("humo", "Humo", _r(9860), (16,), _G4, "CVV", (3,), cvv_required=False,
+          beats=("mastercard",)),
+    Brand("uzcard", "Uzcard", _r(8600, 5614), (16,), _G4, "CVV", (3,), cvv_required=False,
+          beats=("mastercard", "maestro")),
+    Brand("troy", "Troy", _r((979200, 979289)), (16,), _G4, "CVV", (3,)),
+)
+
+BRANDS_BY_ID: dict[str, Brand] = {b.id: b for b in BRANDS}
+
+
+def _build_prefix_index() -> tuple[dict[str, Brand], ...]:
+    """For each prefix length 1..6, a map from prefix string to the winning brand.
+
+    Detection then costs at most six dictionary look-ups. A prefix claimed by two
+    brands at the same length must be settled by ``beats``; otherwise the table is
+    wrong and we refuse to import rather than guess.
+    """
+    index: list[dict[str, Brand]] = [{} for _ in range(7)]
+    for brand in BRANDS:
+        for lo, hi in brand.patterns:
+            digits = len(str(lo))
+            for value in range(lo, hi + 1):
+                key = str(value)
+                other = index[digits].get(key)
+                if other is None or other.id in brand.beats:
+                    index[digits][key] = brand
+                elif brand.id not in other.beats:
+                    raise AssertionError(  # pragma: no cover - guards table edits
+                        f"brands {other.id} and {brand.id} both claim prefix {key}"
+                    )
+    return tuple(index)
+
+
+_PREFIX_INDEX = _build_prefix_index()
+
+
+def _lengths_by_lead() -> dict[str, tuple[int, ...]]:
+    # For each two-digit lead, the prefix lengths worth looking up, longest first:
+    # a Visa number ("42…") then needs one look-up instead of six.
+    table: dict[str, tuple[int, ...]] = {}
+    for lead in (f"{i:02d}" for i in range(100)):
+        table[lead] = tuple(
+            n for n in range(6, 0, -1)
+            if any(k.startswith(lead[: min(n, 2)]) for k in _PREFIX_INDEX[n])
+        )
+    return table
+
+
+_LENGTHS_BY_LEAD = _lengths_by_lead()
+_ALL_LENGTHS = (6, 5, 4, 3, 2, 1)
+
+
+# --------------------------------------------------------------------------- numbers
+
+_SEPARATORS = str.maketrans("", "", " -")
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
+
+
+def normalize_number(number: str) -> str:
+    """Drop spaces and dashes; any other non-digit raises :class:`CardError`."""
+    digits = number.translate(_SEPARATORS)
+    if not (digits.isascii() and digits.isdigit()):
+        raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number has invalid characters")
+    return digits
+
+
+def _luhn(digits: str) -> bool:
+    # Summing ASCII bytes is the fastest pure-Python digit sum: every digit is its
+    # value plus 48, and the doubled digits go through a translation table.
+    raw = digits.encode()
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
+    return total > 0 and total % 10 == 0
+
+
+def luhn_valid(number: str) -> bool:
+    """The mod-10 check. An all-zero number and a number with stray characters fail."""
+    try:
+        digits = normalize_number(number)
+    except CardError:
+        return False
+    return bool(digits) and _luhn(digits)
+
+
+def detect_brand(number: str) -> Brand | None:
+    """The brand of a (possibly partial) card number, or ``None`` if none is certain yet."""
+    return _detect(number.translate(_SEPARATORS))
+
+
+def _detect(digits: str) -> Brand | None:
+    for n in _LENGTHS_BY_LEAD.get(digits[:2], _ALL_LENGTHS):
+        if len(digits) >= n:
+            brand = _PREFIX_INDEX[n].get(digits[:n])
+            if brand is not None:
+                return brand
+    return None
+
+
+def _pattern_could_match(prefix: str, lo: int, hi: int) -> bool:
+    width = len(str(lo))
+    if len(prefix) >= width:
+        return lo <= int(prefix[:width]) <= hi
+    scale: int = 10 ** (width - len(prefix))
+    start = int(prefix) * scale
+    return start <= hi and start + scale - 1 >= lo
+
+
+def candidate_brands(partial: str) -> tuple[Brand, ...]:
+    """Every brand a number starting with ``partial`` could still belong to.
+
+    The empty string is compatible with every brand. The most specific match comes
+    first, as :func:`detect_brand` would pick it.
+    """
+    try:
+        digits = normalize_number(partial)
+    except CardError:
+        return ()
+    if not digits:
+        return BRANDS
+    found = [
+        b for b in BRANDS if any(_pattern_could_match(digits, lo, hi) for lo, hi in b.patterns)
+    ]
+    best = detect_brand(digits)
+    if best in found:
+        found.remove(best)
+        found.insert(0, best)
+    return tuple(found)
+
+
+#: Lengths accepted for numbers of no known brand (the current SDKs' 14–19 rule).
+UNKNOWN_BRAND_LENGTHS = (14, 15, 16, 17, 18, 19)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberCheck:
+    """The verdict on a card number, as braintree's card-validator gives it.
+
+    ``is_potentially_valid`` is true while the number could still become valid by
+    typing more digits; ``error`` is the checkout.js code when it is not valid.
+    """
+
+    brand: Brand | None
+    candidates: tuple[Brand, ...]
+    is_valid: bool
+    is_potentially_valid: bool
+    luhn_valid: bool
+    error: str | None
+
+    def __repr__(self) -> str:
+        brand = self.brand.id if self.brand else None
+        return (f"NumberCheck(brand={brand!r}, is_valid={self.is_valid}, "
+                f"is_potentially_valid={self.is_potentially_valid}, error={self.error!r})")
+
+
+def _number_error(digits: str, brand: Brand | None) -> str | None:
+    if not digits:
+        return "CardNumber_Empty"
+    lengths = brand.lengths if brand else UNKNOWN_BRAND_LENGTHS
+    if len(digits) not in lengths or not _luhn(digits):
+        return "CardNumber_Invalid"
+    return None
+
+
+def check_number(number: str) -> NumberCheck:
+    """Check a complete or partial card number (spaces and dashes allowed)."""
+    try:
+        digits = normalize_number(number)
+    except CardError:
+        return NumberCheck(None, (), False, False, False, "CardNumber_Invalid")
+    brand = detect_brand(digits)
+    luhn = bool(digits) and _luhn(digits)
+    error = _number_error(digits, brand)
+    candidates = candidate_brands(digits)
+    pool: Iterable[tuple[int, ...]] = (
+        [b.lengths for b in candidates] if candidates else [UNKNOWN_BRAND_LENGTHS]
+    )
+    potentially = error is None or any(len(digits) < max(lengths) for lengths in pool)
+    return NumberCheck(brand, candidates, error is None, potentially, luhn, error)
+
+
+def mask_number(number: str) -> str:
+    """``424242******4242``: the first six and last four, the rest starred.
+
+    Short inputs (under 13 digits) keep only the last four, so a masked value never
+    reveals most of a number.
+    """
+    digits = "".join(c for c in number if c.isdigit())
+    if len(digits) >= 13:
+        return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+    if len(digits) > 4:
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return "*" * len(digits)
+
+
+def format_number(number: str) -> str:
+    """Group the digits by the brand's display gaps: ``4242 4242 4242 4242``."""
+    digits = normalize_number(number)
+    brand = detect_brand(digits)
+    gaps = brand.gaps if brand else (4, 8, 12, 16)
+    parts, start = [], 0
+    for gap in (*gaps, len(digits)):
+        if gap > start:
+            parts.append(digits[start:gap])
+            start = gap
+    return " ".join(p for p in parts if p)
+
+
+# --------------------------------------------------------------------------- expiry
+
+#: A card is refused if it expires more than this many years ahead.
+MAX_YEARS_AHEAD = 20
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Expiry:
+    """A card's expiry month. The card is valid through the last day of it."""
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.month <= 12:
+            raise CardError({"expDateMonth": "ExpDateMonth_Invalid"}, "month must be 1–12")
+        if not 1900 <= self.year <= 9999:
+            raise CardError({"expDateYear": "ExpDateYear_Invalid"}, "year out of range")
+
+    def yymm(self) -> str:
+        """``YYMM`` as the cryptogram plaintext wants it (December 2030 → ``3012``)."""
+        return f"{self.year % 100:02d}{self.month:02d}"
+
+    def mm_yy(self) -> str:
+        """``MM/YY`` as the gateway's ``CardExpDate`` shows it."""
+        return f"{self.month:02d}/{self.year % 100:02d}"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """True once the expiry month is over (judged in ``now``'s own calendar)."""
+        now = now or datetime.now(UTC)
+        return (self.year, self.month) < (now.year, now.month)
+
+    def is_too_far(self, now: datetime | None = None) -> bool:
+        """True if the card expires more than :data:`MAX_YEARS_AHEAD` years from ``now``."""
+        now = now or datetime.now(UTC)
+        return (self.year, self.month) > (now.year + MAX_YEARS_AHEAD, now.month)
+
+
+def _year(value: str) -> int | None:
+    if len(value) in (1, 2):
+        return 2000 + int(value)
+    if len(value) == 4:
+        return int(value)
+    return None
+
+
+def _digits_only(value: str | int) -> str | None:
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text if text.isascii() and text.isdigit() else None
+
+
+def expiry_from_parts(month: str | int, year: str | int) -> Expiry:
+    """An :class:`Expiry` from separate month (1–12) and year (``YY`` or ``YYYY``) fields."""
+    m, y = _digits_only(month), _digits_only(year)
+    month_number = int(m) if m is not None and len(m) <= 2 else 0
+    year_number = _year(y) if y is not None else None
+    if 1 <= month_number <= 12 and year_number is not None:
+        return Expiry(year_number, month_number)
+    errors = {}
+    if not 1 <= month_number <= 12:
+        errors["expDateMonth"] = "ExpDateMonth_Invalid"
+    if year_number is None:
+        errors["expDateYear"] = "ExpDateYear_Invalid"
+    raise CardError(errors, "invalid expiry")
+
+
+_MONTH_DIGITS_BY_LENGTH = {2: 1, 3: 1, 4: 2, 5: 1, 6: 2}
+
+
+def parse_expiry(value: str) -> Expiry:
+    """Parse a combined expiry: ``MM/YY``, ``MM/YYYY``, ``MMYY`` or any checkout.js form.
+
+    As checkout.js reads ``expDateMonthYear``: non-digits are dropped; with 2, 3 or
+    5 digits left the month is one digit, with 4 or 6 it is two.
+    """
+    digits = re.sub(r"\D", "", value)
+    split = _MONTH_DIGITS_BY_LENGTH.get(len(digits))
+    if split is None:
+        raise CardError({"expDateMonthYear": "ExpDateMonthYear_Invalid"}, "invalid expiry")
+    try:
+        return expiry_from_parts(digits[:split], digits[split:])
+    except CardError:
+        raise CardError(
+            {"expDateMonthYear": "ExpDateMonthYear_Invalid"}, "invalid expiry"
+        ) from None
+
+
+# --------------------------------------------------------------------------- CVV, name
+
+def validate_cvv(cvv: str, brand: Brand | None) -> str | None:
+    """The checkout.js code for ``cvv`` on a card of ``brand``, or ``None`` if it is fine."""
+    if brand is not None and not brand.cvv_required:
+        # The gateway waives the CVV for these brands; a value, if typed, must be digits.
+        typed_ok = cvv == "" or (cvv.isascii() and cvv.isdigit() and len(cvv) <= 4)
+        return None if typed_ok else "Cvv_Invalid"
+    if cvv == "":
+        return "Cvv_Empty"
+    sizes = brand.cvv_sizes if brand else (3, 4)
+    if not (cvv.isascii() and cvv.isdigit()) or len(cvv) not in sizes:
+        return "Cvv_Invalid"
+    return None
+
+
+NAME_MIN, NAME_MAX = 2, 26
+_NAME_CHARS = re.compile(r"[A-Za-z0-9 \-.,]+")
+
+
+def validate_name(name: str) -> str | None:
+    """The checkout.js code for a cardholder name, or ``None``.
+
+    Latin letters, digits, space, ``-``, ``.`` and ``,``; 2–26 characters not
+    counting spaces (as checkout.js counts them).
+    """
+    text = name.strip()
+    if not text:
+        return "Name_Empty"
+    if not _NAME_CHARS.fullmatch(text):
+        return "Name_Invalid"
+    length = len(text.replace(" ", ""))
+    if length < NAME_MIN:
+        return "Name_TooShort"
+    if length > NAME_MAX:
+        return "Name_TooLong"
+    return None
+
+
+# --------------------------------------------------------------------------- whole card
+
+@dataclass(slots=True)
+class CardValidation:
+    """Every field's verdict at once. ``errors`` maps checkout.js field names to codes."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    brand: Brand | None = None
+    expiry: Expiry | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        """True when no field has an error."""
+        return not self.errors
+
+    def __repr__(self) -> str:
+        brand = self.brand.id if self.brand else None
+        return f"CardValidation(errors={self.errors!r}, brand={brand!r}, expiry={self.expiry!r})"
+
+
+def _check_expiry_window(expiry: Expiry, now: datetime | None, combined: bool) -> dict[str, str]:
+    now = now or datetime.now(UTC)
+    # Months since year 0 make "expired" and "too far ahead" two integer compares.
+    card, today = expiry.year * 12 + expiry.month, now.year * 12 + now.month
+    if today <= card <= today + 12 * MAX_YEARS_AHEAD:
+        return {}
+    if combined:
+        return {"expDateMonthYear": "ExpDateMonthYear_Invalid"}
+    if expiry.year == now.year and card < today:
+        return {"expDateMonth": "ExpDateMonth_Invalid"}
+    return {"expDateYear": "ExpDateYear_Invalid"}
+
+
+def _expiry_errors(
+    exp_month: str | int | None, exp_year: str | int | None, exp_date: str | None
+) -> tuple[Expiry | None, dict[str, str]]:
+    if exp_date is not None:
+        if not str(exp_date).strip():
+            return None, {"expDateMonthYear": "ExpDateMonthYear_Empty"}
+        try:
+            return parse_expiry(str(exp_date)), {}
+        except CardError as exc:
+            return None, exc.errors
+    month = "" if exp_month is None else str(exp_month).strip()
+    year = "" if exp_year is None else str(exp_year).strip()
+    if month and year:
+        try:
+            return expiry_from_parts(month, year), {}
+        except CardError as exc:
+            return None, exc.errors
+    errors = {}
+    if not month:
+        errors["expDateMonth"] = "ExpDateMonth_Empty"
+    if not year:
+        errors["expDateYear"] = "ExpDateYear_Empty"
+    return None, errors
+
+
+def validate_card(
+    number: str | None = None,
+    *,
+    exp_month: str | int | None = None,
+    exp_year: str | int | None = None,
+    exp_date: str | None = None,
+    cvv: str | None = None,
+    name: str | None = None,
+    require_cvv: bool = True,
+    now: datetime | None = None,
+) -> CardValidation:
+    """Validate a whole card and report every field's error at once.
+
+    The expiry comes either combined (``exp_date``, any checkout.js form) or as
+    ``exp_month`` and ``exp_year``. ``name`` is checked only when given, as checkout.js
+    does. ``now`` is the clock (aware; defaults to the current UTC time).
+    """
+    result = CardValidation()
+    errors = result.errors
+    digits = "" if number is None else number.translate(_SEPARATORS)
+    if not (digits.isascii() and digits.isdigit()) and digits:
+        errors["cardNumber"] = "CardNumber_Invalid"
+    else:
+        brand = _detect(digits) if digits else None
+        result.brand = brand
+        error = _number_error(digits, brand)
+        if error:
+            errors["cardNumber"] = error
+
+    expiry, exp_errors = _expiry_errors(exp_month, exp_year, exp_date)
+    if expiry is not None:
+        exp_errors = _check_expiry_window(expiry, now, exp_date is not None)
+        result.expiry = expiry
+    errors.update(exp_errors)
+
+    if cvv is not None or require_cvv:
+        cvv_error = validate_cvv((cvv or "").strip(), result.brand)
+        if cvv_error:
+            errors["cvv"] = cvv_error
+    if name is not None:
+        name_error = validate_name(name)
+        if name_error:
+            errors["name"] = name_error
+    return result
+
+
+def brand_table() -> list[dict[str, Any]]:
+    """The brand table as JSON-able data, for the browser scripts."""
+    return [
+        {
+            "id": b.id,
+            "name": b.name,
+            "patterns": [list(p) for p in b.patterns],
+            "lengths": list(b.lengths),
+            "gaps": list(b.gaps),
+            "cvv": {"name": b.cvv_name, "sizes": list(b.cvv_sizes), "required": b.cvv_required},
+            "beats": list(b.beats),
+        }
+        for b in BRANDS
+    ]
