@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import CardError
 
@@ -309,18 +309,26 @@ def format_number(number: str) -> str:
 MAX_YEARS_AHEAD = 20
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Expiry:
-    """A card's expiry month. The card is valid through the last day of it."""
-
+class _ExpiryFields(NamedTuple):
     year: int
     month: int
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.month <= 12:
+
+class Expiry(_ExpiryFields):
+    """A card's expiry month. The card is valid through the last day of it.
+
+    A tuple ``(year, month)`` underneath, so expiries order and hash naturally and
+    cost little to make on the validation hot path.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, year: int, month: int) -> Expiry:
+        if not 1 <= month <= 12:
             raise CardError({"expDateMonth": "ExpDateMonth_Invalid"}, "month must be 1–12")
-        if not 1900 <= self.year <= 9999:
+        if not 1900 <= year <= 9999:
             raise CardError({"expDateYear": "ExpDateYear_Invalid"}, "year out of range")
+        return tuple.__new__(cls, (year, month))
 
     def yymm(self) -> str:
         """``YYMM`` as the cryptogram plaintext wants it (December 2030 → ``3012``)."""
@@ -342,23 +350,21 @@ class Expiry:
 
 
 def _year(value: str) -> int | None:
-    if len(value) in (1, 2):
+    if not (value.isascii() and value.isdigit()):
+        return None
+    if len(value) <= 2:
         return 2000 + int(value)
-    if len(value) == 4:
-        return int(value)
-    return None
+    return int(value) if len(value) == 4 else None
 
 
-def _digits_only(value: str | int) -> str | None:
-    text = value.strip() if isinstance(value, str) else str(value)
-    return text if text.isascii() and text.isdigit() else None
+def _month(value: str) -> int:
+    return int(value) if len(value) <= 2 and value.isascii() and value.isdigit() else 0
 
 
 def expiry_from_parts(month: str | int, year: str | int) -> Expiry:
     """An :class:`Expiry` from separate month (1–12) and year (``YY`` or ``YYYY``) fields."""
-    m, y = _digits_only(month), _digits_only(year)
-    month_number = int(m) if m is not None and len(m) <= 2 else 0
-    year_number = _year(y) if y is not None else None
+    month_number = _month(month.strip() if isinstance(month, str) else str(month))
+    year_number = _year(year.strip() if isinstance(year, str) else str(year))
     if 1 <= month_number <= 12 and year_number is not None:
         return Expiry(year_number, month_number)
     errors = {}
@@ -378,7 +384,9 @@ def parse_expiry(value: str) -> Expiry:
     As checkout.js reads ``expDateMonthYear``: non-digits are dropped; with 2, 3 or
     5 digits left the month is one digit, with 4 or 6 it is two.
     """
-    digits = re.sub(r"\D", "", value)
+    digits = value.replace("/", "").replace(" ", "")
+    if not (digits.isascii() and digits.isdigit()):
+        digits = re.sub(r"\D", "", value)
     split = _MONTH_DIGITS_BY_LENGTH.get(len(digits))
     if split is None:
         raise CardError({"expDateMonthYear": "ExpDateMonthYear_Invalid"}, "invalid expiry")
@@ -431,11 +439,10 @@ def validate_name(name: str) -> str | None:
 
 # --------------------------------------------------------------------------- whole card
 
-@dataclass(slots=True)
-class CardValidation:
+class CardValidation(NamedTuple):
     """Every field's verdict at once. ``errors`` maps checkout.js field names to codes."""
 
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str]
     brand: Brand | None = None
     expiry: Expiry | None = None
 
@@ -449,9 +456,8 @@ class CardValidation:
         return f"CardValidation(errors={self.errors!r}, brand={brand!r}, expiry={self.expiry!r})"
 
 
-def _check_expiry_window(expiry: Expiry, now: datetime | None, combined: bool) -> dict[str, str]:
-    now = now or datetime.now(UTC)
-    # Months since year 0 make "expired" and "too far ahead" two integer compares.
+def _expiry_window_errors(expiry: Expiry, now: datetime, combined: bool) -> dict[str, str]:
+    """Errors for an expiry that is past, or more than 20 years ahead of, ``now``."""
     card, today = expiry.year * 12 + expiry.month, now.year * 12 + now.month
     if today <= card <= today + 12 * MAX_YEARS_AHEAD:
         return {}
@@ -462,29 +468,30 @@ def _check_expiry_window(expiry: Expiry, now: datetime | None, combined: bool) -
     return {"expDateYear": "ExpDateYear_Invalid"}
 
 
-def _expiry_errors(
+def _parse_expiry_fields(
     exp_month: str | int | None, exp_year: str | int | None, exp_date: str | None
-) -> tuple[Expiry | None, dict[str, str]]:
+) -> Expiry | dict[str, str]:
+    """The expiry, or the errors of the fields it was given in."""
     if exp_date is not None:
-        if not str(exp_date).strip():
-            return None, {"expDateMonthYear": "ExpDateMonthYear_Empty"}
+        if not exp_date.strip():
+            return {"expDateMonthYear": "ExpDateMonthYear_Empty"}
         try:
-            return parse_expiry(str(exp_date)), {}
+            return parse_expiry(exp_date)
         except CardError as exc:
-            return None, exc.errors
+            return exc.errors
     month = "" if exp_month is None else str(exp_month).strip()
     year = "" if exp_year is None else str(exp_year).strip()
     if month and year:
         try:
-            return expiry_from_parts(month, year), {}
+            return expiry_from_parts(month, year)
         except CardError as exc:
-            return None, exc.errors
+            return exc.errors
     errors = {}
     if not month:
         errors["expDateMonth"] = "ExpDateMonth_Empty"
     if not year:
         errors["expDateYear"] = "ExpDateYear_Empty"
-    return None, errors
+    return errors
 
 
 def validate_card(
@@ -504,33 +511,39 @@ def validate_card(
     ``exp_month`` and ``exp_year``. ``name`` is checked only when given, as checkout.js
     does. ``now`` is the clock (aware; defaults to the current UTC time).
     """
-    result = CardValidation()
-    errors = result.errors
-    digits = "" if number is None else number.translate(_SEPARATORS)
-    if not (digits.isascii() and digits.isdigit()) and digits:
+    errors: dict[str, str] = {}
+    brand: Brand | None = None
+    digits = number.translate(_SEPARATORS) if number else ""
+    if not digits:
+        errors["cardNumber"] = "CardNumber_Empty"
+    elif not (digits.isascii() and digits.isdigit()):
         errors["cardNumber"] = "CardNumber_Invalid"
     else:
-        brand = _detect(digits) if digits else None
-        result.brand = brand
-        error = _number_error(digits, brand)
-        if error:
-            errors["cardNumber"] = error
+        brand = _detect(digits)
+        lengths = brand.lengths if brand else UNKNOWN_BRAND_LENGTHS
+        if len(digits) not in lengths or not _luhn(digits):
+            errors["cardNumber"] = "CardNumber_Invalid"
 
-    expiry, exp_errors = _expiry_errors(exp_month, exp_year, exp_date)
-    if expiry is not None:
-        exp_errors = _check_expiry_window(expiry, now, exp_date is not None)
-        result.expiry = expiry
-    errors.update(exp_errors)
+    parsed = _parse_expiry_fields(exp_month, exp_year, exp_date)
+    expiry: Expiry | None = None
+    if isinstance(parsed, Expiry):
+        expiry = parsed
+        now = now or datetime.now(UTC)
+        card, today = parsed.year * 12 + parsed.month, now.year * 12 + now.month
+        if not today <= card <= today + 12 * MAX_YEARS_AHEAD:
+            errors.update(_expiry_window_errors(parsed, now, exp_date is not None))
+    else:
+        errors.update(parsed)
 
     if cvv is not None or require_cvv:
-        cvv_error = validate_cvv((cvv or "").strip(), result.brand)
+        cvv_error = validate_cvv((cvv or "").strip(), brand)
         if cvv_error:
             errors["cvv"] = cvv_error
     if name is not None:
         name_error = validate_name(name)
         if name_error:
             errors["name"] = name_error
-    return result
+    return CardValidation(errors, brand, expiry)
 
 
 def brand_table() -> list[dict[str, Any]]:
