@@ -158,7 +158,7 @@ _DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 def normalize_number(number: str) -> str:
     """Drop spaces and dashes; any other non-digit raises :class:`CardError`."""
     digits = number.translate(_SEPARATORS)
-    if not (digits.isascii() and digits.isdigit()):
+    if digits and not (digits.isascii() and digits.isdigit()):
         raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number has invalid characters")
     return digits
 
