@@ -43,6 +43,7 @@ __all__ = [
     "parse_expiry",
     "validate_card",
     "validate_cvv",
+    "validate_expiry",
     "validate_name",
 ]
 
@@ -492,6 +493,24 @@ def _parse_expiry_fields(
     if not year:
         errors["expDateYear"] = "ExpDateYear_Empty"
     return errors
+
+
+def validate_expiry(
+    exp_month: str | int | None = None,
+    exp_year: str | int | None = None,
+    exp_date: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> tuple[Expiry | None, dict[str, str]]:
+    """Validate an expiry alone: the parsed :class:`Expiry` (or ``None``) and the errors.
+
+    An expiry that is past, or more than 20 years ahead, is parsed but reported
+    under its field's ``_Invalid`` code.
+    """
+    parsed = _parse_expiry_fields(exp_month, exp_year, exp_date)
+    if not isinstance(parsed, Expiry):
+        return None, parsed
+    return parsed, _expiry_window_errors(parsed, now or datetime.now(UTC), exp_date is not None)
 
 
 def validate_card(
