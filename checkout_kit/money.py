@@ -56,13 +56,13 @@ def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = Fal
         raise MoneyError(f"not an amount: {type(value).__name__}")
     if not amount.is_finite():
         raise MoneyError("amount must be finite")
+    if abs(amount) > MAX_AMOUNT:
+        raise MoneyError("amount is too large")
     places = minor_units(currency)
     if amount != amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
         raise MoneyError(f"{currency} amounts take at most {places} decimals")
     if amount < 0 or (amount == 0 and not allow_zero):
         raise MoneyError("amount must be positive")
-    if amount > MAX_AMOUNT:
-        raise MoneyError("amount is too large")
     return quantize(amount, currency)
 
 
