@@ -71,12 +71,19 @@ from .models import (
     Subscription,
     ThreeDSChallenge,
     Transaction,
+    as_reason_code,
     is_three_ds_model,
 )
 from .money import parse_amount
 from .reasons import reason_for
 
-__all__ = ["DEFAULT_BASE_URL", "CloudPaymentsClient", "encode_json"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "SUBSCRIPTION_FIELDS",
+    "CloudPaymentsClient",
+    "encode_json",
+    "format_api_datetime",
+]
 
 DEFAULT_BASE_URL = "https://api.cloudpayments.ru"
 
@@ -118,7 +125,7 @@ def encode_json(value: object) -> str:
     ``Decimal("0.10")`` becomes ``0.10``; nothing passes through a float. Floats are
     refused with :class:`~checkout_kit.errors.MoneyError` (money must not be a float, and
     we cannot tell money from other numbers in free-form data). Aware datetimes become
-    UTC ISO text; naive ones are refused.
+    ISO text with their offset; naive ones are refused.
     """
     if value is None:
         return "null"
@@ -137,7 +144,7 @@ def encode_json(value: object) -> str:
     if isinstance(value, float):
         raise MoneyError("floats are never sent to the gateway; use Decimal or int")
     if isinstance(value, datetime):
-        return json.dumps(format_api_datetime(value))
+        return json.dumps(_aware(value).isoformat())
     if isinstance(value, date):
         return json.dumps(value.isoformat())
     if isinstance(value, Mapping):
@@ -153,10 +160,25 @@ def encode_json(value: object) -> str:
 
 
 def format_api_datetime(value: datetime) -> str:
-    """An aware datetime as the UTC text the gateway takes (``2030-04-15T00:00:00Z``)."""
+    """An aware datetime as UTC text without a suffix (``2030-04-15T00:00:00``).
+
+    ``StartDate`` is documented as UTC and the Docs examples send it without an offset
+    (a .NET server may read a ``Z`` suffix as local time); naive datetimes are refused.
+    """
+    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _aware(value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetimes sent to the gateway must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def _period_bound(value: datetime) -> str:
+    # /v2/payments/list takes the bound with its offset ("2021-03-09T00:00:00+03:00").
+    return _aware(value).isoformat(timespec="seconds")
 
 
 def _day(value: date | str) -> str:
@@ -487,8 +509,8 @@ class CloudPaymentsClient:
     ) -> list[Transaction]:
         """One page (100 operations, oldest first) of a period (``/v2/payments/list``)."""
         body = _compact({
-            "CreatedDateGte": format_api_datetime(created_gte),
-            "CreatedDateLte": format_api_datetime(created_lte),
+            "CreatedDateGte": _period_bound(created_gte),
+            "CreatedDateLte": _period_bound(created_lte),
             "PageNumber": _page(page),
             "TimeZone": timezone,
             "Statuses": None if statuses is None else [str(s) for s in statuses],
@@ -994,7 +1016,7 @@ def _declined(
     code: int, tx: Transaction | None, model: Mapping[str, Any], ctx: _Call, status: int
 ) -> NoReturn:
     row = reason_for(code)
-    reason_code = tx.reason_code if tx is not None else code
+    reason_code = tx.reason_code if tx is not None else as_reason_code(code)
     reason = (tx.reason if tx is not None else None) or model.get("Reason") or row.name
     message = (tx.cardholder_message if tx is not None else model.get("CardHolderMessage"))
     raise PaymentDeclined(

@@ -47,6 +47,7 @@ __all__ = [
     "ThreeDSChallenge",
     "Transaction",
     "TransactionStatus",
+    "as_reason_code",
     "is_three_ds_model",
     "mask_token",
     "parse_api_datetime",
@@ -247,7 +248,9 @@ def _enum(cls: type[_E], value: object) -> _E | str | None:
         return text  # a value newer than this library: keep it, do not crash
 
 
-def _reason_code(value: object) -> ReasonCode | int:
+def as_reason_code(value: object) -> ReasonCode | int:
+    """A ``ReasonCode`` member for a known code, the plain int for an unknown one
+    (``None``/``""`` mean 0, approved); :class:`ValueError` if not an integer."""
     if value is None or value == "":
         return 0
     code = _int_value("ReasonCode", value)
@@ -260,6 +263,8 @@ def _reason_code(value: object) -> ReasonCode | int:
 def _json_data(value: object) -> Any:
     # The gateway echoes JsonData as a JSON *string* ("{\"Phone\": ...}"); hand back the
     # object the shop sent when it decodes to one, else the value as it came.
+    if value == "":
+        return None
     if isinstance(value, str):
         try:
             decoded = json.loads(value, parse_float=Decimal)
@@ -336,7 +341,7 @@ class Transaction:
             currency=currency,
             status=_enum(TransactionStatus, m.get("Status")),
             status_code=_int(m, "StatusCode"),
-            reason_code=_reason_code(m.get("ReasonCode")),
+            reason_code=as_reason_code(m.get("ReasonCode")),
             reason=_str(m, "Reason"),
             cardholder_message=_str(m, "CardHolderMessage"),
             invoice_id=_str(m, "InvoiceId"),
