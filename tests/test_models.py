@@ -1,0 +1,296 @@
+"""checkout_kit.models: parsing the gateway's models, dates, enums and safe reprs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from checkout_kit.models import (
+    CardToken,
+    Interval,
+    NotificationSettings,
+    Order,
+    PublicKeyInfo,
+    Refund,
+    Subscription,
+    SubscriptionStatus,
+    ThreeDSChallenge,
+    Transaction,
+    TransactionStatus,
+    as_reason_code,
+    is_three_ds_model,
+    mask_token,
+    parse_api_datetime,
+)
+from checkout_kit.reasons import ReasonCode
+
+_DATA = json.loads(
+    (Path(__file__).parent / "vectors" / "api_responses.json").read_text("utf-8"),
+    parse_float=Decimal,
+)
+RESPONSES: dict[str, Any] = _DATA["responses"]
+DATES: list[dict[str, Any]] = _DATA["dates"]
+
+
+def model(name: str) -> dict[str, Any]:
+    return dict(RESPONSES[name]["body"]["Model"])
+
+
+# --- dates --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", DATES, ids=lambda c: repr(c["in"]))
+def test_date_vectors(case: dict[str, Any]) -> None:
+    if case.get("error"):
+        with pytest.raises(ValueError):
+            parse_api_datetime(case["in"])
+        return
+    parsed = parse_api_datetime(case["in"])
+    if case["utc"] is None:
+        assert parsed is None
+    else:
+        assert parsed is not None and parsed.tzinfo is not None
+        assert parsed.isoformat() == case["utc"]
+
+
+@given(st.integers(min_value=-(10**12), max_value=4 * 10**12))
+def test_ms_dates_are_exact_to_the_millisecond(ms: int) -> None:
+    parsed = parse_api_datetime(f"/Date({ms})/")
+    assert parsed is not None
+    assert (parsed - datetime(1970, 1, 1, tzinfo=UTC)) == timedelta(milliseconds=ms)
+
+
+def test_datetimes_pass_through_as_utc() -> None:
+    naive = datetime(2030, 1, 1, 12, 0)
+    assert parse_api_datetime(naive) == naive.replace(tzinfo=UTC)
+    moscow = datetime(2030, 1, 1, 15, 0, tzinfo=UTC) + timedelta(0)
+    assert parse_api_datetime(moscow).tzinfo is UTC  # type: ignore[union-attr]
+
+
+def test_ms_date_wins_over_its_iso_twin() -> None:
+    # The order example's CreatedDateIso is Moscow time; /Date(ms)/ is the instant.
+    order = Order.from_api(model("order_create"))
+    assert order.created_at == datetime(2021, 11, 2, 6, 52, 10, 555000, tzinfo=UTC)
+    tx_model = model("auth_accepted") | {"CreatedDate": None}
+    assert Transaction.from_api(tx_model).created_at == datetime(
+        2021, 10, 25, 8, 23, 44, tzinfo=UTC
+    )
+
+
+# --- transactions -------------------------------------------------------------------------
+
+
+def test_transaction_from_docs_example() -> None:
+    tx = Transaction.from_api(model("auth_accepted"))
+    assert tx.transaction_id == 891510444
+    assert tx.amount == Decimal("10.00") and str(tx.amount) == "10.00"
+    assert tx.status is TransactionStatus.AUTHORIZED and tx.status_code == 2
+    assert tx.reason_code is ReasonCode.APPROVED and not tx.is_declined
+    assert tx.payment_amount == Decimal("10.00") and tx.payment_currency == "RUB"
+    assert tx.auth_code == "A1B2C3" and tx.test_mode is True and tx.refunded is False
+    assert tx.raw["CardCategory"] == "Visa Signature (Signature)"
+
+
+def test_declined_transaction_carries_the_reason_row() -> None:
+    tx = Transaction.from_api(model("charge_declined_5051"))
+    assert tx.is_declined
+    assert tx.reason_code == ReasonCode.INSUFFICIENT_FUNDS
+    assert tx.reason_info.name == "InsufficientFunds"
+    assert tx.reason_info.message("en-US") == "Insufficient funds on the card"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "expected"),
+    [
+        ({"Status": "Refunding"}, "status", "Refunding"),
+        ({"Status": "Completed"}, "status", TransactionStatus.COMPLETED),
+        ({"ReasonCode": 7777}, "reason_code", 7777),
+        ({"ReasonCode": "5051"}, "reason_code", ReasonCode.INSUFFICIENT_FUNDS),
+        ({"ReasonCode": None}, "reason_code", 0),
+        ({"Amount": 12.34}, "amount", Decimal("12.34")),
+        ({"Amount": "0.1"}, "amount", Decimal("0.10")),
+        ({"Amount": Decimal("1.005")}, "amount", Decimal("1.005")),  # never rounded away
+        ({"Amount": 100, "Currency": "XYZ"}, "amount", Decimal("100")),
+        ({"TestMode": "True"}, "test_mode", True),
+        ({"TestMode": 0}, "test_mode", False),
+        ({"TransactionId": "891510444"}, "transaction_id", 891510444),
+        ({"JsonData": '{"a": [1, 2.50]}'}, "json_data", {"a": [1, Decimal("2.50")]}),
+        ({"JsonData": "plain text"}, "json_data", "plain text"),
+        ({"JsonData": '"quoted"'}, "json_data", '"quoted"'),
+        ({"JsonData": ""}, "json_data", None),
+        ({"JsonData": {"a": 1}}, "json_data", {"a": 1}),
+    ],
+)
+def test_transaction_field_parsing(changes: dict[str, Any], field: str, expected: Any) -> None:
+    got = getattr(Transaction.from_api(model("auth_accepted") | changes), field)
+    assert got == expected and type(got) is type(expected)
+
+
+def test_unknown_reason_code_gets_a_generic_row() -> None:
+    tx = Transaction.from_api(model("auth_accepted") | {"ReasonCode": 7777})
+    assert tx.reason_info.code == 7777 and tx.reason_info.name == "Reason7777"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"TransactionId": None},
+        {"TransactionId": "abc"},
+        {"TransactionId": True},
+        {"Amount": None},
+        {"Amount": "ten"},
+        {"Amount": "NaN"},
+        {"Amount": True},
+        {"TestMode": "maybe"},
+        {"CreatedDate": "/Date(x)/"},
+        {"ReasonCode": "x"},
+        {"StatusCode": 2.5},
+        {"Currency": ["RUB"]},
+    ],
+)
+def test_malformed_transaction_raises_value_error(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        Transaction.from_api(model("auth_accepted") | changes)
+
+
+@pytest.mark.parametrize("not_a_model", [None, [], "x", 5])
+def test_models_require_an_object(not_a_model: Any) -> None:
+    for cls in (
+        Transaction,
+        ThreeDSChallenge,
+        Refund,
+        CardToken,
+        Subscription,
+        Order,
+        NotificationSettings,
+        PublicKeyInfo,
+    ):
+        with pytest.raises(ValueError):
+            cls.from_api(not_a_model)
+
+
+def test_as_reason_code() -> None:
+    assert as_reason_code(5206) is ReasonCode.AUTHENTICATION_FAILED
+    assert as_reason_code(3006) is ReasonCode.CHECK_UNAVAILABLE
+    assert as_reason_code(12) == 12 and not isinstance(as_reason_code(12), ReasonCode)
+
+
+# --- 3-D Secure ---------------------------------------------------------------------------
+
+
+def test_three_ds_challenge() -> None:
+    m = model("charge_3ds_required")
+    assert is_three_ds_model(m)
+    challenge = ThreeDSChallenge.from_api(m)
+    assert challenge.transaction_id == 891463508 and challenge.md == "891463508"
+    assert challenge.acs_url == "https://demo.cloudpayments.ru/acs"
+    assert challenge.iframe_is_allowed is True and challenge.frame_height is None
+    assert challenge.three_ds_callback_id == "7be4d37f0a434c0a8a7fc0e328368d7d"
+
+
+@pytest.mark.parametrize(
+    "changes", [{"AcsUrl": ""}, {"PaReq": None}, {"AcsUrl": 5}, {"TransactionId": None}]
+)
+def test_not_a_three_ds_model(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        ThreeDSChallenge.from_api(model("charge_3ds_required") | changes)
+
+
+def test_transaction_model_is_not_three_ds() -> None:
+    assert not is_three_ds_model(model("charge_declined_5051"))
+    assert not is_three_ds_model(None)
+
+
+# --- subscriptions, orders, tokens, settings, key -----------------------------------------
+
+
+def test_subscription() -> None:
+    sub = Subscription.from_api(model("subscription_create"))
+    assert sub.id == "sc_221da6421dc44dbd2cc3464f6f083"
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.interval is Interval.DAY
+    assert sub.amount == Decimal("399.00") and sub.period == 5 and sub.max_periods is None
+    assert sub.start_date == datetime(2021, 11, 2, 21, 0, tzinfo=UTC)
+    assert sub.successful_transactions_number == 0 and sub.last_transaction_date is None
+
+
+def test_subscription_unknown_enums_are_kept() -> None:
+    sub = Subscription.from_api(
+        model("subscription_create") | {"Interval": "Year", "Status": "Paused"}
+    )
+    assert sub.interval == "Year" and sub.status == "Paused"
+
+
+def test_order() -> None:
+    order = Order.from_api(model("order_create"))
+    assert order.id == "gASGZVgUN21hcpPF" and order.number == 2130
+    assert order.url == "https://orders.cloudpayments.ru/d/gASGZVgUN21hcpPF"
+    assert order.amount == Decimal("10.00") and order.require_confirmation is True
+
+
+def test_card_token_and_settings_and_key() -> None:
+    token = CardToken.from_api(RESPONSES["list_tokens"]["body"]["Model"][0])
+    assert token.exp_month == 12 and token.exp_year == 2030
+    settings = NotificationSettings.from_api(model("notification_settings_pay"))
+    assert settings.is_enabled and settings.http_method == "POST"
+    key = PublicKeyInfo.from_api(RESPONSES["public_key"]["body"])
+    assert key.version == 4 and key.pem.startswith("-----BEGIN PUBLIC KEY-----")
+    with pytest.raises(ValueError):
+        PublicKeyInfo.from_api({"Pem": "", "Version": 4})
+    with pytest.raises(ValueError):
+        CardToken.from_api({"AccountId": "a"})
+
+
+# --- reprs keep secrets out ---------------------------------------------------------------
+
+
+def test_reprs_leave_out_tokens_and_personal_data() -> None:
+    tx = Transaction.from_api(
+        model("auth_accepted") | {"Email": "payer@example.com", "JsonData": '{"phone": "+7999"}'}
+    )
+    text = repr(tx)
+    for secret in (
+        "0a0afb77-8f41-4de2-9524-1057f9695303",
+        "payer@example.com",
+        "CARDHOLDER NAME",
+        "123.123.123.123",
+        "+7999",
+    ):
+        assert secret not in text
+    assert "891510444" in text and "411111" in text
+    assert tx.token_hint == "0a0afb…5303"
+    token = CardToken.from_api(RESPONSES["list_tokens"]["body"]["Model"][0])
+    assert "tk_020a924486aa4df254331afa33f2a" not in repr(token)
+    challenge = ThreeDSChallenge.from_api(model("charge_3ds_required"))
+    assert challenge.pa_req not in repr(challenge)
+    assert "BEGIN PUBLIC KEY" not in repr(PublicKeyInfo.from_api(RESPONSES["public_key"]["body"]))
+
+
+@pytest.mark.parametrize(
+    ("token", "hint"),
+    [(None, None), ("short", "…"), ("tk_255c42192323f2e09ea17635302c3", "tk_255…02c3")],
+)
+def test_mask_token(token: str | None, hint: str | None) -> None:
+    assert mask_token(token) == hint
+
+
+def test_models_are_hashable_and_comparable() -> None:
+    a = Transaction.from_api(model("auth_accepted"))
+    b = Transaction.from_api(model("auth_accepted"))
+    assert a == b and hash(a) == hash(b)
+
+
+def test_models_import_no_http_client() -> None:
+    code = (
+        "import sys, checkout_kit.models; "
+        "assert 'httpx' not in sys.modules and 'flask' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
