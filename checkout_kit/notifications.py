@@ -1,0 +1,475 @@
+"""Gateway notifications (webhooks): signing, verification and typed parsing.
+
+Pure: no Flask, no network. The sandbox uses :func:`sign` and :func:`encode_body` to
+send notifications; a shop uses :func:`verify` and :func:`parse_notification` to
+receive them.
+
+Signatures (reference §5.2). Every notification carries two headers, each
+``base64(HMAC-SHA256(key=API secret, message))``:
+
+* ``Content-HMAC`` over the raw bytes as sent (the POST body, or the query string of
+  a GET delivery);
+* ``X-Content-HMAC`` over the URL-decoded text: the *whole* raw string with ``+``
+  turned into a space and then percent-decoded, as UTF-8 bytes. It is never a
+  re-join of parsed fields. For a Windows-1251 body the percent-decoded bytes are
+  read as Windows-1251 before being hashed as UTF-8 (the gateway's own wording is
+  "UTF-8 bytes of the message"; the Windows-1251 case is UNCONFIRMED).
+
+:func:`verify` reads the raw bytes, not a parsed form, and compares in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
+
+from .errors import MalformedNotificationError, SignatureVerificationError
+
+__all__ = [
+    "CHECK_FORMAT_ERROR",
+    "CHECK_REASONS",
+    "CHECK_UNAVAILABLE",
+    "CHECK_UNREACHABLE",
+    "HEADER_DECODED",
+    "HEADER_RAW",
+    "MAX_ATTEMPTS",
+    "RETRY_SCHEDULE",
+    "CheckCode",
+    "Notification",
+    "NotificationType",
+    "check_reason",
+    "codec_for",
+    "encode_body",
+    "format_value",
+    "parse_fields",
+    "parse_notification",
+    "sign",
+    "url_decode",
+    "verify",
+]
+
+HEADER_RAW = "Content-HMAC"
+HEADER_DECODED = "X-Content-HMAC"
+
+#: Minutes between delivery attempts (reference §5.1: 1, 2, 5, 10, 30 minutes); the
+#: last interval repeats until :data:`MAX_ATTEMPTS` attempts were made.
+RETRY_SCHEDULE: tuple[int, ...] = (1, 2, 5, 10, 30)
+MAX_ATTEMPTS = 100
+
+
+class NotificationType(enum.StrEnum):
+    """The notification types the gateway sends (reference §5.1)."""
+
+    CHECK = "Check"
+    PAY = "Pay"
+    FAIL = "Fail"
+    CONFIRM = "Confirm"
+    REFUND = "Refund"
+    RECURRENT = "Recurrent"
+    CANCEL = "Cancel"
+
+    @classmethod
+    def parse(cls, value: str) -> NotificationType:
+        """Case-insensitive lookup (``"pay"`` → :attr:`PAY`); ``ValueError`` otherwise."""
+        for member in cls:
+            if member.value.lower() == value.strip().lower():
+                return member
+        raise ValueError(f"unknown notification type {value[:32]!r}")
+
+
+class CheckCode(enum.IntEnum):
+    """The codes a shop may answer to a Check notification (reference §5.3)."""
+
+    ACCEPT = 0
+    INVALID_INVOICE_ID = 10
+    INVALID_ACCOUNT_ID = 11
+    INVALID_AMOUNT = 12
+    NOT_ACCEPTED = 13
+    EXPIRED = 20
+
+
+#: Check answer code -> the ``ReasonCode`` the payment is declined with.
+CHECK_REASONS: dict[int, int] = {
+    CheckCode.INVALID_INVOICE_ID: 3001,
+    CheckCode.INVALID_ACCOUNT_ID: 3002,
+    CheckCode.INVALID_AMOUNT: 3003,
+    CheckCode.NOT_ACCEPTED: 3008,
+    CheckCode.EXPIRED: 3004,
+}
+#: Any other code (or an answer that is not ``{"code": N}`` JSON).
+CHECK_FORMAT_ERROR = 3005
+#: The shop answered with an HTTP error status (404, 504, 508...).
+CHECK_UNAVAILABLE = 3006
+#: The shop could not be reached at all (connection refused, timeout).
+CHECK_UNREACHABLE = 3007
+
+
+def check_reason(code: int | None) -> int | None:
+    """The decline reason for a Check answer: ``None`` for 0 (accept), 3005 for
+    unknown codes and for ``None`` (no readable code)."""
+    if code == CheckCode.ACCEPT:
+        return None
+    if code is None:
+        return CHECK_FORMAT_ERROR
+    return CHECK_REASONS.get(code, CHECK_FORMAT_ERROR)
+
+
+# --------------------------------------------------------------------------- encodings
+
+#: Gateway encoding names (``/site/notifications/{Type}/update``) and Python codecs.
+_CODECS: dict[str, str] = {
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "windows1251": "cp1251",
+    "windows-1251": "cp1251",
+    "cp1251": "cp1251",
+}
+
+
+def codec_for(encoding: str) -> str:
+    """The Python codec for a gateway encoding name (``UTF8``, ``Windows1251``) or a
+    codec name; ``ValueError`` for anything else."""
+    try:
+        return _CODECS[encoding.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unsupported notification encoding {encoding[:32]!r}") from None
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+def _hmac_b64(secret: str | bytes, message: bytes) -> str:
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode("ascii")
+
+
+def url_decode(message: bytes, encoding: str = "utf-8") -> str:
+    """The whole ``message`` with ``+`` → space, then percent-decoded and read as
+    ``encoding``. Raises ``UnicodeDecodeError`` when the bytes are not in ``encoding``."""
+    return unquote_to_bytes(message.replace(b"+", b" ")).decode(codec_for(encoding))
+
+
+def sign(message: bytes, secret: str | bytes, *, encoding: str = "utf-8") -> dict[str, str]:
+    """Both signature headers for ``message`` (the raw body or query string)."""
+    return {
+        HEADER_RAW: _hmac_b64(secret, message),
+        HEADER_DECODED: _hmac_b64(secret, url_decode(message, encoding).encode("utf-8")),
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lower = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lower:
+            return val
+    return None
+
+
+def _same(expected: str, given: str) -> bool:
+    return hmac.compare_digest(
+        expected.encode("ascii"), given.strip().encode("utf-8", errors="replace")
+    )
+
+
+def verify(
+    raw: bytes,
+    headers: Mapping[str, str],
+    secret: str | bytes,
+    *,
+    encoding: str = "utf-8",
+    require_both: bool = False,
+) -> None:
+    """Check the HMAC headers of a notification; return ``None`` or raise.
+
+    ``raw`` is the request body exactly as received (or the raw query string of a
+    GET delivery), read before any form parsing. At least one of the two headers
+    must be present (both with ``require_both``), and every header present must
+    match. Raises :class:`~checkout_kit.errors.SignatureVerificationError` whose
+    ``header`` names the failing header (``None`` when none was sent).
+    """
+    given_raw = _header(headers, HEADER_RAW)
+    given_decoded = _header(headers, HEADER_DECODED)
+    if given_raw is None and given_decoded is None:
+        raise SignatureVerificationError("the notification carries no HMAC header")
+    if require_both:
+        missing = HEADER_RAW if given_raw is None else HEADER_DECODED
+        if given_raw is None or given_decoded is None:
+            raise SignatureVerificationError(f"{missing} is missing", missing)
+    if given_raw is not None and not _same(_hmac_b64(secret, raw), given_raw):
+        raise SignatureVerificationError(f"{HEADER_RAW} does not match", HEADER_RAW)
+    if given_decoded is not None:
+        try:
+            decoded = url_decode(raw, encoding).encode("utf-8")
+        except UnicodeDecodeError:
+            raise SignatureVerificationError(
+                f"the body is not valid {encoding}", HEADER_DECODED
+            ) from None
+        if not _same(_hmac_b64(secret, decoded), given_decoded):
+            raise SignatureVerificationError(f"{HEADER_DECODED} does not match", HEADER_DECODED)
+
+
+# --------------------------------------------------------------------------- bodies
+
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def format_value(value: object) -> str:
+    """A field value as the gateway writes it: amounts with two decimals, dates as
+    ``yyyy-MM-dd HH:mm:ss`` UTC, booleans ``1``/``0``, objects as JSON."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime(DATETIME_FORMAT)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def encode_body(fields: Mapping[str, object], encoding: str = "utf-8") -> bytes:
+    """``fields`` form-URL-encoded in ``encoding`` (``None`` values are left out).
+
+    Characters that ``encoding`` cannot represent are sent as ``?``, as a
+    Windows-1251 sender does."""
+    pairs = [(k, format_value(v)) for k, v in fields.items() if v is not None]
+    return urlencode(pairs, encoding=codec_for(encoding), errors="replace").encode("ascii")
+
+
+def parse_fields(
+    raw: bytes, *, encoding: str = "utf-8", content_type: str | None = None
+) -> dict[str, str]:
+    """Decode a notification body (or GET query string) into its fields.
+
+    Form-URL-encoded in ``encoding`` by default; a JSON object when ``content_type``
+    says JSON (that delivery format is UNCONFIRMED). Raises
+    :class:`~checkout_kit.errors.MalformedNotificationError`.
+    """
+    codec = codec_for(encoding)
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError:
+        raise MalformedNotificationError(f"the body is not valid {encoding}") from None
+    if content_type and "json" in content_type.lower():
+        try:
+            obj = json.loads(text, parse_float=Decimal)
+        except ValueError:
+            raise MalformedNotificationError("the body is not valid JSON") from None
+        if not isinstance(obj, dict):
+            raise MalformedNotificationError("the JSON body is not an object")
+        return {
+            str(k): (v if isinstance(v, str) else format_value(v))
+            for k, v in obj.items()
+            if v is not None
+        }
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding=codec, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedNotificationError(f"the body is not valid {encoding}") from None
+    return dict(pairs)
+
+
+# --------------------------------------------------------------------------- typed values
+
+
+def _to_int(text: str) -> int:
+    value = Decimal(text)
+    if value != value.to_integral_value():
+        raise ValueError(text)
+    return int(value)
+
+
+def _to_decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite():
+        raise ValueError(text)
+    return value
+
+
+def _to_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
+
+
+def _to_datetime(text: str) -> datetime:
+    cleaned = text.strip().replace("T", " ").removesuffix("Z")
+    for fmt in (DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(cleaned, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return datetime.fromisoformat(text.strip())
+
+
+def _to_json(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal) if text.strip() else None
+
+
+_Converter = Callable[[str], Any]
+
+#: attribute -> (wire name, converter). One table for every notification type.
+_FIELDS: dict[str, tuple[str, _Converter]] = {
+    "transaction_id": ("TransactionId", _to_int),
+    "payment_transaction_id": ("PaymentTransactionId", _to_int),
+    "amount": ("Amount", _to_decimal),
+    "currency": ("Currency", str),
+    "payment_amount": ("PaymentAmount", _to_decimal),
+    "payment_currency": ("PaymentCurrency", str),
+    "date_time": ("DateTime", _to_datetime),
+    "card_first_six": ("CardFirstSix", str),
+    "card_last_four": ("CardLastFour", str),
+    "card_type": ("CardType", str),
+    "card_exp_date": ("CardExpDate", str),
+    "test_mode": ("TestMode", _to_bool),
+    "invoice_id": ("InvoiceId", str),
+    "account_id": ("AccountId", str),
+    "subscription_id": ("SubscriptionId", str),
+    "name": ("Name", str),
+    "email": ("Email", str),
+    "ip_address": ("IpAddress", str),
+    "description": ("Description", str),
+    "data": ("Data", _to_json),
+    "status": ("Status", str),
+    "operation_type": ("OperationType", str),
+    "gateway_name": ("GatewayName", str),
+    "auth_code": ("AuthCode", str),
+    "token": ("Token", str),
+    "rrn": ("Rrn", str),
+    "reason": ("Reason", str),
+    "reason_code": ("ReasonCode", _to_int),
+    "card_holder_message": ("CardHolderMessage", str),
+    # Recurrent
+    "id": ("Id", str),
+    "require_confirmation": ("RequireConfirmation", _to_bool),
+    "start_date": ("StartDate", _to_datetime),
+    "interval": ("Interval", str),
+    "period": ("Period", _to_int),
+    "max_periods": ("MaxPeriods", _to_int),
+    "successful_transactions_number": ("SuccessfulTransactionsNumber", _to_int),
+    "failed_transactions_number": ("FailedTransactionsNumber", _to_int),
+    "last_transaction_date": ("LastTransactionDate", _to_datetime),
+    "next_transaction_date": ("NextTransactionDate", _to_datetime),
+}
+
+_TRANSACTION_REQUIRED = ("TransactionId", "Amount")
+#: Fields without which a notification of that type means nothing.
+_REQUIRED: dict[NotificationType, tuple[str, ...]] = {
+    NotificationType.CHECK: _TRANSACTION_REQUIRED,
+    NotificationType.PAY: _TRANSACTION_REQUIRED,
+    NotificationType.FAIL: _TRANSACTION_REQUIRED,
+    NotificationType.CONFIRM: _TRANSACTION_REQUIRED,
+    NotificationType.CANCEL: _TRANSACTION_REQUIRED,
+    NotificationType.REFUND: (*_TRANSACTION_REQUIRED, "PaymentTransactionId"),
+    NotificationType.RECURRENT: ("Id", "Status"),
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A parsed notification. ``fields`` keeps every raw field as text; the typed
+    attributes are ``None`` when the field was absent or empty."""
+
+    type: NotificationType
+    fields: Mapping[str, str] = field(repr=False)
+    transaction_id: int | None = None
+    payment_transaction_id: int | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    payment_amount: Decimal | None = None
+    payment_currency: str | None = None
+    date_time: datetime | None = None
+    card_first_six: str | None = None
+    card_last_four: str | None = None
+    card_type: str | None = None
+    card_exp_date: str | None = None
+    test_mode: bool | None = None
+    invoice_id: str | None = None
+    account_id: str | None = None
+    subscription_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    ip_address: str | None = None
+    description: str | None = None
+    data: Any = None
+    status: str | None = None
+    operation_type: str | None = None
+    gateway_name: str | None = None
+    auth_code: str | None = None
+    token: str | None = None
+    rrn: str | None = None
+    reason: str | None = None
+    reason_code: int | None = None
+    card_holder_message: str | None = None
+    id: str | None = None
+    require_confirmation: bool | None = None
+    start_date: datetime | None = None
+    interval: str | None = None
+    period: int | None = None
+    max_periods: int | None = None
+    successful_transactions_number: int | None = None
+    failed_transactions_number: int | None = None
+    last_transaction_date: datetime | None = None
+    next_transaction_date: datetime | None = None
+
+    @property
+    def dedupe_key(self) -> tuple[str, str]:
+        """``(type, TransactionId)`` — or ``(type, Id:Status)`` for Recurrent — so a
+        receiver applies each event once however often it is delivered."""
+        if self.type is NotificationType.RECURRENT:
+            return (self.type.value, f"{self.id}:{self.status}")
+        return (self.type.value, str(self.transaction_id))
+
+
+def parse_notification(
+    type: NotificationType | str,
+    raw: bytes | Mapping[str, str],
+    *,
+    encoding: str = "utf-8",
+    content_type: str | None = None,
+) -> Notification:
+    """Parse a notification of ``type`` from its raw body (or already-decoded fields).
+
+    Amounts become ``Decimal``, dates aware UTC ``datetime``, ``Data`` parsed JSON.
+    Raises :class:`~checkout_kit.errors.MalformedNotificationError` (with ``field``)
+    for a missing required field or a value of the wrong shape.
+    """
+    try:
+        kind = type if isinstance(type, NotificationType) else NotificationType.parse(type)
+    except ValueError as exc:
+        raise MalformedNotificationError(str(exc)) from None
+    fields = (
+        parse_fields(raw, encoding=encoding, content_type=content_type)
+        if isinstance(raw, bytes)
+        else dict(raw)
+    )
+    for name in _REQUIRED[kind]:
+        if not fields.get(name, "").strip():
+            raise MalformedNotificationError(f"{name} is required", name)
+    values: dict[str, Any] = {}
+    for attr, (wire, convert) in _FIELDS.items():
+        text = fields.get(wire)
+        if text is None or text == "":
+            continue
+        try:
+            values[attr] = convert(text)
+        except (ValueError, ArithmeticError, InvalidOperation):
+            raise MalformedNotificationError(f"{wire} is not valid", wire) from None
+    return Notification(type=kind, fields=fields, **values)

@@ -1,0 +1,119 @@
+"""``create_sandbox_app``: the sandbox as a Flask application."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .._resources import resource_dir
+from . import acs, api, browser, controls, orderpage
+from .clock import VirtualClock
+from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
+from .faults import SandboxMiddleware
+
+__all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
+
+log = logging.getLogger("checkout_kit.sandbox")
+
+EXTENSION_KEY = "checkout_kit_sandbox"
+#: Largest request body the sandbox reads (the gateway's own limit is unpublished).
+MAX_BODY = 1024 * 1024
+
+
+def create_sandbox_app(
+    *,
+    public_id: str = DEFAULT_PUBLIC_ID,
+    api_secret: str = DEFAULT_SECRET,
+    keys: Mapping[int, Any] | None = None,
+    clock: VirtualClock | None = None,
+    notification_transport: httpx.BaseTransport | None = None,
+    state_path: str | Path | None = None,
+    settings: SandboxSettings | None = None,
+    randbytes: Callable[[int], bytes] | None = None,
+    **options: Any,
+) -> Flask:
+    """Make a sandbox app.
+
+    ``keys`` maps key versions to RSA private keys (PEM bytes/str or key objects);
+    without it one 2048-bit key is generated as version 4 (kept in ``state_path``
+    when given, so that a restarted sandbox opens the same packets).
+    ``notification_transport`` routes notifications (``httpx.WSGITransport(app=shop)``
+    or ``httpx.MockTransport``); ``clock`` is a :class:`VirtualClock`. Other keyword
+    arguments set :class:`SandboxSettings` fields (``save_cards="always"``,
+    ``duplicate_notifications=True``...).
+
+    The :class:`Sandbox` is ``app.extensions["checkout_kit_sandbox"]``
+    (:func:`sandbox_of`).
+    """
+    if settings is None:
+        settings = SandboxSettings(public_id=public_id, api_secret=api_secret, **options)
+    elif options:
+        raise TypeError("pass either settings or setting keywords, not both")
+    sandbox = Sandbox(
+        settings, keys=keys, clock=clock, notification_transport=notification_transport,
+        state_path=state_path, randbytes=randbytes,
+    )
+    app = Flask(
+        "checkout_kit.sandbox",
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+        static_url_path="/static",
+    )
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.extensions[EXTENSION_KEY] = sandbox
+    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _crash)
+    app.wsgi_app = SandboxMiddleware(app.wsgi_app, sandbox, sandbox.faults)  # type: ignore[method-assign]
+    if state_path is not None:
+        sandbox.save()
+    return app
+
+
+def sandbox_of(app: Flask) -> Sandbox:
+    """The :class:`Sandbox` behind a sandbox app."""
+    sandbox: Sandbox = app.extensions[EXTENSION_KEY]
+    return sandbox
+
+
+def _is_api() -> bool:
+    return request.path.lower().startswith(api.API_PREFIXES)
+
+
+def _http_error(exc: HTTPException) -> Response | HTTPException:
+    if not _is_api():
+        return exc
+    code = exc.code or 400
+    message = {404: "Not found", 405: "Method not allowed", 413: "Request is too large"}.get(
+        code, exc.name)
+    return api.envelope_response({"Success": False, "Message": message}, code)
+
+
+def _crash(exc: Exception) -> Response:
+    # A bug in the sandbox: log it (never card data: requests carry only packets).
+    log.exception("sandbox error on %s %s", request.method, request.path)
+    return api.envelope_response({"Success": False, "Message": "Sandbox internal error"}, 500)
+
+
+def start_worker(sandbox: Sandbox, interval: float = 1.0) -> threading.Event:
+    """Run :meth:`Sandbox.run_due` every ``interval`` real seconds in a daemon thread
+    (for a long-running sandbox whose clock flows). Set the returned event to stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                sandbox.run_due()
+            except Exception:
+                log.exception("sandbox worker failed")
+
+    threading.Thread(target=loop, name="sandbox-worker", daemon=True).start()
+    return stop

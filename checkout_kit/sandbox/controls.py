@@ -1,0 +1,286 @@
+"""Test controls under ``/_sandbox/`` (no authentication: the sandbox is local).
+
+=====================================  ==============================================
+``GET  /_sandbox/``                    HTML inspector (transactions, deliveries)
+``GET  /_sandbox/clock``               ``{"now", "offset_seconds", "next_event"}``
+``POST /_sandbox/clock/advance``       body ``{"seconds"|"minutes"|"hours"|"days": n}``:
+                                       moves the clock, running due work on the way
+``POST /_sandbox/run``                 run the work due now (deliveries, schedule)
+``GET  /_sandbox/transactions[/<id>]`` transactions (API model + sandbox ``detail``)
+``GET  /_sandbox/deliveries``          notification deliveries with their attempts
+``GET  /_sandbox/tokens``, ``/subscriptions``, ``/orders``
+``GET|POST|DELETE /_sandbox/faults``   list, add (``{"kind", "path", "times",
+                                       "status", "latency_ms", "retry_after"}``), clear
+``GET|POST /_sandbox/settings``        read or change sandbox settings
+=====================================  ==============================================
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, render_template_string, request
+
+from . import render
+from .api import envelope_response, get_sandbox
+from .state import Delivery
+from .wire import iso, loads
+
+__all__ = ["bp"]
+
+bp = Blueprint("cp_controls", __name__, url_prefix="/_sandbox")
+
+_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _json_body() -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return dict(request.form.items()) if request.form else {}
+    value = loads(raw) if request.is_json or raw.lstrip()[:1] == b"{" else dict(request.form)
+    if not isinstance(value, dict):
+        raise ValueError("the body must be a JSON object")
+    return value
+
+
+def _bad(message: str) -> Response:
+    return envelope_response({"Success": False, "Message": message}, 400)
+
+
+def _clock() -> dict[str, Any]:
+    sb = get_sandbox()
+    return {
+        "now": iso(sb.now()),
+        "offset_seconds": round(sb.clock.offset.total_seconds(), 3),
+        "next_event": iso(sb.next_event()),
+    }
+
+
+@bp.get("/clock")
+def clock() -> Response:
+    """The virtual clock."""
+    return envelope_response(_clock())
+
+
+@bp.post("/clock/advance")
+def advance() -> Response:
+    """Move the clock forward and run what falls due."""
+    try:
+        body = _json_body()
+        seconds = sum(float(body[u]) * f for u, f in _UNITS.items() if u in body)
+        if not 0 <= seconds <= 3650 * 86400:
+            raise ValueError("advance by 0 to 3650 days")
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        return _bad(str(exc))
+    get_sandbox().advance(timedelta(seconds=seconds))
+    return envelope_response(_clock())
+
+
+@bp.post("/run")
+def run() -> Response:
+    """Run the work due now."""
+    get_sandbox().run_due()
+    return envelope_response(_clock())
+
+
+def _tx_rows() -> list[dict[str, Any]]:
+    sb = get_sandbox()
+    with sb.lock:
+        return [
+            {**sb.model(tx), "SandboxDetail": tx.detail}
+            for tx in sorted(sb.state.transactions.values(), key=lambda t: t.id)
+        ]
+
+
+@bp.get("/transactions")
+def transactions() -> Response:
+    """Every transaction."""
+    return envelope_response(_tx_rows())
+
+
+@bp.get("/transactions/<int:transaction_id>")
+def transaction(transaction_id: int) -> Response:
+    """One transaction."""
+    sb = get_sandbox()
+    with sb.lock:
+        tx = sb.state.transactions.get(transaction_id)
+        if tx is None:
+            return envelope_response({"Success": False, "Message": "Transaction not found"}, 404)
+        return envelope_response({**sb.model(tx), "SandboxDetail": tx.detail})
+
+
+def delivery_row(d: Delivery) -> dict[str, Any]:
+    """A delivery as JSON."""
+    return {
+        "id": d.id, "type": d.type, "address": d.address, "http_method": d.http_method,
+        "encoding": d.encoding, "body": d.body, "headers": d.headers, "state": d.state,
+        "created": iso(d.created), "next_attempt_at": iso(d.next_attempt_at),
+        "transaction_id": d.transaction_id, "subscription_id": d.subscription_id,
+        "copy": d.copy,
+        "attempts": [
+            {"at": iso(a.at), "ok": a.ok, "status_code": a.status_code, "error": a.error,
+             "response": a.response}
+            for a in d.attempts
+        ],
+    }
+
+
+@bp.get("/deliveries")
+def deliveries() -> Response:
+    """Every notification delivery."""
+    sb = get_sandbox()
+    with sb.lock:
+        rows = [delivery_row(d) for d in sorted(sb.state.deliveries.values(), key=lambda d: d.id)]
+    return envelope_response(rows)
+
+
+@bp.get("/tokens")
+def tokens() -> Response:
+    """Saved cards."""
+    sb = get_sandbox()
+    with sb.lock:
+        return envelope_response([render.token_model(t) for t in sb.state.tokens.values()])
+
+
+@bp.get("/subscriptions")
+def subscriptions() -> Response:
+    """Subscriptions."""
+    sb = get_sandbox()
+    with sb.lock:
+        return envelope_response(
+            [render.subscription_model(s) for s in sb.state.subscriptions.values()])
+
+
+@bp.get("/orders")
+def orders() -> Response:
+    """Orders."""
+    sb = get_sandbox()
+    with sb.lock:
+        return envelope_response([render.order_model(o) for o in sb.state.orders.values()])
+
+
+@bp.route("/faults", methods=["GET", "POST", "DELETE"])
+def faults() -> Response:
+    """List, add or clear injected faults."""
+    sb = get_sandbox()
+    if request.method == "DELETE":
+        sb.faults.clear()
+    elif request.method == "POST":
+        try:
+            body = _json_body()
+            times = body.get("times", 1)
+            sb.faults.add(
+                str(body.get("kind", "")),
+                path=str(body["path"]) if body.get("path") else None,
+                times=None if times is None else int(times),
+                status=int(body.get("status", 500)),
+                latency_ms=int(body.get("latency_ms", 0)),
+                retry_after=None if body.get("retry_after") is None else float(body["retry_after"]),
+            )
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            return _bad(str(exc))
+    return envelope_response([f.to_dict() for f in sb.faults.list()])
+
+
+#: setting name -> (reader, writer) for /_sandbox/settings
+def _settings_view() -> dict[str, Any]:
+    s = get_sandbox().settings
+    return {
+        "public_id": s.public_id,
+        "site_name": s.site_name,
+        "save_cards": s.save_cards,
+        "duplicate_notifications": s.duplicate_notifications,
+        "deliver_immediately": s.deliver_immediately,
+        "auto_confirm_days": (
+            None if s.auto_confirm_after is None else s.auto_confirm_after.total_seconds() / 86400
+        ),
+        "auth_expiry_days": s.auth_expiry.total_seconds() / 86400,
+        "max_concurrent_requests": s.max_concurrent_requests,
+        "key_version": s.key_version,
+        "key_versions": sorted(get_sandbox().keys),
+    }
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _days(value: Any) -> timedelta:
+    days = float(value)
+    if not 0 < days <= 3650:
+        raise ValueError("days must be in (0, 3650]")
+    return timedelta(days=days)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings() -> Response:
+    """Read or change settings (``save_cards``, ``duplicate_notifications``,
+    ``deliver_immediately``, ``auto_confirm_days``, ``auth_expiry_days``,
+    ``max_concurrent_requests``, ``site_name``)."""
+    sb = get_sandbox()
+    if request.method == "POST":
+        try:
+            body = _json_body()
+            s = sb.settings
+            if "save_cards" in body:
+                if body["save_cards"] not in ("on_request", "always"):
+                    raise ValueError("save_cards is on_request or always")
+                s.save_cards = body["save_cards"]
+            if "duplicate_notifications" in body:
+                s.duplicate_notifications = _bool(body["duplicate_notifications"])
+            if "deliver_immediately" in body:
+                s.deliver_immediately = _bool(body["deliver_immediately"])
+            if "auto_confirm_days" in body:
+                value = body["auto_confirm_days"]
+                s.auto_confirm_after = None if value is None else _days(value)
+            if "auth_expiry_days" in body:
+                s.auth_expiry = _days(body["auth_expiry_days"])
+            if "max_concurrent_requests" in body:
+                s.max_concurrent_requests = max(1, int(body["max_concurrent_requests"]))
+            if "site_name" in body:
+                s.site_name = str(body["site_name"])[:200]
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return _bad(str(exc))
+    return envelope_response(_settings_view())
+
+
+_INDEX = """<!doctype html><html><head><meta charset="utf-8">
+<title>checkout_kit sandbox</title>
+<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}
+td,th{border:1px solid #ccd;padding:4px 8px;font-size:.9rem}th{background:#eef}</style></head>
+<body><h1>checkout_kit sandbox</h1>
+<p>Public ID <code>{{ s.public_id }}</code> · virtual now <code>{{ clock.now }}</code>
+· next event <code>{{ clock.next_event }}</code></p>
+<p>JSON: <a href="transactions">transactions</a> · <a href="deliveries">deliveries</a> ·
+<a href="tokens">tokens</a> · <a href="subscriptions">subscriptions</a> ·
+<a href="orders">orders</a> · <a href="faults">faults</a> · <a href="settings">settings</a>
+· <a href="clock">clock</a></p>
+<h2>Transactions</h2><table><tr><th>Id</th><th>Type</th><th>Status</th><th>Reason</th>
+<th>Amount</th><th>Card</th><th>Invoice</th><th>Created</th><th>Detail</th></tr>
+{% for t in txs %}<tr><td>{{ t.TransactionId }}</td><td>{{ t.Type }}</td><td>{{ t.Status }}</td>
+<td>{{ t.ReasonCode }} {{ t.Reason }}</td><td>{{ t.Amount }} {{ t.Currency }}</td>
+<td>{{ t.CardFirstSix }}…{{ t.CardLastFour }}</td><td>{{ t.InvoiceId or "" }}</td>
+<td>{{ t.CreatedDateIso }}</td><td>{{ t.SandboxDetail or "" }}</td></tr>{% endfor %}</table>
+<h2>Notification deliveries</h2><table><tr><th>Id</th><th>Type</th><th>Address</th>
+<th>State</th><th>Attempts</th><th>Next attempt</th></tr>
+{% for d in deliveries %}<tr><td>{{ d.id }}</td><td>{{ d.type }}</td><td>{{ d.address }}</td>
+<td>{{ d.state }}</td><td>{{ d.attempts|length }}</td><td>{{ d.next_attempt_at or "" }}</td>
+</tr>{% endfor %}</table></body></html>"""
+
+
+@bp.get("/")
+def index() -> str:
+    """The HTML inspector."""
+    sb = get_sandbox()
+    with sb.lock:
+        rows = [delivery_row(d) for d in sb.state.deliveries.values()]
+    return render_template_string(
+        _INDEX, s=sb.settings, clock=_clock(), txs=_tx_rows(), deliveries=rows,
+    )

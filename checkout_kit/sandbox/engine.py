@@ -1,0 +1,802 @@
+"""The sandbox's gateway: payments, 3-D Secure, two-stage rules, refunds and tokens.
+
+:class:`Sandbox` holds the state and enforces the gateway's rules; the HTTP layer
+(:mod:`checkout_kit.sandbox.api`) only authenticates, parses and answers. Every
+public operation takes :class:`~checkout_kit.sandbox.wire.Params` and returns the
+``{Success, Message, Model}`` envelope, or raises
+:class:`~checkout_kit.sandbox.wire.RequestError`.
+
+Locking: one re-entrant lock guards the state. It is never held while a
+notification is sent, because the shop may call the API back from its handler.
+
+Cryptogram problems decline the payment (a transaction is recorded, a Fail
+notification goes out) with these reason codes (the real gateway's choice is
+UNCONFIRMED):
+
+=========================================  ======
+packet unreadable, unknown key version,     5030
+cannot be decrypted, CVV-only packet
+packet made for another Public ID           5003
+card number fails Luhn                      5014
+card expired (by the virtual clock)         5054
+=========================================  ======
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from .. import cryptogram, threeds
+from ..cards import Expiry, detect_brand, luhn_valid
+from ..errors import CardError, CryptogramError, UnknownKeyVersionError
+from ..notifications import NotificationType
+from ..reasons import reason_for
+from . import render
+from .clock import VirtualClock
+from .faults import Faults
+from .notify import Notifier
+from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
+from .testcards import DEFAULT, CardBehaviour, behaviour_for
+from .wire import Params, RequestError
+
+__all__ = ["DEFAULT_PUBLIC_ID", "DEFAULT_SECRET", "Sandbox", "SandboxSettings"]
+
+log = logging.getLogger("checkout_kit.sandbox")
+
+DEFAULT_PUBLIC_ID = "test_api_00000000000000000000001"
+DEFAULT_SECRET = "sandbox_api_secret_0000000000000001"  # noqa: S105 - a test credential
+DEFAULT_KEY_VERSION = 4
+
+_PAID = (TxStatus.AUTHORIZED, TxStatus.COMPLETED)
+_CRYPTOGRAM_FORMAT_ERROR = 5030
+_FOREIGN_PUBLIC_ID = 5003
+_INVALID_CARD_NUMBER = 5014
+_EXPIRED_CARD = 5054
+_AUTHENTICATION_FAILED = 5206
+
+
+@dataclass
+class SandboxSettings:
+    """What a merchant account would configure, plus the sandbox's own knobs."""
+
+    public_id: str = DEFAULT_PUBLIC_ID
+    api_secret: str = DEFAULT_SECRET
+    site_name: str = "Sandbox Shop"
+    terminal_url: str = "http://sandbox.local"
+    #: ``on_request`` issues a token when the payment says ``SaveCard``; ``always``
+    #: ("save forcibly") on every approved payment.
+    save_cards: str = "on_request"
+    auth_expiry: timedelta = timedelta(days=7)
+    auto_confirm_after: timedelta | None = None
+    refund_window: timedelta = timedelta(days=365)
+    idempotency_ttl: timedelta = timedelta(hours=1)
+    duplicate_notifications: bool = False
+    #: deliver notifications at the end of the API request that caused them; when
+    #: off, they wait for :meth:`Sandbox.deliver_pending` or the clock.
+    deliver_immediately: bool = True
+    max_concurrent_requests: int = 5
+    #: the bank page URL put in 3-D Secure answers; ``None``: ``<host>/acs``.
+    acs_url: str | None = None
+    #: the key version ``GET /payments/publickey`` hands out.
+    key_version: int = DEFAULT_KEY_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PaymentRequest:
+    """The validated fields of a payment request."""
+
+    amount: Decimal
+    currency: str
+    invoice_id: str | None = None
+    account_id: str | None = None
+    email: str | None = None
+    description: str | None = None
+    name: str | None = None
+    ip_address: str | None = None
+    culture_name: str | None = None
+    payment_url: str | None = None
+    json_data: Any = None
+    save_card: bool = False
+
+    @classmethod
+    def from_params(cls, p: Params, *, ip_required: bool) -> PaymentRequest:
+        """Read and check the common payment fields (reference §3.3, §3.5)."""
+        currency = p.currency()
+        return cls(
+            amount=p.required_amount("Amount", currency),
+            currency=currency,
+            invoice_id=p.text("InvoiceId", max_length=255),
+            account_id=p.text("AccountId", max_length=255),
+            email=p.text("Email", max_length=255),
+            description=p.text("Description"),
+            name=p.text("Name", max_length=255),
+            ip_address=p.text("IpAddress", required=ip_required, max_length=64),
+            culture_name=p.text("CultureName", max_length=16),
+            payment_url=p.text("PaymentUrl"),
+            json_data=p.json_value("JsonData"),
+            save_card=p.flag("SaveCard"),
+        )
+
+
+def _load_keys(keys: Mapping[int, Any]) -> dict[int, RSAPrivateKey]:
+    loaded = {}
+    for version, key in keys.items():
+        if not isinstance(version, int) or not 0 <= version <= 99:
+            raise ValueError(f"key versions are 0-99, not {version!r}")
+        loaded[version] = cryptogram.load_private_key(key)
+    if not loaded:
+        raise ValueError("the sandbox needs at least one key")
+    return loaded
+
+
+class Sandbox:
+    """An emulated CloudPayments terminal: state, rules, clock and notifications."""
+
+    def __init__(
+        self,
+        settings: SandboxSettings | None = None,
+        *,
+        keys: Mapping[int, Any] | None = None,
+        clock: VirtualClock | None = None,
+        notification_transport: httpx.BaseTransport | None = None,
+        state: SandboxState | None = None,
+        state_path: str | Path | None = None,
+        randbytes: Callable[[int], bytes] | None = None,
+    ) -> None:
+        self.settings = settings or SandboxSettings()
+        self.clock = clock or VirtualClock()
+        self.lock = threading.RLock()
+        self.state_path = Path(state_path) if state_path is not None else None
+        if state is None:
+            state = SandboxState.load(self.state_path) if self.state_path else SandboxState()
+        self.state = state
+        self._randbytes = randbytes or os.urandom
+        if keys is None:
+            keys = self._remembered_keys()
+        self.keys = _load_keys(keys)
+        if self.settings.key_version not in self.keys:
+            self.settings.key_version = max(self.keys)
+        self.notifier = Notifier(
+            self.state, self.lock, self.clock.now, self.settings.api_secret,
+            notification_transport,
+        )
+        self.notifier.duplicate = self.settings.duplicate_notifications
+        from .orders import Orders
+        from .subscriptions import Subscriptions
+
+        self.subscriptions = Subscriptions(self)
+        self.orders = Orders(self)
+        self.faults = Faults()
+        self.dirty = False
+
+    # ------------------------------------------------------------------ keys
+
+    def _remembered_keys(self) -> dict[int, Any]:
+        """The generated key of a persisted sandbox, or a fresh one."""
+        saved = self.state.meta.get("generated_keys")
+        if isinstance(saved, dict) and saved:
+            return {int(v): pem.encode("ascii") for v, pem in saved.items()}
+        private_pem, _ = cryptogram.generate_key_pair(2048)
+        self.state.meta["generated_keys"] = {
+            str(DEFAULT_KEY_VERSION): private_pem.decode("ascii")
+        }
+        return {DEFAULT_KEY_VERSION: private_pem}
+
+    def public_key_pem(self, version: int | None = None) -> str:
+        """The PEM of the public key for ``version`` (default: the current one)."""
+        key = self.keys[self.settings.key_version if version is None else version]
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+
+    @property
+    def public_id(self) -> str:
+        """The terminal's Public ID."""
+        return self.settings.public_id
+
+    @property
+    def api_secret(self) -> str:
+        """The terminal's API secret."""
+        return self.settings.api_secret
+
+    # ------------------------------------------------------------------ helpers
+
+    def now(self) -> datetime:
+        """Virtual now."""
+        return self.clock.now()
+
+    def random_hex(self, length: int) -> str:
+        """``length`` random hex digits."""
+        return self._randbytes((length + 1) // 2).hex()[:length]
+
+    def transaction(self, transaction_id: int) -> Transaction:
+        """A transaction of this terminal, or ``RequestError("Transaction not found")``."""
+        tx = self.state.transactions.get(transaction_id)
+        if tx is None or tx.public_id != self.public_id:
+            raise RequestError("Transaction not found")
+        return tx
+
+    def model(self, tx: Transaction) -> dict[str, Any]:
+        """The API model of ``tx``."""
+        return render.transaction_model(tx, self.settings.terminal_url)
+
+    def _envelope(self, tx: Transaction) -> dict[str, Any]:
+        return {"Success": tx.status in _PAID, "Message": None, "Model": self.model(tx)}
+
+    def _notify_tx(self, kind: NotificationType, tx: Transaction, **extra: object) -> None:
+        fields = render.transaction_fields(tx, self.now())
+        fields.update(extra)
+        self.notifier.enqueue(
+            kind, fields, transaction_id=tx.id, subscription_id=tx.subscription_id
+        )
+        self.dirty = True
+
+    # ------------------------------------------------------------------ cryptograms
+
+    def _header_card(self, packet: str) -> CardInfo | None:
+        try:
+            header = cryptogram.parse(packet)
+        except CryptogramError:
+            return None
+        if not (header.first_six and header.last_four and header.exp_month and header.exp_year):
+            return None
+        brand = detect_brand(header.first_six)
+        return CardInfo(header.first_six, header.last_four, header.exp_month, header.exp_year,
+                        *render.card_type_for(brand.id if brand else None))
+
+    def open_packet(
+        self, packet: str
+    ) -> tuple[CardInfo | None, CardBehaviour, tuple[int, str] | None]:
+        """Decrypt a card packet: ``(card, behaviour, failure)`` where ``failure`` is
+        ``(ReasonCode, why)`` when the payment must be declined."""
+        try:
+            opened = cryptogram.decrypt(packet, self.keys)
+        except UnknownKeyVersionError as exc:
+            return self._header_card(packet), DEFAULT, (
+                _CRYPTOGRAM_FORMAT_ERROR, f"no sandbox key has version {exc.version}")
+        except CryptogramError as exc:
+            return self._header_card(packet), DEFAULT, (
+                _CRYPTOGRAM_FORMAT_ERROR, f"card packet refused: {exc.code}")
+        pan = opened.card_number
+        if pan is None or opened.exp_month is None or opened.exp_year is None:
+            return None, DEFAULT, (_CRYPTOGRAM_FORMAT_ERROR, "a CVV-only packet cannot pay")
+        brand = detect_brand(pan)
+        card = CardInfo(pan[:6], pan[-4:], opened.exp_month, opened.exp_year,
+                        *render.card_type_for(brand.id if brand else None))
+        if opened.public_id != self.public_id:
+            return card, DEFAULT, (_FOREIGN_PUBLIC_ID, "the packet was made for another Public ID")
+        if not luhn_valid(pan):
+            return card, DEFAULT, (_INVALID_CARD_NUMBER, "the card number fails the Luhn check")
+        try:
+            expired = Expiry(opened.exp_year, opened.exp_month).is_expired(self.now())
+        except CardError:
+            expired = True
+        if expired:
+            return card, DEFAULT, (_EXPIRED_CARD, "the card has expired")
+        return card, behaviour_for(pan), None
+
+    # ------------------------------------------------------------------ payment pipeline
+
+    def _new_payment(
+        self, req: PaymentRequest, card: CardInfo | None, *, two_stage: bool
+    ) -> Transaction:
+        with self.lock:
+            tx_id = self.state.next_id("next_transaction_id")
+        return Transaction(
+            id=tx_id,
+            public_id=self.public_id,
+            type=TxType.PAYMENT,
+            amount=req.amount,
+            currency=req.currency,
+            status=TxStatus.AUTHORIZED if two_stage else TxStatus.COMPLETED,
+            created=self.now(),
+            two_stage=two_stage,
+            card=card,
+            invoice_id=req.invoice_id,
+            account_id=req.account_id,
+            email=req.email,
+            description=req.description,
+            name=req.name,
+            ip_address=req.ip_address,
+            culture_name=req.culture_name,
+            payment_url=req.payment_url,
+            json_data=req.json_data,
+            save_card=req.save_card,
+        )
+
+    def process(
+        self,
+        tx: Transaction,
+        *,
+        reason: int,
+        token_reason: int | None,
+        three_ds: bool,
+        failure: tuple[int, str] | None,
+        base_url: str = "http://localhost/",
+    ) -> dict[str, Any]:
+        """Run a new payment through Check, 3-D Secure and authorization; returns the
+        envelope. Must be called without the lock held (Check goes out on the wire)."""
+        if failure is None:
+            check_tx = tx
+            answer = self.notifier.check(
+                {**render.transaction_fields(check_tx, self.now()),
+                 "OperationType": "Payment"},
+                transaction_id=tx.id,
+            )
+            if answer is not None:
+                failure = (answer, f"the shop's Check answer declined the payment ({answer})")
+        with self.lock:
+            self.state.transactions[tx.id] = tx
+            self.dirty = True
+            if failure is not None:
+                self._decline(tx, *failure)
+                return self._envelope(tx)
+            if three_ds:
+                return self._challenge(tx, reason, token_reason, base_url)
+            self.settle(tx, reason, token_reason)
+            return self._envelope(tx)
+
+    def _challenge(
+        self, tx: Transaction, reason: int, token_reason: int | None, base_url: str
+    ) -> dict[str, Any]:
+        card = tx.card
+        assert card is not None
+        tx.status = TxStatus.AWAITING_AUTHENTICATION
+        tx.pending_reason, tx.pending_token_reason = reason, token_reason
+        tx.three_ds_callback_id = self.random_hex(32)
+        tx.pa_req = threeds.build_pareq(
+            first_six=card.first_six, last_four=card.last_four, amount=tx.amount,
+            currency=tx.currency, date=tx.created, merchant_name=self.settings.site_name,
+            customer_name=tx.name, culture_name=tx.culture_name or "ru-RU",
+            transaction_id=tx.id,
+        )
+        model = {
+            "TransactionId": tx.id,
+            "PaReq": tx.pa_req,
+            "GoReq": None,
+            "AcsUrl": self.settings.acs_url or f"{base_url.rstrip('/')}/acs",
+            "ThreeDsSessionData": None,
+            "IFrameIsAllowed": True,
+            "FrameWidth": None,
+            "FrameHeight": None,
+            "ThreeDsCallbackId": tx.three_ds_callback_id,
+            "EscrowAccumulationId": None,
+        }
+        return {"Success": False, "Message": None, "Model": model}
+
+    def _decline(self, tx: Transaction, code: int, detail: str) -> None:
+        tx.status = TxStatus.DECLINED
+        tx.reason_code = code
+        tx.detail = detail
+        row = reason_for(code)
+        log.info("transaction %s declined %s (%s)", tx.id, code, detail)
+        self._notify_tx(
+            NotificationType.FAIL, tx, Reason=row.name, ReasonCode=code,
+            CardHolderMessage=row.message(tx.culture_name), Token=tx.token,
+        )
+
+    def settle(self, tx: Transaction, reason: int, token_reason: int | None) -> None:
+        """Authorize ``tx`` with the card's outcome ``reason`` (lock held)."""
+        if reason:
+            self._decline(tx, reason, "the test card declines")
+            return
+        now = self.now()
+        tx.reason_code = 0
+        tx.auth_date, tx.auth_amount = now, tx.amount
+        tx.status = TxStatus.AUTHORIZED if tx.two_stage else TxStatus.COMPLETED
+        if not tx.two_stage:
+            tx.confirm_date = now
+        recurrent = self.subscriptions.instruction(tx.json_data)
+        wants_token = tx.save_card or self.settings.save_cards == "always" or recurrent is not None
+        if tx.token is None and token_reason is not None and wants_token and tx.card:
+            tx.token = self._issue_token(tx, token_reason)
+        if recurrent is not None:
+            self.subscriptions.from_payment(tx, recurrent)
+        self.orders.paid(tx)
+        self._notify_tx(
+            NotificationType.PAY, tx, GatewayName=render.GATEWAY_NAME,
+            AuthCode=render.AUTH_CODE, Token=tx.token, TotalFee=Decimal("0.00"),
+        )
+
+    def _issue_token(self, tx: Transaction, token_reason: int) -> str:
+        assert tx.card is not None
+        token = "tk_" + self.random_hex(29)
+        self.state.tokens[token] = TokenRecord(
+            token=token, public_id=self.public_id, account_id=tx.account_id,
+            card=tx.card, created=self.now(), token_reason=token_reason,
+        )
+        return token
+
+    # ------------------------------------------------------------------ API operations
+
+    def pay_by_cryptogram(
+        self, p: Params, *, two_stage: bool, base_url: str = "http://localhost/",
+        order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``/payments/cards/charge`` and ``/payments/cards/auth``."""
+        req = PaymentRequest.from_params(p, ip_required=True)
+        packet = p.required_text("CardCryptogramPacket", max_length=8192)
+        card, behaviour, failure = self.open_packet(packet)
+        tx = self._new_payment(req, card, two_stage=two_stage)
+        tx.order_id = order_id
+        return self.process(
+            tx, reason=behaviour.charge_reason, token_reason=behaviour.token_reason,
+            three_ds=behaviour.three_ds, failure=failure, base_url=base_url,
+        )
+
+    def pay_by_token(self, p: Params, *, two_stage: bool) -> dict[str, Any]:
+        """``/payments/tokens/charge`` and ``/payments/tokens/auth``."""
+        req = PaymentRequest.from_params(p, ip_required=False)
+        token = p.required_text("Token", max_length=255)
+        account_id = p.required_text("AccountId", max_length=255)
+        initiator = p.integer("TrInitiatorCode", required=True, minimum=0, maximum=1)
+        p.integer("PaymentScheduled", minimum=0, maximum=1)
+        with self.lock:
+            record = self.state.tokens.get(token)
+            if record is None or record.public_id != self.public_id:
+                raise RequestError("Token not found")
+            if record.account_id is not None and record.account_id != account_id:
+                raise RequestError("The token belongs to another AccountId")
+        return self.token_payment(record, req, two_stage=two_stage, initiator=initiator)
+
+    def token_payment(
+        self,
+        record: TokenRecord,
+        req: PaymentRequest,
+        *,
+        two_stage: bool,
+        initiator: int | None,
+        subscription_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Charge a saved card (no 3-D Secure; the token's outcome from the test table)."""
+        tx = self._new_payment(req, record.card, two_stage=two_stage)
+        tx.token, tx.tr_initiator_code, tx.subscription_id = (
+            record.token, initiator, subscription_id)
+        failure = None
+        if Expiry(record.card.exp_year, record.card.exp_month).is_expired(self.now()):
+            failure = (_EXPIRED_CARD, "the saved card has expired")
+        return self.process(
+            tx, reason=record.token_reason, token_reason=None, three_ds=False, failure=failure
+        )
+
+    def post3ds(self, p: Params) -> dict[str, Any]:
+        """``/payments/cards/post3ds``: once per transaction; a replay returns the
+        stored result."""
+        tx_id = p.required_integer("TransactionId")
+        pa_res = p.required_text("PaRes", max_length=8192)
+        with self.lock:
+            return self.complete_3ds(self.transaction(tx_id), pa_res)
+
+    def complete_3ds(self, tx: Transaction, pa_res: str) -> dict[str, Any]:
+        """Finish 3-D Secure for ``tx`` (lock held)."""
+        if tx.post3ds_response is not None:
+            return tx.post3ds_response
+        if tx.status is not TxStatus.AWAITING_AUTHENTICATION:
+            raise RequestError("The transaction is not waiting for 3-D Secure")
+        try:
+            outcome: threeds.PaResOutcome | None = threeds.verify_pares(
+                pa_res, tx.id, self.api_secret)
+            detail = f"3-D Secure outcome {outcome}"
+        except threeds.ThreeDSError as exc:
+            outcome, detail = None, f"PaRes refused: {exc.code}"
+        if outcome is threeds.PaResOutcome.AUTHENTICATED:
+            self.settle(tx, tx.pending_reason or 0, tx.pending_token_reason)
+        else:
+            self._decline(tx, _AUTHENTICATION_FAILED, detail)
+        tx.post3ds_response = self._envelope(tx)
+        self.dirty = True
+        return tx.post3ds_response
+
+    def three_ds_callback(self, md_text: str, pa_res: str | None) -> str:
+        """``/payments/ThreeDSCallback``: finish 3-D Secure, answer with the redirect
+        ``Location`` (``SuccessUrl``, or ``FailUrl?ReasonCode=…&CardHolderMessage=…``)."""
+        try:
+            md = threeds.decode_callback_md(md_text)
+        except threeds.ThreeDSError:
+            raise RequestError("MD is invalid", 400) from None
+        for url in (md.success_url, md.fail_url):
+            if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+                raise RequestError("SuccessUrl and FailUrl must be http(s) URLs", 400)
+        with self.lock:
+            tx = self.state.transactions.get(md.transaction_id)
+            if tx is None or tx.three_ds_callback_id != md.three_ds_callback_id:
+                row = reason_for(_AUTHENTICATION_FAILED)
+                return threeds.callback_redirect(
+                    md, success=False, reason_code=row.code, cardholder_message=row.message_ru)
+            if tx.post3ds_response is None and tx.status is TxStatus.AWAITING_AUTHENTICATION:
+                self.complete_3ds(tx, pa_res or "")
+            ok = tx.status in _PAID
+            return threeds.callback_redirect(
+                md, success=ok, reason_code=tx.reason_code,
+                cardholder_message=reason_for(tx.reason_code).message(tx.culture_name),
+            )
+
+    def confirm(self, p: Params) -> dict[str, Any]:
+        """``/payments/confirm``: full or partial, once, Authorized → Completed."""
+        tx_id = p.required_integer("TransactionId")
+        with self.lock:
+            tx = self.transaction(tx_id)
+            amount = p.required_amount("Amount", tx.currency)
+            if tx.type is not TxType.PAYMENT or tx.status is not TxStatus.AUTHORIZED:
+                raise RequestError(
+                    f"Only Authorized payments can be confirmed (this one is {tx.status})")
+            if amount > tx.amount:
+                raise RequestError("Amount exceeds the authorized amount")
+            tx.amount, tx.status, tx.confirm_date = amount, TxStatus.COMPLETED, self.now()
+            data = p.json_value("JsonData")
+            if data is not None:
+                tx.json_data = data
+            self._notify_tx(
+                NotificationType.CONFIRM, tx, AuthCode=render.AUTH_CODE, Token=tx.token)
+        return {"Success": True, "Message": None}
+
+    def cancel_authorization(self, tx: Transaction) -> None:
+        """Authorized → Cancelled, with a Cancel notification (lock held)."""
+        tx.status = TxStatus.CANCELLED
+        self._notify_tx(NotificationType.CANCEL, tx)
+
+    def void(self, p: Params) -> dict[str, Any]:
+        """``/payments/void``: Authorized only."""
+        tx_id = p.required_integer("TransactionId")
+        with self.lock:
+            tx = self.transaction(tx_id)
+            if tx.type is not TxType.PAYMENT or tx.status is not TxStatus.AUTHORIZED:
+                raise RequestError(
+                    f"Only Authorized payments can be voided (this one is {tx.status})")
+            self.cancel_authorization(tx)
+        return {"Success": True, "Message": None}
+
+    def refund(self, p: Params) -> dict[str, Any]:
+        """``/payments/refund``: Completed payments, partial or full, several times,
+        never above the amount, not after one year; each refund is a transaction."""
+        tx_id = p.required_integer("TransactionId")
+        with self.lock:
+            tx = self.transaction(tx_id)
+            amount = p.required_amount("Amount", tx.currency)
+            if tx.type is not TxType.PAYMENT or tx.status is not TxStatus.COMPLETED:
+                raise RequestError(
+                    f"Only Completed payments can be refunded (this one is {tx.status})")
+            now = self.now()
+            if now - tx.created > self.settings.refund_window:
+                raise RequestError("Payments older than one year cannot be refunded")
+            if amount > tx.amount - tx.refunded:
+                raise RequestError("Amount exceeds the amount left to refund")
+            refund = Transaction(
+                id=self.state.next_id("next_transaction_id"), public_id=self.public_id,
+                type=TxType.REFUND, amount=amount, currency=tx.currency,
+                status=TxStatus.COMPLETED, created=now, card=tx.card,
+                invoice_id=tx.invoice_id, account_id=tx.account_id, email=tx.email,
+                description=tx.description, name=tx.name, culture_name=tx.culture_name,
+                json_data=p.json_value("JsonData"), auth_date=now, confirm_date=now,
+                original_transaction_id=tx.id,
+            )
+            self.state.transactions[refund.id] = refund
+            tx.refunded += amount
+            self.dirty = True
+            self.notifier.enqueue(
+                NotificationType.REFUND,
+                {"TransactionId": refund.id, "PaymentTransactionId": tx.id, "Amount": amount,
+                 "DateTime": now, "OperationType": "Refund", "InvoiceId": tx.invoice_id,
+                 "AccountId": tx.account_id, "Email": tx.email,
+                 "Data": render.transaction_fields(refund, now)["Data"]},
+                transaction_id=refund.id,
+            )
+        return {"Success": True, "Message": None, "Model": {"TransactionId": refund.id}}
+
+    # ------------------------------------------------------------------ lookups
+
+    def _mine(self) -> list[Transaction]:
+        return [t for t in self.state.transactions.values() if t.public_id == self.public_id]
+
+    def get(self, p: Params) -> dict[str, Any]:
+        """``/payments/get``."""
+        tx_id = p.required_integer("TransactionId")
+        with self.lock:
+            model = self.model(self.transaction(tx_id))
+        return {"Success": True, "Message": None, "Model": model}
+
+    def find(self, p: Params, *, v2: bool) -> dict[str, Any]:
+        """``/payments/find`` (the latest payment) and ``/v2/payments/find`` (every
+        operation, refunds included, oldest first)."""
+        invoice_id = p.required_text("InvoiceId", max_length=255)
+        with self.lock:
+            found = [
+                t for t in self._mine() if t.invoice_id == invoice_id
+                and (v2 or t.type is TxType.PAYMENT)
+            ]
+            if not found:
+                return {"Success": False, "Message": "Not found"}
+            if v2:
+                return {"Success": True, "Message": None,
+                        "Model": [self.model(t) for t in sorted(found, key=lambda t: t.id)]}
+            latest = max(found, key=lambda t: t.id)
+            return {"Success": True, "Message": None, "Model": self.model(latest)}
+
+    def list_day(self, p: Params) -> dict[str, Any]:
+        """``/payments/list``: the operations of one day in ``TimeZone`` (UTC default)."""
+        from .wire import TIME_ZONES
+
+        day = p.date("Date", required=True)
+        zone = (p.text("TimeZone", max_length=16) or "UTC").upper()
+        if zone not in TIME_ZONES:
+            raise RequestError("TimeZone is not supported")
+        offset = TIME_ZONES[zone]
+        with self.lock:
+            rows = [t for t in self._mine() if (t.created + offset).date() == day]
+            return {"Success": True, "Message": None,
+                    "Model": [self.model(t) for t in sorted(rows, key=lambda t: t.id)]}
+
+    def list_period(self, p: Params) -> dict[str, Any]:
+        """``/v2/payments/list``: 100 per page, oldest first, optional ``Statuses``."""
+        start = p.datetime("CreatedDateGte", required=True)
+        end = p.datetime("CreatedDateLte", required=True)
+        page = p.integer("PageNumber", minimum=1, maximum=1_000_000) or 1
+        statuses = {s.lower() for s in p.text_list("Statuses")}
+        assert start is not None and end is not None
+        with self.lock:
+            rows = sorted(
+                (t for t in self._mine() if start <= t.created <= end
+                 and (not statuses or t.status.value.lower() in statuses)),
+                key=lambda t: (t.created, t.id),
+            )[(page - 1) * 100: page * 100]
+            return {"Success": True, "Message": None, "Model": [self.model(t) for t in rows]}
+
+    def list_tokens(self, p: Params) -> dict[str, Any]:
+        """``/payments/tokens/list``: 100 per page."""
+        page = p.integer("PageNumber", minimum=1, maximum=1_000_000) or 1
+        with self.lock:
+            rows = [t for t in self.state.tokens.values() if t.public_id == self.public_id]
+            rows = sorted(rows, key=lambda t: (t.created, t.token))[(page - 1) * 100: page * 100]
+            return {"Success": True, "Message": None,
+                    "Model": [render.token_model(t) for t in rows]}
+
+    # ------------------------------------------------------------------ notification settings
+
+    def notification_settings(self, kind: str) -> dict[str, Any]:
+        """``/site/notifications/{Type}/get``."""
+        setting = self.notifier.setting(self._kind(kind))
+        return {"Success": True, "Message": None, "Model": {
+            "IsEnabled": setting.is_enabled, "Address": setting.address,
+            "HttpMethod": setting.http_method, "Encoding": setting.encoding,
+            "Format": setting.format,
+        }}
+
+    @staticmethod
+    def _kind(kind: str) -> NotificationType:
+        try:
+            return NotificationType.parse(kind)
+        except ValueError:
+            raise RequestError("Unknown notification type", 404) from None
+
+    def update_notification_settings(self, kind: str, p: Params) -> dict[str, Any]:
+        """``/site/notifications/{Type}/update`` (the sandbox allows Check too)."""
+        from ..notifications import codec_for
+
+        nkind = self._kind(kind)
+        enabled = p.flag("IsEnabled")
+        address = p.text("Address", max_length=2000)
+        method = (p.text("HttpMethod", max_length=8) or "GET").upper()
+        encoding = p.text("Encoding", max_length=16) or "UTF8"
+        fmt = p.text("Format", max_length=16) or "CloudPayments"
+        if method not in ("GET", "POST"):
+            raise RequestError("HttpMethod must be GET or POST")
+        try:
+            codec_for(encoding)
+        except ValueError:
+            raise RequestError("Encoding must be UTF8 or Windows1251") from None
+        if fmt.lower() != "cloudpayments":
+            raise RequestError("Only the CloudPayments format is supported by the sandbox")
+        if address is not None and not address.lower().startswith(("http://", "https://")):
+            raise RequestError("Address must be an http(s) URL")
+        if enabled and not address:
+            raise RequestError("Address is required")
+        with self.lock:
+            setting = self.notifier.setting(nkind)
+            setting.is_enabled, setting.address, setting.http_method = enabled, address, method
+            setting.encoding = "Windows1251" if codec_for(encoding) == "cp1251" else "UTF8"
+            self.dirty = True
+        return {"Success": True, "Message": None}
+
+    def configure_notification(
+        self,
+        kind: NotificationType | str,
+        address: str | None,
+        *,
+        http_method: str = "POST",
+        encoding: str = "UTF8",
+        enabled: bool = True,
+    ) -> None:
+        """Python shortcut for ``/site/notifications/{Type}/update``."""
+        self.update_notification_settings(str(kind), Params({
+            "IsEnabled": enabled, "Address": address, "HttpMethod": http_method,
+            "Encoding": encoding,
+        }))
+
+    # ------------------------------------------------------------------ time
+
+    def deliver_pending(self) -> int:
+        """Send the notifications that are due now; returns how many were tried."""
+        self.notifier.duplicate = self.settings.duplicate_notifications
+        return self.notifier.deliver_pending()
+
+    def _authorization_deadline(self, tx: Transaction) -> datetime | None:
+        if tx.status is not TxStatus.AUTHORIZED or tx.auth_date is None:
+            return None
+        auto = self.settings.auto_confirm_after
+        if auto is not None and auto < self.settings.auth_expiry:
+            return tx.auth_date + auto
+        return tx.auth_date + self.settings.auth_expiry
+
+    def next_event(self) -> datetime | None:
+        """When the earliest scheduled work is due."""
+        with self.lock:
+            times = [d for d in (self._authorization_deadline(t)
+                                 for t in self.state.transactions.values()) if d]
+            times += self.subscriptions.due_times()
+        delivery = self.notifier.next_due()
+        if delivery is not None:
+            times.append(delivery)
+        return min(times) if times else None
+
+    def run_due(self) -> None:
+        """Do the work that is due at virtual now: expire or auto-confirm
+        authorizations, charge subscriptions, send notifications."""
+        now = self.now()
+        with self.lock:
+            for tx in list(self.state.transactions.values()):
+                deadline = self._authorization_deadline(tx)
+                if deadline is None or deadline > now:
+                    continue
+                if self.settings.auto_confirm_after is not None and (
+                    self.settings.auto_confirm_after < self.settings.auth_expiry
+                ):
+                    tx.status, tx.confirm_date = TxStatus.COMPLETED, now
+                    self._notify_tx(NotificationType.CONFIRM, tx, AuthCode=render.AUTH_CODE)
+                else:
+                    self.cancel_authorization(tx)
+            ttl = self.settings.idempotency_ttl
+            for key in [k for k, v in self.state.idempotency.items() if now - v.created > ttl]:
+                del self.state.idempotency[key]
+        self.subscriptions.run_due(now)
+        self.deliver_pending()
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move the clock forward by ``delta``, stopping at each scheduled event on the
+        way to run it at its own time. Returns the new virtual now."""
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            raise ValueError("the clock only moves forward")
+        target = self.now() + step
+        for _ in range(100_000):
+            when = self.next_event()
+            if when is None or when > target:
+                break
+            self.clock.set(when)
+            self.run_due()
+        self.clock.set(target)
+        self.run_due()
+        self.save()
+        return self.now()
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self) -> None:
+        """Write the state to the SQLite file, if there is one."""
+        if self.state_path is None:
+            return
+        with self.lock:
+            self.state.save(self.state_path)
+            self.dirty = False

@@ -1,0 +1,353 @@
+"""Wire formats of the gateway: request parameters, dates, the JSON envelope.
+
+The gateway is an ASP.NET service: parameter names are case-insensitive, numbers
+may arrive as JSON numbers or as form strings, fractional numbers sent to integer
+fields are rounded (reference §3.1). Everything a client can get wrong becomes a
+:class:`RequestError`, which the API answers with the ``{Success: false, Message}``
+envelope, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from json.encoder import encode_basestring
+from typing import Any
+
+from ..errors import MoneyError
+from ..money import CURRENCIES, parse_amount
+
+__all__ = [
+    "INT64_MAX",
+    "Params",
+    "RequestError",
+    "dumps",
+    "iso",
+    "json_depth",
+    "loads",
+    "ms_date",
+    "parse_datetime",
+]
+
+INT64_MAX = 2**63 - 1
+#: Longest text we keep in an ordinary string field.
+MAX_TEXT = 2000
+#: Deepest JSON nesting accepted in a body (``JsonData`` included).
+MAX_DEPTH = 32
+
+
+class RequestError(Exception):
+    """A request the gateway refuses: answered ``{"Success": false, "Message": ...}``.
+
+    ``status`` is the HTTP status (200 like the gateway's validation errors, 400 for
+    bodies that cannot be read)."""
+
+    def __init__(self, message: str, status: int = 200) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def ms_date(value: datetime | None) -> str | None:
+    """``/Date(<ms since epoch>)/``."""
+    if value is None:
+        return None
+    return f"/Date({int(value.timestamp() * 1000)})/"
+
+
+def iso(value: datetime | None) -> str | None:
+    """``yyyy-MM-ddTHH:mm:ss`` in UTC (the ``*Iso`` fields)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+_MS_DATE = re.compile(r"^/Date\((-?\d{1,15})\)/$")
+
+
+def parse_datetime(text: str) -> datetime:
+    """A date or date-time as clients send it (ISO 8601 with or without offset, taken
+    as UTC when naive, ``yyyy-MM-dd``, or ``/Date(ms)/``); ``ValueError`` otherwise."""
+    text = text.strip()
+    match = _MS_DATE.match(text)
+    if match:
+        return datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+    if len(text) > 40:
+        raise ValueError("too long")
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON with exact decimals; :class:`RequestError` (400) on anything odd."""
+    try:
+        value = json.loads(text, parse_float=Decimal)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise RequestError("The request body is not valid JSON", 400) from None
+    if json_depth(value) > MAX_DEPTH:
+        raise RequestError("The request body is nested too deeply", 400)
+    return value
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif isinstance(value, int):
+        out.append(str(int(value)))
+    elif isinstance(value, Decimal):
+        out.append(format(value, "f") if value.is_finite() else "null")
+    elif isinstance(value, Mapping):
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(encode_basestring(str(key)))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        out.append(encode_basestring(str(value)))
+
+
+def dumps(value: Any) -> str:
+    """JSON text in which ``Decimal`` amounts are numbers with their exact digits."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- parameters
+
+_TRUE = frozenset({"true", "1", "on", "yes"})
+_FALSE = frozenset({"false", "0", "off", "no", ""})
+
+
+class Params:
+    """Request parameters with case-insensitive names and typed, checked getters."""
+
+    def __init__(self, *sources: Mapping[str, Any]) -> None:
+        self._data: dict[str, Any] = {}
+        # Later sources win: callers pass the query string first, then the body.
+        for source in sources:
+            for key, value in source.items():
+                self._data[str(key).lower()] = value
+
+    def __contains__(self, name: str) -> bool:
+        return self.raw(name) is not None
+
+    def raw(self, name: str) -> Any:
+        """The value as sent, ``None`` when absent, null or an empty string."""
+        value = self._data.get(name.lower())
+        if value is None or (isinstance(value, str) and value == ""):
+            return None
+        return value
+
+    def text(
+        self, name: str, *, required: bool = False, max_length: int = MAX_TEXT
+    ) -> str | None:
+        """A text field; numbers are accepted and written in decimal."""
+        value = self.raw(name)
+        if value is None:
+            if required:
+                raise RequestError(f"{name} is required")
+            return None
+        if isinstance(value, bool | dict | list):
+            raise RequestError(f"{name} is invalid")
+        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        if len(text) > max_length:
+            raise RequestError(f"{name} is too long")
+        if "\x00" in text:
+            raise RequestError(f"{name} is invalid")
+        return text
+
+    def required_text(self, name: str, *, max_length: int = MAX_TEXT) -> str:
+        """A text field that must be present."""
+        value = self.text(name, required=True, max_length=max_length)
+        assert value is not None
+        return value
+
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        minimum: int = -INT64_MAX - 1,
+        maximum: int = INT64_MAX,
+    ) -> int | None:
+        """An integer field (fractions are rounded, as the gateway does)."""
+        value = self.raw(name)
+        if value is None:
+            if required:
+                raise RequestError(f"{name} is required")
+            return None
+        if isinstance(value, bool):
+            raise RequestError(f"{name} is invalid")
+        try:
+            if isinstance(value, str):
+                if len(value) > 40:
+                    raise ValueError
+                number = Decimal(value.strip())
+            elif isinstance(value, int | Decimal):
+                number = Decimal(value)
+            else:
+                raise ValueError
+            if not number.is_finite() or abs(number) > Decimal(INT64_MAX):
+                raise ValueError
+            result = int(number.to_integral_value(rounding=ROUND_HALF_EVEN))
+        except (ValueError, InvalidOperation, ArithmeticError):
+            raise RequestError(f"{name} is invalid") from None
+        if not minimum <= result <= maximum:
+            raise RequestError(f"{name} is out of range")
+        return result
+
+    def required_integer(self, name: str, *, minimum: int = 1, maximum: int = INT64_MAX) -> int:
+        """A required integer (positive unless ``minimum`` says otherwise)."""
+        value = self.integer(name, required=True, minimum=minimum, maximum=maximum)
+        assert value is not None
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A boolean field (``true``/``false``, ``1``/``0``)."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise RequestError(f"{name} is invalid")
+
+    def currency(self, name: str = "Currency", default: str = "RUB") -> str:
+        """A currency code the gateway lists (reference §3.7)."""
+        value = self.text(name, max_length=8) or default
+        code = value.upper()
+        if code not in CURRENCIES:
+            raise RequestError(f"{name} is not supported")
+        return code
+
+    def amount(self, name: str, currency: str, *, required: bool = True) -> Decimal | None:
+        """A positive amount with at most two decimals."""
+        value = self.raw(name)
+        if value is None:
+            if required:
+                raise RequestError(f"{name} is required")
+            return None
+        if isinstance(value, str) and len(value) > 40:
+            raise RequestError(f"{name} is invalid")
+        try:
+            return parse_amount(value, currency)
+        except MoneyError as exc:
+            raise RequestError(f"{name} is invalid: {exc.message}") from None
+
+    def required_amount(self, name: str, currency: str) -> Decimal:
+        """An amount that must be present."""
+        value = self.amount(name, currency)
+        assert value is not None
+        return value
+
+    def json_value(self, name: str) -> Any:
+        """A JSON field that may come as an object or as JSON text (form bodies)."""
+        value = self.raw(name)
+        if isinstance(value, str):
+            if len(value) > 100_000:
+                raise RequestError(f"{name} is too long")
+            stripped = value.strip()
+            if stripped[:1] in ("{", "["):
+                try:
+                    return loads(stripped)
+                except RequestError:
+                    raise RequestError(f"{name} is not valid JSON") from None
+        return value
+
+    def datetime(self, name: str, *, required: bool = False) -> datetime | None:
+        """A date-time (see :func:`parse_datetime`)."""
+        value = self.text(name, required=required, max_length=64)
+        if value is None:
+            return None
+        try:
+            return parse_datetime(value)
+        except (ValueError, OverflowError, OSError):
+            raise RequestError(f"{name} is invalid") from None
+
+    def date(self, name: str, *, required: bool = False) -> date | None:
+        """A ``yyyy-MM-dd`` date (a date-time is cut to its date)."""
+        value = self.datetime(name, required=required)
+        return value.date() if value is not None else None
+
+    def text_list(self, name: str) -> list[str]:
+        """A list of strings: a JSON array, a comma-separated string or one value."""
+        value = self.raw(name)
+        if value is None:
+            return []
+        items: Iterable[Any] = value if isinstance(value, list) else str(value).split(",")
+        out = []
+        for item in items:
+            if isinstance(item, dict | list | bool):
+                raise RequestError(f"{name} is invalid")
+            text = str(item).strip()
+            if len(text) > 64:
+                raise RequestError(f"{name} is invalid")
+            if text:
+                out.append(text)
+        return out
+
+
+#: Time zones ``/payments/list`` understands (the gateway's codes, UTC offsets).
+TIME_ZONES: dict[str, timedelta] = {
+    "UTC": timedelta(0),
+    "GMT": timedelta(0),
+    "KALT": timedelta(hours=2),
+    "MSK": timedelta(hours=3),
+    "SAMT": timedelta(hours=4),
+    "YEKT": timedelta(hours=5),
+    "OMST": timedelta(hours=6),
+    "KRAT": timedelta(hours=7),
+    "IRKT": timedelta(hours=8),
+    "YAKT": timedelta(hours=9),
+    "VLAT": timedelta(hours=10),
+    "MAGT": timedelta(hours=11),
+    "PETT": timedelta(hours=12),
+}
