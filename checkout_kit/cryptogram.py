@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -359,6 +359,20 @@ _MARKERS: Final[dict[PacketFormat, str]] = {
 }
 
 
+class _Plan(NamedTuple):
+    format: PacketFormat
+    scheme: str
+    padding: padding.AsymmetricPadding
+    marker: str | None  # None for the JSON formats
+
+
+#: Everything build() needs to know about a format, by every name it accepts.
+_PLANS: Final[dict[str, _Plan]] = {
+    alias: _Plan(fmt, FORMAT_PADDING[fmt], _PADDINGS[FORMAT_PADDING[fmt]], _MARKERS.get(fmt))
+    for alias, fmt in _FORMAT_ALIASES.items()
+}
+
+
 def _resolve_format(value: PacketFormat | str) -> PacketFormat:
     try:
         return _FORMAT_ALIASES[value]
@@ -537,23 +551,20 @@ def _b64(data: bytes) -> str:
 
 _CVV_ONLY = re.compile(r"[0-9]{3,4}")
 _PAN_LENGTHS: Final = range(12, 20)
-_MONTHS: Final = frozenset(f"{m:02d}" for m in range(1, 13))
+#: Canonical ``MM/YY`` -> ``YYMM``: 1200 entries, one lookup instead of parsing.
+_YYMM_BY_MM_YY: Final[dict[str, str]] = {
+    f"{m:02d}/{y:02d}": f"{y:02d}{m:02d}" for m in range(1, 13) for y in range(100)
+}
 
 
-def _card_number(card_number: str, check_luhn: bool) -> str:
-    pan = card_number
-    if not (type(pan) is str and pan.isdigit() and pan.isascii() and len(pan) in _PAN_LENGTHS):
-        if not isinstance(pan, str):
-            raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number must be a str")
-        if not pan.strip():
-            raise CardError({"cardNumber": "CardNumber_Empty"}, "card number is empty")
-        pan = cards.normalize_number(pan)
-        if len(pan) not in _PAN_LENGTHS:
-            raise CardError(
-                {"cardNumber": "CardNumber_Invalid"}, "card number must have 12-19 digits"
-            )
-    if check_luhn and not cards.luhn_valid(pan):
-        raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number fails the Luhn check")
+def _normalize_pan(card_number: object) -> str:
+    if not isinstance(card_number, str):
+        raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number must be a str")
+    if not card_number.strip():
+        raise CardError({"cardNumber": "CardNumber_Empty"}, "card number is empty")
+    pan = cards.normalize_number(card_number)
+    if len(pan) not in _PAN_LENGTHS:
+        raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number must have 12-19 digits")
     return pan
 
 
@@ -561,12 +572,6 @@ def _expiry_yymm(exp: str | None, month: str | int | None, year: str | int | Non
     if exp is not None:
         if month is not None or year is not None:
             raise TypeError("give either exp or exp_month/exp_year, not both")
-        # Canonical MM/YY is by far the common input; reading it here keeps build()
-        # within a few percent of a bare RSA encrypt. Everything else goes to cards.
-        if type(exp) is str and len(exp) == 5 and exp[2] == "/":
-            mm, yy = exp[:2], exp[3:]
-            if mm in _MONTHS and yy.isdigit() and yy.isascii():
-                return yy + mm
         return cards.parse_expiry(exp).yymm()
     if month is None and year is None:
         raise CardError({"expDateMonthYear": "ExpDateMonthYear_Empty"}, "expiry is missing")
@@ -680,17 +685,23 @@ def build(
     :class:`UnknownKeyVersionError` for an unregistered version and
     :class:`CryptogramError` for other problems. Messages never show the card.
     """
-    # The common case (format 01, canonical input, default key) runs without detours:
-    # build() must stay within a few percent of a bare RSA encrypt (benchmarks/).
-    fmt = _FORMAT_ALIASES.get(format) if isinstance(format, str) else None
-    if fmt is None:
-        fmt = _resolve_format(format)
-    if fmt is PacketFormat.CVV:
+    # The common case (format 01, digits, MM/YY, default key) runs inline: build()
+    # must stay within ~15% of a bare RSA encrypt (benchmarks/bench_cards.py).
+    plan = _PLANS.get(format) if isinstance(format, str) else None
+    if plan is None:
+        plan = _PLANS[_resolve_format(format)]
+    if plan.marker == "03":
         return build_cvv(
             cvv, key=key, key_version=key_version, registry=registry, randbytes=randbytes
         )
-    pan = _card_number(card_number, check_luhn)
-    yymm = _expiry_yymm(exp, exp_month, exp_year)
+    pan = card_number
+    if not (type(pan) is str and len(pan) in _PAN_LENGTHS and pan.isdigit() and pan.isascii()):
+        pan = _normalize_pan(pan)
+    if check_luhn and not cards.luhn_valid(pan):
+        raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number fails the Luhn check")
+    yymm = _YYMM_BY_MM_YY.get(exp) if type(exp) is str and exp_month is None else None
+    if yymm is None or exp_year is not None:
+        yymm = _expiry_yymm(exp, exp_month, exp_year)
     # The SDKs send the CVV as typed, possibly empty (Uzcard and Humo waive it).
     if not (type(cvv) is str and len(cvv) <= 4 and (cvv.isdigit() or not cvv) and cvv.isascii()):
         raise CardError({"cvv": "Cvv_Invalid"}, "CVV must be up to four digits")
@@ -702,15 +713,14 @@ def build(
         public, version = _resolve_key(key, key_version, registry)
     message = f"{pan}@{yymm}@{cvv}@{public_id}".encode("ascii")
     if randbytes is None and len(message) <= _ALWAYS_FITS:
-        ciphertext = public.encrypt(message, _PADDINGS[FORMAT_PADDING[fmt]])
+        ciphertext = public.encrypt(message, plan.padding)
     else:
-        ciphertext = _encrypt(public, message, FORMAT_PADDING[fmt], randbytes)
+        ciphertext = _encrypt(public, message, plan.scheme, randbytes)
     value = binascii.b2a_base64(ciphertext, newline=False).decode("ascii")
-    marker = _MARKERS.get(fmt)
-    if marker is not None:
+    if plan.marker is not None:
         version_text = _HEADER_VERSIONS[version] if version < 100 else _header_version(version)
-        return f"{marker}{pan[:6]}{pan[-4:]}{yymm}{version_text}{value}"
-    text = _JSON_WRITERS[fmt](pan, yymm[:2], yymm[2:], version, value)
+        return f"{plan.marker}{pan[:6]}{pan[-4:]}{yymm}{version_text}{value}"
+    text = _JSON_WRITERS[plan.format](pan, yymm[:2], yymm[2:], version, value)
     return _b64(text.encode("utf-8"))
 
 
@@ -826,7 +836,7 @@ def _json_key_version(obj: Mapping[str, Any]) -> int:
 def _parse_json(text: str) -> PacketHeader:
     try:
         raw = base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise _malformed("bad_base64", "the packet is not standard base64") from exc
     try:
         obj = json.loads(raw.decode("utf-8"))
