@@ -1,10 +1,171 @@
-"""The sandbox's browser side: checkout script, widget script and widget frame.
+"""The sandbox's browser side: the checkout script, the widget and the widget's frame.
 
-(Being written; the sandbox app registers :data:`bp` unconditionally.)
+Served at the sandbox's equivalents of the official URLs (reference §6, §7):
+
+==============================  ==========================================================
+``/checkout.js``                checkout script (``https://checkout.cloudpayments.ru/checkout.js``)
+``/bundles/checkout``           the same (legacy ``https://widget.cloudpayments.ru/bundles/checkout``)
+``/bundles/cloudpayments``      widget + checkout script (legacy widget bundle)
+``/bundles/cloudpayments.js``   the same (current widget URL)
+``/widget/frame``               the payment form the widget shows in its modal iframe
+``/widget/frame.js``            that form's script
+``/widget/3ds/<outcome>/<id>``  where ThreeDSCallback sends the payer back (SuccessUrl/FailUrl)
+==============================  ==========================================================
+
+The checkout script carries the brand table of :func:`checkout_kit.cards.brand_table`
+and the sandbox's current public key (PEM and version) as data, injected here at
+serve time in place of the ``/*@config*/ null`` marker of ``static/js/checkout.js``.
+Injecting (rather than fetching ``/payments/publickey`` from the page) keeps the legacy
+``createCryptogramPacket`` synchronous, as it is in the official script, and keeps
+the Python and JavaScript validation on the very same table.
+
+The scripts are sent with ``Cache-Control: no-cache`` and a strong ``ETag``: a browser
+revalidates each time (cheaply, 304) because the embedded key changes whenever a
+sandbox is created without a persisted key.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+
+from .. import cards
+from .._resources import resource_dir
+from .api import get_sandbox
+
+__all__ = ["CONFIG_MARKER", "bp", "checkout_config", "checkout_script", "widget_script"]
 
 bp = Blueprint("cp_browser", __name__)
+
+#: The expression in ``checkout.js`` that the served copy replaces with its data.
+CONFIG_MARKER = "/*@config*/ null"
+
+_JS = "application/javascript; charset=utf-8"
+_SCRIPT_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    # Shops load these scripts from another origin.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+    "Access-Control-Allow-Origin": "*",
+}
+# The frame is meant to be embedded by any shop page; its own code comes only from
+# the sandbox. The ACS page it frames and posts to may be on another host
+# (SandboxSettings.acs_url), hence frame-src/form-action without a restriction.
+_FRAME_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-src *; form-action *; frame-ancestors *; base-uri 'none'"
+    ),
+}
+
+
+@lru_cache(maxsize=8)
+def _read(path: Path, mtime_ns: int) -> str:
+    # Keyed by mtime so that an edited script is picked up without a restart.
+    return path.read_text(encoding="utf-8")
+
+
+def _source(name: str) -> str:
+    path = resource_dir("static") / "js" / name
+    return _read(path, path.stat().st_mtime_ns)
+
+
+def checkout_config() -> dict[str, Any]:
+    """The data the checkout script carries: brand table and the current public key."""
+    sandbox = get_sandbox()
+    return {
+        "brands": cards.brand_table(),
+        "key": {"pem": sandbox.public_key_pem(), "version": sandbox.settings.key_version},
+    }
+
+
+def checkout_script() -> str:
+    """The checkout script as served, with :func:`checkout_config` injected."""
+    source = _source("checkout.js")
+    if source.count(CONFIG_MARKER) != 1:
+        raise RuntimeError("static/js/checkout.js must contain the config marker exactly once")
+    # ensure_ascii also escapes U+2028/2029; "<" is escaped so that the script could
+    # be inlined in HTML without closing a <script> element.
+    data = json.dumps(checkout_config(), ensure_ascii=True, separators=(",", ":"))
+    return source.replace(CONFIG_MARKER, data.replace("<", "\\u003c"))
+
+
+def widget_script() -> str:
+    """The widget bundle: the checkout script followed by the widget (as the legacy
+    combined bundle, which also defined ``cp.Checkout``)."""
+    return checkout_script() + "\n" + _source("widget.js")
+
+
+def _javascript(text: str) -> Response:
+    response = Response(text, mimetype=None, content_type=_JS, headers=_SCRIPT_HEADERS)
+    response.set_etag(hashlib.sha256(text.encode("utf-8")).hexdigest())
+    response.make_conditional(request)  # 304 when the browser's copy is current
+    return response
+
+
+@bp.route("/checkout.js")
+@bp.route("/bundles/checkout")
+def checkout_js() -> Response:
+    """The checkout script (``cp.Checkout``)."""
+    return _javascript(checkout_script())
+
+
+@bp.route("/bundles/cloudpayments")
+@bp.route("/bundles/cloudpayments.js")
+def widget_js() -> Response:
+    """The widget bundle (``cp.CloudPayments`` and ``cp.Checkout``)."""
+    return _javascript(widget_script())
+
+
+@bp.route("/widget/frame.js")
+def frame_js() -> Response:
+    """The script of the widget's frame and of the 3-D Secure result page."""
+    return _javascript(_source("widget_frame.js"))
+
+
+@bp.route("/widget/frame")
+def frame() -> Response:
+    """The widget's payment form, loaded in the modal iframe.
+
+    The shop page's origin and the language come in the query; the payment itself
+    arrives by postMessage. The payer's IP address is handed to the form for the
+    payment request's ``IpAddress``, which the API requires.
+    """
+    lang = "en" if request.args.get("lang") == "en" else "ru"
+    html = render_template(
+        "sandbox/widget_frame.html",
+        lang=lang,
+        ip_address=request.remote_addr or "",
+        checkout_url=url_for("cp_browser.checkout_js"),
+        frame_js_url=url_for("cp_browser.frame_js"),
+    )
+    return Response(html, mimetype="text/html", headers=_FRAME_HEADERS)
+
+
+@bp.route("/widget/3ds/<outcome>/<int:transaction_id>")
+def three_ds_result(outcome: str, transaction_id: int) -> Response:
+    """SuccessUrl / FailUrl of the widget's ThreeDSCallback: tells the frame how it ended.
+
+    What this page reports is only shown to the payer; the payment's state is the
+    gateway's (a shop learns it from the API or a signed notification).
+    """
+    if outcome not in ("success", "fail"):
+        abort(404)
+    reason = request.args.get("ReasonCode", "")
+    html = render_template(
+        "sandbox/widget_3ds_result.html",
+        outcome=outcome,
+        transaction_id=transaction_id,
+        reason_code=reason if reason.isascii() and reason.isdigit() else "",
+        message=request.args.get("CardHolderMessage", "")[:500],
+        frame_js_url=url_for("cp_browser.frame_js"),
+    )
+    return Response(html, mimetype="text/html", headers=_FRAME_HEADERS)
