@@ -68,6 +68,7 @@ def create_sandbox_app(
     )
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions[EXTENSION_KEY] = sandbox
+    sandbox.app = app
     for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)

@@ -181,6 +181,8 @@ class Sandbox:
         self.orders = Orders(self)
         self.faults = Faults()
         self.dirty = False
+        #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
+        self.app: Any = None
 
     # ------------------------------------------------------------------ keys
 
@@ -211,6 +213,38 @@ class Sandbox:
     def api_secret(self) -> str:
         """The terminal's API secret."""
         return self.settings.api_secret
+
+    # ------------------------------------------------------------------ test helpers
+
+    def make_cryptogram(
+        self,
+        card_number: str,
+        exp: str | None = None,
+        cvv: str = "123",
+        *,
+        format: str = "01",
+        public_id: str | None = None,
+        key_version: int | None = None,
+    ) -> str:
+        """A card packet this sandbox can open (for tests: in production only the
+        gateway's own scripts make cryptograms). ``exp`` defaults to December three
+        years after the virtual now."""
+        version = self.settings.key_version if key_version is None else key_version
+        return cryptogram.build(
+            card_number, exp or f"12/{(self.now().year + 3) % 100:02d}", cvv,
+            self.public_id if public_id is None else public_id,
+            format=format, key=self.keys[version].public_key(), key_version=version,
+            check_luhn=False,
+        )
+
+    def pa_res_for(self, transaction_id: int, outcome: str = "confirm") -> str:
+        """The PaRes the sandbox bank page would post for ``outcome`` (``confirm``,
+        ``decline`` or ``cancel``), without going through the page."""
+        outcomes = {"confirm": threeds.PaResOutcome.AUTHENTICATED,
+                    "decline": threeds.PaResOutcome.FAILED,
+                    "cancel": threeds.PaResOutcome.CANCELLED}
+        return threeds.sign_pares(transaction_id, outcomes[outcome], self.api_secret,
+                                  randbytes=self._randbytes)
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,0 +1,387 @@
+"""Payments by cryptogram and token against the in-process sandbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkout_kit import cryptogram
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.errors import PaymentDeclined, RequestRejectedError
+from checkout_kit.models import ThreeDSChallenge, Transaction, TransactionStatus
+from checkout_kit.sandbox import EXTRA_DECLINES, TEST_CARDS, Sandbox
+
+VECTORS = json.loads(
+    (Path(__file__).parents[1] / "vectors" / "sandbox_cards.json").read_text("utf-8"))["cards"]
+IP = "203.0.113.7"
+CARD_TYPES = {"Visa": "Visa", "Mastercard": "Mastercard", "MIR": "МИР"}
+
+
+def _id(card: dict[str, Any]) -> str:
+    return card["number"].replace(" ", "")
+
+
+def test_the_table_is_exactly_the_documented_one() -> None:
+    documented = {
+        _id(c): (c["three_ds"], c["cryptogram"], c["token"]) for c in VECTORS
+    }
+    assert {n: (b.three_ds, b.charge_reason, b.token_reason) for n, b in TEST_CARDS.items()} \
+        == documented
+
+
+def _pay(
+    client: CloudPaymentsClient, sandbox: Sandbox, number: str, **kw: Any
+) -> Transaction:
+    """Charge, passing 3-D Secure with Confirm when asked."""
+    result = client.charge(kw.pop("amount", Decimal("100.00")), ip_address=IP,
+                           cryptogram=sandbox.make_cryptogram(number), **kw)
+    if isinstance(result, ThreeDSChallenge):
+        return client.post3ds(result.transaction_id, sandbox.pa_res_for(result.transaction_id))
+    return result
+
+
+@pytest.mark.parametrize("card", VECTORS, ids=_id)
+def test_each_test_card_by_cryptogram_and_by_token(
+    card: dict[str, Any], cloudpayments_client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    number = _id(card)
+    packet = cloudpayments_sandbox.make_cryptogram(number)
+    declines_now = card["cryptogram"] and not card["three_ds"]
+    if declines_now:
+        with pytest.raises(PaymentDeclined) as declined:
+            cloudpayments_client.charge(Decimal("100.00"), ip_address=IP, cryptogram=packet)
+        assert declined.value.reason_code == card["cryptogram"]
+        return
+    first = cloudpayments_client.charge(
+        Decimal("100.00"), ip_address=IP, cryptogram=packet, account_id="user-1",
+        save_card=True, invoice_id="inv-1",
+    )
+    if card["three_ds"]:
+        challenge = first
+        assert isinstance(challenge, ThreeDSChallenge)
+        assert challenge.acs_url.endswith("/acs")
+        pending = cloudpayments_client.get_payment(challenge.transaction_id)
+        assert pending.status is TransactionStatus.AWAITING_AUTHENTICATION
+        pa_res = cloudpayments_sandbox.pa_res_for(challenge.transaction_id)
+        if card["cryptogram"]:
+            with pytest.raises(PaymentDeclined) as declined:
+                cloudpayments_client.post3ds(challenge.transaction_id, pa_res)
+            assert declined.value.reason_code == card["cryptogram"]
+            return
+        first = cloudpayments_client.post3ds(challenge.transaction_id, pa_res)
+    assert isinstance(first, Transaction)
+    assert first.status is TransactionStatus.COMPLETED
+    assert first.card_type == CARD_TYPES[card["brand"]]
+    assert (first.card_first_six, first.card_last_four) == (number[:6], number[-4:])
+    token = first.raw["Token"]
+    assert token and token.startswith("tk_")
+    if card["token"] == 0:
+        again = cloudpayments_client.charge_token(Decimal("5.00"), account_id="user-1", token=token)
+        assert again.status is TransactionStatus.COMPLETED
+        assert again.raw["Token"] == token
+    else:
+        with pytest.raises(PaymentDeclined) as declined:
+            cloudpayments_client.charge_token(Decimal("5.00"), account_id="user-1", token=token)
+        assert declined.value.reason_code == card["token"]
+
+
+@pytest.mark.parametrize("number", ["4000056655665556", "5404000000000043", "2203000000000043"])
+def test_insufficient_funds_decline_is_the_documented_one(
+    number: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    with pytest.raises(PaymentDeclined) as exc:
+        cloudpayments_client.charge(Decimal("1"), ip_address=IP,
+                                    cryptogram=cloudpayments_sandbox.make_cryptogram(number))
+    tx = exc.value.transaction
+    assert exc.value.reason_code == 5051
+    assert tx.reason == "InsufficientFunds"
+    assert tx.cardholder_message == "Недостаточно средств на карте"
+    assert tx.status is TransactionStatus.DECLINED and tx.status_code == 5
+
+
+@pytest.mark.parametrize("number,code", sorted(EXTRA_DECLINES.items())[::4])
+def test_extra_magic_cards_decline_with_their_code(
+    number: str, code: Any, cloudpayments_client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    assert number.startswith("400000" + str(code.charge_reason))
+    with pytest.raises(PaymentDeclined) as exc:
+        cloudpayments_client.charge(Decimal("1"), ip_address=IP,
+                                    cryptogram=cloudpayments_sandbox.make_cryptogram(number))
+    assert exc.value.reason_code == code.charge_reason
+
+
+@pytest.mark.parametrize("number", ["5500000000000004", "4000000000000002", "2201382000000013"])
+def test_any_other_valid_card_is_approved_without_3ds(
+    number: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    tx = cloudpayments_client.auth(Decimal("7.77"), ip_address=IP,
+                                   cryptogram=cloudpayments_sandbox.make_cryptogram(number))
+    assert isinstance(tx, Transaction) and tx.status is TransactionStatus.AUTHORIZED
+
+
+def test_transaction_model_fields_and_formats(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    tx = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055",
+              amount=Decimal("10.50"), invoice_id="A-1", description="Tea",
+              json_data={"basket": [1, 2]}, email="buyer@example.com")
+    raw = tx.raw
+    assert raw["TestMode"] is True and raw["GatewayName"] == "Test"
+    assert raw["Issuer"] == "CloudPayments" and raw["AuthCode"] == "A1B2C3"
+    assert raw["CreatedDate"].startswith("/Date(") and raw["CreatedDate"].endswith(")/")
+    assert len(raw["CreatedDateIso"]) == 19 and raw["CreatedDateIso"][10] == "T"
+    assert raw["CardExpDate"] == f"12/{(cloudpayments_sandbox.now().year + 3) % 100:02d}"
+    assert raw["StatusCode"] == 3 and raw["CurrencyCode"] == 0 and raw["CardTypeCode"] == 0
+    assert raw["Amount"] == Decimal("10.50")
+    assert json.loads(raw["JsonData"]) == {"basket": [1, 2]}
+    for name in ("ReasonCode", "PublicId", "TransactionId", "PaymentAmount", "AuthDateIso",
+                 "ConfirmDateIso", "CardType", "Reason", "CardHolderMessage", "Refunded"):
+        assert name in raw
+
+
+def test_the_sandbox_never_keeps_the_card_number(cloudpayments_client: CloudPaymentsClient,
+                                                 cloudpayments_sandbox: Sandbox,
+                                                 tmp_path: Path) -> None:
+    _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055", save_card=True,
+         account_id="a")
+    cloudpayments_sandbox.state.save(tmp_path / "s.sqlite3")
+    blob = (tmp_path / "s.sqlite3").read_bytes()
+    assert b"4000000000003055" not in blob and b"400000" in blob
+    assert "4000000000003055" not in repr(cloudpayments_sandbox.state)
+
+
+# ----------------------------------------------------------------------------- cryptograms
+
+
+@pytest.mark.parametrize("fmt", ["01", "02", "cloudcard", "cloudcard-ios"])
+def test_every_packet_format_pays(fmt: str, cloudpayments_client: CloudPaymentsClient,
+                                  cloudpayments_sandbox: Sandbox) -> None:
+    packet = cloudpayments_sandbox.make_cryptogram("4000000000003055", format=fmt)
+    tx = cloudpayments_client.charge(Decimal("1"), ip_address=IP, cryptogram=packet)
+    assert isinstance(tx, Transaction) and tx.card_last_four == "3055"
+
+
+def _declined_with(client: CloudPaymentsClient, packet: str) -> int:
+    with pytest.raises(PaymentDeclined) as exc:
+        client.charge(Decimal("1"), ip_address=IP, cryptogram=packet)
+    return exc.value.reason_code
+
+
+def test_packet_for_another_public_id_is_declined(cloudpayments_client: CloudPaymentsClient,
+                                                  cloudpayments_sandbox: Sandbox) -> None:
+    packet = cloudpayments_sandbox.make_cryptogram("4000000000003055",
+                                                   public_id="test_api_00000000000000000000002")
+    assert _declined_with(cloudpayments_client, packet) == 5003
+
+
+def test_expired_card_is_declined_by_the_virtual_clock(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    now = cloudpayments_sandbox.now()
+    valid = cloudpayments_sandbox.make_cryptogram("4000000000003055", f"{now.month:02d}/{now.year % 100:02d}")
+    assert isinstance(cloudpayments_client.charge(Decimal("1"), ip_address=IP, cryptogram=valid),
+                      Transaction)
+    cloudpayments_sandbox.advance(timedelta(days=32))
+    assert _declined_with(cloudpayments_client, valid) == 5054
+
+
+def test_unknown_key_version_and_bad_packets_are_declined(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    other, _ = cryptogram.generate_key_pair(1024)
+    foreign = cryptogram.build("4000000000003055", "12/35", "123", cloudpayments_sandbox.public_id,
+                               key=cryptogram.load_private_key(other).public_key(), key_version=7)
+    assert _declined_with(cloudpayments_client, foreign) == 5030
+    wrong_key = cryptogram.build("4000000000003055", "12/35", "123",
+                                 cloudpayments_sandbox.public_id, key_version=4)  # published key
+    assert _declined_with(cloudpayments_client, wrong_key) == 5030
+    assert _declined_with(cloudpayments_client, "01not-a-packet") == 5030
+    luhn_bad = cloudpayments_sandbox.make_cryptogram("4000000000003056")
+    assert _declined_with(cloudpayments_client, luhn_bad) == 5014
+    listed = cloudpayments_client.list_payments(cloudpayments_sandbox.now().date())
+    assert [t.reason_code for t in listed] == [5030, 5030, 5030, 5014]
+    assert listed[0].card_last_four == "3055"  # from the packet's clear header
+
+
+def test_missing_fields_are_request_errors(cloudpayments_client: CloudPaymentsClient,
+                                           cloudpayments_sandbox: Sandbox) -> None:
+    http = cloudpayments_client._http
+    answer = http.post("/payments/cards/charge", json={"IpAddress": IP}).json()
+    assert answer == {"Success": False, "Message": "Amount is required"}
+    answer = http.post("/payments/cards/charge", json={"Amount": 1, "IpAddress": IP}).json()
+    assert answer["Message"] == "CardCryptogramPacket is required"
+    answer = http.post("/payments/cards/charge", json={"Amount": "1.001", "IpAddress": IP,
+                                                       "CardCryptogramPacket": "x"}).json()
+    assert answer["Success"] is False and answer["Message"].startswith("Amount is invalid")
+    assert cloudpayments_sandbox.state.transactions == {}
+
+
+def test_form_bodies_and_case_insensitive_paths(cloudpayments_client: CloudPaymentsClient,
+                                                cloudpayments_sandbox: Sandbox) -> None:
+    http = cloudpayments_client._http
+    answer = http.post("/Payments/Cards/Charge", data={
+        "amount": "12.30", "ipaddress": IP, "CardCryptogramPacket":
+        cloudpayments_sandbox.make_cryptogram("2202000000003055"), "SaveCard": "true",
+        "JsonData": '{"a": 1}'}).json()
+    assert answer["Success"] is True and answer["Model"]["Amount"] == 12.3
+    assert answer["Model"]["CardType"] == "МИР" and answer["Model"]["Token"]
+
+
+# ----------------------------------------------------------------------------- two stages
+
+
+def test_auth_confirm_partial_once(cloudpayments_client: CloudPaymentsClient,
+                                   cloudpayments_sandbox: Sandbox) -> None:
+    tx = cloudpayments_client.auth(Decimal("100"), ip_address=IP,
+                                   cryptogram=cloudpayments_sandbox.make_cryptogram("4000000000003055"))
+    assert isinstance(tx, Transaction) and tx.status is TransactionStatus.AUTHORIZED
+    assert tx.status_code == 2 and tx.confirm_at is None
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.confirm(tx.transaction_id, Decimal("100.01"))
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.refund(tx.transaction_id, Decimal("1"))
+    cloudpayments_client.confirm(tx.transaction_id, Decimal("60"))
+    done = cloudpayments_client.get_payment(tx.transaction_id)
+    assert done.status is TransactionStatus.COMPLETED and done.amount == Decimal("60.00")
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.confirm(tx.transaction_id, Decimal("10"))
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.void(tx.transaction_id)
+
+
+def test_void_authorized_only(cloudpayments_client: CloudPaymentsClient,
+                              cloudpayments_sandbox: Sandbox) -> None:
+    held = cloudpayments_client.auth(Decimal("5"), ip_address=IP,
+                                     cryptogram=cloudpayments_sandbox.make_cryptogram("4000000000003055"))
+    cloudpayments_client.void(held.transaction_id)
+    assert cloudpayments_client.get_payment(held.transaction_id).status is TransactionStatus.CANCELLED
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.confirm(held.transaction_id, Decimal("5"))
+    paid = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055")
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.void(paid.transaction_id)
+    with pytest.raises(RequestRejectedError, match="not found"):
+        cloudpayments_client.void(999)
+
+
+def test_authorizations_are_cancelled_after_seven_days(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    held = cloudpayments_client.auth(Decimal("5"), ip_address=IP,
+                                     cryptogram=cloudpayments_sandbox.make_cryptogram("4000000000003055"))
+    cloudpayments_sandbox.advance(timedelta(days=6, hours=23))
+    assert cloudpayments_client.get_payment(held.transaction_id).status is TransactionStatus.AUTHORIZED
+    cloudpayments_sandbox.advance(timedelta(hours=2))
+    assert cloudpayments_client.get_payment(held.transaction_id).status is TransactionStatus.CANCELLED
+
+
+def test_optional_auto_confirm_after_n_days(cloudpayments_client: CloudPaymentsClient,
+                                            cloudpayments_sandbox: Sandbox) -> None:
+    cloudpayments_sandbox.settings.auto_confirm_after = timedelta(days=2)
+    held = cloudpayments_client.auth(Decimal("5"), ip_address=IP,
+                                     cryptogram=cloudpayments_sandbox.make_cryptogram("4000000000003055"))
+    cloudpayments_sandbox.advance(timedelta(days=3))
+    done = cloudpayments_client.get_payment(held.transaction_id)
+    assert done.status is TransactionStatus.COMPLETED and done.confirm_at is not None
+
+
+# ----------------------------------------------------------------------------- refunds
+
+
+def test_refunds_partial_several_never_above_amount(cloudpayments_client: CloudPaymentsClient,
+                                                    cloudpayments_sandbox: Sandbox) -> None:
+    paid = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055",
+                amount=Decimal("100"), invoice_id="R-1")
+    first = cloudpayments_client.refund(paid.transaction_id, Decimal("30"))
+    second = cloudpayments_client.refund(paid.transaction_id, Decimal("70"))
+    assert len({first.transaction_id, second.transaction_id, paid.transaction_id}) == 3
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.refund(paid.transaction_id, Decimal("0.01"))
+    refund = cloudpayments_client.get_payment(first.transaction_id)
+    assert refund.type == 1 and refund.original_transaction_id == paid.transaction_id
+    assert refund.amount == Decimal("30.00")
+    assert [t.transaction_id for t in cloudpayments_client.find_payments("R-1")] == [
+        paid.transaction_id, first.transaction_id, second.transaction_id]
+    assert cloudpayments_client.find_payment("R-1").transaction_id == paid.transaction_id
+    assert cloudpayments_client.get_payment(paid.transaction_id).refunded is True
+
+
+def test_no_refund_after_one_year(cloudpayments_client: CloudPaymentsClient,
+                                  cloudpayments_sandbox: Sandbox) -> None:
+    paid = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055")
+    cloudpayments_sandbox.advance(timedelta(days=366))
+    with pytest.raises(RequestRejectedError, match="one year"):
+        cloudpayments_client.refund(paid.transaction_id, Decimal("1"))
+
+
+def test_declined_payments_cannot_be_refunded(cloudpayments_client: CloudPaymentsClient,
+                                              cloudpayments_sandbox: Sandbox) -> None:
+    with pytest.raises(PaymentDeclined) as exc:
+        _pay(cloudpayments_client, cloudpayments_sandbox, "4000056655665556")
+    with pytest.raises(RequestRejectedError):
+        cloudpayments_client.refund(exc.value.transaction.transaction_id, Decimal("1"))
+
+
+# ----------------------------------------------------------------------------- tokens
+
+
+def test_token_rules(cloudpayments_client: CloudPaymentsClient,
+                     cloudpayments_sandbox: Sandbox) -> None:
+    plain = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055")
+    assert plain.raw["Token"] is None  # no SaveCard, default setting
+    saved = _pay(cloudpayments_client, cloudpayments_sandbox, "5205000000003055",
+                 save_card=True, account_id="acc-9")
+    token = saved.raw["Token"]
+    with pytest.raises(RequestRejectedError, match="AccountId"):
+        cloudpayments_client.charge_token(Decimal("1"), account_id="someone-else", token=token)
+    with pytest.raises(RequestRejectedError, match="Token not found"):
+        cloudpayments_client.charge_token(Decimal("1"), account_id="acc-9", token="tk_nope")
+    held = cloudpayments_client.auth_token(Decimal("2"), account_id="acc-9", token=token,
+                                           tr_initiator_code=0, payment_scheduled=True)
+    assert held.status is TransactionStatus.AUTHORIZED and held.raw["TrInitiatorCode"] == 0
+    http = cloudpayments_client._http
+    answer = http.post("/payments/tokens/charge",
+                       json={"Amount": 1, "Token": token, "TrInitiatorCode": 1}).json()
+    assert answer == {"Success": False, "Message": "AccountId is required"}
+    tokens = cloudpayments_client.list_tokens()
+    assert [(t.account_id, t.card_mask) for t in tokens] == [("acc-9", "520500******3055")]
+
+
+def test_always_save_cards_setting(cloudpayments_client: CloudPaymentsClient,
+                                   cloudpayments_sandbox: Sandbox) -> None:
+    cloudpayments_sandbox.settings.save_cards = "always"
+    tx = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055")
+    assert tx.raw["Token"]
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+def test_get_find_and_lists(cloudpayments_client: CloudPaymentsClient,
+                            cloudpayments_sandbox: Sandbox) -> None:
+    start = cloudpayments_sandbox.now()
+    first = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055", invoice_id="F")
+    with pytest.raises(PaymentDeclined):
+        _pay(cloudpayments_client, cloudpayments_sandbox, "4000056655665556", invoice_id="F")
+    with pytest.raises(RequestRejectedError, match="Not found"):
+        cloudpayments_client.find_payment("missing")
+    latest = cloudpayments_client.find_payment("F")
+    assert latest.transaction_id == first.transaction_id + 1
+    assert latest.status is TransactionStatus.DECLINED
+    end = cloudpayments_sandbox.now() + timedelta(seconds=1)
+    every = cloudpayments_client.list_payments_v2(start - timedelta(seconds=1), end)
+    assert [t.transaction_id for t in every] == [first.transaction_id, first.transaction_id + 1]
+    only = cloudpayments_client.list_payments_v2(start - timedelta(seconds=1), end,
+                                                 statuses=["Declined"])
+    assert [t.status for t in only] == [TransactionStatus.DECLINED]
+    assert cloudpayments_client.list_payments_v2(start, end, page=2) == []
+    day = cloudpayments_client.list_payments(start.date(), timezone="UTC")
+    assert len(day) == 2
+    assert cloudpayments_client.test()
