@@ -174,6 +174,8 @@ def _luhn(digits: str) -> bool:
 
 def luhn_valid(number: str) -> bool:
     """The mod-10 check. An all-zero number and a number with stray characters fail."""
+    if number.isdigit() and number.isascii():  # the common case needs no normalising
+        return _luhn(number)
     try:
         digits = normalize_number(number)
     except CardError:
@@ -385,6 +387,11 @@ def parse_expiry(value: str) -> Expiry:
     As checkout.js reads ``expDateMonthYear``: non-digits are dropped; with 2, 3 or
     5 digits left the month is one digit, with 4 or 6 it is two.
     """
+    # Fast path for the canonical MM/YY that payment forms send.
+    if len(value) == 5 and value[2] == "/" and value.isascii():
+        mm, yy = value[:2], value[3:]
+        if mm.isdigit() and yy.isdigit() and 1 <= int(mm) <= 12:
+            return Expiry(2000 + int(yy), int(mm))
     digits = value.replace("/", "").replace(" ", "")
     if not (digits.isascii() and digits.isdigit()):
         digits = re.sub(r"\D", "", value)
