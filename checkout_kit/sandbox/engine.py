@@ -171,9 +171,8 @@ class Sandbox:
             self.settings.key_version = max(self.keys)
         self.notifier = Notifier(
             self.state, self.lock, self.clock.now, self.settings.api_secret,
-            notification_transport,
+            notification_transport, lambda: self.settings.duplicate_notifications,
         )
-        self.notifier.duplicate = self.settings.duplicate_notifications
         from .orders import Orders
         from .subscriptions import Subscriptions
 
@@ -763,7 +762,6 @@ class Sandbox:
 
     def deliver_pending(self) -> int:
         """Send the notifications that are due now; returns how many were tried."""
-        self.notifier.duplicate = self.settings.duplicate_notifications
         return self.notifier.deliver_pending()
 
     def _authorization_deadline(self, tx: Transaction) -> datetime | None:

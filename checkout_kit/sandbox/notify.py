@@ -67,13 +67,14 @@ class Notifier:
         now: Callable[[], datetime],
         secret: str,
         transport: httpx.BaseTransport | None = None,
+        duplicate: Callable[[], bool] = lambda: False,
     ) -> None:
         self.state = state
         self.lock = lock
         self.now = now
         self.secret = secret
         self.transport = transport
-        self.duplicate = False
+        self.duplicate = duplicate
         self._client: httpx.Client | None = None
 
     # ------------------------------------------------------------------ settings
@@ -133,7 +134,7 @@ class Notifier:
         setting = self._active(kind)
         if setting is None:
             return []
-        copies = 2 if self.duplicate else 1
+        copies = 2 if self.duplicate() else 1
         return [
             self._new_delivery(
                 kind, setting, fields, transaction_id=transaction_id,
@@ -227,6 +228,9 @@ class Notifier:
         """Attempt every due delivery once; returns how many were attempted."""
         batch = self.claim_due(self.now())
         for delivery in batch:
+            # Retries count from when the attempt was due, so the schedule does not
+            # drift with the time each attempt takes.
+            due = delivery.next_attempt_at or self.now()
             attempt, _ = self._attempt(delivery)
             with self.lock:
                 delivery.attempts.append(attempt)
@@ -236,7 +240,7 @@ class Notifier:
                 elif len(delivery.attempts) >= nt.MAX_ATTEMPTS:
                     delivery.state, delivery.next_attempt_at = "failed", None
                 else:
-                    delivery.next_attempt_at = attempt.at + retry_delay(len(delivery.attempts))
+                    delivery.next_attempt_at = due + retry_delay(len(delivery.attempts))
         return len(batch)
 
     def close(self) -> None:

@@ -127,6 +127,9 @@ def _encode(value: Any, out: list[str]) -> None:
         out.append(str(int(value)))
     elif isinstance(value, Decimal):
         out.append(format(value, "f") if value.is_finite() else "null")
+    elif isinstance(value, float):
+        # only the /_sandbox/ controls carry floats (clock offsets); never money
+        out.append(repr(value) if value == value and abs(value) != float("inf") else "null")
     elif isinstance(value, Mapping):
         out.append("{")
         first = True
