@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
 
 from .._resources import resource_dir
 from . import acs, api, browser, controls, orderpage
@@ -23,8 +22,7 @@ __all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
 log = logging.getLogger("checkout_kit.sandbox")
 
 EXTENSION_KEY = "checkout_kit_sandbox"
-#: Largest request body the sandbox reads (the gateway's own limit is unpublished).
-MAX_BODY = 1024 * 1024
+MAX_BODY = api.MAX_BODY
 
 
 def create_sandbox_app(
@@ -69,9 +67,8 @@ def create_sandbox_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions[EXTENSION_KEY] = sandbox
     sandbox.app = app
-    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp):
+    for blueprint in (acs.bp, controls.bp, orderpage.bp, browser.bp):
         app.register_blueprint(blueprint)
-    app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
     app.wsgi_app = SandboxMiddleware(app.wsgi_app, sandbox, sandbox.faults)  # type: ignore[method-assign]
     if state_path is not None:
@@ -85,23 +82,10 @@ def sandbox_of(app: Flask) -> Sandbox:
     return sandbox
 
 
-def _is_api() -> bool:
-    return request.path.lower().startswith(api.API_PREFIXES)
-
-
-def _http_error(exc: HTTPException) -> Response | HTTPException:
-    if not _is_api():
-        return exc
-    code = exc.code or 400
-    message = {404: "Not found", 405: "Method not allowed", 413: "Request is too large"}.get(
-        code, exc.name)
-    return api.envelope_response({"Success": False, "Message": message}, code)
-
-
 def _crash(exc: Exception) -> Response:
-    # A bug in the sandbox: log it (never card data: requests carry only packets).
+    # A bug in a sandbox page: log it (never card data).
     log.exception("sandbox error on %s %s", request.method, request.path)
-    return api.envelope_response({"Success": False, "Message": "Sandbox internal error"}, 500)
+    return Response("Sandbox internal error", status=500, mimetype="text/plain")
 
 
 def start_worker(sandbox: Sandbox, interval: float = 1.0) -> threading.Event:

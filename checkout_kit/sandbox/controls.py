@@ -20,7 +20,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, render_template_string, request
+from flask import Blueprint, render_template_string, request
+from werkzeug.wrappers import Response
 
 from . import render
 from .api import envelope_response, get_sandbox

@@ -18,6 +18,7 @@ the headers, which clients see as a truncated response (a protocol error).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from .engine import Sandbox
 
 __all__ = ["FAULT_KINDS", "Fault", "Faults", "SandboxMiddleware"]
+
+log = logging.getLogger("checkout_kit.sandbox")
 
 FAULT_KINDS = ("latency", "status", "drop")
 API_PREFIXES = ("/test", "/payments/", "/v2/", "/subscriptions/", "/orders/", "/site/")
@@ -140,14 +143,25 @@ class SandboxMiddleware:
         ])
         return [body]
 
+    def _api(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        from .api import ApiRequest, handle
+
+        try:
+            response = handle(self.sandbox, ApiRequest(environ))
+        except Exception:
+            # A sandbox bug: say so in the envelope (requests carry no card data).
+            log.exception("sandbox error on %s", environ.get("PATH_INFO"))
+            return self._answer(start_response, 500, "Sandbox internal error")
+        return response(environ, start_response)
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or ""
         lower = path.lower()
-        if not lower.startswith(API_PREFIXES) or environ.get("REQUEST_METHOD") == "OPTIONS":
-            if lower.startswith(API_PREFIXES):
-                environ["PATH_INFO"] = lower
+        if not lower.startswith(API_PREFIXES):
             return self.app(environ, start_response)
         environ["PATH_INFO"] = lower
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            return self._api(environ, start_response)
         latency = self.faults.take("latency", lower)
         if latency is not None:
             time.sleep(latency.latency_ms / 1000)
@@ -166,7 +180,7 @@ class SandboxMiddleware:
         if busy:
             return self._answer(start_response, 429, "Too many concurrent requests")
         try:
-            result = self.app(environ, start_response)
+            result = self._api(environ, start_response)
             if self.faults.take("drop", lower) is None:
                 return result
             # Let the response finish (its effects are committed), then break the line.

@@ -17,7 +17,6 @@ from checkout_kit.errors import PaymentDeclined
 from checkout_kit.models import ThreeDSChallenge, Transaction
 from checkout_kit.sandbox import Sandbox
 
-
 IP = "203.0.113.7"
 
 

@@ -127,7 +127,8 @@ def test_widget_recurrent_json_data_creates_a_subscription(
 ) -> None:
     tx = cloudpayments_client.charge(
         Decimal("150"), ip_address=IP, account_id="widget-user",
-        cryptogram=cloudpayments_sandbox.make_cryptogram("2202000000003055"),
+        cryptogram=cloudpayments_sandbox.make_cryptogram(
+        "2202000000003055"),
         json_data={"CloudPayments": {"recurrent": {"interval": "Week", "period": 1,
                                                    "maxPeriods": 2}}})
     assert isinstance(tx, Transaction) and tx.subscription_id and tx.raw["Token"]
@@ -143,7 +144,8 @@ def test_recurrent_without_account_id_creates_nothing(
     cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
 ) -> None:
     tx = cloudpayments_client.charge(
-        Decimal("1"), ip_address=IP, cryptogram=cloudpayments_sandbox.make_cryptogram("4000000000003055"),
+        Decimal("1"), ip_address=IP, cryptogram=cloudpayments_sandbox.make_cryptogram(
+        "4000000000003055"),
         json_data={"cloudPayments": {"recurrent": {"interval": "Month", "period": 1}}})
     assert isinstance(tx, Transaction) and tx.subscription_id is None
     assert cloudpayments_sandbox.state.subscriptions == {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from html import unescape
 from decimal import Decimal
+from html import unescape
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
