@@ -12,7 +12,8 @@ in one run and on one thread:
 * ``3-DS flow/s``: charge a 3-D Secure card, open the bank page, press Confirm,
   then ``post3ds``.
 
-Target: charge/s ÷ decrypt/s ≥ 0.5. Prints PASS or FAIL and exits 0.
+Each rate is the best of five interleaved rounds. Target: charge/s ÷ decrypt/s ≥ 0.5.
+Prints PASS or FAIL and exits 0.
 
     python benchmarks/bench_gateway.py [--seconds 2]
 """
@@ -100,9 +101,14 @@ def main() -> int:
         done = client.post3ds(int(posted["MD"]), posted["PaRes"])
         assert isinstance(done, Transaction)
 
-    decrypt_rate = _rate(args.seconds, decrypt)
-    charge_rate = _rate(args.seconds, charge)
-    flow_rate = _rate(args.seconds, three_ds_flow)
+    # Interleaved rounds, best of each: other processes on the machine slow some rounds
+    # down, and both rates must be judged under the same conditions.
+    rounds = 5
+    best = {"decrypt": 0.0, "charge": 0.0, "flow": 0.0}
+    for _ in range(rounds):
+        for name, step in (("decrypt", decrypt), ("charge", charge), ("flow", three_ds_flow)):
+            best[name] = max(best[name], _rate(args.seconds / rounds, step))
+    decrypt_rate, charge_rate, flow_rate = best["decrypt"], best["charge"], best["flow"]
     ratio = charge_rate / decrypt_rate
     print(f"bare RSA-2048 decrypt:     {decrypt_rate:9.1f} ops/s")
     print(f"charge (client→sandbox):   {charge_rate:9.1f} payments/s")

@@ -65,8 +65,13 @@ def get_sandbox() -> Sandbox:
 class Ctx:
     """What an operation may need besides its parameters."""
 
-    base_url: str
+    request: Request
     kind: str = ""
+
+    @property
+    def base_url(self) -> str:
+        """``http://host/`` as the caller reached us (for AcsUrl and order URLs)."""
+        return str(self.request.host_url)
 
 
 Handler = Callable[[Sandbox, Params, Ctx], Any]
@@ -307,7 +312,7 @@ def handle(sb: Sandbox, request: Request) -> Response:
             response = _error("Authentication failed", 401)
             response.headers["WWW-Authenticate"] = 'Basic realm="CloudPayments"'
         else:
-            response = _replay_or_run(request, sb, route, params, Ctx(request.host_url, kind))
+            response = _replay_or_run(request, sb, route, params, Ctx(request, kind))
     except RequestError as exc:
         response = _error(exc.message, exc.status)
     except HTTPException as exc:  # the body is too large, or unreadable

@@ -270,6 +270,9 @@ class Sandbox:
         return {"Success": tx.status in _PAID, "Message": None, "Model": self.model(tx)}
 
     def _notify_tx(self, kind: NotificationType, tx: Transaction, **extra: object) -> None:
+        self.dirty = True
+        if not self.notifier.wants(kind):
+            return
         fields = render.transaction_fields(tx, self.now())
         fields.update(extra)
         self.notifier.enqueue(
@@ -362,10 +365,9 @@ class Sandbox:
     ) -> dict[str, Any]:
         """Run a new payment through Check, 3-D Secure and authorization; returns the
         envelope. Must be called without the lock held (Check goes out on the wire)."""
-        if failure is None:
-            check_tx = tx
+        if failure is None and self.notifier.wants(NotificationType.CHECK):
             answer = self.notifier.check(
-                {**render.transaction_fields(check_tx, self.now()),
+                {**render.transaction_fields(tx, self.now()),
                  "OperationType": "Payment"},
                 transaction_id=tx.id,
             )

@@ -86,6 +86,10 @@ class Notifier:
             settings[kind.value] = NotificationSetting(type=kind.value)
         return settings[kind.value]
 
+    def wants(self, kind: nt.NotificationType) -> bool:
+        """Whether ``kind`` is configured to be sent (so fields are worth building)."""
+        return self._active(kind) is not None
+
     def _active(self, kind: nt.NotificationType) -> NotificationSetting | None:
         setting = self.state.notification_settings.get(kind.value)
         if setting is None or not setting.is_enabled or not setting.address:

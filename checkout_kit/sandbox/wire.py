@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from json.encoder import encode_basestring
 from typing import Any
 
 from ..errors import MoneyError
@@ -114,49 +114,27 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-def _encode(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(encode_basestring(value))
-    elif isinstance(value, int):
-        out.append(str(int(value)))
-    elif isinstance(value, Decimal):
-        out.append(format(value, "f") if value.is_finite() else "null")
-    elif isinstance(value, float):
-        # only the /_sandbox/ controls carry floats (clock offsets); never money
-        out.append(repr(value) if value == value and abs(value) != float("inf") else "null")
-    elif isinstance(value, Mapping):
-        out.append("{")
-        first = True
-        for key, item in value.items():
-            if not first:
-                out.append(",")
-            first = False
-            out.append(encode_basestring(str(key)))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    else:
-        out.append(encode_basestring(str(value)))
+# Decimals leave json.dumps as marked strings and are then unquoted: the C encoder does
+# the work, and the random tag makes the marker impossible to forge from user text.
+_TAG = "\x1e" + secrets.token_hex(8)
+_MARKED = re.compile('"' + re.escape(json.dumps(_TAG)[1:-1]) + r'(-?[0-9.]+(?:E[-+]?[0-9]+)?)"')
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _TAG + format(value, "f") if value.is_finite() else None
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
 
 
 def dumps(value: Any) -> str:
     """JSON text in which ``Decimal`` amounts are numbers with their exact digits."""
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default,
+                      allow_nan=False)
+    return _MARKED.sub(r"\1", text) if _TAG[1:] in text else text
 
 
 # --------------------------------------------------------------------------- parameters
