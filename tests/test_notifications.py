@@ -1,0 +1,147 @@
+"""checkout_kit.notifications: HMAC signing/verification, bodies, typed parsing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from checkout_kit import notifications as nt
+from checkout_kit.errors import MalformedNotificationError, SignatureVerificationError
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "notifications.json")
+                     .read_text("utf-8"))["vectors"]
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["name"])
+def test_sign_matches_independent_vectors(v: dict[str, Any]) -> None:
+    headers = nt.sign(v["body"].encode("ascii"), v["secret"], encoding=v["encoding"])
+    assert headers == {"Content-HMAC": v["content_hmac"], "X-Content-HMAC": v["x_content_hmac"]}
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["name"])
+def test_verify_accepts_each_header_alone_and_both(v: dict[str, Any]) -> None:
+    raw = v["body"].encode("ascii")
+    for headers in ({"Content-HMAC": v["content_hmac"]},
+                    {"x-content-hmac": v["x_content_hmac"]},
+                    {"Content-HMAC": v["content_hmac"], "X-Content-HMAC": v["x_content_hmac"]}):
+        nt.verify(raw, headers, v["secret"], encoding=v["encoding"])
+    with pytest.raises(SignatureVerificationError) as exc:
+        nt.verify(raw, {"Content-HMAC": v["content_hmac"]}, v["secret"],
+                  encoding=v["encoding"], require_both=True)
+    assert exc.value.header == "X-Content-HMAC"
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["name"])
+def test_verify_rejects_wrong_secret_swapped_headers_and_tampering(v: dict[str, Any]) -> None:
+    raw = v["body"].encode("ascii")
+    with pytest.raises(SignatureVerificationError) as exc:
+        nt.verify(raw, {"Content-HMAC": v["content_hmac"]}, v["secret"] + "x")
+    assert exc.value.header == "Content-HMAC"
+    if v["content_hmac"] != v["x_content_hmac"]:
+        # the classic mistake: checking the decoded-string HMAC against the raw body
+        with pytest.raises(SignatureVerificationError):
+            nt.verify(raw, {"Content-HMAC": v["x_content_hmac"]}, v["secret"],
+                      encoding=v["encoding"])
+    with pytest.raises(SignatureVerificationError):
+        nt.verify(raw + b"&x=1", {"Content-HMAC": v["content_hmac"],
+                                  "X-Content-HMAC": v["x_content_hmac"]}, v["secret"],
+                  encoding=v["encoding"])
+
+
+def test_verify_without_headers_and_with_garbage() -> None:
+    with pytest.raises(SignatureVerificationError) as exc:
+        nt.verify(b"a=1", {}, "s")
+    assert exc.value.header is None
+    with pytest.raises(SignatureVerificationError):
+        nt.verify(b"a=1", {"Content-HMAC": "ключ"}, "s")
+    with pytest.raises(SignatureVerificationError):
+        nt.verify(b"a=%FF", {"X-Content-HMAC": "x"}, "s")  # not UTF-8 once decoded
+
+
+@pytest.mark.parametrize("v", [v for v in VECTORS if "fields" in v], ids=lambda v: v["name"])
+def test_parse_fields_decodes_as_the_vectors_say(v: dict[str, Any]) -> None:
+    fields = nt.parse_fields(v["body"].encode("ascii"), encoding=v["encoding"])
+    assert {k: fields[k] for k in v["fields"]} == v["fields"]
+
+
+def test_encode_then_parse_round_trip_in_both_encodings() -> None:
+    fields = {"TransactionId": 5, "Amount": Decimal("10.5"), "Description": "Чай & кофе + ещё",
+              "TestMode": True, "DateTime": datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC),
+              "Data": {"a": [1, "б"]}, "Skipped": None}
+    for encoding in ("UTF8", "Windows1251"):
+        body = nt.encode_body(fields, encoding)
+        note = nt.parse_notification("Pay", body, encoding=encoding)
+        assert note.amount == Decimal("10.50") and note.transaction_id == 5
+        assert note.description == "Чай & кофе + ещё" and note.test_mode is True
+        assert note.date_time == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+        assert note.data == {"a": [1, "б"]} and "Skipped" not in note.fields
+        nt.verify(body, nt.sign(body, "k", encoding=encoding), "k", encoding=encoding,
+                  require_both=True)
+
+
+def test_typed_values_for_every_type() -> None:
+    refund = nt.parse_notification("refund", {"TransactionId": "9", "PaymentTransactionId": "8",
+                                              "Amount": "3.00", "OperationType": "Refund"})
+    assert refund.type is nt.NotificationType.REFUND and refund.payment_transaction_id == 8
+    fail = nt.parse_notification(nt.NotificationType.FAIL, {"TransactionId": "1", "Amount": "1",
+                                                            "ReasonCode": "5051", "Reason": "x"})
+    assert fail.reason_code == 5051 and fail.dedupe_key == ("Fail", "1")
+    recurrent = nt.parse_notification("Recurrent", {
+        "Id": "sc_1", "Status": "PastDue", "RequireConfirmation": "False", "Period": "1",
+        "FailedTransactionsNumber": "2", "NextTransactionDate": "2025-02-01 00:00:00"})
+    assert recurrent.require_confirmation is False and recurrent.failed_transactions_number == 2
+    assert recurrent.next_transaction_date == datetime(2025, 2, 1, tzinfo=UTC)
+    assert recurrent.dedupe_key == ("Recurrent", "sc_1:PastDue")
+
+
+@pytest.mark.parametrize("kind,fields,field", [
+    ("Pay", {"Amount": "1"}, "TransactionId"),
+    ("Pay", {"TransactionId": "x", "Amount": "1"}, "TransactionId"),
+    ("Pay", {"TransactionId": "1", "Amount": "NaN"}, "Amount"),
+    ("Refund", {"TransactionId": "1", "Amount": "1"}, "PaymentTransactionId"),
+    ("Recurrent", {"Id": "sc"}, "Status"),
+    ("Pay", {"TransactionId": "1", "Amount": "1", "TestMode": "maybe"}, "TestMode"),
+    ("Pay", {"TransactionId": "1", "Amount": "1", "Data": "{"}, "Data"),
+])
+def test_malformed_notifications(kind: str, fields: dict[str, str], field: str) -> None:
+    with pytest.raises(MalformedNotificationError) as exc:
+        nt.parse_notification(kind, fields)
+    assert exc.value.field == field
+
+
+def test_unknown_type_encoding_and_bad_bytes() -> None:
+    with pytest.raises(MalformedNotificationError):
+        nt.parse_notification("Payout", {})
+    with pytest.raises(ValueError):
+        nt.codec_for("koi8-r")
+    with pytest.raises(MalformedNotificationError):
+        nt.parse_fields(b"a=%D0", encoding="utf-8")
+    assert nt.parse_fields(b'{"TransactionId": 1, "Amount": 1.50}',
+                           content_type="application/json") == {"TransactionId": "1",
+                                                                "Amount": "1.50"}
+
+
+def test_check_answer_table() -> None:
+    assert nt.check_reason(0) is None
+    assert {code: nt.check_reason(code) for code in (10, 11, 12, 13, 20)} == {
+        10: 3001, 11: 3002, 12: 3003, 13: 3008, 20: 3004}
+    assert nt.check_reason(1) == nt.check_reason(None) == 3005
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=6),
+       st.sampled_from(["utf-8", "Windows1251"]), st.text(min_size=1, max_size=12))
+def test_signatures_survive_any_body(fields: dict[str, str], encoding: str, secret: str) -> None:
+    if encoding == "Windows1251":
+        fields = {k.encode("cp1251", "replace").decode("cp1251"):
+                  v.encode("cp1251", "replace").decode("cp1251") for k, v in fields.items()}
+    body = nt.encode_body(fields, encoding)
+    headers = nt.sign(body, secret, encoding=encoding)
+    nt.verify(body, headers, secret, encoding=encoding, require_both=True)
+    assert nt.parse_fields(body, encoding=encoding) == fields
