@@ -59,7 +59,7 @@ def test_pares_signed_for_one_transaction() -> None:
     with pytest.raises(ThreeDSError) as exc:
         threeds.verify_pares(pa_res, 1001, "other")
     assert exc.value.code == "bad_signature"
-    prefix, payload, mac = pa_res.split(".")
+    prefix, _payload, mac = pa_res.split(".")
     forged = base64.urlsafe_b64encode(b'{"t":1001,"o":"Y","n":"x"}').decode().rstrip("=")
     with pytest.raises(ThreeDSError):
         threeds.verify_pares(f"{prefix}.{forged}.{mac}", 1001, "secret")
