@@ -1,0 +1,84 @@
+"""``checkout-kit sandbox``: run the sandbox as a local HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+
+__all__ = ["parse_key_option", "sandbox_command"]
+
+
+def parse_key_option(values: Sequence[str]) -> dict[int, bytes] | None:
+    """``["4:key.pem", ...]`` → ``{4: PEM bytes}``; ``None`` when none given."""
+    if not values:
+        return None
+    keys: dict[int, bytes] = {}
+    for value in values:
+        version, sep, path = value.partition(":")
+        if not sep or not version.strip().isdigit() or not path:
+            raise click.BadParameter(
+                f"expected VERSION:PEM_FILE, got {value!r}", param_hint="--key")
+        try:
+            keys[int(version)] = Path(path).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc.strerror}",
+                                     param_hint="--key") from None
+    return keys
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--public-id", default=DEFAULT_PUBLIC_ID, show_default=True)
+@click.option("--api-secret", default=DEFAULT_SECRET, show_default=True)
+@click.option("--key", "keys", multiple=True, metavar="VERSION:PEM_FILE",
+              help="A private key for cryptograms (repeatable); default: a generated key, v4.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep the state in this SQLite file.")
+@click.option("--site-name", default="Sandbox Shop", show_default=True)
+@click.option("--save-cards", type=click.Choice(["on_request", "always"]), default="on_request",
+              show_default=True)
+@click.option("--duplicate-notifications", is_flag=True, help="Deliver every notification twice.")
+def sandbox_command(
+    host: str, port: int, public_id: str, api_secret: str, keys: tuple[str, ...],
+    state_path: Path | None, site_name: str, save_cards: str, duplicate_notifications: bool,
+) -> None:
+    """Run the CloudPayments sandbox: the gateway API, the 3-D Secure page, the
+    browser scripts and the /_sandbox/ controls."""
+    from werkzeug.serving import make_server
+
+    from .app import create_sandbox_app, sandbox_of, start_worker
+
+    options: dict[str, Any] = {"site_name": site_name, "save_cards": save_cards,
+                               "duplicate_notifications": duplicate_notifications}
+    app = create_sandbox_app(public_id=public_id, api_secret=api_secret,
+                             keys=parse_key_option(keys), state_path=state_path, **options)
+    sandbox = sandbox_of(app)
+    server = make_server(host, port, app, threaded=True)
+    base = f"http://{host}:{server.server_port}"
+    versions = ", ".join(str(v) for v in sorted(sandbox.keys))
+    click.echo("checkout_kit CloudPayments sandbox")
+    click.echo(f"  API base URL   {base}")
+    click.echo(f"  Public ID      {sandbox.public_id}")
+    click.echo(f"  API secret     {sandbox.api_secret}")
+    click.echo(f"  key versions   {versions} (current {sandbox.settings.key_version}; "
+               f"GET {base}/payments/publickey)")
+    click.echo(f"  3-D Secure     {base}/acs")
+    click.echo(f"  controls       {base}/_sandbox/")
+    click.echo(f"  state          {state_path or 'in memory'}")
+    click.echo("  client         CloudPaymentsClient(public_id, api_secret, "
+               f"base_url={base!r})")
+    stop = start_worker(sandbox)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+        sandbox.save()
