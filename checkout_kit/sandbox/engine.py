@@ -559,15 +559,18 @@ class Sandbox:
                 cardholder_message=reason_for(tx.reason_code).message(tx.culture_name),
             )
 
+    def _payment_in(self, p: Params, status: TxStatus, action: str) -> Transaction:
+        """The payment named by ``TransactionId``, which must be in ``status`` (lock held)."""
+        tx = self.transaction(p.required_integer("TransactionId"))
+        if tx.type is not TxType.PAYMENT or tx.status is not status:
+            raise RequestError(f"Only {status} payments can be {action} (this one is {tx.status})")
+        return tx
+
     def confirm(self, p: Params) -> dict[str, Any]:
         """``/payments/confirm``: full or partial, once, Authorized → Completed."""
-        tx_id = p.required_integer("TransactionId")
         with self.lock:
-            tx = self.transaction(tx_id)
+            tx = self._payment_in(p, TxStatus.AUTHORIZED, "confirmed")
             amount = p.required_amount("Amount", tx.currency)
-            if tx.type is not TxType.PAYMENT or tx.status is not TxStatus.AUTHORIZED:
-                raise RequestError(
-                    f"Only Authorized payments can be confirmed (this one is {tx.status})")
             if amount > tx.amount:
                 raise RequestError("Amount exceeds the authorized amount")
             tx.amount, tx.status, tx.confirm_date = amount, TxStatus.COMPLETED, self.now()
@@ -585,25 +588,16 @@ class Sandbox:
 
     def void(self, p: Params) -> dict[str, Any]:
         """``/payments/void``: Authorized only."""
-        tx_id = p.required_integer("TransactionId")
         with self.lock:
-            tx = self.transaction(tx_id)
-            if tx.type is not TxType.PAYMENT or tx.status is not TxStatus.AUTHORIZED:
-                raise RequestError(
-                    f"Only Authorized payments can be voided (this one is {tx.status})")
-            self.cancel_authorization(tx)
+            self.cancel_authorization(self._payment_in(p, TxStatus.AUTHORIZED, "voided"))
         return {"Success": True, "Message": None}
 
     def refund(self, p: Params) -> dict[str, Any]:
         """``/payments/refund``: Completed payments, partial or full, several times,
         never above the amount, not after one year; each refund is a transaction."""
-        tx_id = p.required_integer("TransactionId")
         with self.lock:
-            tx = self.transaction(tx_id)
+            tx = self._payment_in(p, TxStatus.COMPLETED, "refunded")
             amount = p.required_amount("Amount", tx.currency)
-            if tx.type is not TxType.PAYMENT or tx.status is not TxStatus.COMPLETED:
-                raise RequestError(
-                    f"Only Completed payments can be refunded (this one is {tx.status})")
             now = self.now()
             if now - tx.created > self.settings.refund_window:
                 raise RequestError("Payments older than one year cannot be refunded")

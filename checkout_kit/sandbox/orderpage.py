@@ -9,7 +9,7 @@ through the sandbox bank page and back to ``/d/<Id>/3ds``.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from .. import cryptogram, threeds
 from ..errors import CardError, CryptogramError
@@ -23,10 +23,13 @@ __all__ = ["bp"]
 bp = Blueprint("cp_orders", __name__)
 
 
-def _order(order_id: str) -> Order | None:
+def _order(order_id: str) -> Order:
     sandbox = get_sandbox()
     with sandbox.lock:
-        return sandbox.orders.get(order_id)
+        order = sandbox.orders.get(order_id)
+    if order is None:
+        abort(Response("Order not found", status=404, mimetype="text/plain"))
+    return order
 
 
 def _page(order: Order, *, message: str | None = None, status: int = 200) -> Response:
@@ -56,8 +59,6 @@ def _finish(order: Order, envelope: dict[str, object]) -> Response:
 def show(order_id: str) -> Response:
     """The order page."""
     order = _order(order_id)
-    if order is None:
-        return Response("Order not found", status=404, mimetype="text/plain")
     return _page(order)
 
 
@@ -66,8 +67,6 @@ def pay(order_id: str) -> Response:
     """Pay the order with a test card."""
     sandbox = get_sandbox()
     order = _order(order_id)
-    if order is None:
-        return Response("Order not found", status=404, mimetype="text/plain")
     if order.status != "Created":
         return _page(order, message=f"This order is {order.status}", status=409)
     form = request.form
@@ -107,8 +106,6 @@ def three_ds(order_id: str) -> Response:
     """The TermUrl of an order payment."""
     sandbox = get_sandbox()
     order = _order(order_id)
-    if order is None:
-        return Response("Order not found", status=404, mimetype="text/plain")
     try:
         envelope = sandbox.post3ds(Params({
             "TransactionId": request.form.get("MD"), "PaRes": request.form.get("PaRes"),

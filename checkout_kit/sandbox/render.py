@@ -96,7 +96,6 @@ def _card(card: CardInfo | None) -> dict[str, Any]:
 def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
     """The transaction model of reference §3.4 (every listed field present)."""
     reason = reason_for(tx.reason_code)
-    approved = tx.reason_code == 0
     currency_code = CURRENCY_CODES.get(tx.currency)
     model: dict[str, Any] = {
         "ReasonCode": tx.reason_code,
@@ -145,7 +144,7 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "StatusCode": STATUS_CODES[tx.status],
         "CultureName": tx.culture_name or "ru-RU",
         "Reason": reason.name,
-        "CardHolderMessage": reason.message(tx.culture_name) if not approved or tx.card else None,
+        "CardHolderMessage": reason.message(tx.culture_name),
         "Type": int(tx.type),
         "Refunded": tx.refunded > 0,
         "Name": tx.name,
@@ -205,28 +204,34 @@ def token_model(record: TokenRecord) -> dict[str, Any]:
     }
 
 
-def subscription_model(sub: Subscription) -> dict[str, Any]:
-    """The subscription model of reference §3.5."""
+def _subscription_common(sub: Subscription) -> dict[str, Any]:
     return {
         "Id": sub.id,
         "AccountId": sub.account_id,
         "Description": sub.description,
         "Email": sub.email,
         "Amount": sub.amount,
-        "CurrencyCode": CURRENCY_CODES.get(sub.currency),
         "Currency": sub.currency,
         "RequireConfirmation": sub.require_confirmation,
-        "StartDate": ms_date(sub.start_date),
-        "StartDateIso": iso(sub.start_date),
-        "IntervalCode": INTERVAL_CODES[sub.interval],
         "Interval": sub.interval,
         "Period": sub.period,
         "MaxPeriods": sub.max_periods,
-        "CultureName": sub.culture_name or "ru-RU",
-        "StatusCode": SUBSCRIPTION_STATUS_CODES[sub.status],
         "Status": sub.status,
         "SuccessfulTransactionsNumber": sub.successful,
         "FailedTransactionsNumber": sub.failed,
+    }
+
+
+def subscription_model(sub: Subscription) -> dict[str, Any]:
+    """The subscription model of reference §3.5."""
+    return {
+        **_subscription_common(sub),
+        "CurrencyCode": CURRENCY_CODES.get(sub.currency),
+        "StartDate": ms_date(sub.start_date),
+        "StartDateIso": iso(sub.start_date),
+        "IntervalCode": INTERVAL_CODES[sub.interval],
+        "CultureName": sub.culture_name or "ru-RU",
+        "StatusCode": SUBSCRIPTION_STATUS_CODES[sub.status],
         "LastTransactionDate": ms_date(sub.last_transaction_date),
         "LastTransactionDateIso": iso(sub.last_transaction_date),
         "NextTransactionDate": ms_date(sub.next_transaction_date),
@@ -239,20 +244,8 @@ def subscription_model(sub: Subscription) -> dict[str, Any]:
 def subscription_fields(sub: Subscription) -> dict[str, object]:
     """Fields of a Recurrent notification (reference §5.4)."""
     return {
-        "Id": sub.id,
-        "AccountId": sub.account_id,
-        "Description": sub.description,
-        "Email": sub.email,
-        "Amount": sub.amount,
-        "Currency": sub.currency,
-        "RequireConfirmation": sub.require_confirmation,
+        **_subscription_common(sub),
         "StartDate": sub.start_date,
-        "Interval": sub.interval,
-        "Period": sub.period,
-        "Status": sub.status,
-        "SuccessfulTransactionsNumber": sub.successful,
-        "FailedTransactionsNumber": sub.failed,
-        "MaxPeriods": sub.max_periods,
         "LastTransactionDate": sub.last_transaction_date,
         "NextTransactionDate": sub.next_transaction_date,
     }
