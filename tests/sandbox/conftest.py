@@ -14,7 +14,14 @@ import pytest
 
 from checkout_kit.notifications import NotificationType
 
-pytest_plugins = ["checkout_kit.pytest_plugin"]
+# The plugin's fixtures (also registered as a pytest11 entry point once checkout_kit is
+# installed; importing them here works from a plain checkout too, where a nested
+# conftest may not declare ``pytest_plugins``).
+from checkout_kit.pytest_plugin import (  # noqa: F401
+    cloudpayments_client,
+    cloudpayments_sandbox,
+    cloudpayments_sandbox_keys,
+)
 
 SHOP = "http://shop.test"
 
@@ -77,7 +84,7 @@ def cloudpayments_sandbox_options(shop: Shop) -> dict[str, Any]:
 
 
 @pytest.fixture
-def subscribe(cloudpayments_sandbox: Any, shop: Shop) -> Callable[..., None]:
+def subscribe(cloudpayments_sandbox: Any, shop: Shop) -> Callable[..., None]:  # noqa: F811
     """``subscribe("Pay", "Fail", method="POST")``: send those types to the shop."""
 
     def configure(*kinds: str, method: str = "POST", encoding: str = "UTF8") -> None:
