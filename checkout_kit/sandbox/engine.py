@@ -131,6 +131,12 @@ class PaymentRequest:
         )
 
 
+def _text(value: str | Callable[[], str]) -> str:
+    """``value``, or what it returns (the request's host URL is worked out only when
+    a 3-D Secure answer needs it)."""
+    return value if isinstance(value, str) else value()
+
+
 def _load_keys(keys: Mapping[int, Any]) -> dict[int, RSAPrivateKey]:
     loaded = {}
     for version, key in keys.items():
@@ -361,7 +367,7 @@ class Sandbox:
         token_reason: int | None,
         three_ds: bool,
         failure: tuple[int, str] | None,
-        base_url: str = "http://localhost/",
+        base_url: str | Callable[[], str] = "http://localhost/",
     ) -> dict[str, Any]:
         """Run a new payment through Check, 3-D Secure and authorization; returns the
         envelope. Must be called without the lock held (Check goes out on the wire)."""
@@ -385,7 +391,8 @@ class Sandbox:
             return self._envelope(tx)
 
     def _challenge(
-        self, tx: Transaction, reason: int, token_reason: int | None, base_url: str
+        self, tx: Transaction, reason: int, token_reason: int | None,
+        base_url: str | Callable[[], str],
     ) -> dict[str, Any]:
         card = tx.card
         assert card is not None
@@ -402,7 +409,7 @@ class Sandbox:
             "TransactionId": tx.id,
             "PaReq": tx.pa_req,
             "GoReq": None,
-            "AcsUrl": self.settings.acs_url or f"{base_url.rstrip('/')}/acs",
+            "AcsUrl": self.settings.acs_url or f"{_text(base_url).rstrip('/')}/acs",
             "ThreeDsSessionData": None,
             "IFrameIsAllowed": True,
             "FrameWidth": None,
@@ -458,7 +465,7 @@ class Sandbox:
     # ------------------------------------------------------------------ API operations
 
     def pay_by_cryptogram(
-        self, p: Params, *, two_stage: bool, base_url: str = "http://localhost/",
+        self, p: Params, *, two_stage: bool, base_url: str | Callable[[], str] = "http://localhost/",
         order_id: str | None = None,
     ) -> dict[str, Any]:
         """``/payments/cards/charge`` and ``/payments/cards/auth``."""
