@@ -13,6 +13,7 @@ on message text. Messages never contain a full card number or a CVV.
     │   ├── MalformedPacketError     cannot be parsed (``code`` says why)
     │   ├── UnknownKeyVersionError   no key registered for the packet's version
     │   └── DecryptionError          the private key does not open the packet
+    ├── ThreeDSError                 a PaReq, PaRes or MD that does not fit (``code``)
     ├── NotificationError            gateway notifications (webhooks)
     │   ├── SignatureVerificationError
     │   └── MalformedNotificationError
@@ -48,6 +49,7 @@ __all__ = [
     "RequestRejectedError",
     "ServerError",
     "SignatureVerificationError",
+    "ThreeDSError",
     "UnknownKeyVersionError",
     "UnknownOutcomeError",
 ]
@@ -110,6 +112,18 @@ class UnknownKeyVersionError(CryptogramError):
 
 class DecryptionError(CryptogramError):
     """The private key could not open the packet, or its plaintext is not a card packet."""
+
+
+class ThreeDSError(CheckoutKitError, ValueError):
+    """A PaReq, PaRes or MD could not be read or does not belong where it was sent.
+
+    ``code``: ``bad_pareq``, ``bad_pares``, ``bad_signature``, ``wrong_transaction``
+    or ``bad_md``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class NotificationError(CheckoutKitError):

@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from .errors import CheckoutKitError
+from .errors import ThreeDSError
 
 __all__ = [
     "ACS_FIELDS",
@@ -61,18 +61,6 @@ __all__ = [
 ACS_FIELDS: tuple[str, str, str] = ("PaReq", "MD", "TermUrl")
 
 _PARES_PREFIX = "SBX1"
-
-
-class ThreeDSError(CheckoutKitError, ValueError):
-    """A PaReq, PaRes or MD could not be read or does not belong where it was sent.
-
-    ``code``: ``bad_pareq``, ``bad_pares``, ``bad_signature``, ``wrong_transaction``
-    or ``bad_md``.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 class PaResOutcome(enum.StrEnum):
