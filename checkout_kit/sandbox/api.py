@@ -12,27 +12,42 @@ credentials), never a 500.
 ``X-Request-ID``: the first processed answer for a (Public ID, request id) pair is
 stored for one virtual hour and replayed for repeats without running anything
 again.
+
+Every payment costs the gateway one RSA decryption, and this layer is measured
+against it (``benchmarks/bench_gateway.py``): requests are read straight from the
+WSGI environ and answered with :class:`Answer`, whose headers are exactly those a
+werkzeug ``Response`` would send; werkzeug's ``Request`` is only built for what is
+rare here (query strings, multipart bodies, the host URL of a 3-D Secure answer).
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from flask import current_app
-from werkzeug.exceptions import HTTPException
+from werkzeug.datastructures import Authorization
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_input_stream
 
 from .engine import Sandbox
 from .state import StoredResponse
 from .wire import Params, RequestError, dumps, loads
 
-__all__ = ["API_PREFIXES", "ROUTES", "Route", "envelope_response", "get_sandbox", "handle"]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = [
+    "API_PREFIXES", "ROUTES", "Answer", "Route", "envelope_response", "get_sandbox", "handle",
+]
 
 #: Paths (lower case) served by this blueprint; the gateway's routing ignores case.
 API_PREFIXES = ("/test", "/payments/", "/v2/", "/subscriptions/", "/orders/", "/site/")
@@ -43,6 +58,8 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type, X-Request-ID, MobileSDKSource, Authorization",
     "Access-Control-Max-Age": "600",
 }
+
+_CORS_ITEMS = tuple(CORS_HEADERS.items())
 
 _MAX_FORM_FIELDS = 150_000
 #: Largest request body the sandbox reads (the gateway's own limit is unpublished).
@@ -65,13 +82,13 @@ def get_sandbox() -> Sandbox:
 class Ctx:
     """What an operation may need besides its parameters."""
 
-    request: Request
+    environ: WSGIEnvironment
     kind: str = ""
 
     @property
     def base_url(self) -> str:
         """``http://host/`` as the caller reached us (for AcsUrl and order URLs)."""
-        return str(self.request.host_url)
+        return str(ApiRequest(self.environ).host_url)
 
     def host(self) -> str:
         """:attr:`base_url`, as a callable for operations that rarely need it."""
@@ -99,10 +116,11 @@ def _public_key(sb: Sandbox, p: Params, ctx: Ctx) -> dict[str, Any]:
     return {"Pem": sb.public_key_pem(), "Version": sb.settings.key_version}
 
 
-def _callback(sb: Sandbox, p: Params, ctx: Ctx) -> Response:
+def _callback(sb: Sandbox, p: Params, ctx: Ctx) -> Answer:
     location = sb.three_ds_callback(p.required_text("MD", max_length=8192),
                                     p.text("PaRes", max_length=8192))
-    return Response(status=302, headers={"Location": location})
+    # Content-Length is added when sent, after CORS, as werkzeug does for an empty body.
+    return Answer(302, b"", (("Location", location), _TEXT_TYPE))
 
 
 ROUTES: dict[str, Route] = {
@@ -149,24 +167,88 @@ def envelope_response(
     return response
 
 
-def _error(message: str, status: int) -> Response:
-    return envelope_response({"Success": False, "Message": message}, status)
+_JSON_TYPE = ("Content-Type", "application/json")
+_TEXT_TYPE = ("Content-Type", "text/plain; charset=utf-8")
+_STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An API answer, itself a WSGI application.
+
+    ``headers`` are in wire order; the constructors below give exactly the headers a
+    werkzeug ``Response`` would send, without its cost on the hot path.
+    """
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200) -> Answer:
+        """``payload`` as JSON (exact decimals)."""
+        return cls.json_bytes(dumps(payload).encode("utf-8"), status)
+
+    @classmethod
+    def json_bytes(cls, body: bytes, status: int = 200) -> Answer:
+        """JSON text already encoded."""
+        return cls(status, body, (_JSON_TYPE, ("Content-Length", str(len(body)))))
+
+    def with_headers(self, *headers: tuple[str, str]) -> Answer:
+        """The same answer with ``headers`` appended."""
+        return Answer(self.status, self.body, self.headers + headers)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        status = self.status
+        headers = list(self.headers)
+        bodiless = status < 200 or status in (204, 304)
+        if not bodiless and all(name != "Content-Length" for name, _ in headers):
+            headers.append(("Content-Length", str(len(self.body))))
+        start_response(_STATUS_LINES.get(status, f"{status} UNKNOWN"), headers)
+        if bodiless or environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return [self.body]
+
+
+def _error(message: str, status: int) -> Answer:
+    return Answer.json({"Success": False, "Message": message}, status)
 
 
 # --------------------------------------------------------------------------- request parsing
 
 
-def _charset(request: Request) -> str:
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
+def _charset(options: dict[str, str]) -> str:
+    charset = options.get("charset", "utf-8").lower()
     return {"windows-1251": "cp1251", "cp1251": "cp1251"}.get(charset, "utf-8")
 
 
-def read_body(request: Request) -> dict[str, Any]:
+def _read_raw(environ: WSGIEnvironment) -> bytes:
+    """The request body, read as werkzeug's ``Request.get_data`` reads it (413 above
+    :data:`MAX_BODY`, 400 if the client sent less than it announced)."""
+    length = environ.get("CONTENT_LENGTH")
+    if (
+        length and length.isdigit() and "wsgi.input_terminated" not in environ
+        and "HTTP_TRANSFER_ENCODING" not in environ and int(length) <= MAX_BODY
+    ):
+        # The usual case, without werkzeug's stream wrapper (a few µs per request).
+        size = int(length)
+        try:
+            raw: bytes = environ["wsgi.input"].read(size)
+        except (OSError, ValueError):
+            raise ClientDisconnected() from None
+        if len(raw) < size:
+            raise ClientDisconnected()
+        return raw
+    return get_input_stream(environ, max_content_length=MAX_BODY).read()
+
+
+def read_body(environ: WSGIEnvironment) -> dict[str, Any]:
     """The request body as a dict; :class:`RequestError` (400/415) if unreadable."""
-    raw = request.get_data(cache=True)
+    raw = _read_raw(environ)
     if not raw.strip():
         return {}
-    mimetype = request.mimetype or ""
+    content_type, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    mimetype = content_type.lower()
     looks_json = raw.lstrip()[:1] in (b"{", b"[")
     if "json" in mimetype or (looks_json and mimetype in ("", "text/plain")):
         value = loads(raw)
@@ -175,7 +257,7 @@ def read_body(request: Request) -> dict[str, Any]:
         return value
     if mimetype in ("application/x-www-form-urlencoded", "", "text/plain"):
         try:
-            pairs = parse_qsl(raw.decode(_charset(request)), keep_blank_values=True,
+            pairs = parse_qsl(raw.decode(_charset(options)), keep_blank_values=True,
                               strict_parsing=False, max_num_fields=_MAX_FORM_FIELDS)
         except (UnicodeDecodeError, ValueError):
             raise RequestError("The request body is not valid form data", 400) from None
@@ -188,8 +270,18 @@ def read_body(request: Request) -> dict[str, Any]:
                 data[key] = value
         return data
     if mimetype == "multipart/form-data":
-        return {k: v[0] if len(v) == 1 else v for k, v in request.form.to_dict(flat=False).items()}
+        # The body is read already: let werkzeug's form parser read it again.
+        replay = {**environ, "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))}
+        form = ApiRequest(replay).form.to_dict(flat=False)
+        return {k: v[0] if len(v) == 1 else v for k, v in form.items()}
     raise RequestError("Unsupported Content-Type", 415)
+
+
+def _query(environ: WSGIEnvironment) -> dict[str, str]:
+    # API calls rarely carry a query string (publicId from checkout scripts).
+    if not environ.get("QUERY_STRING"):
+        return {}
+    return ApiRequest(environ).args.to_dict()
 
 
 # --------------------------------------------------------------------------- auth
@@ -203,13 +295,13 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
 
 
-def authenticate(request: Request, sb: Sandbox, route: Route, params: Params) -> None:
+def authenticate(environ: WSGIEnvironment, sb: Sandbox, route: Route, params: Params) -> None:
     """Raise :class:`Unauthorized` unless the caller may use ``route``."""
     if route.auth == "none":
         return
-    header = request.headers.get("Authorization")
+    header = environ.get("HTTP_AUTHORIZATION")
     if header is not None:
-        auth = request.authorization
+        auth = Authorization.from_header(header)
         if (
             auth is None or auth.type != "basic"
             or not _same(auth.username or "", sb.public_id)
@@ -240,39 +332,37 @@ def _request_lock(key: str) -> threading.Lock:
         return _request_locks.setdefault(key, threading.Lock())
 
 
-def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Response:
+def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Answer:
     try:
         result = route.handler(sb, params, ctx)
     except RequestError as exc:
         return _error(exc.message, exc.status)
-    if isinstance(result, Response):
+    if isinstance(result, Answer):
         return result
-    return envelope_response(result)
+    return Answer.json(result)
 
 
 def _replay_or_run(
-    request: Request, sb: Sandbox, route: Route, params: Params, ctx: Ctx
-) -> Response:
-    request_id = request.headers.get("X-Request-ID")
+    environ: WSGIEnvironment, sb: Sandbox, route: Route, params: Params, ctx: Ctx
+) -> Answer:
+    request_id = environ.get("HTTP_X_REQUEST_ID")
     if not route.idempotent or not request_id:
         return _run(sb, route, params, ctx)
     key = f"{sb.public_id}\x00{request_id[:255]}"
     with _request_lock(key):
         stored = sb.state.idempotency.get(key)
         if stored is not None and sb.now() - stored.created <= sb.settings.idempotency_ttl:
-            replay = Response(stored.body, status=stored.status, mimetype="application/json")
-            replay.headers.update(stored.headers)
-            replay.headers["X-Sandbox-Replayed"] = "true"
-            return replay
-        response = _run(sb, route, params, ctx)
+            replay = Answer.json_bytes(stored.body.encode("utf-8"), stored.status)
+            return replay.with_headers(*stored.headers.items(), ("X-Sandbox-Replayed", "true"))
+        answer = _run(sb, route, params, ctx)
         with sb.lock:
             sb.state.idempotency[key] = StoredResponse(
-                status=response.status_code, body=response.get_data(as_text=True),
-                headers={k: v for k, v in response.headers.items() if k == "Location"},
+                status=answer.status, body=answer.body.decode("utf-8"),
+                headers={k: v for k, v in answer.headers if k == "Location"},
                 created=sb.now(),
             )
             sb.dirty = True
-        return response
+        return answer
 
 
 _KIND_ROUTE = re.compile(r"^/site/notifications/([^/]{1,64})/(get|update)$")
@@ -287,47 +377,47 @@ def _route_for(path: str) -> tuple[str, str] | None:
     return None
 
 
-def handle(sb: Sandbox, request: Request) -> Response:
-    """Answer one API request (``request.path`` already lower-cased).
+def handle(sb: Sandbox, environ: WSGIEnvironment) -> Answer:
+    """Answer one API request (``PATH_INFO`` already lower-cased).
 
     Served straight from the WSGI middleware, without Flask's routing: the API is a
     fixed table, and every microsecond here counts against the decryption bound
     (``benchmarks/bench_gateway.py``)."""
-    found = _route_for(request.path)
+    # werkzeug's reading of PATH_INFO (WSGI text is latin-1), as Request.path does it
+    path = "/" + environ.get("PATH_INFO", "").encode("latin1").decode(errors="replace").lstrip("/")
+    found = _route_for(path)
     if found is None:
         return _error("Not found", 404)
     route_path, kind = found
     route = ROUTES[route_path]
     cors = route.auth != "secret"
-    if request.method == "OPTIONS":
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    if method == "OPTIONS":
         allow = ", ".join((*route.methods, "OPTIONS"))
-        return Response(status=204, headers=CORS_HEADERS if cors else {"Allow": allow})
-    if request.method not in route.methods and not (
-        request.method == "HEAD" and "GET" in route.methods
-    ):
-        response = _error("Method not allowed", 405)
-        response.headers["Allow"] = ", ".join(route.methods)
-        return response
+        return Answer(204, b"", (*_CORS_ITEMS, _TEXT_TYPE) if cors
+                      else (("Allow", allow), _TEXT_TYPE))
+    if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
+        return _error("Method not allowed", 405).with_headers(("Allow", ", ".join(route.methods)))
     try:
-        params = Params(request.args.to_dict(), read_body(request))
+        params = Params(_query(environ), read_body(environ))
         try:
-            authenticate(request, sb, route, params)
+            authenticate(environ, sb, route, params)
         except Unauthorized:
-            response = _error("Authentication failed", 401)
-            response.headers["WWW-Authenticate"] = 'Basic realm="CloudPayments"'
+            answer = _error("Authentication failed", 401).with_headers(
+                ("WWW-Authenticate", 'Basic realm="CloudPayments"'))
         else:
-            response = _replay_or_run(request, sb, route, params, Ctx(request, kind))
+            answer = _replay_or_run(environ, sb, route, params, Ctx(environ, kind))
     except RequestError as exc:
-        response = _error(exc.message, exc.status)
+        answer = _error(exc.message, exc.status)
     except HTTPException as exc:  # the body is too large, or unreadable
-        response = _error(_HTTP_MESSAGES.get(exc.code or 400, exc.name), exc.code or 400)
+        answer = _error(_HTTP_MESSAGES.get(exc.code or 400, exc.name), exc.code or 400)
     if cors:
-        response.headers.update(CORS_HEADERS)
+        answer = answer.with_headers(*_CORS_ITEMS)
     if sb.dirty:
         sb.save()
     if sb.settings.deliver_immediately:
         sb.deliver_pending()
-    return response
+    return answer
 
 
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Request is too large"}

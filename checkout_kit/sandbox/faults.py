@@ -144,10 +144,10 @@ class SandboxMiddleware:
         return [body]
 
     def _api(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        from .api import ApiRequest, handle
+        from .api import handle
 
         try:
-            response = handle(self.sandbox, ApiRequest(environ))
+            response = handle(self.sandbox, environ)
         except Exception:
             # A sandbox bug: say so in the envelope (requests carry no card data).
             log.exception("sandbox error on %s", environ.get("PATH_INFO"))
