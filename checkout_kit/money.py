@@ -48,6 +48,8 @@ def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = Fal
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
+        if len(value) > 64:
+            raise MoneyError("not an amount: too long")
         try:
             amount = Decimal(value.strip())
         except InvalidOperation:
@@ -56,7 +58,8 @@ def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = Fal
         raise MoneyError(f"not an amount: {type(value).__name__}")
     if not amount.is_finite():
         raise MoneyError("amount must be finite")
-    if abs(amount) > MAX_AMOUNT:
+    # adjusted() reads the exponent without arithmetic, so 1e1000000 cannot overflow here.
+    if amount.adjusted() > MAX_AMOUNT.adjusted() or abs(amount) > MAX_AMOUNT:
         raise MoneyError("amount is too large")
     places = minor_units(currency)
     if amount != amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
@@ -67,8 +70,19 @@ def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = Fal
 
 
 def quantize(amount: Decimal, currency: str = "RUB") -> Decimal:
-    """Round a computed amount half-up to the currency's decimals."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    """Round a computed amount half-up to the currency's decimals.
+
+    Raises :class:`MoneyError` for values no currency can hold (NaN, infinities,
+    numbers beyond the decimal context).
+    """
+    try:
+        if amount.is_finite():
+            return amount.quantize(
+                Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP
+            )
+    except ArithmeticError:
+        pass
+    raise MoneyError("amount cannot be represented")
 
 
 def format_amount(amount: Decimal, currency: str = "RUB") -> str:

@@ -27,7 +27,11 @@ def test_parse_and_format(value: object, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [0.1, True, "1.001", "-1", "0", "abc", "NaN", "Infinity", "1e30", None, [1]]
+    "value",
+    [
+        0.1, True, "1.001", "-1", "0", "abc", "NaN", "Infinity", "1e30", None, [1],
+        "1e1000000", "-1e1000000", Decimal("1e999999999"), "1" * 65, Decimal("sNaN"),
+    ],
 )
 def test_bad_amounts_raise_money_error(value: object) -> None:
     with pytest.raises(MoneyError):
@@ -39,6 +43,12 @@ def test_zero_allowed_on_request_and_unknown_currency_refused() -> None:
     with pytest.raises(MoneyError):
         parse_amount("1", "XYZ")
     assert set(CURRENCIES) >= {"RUB", "USD", "EUR", "KZT", "UZS", "BYN"}
+
+
+def test_quantize_refuses_unrepresentable_values() -> None:
+    for value in (Decimal("NaN"), Decimal("Infinity"), Decimal("1e999999")):
+        with pytest.raises(MoneyError):
+            quantize(value)
 
 
 def test_quantize_rounds_half_up() -> None:
