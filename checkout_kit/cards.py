@@ -17,6 +17,7 @@ scripts can use them as they are.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,9 +157,30 @@ _SEPARATORS = str.maketrans("", "", " -")
 _DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
+_TYPE_ERROR_CODES = {
+    "cardNumber": "CardNumber_Invalid",
+    "cvv": "Cvv_Invalid",
+    "name": "Name_Invalid",
+    "expDateMonthYear": "ExpDateMonthYear_Invalid",
+}
+
+
+def _text(value: object, field: str) -> str:
+    """``value`` if it is a string; otherwise :class:`CardError` on ``field``.
+
+    Card numbers are strings: as integers they would lose leading zeros and invite
+    float conversions, so a wrong type is an error rather than something to coerce.
+    """
+    if isinstance(value, str):
+        return value
+    raise CardError(
+        {field: _TYPE_ERROR_CODES[field]}, f"{field} must be a string, not {type(value).__name__}"
+    )
+
+
 def normalize_number(number: str) -> str:
     """Drop spaces and dashes; any other non-digit raises :class:`CardError`."""
-    digits = number.translate(_SEPARATORS)
+    digits = _text(number, "cardNumber").translate(_SEPARATORS)
     if digits and not (digits.isascii() and digits.isdigit()):
         raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number has invalid characters")
     return digits
@@ -174,7 +196,7 @@ def _luhn(digits: str) -> bool:
 
 def luhn_valid(number: str) -> bool:
     """The mod-10 check. An all-zero number and a number with stray characters fail."""
-    if number.isdigit() and number.isascii():  # the common case needs no normalising
+    if _text(number, "cardNumber").isdigit() and number.isascii():  # no normalising needed
         return _luhn(number)
     try:
         digits = normalize_number(number)
@@ -185,7 +207,7 @@ def luhn_valid(number: str) -> bool:
 
 def detect_brand(number: str) -> Brand | None:
     """The brand of a (possibly partial) card number, or ``None`` if none is certain yet."""
-    return _detect(number.translate(_SEPARATORS))
+    return _detect(_text(number, "cardNumber").translate(_SEPARATORS))
 
 
 def _detect(digits: str) -> Brand | None:
@@ -264,6 +286,7 @@ def _number_error(digits: str, brand: Brand | None) -> str | None:
 
 def check_number(number: str) -> NumberCheck:
     """Check a complete or partial card number (spaces and dashes allowed)."""
+    _text(number, "cardNumber")
     try:
         digits = normalize_number(number)
     except CardError:
@@ -285,7 +308,7 @@ def mask_number(number: str) -> str:
     Short inputs (under 13 digits) keep only the last four, so a masked value never
     reveals most of a number.
     """
-    digits = "".join(c for c in number if c.isdigit())
+    digits = "".join(c for c in _text(number, "cardNumber") if c.isdigit())
     if len(digits) >= 13:
         return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
     if len(digits) > 4:
@@ -388,7 +411,7 @@ def parse_expiry(value: str) -> Expiry:
     5 digits left the month is one digit, with 4 or 6 it is two.
     """
     # Fast path for the canonical MM/YY that payment forms send.
-    if len(value) == 5 and value[2] == "/" and value.isascii():
+    if len(_text(value, "expDateMonthYear")) == 5 and value[2] == "/" and value.isascii():
         mm, yy = value[:2], value[3:]
         if mm.isdigit() and yy.isdigit() and 1 <= int(mm) <= 12:
             return Expiry(2000 + int(yy), int(mm))
@@ -410,6 +433,7 @@ def parse_expiry(value: str) -> Expiry:
 
 def validate_cvv(cvv: str, brand: Brand | None) -> str | None:
     """The checkout.js code for ``cvv`` on a card of ``brand``, or ``None`` if it is fine."""
+    _text(cvv, "cvv")
     if brand is not None and not brand.cvv_required:
         # The gateway waives the CVV for these brands; a value, if typed, must be digits.
         typed_ok = cvv == "" or (cvv.isascii() and cvv.isdigit() and len(cvv) <= 4)
@@ -432,7 +456,7 @@ def validate_name(name: str) -> str | None:
     Latin letters, digits, space, ``-``, ``.`` and ``,``; 2–26 characters not
     counting spaces (as checkout.js counts them).
     """
-    text = name.strip()
+    text = _text(name, "name").strip()
     if not text:
         return "Name_Empty"
     if not _NAME_CHARS.fullmatch(text):
@@ -464,14 +488,41 @@ class CardValidation(NamedTuple):
         return f"CardValidation(errors={self.errors!r}, brand={brand!r}, expiry={self.expiry!r})"
 
 
-def _expiry_window_errors(expiry: Expiry, now: datetime, combined: bool) -> dict[str, str]:
-    """Errors for an expiry that is past, or more than 20 years ahead of, ``now``."""
-    card, today = expiry.year * 12 + expiry.month, now.year * 12 + now.month
+_month_cache: tuple[float, float, int] = (0.0, 0.0, 0)
+
+
+def _utc_month_index() -> int:
+    """``year * 12 + month`` of the current UTC time.
+
+    The clock is read on every call; only the calendar arithmetic is reused while
+    the reading stays inside the month it was computed for.
+    """
+    global _month_cache
+    stamp = time.time()
+    start, end, index = _month_cache
+    if start <= stamp < end:
+        return index
+    now = datetime.fromtimestamp(stamp, UTC)
+    first = datetime(now.year, now.month, 1, tzinfo=UTC)
+    following = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    index = now.year * 12 + now.month
+    _month_cache = (first.timestamp(), following.timestamp(), index)
+    return index
+
+
+def _month_index(now: datetime | None) -> int:
+    return _utc_month_index() if now is None else now.year * 12 + now.month
+
+
+def _expiry_window_errors(expiry: Expiry, today: int, combined: bool) -> dict[str, str]:
+    """Errors for an expiry that is past, or more than 20 years ahead of, the month
+    ``today`` (``year * 12 + month``)."""
+    card = expiry.year * 12 + expiry.month
     if today <= card <= today + 12 * MAX_YEARS_AHEAD:
         return {}
     if combined:
         return {"expDateMonthYear": "ExpDateMonthYear_Invalid"}
-    if expiry.year == now.year and card < today:
+    if expiry.year == (today - 1) // 12 and card < today:
         return {"expDateMonth": "ExpDateMonth_Invalid"}
     return {"expDateYear": "ExpDateYear_Invalid"}
 
@@ -481,7 +532,7 @@ def _parse_expiry_fields(
 ) -> Expiry | dict[str, str]:
     """The expiry, or the errors of the fields it was given in."""
     if exp_date is not None:
-        if not exp_date.strip():
+        if not _text(exp_date, "expDateMonthYear").strip():
             return {"expDateMonthYear": "ExpDateMonthYear_Empty"}
         try:
             return parse_expiry(exp_date)
@@ -517,7 +568,7 @@ def validate_expiry(
     parsed = _parse_expiry_fields(exp_month, exp_year, exp_date)
     if not isinstance(parsed, Expiry):
         return None, parsed
-    return parsed, _expiry_window_errors(parsed, now or datetime.now(UTC), exp_date is not None)
+    return parsed, _expiry_window_errors(parsed, _month_index(now), exp_date is not None)
 
 
 def validate_card(
@@ -539,7 +590,7 @@ def validate_card(
     """
     errors: dict[str, str] = {}
     brand: Brand | None = None
-    digits = number.translate(_SEPARATORS) if number else ""
+    digits = _text(number, "cardNumber").translate(_SEPARATORS) if number is not None else ""
     if not digits:
         errors["cardNumber"] = "CardNumber_Empty"
     elif not (digits.isascii() and digits.isdigit()):
@@ -554,15 +605,15 @@ def validate_card(
     expiry: Expiry | None = None
     if isinstance(parsed, Expiry):
         expiry = parsed
-        now = now or datetime.now(UTC)
-        card, today = parsed.year * 12 + parsed.month, now.year * 12 + now.month
+        today = _utc_month_index() if now is None else now.year * 12 + now.month
+        card = parsed.year * 12 + parsed.month
         if not today <= card <= today + 12 * MAX_YEARS_AHEAD:
-            errors.update(_expiry_window_errors(parsed, now, exp_date is not None))
+            errors.update(_expiry_window_errors(parsed, today, exp_date is not None))
     else:
         errors.update(parsed)
 
     if cvv is not None or require_cvv:
-        cvv_error = validate_cvv((cvv or "").strip(), brand)
+        cvv_error = validate_cvv("" if cvv is None else _text(cvv, "cvv").strip(), brand)
         if cvv_error:
             errors["cvv"] = cvv_error
     if name is not None:

@@ -116,6 +116,27 @@ def test_normalize_drops_spaces_and_dashes_only() -> None:
         assert info.value.errors == {"cardNumber": "CardNumber_Invalid"}
 
 
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: validate_card(4242424242424242, exp_date="12/30", cvv="123"), "cardNumber"),
+        (lambda: validate_card("4242424242424242", exp_date="12/30", cvv=123), "cvv"),
+        (lambda: validate_card("4242424242424242", exp_date=1230, cvv="123"), "expDateMonthYear"),
+        (lambda: validate_card("4242424242424242", exp_date="12/30", name=b"IVAN"), "name"),
+        (lambda: luhn_valid(4242424242424242), "cardNumber"),
+        (lambda: detect_brand(None), "cardNumber"),
+        (lambda: check_number(42), "cardNumber"),
+        (lambda: mask_number(4242424242424242), "cardNumber"),
+        (lambda: parse_expiry(1230), "expDateMonthYear"),
+    ],
+)
+def test_wrong_types_raise_card_error(call: Any, field: str) -> None:
+    with pytest.raises(CardError) as info:
+        call()
+    assert set(info.value.errors) == {field}
+    assert "4242424242424242" not in str(info.value)
+
+
 def test_all_zero_number_fails_luhn() -> None:
     assert not luhn_valid("0000000000000000")
     assert not luhn_valid("")
@@ -170,6 +191,20 @@ def test_validate_uses_clock_default() -> None:
     next_year = datetime.now(UTC).year + 1
     assert validate_card("4242424242424242", exp_month=1, exp_year=next_year, cvv="123").is_valid
     assert not validate_card("4242424242424242", exp_date="01/01", cvv="123").is_valid
+
+
+def test_month_index_follows_the_clock_across_a_month_boundary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    end_of_november = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(cards, "_month_cache", (0.0, 0.0, 0))
+    monkeypatch.setattr(cards.time, "time", lambda: end_of_november)
+    card = dict(exp_date="11/26", cvv="123")
+    assert validate_card("4242424242424242", **card).is_valid
+    monkeypatch.setattr(cards.time, "time", lambda: end_of_november + 1)
+    assert validate_card("4242424242424242", **card).errors == {
+        "expDateMonthYear": "ExpDateMonthYear_Invalid"
+    }
 
 
 def test_cvv_optional_when_not_required() -> None:
