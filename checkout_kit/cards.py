@@ -410,8 +410,12 @@ def parse_expiry(value: str) -> Expiry:
     As checkout.js reads ``expDateMonthYear``: non-digits are dropped; with 2, 3 or
     5 digits left the month is one digit, with 4 or 6 it is two.
     """
+    return _parse_combined(_text(value, "expDateMonthYear"))
+
+
+def _parse_combined(value: str) -> Expiry:
     # Fast path for the canonical MM/YY that payment forms send.
-    if len(_text(value, "expDateMonthYear")) == 5 and value[2] == "/" and value.isascii():
+    if len(value) == 5 and value[2] == "/" and value.isascii():
         mm, yy = value[:2], value[3:]
         if mm.isdigit() and yy.isdigit() and 1 <= int(mm) <= 12:
             return Expiry(2000 + int(yy), int(mm))
@@ -433,7 +437,10 @@ def parse_expiry(value: str) -> Expiry:
 
 def validate_cvv(cvv: str, brand: Brand | None) -> str | None:
     """The checkout.js code for ``cvv`` on a card of ``brand``, or ``None`` if it is fine."""
-    _text(cvv, "cvv")
+    return _cvv_error(_text(cvv, "cvv"), brand)
+
+
+def _cvv_error(cvv: str, brand: Brand | None) -> str | None:
     if brand is not None and not brand.cvv_required:
         # The gateway waives the CVV for these brands; a value, if typed, must be digits.
         typed_ok = cvv == "" or (cvv.isascii() and cvv.isdigit() and len(cvv) <= 4)
@@ -535,7 +542,7 @@ def _parse_expiry_fields(
         if not _text(exp_date, "expDateMonthYear").strip():
             return {"expDateMonthYear": "ExpDateMonthYear_Empty"}
         try:
-            return parse_expiry(exp_date)
+            return _parse_combined(exp_date)
         except CardError as exc:
             return exc.errors
     month = "" if exp_month is None else str(exp_month).strip()
@@ -613,7 +620,7 @@ def validate_card(
         errors.update(parsed)
 
     if cvv is not None or require_cvv:
-        cvv_error = validate_cvv("" if cvv is None else _text(cvv, "cvv").strip(), brand)
+        cvv_error = _cvv_error("" if cvv is None else _text(cvv, "cvv").strip(), brand)
         if cvv_error:
             errors["cvv"] = cvv_error
     if name is not None:
