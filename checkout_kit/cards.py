@@ -539,7 +539,9 @@ def _parse_expiry_fields(
 ) -> Expiry | dict[str, str]:
     """The expiry, or the errors of the fields it was given in."""
     if exp_date is not None:
-        if not _text(exp_date, "expDateMonthYear").strip():
+        if not isinstance(exp_date, str):
+            _text(exp_date, "expDateMonthYear")
+        if not exp_date.strip():
             return {"expDateMonthYear": "ExpDateMonthYear_Empty"}
         try:
             return _parse_combined(exp_date)
@@ -597,7 +599,10 @@ def validate_card(
     """
     errors: dict[str, str] = {}
     brand: Brand | None = None
-    digits = _text(number, "cardNumber").translate(_SEPARATORS) if number is not None else ""
+    # isinstance() inline, _text() only to raise: this is the hot path.
+    if not isinstance(number, str):
+        number = "" if number is None else _text(number, "cardNumber")
+    digits = number.translate(_SEPARATORS)
     if not digits:
         errors["cardNumber"] = "CardNumber_Empty"
     elif not (digits.isascii() and digits.isdigit()):
@@ -620,7 +625,9 @@ def validate_card(
         errors.update(parsed)
 
     if cvv is not None or require_cvv:
-        cvv_error = _cvv_error("" if cvv is None else _text(cvv, "cvv").strip(), brand)
+        if not isinstance(cvv, str):
+            cvv = "" if cvv is None else _text(cvv, "cvv")
+        cvv_error = _cvv_error(cvv.strip(), brand)
         if cvv_error:
             errors["cvv"] = cvv_error
     if name is not None:
