@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from checkout_kit.reasons import REASONS, ReasonCode, RetryClass, reason_for
 
 
 def test_enum_mirrors_table() -> None:
     assert {int(member) for member in ReasonCode} == set(REASONS)
+    for member in ReasonCode:
+        words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", REASONS[member].name).upper()
+        assert member.name.removeprefix("CHECK_") == words
     assert ReasonCode(5051) is ReasonCode.INSUFFICIENT_FUNDS
     assert ReasonCode(3005) is ReasonCode.CHECK_FORMAT_ERROR
     assert ReasonCode(5030) is ReasonCode.FORMAT_ERROR
