@@ -316,7 +316,10 @@ def _to_datetime(text: str) -> datetime:
             return datetime.strptime(cleaned, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
-    return datetime.fromisoformat(text.strip())
+    # Anything else must be ISO 8601; a value without an offset is UTC, as the
+    # gateway's DateTime is, and offsets are converted so every datetime is UTC.
+    parsed = datetime.fromisoformat(text.strip())
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _to_json(text: str) -> Any:

@@ -101,6 +101,18 @@ def test_typed_values_for_every_type() -> None:
     assert recurrent.dedupe_key == ("Recurrent", "sc_1:PastDue")
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2025-02-01 10:00:00", datetime(2025, 2, 1, 10, tzinfo=UTC)),
+    ("2025-02-01", datetime(2025, 2, 1, tzinfo=UTC)),
+    ("2025-02-01T13:00:00+03:00", datetime(2025, 2, 1, 10, tzinfo=UTC)),
+])
+def test_dates_are_always_aware_utc(text: str, expected: datetime) -> None:
+    pay = nt.parse_notification("Pay", {"TransactionId": "1", "Amount": "1", "DateTime": text})
+    assert pay.date_time == expected
+    assert pay.date_time is not None and pay.date_time.utcoffset() is not None
+    assert pay.date_time.tzinfo is UTC
+
+
 @pytest.mark.parametrize("kind,fields,field", [
     ("Pay", {"Amount": "1"}, "TransactionId"),
     ("Pay", {"TransactionId": "x", "Amount": "1"}, "TransactionId"),
