@@ -111,15 +111,15 @@ def _javascript(text: str) -> Response:
     return response
 
 
-@bp.route("/checkout.js")
 @bp.route("/bundles/checkout")
+@bp.route("/checkout.js")  # the innermost rule is the one url_for builds
 def checkout_js() -> Response:
     """The checkout script (``cp.Checkout``)."""
     return _javascript(checkout_script())
 
 
 @bp.route("/bundles/cloudpayments")
-@bp.route("/bundles/cloudpayments.js")
+@bp.route("/bundles/cloudpayments.js")  # the innermost rule is the one url_for builds
 def widget_js() -> Response:
     """The widget bundle (``cp.CloudPayments`` and ``cp.Checkout``)."""
     return _javascript(widget_script())
