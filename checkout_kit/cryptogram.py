@@ -124,13 +124,17 @@ _CIPHERTEXT_SIZES: Final = frozenset(
 )
 
 
+def _check_key_size(key_size: int) -> None:
+    if key_size not in SUPPORTED_KEY_SIZES:
+        raise CryptogramError(
+            "bad_key", f"RSA key size {key_size} is not one of {SUPPORTED_KEY_SIZES}"
+        )
+
+
 def _check_rsa_public(key: object) -> RSAPublicKey:
     if not isinstance(key, RSAPublicKey):
         raise CryptogramError("bad_key", "the key is not an RSA key")
-    if key.key_size not in SUPPORTED_KEY_SIZES:
-        raise CryptogramError(
-            "bad_key", f"RSA key size {key.key_size} is not one of {SUPPORTED_KEY_SIZES}"
-        )
+    _check_key_size(key.key_size)
     return key
 
 
@@ -162,7 +166,7 @@ def _load_private_bytes(data: bytes) -> RSAPrivateKey:
         ) from exc
     if not isinstance(loaded, RSAPrivateKey):
         raise CryptogramError("bad_key", "the private key is not an RSA key")
-    _check_rsa_public(loaded.public_key())
+    _check_key_size(loaded.key_size)
     return loaded
 
 
@@ -189,7 +193,8 @@ def load_private_key(key: PrivateKeyLike) -> RSAPrivateKey:
     """An RSA private key from unencrypted PEM/DER (``str`` or ``bytes``) or a key
     object. Raises :class:`CryptogramError` (``bad_key``)."""
     if isinstance(key, RSAPrivateKey):
-        _check_rsa_public(key.public_key())
+        # the private key knows its size: no public half to build on every decryption
+        _check_key_size(key.key_size)
         return key
     return _load_private_bytes(_key_bytes(key, "private"))
 

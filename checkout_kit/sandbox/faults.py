@@ -106,6 +106,8 @@ class Faults:
 
     def take(self, kind: str, path: str) -> Fault | None:
         """The first armed fault of ``kind`` matching ``path``, used up once."""
+        if not self._faults:  # the usual case, checked without taking the lock
+            return None
         with self._lock:
             for fault in self._faults:
                 if fault.kind == kind and (fault.path is None or path.startswith(fault.path)):
