@@ -9,6 +9,11 @@ from typing import Any
 
 import pytest
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture then skips (fails under CHECKOUT_KIT_REQUIRE_BROWSER=1)
+    expect = None
+
 from .conftest import PUBLIC_ID, LiveSandbox
 
 EXPIRY = f"12/{(datetime.now(UTC).year + 3) % 100:02d}"
@@ -91,7 +96,7 @@ def test_start_pays_and_resolves_with_the_widget_result(
 ) -> None:
     open_shop(page, shop)
     start(page, metadata={"orderId": 1}, receiptEmail="buyer@example.com")
-    assert frame(page).locator("#amount").inner_text().startswith("150,50")
+    expect(frame(page).locator("#amount")).to_contain_text("150,50")
     pay_with(page, SUCCESS_CARD)
     got = result(page)
     assert got["type"] == "payment" and got["status"] == "success"
@@ -101,7 +106,7 @@ def test_start_pays_and_resolves_with_the_widget_result(
     assert (tx.invoice_id, tx.email, tx.json_data) == ("order-1", "buyer@example.com",
                                                         {"orderId": 1})
     assert tx.ip_address == "127.0.0.1"
-    assert frame(page).locator("#outcome-title").inner_text() == "Оплата прошла успешно"
+    expect(frame(page).locator("#outcome-title")).to_have_text("Оплата прошла успешно")
     assert page.evaluate("__log") == [["oncomplete", "success"]]
     close_widget(page)
     assert page.page_errors == []
@@ -115,7 +120,7 @@ def test_decline_reports_reason_code_after_the_payer_closes(
     pay_with(page, DECLINE_CARD)
     f = frame(page)
     f.locator("#outcome-message").wait_for()
-    assert f.locator("#outcome-message").inner_text() == INSUFFICIENT_FUNDS_RU
+    expect(f.locator("#outcome-message")).to_have_text(INSUFFICIENT_FUNDS_RU)
     assert f.locator("#retry").is_visible()
     page.wait_for_function("__log.length === 1")
     assert page.evaluate("__log") == [["onComplete", False, 5051]]
@@ -228,13 +233,13 @@ def test_english_form_and_validation_before_any_request(
     open_shop(page, shop)
     start(page, culture="en-US", amount=5, currency="USD")
     f = frame(page)
-    assert f.locator("#pay").inner_text() == "Pay $5.00"
-    assert f.locator("label[for=card-number]").inner_text().startswith("Card number")
+    expect(f.locator("#pay")).to_have_text("Pay $5.00")
+    expect(f.locator("label[for=card-number]")).to_contain_text("Card number")
     count = len(live_sandbox.sandbox.state.transactions)
     pay_with(page, "4242 4242 4242 4241", expiry="13/30", cvv="1")
-    assert f.locator("[data-error=cardNumber]").inner_text() == "The card number is not valid"
-    assert f.locator("[data-error=expDateMonthYear]").inner_text() == "The month/year is not valid"
-    assert f.locator("[data-error=cvv]").inner_text() == "The CVV code is not valid"
+    expect(f.locator("[data-error=cardNumber]")).to_have_text("The card number is not valid")
+    expect(f.locator("[data-error=expDateMonthYear]")).to_have_text("The month/year is not valid")
+    expect(f.locator("[data-error=cvv]")).to_have_text("The CVV code is not valid")
     assert len(live_sandbox.sandbox.state.transactions) == count  # nothing was sent
     f.locator("#close").click()
     got = result(page)
@@ -246,8 +251,8 @@ def test_russian_validation_messages(page: Any, shop: str) -> None:
     start(page)
     pay_with(page, "", expiry="", cvv="")
     f = frame(page)
-    assert f.locator("[data-error=cardNumber]").inner_text() == "Введите номер карты"
-    assert f.locator("[data-error=cvv]").inner_text() == "Введите CVC код"
+    expect(f.locator("[data-error=cardNumber]")).to_have_text("Введите номер карты")
+    expect(f.locator("[data-error=cvv]")).to_have_text("Введите CVC код")
 
 
 def test_legacy_cancel_calls_on_fail(page: Any, shop: str) -> None:
