@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from .. import cards
 from .._resources import resource_dir
@@ -41,6 +42,8 @@ from .api import get_sandbox
 __all__ = ["CONFIG_MARKER", "bp", "checkout_config", "checkout_script", "widget_script"]
 
 bp = Blueprint("cp_browser", __name__)
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 #: The expression in ``checkout.js`` that the served copy replaces with its data.
 CONFIG_MARKER = "/*@config*/ null"
@@ -150,21 +153,23 @@ def frame() -> Response:
     return Response(html, mimetype="text/html", headers=_FRAME_HEADERS)
 
 
-@bp.route("/widget/3ds/<outcome>/<int:transaction_id>")
-def three_ds_result(outcome: str, transaction_id: int) -> Response:
+@bp.route("/widget/3ds/<outcome>/<transaction_id>")
+def three_ds_result(outcome: str, transaction_id: str) -> Response:
     """SuccessUrl / FailUrl of the widget's ThreeDSCallback: tells the frame how it ended.
 
     What this page reports is only shown to the payer; the payment's state is the
     gateway's (a shop learns it from the API or a signed notification).
     """
-    if outcome not in ("success", "fail"):
-        abort(404)
+    # Checked here rather than with abort()/converters: the answer is a plain 404
+    # whatever error handlers the app has.
+    if outcome not in ("success", "fail") or not _DIGITS.fullmatch(transaction_id):
+        return Response("Not found", status=404, mimetype="text/plain")
     reason = request.args.get("ReasonCode", "")
     html = render_template(
         "sandbox/widget_3ds_result.html",
         outcome=outcome,
-        transaction_id=transaction_id,
-        reason_code=reason if reason.isascii() and reason.isdigit() else "",
+        transaction_id=int(transaction_id),
+        reason_code=reason if _DIGITS.fullmatch(reason) else "",
         message=request.args.get("CardHolderMessage", "")[:500],
         frame_js_url=url_for("cp_browser.frame_js"),
     )
