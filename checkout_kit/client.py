@@ -99,6 +99,8 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 # Misconfiguration (bad URL scheme, a request httpx itself refuses): not sent, not retried.
 _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
 _REQUEST_ID = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 _NOTIFICATION_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -121,6 +123,11 @@ SUBSCRIPTION_FIELDS: dict[str, str] = {
 # --- JSON with exact amounts ------------------------------------------------------------
 
 
+# A JSON string literal, as json.dumps(text, ensure_ascii=False) writes it, without
+# building an encoder per string.
+_quote = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def encode_json(value: object) -> str:
     """JSON text in which every :class:`~decimal.Decimal` is written digit for digit.
 
@@ -136,7 +143,7 @@ def encode_json(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return json.dumps(str(value), ensure_ascii=False)
+        return _quote(str(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError("cannot send a non-finite number")
@@ -154,7 +161,7 @@ def encode_json(value: object) -> str:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
-            items.append(json.dumps(key, ensure_ascii=False) + ":" + encode_json(item))
+            items.append(_quote(key) + ":" + encode_json(item))
         return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(encode_json(item) for item in value) + "]"
@@ -209,6 +216,18 @@ class _NoCookies(http.cookiejar.CookieJar):
 
     def extract_cookies(self, response: Any, request: Any) -> None:
         return None
+
+
+class _ViaClient(httpx.BaseTransport):
+    """The default transport: an ``httpx.Client`` sends, with its connection pool, TLS
+    settings and the proxies the environment names (httpx applies those only when it
+    is given no transport)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._client.send(request)
 
 
 def _basic_auth(public_id: str, api_secret: str) -> str:
@@ -301,9 +320,13 @@ class CloudPaymentsClient:
             follow_redirects=False,
         )
         # Requests are built here whole (the client's headers, Host and Content-Length),
-        # so that httpx has nothing left to merge or work out per call: each call is
-        # measured against an RSA decryption (benchmarks/bench_gateway.py).
+        # so that httpx has nothing left to merge or work out per call, and a given
+        # transport is called directly, as httpx.Client would call it, without the
+        # client's per-request machinery (auth flows, cookies, redirects, event hooks),
+        # none of which this API needs: each call is measured against an RSA decryption
+        # (benchmarks/bench_gateway.py).
         self._headers = self._http.headers.raw
+        self._transport = transport if transport is not None else _ViaClient(self._http)
         self._timeout = self._http.timeout.as_dict()
         self._urls: dict[str, tuple[httpx.URL, bytes]] = {}
 
@@ -876,6 +899,18 @@ class CloudPaymentsClient:
         return httpx.Request(ctx.method, url, headers=headers, stream=httpx.ByteStream(content),
                              extensions={"timeout": self._timeout})
 
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """One attempt: the whole answer read, or an httpx error."""
+        if self._http.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response = self._transport.handle_request(request)
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        return response
+
     def _exchange(self, ctx: _Call, body: Any) -> tuple[dict[str, Any], int]:
         """Send with retries; return the decoded JSON object of a non-5xx answer and
         its HTTP status."""
@@ -887,7 +922,7 @@ class CloudPaymentsClient:
         for attempt in range(attempts):
             delay = self._delay(attempt)
             try:
-                response = self._http.send(request)
+                response = self._send(request)
             except _NEVER_SENT as exc:
                 raise APIConnectionError(
                     f"{ctx.endpoint}: request not sent: {exc}", **ctx.kw()
@@ -948,8 +983,10 @@ class CloudPaymentsClient:
 
     def _decode(self, ctx: _Call, response: httpx.Response) -> tuple[dict[str, Any], int]:
         status = response.status_code
+        content = response.content
         try:
-            data = json.loads(response.content, parse_float=Decimal)
+            # json.loads(content, parse_float=Decimal), without a decoder per call
+            data = _DECODER.decode(content.decode(json.detect_encoding(content), "surrogatepass"))
         except ValueError:
             data = None
         if not isinstance(data, dict):
