@@ -145,7 +145,11 @@ TIMING_JS = """async (n) => {
         await checkout.createPaymentCryptogram(card);
         times.push(performance.now() - start);
     }
-    return times;
+    // performance.now() is coarsened (0.1 ms) in pages that are not cross-origin
+    // isolated, so also time a whole batch for a precise mean.
+    const start = performance.now();
+    for (let i = 0; i < n; i++) await checkout.createPaymentCryptogram(card);
+    return {times, batchMean: (performance.now() - start) / n};
 }"""
 
 
@@ -164,14 +168,16 @@ def timing(base_url: str) -> None:
         page.route("**/favicon.ico", lambda route: route.abort())
         page.goto(f"{base_url}/widget/frame")  # a sandbox page that loads /checkout.js
         page.wait_for_function("() => !!(window.cp && window.cp.Checkout)")
-        times = page.evaluate(TIMING_JS, CALLS + 1)
+        measured = page.evaluate(TIMING_JS, CALLS + 1)
         browser.close()
+    times = measured["times"]
     cold, warm = times[0], times[1:]
     median = statistics.median(warm)
     p95 = sorted(warm)[int(len(warm) * 0.95)]
     verdict = "PASS" if median < TIME_TARGET_MS else "FAIL"
     print(f"createPaymentCryptogram in Chromium: first call {cold:.2f} ms (parses the key), "
-          f"median {median:.2f} ms, p95 {p95:.2f} ms over {CALLS} calls")
+          f"median {median:.2f} ms, p95 {p95:.2f} ms over {CALLS} calls; "
+          f"batch mean {measured['batchMean']:.3f} ms")
     print(f"  {verdict}: median {median:.2f} ms (target < {TIME_TARGET_MS:.0f} ms; "
           f"ratio {median / TIME_TARGET_MS:.3f} of the budget)")
 
