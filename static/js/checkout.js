@@ -268,7 +268,7 @@
     em.set(message, k - message.length); // em[k - len - 1] stays the 0x00 separator
     const c = modPow(toBigInt(em), e, n).toString(16).padStart(2 * k, '0');
     const out = new Uint8Array(k); // always full length: leading zero bytes kept
-    for (let i = 0; i < k; i++) out[i] = parseInt(c.substr(2 * i, 2), 16);
+    for (let i = 0; i < k; i++) out[i] = parseInt(c.slice(2 * i, 2 * i + 2), 16);
     return b64encode(out);
   }
 
