@@ -70,7 +70,8 @@ def create_sandbox_app(
     for blueprint in (acs.bp, controls.bp, orderpage.bp, browser.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(Exception, _crash)
-    app.wsgi_app = SandboxMiddleware(app.wsgi_app, sandbox, sandbox.faults)  # type: ignore[method-assign]
+    app.wsgi_app = SandboxMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, sandbox, sandbox.faults, api.handle)
     if state_path is not None:
         sandbox.save()
     return app
