@@ -97,11 +97,11 @@ def parse_api_datetime(value: object) -> datetime | None:
     """
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # text is what the gateway sends: checked first
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
         raise ValueError(f"not a date: {type(value).__name__}")
     match = _MS_DATE.match(value.strip())
     if match:
@@ -143,8 +143,8 @@ def _require(model: Mapping[str, Any], key: str) -> Any:
 
 def _str(model: Mapping[str, Any], key: str) -> str | None:
     value = model.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is str:  # nearly every field, without isinstance
+        return value
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

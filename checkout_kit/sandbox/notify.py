@@ -206,6 +206,8 @@ class Notifier:
     def claim_due(self, now: datetime) -> list[Delivery]:
         """Take the pending deliveries due at ``now`` (marked ``sending`` so that a
         concurrent caller does not send them too)."""
+        if not self.state.deliveries:  # nothing was ever queued (no notification set up)
+            return []
         with self.lock:
             batch = sorted(
                 (

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..reasons import reason_for
-from .state import STATUS_CODES, CardInfo, Order, Subscription, TokenRecord, Transaction, TxType
+from .state import STATUS_CODES, Order, Subscription, TokenRecord, Transaction, TxType
 from .wire import iso, ms_date
 
 __all__ = [
@@ -83,20 +83,21 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _card(card: CardInfo | None) -> dict[str, Any]:
-    return {
-        "CardFirstSix": card.first_six if card else None,
-        "CardLastFour": card.last_four if card else None,
-        "CardExpDate": card.exp_date if card else None,
-        "CardType": card.card_type if card else None,
-        "CardTypeCode": card.card_type_code if card else None,
-    }
+def _stamps(value: datetime | None) -> tuple[str | None, str | None]:
+    return ms_date(value), iso(value)
 
 
 def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
     """The transaction model of reference §3.4 (every listed field present)."""
     reason = reason_for(tx.reason_code)
     currency_code = CURRENCY_CODES.get(tx.currency)
+    created, created_iso = _stamps(tx.created)
+    auth, auth_iso = _stamps(tx.auth_date)
+    # A one-stage payment is confirmed at the instant it is authorized.
+    confirm, confirm_iso = (
+        (auth, auth_iso) if tx.confirm_date is tx.auth_date else _stamps(tx.confirm_date)
+    )
+    card = tx.card
     model: dict[str, Any] = {
         "ReasonCode": tx.reason_code,
         "PublicId": tx.public_id,
@@ -113,15 +114,15 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "Email": tx.email,
         "Description": tx.description,
         "JsonData": _json_text(tx.json_data),
-        "CreatedDate": ms_date(tx.created),
+        "CreatedDate": created,
         "PayoutDate": None,
         "PayoutDateIso": None,
         "PayoutAmount": None,
-        "CreatedDateIso": iso(tx.created),
-        "AuthDate": ms_date(tx.auth_date),
-        "AuthDateIso": iso(tx.auth_date),
-        "ConfirmDate": ms_date(tx.confirm_date),
-        "ConfirmDateIso": iso(tx.confirm_date),
+        "CreatedDateIso": created_iso,
+        "AuthDate": auth,
+        "AuthDateIso": auth_iso,
+        "ConfirmDate": confirm,
+        "ConfirmDateIso": confirm_iso,
         "AuthCode": AUTH_CODE if tx.auth_date is not None else None,
         "TestMode": True,
         "Rrn": None,
@@ -134,12 +135,16 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "IpDistrict": None,
         "IpLatitude": None,
         "IpLongitude": None,
-        **_card(tx.card),
+        "CardFirstSix": card.first_six if card else None,
+        "CardLastFour": card.last_four if card else None,
+        "CardExpDate": card.exp_date if card else None,
+        "CardType": card.card_type if card else None,
+        "CardTypeCode": card.card_type_code if card else None,
         "CardProduct": None,
         "CardCategory": None,
         "EscrowAccumulationId": None,
-        "IssuerBankCountry": "RU" if tx.card else None,
-        "Issuer": ISSUER if tx.card else None,
+        "IssuerBankCountry": "RU" if card else None,
+        "Issuer": ISSUER if card else None,
         "Status": tx.status.value,
         "StatusCode": STATUS_CODES[tx.status],
         "CultureName": tx.culture_name or "ru-RU",
