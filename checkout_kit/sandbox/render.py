@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 AUTH_CODE = "A1B2C3"
+_NO_FEE = Decimal("0.00")
 GATEWAY_NAME = "Test"
 ISSUER = "CloudPayments"
 
@@ -158,7 +159,7 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "GatewayName": GATEWAY_NAME,
         "AndroidPay": False,
         "WalletType": "",
-        "TotalFee": Decimal("0.00"),
+        "TotalFee": _NO_FEE,
         "VatAboveTotalFee": None,
         "ProcessorAndPartnerFee": None,
         "VatWithinProcessorFee": None,
