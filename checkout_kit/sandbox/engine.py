@@ -49,7 +49,7 @@ from .faults import Faults
 from .notify import Notifier
 from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
-from .wire import Params, RequestError
+from .wire import JSONObject, Params, RequestError
 
 __all__ = ["DEFAULT_PUBLIC_ID", "DEFAULT_SECRET", "Sandbox", "SandboxSettings"]
 
@@ -268,8 +268,8 @@ class Sandbox:
             raise RequestError("Transaction not found")
         return tx
 
-    def model(self, tx: Transaction) -> dict[str, Any]:
-        """The API model of ``tx``."""
+    def model(self, tx: Transaction) -> JSONObject:
+        """The API model of ``tx`` (a read-only mapping, sent as its JSON text)."""
         return render.transaction_model(tx, self.settings.terminal_url)
 
     def _envelope(self, tx: Transaction) -> dict[str, Any]:

@@ -9,6 +9,8 @@ through the sandbox bank page and back to ``/d/<Id>/3ds``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from .. import cryptogram, threeds
@@ -44,7 +46,7 @@ def _finish(order: Order, envelope: dict[str, object]) -> Response:
     sandbox = get_sandbox()
     sandbox.deliver_pending() if sandbox.settings.deliver_immediately else None
     model = envelope.get("Model")
-    code = model.get("ReasonCode", 0) if isinstance(model, dict) else 0
+    code = model.get("ReasonCode", 0) if isinstance(model, Mapping) else 0
     if envelope.get("Success"):
         if order.success_redirect_url:
             return redirect(order.success_redirect_url, 303)  # type: ignore[return-value]
@@ -93,7 +95,7 @@ def pay(order_id: str) -> Response:
     except RequestError as exc:
         return _page(order, message=exc.message, status=400)
     model = envelope.get("Model")
-    if isinstance(model, dict) and model.get("AcsUrl"):
+    if isinstance(model, Mapping) and model.get("AcsUrl"):
         term_url = url_for("cp_orders.three_ds", order_id=order.id, _external=True)
         return Response(threeds.acs_form_html(
             str(model["AcsUrl"]), str(model["PaReq"]), str(model["TransactionId"]), term_url,

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from ..reasons import reason_for
 from .state import STATUS_CODES, Order, Subscription, TokenRecord, Transaction, TxType
-from .wire import iso, ms_date
+from .wire import JSONObject, iso, ms_date
 
 __all__ = [
     "CARD_TYPES",
@@ -27,11 +26,11 @@ __all__ = [
     "subscription_model",
     "token_model",
     "transaction_fields",
+    "transaction_json",
     "transaction_model",
 ]
 
 AUTH_CODE = "A1B2C3"
-_NO_FEE = Decimal("0.00")
 GATEWAY_NAME = "Test"
 ISSUER = "CloudPayments"
 
@@ -84,14 +83,40 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _stamps(value: datetime | None) -> tuple[str | None, str | None]:
-    return ms_date(value), iso(value)
+# A JSON string literal exactly as the sandbox's encoder writes one (non-ASCII kept).
+_quote = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
+def _json(value: str | int | None) -> str:
+    """A text, integer or null field of a model, as JSON."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _quote(value)
+    return str(int(value))
+
+
+def _stamps(value: datetime | None) -> tuple[str, str]:
+    """``/Date(ms)/`` and ISO text of one instant, as JSON values."""
+    return _json(ms_date(value)), _json(iso(value))
+
+
+def transaction_model(tx: Transaction, terminal_url: str) -> JSONObject:
     """The transaction model of reference §3.4 (every listed field present)."""
+    return JSONObject(transaction_json(tx, terminal_url))
+
+
+def transaction_json(tx: Transaction, terminal_url: str) -> str:
+    """:func:`transaction_model` as the JSON text the API sends.
+
+    Written field by field from the record, constant runs as literal text: every
+    payment answer carries this model, and building a dict of its 70 fields only to
+    encode it again costs about as much as the rest of the HTTP layer.
+    """
     reason = reason_for(tx.reason_code)
-    currency_code = CURRENCY_CODES.get(tx.currency)
+    currency = _quote(tx.currency)
+    currency_code = _json(CURRENCY_CODES.get(tx.currency))
+    amount = format(tx.amount, "f") if tx.amount.is_finite() else "null"
     created, created_iso = _stamps(tx.created)
     auth, auth_iso = _stamps(tx.auth_date)
     # A one-stage payment is confirmed at the instant it is authorized.
@@ -99,74 +124,47 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         (auth, auth_iso) if tx.confirm_date is tx.auth_date else _stamps(tx.confirm_date)
     )
     card = tx.card
-    model: dict[str, Any] = {
-        "ReasonCode": tx.reason_code,
-        "PublicId": tx.public_id,
-        "TerminalUrl": terminal_url,
-        "TransactionId": tx.id,
-        "Amount": tx.amount,
-        "Currency": tx.currency,
-        "CurrencyCode": currency_code,
-        "PaymentAmount": tx.amount,
-        "PaymentCurrency": tx.currency,
-        "PaymentCurrencyCode": currency_code,
-        "InvoiceId": tx.invoice_id,
-        "AccountId": tx.account_id,
-        "Email": tx.email,
-        "Description": tx.description,
-        "JsonData": _json_text(tx.json_data),
-        "CreatedDate": created,
-        "PayoutDate": None,
-        "PayoutDateIso": None,
-        "PayoutAmount": None,
-        "CreatedDateIso": created_iso,
-        "AuthDate": auth,
-        "AuthDateIso": auth_iso,
-        "ConfirmDate": confirm,
-        "ConfirmDateIso": confirm_iso,
-        "AuthCode": AUTH_CODE if tx.auth_date is not None else None,
-        "TestMode": True,
-        "Rrn": None,
-        "OriginalTransactionId": tx.original_transaction_id,
-        "FallBackScenarioDeclinedTransactionId": None,
-        "IpAddress": tx.ip_address,
-        "IpCountry": None,
-        "IpCity": None,
-        "IpRegion": None,
-        "IpDistrict": None,
-        "IpLatitude": None,
-        "IpLongitude": None,
-        "CardFirstSix": card.first_six if card else None,
-        "CardLastFour": card.last_four if card else None,
-        "CardExpDate": card.exp_date if card else None,
-        "CardType": card.card_type if card else None,
-        "CardTypeCode": card.card_type_code if card else None,
-        "CardProduct": None,
-        "CardCategory": None,
-        "EscrowAccumulationId": None,
-        "IssuerBankCountry": "RU" if card else None,
-        "Issuer": ISSUER if card else None,
-        "Status": tx.status.value,
-        "StatusCode": STATUS_CODES[tx.status],
-        "CultureName": tx.culture_name or "ru-RU",
-        "Reason": reason.name,
-        "CardHolderMessage": reason.message(tx.culture_name),
-        "Type": int(tx.type),
-        "Refunded": tx.refunded > 0,
-        "Name": tx.name,
-        "Token": tx.token,
-        "SubscriptionId": tx.subscription_id,
-        "GatewayName": GATEWAY_NAME,
-        "AndroidPay": False,
-        "WalletType": "",
-        "TotalFee": _NO_FEE,
-        "VatAboveTotalFee": None,
-        "ProcessorAndPartnerFee": None,
-        "VatWithinProcessorFee": None,
-    }
-    if tx.tr_initiator_code is not None:
-        model["TrInitiatorCode"] = tx.tr_initiator_code
-    return model
+    card_fields = (
+        f'"CardFirstSix":{_quote(card.first_six)},"CardLastFour":{_quote(card.last_four)},'
+        f'"CardExpDate":{_quote(card.exp_date)},"CardType":{_quote(card.card_type)},'
+        f'"CardTypeCode":{int(card.card_type_code)},"CardProduct":null,"CardCategory":null,'
+        f'"EscrowAccumulationId":null,"IssuerBankCountry":"RU","Issuer":{_quote(ISSUER)}'
+        if card else
+        '"CardFirstSix":null,"CardLastFour":null,"CardExpDate":null,"CardType":null,'
+        '"CardTypeCode":null,"CardProduct":null,"CardCategory":null,'
+        '"EscrowAccumulationId":null,"IssuerBankCountry":null,"Issuer":null'
+    )
+    initiator = (
+        "" if tx.tr_initiator_code is None else f',"TrInitiatorCode":{int(tx.tr_initiator_code)}'
+    )
+    return (
+        f'{{"ReasonCode":{int(tx.reason_code)},"PublicId":{_quote(tx.public_id)},'
+        f'"TerminalUrl":{_quote(terminal_url)},"TransactionId":{int(tx.id)},'
+        f'"Amount":{amount},"Currency":{currency},"CurrencyCode":{currency_code},'
+        f'"PaymentAmount":{amount},"PaymentCurrency":{currency},'
+        f'"PaymentCurrencyCode":{currency_code},'
+        f'"InvoiceId":{_json(tx.invoice_id)},"AccountId":{_json(tx.account_id)},'
+        f'"Email":{_json(tx.email)},"Description":{_json(tx.description)},'
+        f'"JsonData":{_json(_json_text(tx.json_data))},'
+        f'"CreatedDate":{created},"PayoutDate":null,"PayoutDateIso":null,"PayoutAmount":null,'
+        f'"CreatedDateIso":{created_iso},"AuthDate":{auth},"AuthDateIso":{auth_iso},'
+        f'"ConfirmDate":{confirm},"ConfirmDateIso":{confirm_iso},'
+        f'"AuthCode":{_quote(AUTH_CODE) if tx.auth_date is not None else "null"},'
+        f'"TestMode":true,"Rrn":null,'
+        f'"OriginalTransactionId":{_json(tx.original_transaction_id)},'
+        f'"FallBackScenarioDeclinedTransactionId":null,"IpAddress":{_json(tx.ip_address)},'
+        f'"IpCountry":null,"IpCity":null,"IpRegion":null,"IpDistrict":null,'
+        f'"IpLatitude":null,"IpLongitude":null,{card_fields},'
+        f'"Status":{_quote(tx.status.value)},"StatusCode":{int(STATUS_CODES[tx.status])},'
+        f'"CultureName":{_quote(tx.culture_name or "ru-RU")},"Reason":{_quote(reason.name)},'
+        f'"CardHolderMessage":{_quote(reason.message(tx.culture_name))},'
+        f'"Type":{int(tx.type)},"Refunded":{"true" if tx.refunded > 0 else "false"},'
+        f'"Name":{_json(tx.name)},"Token":{_json(tx.token)},'
+        f'"SubscriptionId":{_json(tx.subscription_id)},'
+        f'"GatewayName":{_quote(GATEWAY_NAME)},"AndroidPay":false,"WalletType":"",'
+        f'"TotalFee":0.00,"VatAboveTotalFee":null,"ProcessorAndPartnerFee":null,'
+        f'"VatWithinProcessorFee":null{initiator}}}'
+    )
 
 
 def transaction_fields(tx: Transaction, when: datetime) -> dict[str, object]:

@@ -16,6 +16,7 @@ import json
 import sqlite3
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -271,7 +272,7 @@ def _to_plain(value: Any) -> Any:
         return {"$decimal": str(value)}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # dicts, and models kept as JSON text (wire.JSONObject)
         return {str(k): _to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_to_plain(v) for v in value]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -22,6 +23,7 @@ from ..money import CURRENCIES, parse_amount
 
 __all__ = [
     "INT64_MAX",
+    "JSONObject",
     "Params",
     "RequestError",
     "dumps",
@@ -124,16 +126,54 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-# Decimals leave the encoder as strings wrapped in a random tag, and the tags and their
-# quotes are then cut out: the C encoder does the work, and the random tag makes the
-# marker impossible to forge from user text.
+class JSONObject(Mapping[str, Any]):
+    """A JSON object kept as its text: :func:`dumps` writes the text as it is, and
+    reading it as a mapping parses it (once, with exact decimals). A snapshot: it
+    never changes. The transaction model is made this way, straight from the record
+    (:func:`checkout_kit.sandbox.render.transaction_json`), since most of them are only
+    ever sent."""
+
+    __slots__ = ("_fields", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._fields: dict[str, Any] | None = None
+
+    def _parsed(self) -> dict[str, Any]:
+        if self._fields is None:
+            self._fields = _DECODER.decode(self.text)
+        return self._fields
+
+    def __getitem__(self, key: str) -> Any:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+    def __repr__(self) -> str:
+        return f"JSONObject({self.text})"
+
+
+# Decimals and JSONObjects leave the encoder as strings wrapped in random tags, which
+# are then cut out (and JSONObjects' texts put in): the C encoder does the work, and
+# the random tags make the markers impossible to forge from user text.
 _TAG = "\x1e" + secrets.token_hex(8)
 _TAG_JSON = json.dumps(_TAG)[1:-1]
+_OBJECT_TAG = "\x1d" + secrets.token_hex(8)
+_OBJECT_MARK = re.compile('"' + re.escape(json.dumps(_OBJECT_TAG)[1:-1]) + r'([0-9]+)"')
+_objects: ContextVar[list[str]] = ContextVar("checkout_kit_sandbox_json_objects")
 
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return f"{_TAG}{value:f}{_TAG}" if value.is_finite() else None
+    if isinstance(value, JSONObject):
+        texts = _objects.get()
+        texts.append(value.text)
+        return f"{_OBJECT_TAG}{len(texts) - 1}"
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, tuple | set | frozenset):
@@ -147,8 +187,16 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_
 
 def dumps(value: Any) -> str:
     """JSON text in which ``Decimal`` amounts are numbers with their exact digits."""
-    text = _ENCODER.encode(value)
-    return text.replace('"' + _TAG_JSON, "").replace(_TAG_JSON + '"', "")
+    texts: list[str] = []
+    token = _objects.set(texts)
+    try:
+        text = _ENCODER.encode(value)
+    finally:
+        _objects.reset(token)
+    text = text.replace('"' + _TAG_JSON, "").replace(_TAG_JSON + '"', "")
+    if texts:
+        text = _OBJECT_MARK.sub(lambda match: texts[int(match.group(1))], text)
+    return text
 
 
 # --------------------------------------------------------------------------- parameters
