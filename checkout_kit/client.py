@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
@@ -123,9 +124,9 @@ SUBSCRIPTION_FIELDS: dict[str, str] = {
 # --- JSON with exact amounts ------------------------------------------------------------
 
 
-# A JSON string literal, as json.dumps(text, ensure_ascii=False) writes it, without
-# building an encoder per string.
-_quote = json.JSONEncoder(ensure_ascii=False).encode
+# A JSON string literal, as json.dumps(text, ensure_ascii=False) writes it (the function
+# json's encoder itself calls), without building an encoder per string.
+_quote = encode_basestring
 
 
 def encode_json(value: object) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from ..reasons import reason_for
@@ -83,8 +84,9 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-# A JSON string literal exactly as the sandbox's encoder writes one (non-ASCII kept).
-_quote = json.JSONEncoder(ensure_ascii=False).encode
+# A JSON string literal exactly as the sandbox's encoder writes one (non-ASCII kept):
+# the function json's encoder itself calls for that.
+_quote = encode_basestring
 
 
 def _json(value: str | int | None) -> str:
