@@ -168,7 +168,9 @@ def _int_value(key: str, value: object) -> int:
 
 def _int(model: Mapping[str, Any], key: str) -> int | None:
     value = model.get(key)
-    if value is None or value == "":
+    if value is None or type(value) is int:  # the usual cases, without a second call
+        return value
+    if value == "":
         return None
     return _int_value(key, value)
 

@@ -244,13 +244,19 @@ def _read_raw(environ: WSGIEnvironment) -> bytes:
     return get_input_stream(environ, max_content_length=MAX_BODY).read()
 
 
+@functools.lru_cache(maxsize=64)
+def _content_type(header: str) -> tuple[str, dict[str, str]]:
+    """``(mimetype, options)`` of a Content-Type header (a handful of values recur)."""
+    content_type, options = parse_options_header(header)
+    return content_type.lower(), options
+
+
 def read_body(environ: WSGIEnvironment) -> dict[str, Any]:
     """The request body as a dict; :class:`RequestError` (400/415) if unreadable."""
     raw = _read_raw(environ)
     if not raw.strip():
         return {}
-    content_type, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
-    mimetype = content_type.lower()
+    mimetype, options = _content_type(environ.get("CONTENT_TYPE", ""))
     looks_json = raw.lstrip()[:1] in (b"{", b"[")
     if "json" in mimetype or (looks_json and mimetype in ("", "text/plain")):
         value = loads(raw)

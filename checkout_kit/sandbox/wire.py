@@ -209,11 +209,10 @@ class Params:
     """Request parameters with case-insensitive names and typed, checked getters."""
 
     def __init__(self, *sources: Mapping[str, Any]) -> None:
-        self._data: dict[str, Any] = {}
         # Later sources win: callers pass the query string first, then the body.
-        for source in sources:
-            for key, value in source.items():
-                self._data[str(key).lower()] = value
+        self._data: dict[str, Any] = {
+            str(key).lower(): value for source in sources for key, value in source.items()
+        }
 
     def __contains__(self, name: str) -> bool:
         return self.raw(name) is not None
@@ -229,14 +228,17 @@ class Params:
         self, name: str, *, required: bool = False, max_length: int = MAX_TEXT
     ) -> str | None:
         """A text field; numbers are accepted and written in decimal."""
-        value = self.raw(name)
-        if value is None:
+        value = self._data.get(name.lower())  # self.raw(name), inline: the commonest getter
+        if value is None or (value == "" and isinstance(value, str)):
             if required:
                 raise RequestError(f"{name} is required")
             return None
-        if isinstance(value, bool | dict | list):
+        if type(value) is str:
+            text = value
+        elif isinstance(value, bool | dict | list):
             raise RequestError(f"{name} is invalid")
-        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        else:
+            text = format(value, "f") if isinstance(value, Decimal) else str(value)
         if len(text) > max_length:
             raise RequestError(f"{name} is too long")
         if "\x00" in text:
