@@ -136,6 +136,8 @@ def encode_json(value: object) -> str:
     we cannot tell money from other numbers in free-form data). Aware datetimes become
     ISO text with their offset; naive ones are refused.
     """
+    if type(value) is dict:  # a request body: straight to the object branch below
+        return _encode_object(value)
     if value is None:
         return "null"
     if value is True:
@@ -157,17 +159,21 @@ def encode_json(value: object) -> str:
     if isinstance(value, date):
         return json.dumps(value.isoformat())
     if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
-            # most values are plain text: quoted here rather than by a call per value
-            text = _quote(item) if type(item) is str else encode_json(item)
-            items.append(_quote(key) + ":" + text)
-        return "{" + ",".join(items) + "}"
+        return _encode_object(value)
     if isinstance(value, list | tuple):
         return "[" + ",".join(encode_json(item) for item in value) + "]"
     raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def _encode_object(value: Mapping[Any, Any]) -> str:
+    items = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
+        # most values are plain text: quoted here rather than by a call per value
+        text = _quote(item) if type(item) is str else encode_json(item)
+        items.append(_quote(key) + ":" + text)
+    return "{" + ",".join(items) + "}"
 
 
 def format_api_datetime(value: datetime) -> str:

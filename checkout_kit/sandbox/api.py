@@ -121,8 +121,7 @@ def _public_key(sb: Sandbox, p: Params, ctx: Ctx) -> dict[str, Any]:
 def _callback(sb: Sandbox, p: Params, ctx: Ctx) -> Answer:
     location = sb.three_ds_callback(p.required_text("MD", max_length=8192),
                                     p.text("PaRes", max_length=8192))
-    # Content-Length is added when sent, after CORS, as werkzeug does for an empty body.
-    return Answer(302, b"", (("Location", location), _TEXT_TYPE))
+    return Answer(302, b"", (("Location", location), _TEXT_TYPE), sized=False)
 
 
 ROUTES: dict[str, Route] = {
@@ -179,12 +178,15 @@ class Answer:
     """An API answer, itself a WSGI application.
 
     ``headers`` are in wire order; the constructors below give exactly the headers a
-    werkzeug ``Response`` would send, without its cost on the hot path.
+    werkzeug ``Response`` would send, without its cost on the hot path. Without
+    ``sized``, Content-Length is added when the answer is sent, after every other
+    header, as werkzeug does for a response made without a body (the redirect).
     """
 
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...]
+    sized: bool = True
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> Answer:
@@ -198,13 +200,13 @@ class Answer:
 
     def with_headers(self, *headers: tuple[str, str]) -> Answer:
         """The same answer with ``headers`` appended."""
-        return Answer(self.status, self.body, self.headers + headers)
+        return Answer(self.status, self.body, self.headers + headers, self.sized)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         status = self.status
         headers = list(self.headers)
         bodiless = status < 200 or status in (204, 304)
-        if not bodiless and all(name != "Content-Length" for name, _ in headers):
+        if not (self.sized or bodiless):
             headers.append(("Content-Length", str(len(self.body))))
         start_response(_STATUS_LINES.get(status, f"{status} UNKNOWN"), headers)
         if bodiless or environ.get("REQUEST_METHOD") == "HEAD":

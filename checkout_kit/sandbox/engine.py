@@ -65,6 +65,7 @@ _FOREIGN_PUBLIC_ID = 5003
 _INVALID_CARD_NUMBER = 5014
 _EXPIRED_CARD = 5054
 _AUTHENTICATION_FAILED = 5206
+_NO_FEE = Decimal("0.00")
 
 
 @dataclass
@@ -450,7 +451,7 @@ class Sandbox:
         self.orders.paid(tx)
         self._notify_tx(
             NotificationType.PAY, tx, GatewayName=render.GATEWAY_NAME,
-            AuthCode=render.AUTH_CODE, Token=tx.token, TotalFee=Decimal("0.00"),
+            AuthCode=render.AUTH_CODE, Token=tx.token, TotalFee=_NO_FEE,
         )
 
     def _issue_token(self, tx: Transaction, token_reason: int) -> str:
