@@ -206,8 +206,6 @@ class Notifier:
     def claim_due(self, now: datetime) -> list[Delivery]:
         """Take the pending deliveries due at ``now`` (marked ``sending`` so that a
         concurrent caller does not send them too)."""
-        if not self.state.deliveries:  # nothing was ever queued (no notification set up)
-            return []
         with self.lock:
             batch = sorted(
                 (
@@ -232,6 +230,8 @@ class Notifier:
 
     def deliver_pending(self) -> int:
         """Attempt every due delivery once; returns how many were attempted."""
+        if not self.state.deliveries:  # nothing was ever queued (no notification set up)
+            return 0
         batch = self.claim_due(self.now())
         for delivery in batch:
             # Retries count from when the attempt was due, so the schedule does not
