@@ -74,19 +74,38 @@ class PaResOutcome(enum.StrEnum):
 # --------------------------------------------------------------------------- PaReq
 
 
-def _json_default(value: object) -> Any:
+_MAX_ID = 2**63 - 1
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(text: str) -> Any:
+    """Strict JSON: exact decimals, and no NaN or Infinity (Python accepts them)."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _json_value(value: object) -> str:
     if isinstance(value, Decimal):
-        # The Docs sample carries the amount as a JSON number (100.0).
-        return float(value)
+        if not value.is_finite():
+            raise ValueError("a PaReq amount must be finite")
+        # The Docs sample carries the amount as a JSON number; ours keeps its digits.
+        return format(value, "f")
+    if isinstance(value, float):
+        raise TypeError("amounts are Decimal, never float")
     if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+        value = value.isoformat(timespec="seconds")
+    return json.dumps(value, ensure_ascii=False)
 
 
 def encode_pareq(fields: Mapping[str, Any]) -> str:
-    """``fields`` as a test-mode PaReq: base64 of compact UTF-8 JSON."""
-    text = json.dumps(
-        dict(fields), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    """Flat ``fields`` as a test-mode PaReq: base64 of compact UTF-8 JSON, with
+    ``Decimal`` amounts written digit for digit."""
+    text = "{" + ",".join(
+        f"{json.dumps(str(key), ensure_ascii=False)}:{_json_value(value)}"
+        for key, value in fields.items()
+    ) + "}"
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
@@ -133,10 +152,15 @@ def decode_pareq(pa_req: str) -> dict[str, Any]:
         candidates.insert(0, pa_req[2:])
     for candidate in candidates:
         try:
-            obj = json.loads(_b64decode_loose(candidate).decode("utf-8"), parse_float=Decimal)
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+            obj = _loads(_b64decode_loose(candidate).decode("utf-8"))
+        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
             continue
         if isinstance(obj, dict):
+            transaction_id = obj.get("TransactionId")
+            if transaction_id is not None and not (
+                type(transaction_id) is int and 0 < transaction_id <= _MAX_ID
+            ):
+                raise ThreeDSError("bad_pareq", "PaReq TransactionId is not a transaction id")
             return obj
     raise ThreeDSError("bad_pareq", "PaReq is not base64 of a JSON object")
 
@@ -271,9 +295,23 @@ def encode_callback_md(md: CallbackMD, *, style: Literal["json", "base64"] = "js
 def _md_object(value: str) -> Any:
     stripped = value.strip()
     if stripped.startswith("{"):
-        return json.loads(stripped)
+        return _loads(stripped)
     raw = _b64decode_loose(stripped).decode("ascii")
-    return json.loads(unquote(raw))
+    return _loads(unquote(raw))
+
+
+def _redirect_url(value: object) -> bool:
+    """An absolute http(s) URL with no whitespace or control characters: anything
+    else could not be sent back in a ``Location`` header."""
+    if not isinstance(value, str) or not value or len(value) > 2048:
+        return False
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def decode_callback_md(value: str) -> CallbackMD:
@@ -281,7 +319,7 @@ def decode_callback_md(value: str) -> CallbackMD:
     ``TransactionId`` may be a number or a digit string (the SDKs disagree)."""
     try:
         obj = _md_object(value)
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise ThreeDSError("bad_md", "MD is neither JSON nor base64 of URI-encoded JSON") from None
     if not isinstance(obj, dict):
         raise ThreeDSError("bad_md", "MD is not a JSON object")
@@ -289,7 +327,11 @@ def decode_callback_md(value: str) -> CallbackMD:
         raw_id = obj["TransactionId"]
         if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
             raise TypeError
-        transaction_id = int(raw_id)
+        if isinstance(raw_id, str) and not (raw_id.isascii() and raw_id.isdigit()):
+            raise ValueError
+        transaction_id = int(raw_id) if len(str(raw_id)) <= 19 else 0
+        if not 0 < transaction_id <= _MAX_ID:
+            raise ValueError
         callback_id, success, fail = (
             obj["ThreeDsCallbackId"],
             obj["SuccessUrl"],
@@ -301,6 +343,8 @@ def decode_callback_md(value: str) -> CallbackMD:
         ) from None
     if not all(isinstance(v, str) for v in (callback_id, success, fail)):
         raise ThreeDSError("bad_md", "MD members ThreeDsCallbackId, SuccessUrl, FailUrl are text")
+    if not (_redirect_url(success) and _redirect_url(fail)):
+        raise ThreeDSError("bad_md", "SuccessUrl and FailUrl must be absolute http(s) URLs")
     return CallbackMD(transaction_id, callback_id, success, fail)
 
 

@@ -126,3 +126,48 @@ def test_callback_redirects() -> None:
         with_query, success=False, reason_code=5051)
     with pytest.raises(ThreeDSError):
         threeds.parse_callback_redirect("https://elsewhere/", MD)
+
+
+def _b64_json(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_pareq_amount_keeps_its_digits() -> None:
+    pa_req = threeds.build_pareq(first_six="424242", last_four="4242", amount=Decimal("0.10"),
+                                 currency="RUB", date=datetime(2026, 1, 1, tzinfo=UTC))
+    text = base64.b64decode(pa_req).decode()
+    assert '"Amount":0.10,' in text
+    assert threeds.decode_pareq(pa_req)["Amount"] == Decimal("0.10")
+    with pytest.raises(TypeError):
+        threeds.encode_pareq({"Amount": 0.1})
+
+
+@pytest.mark.parametrize("body", [
+    '{"Amount": NaN}', '{"TransactionId": Infinity}', '{"TransactionId": -Infinity}',
+    '{"TransactionId": 1e400}', '{"TransactionId": 0}', '{"TransactionId": "7"}',
+    '{"TransactionId": 99999999999999999999}', "[" * 5000 + "]" * 5000,
+])
+def test_pareq_rejects_non_json_constants_and_odd_ids(body: str) -> None:
+    with pytest.raises(ThreeDSError) as info:
+        threeds.decode_pareq(_b64_json(body))
+    assert info.value.code == "bad_pareq"
+
+
+@pytest.mark.parametrize("fail_url", [
+    "http://shop.test/fail\r\nSet-Cookie: x=1", "http://shop.test/f ail", "javascript:alert(1)",
+    "/relative/fail", "", "http://[::1/x", "http://shop.test/\x7f",
+])
+def test_md_urls_must_be_safe_absolute_http(fail_url: str) -> None:
+    md = json.dumps({"TransactionId": 5, "ThreeDsCallbackId": "cb",
+                     "SuccessUrl": "https://shop.test/ok", "FailUrl": fail_url})
+    with pytest.raises(ThreeDSError) as info:
+        threeds.decode_callback_md(md)
+    assert info.value.code == "bad_md"
+
+
+@pytest.mark.parametrize("raw_id", ['"12a"', '"-5"', "NaN", '"1' + "0" * 30 + '"', "0"])
+def test_md_transaction_id_must_be_a_positive_id(raw_id: str) -> None:
+    md = ('{"TransactionId": ' + raw_id + ', "ThreeDsCallbackId": "cb", '
+          '"SuccessUrl": "https://s.test/ok", "FailUrl": "https://s.test/no"}')
+    with pytest.raises(ThreeDSError):
+        threeds.decode_callback_md(md)
