@@ -91,7 +91,8 @@ class Notifier:
         return self._active(kind) is not None
 
     def _active(self, kind: nt.NotificationType) -> NotificationSetting | None:
-        setting = self.state.notification_settings.get(kind.value)
+        # a StrEnum member is its value as a key (and Enum.value is a slow property)
+        setting = self.state.notification_settings.get(kind)
         if setting is None or not setting.is_enabled or not setting.address:
             return None
         return setting

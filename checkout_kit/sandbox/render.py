@@ -157,7 +157,7 @@ def transaction_json(tx: Transaction, terminal_url: str) -> str:
         f'"FallBackScenarioDeclinedTransactionId":null,"IpAddress":{_json(tx.ip_address)},'
         f'"IpCountry":null,"IpCity":null,"IpRegion":null,"IpDistrict":null,'
         f'"IpLatitude":null,"IpLongitude":null,{card_fields},'
-        f'"Status":{_quote(tx.status.value)},"StatusCode":{int(STATUS_CODES[tx.status])},'
+        f'"Status":{_quote(tx.status)},"StatusCode":{int(STATUS_CODES[tx.status])},'
         f'"CultureName":{_quote(tx.culture_name or "ru-RU")},"Reason":{_quote(reason.name)},'
         f'"CardHolderMessage":{_quote(reason.message(tx.culture_name))},'
         f'"Type":{int(tx.type)},"Refunded":{"true" if tx.refunded > 0 else "false"},'
