@@ -231,7 +231,8 @@ def _read_raw(environ: WSGIEnvironment) -> bytes:
     :data:`MAX_BODY`, 400 if the client sent less than it announced)."""
     length = environ.get("CONTENT_LENGTH")
     if (
-        length and length.isdigit() and "wsgi.input_terminated" not in environ
+        length and length.isascii() and length.isdigit()
+        and "wsgi.input_terminated" not in environ
         and "HTTP_TRANSFER_ENCODING" not in environ and int(length) <= MAX_BODY
     ):
         # The usual case, without werkzeug's stream wrapper (a few µs per request).
