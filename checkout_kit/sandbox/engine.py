@@ -581,8 +581,8 @@ class Sandbox:
             amount = p.required_amount("Amount", tx.currency)
             if amount > tx.amount:
                 raise RequestError("Amount exceeds the authorized amount")
+            data = p.json_value("JsonData")  # refused before the payment changes
             tx.amount, tx.status, tx.confirm_date = amount, TxStatus.COMPLETED, self.now()
-            data = p.json_value("JsonData")
             if data is not None:
                 tx.json_data = data
             self._notify_tx(

@@ -142,23 +142,30 @@ class Subscriptions:
             amount = p.amount("Amount", currency, required=False)
             start = p.datetime("StartDate")
             interval = p.text("Interval", max_length=16)
+            interval = None if interval is None else _interval(interval)
             period = p.integer("Period", minimum=1, maximum=10_000)
             max_periods = p.integer("MaxPeriods", minimum=1, maximum=1_000_000)
+            # Every field is read (and refused) before the subscription changes at all.
+            description = p.text("Description")
+            email = p.text("Email", max_length=255)
+            require_confirmation = p.flag("RequireConfirmation")
+            culture_name = p.text("CultureName", max_length=16)
+            receipt = p.json_value("CustomerReceipt")
             if "Description" in p:
-                sub.description = p.text("Description")
+                sub.description = description
             if "Email" in p:
-                sub.email = p.text("Email", max_length=255)
+                sub.email = email
             if "RequireConfirmation" in p:
-                sub.require_confirmation = p.flag("RequireConfirmation")
+                sub.require_confirmation = require_confirmation
             if "CultureName" in p:
-                sub.culture_name = p.text("CultureName", max_length=16)
+                sub.culture_name = culture_name
             if "CustomerReceipt" in p:
-                sub.receipt = p.json_value("CustomerReceipt")
+                sub.receipt = receipt
             sub.currency = currency
             if amount is not None:
                 sub.amount = amount
             if interval is not None:
-                sub.interval = _interval(interval)
+                sub.interval = interval
             if period is not None:
                 sub.period = period
             if max_periods is not None:

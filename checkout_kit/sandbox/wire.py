@@ -108,7 +108,29 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+#: Widest exponent, either way, and longest text of a fractional number in a body: a
+#: number such as ``1e50000000`` is a few bytes of JSON but megabytes written out.
+MAX_NUMBER_EXPONENT = 400
+
+
+def _number(text: str) -> Decimal:
+    if len(text) <= MAX_NUMBER_EXPONENT:
+        try:
+            value = Decimal(text)
+        except ArithmeticError:  # an exponent beyond what Decimal holds
+            pass
+        else:
+            if -MAX_NUMBER_EXPONENT <= value.adjusted() <= MAX_NUMBER_EXPONENT:
+                return value
+    raise RequestError("The request body holds a number out of range", 400)
+
+
+def _constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON has neither, and the gateway refuses them.
+    raise RequestError(f"The request body is not valid JSON ({name})", 400)
+
+
+_DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_constant)
 
 
 def loads(text: str | bytes) -> Any:
@@ -237,8 +259,13 @@ class Params:
             text = value
         elif isinstance(value, bool | dict | list):
             raise RequestError(f"{name} is invalid")
+        elif isinstance(value, Decimal):
+            # written out digit by digit: 1e100000000 would be 100 MB of text
+            if not value.is_finite() or abs(value.adjusted()) > max_length:
+                raise RequestError(f"{name} is invalid", 400)
+            text = format(value, "f")
         else:
-            text = format(value, "f") if isinstance(value, Decimal) else str(value)
+            text = str(value)
         if len(text) > max_length:
             raise RequestError(f"{name} is too long")
         if "\x00" in text:

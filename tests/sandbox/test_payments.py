@@ -238,6 +238,20 @@ def test_form_bodies_and_case_insensitive_paths(cloudpayments_client: CloudPayme
     assert answer["Model"]["CardType"] == "МИР" and answer["Model"]["Token"]
 
 
+def test_numbers_too_large_to_write_out_are_refused(cloudpayments_client: CloudPaymentsClient,
+                                                    cloudpayments_sandbox: Sandbox) -> None:
+    http = cloudpayments_client._http
+    packet = cloudpayments_sandbox.make_cryptogram("4000000000003055")
+    for field in ('"InvoiceId": 1e100000000', '"JsonData": {"n": 1e-50000000}',
+                  '"Description": NaN'):
+        body = f'{{"Amount": 1, "IpAddress": "{IP}", "CardCryptogramPacket": "{packet}", {field}}}'
+        answer = http.post("/payments/cards/charge", content=body,
+                           headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400 and answer.json()["Success"] is False
+        assert len(answer.content) < 200
+    assert cloudpayments_sandbox.state.transactions == {}
+
+
 # ----------------------------------------------------------------------------- two stages
 
 
@@ -252,6 +266,10 @@ def test_auth_confirm_partial_once(cloudpayments_client: CloudPaymentsClient,
         cloudpayments_client.confirm(tx.transaction_id, Decimal("100.01"))
     with pytest.raises(RequestRejectedError):
         cloudpayments_client.refund(tx.transaction_id, Decimal("1"))
+    with pytest.raises(RequestRejectedError):  # refused before the payment changes
+        cloudpayments_client.confirm(tx.transaction_id, Decimal("60"), json_data="{\"a\": NaN}")
+    assert cloudpayments_client.get_payment(tx.transaction_id).status is (
+        TransactionStatus.AUTHORIZED)
     cloudpayments_client.confirm(tx.transaction_id, Decimal("60"))
     done = cloudpayments_client.get_payment(tx.transaction_id)
     assert done.status is TransactionStatus.COMPLETED and done.amount == Decimal("60.00")

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from checkout_kit import notifications as nt
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import RequestRejectedError
 from checkout_kit.models import SubscriptionStatus, Transaction
+from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
 from checkout_kit.sandbox.subscriptions import add_interval
 
@@ -26,6 +28,11 @@ def _token(client: CloudPaymentsClient, sandbox: Sandbox, number: str, account: 
     token = tx.raw["Token"]
     assert isinstance(token, str)
     return token
+
+
+def _http(sandbox: Sandbox) -> httpx.Client:
+    return httpx.Client(base_url=SANDBOX_BASE_URL, transport=httpx.WSGITransport(app=sandbox.app),
+                        auth=(sandbox.public_id, sandbox.api_secret))
 
 
 def _charges(sandbox: Sandbox, sub_id: str) -> list[Any]:
@@ -181,3 +188,34 @@ def test_subscription_validation(cloudpayments_client: CloudPaymentsClient,
 def test_schedule_arithmetic(start: datetime, interval: str, count: int,
                              expected: datetime) -> None:
     assert add_interval(start, interval, count) == expected
+
+
+@pytest.mark.parametrize("receipt", ['{"x": NaN}', '{"x": Infinity}', '{"x": 1e50000000}'])
+def test_create_with_a_non_json_receipt_is_refused_and_stores_nothing(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox, receipt: str,
+) -> None:
+    token = _token(cloudpayments_client, cloudpayments_sandbox, "4000000000003055", "nan")
+    start = (cloudpayments_sandbox.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    body = (f'{{"Token": "{token}", "AccountId": "nan", "Amount": 1, "Description": "x", '
+            f'"StartDate": "{start}", "Interval": "Day", "Period": 1, '
+            f'"CustomerReceipt": {receipt}}}')
+    answer = _http(cloudpayments_sandbox).post(
+        "/subscriptions/create", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["Success"] is False
+    assert cloudpayments_sandbox.state.subscriptions == {}
+    assert cloudpayments_client.find_subscriptions("nan") == []
+    assert _http(cloudpayments_sandbox).get("/_sandbox/subscriptions").json() == []
+
+
+def test_update_with_one_bad_field_changes_nothing(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    token = _token(cloudpayments_client, cloudpayments_sandbox, "4000000000003055", "upd")
+    sub = cloudpayments_client.create_subscription(
+        token=token, account_id="upd", amount=Decimal("3"), description="before",
+        start_date=cloudpayments_sandbox.now() + timedelta(days=1), interval="Day", period=1)
+    for bad in ({"Interval": "Year"}, {"CustomerReceipt": '{"a": NaN}'}):
+        answer = _http(cloudpayments_sandbox).post(
+            "/subscriptions/update", json={"Id": sub.id, "Description": "after", **bad})
+        assert answer.json()["Success"] is False
+        assert cloudpayments_sandbox.state.subscriptions[sub.id].description == "before"
