@@ -46,7 +46,7 @@ from ..reasons import reason_for
 from . import render
 from .clock import VirtualClock
 from .faults import Faults
-from .notify import Notifier
+from .notify import Notifier, address_problem
 from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
 from .wire import JSONObject, Params, RequestError
@@ -736,8 +736,9 @@ class Sandbox:
             raise RequestError("Encoding must be UTF8 or Windows1251") from None
         if fmt.lower() != "cloudpayments":
             raise RequestError("Only the CloudPayments format is supported by the sandbox")
-        if address is not None and not address.lower().startswith(("http://", "https://")):
-            raise RequestError("Address must be an http(s) URL")
+        problem = None if address is None else address_problem(address)
+        if problem is not None:
+            raise RequestError(problem)
         if enabled and not address:
             raise RequestError("Address is required")
         with self.lock:

@@ -28,7 +28,7 @@ import httpx
 from .. import notifications as nt
 from .state import Attempt, Delivery, NotificationSetting, SandboxState
 
-__all__ = ["Notifier"]
+__all__ = ["Notifier", "address_problem"]
 
 log = logging.getLogger("checkout_kit.sandbox.notify")
 
@@ -42,10 +42,28 @@ def retry_delay(attempts_made: int) -> timedelta:
     return timedelta(minutes=schedule[min(attempts_made, len(schedule)) - 1])
 
 
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot receive notifications, or ``None`` when it can: it must be
+    an absolute ``http(s)`` URL with a host that httpx accepts, without whitespace or
+    control characters (the request would fail for every notification otherwise)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in address):
+        return "Address must not contain whitespace or control characters"
+    try:
+        url = httpx.URL(address)
+        scheme, host, port = url.scheme, url.host, url.port
+    except Exception:  # httpx.InvalidURL, and the idna codec's own errors (host is lazy)
+        return "Address is not a valid URL"
+    if scheme not in ("http", "https") or not host:
+        return "Address must be an absolute http(s) URL"
+    if port is not None and not 0 < port < 65536:
+        return "Address has an invalid port"
+    return None
+
+
 def _answer_code(response: httpx.Response) -> int | None:
     try:
         body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     code = body.get("code") if isinstance(body, dict) else None
     if isinstance(code, bool):
@@ -169,9 +187,14 @@ class Notifier:
     def _attempt(self, delivery: Delivery) -> tuple[Attempt, httpx.Response | None]:
         try:
             response = self._send(delivery)
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            log.info("notification %s %s to %s failed: %s", delivery.id, delivery.type,
-                     delivery.address, exc)
+        except Exception as exc:
+            # Whatever stops the request (httpx.InvalidURL for an address saved before it
+            # was checked, a transport's own error) is a failed attempt, retried on the
+            # schedule: never an error for the API call that queued the notification.
+            expected = isinstance(exc, httpx.HTTPError | OSError)
+            log.log(logging.INFO if expected else logging.WARNING,
+                    "notification %s %s to %s failed: %s", delivery.id, delivery.type,
+                    delivery.address, exc, exc_info=not expected)
             return Attempt(at=self.now(), ok=False, error=f"{type(exc).__name__}: {exc}"), None
         code = _answer_code(response)
         ok = 200 <= response.status_code < 300 and code == 0

@@ -215,3 +215,70 @@ def test_notification_settings_api(cloudpayments_client: CloudPaymentsClient, sh
                                                           http_method="PUT", address=shop.url("x"))
     with pytest.raises(RequestRejectedError):
         cloudpayments_client.get_notification_settings("Nonsense")
+
+
+@pytest.mark.parametrize("address", [
+    "http://a:b/", "http://[::1/", "http://shop.test/\tx", "http://shop.test/x\r\nX-Y: 1",
+    "http:///x", "http://", "ftp://shop.test/", "http://xn--a/", "http://shop.test:99999/",
+    "http://shop test/", " http://shop.test/", "http://shop.test/\x00",
+])
+def test_addresses_httpx_cannot_send_to_are_refused(
+    address: str, cloudpayments_client: CloudPaymentsClient, shop: Any,
+) -> None:
+    from checkout_kit.errors import RequestRejectedError
+
+    with pytest.raises(RequestRejectedError, match="Address"):
+        cloudpayments_client.update_notification_settings("Pay", is_enabled=True, address=address)
+    assert cloudpayments_client.get_notification_settings("Pay").address is None
+
+
+def _saved_address(sandbox: Sandbox, kind: nt.NotificationType, address: str) -> None:
+    # as a state file written before addresses were checked may hold it
+    setting = sandbox.notifier.setting(kind)
+    setting.is_enabled, setting.address, setting.http_method = True, address, "POST"
+
+
+@pytest.mark.parametrize("address", ["http://a:b/", "http://[::1/", "http://shop.test/\tx"])
+def test_an_unsendable_address_is_a_failed_attempt_retried_on_schedule(
+    address: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    _saved_address(cloudpayments_sandbox, nt.NotificationType.PAY, address)
+    for _ in range(2):  # the payment is answered, and so is the next one
+        assert isinstance(_charge(cloudpayments_client, cloudpayments_sandbox), Transaction)
+    deliveries = list(cloudpayments_sandbox.state.deliveries.values())
+    assert [d.state for d in deliveries] == ["pending", "pending"]
+    assert all("InvalidURL" in (d.attempts[0].error or "") for d in deliveries)
+    cloudpayments_sandbox.advance(timedelta(minutes=1))
+    assert [len(d.attempts) for d in deliveries] == [2, 2]
+
+
+def test_a_check_that_cannot_be_sent_declines_3007(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox, shop: Any,
+    subscribe: Callable[..., None],
+) -> None:
+    _saved_address(cloudpayments_sandbox, nt.NotificationType.CHECK, "http://a:b/")
+    with pytest.raises(PaymentDeclined) as exc:
+        _charge(cloudpayments_client, cloudpayments_sandbox)
+    assert exc.value.reason_code == 3007
+    (check,) = cloudpayments_sandbox.state.deliveries.values()
+    assert check.state == "failed"
+    subscribe("Check", "Pay")
+    shop.answers["Check"] = [RuntimeError("the shop's transport broke")]
+    shop.answers["Pay"] = [RuntimeError("the shop's transport broke")]
+    with pytest.raises(PaymentDeclined) as exc:
+        _charge(cloudpayments_client, cloudpayments_sandbox)
+    assert exc.value.reason_code == 3007
+    assert isinstance(_charge(cloudpayments_client, cloudpayments_sandbox), Transaction)
+    (pay,) = [d for d in cloudpayments_sandbox.state.deliveries.values() if d.type == "Pay"]
+    assert pay.state == "pending" and "RuntimeError" in (pay.attempts[0].error or "")
+
+
+def test_a_deeply_nested_check_answer_is_a_format_error(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox, shop: Any,
+    subscribe: Callable[..., None],
+) -> None:
+    subscribe("Check")
+    shop.answers["Check"] = [(200, b"[" * 100_000 + b"]" * 100_000)]
+    with pytest.raises(PaymentDeclined) as exc:
+        _charge(cloudpayments_client, cloudpayments_sandbox)
+    assert exc.value.reason_code == 3005
