@@ -19,8 +19,8 @@ The last line splits one charge into layers, each timed on its own and stacked:
 ``cryptogram.decrypt`` over the bare decryption (packet parsing and checks), the
 sandbox engine over that (``Sandbox.pay_by_cryptogram``), the sandbox's WSGI app
 called directly over the engine (its HTTP layer), and the full charge over the app
-(client and httpx). Each layer runs alone here, with warm caches; inside a whole
-charge everything costs somewhat more, which the last figure absorbs.
+(client and httpx). Each layer runs alone here; inside a whole charge every layer
+finds colder caches and costs somewhat more, which the last figure absorbs.
 
     python benchmarks/bench_gateway.py [--seconds 2]
 """
