@@ -35,17 +35,21 @@ def _problem(message: str, status: int = 400) -> Response:
     )
 
 
-def _lookup(pa_req: str) -> Transaction | None:
+def _lookup(pa_req: str) -> Transaction | Response:
+    """The payment ``pa_req`` was issued for, or the page refusing it (400 when it is
+    not a PaReq at all, 404 when no payment of this sandbox issued it)."""
     try:
         data = threeds.decode_pareq(pa_req)
         tx_id = int(data.get("TransactionId"))  # type: ignore[arg-type]
-    except (threeds.ThreeDSError, TypeError, ValueError):
-        return None
+    except (threeds.ThreeDSError, TypeError, ValueError, ArithmeticError):
+        return _problem("PaReq is not a test-mode PaReq with a TransactionId")
     sandbox = get_sandbox()
     with sandbox.lock:
         tx = sandbox.state.transactions.get(tx_id)
     # The PaReq must be the one the sandbox issued for that payment.
-    return tx if tx is not None and tx.pa_req == pa_req else None
+    if tx is None or tx.pa_req != pa_req:
+        return _problem("Unknown PaReq: this payment did not ask for 3-D Secure here", 404)
+    return tx
 
 
 def _fields() -> tuple[str, str, str] | Response:
@@ -66,7 +70,9 @@ def acs() -> Response | str:
         return fields
     pa_req, md, term_url = fields
     tx = _lookup(pa_req)
-    if tx is None or tx.card is None:
+    if isinstance(tx, Response):
+        return tx
+    if tx.card is None:
         return _problem("Unknown PaReq: this payment did not ask for 3-D Secure here", 404)
     sandbox = get_sandbox()
     return render_template(
@@ -88,8 +94,8 @@ def complete() -> Response | str:
     if outcome is None:
         return _problem("action must be confirm, decline or cancel")
     tx = _lookup(pa_req)
-    if tx is None:
-        return _problem("Unknown PaReq", 404)
+    if isinstance(tx, Response):
+        return tx
     pa_res = threeds.sign_pares(tx.id, outcome, get_sandbox().api_secret)
     return render_template(
         "sandbox/acs.html", stage="return", term_url=term_url,

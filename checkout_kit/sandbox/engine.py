@@ -24,6 +24,7 @@ card expired (by the virtual clock)         5054
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import threading
@@ -555,7 +556,10 @@ class Sandbox:
                 raise RequestError("SuccessUrl and FailUrl must be http(s) URLs", 400)
         with self.lock:
             tx = self.state.transactions.get(md.transaction_id)
-            if tx is None or tx.three_ds_callback_id != md.three_ds_callback_id:
+            if tx is None or tx.three_ds_callback_id is None or not hmac.compare_digest(
+                tx.three_ds_callback_id.encode(),
+                md.three_ds_callback_id.encode("utf-8", "replace"),
+            ):
                 row = reason_for(_AUTHENTICATION_FAILED)
                 return threeds.callback_redirect(
                     md, success=False, reason_code=row.code, cardholder_message=row.message_ru)

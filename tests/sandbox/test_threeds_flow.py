@@ -207,3 +207,71 @@ def test_three_ds_callback_rejects_unreadable_md(cloudpayments_sandbox: Sandbox)
     answer = web.post("/payments/ThreeDSCallback",
                       json={"MD": base64.b64encode(md.encode()).decode(), "PaRes": "x"})
     assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("style", ["json", "base64"])
+@pytest.mark.parametrize("members", [
+    {"FailUrl": "https://shop.example/fail\r\nSet-Cookie: a=b"},
+    {"SuccessUrl": "https://shop.example/ok\nx"},
+    {"FailUrl": "https://shop.example/\tfail"},
+    {"FailUrl": "//shop.example/fail"},
+])
+def test_three_ds_callback_refuses_urls_that_cannot_be_a_location(
+    style: str, members: dict[str, str], cloudpayments_client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    challenge = _challenge(cloudpayments_client, cloudpayments_sandbox)
+    md = {"TransactionId": challenge.transaction_id,
+          "ThreeDsCallbackId": challenge.three_ds_callback_id,
+          "SuccessUrl": "https://shop.example/ok", "FailUrl": "https://shop.example/fail",
+          **members}
+    text = json.dumps(md)
+    if style == "base64":
+        text = base64.b64encode(quote(text).encode()).decode()
+    answer = cloudpayments_sandbox.app.test_client().post(
+        "/payments/ThreeDSCallback", json={"MD": text, "PaRes": "x"})
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert answer.get_json() == {"Success": False, "Message": "MD is invalid"}
+    assert cloudpayments_client.get_payment(challenge.transaction_id).status \
+        is TransactionStatus.AWAITING_AUTHENTICATION
+
+
+@pytest.mark.parametrize("md", [
+    '{"TransactionId": Infinity, "ThreeDsCallbackId": "a", "SuccessUrl": "https://a.example/",'
+    ' "FailUrl": "https://a.example/"}',
+    '{"TransactionId": 1e400, "ThreeDsCallbackId": "a", "SuccessUrl": "https://a.example/",'
+    ' "FailUrl": "https://a.example/"}',
+    '{"TransactionId": NaN}',
+])
+def test_three_ds_callback_refuses_non_json_numbers(md: str, cloudpayments_sandbox: Sandbox,
+                                                    ) -> None:
+    answer = cloudpayments_sandbox.app.test_client().post(
+        "/payments/ThreeDSCallback", data={"MD": md, "PaRes": "x"})
+    assert answer.status_code == 400 and answer.get_json()["Success"] is False
+
+
+def test_three_ds_callback_with_an_odd_callback_id_fails_cleanly(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    challenge = _challenge(cloudpayments_client, cloudpayments_sandbox)
+    for callback_id in ("", "é" * 32, "\ud800", challenge.three_ds_callback_id + "0"):
+        md = threeds.CallbackMD(challenge.transaction_id, callback_id, "https://a.example/ok",
+                                "https://a.example/fail")
+        location = _callback(cloudpayments_sandbox, threeds.encode_callback_md(md),
+                             cloudpayments_sandbox.pa_res_for(challenge.transaction_id))
+        assert location.startswith("https://a.example/fail?ReasonCode=5206")
+
+
+@pytest.mark.parametrize("content", [
+    b'{"TransactionId": Infinity}', b'{"TransactionId": -Infinity}', b'{"TransactionId": NaN}',
+    b'{"TransactionId": 1e400}', b'{"TransactionId": 1e9999999999999999999999999}',
+    b'{"TransactionId": "12"}', b"[1]", b"not json",
+])
+def test_bank_page_refuses_an_unreadable_pareq_with_400(content: bytes,
+                                                       cloudpayments_sandbox: Sandbox) -> None:
+    web = cloudpayments_sandbox.app.test_client()
+    pa_req = base64.b64encode(content).decode()
+    fields = {"PaReq": pa_req, "MD": "1", "TermUrl": TERM_URL}
+    assert web.post("/acs", data=fields).status_code == 400
+    assert web.get("/acs", query_string=fields).status_code == 400
+    assert web.post("/acs/complete", data={**fields, "action": "confirm"}).status_code == 400
