@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from . import render
 from .api import envelope_response, get_sandbox
 from .state import Delivery
-from .wire import iso, loads
+from .wire import RequestError, iso, loads
 
 __all__ = ["bp"]
 
@@ -36,10 +36,14 @@ _UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 
 
 def _json_body() -> dict[str, Any]:
+    """The body as a dict; ``ValueError`` (answered 400 by each control) otherwise."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         return dict(request.form.items()) if request.form else {}
-    value = loads(raw) if request.is_json or raw.lstrip()[:1] == b"{" else dict(request.form)
+    try:
+        value = loads(raw) if request.is_json or raw.lstrip()[:1] == b"{" else dict(request.form)
+    except RequestError as exc:
+        raise ValueError(exc.message) from None
     if not isinstance(value, dict):
         raise ValueError("the body must be a JSON object")
     return value

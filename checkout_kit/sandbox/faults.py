@@ -87,6 +87,8 @@ class Faults:
             raise ValueError("times must be positive")
         if not 0 <= latency_ms <= 60_000:
             raise ValueError("latency_ms must be 0-60000")
+        if retry_after is not None and not 0 <= retry_after <= 86_400:  # NaN too
+            raise ValueError("retry_after must be 0-86400 seconds")
         with self._lock:
             fault = Fault(self._next, kind, path.lower() if path else None, times, status,
                           latency_ms, retry_after)

@@ -102,6 +102,30 @@ def test_clock_inspector_faults_and_settings(cloudpayments_sandbox: Sandbox,
     assert web.post("/_sandbox/run").status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/_sandbox/clock/advance", "/_sandbox/faults",
+                                  "/_sandbox/settings"])
+@pytest.mark.parametrize("body", [
+    b"{", b'{"days": NaN}', b'{"days": 1e50000000}', b"[" * 10_000, b'{"a": ' * 100 + b"1",
+    b"[1, 2]", b'{"\\ud800": 1}x',
+], ids=["cut", "nan", "huge", "deep-list", "deep-object", "list", "trailing"])
+def test_controls_answer_400_for_unreadable_bodies(path: str, body: bytes,
+                                                   cloudpayments_sandbox: Sandbox) -> None:
+    web = cloudpayments_sandbox.app.test_client()
+    answer = web.post(path, data=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400
+    assert answer.get_json()["Success"] is False
+
+
+@pytest.mark.parametrize("fault", [{"kind": "status", "status": 503, "retry_after": "nan"},
+                                   {"kind": "status", "status": 503, "retry_after": -1},
+                                   {"kind": "status", "status": "1e400"}])
+def test_fault_values_out_of_range_are_refused(fault: dict[str, object],
+                                               cloudpayments_sandbox: Sandbox) -> None:
+    web = cloudpayments_sandbox.app.test_client()
+    assert web.post("/_sandbox/faults", json=fault).status_code == 400
+    assert cloudpayments_sandbox.faults.list() == []
+
+
 def test_state_survives_a_restart(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
                                   ) -> None:
     path = tmp_path / "sandbox.sqlite3"
