@@ -273,7 +273,9 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, Mapping):  # dicts, and models kept as JSON text (wire.JSONObject)
-        return {str(k): _to_plain(v) for k, v in value.items()}
+        # A key of the shop's own JSON that starts with "$" gets one more, so that
+        # {"$decimal": "oops"} in JsonData is never read back as one of the tags above.
+        return {_escape(str(k)): _to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_to_plain(v) for v in value]
     return value
@@ -286,10 +288,14 @@ def _from_plain(value: Any) -> Any:
             return Decimal(value["$decimal"])
         if set(value) == {"$datetime"}:
             return datetime.fromisoformat(value["$datetime"])
-        return {k: _from_plain(v) for k, v in value.items()}
+        return {k[1:] if k[:2] == "$$" else k: _from_plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_plain(v) for v in value]
     return value
+
+
+def _escape(key: str) -> str:
+    return "$" + key if key[:1] == "$" else key
 
 
 def _decode(tp: Any, value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -147,6 +148,30 @@ def test_state_survives_a_restart(tmp_path: Path, cloudpayments_sandbox_keys: di
     assert again.state.meta["next_transaction_id"] == first["TransactionId"] + 1
     again.advance(timedelta(days=7))
     assert again.state.transactions[first["TransactionId"]].status == "Cancelled"
+
+
+@pytest.mark.parametrize("data", [
+    {"$decimal": "oops"}, {"$datetime": "not a date"}, {"$decimal": "1.5"},
+    {"a": [{"$datetime": "2020-01-01T00:00:00"}], "$$b": {"$": 1, "$$": 2}, "c": 1.25},
+    [{"$decimal": "NaN"}],
+], ids=["bad-decimal", "bad-datetime", "good-decimal", "nested", "list"])
+def test_the_shops_json_with_tag_like_keys_survives_a_restart(
+    tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes], data: object,
+) -> None:
+    path = tmp_path / "sandbox.sqlite3"
+    app = create_sandbox_app(state_path=path, keys=cloudpayments_sandbox_keys)
+    sandbox = sandbox_of(app)
+    http = httpx.Client(base_url="http://sb", transport=httpx.WSGITransport(app=app),
+                        auth=(sandbox.public_id, sandbox.api_secret))
+    answer = http.post("/payments/cards/charge", json={
+        "Amount": 1, "IpAddress": "1.1.1.1", "JsonData": data,
+        "CardCryptogramPacket": sandbox.make_cryptogram("4000000000003055")}).json()
+    assert answer["Success"] is True
+    sent = sandbox.state.transactions[answer["Model"]["TransactionId"]].json_data
+    again = sandbox_of(create_sandbox_app(state_path=path, keys=cloudpayments_sandbox_keys))
+    assert again.state.transactions[answer["Model"]["TransactionId"]].json_data == sent
+    assert json.dumps(sent, default=str) == json.dumps(
+        json.loads(json.dumps(data), parse_float=Decimal), default=str)
 
 
 def test_plugin_fixtures_are_wired(cloudpayments_sandbox: Sandbox,
