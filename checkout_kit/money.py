@@ -26,6 +26,10 @@ CURRENCIES: dict[str, int] = dict.fromkeys(_CODES, 2)
 MAX_AMOUNT = Decimal("99999999999.99")
 
 
+#: The quantum for each number of decimals (``2`` -> ``Decimal("0.01")``).
+_STEPS = {places: Decimal(1).scaleb(-places) for places in range(4)}
+
+
 def minor_units(currency: str) -> int:
     """Decimals allowed for ``currency``; raises :class:`MoneyError` for unknown codes."""
     try:
@@ -62,11 +66,12 @@ def parse_amount(value: object, currency: str = "RUB", *, allow_zero: bool = Fal
     if amount.adjusted() > MAX_AMOUNT.adjusted() or abs(amount) > MAX_AMOUNT:
         raise MoneyError("amount is too large")
     places = minor_units(currency)
-    if amount != amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
+    exact = amount.quantize(_STEPS[places], rounding=ROUND_HALF_UP)
+    if amount != exact:
         raise MoneyError(f"{currency} amounts take at most {places} decimals")
-    if amount < 0 or (amount == 0 and not allow_zero):
+    if exact < 0 or (exact == 0 and not allow_zero):
         raise MoneyError("amount must be positive")
-    return quantize(amount, currency)
+    return exact
 
 
 def quantize(amount: Decimal, currency: str = "RUB") -> Decimal:
@@ -77,9 +82,7 @@ def quantize(amount: Decimal, currency: str = "RUB") -> Decimal:
     """
     try:
         if amount.is_finite():
-            return amount.quantize(
-                Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP
-            )
+            return amount.quantize(_STEPS[minor_units(currency)], rounding=ROUND_HALF_UP)
     except ArithmeticError:
         pass
     raise MoneyError("amount cannot be represented")
