@@ -759,7 +759,7 @@ class CloudPaymentsClient:
         model = body.get("Model") if isinstance(body.get("Model"), Mapping) else body
         try:
             return PublicKeyInfo.from_api(model)
-        except (ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:
             self._malformed(ctx, f"public key: {exc}", status, exc)
 
     # --- payment helpers ------------------------------------------------------------
@@ -877,7 +877,9 @@ class CloudPaymentsClient:
             return interpret(_envelope(data, status), ctx)
         except GatewayError:
             raise
-        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+        except Exception as exc:
+            # Whatever reading the answer raises (ValueError, OSError from a date beyond
+            # the platform's, RecursionError...), the call did reach the gateway.
             self._malformed(ctx, str(exc), status, exc)
 
     def _malformed(
@@ -1004,7 +1006,7 @@ class CloudPaymentsClient:
         try:
             # json.loads(content, parse_float=Decimal), without a decoder per call
             data = _DECODER.decode(content.decode(json.detect_encoding(content), "surrogatepass"))
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             if 400 <= status < 500:

@@ -105,7 +105,10 @@ def parse_api_datetime(value: object) -> datetime | None:
         raise ValueError(f"not a date: {type(value).__name__}")
     match = _MS_DATE.match(value.strip())
     if match:
-        return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # beyond what a datetime holds
+            raise ValueError(f"not a date: {value[:40]!r}") from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -159,6 +162,10 @@ def _int_value(key: str, value: object) -> int:
         raise ValueError(f"{key} is not an integer")
     if isinstance(value, int):
         return value
+    if (isinstance(value, Decimal) and not (value.is_finite() and value.adjusted() < 19)) or (
+        isinstance(value, float) and not abs(value) < 2**63  # NaN too
+    ):
+        raise ValueError(f"{key} is not an integer")  # (1e100000000 would take seconds)
     if isinstance(value, Decimal | float) and value == int(value):
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip()):

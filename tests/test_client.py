@@ -683,6 +683,63 @@ def test_broken_model_in_a_success_answer_is_unknown() -> None:
         CALLS["charge"].invoke(h.client)
 
 
+def _model_text(**fields: str) -> bytes:
+    """OK_TX's answer with some model fields replaced by raw JSON text."""
+    text = encode_json(OK_TX)
+    for key, raw in fields.items():
+        text = re.sub(rf'"{key}":("[^"]*"|[^,}}]*)', f'"{key}":{raw}', text, count=1)
+        assert f'"{key}":{raw}' in text
+    return text.encode()
+
+
+ODD_ANSWERS = {
+    "date-beyond-datetime": _model_text(CreatedDate='"/Date(99999999999999999999)/"'),
+    "date-before-datetime": _model_text(AuthDate='"/Date(-99999999999999999999)/"'),
+    "deep-nesting": b'{"Success": true, "Model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "deep-model": b'{"Success": true, "Model": {"JsonData": ' + b"[" * 100_000 + b"]" * 100_000
+    + b"}}",
+    "id-1e100000000": _model_text(TransactionId="1e100000000"),
+    "id-infinity": _model_text(TransactionId="Infinity"),
+    "amount-nan": _model_text(Amount="NaN"),
+    "amount-1e50000000": _model_text(Amount="1e50000000"),
+    "reason-infinity": _model_text(ReasonCode="-Infinity"),
+}
+
+
+@pytest.mark.parametrize("body", ODD_ANSWERS.values(), ids=ODD_ANSWERS.keys())
+def test_odd_answers_to_a_mutating_call_are_unknown_outcomes(body: bytes) -> None:
+    h = harness(httpx.Response(200, content=body))
+    with pytest.raises(UnknownOutcomeError) as caught:
+        CALLS["charge"].invoke(h.client)
+    assert caught.value.request_id == h.gateway.request_ids[0]
+    assert len(h.gateway.requests) == 1
+
+
+@pytest.mark.parametrize("body", ODD_ANSWERS.values(), ids=ODD_ANSWERS.keys())
+def test_odd_answers_to_a_read_are_server_errors(body: bytes) -> None:
+    h = harness(httpx.Response(200, content=body))
+    with pytest.raises(ServerError):
+        h.client.get_payment(1)
+
+
+def test_any_error_while_reading_an_answer_is_reported_as_a_gateway_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(model: Any) -> Transaction:
+        raise RuntimeError("a bug while reading the model")
+
+    monkeypatch.setattr(Transaction, "from_api", broken)
+    h = harness(reply(OK_TX))
+    with pytest.raises(UnknownOutcomeError) as unknown:
+        CALLS["charge"].invoke(h.client)
+    assert isinstance(unknown.value.__cause__, RuntimeError)
+    with pytest.raises(ServerError):
+        h.client.get_payment(1)
+    monkeypatch.setattr(PublicKeyInfo, "from_api", broken)
+    with pytest.raises(ServerError):
+        h.client.get_public_key()
+
+
 def test_unreadable_answer_to_a_read_is_a_server_error() -> None:
     h = harness(httpx.Response(200, content=b"<html>oops</html>"))
     with pytest.raises(ServerError):

@@ -155,6 +155,13 @@ def test_unknown_reason_code_gets_a_generic_row() -> None:
         {"ReasonCode": "x"},
         {"StatusCode": 2.5},
         {"Currency": ["RUB"]},
+        {"CreatedDate": "/Date(99999999999999999999)/"},
+        {"AuthDate": "/Date(-99999999999999999999)/"},
+        {"CreatedDate": "/Date(" + "9" * 5000 + ")/"},
+        {"TransactionId": Decimal("1e100000000")},
+        {"TransactionId": Decimal("Infinity")},
+        {"StatusCode": Decimal("NaN")},
+        {"StatusCode": float("inf")},
     ],
 )
 def test_malformed_transaction_raises_value_error(changes: dict[str, Any]) -> None:
