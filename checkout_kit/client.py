@@ -57,6 +57,7 @@ from .errors import (
     APIConnectionError,
     AuthenticationError,
     GatewayError,
+    InvalidRequestError,
     MoneyError,
     PaymentDeclined,
     RateLimitError,
@@ -148,7 +149,7 @@ def encode_json(value: object) -> str:
         return _quote(str(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ValueError("cannot send a non-finite number")
+            raise InvalidRequestError("cannot send a non-finite number")
         return format(value, "f")
     if isinstance(value, int):
         return str(int(value))
@@ -189,7 +190,7 @@ def _aware(value: datetime) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("datetimes sent to the gateway must be timezone-aware")
+        raise InvalidRequestError("datetimes sent to the gateway must be timezone-aware")
     return value
 
 
@@ -204,9 +205,13 @@ def _day(value: date | str) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str) and _DAY.fullmatch(value):
-        date.fromisoformat(value)  # ValueError for 2024-02-30
-        return value
-    raise ValueError(f"expected a date or 'yyyy-MM-dd', got {value!r}")
+        try:
+            date.fromisoformat(value)
+        except ValueError:  # 2024-02-30
+            pass
+        else:
+            return value
+    raise InvalidRequestError(f"expected a date or 'yyyy-MM-dd', got {value!r}", "date")
 
 
 def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -312,11 +317,11 @@ class CloudPaymentsClient:
         request_id_factory: Callable[[], str] | None = None,
     ) -> None:
         if not isinstance(public_id, str) or not public_id:
-            raise ValueError("public_id is required")
+            raise InvalidRequestError("public_id is required", "public_id")
         if not isinstance(api_secret, str) or not api_secret:
-            raise ValueError("api_secret is required")
+            raise InvalidRequestError("api_secret is required", "api_secret")
         if max_retries < 0 or backoff < 0 or timeout <= 0:
-            raise ValueError("max_retries and backoff must be >= 0, timeout > 0")
+            raise InvalidRequestError("max_retries and backoff must be >= 0, timeout > 0")
         self.public_id = public_id
         self.base_url = base_url.rstrip("/")
         self._max_retries = max_retries
@@ -439,7 +444,7 @@ class CloudPaymentsClient:
         the bank's POST to your ``TermUrl``. Raises ``PaymentDeclined`` (5206 when the
         authentication failed)."""
         if not isinstance(pa_res, str) or not pa_res:
-            raise ValueError("pa_res is required")
+            raise InvalidRequestError("pa_res is required", "pa_res")
         body = {"TransactionId": _transaction_id(transaction_id), "PaRes": pa_res}
         result = self._payment_call("/payments/cards/post3ds", body, request_id, allow_3ds=False)
         assert isinstance(result, Transaction)  # allow_3ds=False never yields a challenge
@@ -819,7 +824,8 @@ class CloudPaymentsClient:
         request_id: str | None,
     ) -> Transaction:
         if tr_initiator_code not in (0, 1) or isinstance(tr_initiator_code, bool):
-            raise ValueError("tr_initiator_code is 0 (merchant) or 1 (cardholder)")
+            raise InvalidRequestError("tr_initiator_code is 0 (merchant) or 1 (cardholder)",
+                                      "tr_initiator_code")
         body = _compact({
             "Amount": parse_amount(amount, currency),
             "Currency": currency,
@@ -856,7 +862,8 @@ class CloudPaymentsClient:
     ) -> _T:
         rid = self._new_request_id() if request_id is None else request_id
         if not isinstance(rid, str) or not _REQUEST_ID.fullmatch(rid):
-            raise ValueError("request_id must be 1-255 printable ASCII characters")
+            raise InvalidRequestError("request_id must be 1-255 printable ASCII characters",
+                                      "request_id")
         return self._run(_Call("POST", path, mutating=True, request_id=rid), body, interpret)
 
     def _lookup(
@@ -1132,23 +1139,24 @@ def _declined(
 
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string")
+        raise InvalidRequestError(f"{name} must be a non-empty string", name)
     return value
 
 
 def _transaction_id(value: int | str) -> int:
     if isinstance(value, bool):
-        raise ValueError("transaction_id must be an integer")
+        raise InvalidRequestError("transaction_id must be an integer", "transaction_id")
     if isinstance(value, int) and value > 0:
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         return int(value)
-    raise ValueError("transaction_id must be a positive integer (the 3-D Secure MD)")
+    raise InvalidRequestError("transaction_id must be a positive integer (the 3-D Secure MD)",
+                              "transaction_id")
 
 
 def _positive(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer")
+        raise InvalidRequestError(f"{name} must be a positive integer", name)
     return value
 
 
@@ -1159,7 +1167,7 @@ def _page(value: object) -> int:
 def _notification_type(value: object) -> str:
     # It goes into the URL path: only a plain word may pass.
     if not isinstance(value, str) or not _NOTIFICATION_TYPE.fullmatch(value):
-        raise ValueError(f"not a notification type: {value!r}")
+        raise InvalidRequestError(f"not a notification type: {value!r}", "type")
     return value
 
 

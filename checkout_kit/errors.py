@@ -9,6 +9,7 @@ on message text. Messages never contain a full card number or a CVV.
     CheckoutKitError
     ├── CardError                    invalid card data given to the Python API
     ├── MoneyError                   amounts that are floats, negative, or too precise
+    ├── InvalidRequestError          other bad arguments to the client (``field``): not sent
     ├── CryptogramError              card packets
     │   ├── MalformedPacketError     cannot be parsed (``code`` says why)
     │   ├── UnknownKeyVersionError   no key registered for the packet's version
@@ -40,6 +41,7 @@ __all__ = [
     "CryptogramError",
     "DecryptionError",
     "GatewayError",
+    "InvalidRequestError",
     "MalformedNotificationError",
     "MalformedPacketError",
     "MoneyError",
@@ -81,6 +83,19 @@ class CardError(CheckoutKitError, ValueError):
 
 class MoneyError(CheckoutKitError, ValueError):
     """An amount is not acceptable (a float, negative, or finer than the currency allows)."""
+
+
+class InvalidRequestError(CheckoutKitError, ValueError):
+    """An argument given to :class:`~checkout_kit.client.CloudPaymentsClient` is not
+    acceptable (an empty id, a ``request_id`` that cannot be a header, a naive
+    datetime...). Raised before anything is sent. ``field`` names the argument
+    (``transaction_id``, ``request_id``...), or is ``None`` when no single one is at
+    fault. Amounts are :class:`MoneyError`; an argument of the wrong type or an
+    unknown keyword stays a ``TypeError``, as in any Python call."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class CryptogramError(CheckoutKitError, ValueError):

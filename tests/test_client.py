@@ -22,7 +22,9 @@ from checkout_kit.client import CloudPaymentsClient, encode_json
 from checkout_kit.errors import (
     APIConnectionError,
     AuthenticationError,
+    CheckoutKitError,
     GatewayError,
+    InvalidRequestError,
     MoneyError,
     PaymentDeclined,
     RateLimitError,
@@ -926,8 +928,34 @@ def test_bad_arguments_are_refused_before_sending(
     invoke: Callable[[CloudPaymentsClient], Any],
 ) -> None:
     h = harness(reply(OK_TX))
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequestError):  # a ValueError too, as it always was
         invoke(h.client)
+    assert h.gateway.requests == []
+
+
+@pytest.mark.parametrize("invoke,field", [
+    (lambda c: c.post3ds("12; drop", "pares"), "transaction_id"),
+    (lambda c: c.post3ds(True, "pares"), "transaction_id"),
+    (lambda c: c.post3ds(1, ""), "pa_res"),
+    (lambda c: c.charge(Decimal(1), ip_address="", cryptogram="01x"), "ip_address"),
+    (lambda c: c.charge(Decimal(1), ip_address="1.1.1.1", cryptogram=""), "cryptogram"),
+    (lambda c: c.void(1, request_id="bad\nid"), "request_id"),
+    (lambda c: c.charge_token(Decimal(1), account_id="a", token="t", tr_initiator_code=2),
+     "tr_initiator_code"),
+    (lambda c: c.list_payments("2024-02-30"), "date"),
+    (lambda c: c.list_tokens(0), "page"),
+    (lambda c: c.get_notification_settings("Pay/.."), "type"),
+    (lambda c: c.get_subscription(""), "id"),
+    (lambda c: c.list_payments_v2(datetime(2024, 1, 1), datetime(2024, 1, 2)), None),
+    (lambda c: c.confirm(1, Decimal(1), json_data={"x": Decimal("NaN")}), None),
+])
+def test_bad_arguments_name_their_field(invoke: Callable[[CloudPaymentsClient], Any],
+                                        field: str | None) -> None:
+    h = harness(reply(OK_TX))
+    with pytest.raises(InvalidRequestError) as caught:
+        invoke(h.client)
+    assert caught.value.field == field
+    assert isinstance(caught.value, CheckoutKitError) and isinstance(caught.value, ValueError)
     assert h.gateway.requests == []
 
 
@@ -938,11 +966,11 @@ def test_update_subscription_rejects_unknown_fields() -> None:
 
 
 def test_constructor_checks() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequestError, match="public_id"):
         CloudPaymentsClient("", SECRET)
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequestError, match="api_secret"):
         CloudPaymentsClient(PUBLIC_ID, "")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequestError):
         CloudPaymentsClient(PUBLIC_ID, SECRET, max_retries=-1)
 
 
