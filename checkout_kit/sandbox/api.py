@@ -346,15 +346,36 @@ def authenticate(environ: WSGIEnvironment, sb: Sandbox, route: Route, params: Pa
 
 # --------------------------------------------------------------------------- dispatch
 
-_request_locks: dict[str, threading.Lock] = {}
+#: (Public ID, X-Request-ID) -> (its lock, how many requests hold or wait for it). An
+#: entry lives only while some request uses it: the table is as small as the number of
+#: requests in flight, and a lock in use is never replaced by another.
+_request_locks: dict[str, tuple[threading.Lock, int]] = {}
 _request_locks_guard = threading.Lock()
 
 
-def _request_lock(key: str) -> threading.Lock:
-    with _request_locks_guard:
-        if len(_request_locks) > 10_000:
-            _request_locks.clear()
-        return _request_locks.setdefault(key, threading.Lock())
+class _RequestLock:
+    """Hold the lock of one request id for the ``with`` block."""
+
+    __slots__ = ("key", "lock")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __enter__(self) -> None:
+        with _request_locks_guard:
+            lock, users = _request_locks.get(self.key) or (threading.Lock(), 0)
+            _request_locks[self.key] = (lock, users + 1)
+        lock.acquire()
+        self.lock = lock
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+        with _request_locks_guard:
+            users = _request_locks[self.key][1]
+            if users > 1:
+                _request_locks[self.key] = (self.lock, users - 1)
+            else:
+                del _request_locks[self.key]
 
 
 def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Answer:
@@ -374,7 +395,7 @@ def _replay_or_run(
     if not route.idempotent or not request_id:
         return _run(sb, route, params, ctx)
     key = f"{sb.public_id}\x00{request_id[:255]}"
-    with _request_lock(key):
+    with _RequestLock(key):
         stored = sb.state.idempotency.get(key)
         if stored is not None and sb.now() - stored.created <= sb.settings.idempotency_ttl:
             replay = Answer.json_bytes(stored.body.encode("utf-8"), stored.status)

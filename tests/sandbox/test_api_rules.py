@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -13,7 +15,7 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import AuthenticationError, RateLimitError, UnknownOutcomeError
 from checkout_kit.models import Transaction, TransactionStatus
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
-from checkout_kit.sandbox import Sandbox
+from checkout_kit.sandbox import Sandbox, api, create_sandbox_app, sandbox_of
 
 IP = "203.0.113.7"
 
@@ -159,3 +161,46 @@ def test_unknown_paths_and_methods_answer_the_envelope(cloudpayments_sandbox: Sa
         huge = http.post("/payments/get", auth=auth, content=b"{" + b" " * (2 << 20) + b"}",
                          headers={"Content-Type": "application/json"})
         assert huge.status_code == 413 and huge.json()["Success"] is False
+
+
+def test_a_request_id_in_flight_is_never_run_twice_however_many_ids_come_between(
+    cloudpayments_sandbox_keys: dict[int, bytes],
+) -> None:
+    entered, release = threading.Semaphore(0), threading.Event()
+
+    def shop(request: httpx.Request) -> httpx.Response:  # a slow Check holds the first charge
+        entered.release()
+        release.wait(10)
+        return httpx.Response(200, json={"code": 0})
+
+    app = create_sandbox_app(keys=cloudpayments_sandbox_keys,
+                             notification_transport=httpx.MockTransport(shop))
+    sandbox = sandbox_of(app)
+    sandbox.configure_notification("Check", "http://shop.test/check")
+    auth = (sandbox.public_id, sandbox.api_secret)
+    body = _body(sandbox)
+    answers: list[httpx.Response] = []
+
+    def charge() -> None:
+        with httpx.Client(base_url=SANDBOX_BASE_URL, transport=httpx.WSGITransport(app=app),
+                          auth=auth) as http:
+            answers.append(http.post("/payments/cards/charge", json=body,
+                                     headers={"X-Request-ID": "order-77"}))
+
+    first = threading.Thread(target=charge)
+    first.start()
+    assert entered.acquire(timeout=10)
+    web = app.test_client()
+    basic = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    for n in range(10_050):  # more ids than any table of locks may keep
+        web.post("/test", headers={"Authorization": basic, "X-Request-ID": f"other-{n}"})
+    second = threading.Thread(target=charge)
+    second.start()
+    time.sleep(0.3)  # the repeat waits for the first instead of running beside it
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(sandbox.state.transactions) == 1
+    assert sorted(a.headers.get("X-Sandbox-Replayed", "") for a in answers) == ["", "true"]
+    assert answers[0].content == answers[1].content
+    assert api._request_locks == {}  # nothing in flight, nothing kept
