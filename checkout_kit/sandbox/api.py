@@ -96,6 +96,14 @@ class Ctx:
         """:attr:`base_url`, as a callable for operations that rarely need it."""
         return self.base_url
 
+    @property
+    def public_caller_ip(self) -> str | None:
+        """The caller's address when it called with the Public ID alone (a browser or
+        a mobile SDK, which cannot know its public IP), else ``None``."""
+        if "HTTP_AUTHORIZATION" in self.environ:
+            return None
+        return self.environ.get("REMOTE_ADDR") or None
+
 
 Handler = Callable[[Sandbox, Params, Ctx], Any]
 
@@ -127,9 +135,11 @@ def _callback(sb: Sandbox, p: Params, ctx: Ctx) -> Answer:
 ROUTES: dict[str, Route] = {
     "/test": Route(_test, methods=("POST", "GET")),
     "/payments/cards/charge": Route(
-        lambda sb, p, c: sb.pay_by_cryptogram(p, two_stage=False, base_url=c.host), "public"),
+        lambda sb, p, c: sb.pay_by_cryptogram(p, two_stage=False, base_url=c.host,
+                                              default_ip=c.public_caller_ip), "public"),
     "/payments/cards/auth": Route(
-        lambda sb, p, c: sb.pay_by_cryptogram(p, two_stage=True, base_url=c.host), "public"),
+        lambda sb, p, c: sb.pay_by_cryptogram(p, two_stage=True, base_url=c.host,
+                                              default_ip=c.public_caller_ip), "public"),
     "/payments/cards/post3ds": Route(lambda sb, p, c: sb.post3ds(p)),
     "/payments/tokens/charge": Route(lambda sb, p, c: sb.pay_by_token(p, two_stage=False)),
     "/payments/tokens/auth": Route(lambda sb, p, c: sb.pay_by_token(p, two_stage=True)),

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from .._resources import resource_dir
 from . import acs, api, browser, controls, orderpage
@@ -69,6 +71,7 @@ def create_sandbox_app(
     sandbox.app = app
     for blueprint in (acs.bp, controls.bp, orderpage.bp, browser.bp):
         app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
     app.wsgi_app = SandboxMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, sandbox, sandbox.faults, api.handle)
@@ -81,6 +84,16 @@ def sandbox_of(app: Flask) -> Sandbox:
     """The :class:`Sandbox` behind a sandbox app."""
     sandbox: Sandbox = app.extensions[EXTENSION_KEY]
     return sandbox
+
+
+def _http_error(exc: HTTPException) -> BaseResponse | HTTPException:
+    # An ordinary HTTP answer (404, 405, 413...): the envelope for the JSON controls,
+    # werkzeug's own page anywhere else; never the 500 of _crash.
+    if not request.path.startswith("/_sandbox/"):
+        return exc
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return api.envelope_response({"Success": False, "Message": exc.name}, exc.code or 500,
+                                 headers)
 
 
 def _crash(exc: Exception) -> Response:

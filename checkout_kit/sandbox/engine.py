@@ -468,10 +468,13 @@ class Sandbox:
 
     def pay_by_cryptogram(
         self, p: Params, *, two_stage: bool, base_url: str | Callable[[], str] = "http://localhost/",
-        order_id: str | None = None,
+        order_id: str | None = None, default_ip: str | None = None,
     ) -> dict[str, Any]:
-        """``/payments/cards/charge`` and ``/payments/cards/auth``."""
-        req = PaymentRequest.from_params(p, ip_required=True)
+        """``/payments/cards/charge`` and ``/payments/cards/auth``. ``IpAddress`` is
+        required unless ``default_ip`` stands in for it (a Public ID caller's address)."""
+        req = PaymentRequest.from_params(p, ip_required=default_ip is None)
+        if req.ip_address is None:
+            req.ip_address = default_ip
         packet = p.required_text("CardCryptogramPacket", max_length=8192)
         card, behaviour, failure = self.open_packet(packet)
         tx = self._new_payment(req, card, two_stage=two_stage)

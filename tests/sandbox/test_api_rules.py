@@ -204,3 +204,38 @@ def test_a_request_id_in_flight_is_never_run_twice_however_many_ids_come_between
     assert sorted(a.headers.get("X-Sandbox-Replayed", "") for a in answers) == ["", "true"]
     assert answers[0].content == answers[1].content
     assert api._request_locks == {}  # nothing in flight, nothing kept
+
+
+def test_unknown_pages_are_404_not_500(cloudpayments_sandbox: Sandbox,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    web = cloudpayments_sandbox.app.test_client()
+    for path in ("/favicon.ico", "/nothing/here", "/acs/nothing"):
+        assert web.get(path).status_code == 404
+    assert web.put("/acs").status_code == 405
+    missing = web.get("/_sandbox/nothing")
+    assert missing.status_code == 404
+    assert missing.get_json() == {"Success": False, "Message": "Not Found"}
+    wrong = web.delete("/_sandbox/clock")
+    assert wrong.status_code == 405 and wrong.get_json()["Success"] is False
+    assert "GET" in wrong.headers["Allow"]
+    assert web.get("/_sandbox/transactions/x").status_code == 404
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_public_id_card_payments_take_the_callers_address_as_ip(
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    body = _body(cloudpayments_sandbox)
+    del body["IpAddress"]
+    public = {"publicId": cloudpayments_sandbox.public_id}
+    with _raw(cloudpayments_sandbox) as http:
+        for path in ("/payments/cards/charge", "/payments/cards/auth"):
+            answer = http.post(path, params=public, json=body).json()
+            assert answer["Success"] is True and answer["Model"]["IpAddress"] == "127.0.0.1"
+        given = http.post("/payments/cards/charge", params=public,
+                          json={**body, "IpAddress": IP}).json()
+        assert given["Model"]["IpAddress"] == IP
+        # with the API secret (a merchant's server) it stays required, as the gateway has it
+        merchant = http.post("/payments/cards/charge", json=body, auth=(
+            cloudpayments_sandbox.public_id, cloudpayments_sandbox.api_secret)).json()
+        assert merchant == {"Success": False, "Message": "IpAddress is required"}
