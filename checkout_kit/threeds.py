@@ -83,7 +83,10 @@ def _reject_constant(name: str) -> Any:
 
 def _loads(text: str) -> Any:
     """Strict JSON: exact decimals, and no NaN or Infinity (Python accepts them)."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except ArithmeticError:  # 1E+9999999999999999999 is beyond what Decimal holds
+        raise ValueError("a number out of range") from None
 
 
 def _json_value(value: object) -> str:

@@ -146,6 +146,7 @@ def test_pareq_amount_keeps_its_digits() -> None:
     '{"Amount": NaN}', '{"TransactionId": Infinity}', '{"TransactionId": -Infinity}',
     '{"TransactionId": 1e400}', '{"TransactionId": 0}', '{"TransactionId": "7"}',
     '{"TransactionId": 99999999999999999999}', "[" * 5000 + "]" * 5000,
+    '{"Amount": 1E+9999999999999999999999999}',
 ])
 def test_pareq_rejects_non_json_constants_and_odd_ids(body: str) -> None:
     with pytest.raises(ThreeDSError) as info:
@@ -165,7 +166,8 @@ def test_md_urls_must_be_safe_absolute_http(fail_url: str) -> None:
     assert info.value.code == "bad_md"
 
 
-@pytest.mark.parametrize("raw_id", ['"12a"', '"-5"', "NaN", '"1' + "0" * 30 + '"', "0"])
+@pytest.mark.parametrize("raw_id", ['"12a"', '"-5"', "NaN", '"1' + "0" * 30 + '"', "0",
+                                    "1E+9999999999999999999999999", "1e400"])
 def test_md_transaction_id_must_be_a_positive_id(raw_id: str) -> None:
     md = ('{"TransactionId": ' + raw_id + ', "ThreeDsCallbackId": "cb", '
           '"SuccessUrl": "https://s.test/ok", "FailUrl": "https://s.test/no"}')

@@ -242,6 +242,8 @@ def test_three_ds_callback_refuses_urls_that_cannot_be_a_location(
     '{"TransactionId": 1e400, "ThreeDsCallbackId": "a", "SuccessUrl": "https://a.example/",'
     ' "FailUrl": "https://a.example/"}',
     '{"TransactionId": NaN}',
+    '{"TransactionId": 1E+9999999999999999999999999, "ThreeDsCallbackId": "a", '
+    '"SuccessUrl": "https://a.example/", "FailUrl": "https://a.example/"}',
 ])
 def test_three_ds_callback_refuses_non_json_numbers(md: str, cloudpayments_sandbox: Sandbox,
                                                     ) -> None:
