@@ -6,9 +6,9 @@ ask for 3-D Secure and how a cryptogram payment and a later token payment end
 because a declined card never gets a token).
 
 ``EXTRA_DECLINES`` is the sandbox's own addition: one Visa number per reason code,
-``400000`` + the code + ``00000`` + a Luhn digit, that declines with that code (no
-3-D Secure), both by cryptogram and by token. Any other valid card is approved
-without 3-D Secure.
+``400000`` + the code + ``00000`` + a Luhn digit, that declines a cryptogram payment
+with that code (no 3-D Secure). A declined payment issues no token, so these cards
+never reach a token payment. Any other valid card is approved without 3-D Secure.
 """
 
 from __future__ import annotations
