@@ -40,9 +40,9 @@ import email.utils
 import http.cookiejar
 import json
 import logging
-import os
 import random as _random
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -243,15 +243,10 @@ class _ViaClient(httpx.BaseTransport):
         return self._client.send(request)
 
 
-# uuid.UUID's version-4 bits (RFC 4122 variant, version 4), set on random bits.
-_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET = (0x8000 << 48) | (4 << 76)
-
-
-def _uuid4_hex() -> str:
-    """``uuid.uuid4().hex``, without building a UUID object (several µs per call)."""
-    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
-    return f"{value:032x}"
+def _new_request_id() -> str:
+    """128 random bits as 32 hex digits: unique enough for the gateway's one-hour
+    ``X-Request-ID`` window, and cheaper than a ``uuid.UUID`` object."""
+    return secrets.token_hex(16)
 
 
 def _basic_auth(public_id: str, api_secret: str) -> str:
@@ -330,7 +325,7 @@ class CloudPaymentsClient:
         self._max_retry_after = max_retry_after
         self._sleep = sleep
         self._random = random
-        self._new_request_id = request_id_factory or _uuid4_hex
+        self._new_request_id = request_id_factory or _new_request_id
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
