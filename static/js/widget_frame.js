@@ -136,7 +136,26 @@
     }
   }
 
+  // The only payment paths the frame may POST to: the intent names one by key, never
+  // by text, so a page cannot steer the frame at another sandbox path (/_sandbox/…).
+  const PAY_PATHS = { charge: '/payments/cards/charge', auth: '/payments/cards/auth' };
+
+  function validIntent(x) {
+    if (!x || typeof x !== 'object') return false;
+    if (x.type !== 'charge' && x.type !== 'auth') return false;
+    if (typeof x.publicId !== 'string' || !x.publicId) return false;
+    const amount = typeof x.amount === 'string' ? Number(x.amount.replace(',', '.')) : x.amount;
+    return typeof amount === 'number' && Number.isFinite(amount) && amount > 0;
+  }
+
   function begin(received) {
+    if (!validIntent(received)) {
+      // widget.js checks the same before sending; only a foreign embedder gets here.
+      const message = 'CloudPayments: invalid payment intent';
+      $('waiting').textContent = message;
+      tell({ cp: 'complete', result: { type: 'error', status: 'fail', data: {}, message } });
+      return;
+    }
     intent = received;
     lang = /^en/i.test(intent.culture || '') ? 'en' : 'ru';
     localize();
@@ -234,7 +253,7 @@
       Payer: payerOf(intent.payer),
       scenario: 7,
     });
-    const url = `/payments/cards/${intent.type}?publicId=${encodeURIComponent(intent.publicId)}`;
+    const url = `${PAY_PATHS[intent.type]}?publicId=${encodeURIComponent(intent.publicId)}`;
     // One X-Request-ID per payment attempt, reused if the request is repeated after a
     // network failure, so the gateway answers a repeat with the first result.
     const headers = { 'Content-Type': 'application/json', 'X-Request-ID': requestId() };

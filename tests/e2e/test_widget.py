@@ -318,3 +318,48 @@ def test_frame_answers_only_the_declared_origin(
     })""", f"{live_sandbox.url}/widget/frame?origin=http%3A%2F%2Fevil.example&lang=ru")
     assert page.evaluate("__heard") == []
     assert page.frame_locator("iframe").locator("#form").is_hidden()
+
+
+@pytest.mark.parametrize("bad", [
+    {"type": "../../_sandbox/settings"},
+    {"type": "charge/../../../_sandbox/settings"},
+    {"type": "refund"},
+    {"publicId": ""},
+    {"publicId": ["x"]},
+    {"amount": 0},
+    {"amount": -5},
+    {"amount": float("inf")},
+    {"amount": "abc"},
+])
+def test_frame_refuses_a_forged_intent(
+    page: Any, shop: str, live_sandbox: LiveSandbox, bad: dict[str, Any]
+) -> None:
+    """Any page may embed the frame declaring its own origin; an intent whose type,
+    publicId or amount is not what widget.js sends is refused before any request,
+    so the frame can never be steered at the /_sandbox/ controls."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{shop}/blank.html")
+    intent = {"publicId": PUBLIC_ID, "type": "charge", "amount": 1, "currency": "RUB",
+              "culture": "en", **bad}
+    page.evaluate("""([src, intent]) => new Promise((resolve) => {
+        window.__heard = [];
+        const f = document.createElement('iframe');
+        f.src = src;
+        window.addEventListener('message', (e) => {
+            if (e.source !== f.contentWindow) return;
+            __heard.push(e.data);
+            if (e.data.cp === 'ready') f.contentWindow.postMessage({cp: 'init', intent}, '*');
+            if (e.data.cp === 'complete') resolve();
+        });
+        document.body.appendChild(f);
+    })""", [f"{live_sandbox.url}/widget/frame?origin={shop}&lang=en", intent])
+    heard = page.evaluate("__heard")
+    assert heard == [{"cp": "ready"}, {"cp": "complete", "result": {
+        "type": "error", "status": "fail", "data": {},
+        "message": "CloudPayments: invalid payment intent"}}]
+    f = page.frame_locator("iframe")
+    assert f.locator("#form").is_hidden()
+    expect(f.locator("#waiting")).to_have_text("CloudPayments: invalid payment intent")
+    page.wait_for_timeout(200)
+    assert [u for u in requests if "/_sandbox/" in u or "/payments/" in u] == []
