@@ -1,11 +1,13 @@
 """Python and the browser agree: on validation (shared vectors and a random sweep)
-and on cryptograms (300 random valid cards built in Chromium, opened in Python)."""
+and on cryptograms (300 random valid cards of every brand built in Chromium, opened
+in Python)."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import random
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,12 +152,17 @@ def expiry_fields(rng: random.Random, year: int, month: int) -> dict[str, str]:
     return {"expDateMonthYear": [f"{mm}/{yy}", f"{mm}{yy}", f"{month}/{year}"][choice - 2]}
 
 
-def test_300_random_cards_round_trip(checkout_page: Any, live_sandbox: LiveSandbox) -> None:
+CARDS_PER_BRAND = 300
+
+
+def test_300_random_cards_of_every_brand_round_trip(
+    checkout_page: Any, live_sandbox: LiveSandbox
+) -> None:
     rng = random.Random(4242)
     today = datetime.now(UTC)
     cases = []
-    for i in range(300):
-        brand = BRANDS[i % len(BRANDS)]  # every brand, 25 cards each
+    for i in range(CARDS_PER_BRAND * len(BRANDS)):
+        brand = BRANDS[i % len(BRANDS)]
         number = random_luhn_number(rng, brand)
         ahead = rng.randint(1, 12 * 20 - 2)
         months = today.year * 12 + today.month - 1 + ahead
@@ -181,7 +188,8 @@ def test_300_random_cards_round_trip(checkout_page: Any, live_sandbox: LiveSandb
         cases,
     )
     version = live_sandbox.sandbox.settings.key_version
-    seen_brands = set()
+    assert len(packets) == CARDS_PER_BRAND * len(BRANDS)
+    seen_brands: Counter[Brand | None] = Counter()
     for case, packet in zip(cases, packets, strict=True):
         assert isinstance(packet, str), (case["card"], packet)
         assert len(packet) == 362  # full-length ciphertext every time
@@ -190,5 +198,52 @@ def test_300_random_cards_round_trip(checkout_page: Any, live_sandbox: LiveSandb
         got = (opened.card_number, opened.exp_month, opened.exp_year, opened.cvv,
                opened.public_id)
         assert got == tuple(case["expect"]), case["card"]
-        seen_brands.add(detect_brand(opened.card_number or ""))
-    assert seen_brands == set(BRANDS)
+        seen_brands[detect_brand(opened.card_number or "")] += 1
+    assert seen_brands == dict.fromkeys(BRANDS, CARDS_PER_BRAND)
+
+
+# A deterministic crypto.getRandomValues (mulberry32, fixed seed) that also hands out
+# a 0x00 every 7th byte, so the padding's redraw-zeros path runs on every packet.
+SEEDED_RANDOM = """(() => {
+    let seed = 0x5eed1234, served = 0;
+    window.__zeros = 0;
+    const next = () => {
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) & 0xff;
+    };
+    crypto.getRandomValues = (array) => {
+        const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+        for (let i = 0; i < bytes.length; i++) {
+            bytes[i] = ++served % 7 === 0 ? 0 : next();
+            if (bytes[i] === 0) window.__zeros++;
+        }
+        return array;
+    };
+})();"""
+
+FIND_LEADING_ZERO = """async (card) => {
+    for (let attempt = 1; attempt <= 20000; attempt++) {
+        const packet = await new cp.Checkout({publicId: 'pk_zero'}).createPaymentCryptogram(card);
+        if (atob(packet.slice(18)).charCodeAt(0) === 0) return {packet, attempt, zeros: __zeros};
+    }
+    return null;
+}"""
+
+
+def test_ciphertext_with_a_leading_zero_byte_keeps_full_length(
+    page: Any, shop: str, live_sandbox: LiveSandbox
+) -> None:
+    """A ciphertext below 2**(8*(k-1)) is still sent as k bytes (362-char packet)."""
+    page.add_init_script(SEEDED_RANDOM)
+    page.goto(f"{shop}/checkout.html")
+    card = {"cardNumber": "4242 4242 4242 4242", "expDateMonthYear": "12/40", "cvv": "123"}
+    found = page.evaluate(FIND_LEADING_ZERO, card)
+    assert found is not None, "no leading-zero ciphertext in 20000 packets"
+    assert found["zeros"] > 0  # the stub did hand out zeros for the padding to redraw
+    packet = found["packet"]
+    assert len(packet) == 362
+    opened = cryptogram.decrypt(packet, live_sandbox.sandbox.keys)
+    assert (opened.card_number, opened.exp_month, opened.exp_year, opened.cvv,
+            opened.public_id) == ("4242424242424242", 12, 2040, "123", "pk_zero")
