@@ -334,6 +334,9 @@ def format_number(number: str) -> str:
 #: A card is refused if it expires more than this many years ahead.
 MAX_YEARS_AHEAD = 20
 
+#: The earliest expiry year an :class:`Expiry` accepts (older ones are ``ExpDateYear_Invalid``).
+MIN_EXPIRY_YEAR = 1900
+
 
 class _ExpiryFields(NamedTuple):
     year: int
@@ -352,7 +355,7 @@ class Expiry(_ExpiryFields):
     def __new__(cls, year: int, month: int) -> Expiry:
         if not 1 <= month <= 12:
             raise CardError({"expDateMonth": "ExpDateMonth_Invalid"}, "month must be 1–12")
-        if not 1900 <= year <= 9999:
+        if not MIN_EXPIRY_YEAR <= year <= 9999:
             raise CardError({"expDateYear": "ExpDateYear_Invalid"}, "year out of range")
         return tuple.__new__(cls, (year, month))
 
@@ -440,6 +443,10 @@ def validate_cvv(cvv: str, brand: Brand | None) -> str | None:
     return _cvv_error(_text(cvv, "cvv"), brand)
 
 
+#: CVV lengths accepted for a number of no known brand.
+UNKNOWN_BRAND_CVV_SIZES = (3, 4)
+
+
 def _cvv_error(cvv: str, brand: Brand | None) -> str | None:
     if brand is not None and not brand.cvv_required:
         # The gateway waives the CVV for these brands; a value, if typed, must be digits.
@@ -447,14 +454,16 @@ def _cvv_error(cvv: str, brand: Brand | None) -> str | None:
         return None if typed_ok else "Cvv_Invalid"
     if cvv == "":
         return "Cvv_Empty"
-    sizes = brand.cvv_sizes if brand else (3, 4)
+    sizes = brand.cvv_sizes if brand else UNKNOWN_BRAND_CVV_SIZES
     if not (cvv.isascii() and cvv.isdigit()) or len(cvv) not in sizes:
         return "Cvv_Invalid"
     return None
 
 
 NAME_MIN, NAME_MAX = 2, 26
-_NAME_CHARS = re.compile(r"[A-Za-z0-9 \-.,]+")
+#: One character of a cardholder name, as a regex class valid in Python and JavaScript.
+NAME_CHARACTER_CLASS = r"[A-Za-z0-9 \-.,]"
+_NAME_CHARS = re.compile(NAME_CHARACTER_CLASS + "+")
 
 
 def validate_name(name: str) -> str | None:

@@ -12,7 +12,8 @@ Served at the sandbox's equivalents of the official URLs (reference §6, §7):
 ``/widget/3ds/<outcome>/<id>``  where ThreeDSCallback sends the payer back (SuccessUrl/FailUrl)
 ==============================  ==========================================================
 
-The checkout script carries the brand table of :func:`checkout_kit.cards.brand_table`
+The checkout script carries the brand table of :func:`checkout_kit.cards.brand_table`,
+the validation constants of :mod:`checkout_kit.cards` (:func:`checkout_rules`)
 and the sandbox's current public key (PEM and version) as data, injected here at
 serve time in place of the ``/*@config*/ null`` marker of ``static/js/checkout.js``.
 Injecting (rather than fetching ``/payments/publickey`` from the page) keeps the legacy
@@ -39,7 +40,14 @@ from .. import cards
 from .._resources import resource_dir
 from .api import get_sandbox
 
-__all__ = ["CONFIG_MARKER", "bp", "checkout_config", "checkout_script", "widget_script"]
+__all__ = [
+    "CONFIG_MARKER",
+    "bp",
+    "checkout_config",
+    "checkout_rules",
+    "checkout_script",
+    "widget_script",
+]
 
 bp = Blueprint("cp_browser", __name__)
 
@@ -81,11 +89,27 @@ def _source(name: str) -> str:
     return _read(path, path.stat().st_mtime_ns)
 
 
+def checkout_rules() -> dict[str, Any]:
+    """The validation constants of :mod:`checkout_kit.cards` the script applies, so
+    that Python and JavaScript cannot drift apart."""
+    return {
+        "unknownLengths": list(cards.UNKNOWN_BRAND_LENGTHS),
+        "unknownCvvSizes": list(cards.UNKNOWN_BRAND_CVV_SIZES),
+        "maxYearsAhead": cards.MAX_YEARS_AHEAD,
+        "minExpiryYear": cards.MIN_EXPIRY_YEAR,
+        "nameMin": cards.NAME_MIN,
+        "nameMax": cards.NAME_MAX,
+        "nameCharacterClass": cards.NAME_CHARACTER_CLASS,
+    }
+
+
 def checkout_config() -> dict[str, Any]:
-    """The data the checkout script carries: brand table and the current public key."""
+    """The data the checkout script carries: brand table, validation rules and the
+    current public key."""
     sandbox = get_sandbox()
     return {
         "brands": cards.brand_table(),
+        "rules": checkout_rules(),
         "key": {"pem": sandbox.public_key_pem(), "version": sandbox.settings.key_version},
     }
 

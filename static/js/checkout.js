@@ -23,13 +23,17 @@
   'use strict';
 
   const cp = (global.cp = global.cp || {});
-  // Replaced by the sandbox with {"brands": [...], "key": {"pem": "...", "version": n}}.
+  // Replaced by the sandbox with {"brands": [...], "rules": {...}, "key": {"pem": "...", "version": n}}.
   const CONFIG = /*@config*/ null;
 
   // ------------------------------------------------------------------ brand table
 
-  const UNKNOWN_LENGTHS = [14, 15, 16, 17, 18, 19]; // cards.UNKNOWN_BRAND_LENGTHS
-  const MAX_YEARS_AHEAD = 20; // cards.MAX_YEARS_AHEAD
+  // The validation constants of checkout_kit.cards (browser.checkout_rules), served
+  // as data so that the script cannot drift from Python: unknownLengths,
+  // unknownCvvSizes, maxYearsAhead, minExpiryYear, nameMin, nameMax, nameCharacterClass.
+  const rules = () => config().rules;
+  let namePattern = null;
+  const nameChars = () => (namePattern = namePattern || new RegExp(`^${rules().nameCharacterClass}+$`));
 
   // Ranges grouped by prefix width (number of digits of the range's low end), so
   // detection looks at the longest prefixes first, as cards._detect does.
@@ -92,7 +96,7 @@
     const m = monthOf(pyStrip(month));
     const y = yearOf(pyStrip(year));
     const monthOk = m >= 1 && m <= 12;
-    if (monthOk && y !== null) return y < 1900 ? { expDateYear: 'ExpDateYear_Invalid' } : [y, m];
+    if (monthOk && y !== null) return y < rules().minExpiryYear ? { expDateYear: 'ExpDateYear_Invalid' } : [y, m];
     const errors = {};
     if (!monthOk) errors.expDateMonth = 'ExpDateMonth_Invalid';
     if (y === null) errors.expDateYear = 'ExpDateYear_Invalid';
@@ -130,12 +134,12 @@
     return errors;
   }
 
-  // cards._expiry_window_errors: past, or more than 20 years ahead (UTC calendar).
+  // cards._expiry_window_errors: past, or more than maxYearsAhead years ahead (UTC calendar).
   function windowErrors([y, m], now, combined) {
     const card = y * 12 + m;
     const nowY = now.getUTCFullYear();
     const today = nowY * 12 + now.getUTCMonth() + 1;
-    if (today <= card && card <= today + 12 * MAX_YEARS_AHEAD) return {};
+    if (today <= card && card <= today + 12 * rules().maxYearsAhead) return {};
     if (combined) return { expDateMonthYear: 'ExpDateMonthYear_Invalid' };
     if (y === nowY && card < today) return { expDateMonth: 'ExpDateMonth_Invalid' };
     return { expDateYear: 'ExpDateYear_Invalid' };
@@ -147,18 +151,18 @@
       return cvv === '' || (DIGITS.test(cvv) && cvv.length <= 4) ? null : 'Cvv_Invalid';
     }
     if (cvv === '') return 'Cvv_Empty';
-    const sizes = brand ? brand.cvv.sizes : [3, 4];
+    const sizes = brand ? brand.cvv.sizes : rules().unknownCvvSizes;
     return DIGITS.test(cvv) && sizes.includes(cvv.length) ? null : 'Cvv_Invalid';
   }
 
-  // cards.validate_name (2-26 characters not counting spaces)
+  // cards.validate_name (nameMin-nameMax characters not counting spaces)
   function nameError(name) {
     const text = pyStrip(name);
     if (!text) return 'Name_Empty';
-    if (!/^[A-Za-z0-9 \-.,]+$/.test(text)) return 'Name_Invalid';
+    if (!nameChars().test(text)) return 'Name_Invalid';
     const length = text.replace(/ /g, '').length;
-    if (length < 2) return 'Name_TooShort';
-    return length > 26 ? 'Name_TooLong' : null;
+    if (length < rules().nameMin) return 'Name_TooShort';
+    return length > rules().nameMax ? 'Name_TooLong' : null;
   }
 
   /**
@@ -173,7 +177,7 @@
     else if (!DIGITS.test(digits)) errors.cardNumber = 'CardNumber_Invalid';
     else {
       brand = detectBrand(digits);
-      const lengths = brand ? brand.lengths : UNKNOWN_LENGTHS;
+      const lengths = brand ? brand.lengths : rules().unknownLengths;
       if (!lengths.includes(digits.length) || !luhn(digits)) errors.cardNumber = 'CardNumber_Invalid';
     }
     let expiry = expiryFields(d);

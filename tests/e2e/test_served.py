@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from checkout_kit import cards, cryptogram
+from checkout_kit._resources import resource_dir
 from checkout_kit.sandbox import create_sandbox_app, sandbox_of
 
 SCRIPT_URLS = ["/checkout.js", "/bundles/checkout", "/bundles/cloudpayments",
@@ -52,6 +53,30 @@ def test_checkout_script_carries_brand_table_and_sandbox_key(client: FlaskClient
         "Pem": config["key"]["pem"], "Version": 7}
     assert "/*@config*/" not in script
     assert "<" not in json.dumps(config)  # safe to inline in HTML
+
+
+def test_checkout_script_carries_the_validation_rules_of_cards(client: FlaskClient) -> None:
+    config = injected_config(client.get("/checkout.js").get_data(as_text=True))
+    assert config["rules"] == {
+        "unknownLengths": list(cards.UNKNOWN_BRAND_LENGTHS),
+        "unknownCvvSizes": list(cards.UNKNOWN_BRAND_CVV_SIZES),
+        "maxYearsAhead": cards.MAX_YEARS_AHEAD,
+        "minExpiryYear": cards.MIN_EXPIRY_YEAR,
+        "nameMin": cards.NAME_MIN,
+        "nameMax": cards.NAME_MAX,
+        "nameCharacterClass": cards.NAME_CHARACTER_CLASS,
+    }
+    # The rules are Python's, not a copy: the name pattern is the one cards uses.
+    assert re.fullmatch(config["rules"]["nameCharacterClass"] + "+", "Ivan Petrov-Jr.")
+    assert cards.validate_name("I" * cards.NAME_MAX) is None
+    assert cards.validate_name("I" * (cards.NAME_MAX + 1)) == "Name_TooLong"
+
+
+def test_checkout_source_hard_codes_none_of_the_rules() -> None:
+    source = (resource_dir("static") / "js" / "checkout.js").read_text("utf-8")
+    for literal in ("14, 15, 16, 17, 18, 19", "1900", "[3, 4]", "A-Za-z0-9", "> 26", "< 2)",
+                    "MAX_YEARS_AHEAD =", "UNKNOWN_LENGTHS"):
+        assert literal not in source, literal
 
 
 def test_legacy_and_current_urls_serve_the_same_scripts(client: FlaskClient) -> None:
