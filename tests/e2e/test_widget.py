@@ -3,18 +3,23 @@ both APIs, localisation and the postMessage boundary."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from flask import Flask, request
 
 try:
     from playwright.sync_api import expect
 except ImportError:  # the browser fixture then skips (fails under CHECKOUT_KIT_REQUIRE_BROWSER=1)
     expect = None
 
-from .conftest import PUBLIC_ID, LiveSandbox
+from checkout_kit import notifications
+
+from .conftest import PUBLIC_ID, LiveSandbox, serve
 
 EXPIRY = f"12/{(datetime.now(UTC).year + 3) % 100:02d}"
 SUCCESS_CARD = "4000 0000 0000 3055"  # no 3-D Secure, approved
@@ -184,6 +189,44 @@ def test_older_auth_call_makes_a_two_stage_payment(
     assert page.evaluate("__log") == [["onSuccess", "auth-1"]]
     tx = transaction(live_sandbox, got["data"]["transactionId"])
     assert (tx.status.value, tx.amount, tx.two_stage) == ("Authorized", Decimal("99.90"), True)
+
+
+def test_widget_payment_sends_the_signed_pay_notification(
+    page: Any, shop: str, live_sandbox: LiveSandbox
+) -> None:
+    """As for an API payment: a signed Pay notification carrying the page's
+    externalId (InvoiceId) and metadata (Data) reaches the shop's address."""
+    received: list[tuple[bytes, dict[str, str]]] = []
+    recorder = Flask("e2e_notifications")
+
+    @recorder.post("/notify/pay")
+    def record() -> dict[str, int]:
+        received.append((request.get_data(), dict(request.headers)))
+        return {"code": 0}
+
+    server = serve(recorder)
+    sandbox = live_sandbox.sandbox
+    address = f"{server.url}/notify/pay"
+    sandbox.configure_notification("Pay", address)
+    try:
+        open_shop(page, shop)
+        start(page, externalId="order-notify-7", metadata={"basket": [1, 2], "note": "ёж"})
+        pay_with(page, SUCCESS_CARD)
+        got = result(page)
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sandbox.configure_notification("Pay", address, enabled=False)
+        server.stop()
+    assert len(received) == 1
+    raw, headers = received[0]
+    notifications.verify(raw, headers, sandbox.settings.api_secret, require_both=True)
+    note = notifications.parse_notification("Pay", raw)
+    assert note.transaction_id == got["data"]["transactionId"]
+    assert note.fields["InvoiceId"] == "order-notify-7"
+    assert json.loads(note.fields["Data"]) == {"basket": [1, 2], "note": "ёж"}
+    assert note.amount == Decimal("150.50")
 
 
 # --------------------------------------------------------------------------- recurrent
