@@ -19,9 +19,14 @@
 
   const cp = (global.cp = global.cp || {});
   const document = global.document;
-  // The sandbox origin: wherever this script was served from.
+  // The sandbox origin: wherever this script was served from. Without a current
+  // <script src> (eval, a module, an inline copy) that origin is unknown; guessing the
+  // page's own origin would open the frame on the wrong site, so refuse to load.
   const SCRIPT = document.currentScript;
-  const ORIGIN = new URL(SCRIPT ? SCRIPT.src : global.location.href, global.location.href).origin;
+  if (!SCRIPT || !SCRIPT.src) {
+    throw new Error('CloudPayments: load the widget with <script src="<sandbox>/bundles/cloudpayments.js">; document.currentScript is unavailable, so the sandbox origin is unknown');
+  }
+  const ORIGIN = new URL(SCRIPT.src, global.location.href).origin;
   const FRAME_PATH = '/widget/frame';
 
   const CANCEL_MESSAGE = { ru: 'Платёж отменён', en: 'Payment cancelled' };

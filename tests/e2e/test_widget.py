@@ -406,3 +406,17 @@ def test_frame_refuses_a_forged_intent(
     expect(f.locator("#waiting")).to_have_text("CloudPayments: invalid payment intent")
     page.wait_for_timeout(200)
     assert [u for u in requests if "/_sandbox/" in u or "/payments/" in u] == []
+
+
+def test_widget_without_a_current_script_refuses_to_load(
+    page: Any, shop: str, live_sandbox: LiveSandbox
+) -> None:
+    """Run where document.currentScript is null (eval), the widget cannot know the
+    sandbox origin and throws instead of using the page's."""
+    page.goto(f"{shop}/blank.html")
+    outcome = page.evaluate("""async (url) => {
+        const text = await (await fetch(url)).text();
+        try { (0, eval)(text); return 'loaded'; } catch (e) { return e.message; }
+    }""", f"{live_sandbox.url}/bundles/cloudpayments.js")
+    assert "document.currentScript is unavailable" in outcome
+    assert page.evaluate("typeof (window.cp && window.cp.CloudPayments)") == "undefined"
