@@ -421,7 +421,8 @@ def _parse_combined(value: str) -> Expiry:
     if len(value) == 5 and value[2] == "/" and value.isascii():
         mm, yy = value[:2], value[3:]
         if mm.isdigit() and yy.isdigit() and 1 <= int(mm) <= 12:
-            return Expiry(2000 + int(yy), int(mm))
+            # Month and year are already in range: skip Expiry's checks on this hot path.
+            return tuple.__new__(Expiry, (2000 + int(yy), int(mm)))
     digits = value.replace("/", "").replace(" ", "")
     if not (digits.isascii() and digits.isdigit()):
         digits = re.sub(r"\D", "", value)
@@ -643,7 +644,9 @@ def validate_card(
         name_error = validate_name(name)
         if name_error:
             errors["name"] = name_error
-    return CardValidation(errors, brand, expiry)
+    # tuple.__new__ skips NamedTuple's generated __new__: a tenth of a microsecond
+    # that shows in bench_cards.py.
+    return tuple.__new__(CardValidation, (errors, brand, expiry))
 
 
 def brand_table() -> list[dict[str, Any]]:
