@@ -619,9 +619,9 @@ def validate_card(
         errors["cardNumber"] = "CardNumber_Invalid"
     else:
         brand = _detect(digits)
-        lengths = brand.lengths if brand else UNKNOWN_BRAND_LENGTHS
-        if len(digits) not in lengths or not _luhn(digits):
-            errors["cardNumber"] = "CardNumber_Invalid"
+        number_error = _number_error(digits, brand)
+        if number_error:
+            errors["cardNumber"] = number_error
 
     parsed = _parse_expiry_fields(exp_month, exp_year, exp_date)
     expiry: Expiry | None = None
