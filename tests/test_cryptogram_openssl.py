@@ -10,6 +10,7 @@ import base64
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,10 @@ def test_we_open_openssl_ciphertexts(keys: tuple[Path, Path], fmt: PacketFormat)
     # zero bytes: drop them and the packet must still open.
     stripped = ciphertext.lstrip(b"\x00")
     if len(stripped) < len(ciphertext):
-        assert decrypt(wrap(fmt, stripped, card, 3), private.read_bytes()) == opened
+        short = decrypt(wrap(fmt, stripped, card, 3), private.read_bytes())
+        # The header keeps the block as carried, so only the ciphertext may differ.
+        assert short.header.ciphertext == stripped
+        assert replace(short, header=replace(short.header, ciphertext=ciphertext)) == opened
 
 
 @pytest.mark.parametrize(
