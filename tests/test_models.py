@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -293,6 +294,31 @@ def test_models_are_hashable_and_comparable() -> None:
     a = Transaction.from_api(model("auth_accepted"))
     b = Transaction.from_api(model("auth_accepted"))
     assert a == b and hash(a) == hash(b)
+
+
+def test_a_transaction_is_what_its_constructor_makes() -> None:
+    # from_api sets the fields at once (models._made): the same object as Transaction(...),
+    # with every field, in declaration order.
+    tx = Transaction.from_api(model("auth_accepted"))
+    names = [f.name for f in dataclasses.fields(Transaction)]
+    assert list(vars(tx)) == names
+    built = Transaction(**{name: getattr(tx, name) for name in names})
+    assert built == tx and hash(built) == hash(tx) and repr(built) == repr(tx)
+    assert vars(built) == vars(tx)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tx.amount = Decimal(1)  # type: ignore[misc]
+
+
+def test_equal_date_texts_are_parsed_once_into_equal_values() -> None:
+    tx = Transaction.from_api(model("auth_accepted") | {
+        "CreatedDate": "/Date(1635150224000)/", "AuthDate": "/Date(1635150224000)/",
+        "ConfirmDate": " /Date(1635150224000)/", "PayoutDate": "", "PayoutDateIso": None,
+    })
+    when = datetime(2021, 10, 25, 8, 23, 44, tzinfo=UTC)
+    assert tx.created_at == tx.auth_at == tx.confirm_at == when and tx.payout_at is None
+    with pytest.raises(ValueError, match="not a date"):
+        Transaction.from_api(model("auth_accepted") | {"CreatedDate": "/Date(1)/",
+                                                       "AuthDate": "yesterday"})
 
 
 def test_models_import_no_http_client() -> None:
