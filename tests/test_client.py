@@ -4,9 +4,10 @@ every fault path (retries, idempotency keys, unknown outcomes)."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -606,6 +607,49 @@ def test_429_persisting_is_a_rate_limit_error_even_for_a_charge() -> None:
     assert not isinstance(caught.value, UnknownOutcomeError)
     assert len(h.gateway.requests) == 4 and h.sleeps == [0.5, 1.0, 2.0]
     assert caught.value.request_id == h.gateway.request_ids[0]
+
+
+def _streamed(body: bytes, **headers: str) -> Callable[[httpx.Request], httpx.Response]:
+    # A body still to be read, as a transport hands it over (MockTransport reads content=).
+    return lambda request: httpx.Response(
+        200, headers={"Content-Type": "application/json", **headers},
+        stream=httpx.ByteStream(body),
+    )
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip", "identity"])
+def test_a_streamed_answer_is_read_and_decoded(encoding: str | None) -> None:
+    body = encode_json(OK_TX).encode()
+    if encoding == "gzip":
+        body = gzip.compress(body)
+    h = harness(_streamed(body, **({"Content-Encoding": encoding} if encoding else {})))
+    tx = CALLS["charge"].invoke(h.client)
+    assert isinstance(tx, Transaction) and tx.transaction_id == OK_TX["Model"]["TransactionId"]
+
+
+def test_an_answer_cut_off_while_read_is_an_unknown_outcome() -> None:
+    class Cut(httpx.SyncByteStream):
+        closed = False
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b'{"Success": true, '
+            raise httpx.ReadError("connection reset while reading the body")
+
+        def close(self) -> None:
+            self.closed = True
+
+    streams: list[Cut] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        streams.append(Cut())
+        return httpx.Response(200, stream=streams[-1])
+
+    h = harness(answer)
+    with pytest.raises(UnknownOutcomeError) as caught:
+        CALLS["charge"].invoke(h.client)
+    cause = caught.value.__cause__  # the last attempt's APIConnectionError
+    assert cause is not None and isinstance(cause.__cause__, httpx.ReadError)
+    assert len(streams) == 4 and all(stream.closed for stream in streams)
 
 
 # --- unknown outcomes ---------------------------------------------------------------------
