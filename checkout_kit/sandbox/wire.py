@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from json.encoder import encode_basestring
 from typing import Any
 
 from ..errors import MoneyError
@@ -68,8 +69,11 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     utc = value.astimezone(UTC)
-    if utc.year >= 1000:  # the same text, at less than half strftime's cost
-        return utc.isoformat(timespec="seconds")[:19]
+    if utc.year >= 1000:
+        # The same text at half isoformat's cost (a third of strftime's); an f-string
+        # with format specs costs as much as isoformat.
+        return "%04d-%02d-%02dT%02d:%02d:%02d" % (  # noqa: UP031
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
     return utc.strftime("%Y-%m-%dT%H:%M:%S")  # %Y does not pad years below 1000
 
 
@@ -207,8 +211,35 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_
                             allow_nan=False)
 
 
+def _flat_object(value: dict[Any, Any]) -> str | None:
+    """``value`` as JSON when it is flat: text keys, and values that are text, ``None``,
+    booleans or :class:`JSONObject` (every API envelope: ``{Success, Message, Model}``);
+    else ``None``. Written here it costs a third of the encoder's way round the tags."""
+    items = []
+    for key, item in value.items():
+        kind = type(item)
+        if kind is JSONObject:
+            text = item.text
+        elif kind is str:
+            text = encode_basestring(item)
+        elif item is None:
+            text = "null"
+        elif kind is bool:
+            text = "true" if item else "false"
+        else:
+            return None
+        if type(key) is not str:
+            return None
+        items.append(encode_basestring(key) + ":" + text)
+    return "{" + ",".join(items) + "}"
+
+
 def dumps(value: Any) -> str:
     """JSON text in which ``Decimal`` amounts are numbers with their exact digits."""
+    if type(value) is dict:
+        flat = _flat_object(value)
+        if flat is not None:
+            return flat
     texts: list[str] = []
     token = _objects.set(texts)
     try:
