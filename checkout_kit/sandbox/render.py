@@ -120,7 +120,10 @@ def transaction_json(tx: Transaction, terminal_url: str) -> str:
     currency_code = _json(CURRENCY_CODES.get(tx.currency))
     amount = format(tx.amount, "f") if tx.amount.is_finite() else "null"
     created, created_iso = _stamps(tx.created)
-    auth, auth_iso = _stamps(tx.auth_date)
+    # Under a frozen clock a payment is authorized at the instant it is created.
+    auth, auth_iso = (
+        (created, created_iso) if tx.auth_date == tx.created else _stamps(tx.auth_date)
+    )
     # A one-stage payment is confirmed at the instant it is authorized.
     confirm, confirm_iso = (
         (auth, auth_iso) if tx.confirm_date is tx.auth_date else _stamps(tx.confirm_date)
