@@ -960,7 +960,7 @@ class CloudPaymentsClient:
         failure: GatewayError | None = None
         attempts = self._max_retries + 1
         for attempt in range(attempts):
-            delay = self._delay(attempt)
+            delay: float | None = None  # the backoff, drawn only when a retry follows
             try:
                 response, content = self._send(request)
             except _NEVER_SENT as exc:
@@ -1002,6 +1002,8 @@ class CloudPaymentsClient:
                         break  # the gateway asks for longer than we may block: stop now
                     delay = retry_after
             if attempt + 1 < attempts:
+                if delay is None:
+                    delay = self._delay(attempt)
                 log.info(
                     "%s: %s; retry %d/%d in %.2fs (request id %s)", ctx.endpoint,
                     failure, attempt + 1, self._max_retries, delay, ctx.request_id,
