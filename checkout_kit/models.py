@@ -268,14 +268,21 @@ def _made(cls: type[_M], fields: dict[str, Any]) -> _M:
     return made
 
 
+#: Each enum's members by value: a dict lookup, where calling the enum class costs as
+#: much as reading three other fields.
+_MEMBERS: dict[type[enum.StrEnum], dict[str, enum.StrEnum]] = {}
+
+
 def _enum(cls: type[_E], value: object) -> _E | str | None:
     if value is None or value == "":
         return None
     text = str(value)
-    try:
-        return cls(text)
-    except ValueError:
-        return text  # a value newer than this library: keep it, do not crash
+    members = _MEMBERS.get(cls)
+    if members is None:
+        members = _MEMBERS[cls] = {member.value: member for member in cls}
+    # a value newer than this library is kept as text: a gateway update must not crash
+    member = members.get(text)
+    return text if member is None else member
 
 
 def as_reason_code(value: object) -> ReasonCode | int:
@@ -284,10 +291,10 @@ def as_reason_code(value: object) -> ReasonCode | int:
     if value is None or value == "":
         return 0
     code = _int_value("ReasonCode", value)
-    try:
-        return ReasonCode(code)
-    except ValueError:
-        return code
+    return _REASON_CODES.get(code, code)
+
+
+_REASON_CODES: dict[int, ReasonCode] = {int(code): code for code in ReasonCode}
 
 
 def _json_data(value: object) -> Any:
