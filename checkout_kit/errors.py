@@ -10,6 +10,7 @@ on message text. Messages never contain a full card number or a CVV.
     ├── CardError                    invalid card data given to the Python API
     ├── MoneyError                   amounts that are floats, negative, or too precise
     ├── InvalidRequestError          other bad arguments to the client (``field``): not sent
+    ├── JSONCodecError               JSON that cannot be written or read exactly (``code``)
     ├── CryptogramError              card packets
     │   ├── MalformedPacketError     cannot be parsed (``code`` says why)
     │   ├── UnknownKeyVersionError   no key registered for the packet's version
@@ -42,6 +43,7 @@ __all__ = [
     "DecryptionError",
     "GatewayError",
     "InvalidRequestError",
+    "JSONCodecError",
     "MalformedNotificationError",
     "MalformedPacketError",
     "MoneyError",
@@ -95,6 +97,18 @@ class InvalidRequestError(CheckoutKitError, ValueError):
 
     def __init__(self, message: str, field: str | None = None) -> None:
         self.field = field
+        super().__init__(message)
+
+
+class JSONCodecError(CheckoutKitError, ValueError):
+    """JSON that :mod:`checkout_kit.jsoncodec` will not write or read.
+
+    ``code`` says why: ``not_json``, ``encoding`` (bytes that are not UTF-8),
+    ``constant`` (``NaN``, ``Infinity``), ``number_range``, ``too_deep``,
+    ``non_finite`` (a non-finite ``Decimal`` to write) or ``naive_datetime``."""
+
+    def __init__(self, message: str, code: str) -> None:
+        self.code = code
         super().__init__(message)
 
 
