@@ -35,7 +35,7 @@ def test_text_and_dates() -> None:
         (0.1, MoneyError, None),
         (Decimal("NaN"), JSONCodecError, "non_finite"),
         (Decimal("Infinity"), JSONCodecError, "non_finite"),
-        (datetime(2026, 1, 1), JSONCodecError, "naive_datetime"),  # noqa: DTZ001
+        (datetime(2026, 1, 1), JSONCodecError, "naive_datetime"),
         ("\ud800", JSONCodecError, "encoding"),
     ],
 )
