@@ -72,12 +72,12 @@ def main() -> None:
 # --------------------------------------------------------------------------- card
 
 
-@main.group()
+@main.group(short_help="Card numbers: brand, Luhn and validation.")
 def card() -> None:
     """Card numbers: brand, Luhn and validation."""
 
 
-@card.command("check")
+@card.command("check", short_help="Check card numbers: brand, Luhn, checkout.js error codes.")
 @click.argument("numbers", nargs=-1)
 @click.option("--exp", "exp", help="Expiry as MM/YY, MM/YYYY or MMYY.")
 @click.option("--cvv", help="CVV/CVC to check against the brand's rule.")
@@ -116,7 +116,7 @@ def card_check(numbers: tuple[str, ...], exp: str | None, cvv: str | None, as_js
 # --------------------------------------------------------------------------- cryptogram
 
 
-@main.group("cryptogram")
+@main.group("cryptogram", short_help="Build, inspect and decrypt card cryptogram packets.")
 def cryptogram_group() -> None:
     """Card cryptogram packets (CardCryptogramPacket)."""
 
@@ -128,14 +128,16 @@ def _read_key(path: str) -> bytes:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}") from None
 
 
-@cryptogram_group.command("build")
+@cryptogram_group.command("build", short_help="Build a packet for a card and print it.")
 @click.option("--public-id", required=True, help="The merchant Public ID.")
 @click.option("--card", "card_number", required=True,
               help="Card number; '-' reads it from stdin (keeps it out of shell history).")
 @click.option("--exp", required=True, help="Expiry as MM/YY, MM/YYYY or MMYY.")
 @click.option("--cvv", default="", help="CVV (may be empty for Uzcard and Humo).")
 @click.option("--format", "fmt", default="01", show_default=True,
-              type=click.Choice(["01", "02", "03", "cloudcard", "cloudcard-ios"]))
+              type=click.Choice(["01", "02", "03", "cloudcard", "cloudcard-ios"]),
+              help="Packet format: 01 (PKCS#1 v1.5), 02 (OAEP), 03 (CVV only), or the "
+                   "CloudCard JSON of the Android / iOS SDKs.")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False),
               help="Public key PEM (default: the published key 04).")
 @click.option("--key-version", type=int, help="Version of --key (required with --key).")
@@ -189,7 +191,8 @@ def _run_packets(packets: tuple[str, ...], private_key: bytes | None, as_json: b
     sys.exit(0 if all_good else 1)
 
 
-@cryptogram_group.command("inspect")
+@cryptogram_group.command(
+    "inspect", short_help="Show the header of packets without a key (no card data).")
 @click.argument("packets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per packet.")
 def cryptogram_inspect(packets: tuple[str, ...], as_json: bool) -> None:
@@ -201,7 +204,8 @@ def cryptogram_inspect(packets: tuple[str, ...], as_json: bool) -> None:
     _run_packets(packets, None, as_json)
 
 
-@cryptogram_group.command("decrypt")
+@cryptogram_group.command(
+    "decrypt", short_help="Open packets with a private key, card number and CVV included.")
 @click.argument("packets", nargs=-1)
 @click.option("--private-key", "key_path", required=True, type=click.Path(dir_okay=False),
               help="Private key PEM matching the packets' key version.")
@@ -214,9 +218,10 @@ def cryptogram_decrypt(packets: tuple[str, ...], key_path: str, as_json: bool) -
 # --------------------------------------------------------------------------- keygen
 
 
-@main.command()
+@main.command(short_help="Write a test RSA key pair (private.pem, public.pem).")
 @click.argument("outdir", type=click.Path(file_okay=False))
-@click.option("--bits", default=2048, show_default=True, type=click.IntRange(2048, 4096))
+@click.option("--bits", default=2048, show_default=True, type=click.IntRange(2048, 4096),
+              help="RSA modulus size in bits.")
 def keygen(outdir: str, bits: int) -> None:
     """Write a test RSA key pair to OUTDIR/private.pem and OUTDIR/public.pem."""
     target = Path(outdir)
@@ -227,3 +232,7 @@ def keygen(outdir: str, bits: int) -> None:
     private_path.chmod(0o600)
     (target / "public.pem").write_bytes(public_pem)
     click.echo(f"wrote {private_path} and {target / 'public.pem'}")
+
+
+if __name__ == "__main__":  # ``python -m checkout_kit.cli``, for a source checkout
+    main()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -97,3 +99,53 @@ def test_build_errors_are_clean_messages(keys: Path) -> None:
         "--exp", "12/30", "--key", str(keys / "public.pem"),
     ])
     assert missing_version.exit_code == 2
+
+
+CommandPaths = list[tuple[tuple[str, ...], click.Command]]
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> CommandPaths:
+    """Every command under ``group`` (the lazy sandbox command included) with its path."""
+    ctx = click.Context(group)
+    found: CommandPaths = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        found.append(((*path, name), command))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*path, name)))
+    return found
+
+
+def test_every_command_and_option_has_help() -> None:
+    commands = _commands(main)
+    assert {path for path, _ in commands} >= {("card", "check"), ("cryptogram", "build"),
+                                               ("keygen",), ("sandbox",)}
+    for path, command in commands:
+        assert command.short_help, path
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, (path, param.name)
+
+
+@pytest.mark.parametrize("group", [(), ("card",), ("cryptogram",)])
+def test_help_lists_whole_command_descriptions(group: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*group, "--help"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    listing = " ".join(result.output.split("Commands:")[1].split())
+    assert "..." not in listing
+    for path, command in _commands(main):
+        if path[:-1] == group:
+            assert f"{path[-1]} {command.short_help}" in listing
+
+
+def test_sandbox_default_port_is_the_documented_one() -> None:
+    from checkout_kit.sandbox.cli import DEFAULT_PORT, sandbox_command
+
+    port = next(p for p in sandbox_command.params if p.name == "port")
+    assert port.default == DEFAULT_PORT == 8787
+    root = Path(__file__).resolve().parent.parent
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        for found in re.findall(r"(?:127\.0\.0\.1|localhost):(\d+)|--port (\d+)", text):
+            assert int(found[0] or found[1]) == DEFAULT_PORT, doc.name

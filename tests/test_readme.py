@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import doctest
+import io
+import os
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+import pytest
+
+from checkout_kit import cryptogram
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.errors import PaymentDeclined
+from checkout_kit.sandbox.cli import DEFAULT_PORT
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
+#: Marks a python block that talks to a running ``checkout-kit sandbox``.
+NEEDS_SANDBOX = "<!-- needs: checkout-kit sandbox -->"
+PYTHON_BLOCK = r"(<!-- needs: checkout-kit sandbox -->\n)?```python\n(.*?)```"
+DEFAULT_BASE = f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def _python_blocks(*, needs_sandbox: bool) -> list[str]:
+    return [code for marker, code in re.findall(PYTHON_BLOCK, TEXT, re.S)
+            if bool(marker) == needs_sandbox]
 
 
 def test_readme_console_examples_show_true_results() -> None:
@@ -21,7 +45,7 @@ def test_readme_console_examples_show_true_results() -> None:
 
 
 def test_readme_python_blocks_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+    blocks = _python_blocks(needs_sandbox=False)
     assert blocks
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
@@ -30,3 +54,56 @@ def test_readme_python_blocks_run() -> None:
 def test_readme_states_the_two_commands() -> None:
     assert "<!-- test-command -->" in TEXT
     assert "checkout-kit sandbox" in TEXT
+    assert "Basic auth" in TEXT
+
+
+@pytest.fixture
+def sandbox_base() -> Iterator[str]:
+    """A real ``checkout-kit sandbox`` process (this source tree) on a free 127.0.0.1 port."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checkout_kit.cli", "sandbox", "--host", "127.0.0.1",
+         "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # the banner names the port the OS picked
+            seen.append(line)
+            found = re.search(r"API base URL\s+(http://127\.0\.0\.1:\d+)", line)
+            if found:
+                yield found.group(1)
+                break
+        else:
+            pytest.fail("the sandbox exited without its banner:\n" + "".join(seen))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
+            proc.kill()
+            proc.wait()
+
+
+def test_readme_charge_against_a_running_sandbox(sandbox_base: str) -> None:
+    (block,) = _python_blocks(needs_sandbox=True)
+    assert DEFAULT_BASE in block
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block.replace(DEFAULT_BASE, sandbox_base), str(README), "exec"), {})
+    # A fresh sandbox, so the printed line is exactly the one the README shows.
+    shown = re.search(r"print\(.*\)\s+# (.+)", block)
+    assert shown is not None
+    assert out.getvalue().strip() == shown.group(1).strip()
+    assert out.getvalue().startswith("Completed ")
+
+
+def test_readme_is_right_that_the_published_key_is_declined(sandbox_base: str) -> None:
+    from checkout_kit.sandbox.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+
+    client = CloudPaymentsClient(DEFAULT_PUBLIC_ID, DEFAULT_SECRET, base_url=sandbox_base)
+    packet = cryptogram.build("4000 0000 0000 3055", "12/30", "123", DEFAULT_PUBLIC_ID)
+    with pytest.raises(PaymentDeclined) as declined:
+        client.charge(Decimal("1.00"), ip_address="203.0.113.7", cryptogram=packet)
+    assert declined.value.reason_code == 5030

@@ -10,7 +10,11 @@ import click
 
 from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
-__all__ = ["parse_key_option", "sandbox_command"]
+__all__ = ["DEFAULT_PORT", "parse_key_option", "sandbox_command"]
+
+#: The port ``checkout-kit sandbox`` listens on unless told otherwise; the README and
+#: docs use it too, so a copied URL reaches a sandbox started with no options.
+DEFAULT_PORT = 8787
 
 
 def parse_key_option(values: Sequence[str]) -> dict[int, bytes] | None:
@@ -31,18 +35,24 @@ def parse_key_option(values: Sequence[str]) -> dict[int, bytes] | None:
     return keys
 
 
-@click.command("sandbox")
+@click.command(
+    "sandbox", short_help="Run the offline CloudPayments sandbox as a local HTTP server.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--public-id", default=DEFAULT_PUBLIC_ID, show_default=True)
-@click.option("--api-secret", default=DEFAULT_SECRET, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one (printed at start).")
+@click.option("--public-id", default=DEFAULT_PUBLIC_ID, show_default=True,
+              help="Public ID: the Basic-auth user name and the terminal of every payment.")
+@click.option("--api-secret", default=DEFAULT_SECRET, show_default=True,
+              help="API secret: the Basic-auth password and the notification HMAC key.")
 @click.option("--key", "keys", multiple=True, metavar="VERSION:PEM_FILE",
               help="A private key for cryptograms (repeatable); default: a generated key, v4.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep the state in this SQLite file.")
-@click.option("--site-name", default="Sandbox Shop", show_default=True)
+@click.option("--site-name", default="Sandbox Shop", show_default=True,
+              help="Shop name on the 3-D Secure page (MerchantName in PaReq).")
 @click.option("--save-cards", type=click.Choice(["on_request", "always"]), default="on_request",
-              show_default=True)
+              show_default=True,
+              help="Issue card tokens when a payment asks (SaveCard) or for every payment.")
 @click.option("--duplicate-notifications", is_flag=True, help="Deliver every notification twice.")
 def sandbox_command(
     host: str, port: int, public_id: str, api_secret: str, keys: tuple[str, ...],
