@@ -80,7 +80,7 @@ def _r(*items: int | tuple[int, int]) -> tuple[tuple[int, int], ...]:
 
 _G4 = (4, 8, 12)
 
-#: The brand table. Sources: reference §2.3 (SDK ranges), the published IIN ranges
+#: The brand table. Sources: docs/gateway.md §2.3 (SDK ranges), the published IIN ranges
 #: of each network, and the precedence rules of lessons-from-peers.md.
 BRANDS: tuple[Brand, ...] = (
     Brand("visa", "Visa", _r(4), (16, 18, 19), _G4, "CVV", (3,)),
@@ -98,7 +98,7 @@ BRANDS: tuple[Brand, ...] = (
           "CVV", (3,)),
     Brand("discover", "Discover", _r(6011, (644, 649), 65), (16, 19), _G4, "CID", (3,),
           beats=("maestro",)),
-    # Uzcard and Humo: the gateway does not require a CVV for them (reference §2.5).
+    # Uzcard and Humo: the gateway does not require a CVV for them (docs/gateway.md §2.5).
     Brand("humo", "Humo", _r(9860), (16,), _G4, "CVV", (3,), cvv_required=False,
           beats=("mastercard",)),
     Brand("uzcard", "Uzcard", _r(8600, 5614), (16,), _G4, "CVV", (3,), cvv_required=False,

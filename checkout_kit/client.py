@@ -1,4 +1,4 @@
-"""``CloudPaymentsClient``: the CloudPayments HTTP API over httpx (reference §3, §4, §1.7).
+"""``CloudPaymentsClient``: the CloudPayments HTTP API over httpx (docs/gateway.md §3, §4, §1.7).
 
 Results are typed values from :mod:`checkout_kit.models`; failures are the
 :class:`~checkout_kit.errors.GatewayError` family. How each answer is surfaced:
@@ -775,7 +775,7 @@ class CloudPaymentsClient:
         """The cryptogram key (``GET /payments/publickey`` → ``{Pem, Version}``)."""
         ctx = _Call("GET", "/payments/publickey", mutating=False, request_id=None)
         body, status = self._exchange(ctx, None)
-        # The endpoint answers bare {Pem, Version} (reference §1.7); accept an envelope too.
+        # The endpoint answers bare {Pem, Version} (docs/gateway.md §1.7); accept an envelope too.
         model = body.get("Model") if isinstance(body.get("Model"), Mapping) else body
         try:
             return PublicKeyInfo.from_api(model)
@@ -1106,7 +1106,7 @@ def _models(build: Callable[[Any], _T]) -> Callable[[_Envelope, _Call], list[_T]
 
 
 def _payment_result(env: _Envelope, ctx: _Call, allow_3ds: bool) -> Transaction | ThreeDSChallenge:
-    """Reference §3.4: 3-D Secure, decline, request error or accepted, in that order."""
+    """docs/gateway.md §3.4: 3-D Secure, decline, request error or accepted, in that order."""
     model = env.model
     if not env.success and is_three_ds_model(model):
         if not allow_3ds:

@@ -2,7 +2,7 @@
 
 A packet carries a card to the gateway encrypted with the gateway's RSA public key.
 Every layout the official mobile SDKs and checkout.js have produced is supported
-(reference §1):
+(docs/gateway.md §1):
 
 ========================  =============  ==============================================
 format                    RSA padding    layout
@@ -76,7 +76,7 @@ PrivateKeyLike: TypeAlias = "str | bytes | RSAPrivateKey"
 
 # --------------------------------------------------------------------------- keys
 
-#: The gateway's published public keys by key version (reference §1.8).
+#: The gateway's published public keys by key version (docs/gateway.md §1.8).
 #: 04 is hard-coded in every mobile SDK; 02 in the legacy checkout script.
 PUBLISHED_KEYS: Final[dict[int, str]] = {
     4: (
@@ -103,7 +103,7 @@ PUBLISHED_KEYS: Final[dict[int, str]] = {
     ),
 }
 
-#: SHA-256 of each published key's DER SubjectPublicKeyInfo, as the reference gives it.
+#: SHA-256 of each published key's DER SubjectPublicKeyInfo, as docs/gateway.md §1.8 gives it.
 PUBLISHED_KEY_FINGERPRINTS: Final[dict[int, str]] = {
     4: "16faeda79e3169ca3f8294ee8bbc7d0ee2a5b6f6588d679e08efb1e7da774829",
     2: "9c7c1b22d381ebeda46358f342d355901f437d203417d7704597d4b9e76e85b9",
@@ -200,7 +200,7 @@ def load_private_key(key: PrivateKeyLike) -> RSAPrivateKey:
 
 
 def key_fingerprint(key: PublicKeyLike) -> str:
-    """SHA-256 (hex) of the key's DER SubjectPublicKeyInfo, as the reference lists it."""
+    """SHA-256 (hex) of the key's DER SubjectPublicKeyInfo, as docs/gateway.md §1.8 lists it."""
     der = load_public_key(key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -313,7 +313,7 @@ def _version_for_key(key: RSAPublicKey) -> int:
 
 
 class PacketFormat(StrEnum):
-    """The packet layouts (reference §1.1)."""
+    """The packet layouts (docs/gateway.md §1.1)."""
 
     V01 = "01"
     V02 = "02"
@@ -325,7 +325,7 @@ class PacketFormat(StrEnum):
 _PKCS1: Final = "pkcs1"
 _OAEP_SHA1: Final = "oaep-sha1"
 
-#: The RSA padding each format implies (reference §1.1, §1.3).
+#: The RSA padding each format implies (docs/gateway.md §1.1, §1.3).
 FORMAT_PADDING: Final[dict[PacketFormat, str]] = {
     PacketFormat.V01: _PKCS1,
     PacketFormat.V02: _OAEP_SHA1,

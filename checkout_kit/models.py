@@ -1,4 +1,4 @@
-"""Typed values for what the CloudPayments API returns (reference §3.4, §3.5, §1.7).
+"""Typed values for what the CloudPayments API returns (docs/gateway.md §3.4, §3.5, §1.7).
 
 Every model is a frozen dataclass built by ``from_api(model)`` from the JSON ``Model``
 object the gateway sends, and keeps that object as ``raw`` for fields we do not type.
@@ -11,8 +11,8 @@ Parsing rules, the same for every model:
   ``parse_float=Decimal``; a float that slips through is converted through its
   shortest repr, never through binary arithmetic);
 * dates become aware UTC datetimes, from ``"/Date(<ms>)/"`` or from ISO text
-  (``yyyy-MM-ddTHH:mm:ss``, which the gateway writes in UTC, see §3.4 examples where
-  ``CreatedDate`` and ``CreatedDateIso`` agree as UTC);
+  (``yyyy-MM-ddTHH:mm:ss``, which the gateway writes in UTC: in the docs/gateway.md §3.4
+  examples ``CreatedDate`` and ``CreatedDateIso`` agree as UTC);
 * an enum value we do not know (a new ``Status``, a new ``ReasonCode``) is kept as the
   raw string or int instead of raising, so a gateway update cannot break a shop;
 * a missing *required* field (``TransactionId`` on a transaction...) raises
@@ -55,7 +55,7 @@ __all__ = [
 
 
 class TransactionStatus(enum.StrEnum):
-    """``Model.Status`` of a transaction (reference §3.4)."""
+    """``Model.Status`` of a transaction (docs/gateway.md §3.4)."""
 
     AWAITING_AUTHENTICATION = "AwaitingAuthentication"
     AUTHORIZED = "Authorized"
@@ -65,7 +65,7 @@ class TransactionStatus(enum.StrEnum):
 
 
 class SubscriptionStatus(enum.StrEnum):
-    """``Model.Status`` of a subscription (reference §3.5)."""
+    """``Model.Status`` of a subscription (docs/gateway.md §3.5)."""
 
     ACTIVE = "Active"
     PAST_DUE = "PastDue"
@@ -75,7 +75,7 @@ class SubscriptionStatus(enum.StrEnum):
 
 
 class Interval(enum.StrEnum):
-    """Subscription period unit (reference §3.5)."""
+    """Subscription period unit (docs/gateway.md §3.5)."""
 
     DAY = "Day"
     WEEK = "Week"
@@ -94,7 +94,7 @@ def parse_api_datetime(value: object) -> datetime | None:
     """An aware UTC datetime from the gateway's ``/Date(ms)/`` or ISO text.
 
     ``None`` and ``""`` give ``None``. ISO text without an offset is taken as UTC
-    (reference §3.4). Anything else raises :class:`ValueError`.
+    (docs/gateway.md §3.4). Anything else raises :class:`ValueError`.
     """
     if value is None or value == "":
         return None
@@ -125,7 +125,7 @@ def mask_token(token: str | None) -> str | None:
 
 
 def is_three_ds_model(model: object) -> bool:
-    """The client rule of reference §3.4: a 3-D Secure answer has ``AcsUrl`` and ``PaReq``."""
+    """The client rule of docs/gateway.md §3.4: a 3-D Secure answer has ``AcsUrl`` and ``PaReq``."""
     return (
         isinstance(model, Mapping)
         and isinstance(model.get("AcsUrl"), str)
@@ -322,7 +322,7 @@ def _as_mapping(model: object, what: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Transaction:
-    """A payment, refund or payout as the gateway describes it (reference §3.4)."""
+    """A payment, refund or payout as the gateway describes it (docs/gateway.md §3.4)."""
 
     transaction_id: int
     amount: Decimal
@@ -436,7 +436,7 @@ class Transaction:
 
 @dataclass(frozen=True)
 class ThreeDSChallenge:
-    """The payment needs 3-D Secure (reference §3.4 case 2, §4).
+    """The payment needs 3-D Secure (docs/gateway.md §3.4 case 2, §4).
 
     Send the payer's browser to :attr:`acs_url` with a POST form of ``PaReq`` =
     :attr:`pa_req`, ``MD`` = :attr:`transaction_id` and ``TermUrl``; the bank posts
@@ -485,7 +485,7 @@ class ThreeDSChallenge:
 
 @dataclass(frozen=True)
 class Refund:
-    """A refund was accepted; it has its own transaction id (reference §3.5)."""
+    """A refund was accepted; it has its own transaction id (docs/gateway.md §3.5)."""
 
     transaction_id: int
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -499,7 +499,7 @@ class Refund:
 
 @dataclass(frozen=True)
 class CardToken:
-    """One saved card from ``/payments/tokens/list`` (reference §3.5)."""
+    """One saved card from ``/payments/tokens/list`` (docs/gateway.md §3.5)."""
 
     token: str = field(repr=False)
     account_id: str | None
@@ -529,7 +529,7 @@ class CardToken:
 
 @dataclass(frozen=True)
 class Subscription:
-    """A recurring-payment plan (reference §3.5)."""
+    """A recurring-payment plan (docs/gateway.md §3.5)."""
 
     id: str
     account_id: str | None
@@ -589,7 +589,7 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Order:
-    """An invoice sent by e-mail/SMS with a payment link (reference §3.5)."""
+    """An invoice sent by e-mail/SMS with a payment link (docs/gateway.md §3.5)."""
 
     id: str
     amount: Decimal
@@ -637,7 +637,7 @@ class Order:
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """One notification type's settings (reference §3.5, §5.1)."""
+    """One notification type's settings (docs/gateway.md §3.5, §5.1)."""
 
     is_enabled: bool
     address: str | None
@@ -662,7 +662,7 @@ class NotificationSettings:
 
 @dataclass(frozen=True)
 class PublicKeyInfo:
-    """The cryptogram key from ``GET /payments/publickey`` (reference §1.7)."""
+    """The cryptogram key from ``GET /payments/publickey`` (docs/gateway.md §1.7)."""
 
     pem: str = field(repr=False)
     version: int

@@ -1,7 +1,7 @@
 """Amounts as :class:`~decimal.Decimal`, rounded by the rules of their currency.
 
 Floats are refused everywhere: ``0.1 + 0.2`` is how shops lose kopecks. The gateway
-accepts at most two decimals for every currency it lists (reference §3.3, §3.7), so
+accepts at most two decimals for every currency it lists (docs/gateway.md §3.3, §3.7), so
 the exponent table below is the ISO 4217 minor unit capped at 2.
 """
 
@@ -13,7 +13,7 @@ from .errors import MoneyError
 
 __all__ = ["CURRENCIES", "format_amount", "minor_units", "parse_amount", "quantize"]
 
-#: Currency code -> number of decimals the gateway accepts (reference §3.7).
+#: Currency code -> number of decimals the gateway accepts (docs/gateway.md §3.7).
 _CODES = (
     "RUB", "EUR", "USD", "GBP", "UAH", "BYR", "BYN", "KZT", "AZN", "CHF", "CZK", "CAD", "PLN",
     "SEK", "TRY", "CNY", "INR", "BRL", "ZAR", "UZS", "BGN", "BGL", "RON", "AUD", "HKD", "GEL",

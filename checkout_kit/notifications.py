@@ -4,7 +4,7 @@ Pure: no Flask, no network. The sandbox uses :func:`sign` and :func:`encode_body
 send notifications; a shop uses :func:`verify` and :func:`parse_notification` to
 receive them.
 
-Signatures (reference §5.2). Every notification carries two headers, each
+Signatures (docs/gateway.md §5.2). Every notification carries two headers, each
 ``base64(HMAC-SHA256(key=API secret, message))``:
 
 * ``Content-HMAC`` over the raw bytes as sent (the POST body, or the query string of
@@ -60,14 +60,14 @@ __all__ = [
 HEADER_RAW = "Content-HMAC"
 HEADER_DECODED = "X-Content-HMAC"
 
-#: Minutes between delivery attempts (reference §5.1: 1, 2, 5, 10, 30 minutes); the
+#: Minutes between delivery attempts (docs/gateway.md §5.1: 1, 2, 5, 10, 30 minutes); the
 #: last interval repeats until :data:`MAX_ATTEMPTS` attempts were made.
 RETRY_SCHEDULE: tuple[int, ...] = (1, 2, 5, 10, 30)
 MAX_ATTEMPTS = 100
 
 
 class NotificationType(enum.StrEnum):
-    """The notification types the gateway sends (reference §5.1)."""
+    """The notification types the gateway sends (docs/gateway.md §5.1)."""
 
     CHECK = "Check"
     PAY = "Pay"
@@ -87,7 +87,7 @@ class NotificationType(enum.StrEnum):
 
 
 class CheckCode(enum.IntEnum):
-    """The codes a shop may answer to a Check notification (reference §5.3)."""
+    """The codes a shop may answer to a Check notification (docs/gateway.md §5.3)."""
 
     ACCEPT = 0
     INVALID_INVOICE_ID = 10

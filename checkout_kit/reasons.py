@@ -1,4 +1,4 @@
-"""The gateway's reason codes as one table (reference §3.6 and §5.3).
+"""The gateway's reason codes as one table (docs/gateway.md §3.6 and §5.3).
 
 ``REASONS`` maps a ``ReasonCode`` to its official name, a message for the payer
 (Russian and English) and its retry class for recurring payments. The sandbox
@@ -6,7 +6,7 @@ declines with these, the client turns them into :class:`ReasonCode` members, and
 pages show ``cardholder_message`` without a chain of ``if`` statements.
 
 The SBP, payout and cross-terminal codes 6001–6025 are left out on purpose: the
-reference lists their names without saying which code is which, and card payments
+docs/gateway.md §3.6 lists their names without saying which code is which, and card payments
 never produce them. :func:`reason_for` gives any unlisted code a generic row.
 """
 

@@ -70,7 +70,7 @@ def openssl_encrypt(public: Path, plaintext: bytes, fmt: PacketFormat) -> bytes:
 
 
 def wrap(fmt: PacketFormat, ciphertext: bytes, card: dict[str, Any], version: int) -> str:
-    """Make a packet around a foreign ciphertext, laid out as reference §1.5-§1.7 say."""
+    """Make a packet around a foreign ciphertext, laid out as docs/gateway.md §1.5-§1.7 say."""
     b64 = base64.b64encode(ciphertext).decode()
     pan, yymm = card["number"], card["yymm"]
     if fmt is PacketFormat.CVV:

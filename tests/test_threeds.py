@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from checkout_kit import threeds
 from checkout_kit.threeds import CallbackMD, PaResOutcome, ThreeDSError
 
-# The Docs sample PaReq (reference §4), without its stray "+/" and with it.
+# The Docs sample PaReq (docs/gateway.md §4), without its stray "+/" and with it.
 DOCS_JSON = ('{"MerchantName":null,"FirstSix":"424242","LastFour":"4242","Amount":100.0,'
              '"CurrencyCode":"RUB","Date":"2021-10-25T00:00:00+03:00","CustomerName":null,'
              '"CultureName":"ru-RU"}')

@@ -1,4 +1,4 @@
-"""The server API of the sandbox: the gateway's endpoints over HTTP (reference §3).
+"""The server API of the sandbox: the gateway's endpoints over HTTP (docs/gateway.md §3).
 
 One table, :data:`ROUTES`, says for each path which operation runs and who may call
 it: the merchant (HTTP Basic ``PublicId:ApiSecret``), or also a browser or mobile

@@ -7,7 +7,7 @@
   ``status`` (answer 429 or 5xx *without* processing), ``drop`` (process the
   request, commit its effects, then break the connection instead of answering);
 * answers 429 when more than ``max_concurrent_requests`` are in flight (the test
-  terminal's cap is 5, reference §3.1).
+  terminal's cap is 5, docs/gateway.md §3.1).
 
 A dropped connection is modelled, for in-process clients (``httpx.WSGITransport``),
 by a response body that raises :class:`httpx.ReadError` when read: exactly what

@@ -3,8 +3,8 @@
 Each event becomes a :class:`~checkout_kit.sandbox.state.Delivery` (two with the
 ``duplicate_notifications`` setting). A delivery succeeds when the shop answers
 2xx with JSON ``{"code": 0}``; otherwise it is retried after 1, 2, 5, 10 and then
-every 30 virtual minutes, up to 100 attempts (reference §5.1). Check is sent once,
-synchronously, and its answer decides the payment (§5.3):
+every 30 virtual minutes, up to 100 attempts (docs/gateway.md §5.1). Check is sent once,
+synchronously, and its answer decides the payment (docs/gateway.md §5.3):
 
 * ``{"code": N}`` → :func:`checkout_kit.notifications.check_reason` (3001...3008);
 * an HTTP error status (404, 500, 504...) → 3006 ``Unavailable``;

@@ -1,4 +1,4 @@
-"""Orders (invoices with a payment link, reference §3.5).
+"""Orders (invoices with a payment link, docs/gateway.md §3.5).
 
 ``/orders/create`` answers with ``Url`` = ``<sandbox>/d/<Id>`` (the gateway's is
 ``https://orders.cloudpayments.ru/d/<Id>``); that page shows the order and takes a

@@ -1,8 +1,8 @@
 """How sandbox records look on the wire: API models and notification fields.
 
-Field names, formats and constants follow reference §3.4, §3.5 and §5.4. Test-mode
+Field names, formats and constants follow docs/gateway.md §3.4, §3.5 and §5.4. Test-mode
 constants (``TestMode: true``, ``GatewayName "Test"``, ``Issuer "CloudPayments"``,
-``AuthCode "A1B2C3"``) come from the Docs examples (reference §8).
+``AuthCode "A1B2C3"``) come from the Docs examples (docs/gateway.md §8).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def _stamps(value: datetime | None) -> tuple[str, str]:
 
 
 def transaction_model(tx: Transaction, terminal_url: str) -> JSONObject:
-    """The transaction model of reference §3.4 (every listed field present)."""
+    """The transaction model of docs/gateway.md §3.4 (every listed field present)."""
     return JSONObject(transaction_json(tx, terminal_url))
 
 
@@ -173,7 +173,7 @@ def transaction_json(tx: Transaction, terminal_url: str) -> str:
 
 
 def transaction_fields(tx: Transaction, when: datetime) -> dict[str, object]:
-    """Fields common to Check, Pay, Fail, Confirm and Cancel (reference §5.4)."""
+    """Fields common to Check, Pay, Fail, Confirm and Cancel (docs/gateway.md §5.4)."""
     card = tx.card
     return {
         "TransactionId": tx.id,
@@ -232,7 +232,7 @@ def _subscription_common(sub: Subscription) -> dict[str, Any]:
 
 
 def subscription_model(sub: Subscription) -> dict[str, Any]:
-    """The subscription model of reference §3.5."""
+    """The subscription model of docs/gateway.md §3.5."""
     return {
         **_subscription_common(sub),
         "CurrencyCode": CURRENCY_CODES.get(sub.currency),
@@ -251,7 +251,7 @@ def subscription_model(sub: Subscription) -> dict[str, Any]:
 
 
 def subscription_fields(sub: Subscription) -> dict[str, object]:
-    """Fields of a Recurrent notification (reference §5.4)."""
+    """Fields of a Recurrent notification (docs/gateway.md §5.4)."""
     return {
         **_subscription_common(sub),
         "StartDate": sub.start_date,
@@ -261,7 +261,7 @@ def subscription_fields(sub: Subscription) -> dict[str, object]:
 
 
 def order_model(order: Order) -> dict[str, Any]:
-    """The order model of reference §3.5."""
+    """The order model of docs/gateway.md §3.5."""
     return {
         "Id": order.id,
         "Number": order.number,

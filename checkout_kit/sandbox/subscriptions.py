@@ -1,4 +1,4 @@
-"""Subscriptions (recurring payments) on the virtual clock (reference §3.5, §6.2).
+"""Subscriptions (recurring payments) on the virtual clock (docs/gateway.md §3.5, §6.2).
 
 Schedule: charge *k* (from 0) is due at ``StartDate + k × Period × Interval``
 (calendar months for ``Month``, clamped to the month's last day and always counted

@@ -2,7 +2,7 @@
 
 The gateway is an ASP.NET service: parameter names are case-insensitive, numbers
 may arrive as JSON numbers or as form strings, fractional numbers sent to integer
-fields are rounded (reference §3.1). Everything a client can get wrong becomes a
+fields are rounded (docs/gateway.md §3.1). Everything a client can get wrong becomes a
 :class:`RequestError`, which the API answers with the ``{Success: false, Message}``
 envelope, never a 500.
 """
@@ -364,7 +364,7 @@ class Params:
         raise RequestError(f"{name} is invalid")
 
     def currency(self, name: str = "Currency", default: str = "RUB") -> str:
-        """A currency code the gateway lists (reference §3.7)."""
+        """A currency code the gateway lists (docs/gateway.md §3.7)."""
         value = self.text(name, max_length=8) or default
         code = value.upper()
         if code not in CURRENCIES:
