@@ -120,19 +120,16 @@ BRANDS: tuple[Brand, ...] = (
 BRANDS_BY_ID: dict[str, Brand] = {b.id: b for b in BRANDS}
 
 
-#: The longest prefix in the table (six digits today; ISO/IEC 7812 allows eight).
-_MAX_PREFIX = max(len(str(lo)) for b in BRANDS for lo, _ in b.patterns)
-
-
-def _build_prefix_index() -> tuple[dict[str, Brand], ...]:
-    """For each prefix length 1.._MAX_PREFIX, a map from prefix string to the winning brand.
+def _build_prefix_index(brands: tuple[Brand, ...]) -> tuple[dict[str, Brand], ...]:
+    """For each prefix length 1..longest, a map from prefix string to the winning brand.
 
     Detection then costs one dictionary look-up per prefix length. A prefix claimed by
     two brands at the same length must be settled by ``beats``; otherwise the table is
-    wrong and we refuse to import rather than guess.
+    wrong and ``ValueError`` stops the import rather than letting detection guess.
     """
-    index: list[dict[str, Brand]] = [{} for _ in range(_MAX_PREFIX + 1)]
-    for brand in BRANDS:
+    widest = max(len(str(lo)) for b in brands for lo, _ in b.patterns)
+    index: list[dict[str, Brand]] = [{} for _ in range(widest + 1)]
+    for brand in brands:
         for lo, hi in brand.patterns:
             digits = len(str(lo))
             for value in range(lo, hi + 1):
@@ -141,13 +138,13 @@ def _build_prefix_index() -> tuple[dict[str, Brand], ...]:
                 if other is None or other.id in brand.beats:
                     index[digits][key] = brand
                 elif brand.id not in other.beats:
-                    raise AssertionError(  # pragma: no cover - guards table edits
-                        f"brands {other.id} and {brand.id} both claim prefix {key}"
-                    )
+                    raise ValueError(f"brands {other.id} and {brand.id} both claim prefix {key}")
     return tuple(index)
 
 
-_PREFIX_INDEX = _build_prefix_index()
+_PREFIX_INDEX = _build_prefix_index(BRANDS)
+#: The longest prefix in the table (six digits today; ISO/IEC 7812 allows eight).
+_MAX_PREFIX = len(_PREFIX_INDEX) - 1
 
 
 def _lengths_by_lead() -> dict[str, tuple[int, ...]]:
