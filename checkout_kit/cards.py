@@ -198,7 +198,7 @@ def normalize_number(number: str) -> str:
 
 
 def _luhn(digits: str) -> bool:
-    # Summing ASCII bytes is the fastest pure-Python digit sum: every digit is its
+    # Sums the digits without a Python-level loop: every digit is its
     # value plus 48, and the doubled digits go through a translation table.
     raw = digits.encode()
     total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
