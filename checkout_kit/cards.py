@@ -206,9 +206,9 @@ def _luhn(digits: str) -> bool:
 
 
 def luhn_valid(number: str) -> bool:
-    """The mod-10 check. An all-zero number and a number with stray characters fail."""
-    if _text(number, "cardNumber").isdigit() and number.isascii():  # no normalising needed
-        return _luhn(number)
+    """The mod-10 check. An all-zero number and a number with stray characters fail;
+    a value that is not a string raises :class:`CardError`."""
+    _text(number, "cardNumber")
     try:
         digits = normalize_number(number)
     except CardError:
@@ -445,12 +445,14 @@ def _parse_combined(value: str) -> Expiry:
     if not (digits.isascii() and digits.isdigit()):
         digits = re.sub(r"\D", "", value)
     split = _MONTH_DIGITS_BY_LENGTH.get(len(digits))
-    # The split leaves a year of one, two or four digits, all of which _year reads.
-    if split is not None and digits.isascii():
-        month = int(digits[:split])
-        year = _year(digits[split:])
-        if 1 <= month <= 12 and year is not None and year >= MIN_EXPIRY_YEAR:
-            return Expiry(year, month)
+    # The split leaves a year of one, two or four digits, all of which _year reads;
+    # Expiry itself checks the month and the year's range.
+    year = _year(digits[split:]) if split is not None and digits.isascii() else None
+    if split is not None and year is not None:
+        try:
+            return Expiry(year, int(digits[:split]))
+        except CardError:
+            pass
     raise CardError({"expDateMonthYear": "ExpDateMonthYear_Invalid"}, "invalid expiry")
 
 
