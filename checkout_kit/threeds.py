@@ -1,6 +1,7 @@
 """3-D Secure round trip: the ACS form, PaReq, PaRes and the ThreeDSCallback MD.
 
-Pure: no Flask, no network (docs/gateway.md §4 and §1.10).
+Pure: no Flask, no network (docs/gateway.md §4 and §1.10). Every JSON text here is
+written and read by :mod:`checkout_kit.jsoncodec`.
 
 * **PaReq** in test mode is base64 of a JSON object (``FirstSix``, ``LastFour``,
   ``Amount``, ``CurrencyCode``, ``Date``...). :func:`build_pareq` writes it,
@@ -15,7 +16,8 @@ Pure: no Flask, no network (docs/gateway.md §4 and §1.10).
   ``ThreeDsCallbackId``, ``SuccessUrl`` and ``FailUrl``, sent as the JSON text (mobile
   SDKs) or as ``base64(encodeURIComponent(JSON))`` (checkout.js ``prepareMD``).
 * The **ACS form** is an auto-submitting POST with exactly ``PaReq``, ``MD`` and
-  ``TermUrl``.
+  ``TermUrl``, to an ``https`` ACS (or ``http`` on loopback, for the sandbox), written
+  so that it runs under a strict Content-Security-Policy (a nonce, no inline handlers).
 """
 
 from __future__ import annotations
@@ -26,16 +28,18 @@ import enum
 import hashlib
 import hmac
 import html
-import json
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from . import jsoncodec
 from .errors import ThreeDSError
+from .models import mask_token
 
 __all__ = [
     "ACS_FIELDS",
@@ -77,39 +81,14 @@ class PaResOutcome(enum.StrEnum):
 _MAX_ID = 2**63 - 1
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _loads(text: str) -> Any:
-    """Strict JSON: exact decimals, and no NaN or Infinity (Python accepts them)."""
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except ArithmeticError:  # 1E+9999999999999999999 is beyond what Decimal holds
-        raise ValueError("a number out of range") from None
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("a PaReq amount must be finite")
-        # The Docs sample carries the amount as a JSON number; ours keeps its digits.
-        return format(value, "f")
-    if isinstance(value, float):
-        raise TypeError("amounts are Decimal, never float")
-    if isinstance(value, datetime):
-        value = value.isoformat(timespec="seconds")
-    return json.dumps(value, ensure_ascii=False)
-
-
 def encode_pareq(fields: Mapping[str, Any]) -> str:
     """Flat ``fields`` as a test-mode PaReq: base64 of compact UTF-8 JSON, with
-    ``Decimal`` amounts written digit for digit."""
-    text = "{" + ",".join(
-        f"{json.dumps(str(key), ensure_ascii=False)}:{_json_value(value)}"
+    ``Decimal`` amounts written digit for digit and datetimes to the second."""
+    doc = {
+        str(key): value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
         for key, value in fields.items()
-    ) + "}"
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+    }
+    return base64.b64encode(jsoncodec.dumps_bytes(doc)).decode("ascii")
 
 
 def build_pareq(
@@ -155,8 +134,8 @@ def decode_pareq(pa_req: str) -> dict[str, Any]:
         candidates.insert(0, pa_req[2:])
     for candidate in candidates:
         try:
-            obj = _loads(_b64decode_loose(candidate).decode("utf-8"))
-        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+            obj = jsoncodec.loads(_b64decode_loose(candidate))
+        except (binascii.Error, ValueError):
             continue
         if isinstance(obj, dict):
             transaction_id = obj.get("TransactionId")
@@ -194,7 +173,7 @@ def sign_pares(
     """A PaRes that says ``outcome`` for ``transaction_id``, signed with ``secret``."""
     nonce = _b64url((randbytes or os.urandom)(9))
     body = {"t": int(transaction_id), "o": PaResOutcome(outcome).value, "n": nonce}
-    payload = _b64url(json.dumps(body, separators=(",", ":")).encode("ascii"))
+    payload = _b64url(jsoncodec.dumps_bytes(body))
     return f"{_PARES_PREFIX}.{payload}.{_mac(secret, payload)}"
 
 
@@ -209,7 +188,7 @@ def read_pares(pa_res: str, secret: str | bytes) -> tuple[int, PaResOutcome]:
         payload.encode("ascii")
         if not hmac.compare_digest(_mac(secret, payload).encode(), mac.encode("utf-8")):
             raise ThreeDSError("bad_signature", "PaRes signature does not match")
-        body = json.loads(_b64url_decode(payload))
+        body = jsoncodec.loads(_b64url_decode(payload))
         return int(body["t"]), PaResOutcome(body["o"])
     except ThreeDSError:
         raise
@@ -239,22 +218,60 @@ def acs_form(acs_url: str, pa_req: str, md: str, term_url: str) -> dict[str, Any
     }
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_acs_url(acs_url: str) -> None:
+    """An ``https`` URL, or ``http`` to a loopback host (the local sandbox's bank page):
+    card data must not go to the bank page in clear over a network."""
+    try:
+        parts = urlsplit(acs_url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ThreeDSError("bad_acs_url", "the ACS URL is not a URL") from None
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in acs_url) or not host:
+        raise ThreeDSError("bad_acs_url", "the ACS URL must be an absolute URL")
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(host)):
+        return
+    raise ThreeDSError("bad_acs_url", "the ACS URL must be https (http only on loopback)")
+
+
 def acs_form_html(
-    acs_url: str, pa_req: str, md: str, term_url: str, *, title: str = "3-D Secure"
+    acs_url: str,
+    pa_req: str,
+    md: str,
+    term_url: str,
+    *,
+    title: str = "3-D Secure",
+    nonce: str | None = None,
 ) -> str:
-    """A complete HTML page that posts the ACS form on load (with a button as the
-    fallback when scripts are off). Every value is HTML-escaped."""
+    """A complete HTML page that posts the ACS form as soon as it loads.
+
+    The form is submitted by a ``<script>`` carrying ``nonce`` (give the one of the
+    page's ``Content-Security-Policy: script-src 'nonce-…'``); there are no inline
+    event handlers, and a button submits the form when scripts are off. Every value
+    written is HTML-escaped. Raises :class:`ThreeDSError` (``bad_acs_url``) unless
+    ``acs_url`` is ``https``, or ``http`` on a loopback host.
+    """
+    _check_acs_url(acs_url)
     form = acs_form(acs_url, pa_req, md, term_url)
     inputs = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
         for k, v in form["fields"].items()
     )
+    nonce_attr = "" if nonce is None else f' nonce="{html.escape(nonce)}"'
     return (
-        "<!doctype html><html><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title></head>"
-        '<body onload="document.forms[0].submit()">'
-        f'<form method="POST" action="{html.escape(acs_url)}">{inputs}'
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head><body>"
+        f'<form id="acs" method="POST" action="{html.escape(acs_url)}">{inputs}'
         '<noscript><button type="submit">Continue</button></noscript></form>'
+        f'<script{nonce_attr}>document.getElementById("acs").submit()</script>'
         "</body></html>"
     )
 
@@ -267,9 +284,17 @@ class CallbackMD:
     """The MD of the ``/payments/ThreeDSCallback`` flow."""
 
     transaction_id: int
-    three_ds_callback_id: str
+    three_ds_callback_id: str = field(repr=False)
     success_url: str
     fail_url: str
+
+    def __repr__(self) -> str:
+        # The callback id lets anyone finish the 3-D Secure step: shown masked.
+        return (
+            f"CallbackMD(transaction_id={self.transaction_id!r}, "
+            f"three_ds_callback_id={mask_token(self.three_ds_callback_id)!r}, "
+            f"success_url={self.success_url!r}, fail_url={self.fail_url!r})"
+        )
 
     def to_json_object(self) -> dict[str, Any]:
         """The JSON members, named as the SDKs name them."""
@@ -288,7 +313,7 @@ _URI_COMPONENT_SAFE = "-_.!~*'()"
 def encode_callback_md(md: CallbackMD, *, style: Literal["json", "base64"] = "json") -> str:
     """The MD as the mobile SDKs send it (``json``) or as checkout.js ``prepareMD``
     does (``base64`` of the URI-encoded JSON)."""
-    text = json.dumps(md.to_json_object(), separators=(",", ":"), ensure_ascii=False)
+    text = jsoncodec.dumps(md.to_json_object())
     if style == "json":
         return text
     encoded = quote(text, safe=_URI_COMPONENT_SAFE)
@@ -298,9 +323,9 @@ def encode_callback_md(md: CallbackMD, *, style: Literal["json", "base64"] = "js
 def _md_object(value: str) -> Any:
     stripped = value.strip()
     if stripped.startswith("{"):
-        return _loads(stripped)
+        return jsoncodec.loads(stripped)
     raw = _b64decode_loose(stripped).decode("ascii")
-    return _loads(unquote(raw))
+    return jsoncodec.loads(unquote(raw))
 
 
 def _redirect_url(value: object) -> bool:
@@ -322,7 +347,7 @@ def decode_callback_md(value: str) -> CallbackMD:
     ``TransactionId`` may be a number or a digit string (the SDKs disagree)."""
     try:
         obj = _md_object(value)
-    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+    except (ValueError, binascii.Error, UnicodeError):
         raise ThreeDSError("bad_md", "MD is neither JSON nor base64 of URI-encoded JSON") from None
     if not isinstance(obj, dict):
         raise ThreeDSError("bad_md", "MD is not a JSON object")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,11 +97,21 @@ _FIELD_TO_ARG = {
 }
 
 
-@pytest.mark.parametrize("case", _VALIDATION["cases"], ids=lambda c: c["id"])
-def test_validation_vectors(case: dict[str, Any]) -> None:
-    now = datetime.fromisoformat(_VALIDATION["now"])
+_RULES = {"modern": cards.MODERN, "legacy": cards.LEGACY}
+_JS_VALIDATION = load("validation_js.json")
+
+
+@pytest.mark.parametrize(
+    ("now", "case"),
+    [(_VALIDATION["now"], c) for c in _VALIDATION["cases"]]
+    + [(_JS_VALIDATION["now"], c) for c in _JS_VALIDATION["cases"]],
+    ids=lambda c: c["id"] if isinstance(c, dict) else "",
+)
+def test_validation_vectors(now: str, case: dict[str, Any]) -> None:
+    """Both vector files (tests/e2e/test_parity.py runs them in Chromium too)."""
     kwargs = {_FIELD_TO_ARG[k]: v for k, v in case["card"].items()}
-    result = validate_card(now=now, **kwargs)
+    rules = _RULES[case.get("rules", "modern")]
+    result = validate_card(now=datetime.fromisoformat(now), rules=rules, **kwargs)
     assert result.errors == case["errors"]
     assert (result.brand.id if result.brand else None) == case["brand"]
     assert result.is_valid is (not case["errors"])
@@ -145,7 +156,11 @@ def test_all_zero_number_fails_luhn() -> None:
 
 def test_partial_numbers_as_typed() -> None:
     assert {b.id for b in candidate_brands("2")} == {"mir", "mastercard", "jcb"}
-    assert [b.id for b in candidate_brands("22")][:1] in (["mir"], ["mastercard"])
+    # "22" is no brand yet: both brands starting 22 remain, in table order.
+    assert detect_brand("22") is None
+    assert [b.id for b in candidate_brands("22")] == ["mastercard", "mir"]
+    assert [b.id for b in candidate_brands("220")] == ["mir"]
+    assert [b.id for b in candidate_brands("2221")] == ["mastercard"]
     assert detect_brand("2201") is BRANDS_BY_ID["mir"]
     assert detect_brand("2221") is BRANDS_BY_ID["mastercard"]
     assert candidate_brands("") == BRANDS
@@ -269,17 +284,54 @@ def _matches(brand_id: str, number: str) -> list[int]:
     ]
 
 
-def test_no_two_patterns_tie_without_declared_precedence() -> None:
-    """Exhaustive over the table: same-width overlapping ranges need a `beats` entry."""
-    for a in BRANDS:
-        for b in BRANDS:
-            if a.id >= b.id:
-                continue
-            for lo1, hi1 in a.patterns:
-                for lo2, hi2 in b.patterns:
-                    same_width = len(str(lo1)) == len(str(lo2))
-                    if same_width and lo1 <= hi2 and lo2 <= hi1:
-                        assert b.id in a.beats or a.id in b.beats, (a.id, b.id, lo1, lo2)
+def test_an_undeclared_tie_stops_the_table() -> None:
+    """Two brands claiming one prefix at one width need ``beats``; without it the index
+    builder refuses the table (so importing cards would fail)."""
+    visa, mir = BRANDS_BY_ID["visa"], BRANDS_BY_ID["mir"]
+    rival = dataclasses.replace(mir, id="rival", patterns=((2203, 2210),), beats=())
+    with pytest.raises(ValueError, match="mir and rival both claim prefix 2203"):
+        cards._build_prefix_index((visa, mir, rival))
+    settled = dataclasses.replace(rival, beats=("mir",))
+    index = cards._build_prefix_index((visa, mir, settled))
+    assert index[4]["2203"] is settled and index[4]["2202"] is mir and index[1]["4"] is visa
+
+
+def _published() -> dict[str, list[tuple[int, int]]]:
+    table = load("brands.json")["published"]
+    return {
+        brand: [(int(r.split("-")[0]), int(r.split("-")[-1])) for r in ranges]
+        for brand, ranges in table.items()
+        if not brand.startswith("_")
+    }
+
+
+def test_brand_table_is_the_published_ranges() -> None:
+    published = _published()
+    assert set(published) == set(BRANDS_BY_ID)
+    for brand in BRANDS:
+        assert sorted(brand.patterns) == sorted(published[brand.id]), brand.id
+
+
+@pytest.mark.parametrize("brand_id", sorted(_published()))
+def test_every_published_range_detects_as_its_most_specific_owner(brand_id: str) -> None:
+    """Both ends of every published range, completed to 16 digits, go to the brand whose
+    published range containing them is longest (Troy's 650052 over Discover's 65 over
+    Maestro's 6), computed from the published list alone."""
+    published = _published()
+    for lo, hi in published[brand_id]:
+        for end in (lo, hi):
+            number = str(end).ljust(16, "0")
+            owners = [
+                (len(str(a)), owner)
+                for owner, ranges in published.items()
+                for a, b in ranges
+                if a <= int(number[: len(str(a))]) <= b
+            ]
+            width = max(w for w, _ in owners)
+            best = [owner for w, owner in owners if w == width]
+            assert len(best) == 1, (number, best)  # the published lists never tie
+            found = detect_brand(number)
+            assert found is not None and found.id == best[0], (number, best[0])
 
 
 @settings(max_examples=300)

@@ -1,6 +1,7 @@
 """Tests for checkout_kit.cryptogram: layouts, parsing, decryption, no leaks.
 
-Vectors live in tests/vectors/packets.json; see its "comment" for the randbytes stream.
+Vectors live in tests/vectors/packets.json. Packets carry random RSA padding, so tests
+check what build() makes by decrypting it or by reading its layout, never byte for byte.
 """
 
 from __future__ import annotations
@@ -8,15 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,31 +44,12 @@ PACKETS: list[dict[str, Any]] = VECTORS["packets"]
 TEST_KEY_PEM: str = VECTORS["test_private_key_pem"]
 TEST_KEY = cryptogram.load_private_key(TEST_KEY_PEM)
 PID = "test_api_00000000000000000000002"
+CVV_FORMATS = (PacketFormat.CVV, PacketFormat.CVV_V02)
 HEADER_FIELDS = {"format", "first_six", "last_four", "exp_month", "exp_year", "key_version"}
 
 
-def sha256_stream(seed: str) -> Callable[[int], bytes]:
-    """The vectors' deterministic randbytes: SHA-256(seed || counter) blocks, in order."""
-    buffer = bytearray()
-    counter = 0
-
-    def randbytes(n: int) -> bytes:
-        nonlocal counter
-        while len(buffer) < n:
-            buffer.extend(hashlib.sha256(seed.encode() + counter.to_bytes(4, "big")).digest())
-            counter += 1
-        out = bytes(buffer[:n])
-        del buffer[:n]
-        return out
-
-    return randbytes
-
-
 def vector_build(spec: dict[str, Any]) -> str:
-    kwargs: dict[str, Any] = {
-        "key_version": spec["key_version"],
-        "randbytes": sha256_stream(spec["randbytes_seed"]),
-    }
+    kwargs: dict[str, Any] = {"key_version": spec["key_version"]}
     if spec["key"] == "test":
         kwargs["key"] = TEST_KEY_PEM
     if spec["format"] == "03":
@@ -185,7 +166,7 @@ def test_generate_key_pair_pems() -> None:
 @pytest.mark.parametrize("vector", PACKETS, ids=[v["id"] for v in PACKETS])
 def test_vector_header(vector: dict[str, Any]) -> None:
     header = parse(vector["packet"])
-    assert header.to_dict() == vector["header"]
+    assert {**header.to_dict(), "paddings": list(header.paddings)} == vector["header"]
     assert set(header.to_dict()) == HEADER_FIELDS
     assert parse("  " + vector["packet"] + "\n") == header
 
@@ -199,45 +180,58 @@ def test_vector_decrypts(vector: dict[str, Any]) -> None:
     assert opened.exp_year == plain["exp_year"]
     assert opened.cvv == plain["cvv"]
     assert opened.public_id == plain["public_id"]
+    assert opened.padding == plain["padding"]
     assert opened.header == parse(vector["packet"])
     by_version = decrypt(vector["packet"], {vector["header"]["key_version"]: TEST_KEY})
     assert by_version == opened
 
 
 @pytest.mark.parametrize("vector", [v for v in PACKETS if "build" in v], ids=lambda v: v["id"])
-def test_vector_build_is_reproducible(vector: dict[str, Any]) -> None:
+def test_vector_build_makes_the_same_header_and_content(vector: dict[str, Any]) -> None:
     expected = vector.get("full_packet", vector["packet"])
-    assert vector_build(vector["build"]) == expected
+    packet = vector_build(vector["build"])
+    assert parse(packet).to_dict() == parse(expected).to_dict()
+    if packet.startswith("ey"):  # CloudCard: the same JSON but for the ciphertext
+        built, fixed = _json_of(packet)[1], _json_of(expected)[1]
+        assert {**built, "Value": ""} == {**fixed, "Value": ""}
+    else:  # header formats: the same text up to the base64
+        cut = len(expected) - len(expected.lstrip(string.digits))
+        assert packet[:cut] == expected[:cut]
+    if vector["build"]["key"] == "test":
+        assert decrypt(packet, TEST_KEY).to_dict(reveal=True) == decrypt(
+            expected, TEST_KEY
+        ).to_dict(reveal=True)
 
 
-@pytest.mark.parametrize(
-    "vector",
-    [v for v in PACKETS if v.get("build", {}).get("key") == "test"],
-    ids=lambda v: v["id"],
-)
-def test_injected_randbytes_shape_the_padding(vector: dict[str, Any]) -> None:
-    """Check the deterministic path against RFC 8017 independently of our encoder."""
-    spec = vector["build"]
-    packet = vector.get("full_packet", vector["packet"])
+@pytest.mark.parametrize("fmt", [f for f in PacketFormat])
+def test_built_blocks_have_the_padding_layout(fmt: PacketFormat) -> None:
+    """Open the RSA block without unpadding and check it against RFC 8017."""
+    packet = build("4242424242424242", "12/30", "123", PID, format=fmt,
+                   key=TEST_KEY_PEM, key_version=7)
     block = raw_rsa_open(packet, TEST_KEY)
-    stream = sha256_stream(spec["randbytes_seed"])
-    if spec["format"] == "03":
-        message = spec["cvv"].encode()
+    message = b"123" if fmt in (PacketFormat.CVV, PacketFormat.CVV_V02) else (
+        f"4242424242424242@3012@123@{PID}".encode()
+    )
+    if cryptogram.FORMAT_PADDING[fmt] == "pkcs1":
+        # 00 02, at least eight non-zero filler bytes, 00, the message.
+        filler = block[2 : len(block) - len(message) - 1]
+        assert block[:2] == b"\x00\x02" and len(filler) >= 8 and 0 not in filler
+        assert block[-len(message) - 1 :] == b"\x00" + message
     else:
-        yymm = f"{vector['header']['exp_year'] % 100:02d}{vector['header']['exp_month']:02d}"
-        message = f"{spec['card_number']}@{yymm}@{spec['cvv']}@{spec['public_id']}".encode()
-    if spec["format"] == "02":
-        # OAEP: the seed is the stream's first 20 bytes; unmask and compare.
-        masked_seed, masked_db = block[1:21], block[21:]
-        mask = hashlib.sha1(masked_db + b"\0\0\0\0").digest()
-        assert bytes(a ^ b for a, b in zip(masked_seed, mask, strict=True)) == stream(20)
+        # OAEP: a leading zero, then a masked seed and data block that unmask to the
+        # SHA-1 of the empty label, zeros, 01 and the message.
         assert block[0] == 0
-        return
-    filler = b""
-    need = len(block) - 3 - len(message)
-    while len(filler) < need:
-        filler += stream(need - len(filler)).replace(b"\0", b"")
-    assert block == b"\x00\x02" + filler + b"\x00" + message
+        masked_seed, masked_db = block[1:21], block[21:]
+        seed = bytes(a ^ b for a, b in zip(masked_seed, _mgf1(masked_db, 20), strict=True))
+        db = bytes(a ^ b for a, b in zip(masked_db, _mgf1(seed, len(masked_db)), strict=True))
+        assert db[:20] == hashlib.sha1(b"").digest()
+        assert db[20:].lstrip(b"\x00") == b"\x01" + message
+
+
+def _mgf1(seed: bytes, length: int) -> bytes:
+    blocks = range(length // 20 + 1)
+    out = b"".join(hashlib.sha1(seed + i.to_bytes(4, "big")).digest() for i in blocks)
+    return out[:length]
 
 
 @pytest.mark.parametrize(
@@ -280,9 +274,10 @@ def test_short_ciphertexts_are_accepted_and_never_emitted() -> None:
     assert len(parse(short).ciphertext) == 255
     assert len(parse(full).ciphertext) == 256 and parse(full).ciphertext[0] == 0
     assert decrypt(short, TEST_KEY) == DecryptedPacket(
-        parse(short), "4000000000000002", 11, 2029, "555", PID
+        parse(short), "4000000000000002", 11, 2029, "555", PID, "pkcs1"
     )
-    assert decrypt(short, TEST_KEY).to_dict(reveal=True) == {
+    opened = decrypt(short, TEST_KEY)
+    assert {**opened.to_dict(reveal=True), "paddings": ["pkcs1"], "padding": opened.padding} == {
         **vector["header"],
         **vector["plaintext"],
     }
@@ -296,6 +291,7 @@ def test_every_format_marker_and_padding() -> None:
         "01": ("01", "pkcs1"),
         "02": ("02", "oaep-sha1"),
         "03": ("03", "pkcs1"),
+        "02-cvv": ("02", "oaep-sha1"),
         "cloudcard": ("ey", "pkcs1"),
         "cloudcard-ios": ("ey", "pkcs1"),
     }
@@ -531,24 +527,18 @@ def test_build_cvv() -> None:
         assert info.value.errors == {"cvv": "Cvv_Invalid"}
 
 
-def test_randbytes_determinism(key_pair: tuple[bytes, bytes]) -> None:
-    _, public_pem = key_pair
+def test_two_builds_of_one_card_differ_and_open_alike(key_pair: tuple[bytes, bytes]) -> None:
+    private_pem, public_pem = key_pair
     for fmt in PacketFormat:
-
-        def make(seed: int | None, fmt: PacketFormat = fmt) -> str:
-            source = None if seed is None else random.Random(seed).randbytes
-            return build("4242424242424242", "12/30", "123", PID, format=fmt,
-                         key=public_pem, key_version=7, randbytes=source)  # fmt: skip
-
-        one = make(1)
-        assert one == make(1)
-        assert one != make(2) and one != make(None)
-
-
-def test_randbytes_of_zeros_cannot_hang() -> None:
-    with pytest.raises(CryptogramError) as info:
-        build("4242424242424242", "12/30", "123", PID, randbytes=bytes)
-    assert info.value.code == "bad_randbytes"
+        one, two = (
+            build("4242424242424242", "12/30", "123", PID, format=fmt,
+                  key=public_pem, key_version=7)
+            for _ in range(2)
+        )
+        assert one != two
+        assert decrypt(one, private_pem).to_dict(reveal=True) == decrypt(
+            two, private_pem
+        ).to_dict(reveal=True)
 
 
 # --------------------------------------------------------------------------- decrypt
@@ -559,16 +549,9 @@ def test_wrong_key_is_a_decryption_error(key_pair: tuple[bytes, bytes]) -> None:
     # the plaintext check must catch every one of them.
     private_pem, _ = key_pair
     for fmt in PacketFormat:
-        for seed in range(5):
+        for _ in range(5):
             packet = build(
-                "4242424242424242",
-                "12/30",
-                "123",
-                PID,
-                format=fmt,
-                key=TEST_KEY,
-                key_version=7,
-                randbytes=random.Random(seed).randbytes,
+                "4242424242424242", "12/30", "123", PID, format=fmt, key=TEST_KEY, key_version=7
             )
             with pytest.raises(DecryptionError) as info:
                 decrypt(packet, private_pem)
@@ -722,9 +705,6 @@ card_numbers = st.builds(
     st.text(alphabet="0123456789", min_size=11, max_size=18).filter(lambda s: s.strip("0")),
 )
 public_ids = st.text(alphabet=string.ascii_letters + string.digits + "_-@. ", max_size=40)
-randbytes_sources = st.one_of(
-    st.none(), st.integers(0, 2**32).map(lambda seed: random.Random(seed).randbytes)
-)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -734,9 +714,8 @@ randbytes_sources = st.one_of(
     year=st.integers(2000, 2099),
     cvv=st.text(alphabet="0123456789", max_size=4),
     public_id=public_ids,
-    fmt=st.sampled_from([f for f in PacketFormat if f is not PacketFormat.CVV]),
+    fmt=st.sampled_from([f for f in PacketFormat if f not in CVV_FORMATS]),
     version=st.integers(0, 99),
-    randbytes=randbytes_sources,
     exp_style=st.sampled_from(["mm/yy", "mmyy", "mm/yyyy", "parts"]),
 )
 def test_round_trip_card_formats(
@@ -747,7 +726,6 @@ def test_round_trip_card_formats(
     public_id: str,
     fmt: PacketFormat,
     version: int,
-    randbytes: Callable[[int], bytes] | None,
     exp_style: str,
 ) -> None:
     exp = {
@@ -766,7 +744,6 @@ def test_round_trip_card_formats(
         format=fmt,
         key=TEST_KEY,
         key_version=version,
-        randbytes=randbytes,
     )
     header = parse(packet)
     assert header == PacketHeader(
@@ -788,16 +765,52 @@ def test_round_trip_card_formats(
 @given(
     cvv=st.text(alphabet="0123456789", min_size=3, max_size=4),
     version=st.integers(0, 99),
-    randbytes=randbytes_sources,
 )
-def test_round_trip_cvv_format(
-    cvv: str, version: int, randbytes: Callable[[int], bytes] | None
-) -> None:
-    packet = build_cvv(cvv, key=TEST_KEY, key_version=version, randbytes=randbytes)
+def test_round_trip_cvv_format(cvv: str, version: int) -> None:
+    packet = build_cvv(cvv, key=TEST_KEY, key_version=version)
     assert packet[:4] == f"03{version:02d}" and len(packet) == 348
     opened = decrypt(packet, TEST_KEY)
     assert opened.cvv == cvv and opened.header.key_version == version
     assert opened.card_number is None and opened.public_id is None
+
+
+#: Every CVV-only layout and padding the SDKs have sent (docs/gateway.md §1.6),
+#: as (marker, padding name, padding), made here with cryptography alone.
+CVV_LAYOUTS = [
+    ("03", "pkcs1", padding.PKCS1v15()),
+    ("03", "oaep-sha1", padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)),
+    ("02", "oaep-sha1", padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)),
+]
+
+
+def cvv_packet_by_cryptography(marker: str, pad: padding.AsymmetricPadding, cvv: str,
+                               version: int) -> str:
+    ciphertext = TEST_KEY.public_key().encrypt(cvv.encode("ascii"), pad)
+    return f"{marker}{version:02d}{base64.b64encode(ciphertext).decode()}"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    layout=st.sampled_from(CVV_LAYOUTS),
+    cvv=st.text(alphabet="0123456789", min_size=3, max_size=4),
+    version=st.integers(0, 99),
+)
+def test_cvv_packets_of_every_sdk_open(
+    layout: tuple[str, str, padding.AsymmetricPadding], cvv: str, version: int
+) -> None:
+    marker, scheme, pad = layout
+    packet = cvv_packet_by_cryptography(marker, pad, cvv, version)
+    header = parse(packet)
+    expected_format = PacketFormat.CVV if marker == "03" else PacketFormat.CVV_V02
+    assert header == PacketHeader(expected_format, None, None, None, None, version,
+                                  header.ciphertext)
+    opened = decrypt(packet, {version: TEST_KEY})
+    assert (opened.cvv, opened.padding, opened.card_number) == (cvv, scheme, None)
+    # A short ciphertext (leading zero bytes dropped) opens the same.
+    block = header.ciphertext
+    if block[0] == 0:
+        short = f"{marker}{version:02d}{base64.b64encode(block[1:]).decode()}"
+        assert decrypt(short, TEST_KEY).cvv == cvv
 
 
 @settings(max_examples=30, deadline=None)

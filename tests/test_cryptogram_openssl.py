@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from checkout_kit import cryptogram
-from checkout_kit.cryptogram import PacketFormat, build, build_cvv, decrypt, parse
+from checkout_kit.cryptogram import PacketFormat, build, decrypt, parse
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,13 +33,13 @@ OAEP_SHA1 = [
     "-pkeyopt", "rsa_oaep_md:sha1",
     "-pkeyopt", "rsa_mgf1_md:sha1",
 ]  # fmt: skip
-OPTIONS = {
-    PacketFormat.V01: PKCS1,
-    PacketFormat.V02: OAEP_SHA1,
-    PacketFormat.CVV: PKCS1,
-    PacketFormat.CLOUDCARD: PKCS1,
-    PacketFormat.CLOUDCARD_IOS: PKCS1,
-}
+OPTIONS = {"pkcs1": PKCS1, "oaep-sha1": OAEP_SHA1}
+CVV_FORMATS = (PacketFormat.CVV, PacketFormat.CVV_V02)
+#: Every (format, padding) the SDKs have sent: each format's current padding, and the
+#: 2019-2020 Android SDK's "03" under OAEP-SHA1 (docs/gateway.md §1.6).
+LAYOUTS = [(fmt, cryptogram.FORMAT_PADDING[fmt]) for fmt in PacketFormat] + [
+    (PacketFormat.CVV, "oaep-sha1")
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +59,22 @@ def pkeyutl(*args: str, data: bytes) -> bytes:
     return done.stdout
 
 
-def openssl_decrypt(key: Path, ciphertext: bytes, fmt: PacketFormat) -> bytes:
+def openssl_decrypt(key: Path, ciphertext: bytes, scheme: str) -> bytes:
     # Left-pad as every decoder must (JavaScript encoders drop leading zero bytes).
     block = ciphertext.rjust(256, b"\x00")
-    return pkeyutl("-decrypt", "-inkey", str(key), *OPTIONS[fmt], data=block)
+    return pkeyutl("-decrypt", "-inkey", str(key), *OPTIONS[scheme], data=block)
 
 
-def openssl_encrypt(public: Path, plaintext: bytes, fmt: PacketFormat) -> bytes:
-    return pkeyutl("-encrypt", "-pubin", "-inkey", str(public), *OPTIONS[fmt], data=plaintext)
+def openssl_encrypt(public: Path, plaintext: bytes, scheme: str) -> bytes:
+    return pkeyutl("-encrypt", "-pubin", "-inkey", str(public), *OPTIONS[scheme], data=plaintext)
 
 
 def wrap(fmt: PacketFormat, ciphertext: bytes, card: dict[str, Any], version: int) -> str:
     """Make a packet around a foreign ciphertext, laid out as docs/gateway.md §1.5-§1.7 say."""
     b64 = base64.b64encode(ciphertext).decode()
     pan, yymm = card["number"], card["yymm"]
-    if fmt is PacketFormat.CVV:
-        return f"03{version:02d}{b64}"
+    if fmt in CVV_FORMATS:
+        return f"{fmt.value[:2]}{version:02d}{b64}"
     if fmt in (PacketFormat.V01, PacketFormat.V02):
         return f"{fmt.value}{pan[:6]}{pan[-4:]}{yymm}{version:02d}{b64}"
     doc: dict[str, Any] = {
@@ -97,8 +97,9 @@ def wrap(fmt: PacketFormat, ciphertext: bytes, card: dict[str, Any], version: in
 @pytest.mark.parametrize("fmt", list(PacketFormat))
 def test_openssl_opens_our_packets(keys: tuple[Path, Path], fmt: PacketFormat) -> None:
     private, public = keys
-    if fmt is PacketFormat.CVV:
-        packet, expected = build_cvv("4321", key=public.read_bytes(), key_version=9), b"4321"
+    if fmt in CVV_FORMATS:
+        packet = build("", cvv="4321", format=fmt, key=public.read_bytes(), key_version=9)
+        expected = b"4321"
     else:
         packet = build(
             "2200000000000004", "07/31", "321", PID, format=fmt,
@@ -107,18 +108,20 @@ def test_openssl_opens_our_packets(keys: tuple[Path, Path], fmt: PacketFormat) -
         expected = f"2200000000000004@3107@321@{PID}".encode()
     ciphertext = parse(packet).ciphertext
     assert len(ciphertext) == 256
-    assert openssl_decrypt(private, ciphertext, fmt) == expected
+    assert openssl_decrypt(private, ciphertext, cryptogram.FORMAT_PADDING[fmt]) == expected
 
 
-@pytest.mark.parametrize("fmt", list(PacketFormat))
-def test_we_open_openssl_ciphertexts(keys: tuple[Path, Path], fmt: PacketFormat) -> None:
+@pytest.mark.parametrize(("fmt", "scheme"), LAYOUTS, ids=[f"{f.value}-{s}" for f, s in LAYOUTS])
+def test_we_open_openssl_ciphertexts(
+    keys: tuple[Path, Path], fmt: PacketFormat, scheme: str
+) -> None:
     private, public = keys
     card = {"number": "5555555555554444", "yymm": "2902"}
-    plaintext = b"777" if fmt is PacketFormat.CVV else f"5555555555554444@2902@@{PID}".encode()
-    ciphertext = openssl_encrypt(public, plaintext, fmt)
+    plaintext = b"777" if fmt in CVV_FORMATS else f"5555555555554444@2902@@{PID}".encode()
+    ciphertext = openssl_encrypt(public, plaintext, scheme)
     opened = decrypt(wrap(fmt, ciphertext, card, 3), {3: private.read_bytes()})
-    assert opened.header.format is fmt
-    if fmt is PacketFormat.CVV:
+    assert (opened.header.format, opened.padding) == (fmt, scheme)
+    if fmt in CVV_FORMATS:
         assert opened.cvv == "777"
         return
     assert (opened.card_number, opened.exp_month, opened.exp_year, opened.cvv) == (
@@ -148,9 +151,9 @@ def test_openssl_opens_the_vectors(tmp_path: Path, vector: dict[str, Any]) -> No
     key.write_text(VECTORS["test_private_key_pem"])
     header = parse(vector["packet"])
     plain = vector["plaintext"]
-    if header.format is PacketFormat.CVV:
+    if header.format in CVV_FORMATS:
         expected = plain["cvv"].encode()
     else:
         yymm = f"{plain['exp_year'] % 100:02d}{plain['exp_month']:02d}"
         expected = f"{plain['card_number']}@{yymm}@{plain['cvv']}@{plain['public_id']}".encode()
-    assert openssl_decrypt(key, header.ciphertext, header.format) == expected
+    assert openssl_decrypt(key, header.ciphertext, plain["padding"]) == expected

@@ -157,3 +157,23 @@ def test_signatures_survive_any_body(fields: dict[str, str], encoding: str, secr
     headers = nt.sign(body, secret, encoding=encoding)
     nt.verify(body, headers, secret, encoding=encoding, require_both=True)
     assert nt.parse_fields(body, encoding=encoding) == fields
+
+
+def test_repr_masks_the_payers_details() -> None:
+    note = nt.parse_notification("Pay", {
+        "TransactionId": "42", "Amount": "10.00", "Token": "tk_255c42192323f2e09ea17635302c3",
+        "Email": "ivan.petrov@example.com", "Name": "IVAN PETROV", "IpAddress": "203.0.113.7",
+        "Data": '{"phone":"+79991234567"}', "CardFirstSix": "424242",
+    })
+    text = repr(note)
+    for secret in ("255c42192323f2e09ea1763", "ivan.petrov", "PETROV", "203.0.113", "79991234567"):
+        assert secret not in text
+    assert "tk_255…02c3" in text and "424242" in text and "transaction_id=42" in text
+    assert note.email == "ivan.petrov@example.com"  # the attribute itself is intact
+
+
+def test_data_objects_keep_exact_numbers() -> None:
+    data = {"amount": Decimal("1.50"), "items": [1, "x", None, True]}
+    assert nt.format_value(data) == '{"amount":1.50,"items":[1,"x",null,true]}'
+    body = nt.encode_body({"TransactionId": 1, "Amount": Decimal("1"), "Data": data})
+    assert nt.parse_notification("Pay", body).data == data

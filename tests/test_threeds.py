@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import quote
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checkout_kit import threeds
+from checkout_kit.errors import MoneyError
 from checkout_kit.threeds import CallbackMD, PaResOutcome, ThreeDSError
 
 # The Docs sample PaReq (docs/gateway.md §4), without its stray "+/" and with it.
@@ -80,9 +82,38 @@ def test_pares_round_trip(tx: int, outcome: PaResOutcome, secret: str) -> None:
 def test_acs_form_has_exactly_the_three_fields_escaped() -> None:
     form = threeds.acs_form("https://bank/acs", 'a"b', "42", "https://shop/term?x=1&y=2")
     assert form["method"] == "POST" and list(form["fields"]) == ["PaReq", "MD", "TermUrl"]
-    html = threeds.acs_form_html("https://bank/acs", 'a"b<', "42", "https://shop/t?x=1&y=2")
-    assert 'value="a&quot;b&lt;"' in html and "x=1&amp;y=2" in html
-    assert html.count('<input type="hidden"') == 3 and "document.forms[0].submit()" in html
+    html = threeds.acs_form_html("https://bank/acs?a=1&b=2", 'a"b<', "4'2",
+                                 "https://shop/t?x=1&y=2", title="<T&>", nonce='n"<')
+    assert 'value="a&quot;b&lt;"' in html and 'value="4&#x27;2"' in html
+    assert "x=1&amp;y=2" in html and 'action="https://bank/acs?a=1&amp;b=2"' in html
+    assert "<title>&lt;T&amp;&gt;</title>" in html and 'nonce="n&quot;&lt;"' in html
+    assert html.count('<input type="hidden"') == 3
+
+
+def test_acs_page_runs_under_a_strict_csp() -> None:
+    html = threeds.acs_form_html("https://bank/acs", "p", "1", "https://shop/t", nonce="abc123")
+    # No inline event handler anywhere; the one script carries the nonce.
+    assert re.search(r"\son[a-z]+\s*=", html) is None
+    assert re.findall(r"<script[^>]*>", html) == ['<script nonce="abc123">']
+    assert 'document.getElementById("acs").submit()' in html
+    assert "<noscript><button" in html
+    assert "<script>" in threeds.acs_form_html("https://bank/acs", "p", "1", "https://shop/t")
+
+
+@pytest.mark.parametrize("url", ["https://bank.example/acs", "http://127.0.0.1:5000/acs",
+                                 "http://localhost/acs", "http://[::1]:8080/acs",
+                                 "http://sandbox.localhost/acs"])
+def test_acs_url_https_or_loopback_http(url: str) -> None:
+    assert f'action="{url}"' in threeds.acs_form_html(url, "p", "1", "https://shop/t")
+
+
+@pytest.mark.parametrize("url", ["http://bank.example/acs", "http://10.0.0.1/acs",
+                                 "javascript:alert(1)", "ftp://bank/acs", "/acs", "",
+                                 "https:///acs", "https://bank/a cs", "https://bank/\x00"])
+def test_acs_url_refused(url: str) -> None:
+    with pytest.raises(ThreeDSError) as exc:
+        threeds.acs_form_html(url, "p", "1", "https://shop/t")
+    assert exc.value.code == "bad_acs_url"
 
 
 MD = CallbackMD(3192600857, "cb0123", "https://shop.example/ok", "https://shop.example/fail")
@@ -138,7 +169,7 @@ def test_pareq_amount_keeps_its_digits() -> None:
     text = base64.b64decode(pa_req).decode()
     assert '"Amount":0.10,' in text
     assert threeds.decode_pareq(pa_req)["Amount"] == Decimal("0.10")
-    with pytest.raises(TypeError):
+    with pytest.raises(MoneyError):
         threeds.encode_pareq({"Amount": 0.1})
 
 
@@ -173,3 +204,9 @@ def test_md_transaction_id_must_be_a_positive_id(raw_id: str) -> None:
           '"SuccessUrl": "https://s.test/ok", "FailUrl": "https://s.test/no"}')
     with pytest.raises(ThreeDSError):
         threeds.decode_callback_md(md)
+
+
+def test_md_repr_masks_the_callback_id() -> None:
+    md = CallbackMD(1, "cb_0123456789abcdef", "https://shop.example/ok", "https://shop.example/f")
+    assert "0123456789" not in repr(md) and "cb_012" in repr(md)
+    assert "https://shop.example/ok" in repr(md)

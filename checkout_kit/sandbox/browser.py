@@ -99,7 +99,9 @@ def checkout_rules() -> dict[str, Any]:
         "minExpiryYear": cards.MIN_EXPIRY_YEAR,
         "nameMin": cards.NAME_MIN,
         "nameMax": cards.NAME_MAX,
-        "nameCharacterClass": cards.NAME_CHARACTER_CLASS,
+        # What differs between createPaymentCryptogram and the legacy createCryptogramPacket.
+        "modern": cards.MODERN.to_json(),
+        "legacy": cards.LEGACY.to_json(),
     }
 
 

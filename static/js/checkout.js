@@ -30,10 +30,9 @@
 
   // The validation constants of checkout_kit.cards (browser.checkout_rules), served
   // as data so that the script cannot drift from Python: unknownLengths,
-  // unknownCvvSizes, maxYearsAhead, minExpiryYear, nameMin, nameMax, nameCharacterClass.
+  // unknownCvvSizes, maxYearsAhead, minExpiryYear, nameMin, nameMax, and the two rule
+  // sets cards.MODERN (createPaymentCryptogram) and cards.LEGACY (createCryptogramPacket).
   const rules = () => config().rules;
-  let namePattern = null;
-  const nameChars = () => (namePattern = namePattern || new RegExp(`^${rules().nameCharacterClass}+$`));
 
   // Ranges grouped by prefix width (number of digits of the range's low end), so
   // detection looks at the longest prefixes first, as cards._detect does.
@@ -85,16 +84,19 @@
   }
 
   const monthOf = (v) => (v.length <= 2 && DIGITS.test(v) ? +v : 0);
+  // cards._year: YY or YYYY.
   function yearOf(v) {
     if (!DIGITS.test(v)) return null;
     if (v.length <= 2) return 2000 + +v;
     return v.length === 4 ? +v : null;
   }
+  // cards._year_modulo_100 (legacy rules): any integer, carried modulo 100.
+  const yearModulo100 = (v) => (DIGITS.test(v) ? 2000 + +v.slice(-2) : null);
 
-  // cards.expiry_from_parts: [year, month] or the errors.
-  function fromParts(month, year) {
+  // cards._expiry_from_parts: [year, month] or the errors.
+  function fromParts(month, year, yearFn = yearOf) {
     const m = monthOf(pyStrip(month));
-    const y = yearOf(pyStrip(year));
+    const y = yearFn(pyStrip(year));
     const monthOk = m >= 1 && m <= 12;
     if (monthOk && y !== null) return y < rules().minExpiryYear ? { expDateYear: 'ExpDateYear_Invalid' } : [y, m];
     const errors = {};
@@ -120,14 +122,14 @@
   }
 
   // cards._parse_expiry_fields
-  function expiryFields(d) {
+  function expiryFields(d, ruleset) {
     if (d.expDateMonthYear !== undefined) {
       if (!pyStrip(d.expDateMonthYear)) return { expDateMonthYear: 'ExpDateMonthYear_Empty' };
       return parseCombined(d.expDateMonthYear);
     }
     const month = pyStrip(d.expDateMonth ?? '');
     const year = pyStrip(d.expDateYear ?? '');
-    if (month && year) return fromParts(month, year);
+    if (month && year) return fromParts(month, year, ruleset.anyYear ? yearModulo100 : yearOf);
     const errors = {};
     if (!month) errors.expDateMonth = 'ExpDateMonth_Empty';
     if (!year) errors.expDateYear = 'ExpDateYear_Empty';
@@ -145,21 +147,28 @@
     return { expDateYear: 'ExpDateYear_Invalid' };
   }
 
-  // cards.validate_cvv
-  function cvvError(cvv, brand) {
-    if (brand && !brand.cvv.required) {
+  // cards._cvv_error
+  function cvvError(cvv, brand, digits, ruleset) {
+    if (ruleset.cvvWaivers && brand && !brand.cvv.required) {
       return cvv === '' || (DIGITS.test(cvv) && cvv.length <= 4) ? null : 'Cvv_Invalid';
     }
     if (cvv === '') return 'Cvv_Empty';
+    const patterns = ruleset.cvvPatterns;
+    if (patterns) {
+      const ok = patterns.prefixes.some((p) => digits.startsWith(p))
+        ? new RegExp(`^(?:${patterns.matching})$`).test(cvv)
+        : new RegExp(patterns.other).test(cvv);
+      return ok ? null : 'Cvv_Invalid';
+    }
     const sizes = brand ? brand.cvv.sizes : rules().unknownCvvSizes;
     return DIGITS.test(cvv) && sizes.includes(cvv.length) ? null : 'Cvv_Invalid';
   }
 
-  // cards.validate_name (nameMin-nameMax characters not counting spaces)
-  function nameError(name) {
+  // cards._name_error (nameMin-nameMax characters not counting spaces)
+  function nameError(name, ruleset) {
     const text = pyStrip(name);
     if (!text) return 'Name_Empty';
-    if (!nameChars().test(text)) return 'Name_Invalid';
+    if (!new RegExp(`^${ruleset.nameCharacterClass}+$`).test(text)) return 'Name_Invalid';
     const length = text.replace(/ /g, '').length;
     if (length < rules().nameMin) return 'Name_TooShort';
     return length > rules().nameMax ? 'Name_TooLong' : null;
@@ -167,29 +176,33 @@
 
   /**
    * cards.validate_card with require_cvv=True. `d` maps checkout.js field names to
-   * strings (absent = not given); `now` is a Date. Returns {errors, brand, expiry, digits}.
+   * strings (absent = not given); `now` is a Date; `ruleset` is rules().modern or
+   * rules().legacy. Returns {errors, brand, expiry, digits}.
    */
-  function validate(d, now = new Date()) {
+  function validate(d, now = new Date(), ruleset = rules().modern) {
     const errors = {};
-    const digits = (d.cardNumber ?? '').replace(/[ -]/g, '');
+    const separators = new Set(ruleset.numberSeparators);
+    const digits = Array.from(d.cardNumber ?? '').filter((c) => !separators.has(c)).join('');
     let brand = null;
     if (!digits) errors.cardNumber = 'CardNumber_Empty';
     else if (!DIGITS.test(digits)) errors.cardNumber = 'CardNumber_Invalid';
     else {
       brand = detectBrand(digits);
       const lengths = brand ? brand.lengths : rules().unknownLengths;
-      if (!lengths.includes(digits.length) || !luhn(digits)) errors.cardNumber = 'CardNumber_Invalid';
+      const lengthOk = !ruleset.numberLengths || lengths.includes(digits.length);
+      if (!lengthOk || !luhn(digits)) errors.cardNumber = 'CardNumber_Invalid';
     }
-    let expiry = expiryFields(d);
-    if (Array.isArray(expiry)) Object.assign(errors, windowErrors(expiry, now, d.expDateMonthYear !== undefined));
-    else {
+    let expiry = expiryFields(d, ruleset);
+    if (!Array.isArray(expiry)) {
       Object.assign(errors, expiry);
       expiry = null;
+    } else if (ruleset.expiryWindow) {
+      Object.assign(errors, windowErrors(expiry, now, d.expDateMonthYear !== undefined));
     }
-    const cvv = cvvError(pyStrip(d.cvv ?? ''), brand);
+    const cvv = cvvError(pyStrip(d.cvv ?? ''), brand, digits, ruleset);
     if (cvv) errors.cvv = cvv;
     if (d.name !== undefined) {
-      const name = nameError(d.name);
+      const name = nameError(d.name, ruleset);
       if (name) errors.name = name;
     }
     return { errors, brand, expiry, digits };
@@ -423,17 +436,18 @@
       boundFields(this.container); // refuse named card inputs from the start
     }
 
-    // {packet} or {errors}; throws on misuse (named inputs, a field given twice).
-    _build(cardData) {
+    // {packet} or {errors} under `ruleset`; throws on misuse (named inputs, a field
+    // given twice).
+    _build(cardData, ruleset) {
       const { data, elements } = collect(this.container, cardData);
       let packet;
       if (this.mode === 'cvv') {
         const cvv = pyStrip(data.cvv ?? '');
-        const error = cvvError(cvv, null);
+        const error = cvvError(cvv, null, '', ruleset);
         if (error) return { errors: { cvv: error } };
         packet = cvvPacket(cvv);
       } else {
-        const v = validate(data);
+        const v = validate(data, new Date(), ruleset);
         if (Object.keys(v.errors).length) return { errors: v.errors };
         packet = cardPacket(v, pyStrip(data.cvv ?? ''), this.publicId);
       }
@@ -443,13 +457,16 @@
 
     /** Promise of the cryptogram; rejects with {field: code}. Misuse throws at once. */
     createPaymentCryptogram(cardData) {
-      const result = this._build(cardData);
+      const result = this._build(cardData, rules().modern);
       return result.packet ? Promise.resolve(result.packet) : Promise.reject(result.errors);
     }
 
-    /** Legacy: {success, packet, messages} with localized messages keyed by field. */
+    /**
+     * Legacy: {success, packet, messages} with localized messages keyed by field,
+     * under the legacy script's rules (cards.LEGACY), as a page written for it expects.
+     */
     createCryptogramPacket(cardData) {
-      const result = this._build(cardData);
+      const result = this._build(cardData, rules().legacy);
       if (result.packet) return { success: true, packet: result.packet, messages: null };
       return { success: false, packet: null, messages: messagesFor(result.errors) };
     }
@@ -460,8 +477,8 @@
   // Not part of the CloudPayments API: hooks the sandbox's own pages and the
   // checkout_kit test-suite use (validation with a fixed clock, brand detection).
   cp.sandbox = Object.assign(cp.sandbox || {}, {
-    validate(data, now) {
-      const v = validate(data, now ? new Date(now) : new Date());
+    validate(data, now, ruleset = 'modern') {
+      const v = validate(data, now ? new Date(now) : new Date(), rules()[ruleset]);
       return { errors: v.errors, brand: v.brand ? v.brand.id : null, expiry: v.expiry };
     },
     detectBrand: (number) => {

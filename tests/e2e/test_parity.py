@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from checkout_kit import cryptogram
-from checkout_kit.cards import BRANDS, Brand, detect_brand, validate_card
+from checkout_kit.cards import BRANDS, LEGACY, MODERN, Brand, detect_brand, validate_card
 
 from .conftest import LiveSandbox
 
@@ -28,7 +28,9 @@ FIELD_TO_ARG = {
     "cvv": "cvv",
     "name": "name",
 }
-JS_VALIDATE_ALL = """([cases, now]) => cases.map((card) => cp.sandbox.validate(card, now))"""
+JS_VALIDATE_ALL = """([cases, now, rules]) => cases.map(
+    (card, i) => cp.sandbox.validate(card, now, rules[i]))"""
+RULES = {"modern": MODERN, "legacy": LEGACY}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -36,13 +38,17 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
-def python_verdict(card: dict[str, str], now: datetime) -> dict[str, Any]:
-    result = validate_card(now=now, **{FIELD_TO_ARG[k]: v for k, v in card.items()})
+def python_verdict(card: dict[str, str], now: datetime, rules: str = "modern") -> dict[str, Any]:
+    result = validate_card(
+        now=now, rules=RULES[rules], **{FIELD_TO_ARG[k]: v for k, v in card.items()}
+    )
     return {"errors": result.errors, "brand": result.brand.id if result.brand else None}
 
 
-def js_verdicts(page: Any, cards: list[dict[str, str]], now: str) -> list[dict[str, Any]]:
-    results = page.evaluate(JS_VALIDATE_ALL, [cards, now])
+def js_verdicts(
+    page: Any, cards: list[dict[str, str]], now: str, rules: list[str] | None = None
+) -> list[dict[str, Any]]:
+    results = page.evaluate(JS_VALIDATE_ALL, [cards, now, rules or ["modern"] * len(cards)])
     return [{"errors": r["errors"], "brand": r["brand"]} for r in results]
 
 
@@ -58,14 +64,15 @@ def checkout_page(page: Any, shop: str) -> Any:
 @pytest.mark.parametrize("vector_file", ["validation.json", "validation_js.json"])
 def test_vector_files(checkout_page: Any, vector_file: str) -> None:
     """The shared file (the lead's) and the JS-specific one: Python and JS both give
-    the expected codes and brand for every case."""
+    the expected codes and brand for every case, under its rules (modern or legacy)."""
     vectors = load(vector_file)
     now = datetime.fromisoformat(vectors["now"])
     cases = vectors["cases"]
-    got = js_verdicts(checkout_page, [c["card"] for c in cases], vectors["now"])
-    for case, js in zip(cases, got, strict=True):
+    rules = [c.get("rules", "modern") for c in cases]
+    got = js_verdicts(checkout_page, [c["card"] for c in cases], vectors["now"], rules)
+    for case, js, ruleset in zip(cases, got, rules, strict=True):
         expected = {"errors": case["errors"], "brand": case["brand"]}
-        assert python_verdict(case["card"], now) == expected, case["id"]
+        assert python_verdict(case["card"], now, ruleset) == expected, case["id"]
         assert js == expected, case["id"]
 
 
@@ -117,15 +124,16 @@ def random_card(rng: random.Random) -> dict[str, str]:
     return card
 
 
-def test_random_sweep_matches_python(checkout_page: Any) -> None:
+@pytest.mark.parametrize("rules", ["modern", "legacy"])
+def test_random_sweep_matches_python(checkout_page: Any, rules: str) -> None:
     rng = random.Random(20261127)
     now = "2026-11-27T12:00:00+00:00"
     cards = [random_card(rng) for _ in range(2000)]
-    got = js_verdicts(checkout_page, cards, now)
+    got = js_verdicts(checkout_page, cards, now, [rules] * len(cards))
     mismatches = [
         (card, js, py)
         for card, js in zip(cards, got, strict=True)
-        if js != (py := python_verdict(card, datetime.fromisoformat(now)))
+        if js != (py := python_verdict(card, datetime.fromisoformat(now), rules))
     ]
     assert mismatches == []
 

@@ -59,19 +59,26 @@ def test_checkout_script_carries_brand_table_and_sandbox_key(client: FlaskClient
 RULE_CONSTANTS = {
     "unknownLengths": "UNKNOWN_BRAND_LENGTHS", "unknownCvvSizes": "UNKNOWN_BRAND_CVV_SIZES",
     "maxYearsAhead": "MAX_YEARS_AHEAD", "minExpiryYear": "MIN_EXPIRY_YEAR",
-    "nameMin": "NAME_MIN", "nameMax": "NAME_MAX", "nameCharacterClass": "NAME_CHARACTER_CLASS",
+    "nameMin": "NAME_MIN", "nameMax": "NAME_MAX",
 }
+# config["rules"] key -> the rule set of checkout_kit.cards it must carry
+RULE_SETS = {"modern": "MODERN", "legacy": "LEGACY"}
 
 
 def test_checkout_script_carries_the_validation_rules_of_cards(client: FlaskClient) -> None:
     config = injected_config(client.get("/checkout.js").get_data(as_text=True))
     rules = config["rules"]
-    assert set(rules) == set(RULE_CONSTANTS)
+    assert set(rules) == set(RULE_CONSTANTS) | set(RULE_SETS)
     for key, constant in RULE_CONSTANTS.items():
         value = getattr(cards, constant)
         assert rules[key] == (list(value) if isinstance(value, tuple) else value), key
+    for key, name in RULE_SETS.items():
+        assert rules[key] == getattr(cards, name).to_json(), key
     # The rules are Python's, not a copy: the name pattern is the one cards uses.
-    assert re.fullmatch(config["rules"]["nameCharacterClass"] + "+", "Ivan Petrov-Jr.")
+    modern = config["rules"]["modern"]["nameCharacterClass"]
+    assert modern == cards.NAME_CHARACTER_CLASS
+    assert re.fullmatch(modern + "+", "Ivan Petrov-Jr.")
+    assert re.fullmatch(config["rules"]["legacy"]["nameCharacterClass"] + "+", "Anna–Maria")
     assert cards.validate_name("I" * cards.NAME_MAX) is None
     assert cards.validate_name("I" * (cards.NAME_MAX + 1)) == "Name_TooLong"
 
