@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from . import jsoncodec
-from .errors import MalformedNotificationError, NotificationError
+from .errors import JSONCodecError, MalformedNotificationError, NotificationError
 from .notifications import (
     CheckCode,
     Notification,
@@ -69,6 +69,7 @@ __all__ = [
     "check_decision",
     "notification_key",
     "parse_networks",
+    "read_answer",
     "receive",
     "sample_fields",
     "sender_address",
@@ -212,6 +213,19 @@ def answer(code: int) -> tuple[int, bytes]:
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"a notification answer code is an int, not {type(code).__name__}")
     return 200, jsoncodec.dumps_bytes({"code": int(code)})
+
+
+def read_answer(body: bytes) -> int | None:
+    """The ``code`` of a receiver's answer as the gateway reads it, or ``None`` when the
+    answer is not JSON ``{"code": N}`` (for a Check that is reason 3005)."""
+    try:
+        parsed = jsoncodec.loads(body)
+    except JSONCodecError:
+        return None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        return int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def answer_error(error: NotificationError, *, type: str | None = None) -> tuple[int, bytes]:
