@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask, request
@@ -95,3 +98,18 @@ def test_the_fixture(cloudpayments_notify: Callable[..., SentNotification]) -> N
     broken = cloudpayments_notify(app, "Fail", path="/cp/Fail", fields={"Amount": ""})
     assert broken.code == 13  # signed but without an Amount: refused, still as JSON
     assert [r.type for r in app.config["received"]] == ["Refund"]
+
+
+def test_the_receiving_example_in_the_docs_works() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "notifications.md").read_text("utf-8")
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    exec(compile(code, "docs/notifications.md", "exec"), namespace)
+    app, secret = namespace["app"], namespace["API_SECRET"]
+    for method in ("POST", "GET", "POST"):
+        sent = send_notification(app, "Pay", path="/cloudpayments/Pay", secret=secret,
+                                 method=method, fields={"TransactionId": "9"})
+        assert (sent.status_code, sent.code) == (200, 0)
+        assert sent.response.headers["Content-Type"] == "application/json"
+    assert namespace["seen"] == {("Pay", "9", "")}
+    assert send_notification(app, "Pay", path="/cloudpayments/Pay").code == 13
