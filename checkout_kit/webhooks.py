@@ -80,8 +80,11 @@ logger = logging.getLogger("checkout_kit.webhooks")
 #: The ``Receipt`` notification of the online cash register (docs/gateway.md §10). Its
 #: fields are UNCONFIRMED, so it is received as checked, decoded text fields only.
 RECEIPT = "Receipt"
-#: Every notification type a receiver can be configured for.
-WEBHOOK_TYPES: tuple[str, ...] = (*(t.value for t in NotificationType), RECEIPT)
+#: Every notification type a receiver can be configured for (``Receipt`` once, should it
+#: join :class:`~checkout_kit.notifications.NotificationType` and be parsed typed).
+WEBHOOK_TYPES: tuple[str, ...] = tuple(
+    dict.fromkeys([*(t.value for t in NotificationType), RECEIPT])
+)
 _PARSED_TYPES = {t.value: t for t in NotificationType}
 
 #: Largest body (or query string) accepted. A notification is a few hundred bytes; even
@@ -169,7 +172,11 @@ def receive(
     verb = method.strip().upper()
     if verb not in ("GET", "POST"):
         raise MalformedNotificationError(f"notifications come as GET or POST, not {verb[:16]!r}")
-    kind = _PARSED_TYPES.get(str(expected_type)) or _type_named(str(expected_type))
+    try:
+        name = _canonical_type(str(expected_type))
+    except ValueError as exc:
+        raise MalformedNotificationError(str(exc)) from None
+    kind = _PARSED_TYPES.get(name, name)
     if len(raw) > MAX_BODY_BYTES:
         raise MalformedNotificationError(f"the notification is over {MAX_BODY_BYTES} bytes")
     content_type = _header(headers, "Content-Type") if verb == "POST" else None
@@ -193,13 +200,13 @@ def receive(
     return Received(kind, verb, text_encoding, fields, None)
 
 
-def _type_named(name: str) -> NotificationType | str:
-    """The type a receiver expects, matched without regard to case."""
+def _canonical_type(name: str) -> str:
+    """The member of :data:`WEBHOOK_TYPES` named ``name`` in any case; ``ValueError``."""
     wanted = name.strip().lower()
     for candidate in WEBHOOK_TYPES:
         if candidate.lower() == wanted:
-            return _PARSED_TYPES.get(candidate, candidate)
-    raise MalformedNotificationError(f"unknown notification type {name[:32]!r}")
+            return candidate
+    raise ValueError(f"unknown notification type {name[:32]!r}; one of {WEBHOOK_TYPES}")
 
 
 def answer(code: int) -> tuple[int, bytes]:
@@ -573,9 +580,7 @@ def sample_fields(
     two samples are two events; ``overrides`` replace or add fields. Raises
     ``ValueError`` for an unknown type.
     """
-    name = next((t for t in WEBHOOK_TYPES if t.lower() == type.strip().lower()), None)
-    if name is None:
-        raise ValueError(f"unknown notification type {type[:32]!r}; one of {WEBHOOK_TYPES}")
+    name = _canonical_type(type)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     fields: dict[str, str] = {}
     if name not in _WITHOUT_TRANSACTION:
