@@ -1,9 +1,9 @@
 """The ``checkout-kit`` command line.
 
 ``checkout-kit card check``, ``checkout-kit cryptogram build|inspect|decrypt``,
-``checkout-kit keygen`` and ``checkout-kit sandbox``. With ``--json`` every command
-prints one JSON object per input. Commands that read packets take them as arguments,
-or one per line on standard input when none are given.
+``checkout-kit keygen``, ``checkout-kit sandbox`` and ``checkout-kit webhook send``. With
+``--json`` every command prints one JSON object per input. Commands that read packets
+take them as arguments, or one per line on standard input when none are given.
 
 Card numbers are never printed in full except by ``cryptogram decrypt``, whose whole
 purpose is to open a packet with a private key (use it with test keys).
@@ -48,7 +48,10 @@ def _inputs(values: Iterable[str]) -> Iterator[str]:
 class _LazyGroup(click.Group):
     """A group whose heavier subcommands (the Flask sandbox) import only when used."""
 
-    lazy: ClassVar[dict[str, str]] = {"sandbox": "checkout_kit.sandbox.cli:sandbox_command"}
+    lazy: ClassVar[dict[str, str]] = {
+        "sandbox": "checkout_kit.sandbox.cli:sandbox_command",
+        "webhook": "checkout_kit.webhook_cli:webhook",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])

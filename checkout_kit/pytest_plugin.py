@@ -16,18 +16,27 @@ checkout_kit is installed:
     Override it to pass options to ``create_sandbox_app`` (for example
     ``{"notification_transport": httpx.WSGITransport(app=my_shop_app)}``).
 
+``cloudpayments_notify``
+    :func:`send_notification`: sign a realistic notification of any type and deliver
+    it to the Flask app under test through its test client, as the gateway would.
+
 The RSA key is generated once per session (``cloudpayments_sandbox_keys``).
 This module imports nothing heavy until a fixture is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
+
     from .client import CloudPaymentsClient
     from .sandbox import Sandbox
 
@@ -35,10 +44,13 @@ __all__ = [
     "SANDBOX_API_SECRET",
     "SANDBOX_BASE_URL",
     "SANDBOX_PUBLIC_ID",
+    "SentNotification",
     "cloudpayments_client",
+    "cloudpayments_notify",
     "cloudpayments_sandbox",
     "cloudpayments_sandbox_keys",
     "cloudpayments_sandbox_options",
+    "send_notification",
 ]
 
 SANDBOX_PUBLIC_ID = "test_api_00000000000000000000001"
@@ -96,3 +108,71 @@ def cloudpayments_client(cloudpayments_sandbox: Sandbox) -> Iterator[CloudPaymen
     )
     yield client
     client.close()
+
+
+# --------------------------------------------------------------------------- notifications
+
+#: An address inside the gateway's published sender networks (docs/gateway.md §5.1), so
+#: an app with the sender-IP check on accepts test notifications by default.
+GATEWAY_SENDER_ADDRESS = "185.98.81.1"
+
+
+@dataclass(frozen=True)
+class SentNotification:
+    """What :func:`send_notification` sent and what the app answered.
+
+    ``code`` is the answer's ``code`` as the gateway reads it (``None`` when the
+    answer is not JSON ``{"code": N}``).
+    """
+
+    response: TestResponse = field(repr=False)
+    fields: Mapping[str, str] = field(repr=False)
+    code: int | None
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status of the answer."""
+        return self.response.status_code
+
+
+def send_notification(
+    target: Flask | FlaskClient,
+    type: str,
+    *,
+    path: str,
+    secret: str | bytes = SANDBOX_API_SECRET,
+    fields: Mapping[str, str] | None = None,
+    method: str = "POST",
+    encoding: str = "utf-8",
+    headers: Mapping[str, str] | None = None,
+    remote_addr: str = GATEWAY_SENDER_ADDRESS,
+) -> SentNotification:
+    """Deliver a signed notification of ``type`` to ``path`` of a Flask app (or of its
+    test client), as the gateway would: a form body for POST, the query string for
+    GET, in ``encoding``, with both HMAC headers made with ``secret``.
+
+    The fields are a realistic sample of the type with a fresh ``TransactionId`` and
+    ``DateTime``; ``fields`` replaces or adds some (pass the same ``TransactionId``
+    twice to test deduplication). ``headers`` are added last, to test a tampered or
+    missing signature.
+    """
+    from .webhooks import build_notification, read_answer, sample_fields
+
+    client = target.test_client() if hasattr(target, "test_client") else target
+    sent = sample_fields(type, fields)
+    outgoing = build_notification(type, sent, secret, method=method, encoding=encoding)
+    all_headers = {**outgoing.headers, **(headers or {})}
+    environ = {"REMOTE_ADDR": remote_addr}
+    if outgoing.method == "GET":
+        response = client.get(path, query_string=outgoing.body.decode("ascii"),
+                              headers=all_headers, environ_base=environ)
+    else:
+        response = client.post(path, data=outgoing.body, headers=all_headers,
+                               environ_base=environ)
+    return SentNotification(response, sent, read_answer(response.get_data()))
+
+
+@pytest.fixture
+def cloudpayments_notify() -> Callable[..., SentNotification]:
+    """:func:`send_notification`, as a fixture."""
+    return send_notification

@@ -13,6 +13,7 @@ CORE = [
     "checkout_kit.cards",
     "checkout_kit.cryptogram",
     "checkout_kit.notifications",
+    "checkout_kit.webhooks",
     "checkout_kit.threeds",
     "checkout_kit.models",
 ]

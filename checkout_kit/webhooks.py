@@ -1,0 +1,638 @@
+"""Receiving gateway notifications: the framework-free core of a webhook endpoint.
+
+Pure: no Flask, no network, no database. A web framework hands :func:`receive` the
+request's method, its raw bytes (the body of a POST, the raw query string of a GET) and
+its headers; :func:`receive` checks the HMAC over exactly those bytes and parses them,
+and :func:`answer` / :func:`answer_error` give the JSON reply. The Flask extension wires
+these into routes; anything else (a plain WSGI app, a worker reading a queue) can too.
+
+Also here, because they are pure decisions a receiver needs:
+
+* :func:`check_decision` and :class:`CheckRules`: what to answer a ``Check``
+  (docs/gateway.md §5.3) given the shop's own record of the payment;
+* :func:`sender_address` / :class:`SenderCheck`: the optional sender-IP allow-list,
+  proxy-aware (docs/gateway.md §5.1). The HMAC stays the authority;
+* :func:`notification_key`: the identity under which a receiver applies a
+  notification exactly once, however often the gateway delivers it;
+* :func:`sample_fields` / :func:`build_notification`: realistic signed notifications
+  for tests and for ``checkout-kit webhook send``.
+
+Every failure of :func:`receive` is a :class:`~checkout_kit.errors.NotificationError`
+(:class:`~checkout_kit.errors.SignatureVerificationError` or
+:class:`~checkout_kit.errors.MalformedNotificationError`), never a bare exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from . import jsoncodec
+from .errors import JSONCodecError, MalformedNotificationError, NotificationError
+from .notifications import (
+    CheckCode,
+    Notification,
+    NotificationType,
+    _header,  # the one case-insensitive header lookup
+    codec_for,
+    encode_body,
+    format_value,
+    parse_fields,
+    parse_notification,
+    sign,
+    verify,
+)
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "GATEWAY_NETWORKS",
+    "MAX_BODY_BYTES",
+    "RECEIPT",
+    "REJECT_CODE",
+    "SAMPLE_FIELDS",
+    "WEBHOOK_TYPES",
+    "CheckRule",
+    "CheckRules",
+    "OutgoingNotification",
+    "PaymentSnapshot",
+    "Received",
+    "SenderCheck",
+    "answer",
+    "answer_error",
+    "build_notification",
+    "check_decision",
+    "notification_key",
+    "parse_networks",
+    "read_answer",
+    "receive",
+    "sample_fields",
+    "sender_address",
+]
+
+logger = logging.getLogger("checkout_kit.webhooks")
+
+#: The ``Receipt`` notification of the online cash register (docs/gateway.md §10). Its
+#: fields are UNCONFIRMED, so it is received as checked, decoded text fields only.
+RECEIPT = "Receipt"
+#: Every notification type a receiver can be configured for (``Receipt`` once, should it
+#: join :class:`~checkout_kit.notifications.NotificationType` and be parsed typed).
+WEBHOOK_TYPES: tuple[str, ...] = tuple(
+    dict.fromkeys([*(t.value for t in NotificationType), RECEIPT])
+)
+_PARSED_TYPES = {t.value: t for t in NotificationType}
+
+#: Largest body (or query string) accepted. A notification is a few hundred bytes; even
+#: a ``Data`` object carrying a receipt stays far below this.
+MAX_BODY_BYTES = 1 << 20
+
+#: The code answered to a notification that was not accepted (bad signature, unreadable
+#: body, a Check rule that failed). For ``Check`` it declines the payment as "cannot be
+#: accepted" (reason 3008) rather than as a format error; for every other type any
+#: non-zero code makes the gateway deliver again later, which is what a receiver whose
+#: secret or code is being fixed wants (docs/gateway.md §5.1, §5.3).
+REJECT_CODE = CheckCode.NOT_ACCEPTED
+
+
+# --------------------------------------------------------------------------- receiving
+
+
+@dataclass(frozen=True)
+class Received:
+    """A notification whose signature was checked and whose body was read.
+
+    ``notification`` is the typed :class:`~checkout_kit.notifications.Notification`,
+    or ``None`` for ``Receipt``, whose fields are known only as text. ``fields`` holds
+    every decoded field as text (kept out of the ``repr``: it carries e-mails, names
+    and tokens).
+    """
+
+    type: str
+    method: str
+    encoding: str
+    fields: Mapping[str, str] = field(repr=False)
+    notification: Notification | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """:func:`notification_key` of this notification."""
+        return notification_key(self)
+
+
+def _charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a ``Content-Type`` value, if any."""
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').strip()
+    return None
+
+
+def _resolve_encoding(method: str, content_type: str | None, configured: str) -> str:
+    """The text encoding of the delivery: the body's declared charset when there is
+    one, else the encoding configured for the notification type."""
+    declared = _charset(content_type) if method == "POST" else None
+    name = declared or configured
+    try:
+        codec_for(name)
+    except ValueError:
+        raise MalformedNotificationError(f"unsupported charset {name[:32]!r}") from None
+    return name
+
+
+def receive(
+    method: str,
+    raw: bytes,
+    headers: Mapping[str, str],
+    secret: str | bytes,
+    *,
+    expected_type: NotificationType | str,
+    encoding: str = "utf-8",
+    require_both: bool = False,
+) -> Received:
+    """Verify and parse one delivery of a notification of ``expected_type``.
+
+    ``raw`` is the request body exactly as received for a POST, or the raw query
+    string (the bytes after ``?``, not re-encoded) for a GET. ``headers`` must give
+    ``Content-HMAC`` / ``X-Content-HMAC`` (any case) and, for a POST, ``Content-Type``.
+    ``encoding`` is the one configured for this type at the gateway; a POST's declared
+    ``charset`` overrides it. ``require_both`` insists on both HMAC headers.
+
+    The HMAC is checked over the exact bytes, in constant time, before anything is
+    parsed. Raises :class:`~checkout_kit.errors.SignatureVerificationError` or
+    :class:`~checkout_kit.errors.MalformedNotificationError`.
+    """
+    verb = method.strip().upper()
+    if verb not in ("GET", "POST"):
+        raise MalformedNotificationError(f"notifications come as GET or POST, not {verb[:16]!r}")
+    try:
+        name = _canonical_type(str(expected_type))
+    except ValueError as exc:
+        raise MalformedNotificationError(str(exc)) from None
+    kind = _PARSED_TYPES.get(name, name)
+    if len(raw) > MAX_BODY_BYTES:
+        raise MalformedNotificationError(f"the notification is over {MAX_BODY_BYTES} bytes")
+    content_type = _header(headers, "Content-Type") if verb == "POST" else None
+    text_encoding = _resolve_encoding(verb, content_type, encoding)
+    verify(raw, headers, secret, encoding=text_encoding, require_both=require_both)
+    try:
+        if isinstance(kind, NotificationType):
+            parsed = parse_notification(
+                kind, raw, encoding=text_encoding, content_type=content_type
+            )
+            return Received(kind.value, verb, text_encoding, parsed.fields, parsed)
+        fields = parse_fields(raw, encoding=text_encoding, content_type=content_type)
+    except RecursionError:
+        # A deeply nested ``Data`` value exhausts the JSON reader's stack; it is a
+        # malformed notification like any other, not a crash of the endpoint.
+        raise MalformedNotificationError("Data is nested too deeply", "Data") from None
+    if not (fields.get("TransactionId", "").strip() or fields.get("DocumentNumber", "").strip()):
+        raise MalformedNotificationError(
+            "a Receipt needs TransactionId or DocumentNumber", "TransactionId"
+        )
+    return Received(kind, verb, text_encoding, fields, None)
+
+
+def _canonical_type(name: str) -> str:
+    """The member of :data:`WEBHOOK_TYPES` named ``name`` in any case; ``ValueError``."""
+    wanted = name.strip().lower()
+    for candidate in WEBHOOK_TYPES:
+        if candidate.lower() == wanted:
+            return candidate
+    raise ValueError(f"unknown notification type {name[:32]!r}; one of {WEBHOOK_TYPES}")
+
+
+def answer(code: int) -> tuple[int, bytes]:
+    """The HTTP reply to a notification: status 200 and JSON ``{"code": N}``.
+
+    The gateway reads only the JSON code (docs/gateway.md §5.3): ``0`` registers the
+    notification (or accepts a Check); anything else declines a Check and makes the
+    other types be delivered again. An HTML page or a bare error status would read as
+    "unavailable", so even failures are answered this way.
+    """
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise TypeError(f"a notification answer code is an int, not {type(code).__name__}")
+    return 200, jsoncodec.dumps_bytes({"code": int(code)})
+
+
+def read_answer(body: bytes) -> int | None:
+    """The ``code`` of a receiver's answer as the gateway reads it, or ``None`` when the
+    answer is not JSON ``{"code": N}`` (for a Check that is reason 3005)."""
+    try:
+        parsed = jsoncodec.loads(body)
+    except JSONCodecError:
+        return None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        return int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def answer_error(error: NotificationError, *, type: str | None = None) -> tuple[int, bytes]:
+    """:func:`answer` with :data:`REJECT_CODE` for a notification :func:`receive`
+    refused, logging why (the failing header or field, never the body)."""
+    detail = getattr(error, "header", None) or getattr(error, "field", None)
+    logger.warning(
+        "notification %s refused: %s (%s)",
+        type or "?",
+        error.__class__.__name__,
+        detail or "-",
+    )
+    return answer(REJECT_CODE)
+
+
+def notification_key(received: Received | Notification) -> tuple[str, str, str]:
+    """``(type, id, qualifier)``: apply each notification once under this key.
+
+    * card transactions: ``(type, TransactionId, "")``;
+    * ``Refund``: ``(Refund, TransactionId of the refund, OperationType)``, so a refund
+      and a card payout under the same number stay apart;
+    * ``Recurrent``: ``(Recurrent, subscription Id, Status + counters + last date)``: a
+      subscription goes Active → PastDue → Active, and each change is a new event;
+    * ``Receipt``: ``(Receipt, TransactionId or DocumentNumber, receipt Type)``, since a
+      payment and its refund each get a receipt (fields UNCONFIRMED).
+    """
+    n = received.notification if isinstance(received, Received) else received
+    if n is None:
+        assert isinstance(received, Received)
+        fields = received.fields
+        ident = fields.get("TransactionId", "").strip() or fields.get("DocumentNumber", "").strip()
+        return (received.type, ident, fields.get("Type", "").strip())
+    if n.type is NotificationType.RECURRENT:
+        last = "" if n.last_transaction_date is None else format_value(n.last_transaction_date)
+        counters = f"{n.successful_transactions_number}/{n.failed_transactions_number}"
+        return (n.type.value, str(n.id), f"{n.status}:{counters}:{last}")
+    operation = (n.operation_type or "Refund") if n.type is NotificationType.REFUND else ""
+    return (n.type.value, str(n.transaction_id), operation)
+
+
+# --------------------------------------------------------------------------- Check
+
+
+class PaymentSnapshot(Protocol):
+    """What the Check decision needs to know of the shop's own payment record."""
+
+    @property
+    def invoice_id(self) -> str: ...
+    @property
+    def account_id(self) -> str | None: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+#: Payment statuses (any case) that take no further payment: answered 13.
+CLOSED_STATUSES = frozenset(
+    {"paid", "completed", "authorized", "confirmed", "cancelled", "canceled", "voided",
+     "refunded", "partially_refunded"}
+)
+
+
+def _aware(moment: datetime) -> datetime:
+    # A naive expiry stored by a shop is read as UTC, the gateway's own clock.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def check_decision(
+    notification: Notification,
+    payment: PaymentSnapshot | None,
+    *,
+    now: datetime,
+    closed_statuses: frozenset[str] = CLOSED_STATUSES,
+) -> CheckCode:
+    """The default answer to a Check (docs/gateway.md §5.3), first failing test wins.
+
+    ``payment`` is the shop's record found by the notification's ``InvoiceId`` (``None``
+    when there is none): no record → 10; another ``AccountId`` → 11; another amount or
+    currency → 12; already paid or cancelled (``closed_statuses``) → 13; past
+    ``expires_at`` at ``now`` → 20; otherwise 0.
+    """
+    if payment is None:
+        return CheckCode.INVALID_INVOICE_ID
+    if payment.account_id is not None and notification.account_id != payment.account_id:
+        return CheckCode.INVALID_ACCOUNT_ID
+    same_currency = (notification.currency or "").strip().upper() == payment.currency.upper()
+    if notification.amount != payment.amount or not same_currency:
+        return CheckCode.INVALID_AMOUNT
+    if payment.status.strip().lower() in closed_statuses:
+        return CheckCode.NOT_ACCEPTED
+    if payment.expires_at is not None and _aware(now) >= _aware(payment.expires_at):
+        return CheckCode.EXPIRED
+    return CheckCode.ACCEPT
+
+
+_CHECK_CODES = frozenset(int(code) for code in CheckCode)
+
+#: A shop rule: ``None`` or ``0`` lets the payment through, a :class:`CheckCode` declines.
+CheckRule = Callable[[Notification, PaymentSnapshot], "int | None"]
+_R = TypeVar("_R", bound=CheckRule)
+
+
+class CheckRules:
+    """The Check decision: :func:`check_decision`, then the shop's own rules in order.
+
+    ::
+
+        checks = CheckRules()
+
+        @checks.rule
+        def no_weekend_tickets(notification, payment):
+            return CheckCode.NOT_ACCEPTED if is_sold_out(payment.invoice_id) else None
+
+    A rule that raises, or returns anything but ``None``, an ``int`` that is a
+    :class:`CheckCode`, answers ``on_error`` (13, "the payment cannot be accepted", by
+    default): a broken rule must decline, not accept, and must not turn into an HTTP
+    500, which the gateway would record as "unavailable". The failure is logged with
+    the rule's name and the transaction id, never the notification's fields.
+    """
+
+    def __init__(self, *, on_error: CheckCode = CheckCode.NOT_ACCEPTED) -> None:
+        self.on_error = on_error
+        self._rules: list[CheckRule] = []
+
+    def rule(self, fn: _R) -> _R:
+        """Decorator: add ``fn`` as the last rule."""
+        self._rules.append(fn)
+        return fn
+
+    @property
+    def rules(self) -> tuple[CheckRule, ...]:
+        """The registered rules, in the order they run."""
+        return tuple(self._rules)
+
+    def decide(
+        self,
+        notification: Notification,
+        payment: PaymentSnapshot | None,
+        *,
+        now: datetime,
+        closed_statuses: frozenset[str] = CLOSED_STATUSES,
+    ) -> CheckCode:
+        """The code to answer: the first non-zero of the default decision and the rules."""
+        code = check_decision(notification, payment, now=now, closed_statuses=closed_statuses)
+        if code is not CheckCode.ACCEPT or payment is None:
+            return code
+        for rule in self._rules:
+            name = getattr(rule, "__qualname__", repr(rule))
+            try:
+                result = rule(notification, payment)
+            except Exception as exc:  # a shop rule's bug must decline, never crash the endpoint
+                logger.error(
+                    "Check rule %s raised %s for transaction %s; answering %d",
+                    name, exc.__class__.__name__, notification.transaction_id, self.on_error,
+                )
+                return self.on_error
+            if result is None:
+                continue
+            if isinstance(result, bool) or not isinstance(result, int) or (
+                result not in _CHECK_CODES
+            ):
+                # ``False`` would otherwise read as 0 and accept the payment.
+                logger.error(
+                    "Check rule %s returned %r for transaction %s; answering %d",
+                    name, result, notification.transaction_id, self.on_error,
+                )
+                return self.on_error
+            if result != CheckCode.ACCEPT:
+                return CheckCode(result)
+        return CheckCode.ACCEPT
+
+
+# --------------------------------------------------------------------------- sender IP
+
+#: The gateway's published sender networks (docs/gateway.md §5.1). They have changed
+#: before, so they are a default for :class:`SenderCheck`, not a hard-coded truth.
+GATEWAY_NETWORKS: tuple[str, ...] = (
+    "185.98.81.0/28",
+    "87.251.91.160/27",
+    "46.46.175.96/27",
+    "46.46.168.160/27",
+    "162.55.174.97/32",
+    "91.216.178.243/32",
+)
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[_Network, ...]:
+    """CIDR ranges from configuration; ``ValueError`` naming the first bad one."""
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not a CIDR range: {cidr[:64]!r}") from None
+    return tuple(networks)
+
+
+def _address(text: str) -> _Address | None:
+    """An address as proxies write it: bare, ``[v6]:port`` or ``v4:port``."""
+    value = text.strip()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def sender_address(
+    remote_addr: str | None, forwarded_for: str | None, proxy_hops: int = 0
+) -> _Address | None:
+    """The address the notification came from, or ``None`` when it cannot be known.
+
+    With ``proxy_hops == 0`` that is ``remote_addr`` and ``X-Forwarded-For`` is ignored
+    (anyone can send one). Behind ``proxy_hops`` proxies of one's own, each appending
+    the address it saw, it is the ``proxy_hops``-th entry from the right of
+    ``X-Forwarded-For`` (several headers joined with ``,``); the entries further left
+    were written by the sender and are not trusted. Fewer entries than hops → ``None``.
+    """
+    if proxy_hops < 0:
+        raise ValueError("proxy_hops cannot be negative")
+    if proxy_hops == 0:
+        return _address(remote_addr) if remote_addr else None
+    entries = [e for e in (forwarded_for or "").split(",") if e.strip()]
+    if len(entries) < proxy_hops:
+        return None
+    return _address(entries[-proxy_hops])
+
+
+@dataclass(frozen=True)
+class SenderCheck:
+    """The optional sender-IP allow-list. Off by default: the HMAC is the authority,
+    and the gateway's addresses change (docs/gateway.md §5.1)."""
+
+    enabled: bool = False
+    networks: tuple[_Network, ...] = parse_networks(GATEWAY_NETWORKS)
+    proxy_hops: int = 0
+
+    @classmethod
+    def from_config(
+        cls, cidrs: Iterable[str] | None = None, *, enabled: bool = True, proxy_hops: int = 0
+    ) -> SenderCheck:
+        """From configuration values (``cidrs`` defaults to :data:`GATEWAY_NETWORKS`)."""
+        if proxy_hops < 0:
+            raise ValueError("proxy_hops cannot be negative")
+        networks = parse_networks(GATEWAY_NETWORKS if cidrs is None else cidrs)
+        return cls(enabled=enabled, networks=networks, proxy_hops=proxy_hops)
+
+    def allows(self, remote_addr: str | None, forwarded_for: str | None = None) -> bool:
+        """Whether a request from ``remote_addr`` (with that ``X-Forwarded-For``) may
+        deliver notifications: always when disabled; otherwise when the sender's
+        address is known and inside one of ``networks``."""
+        if not self.enabled:
+            return True
+        address = sender_address(remote_addr, forwarded_for, self.proxy_hops)
+        return address is not None and any(address in net for net in self.networks)
+
+
+# --------------------------------------------------------------------------- sending
+
+_CARD = {
+    "Amount": "1500.00", "Currency": "RUB", "PaymentAmount": "1500.00",
+    "PaymentCurrency": "RUB", "CardFirstSix": "424242", "CardLastFour": "4242",
+    "CardType": "Visa", "CardExpDate": "12/30", "TestMode": "1", "InvoiceId": "1234567",
+    "AccountId": "user@example.com", "Email": "user@example.com", "Name": "IVAN PETROV",
+    "IpAddress": "203.0.113.7", "IpCountry": "RU", "IpCity": "Москва",
+    "IpRegion": "Москва", "IpDistrict": "Центральный федеральный округ",
+    "Issuer": "Test Bank", "IssuerBankCountry": "RU",
+    "Description": "Оплата заказа №1234567", "Data": '{"order":"1234567"}',
+}
+
+#: Realistic fields of each type (docs/gateway.md §5.4, §10), without ``TransactionId``
+#: and ``DateTime``, which :func:`sample_fields` fills in for every send.
+SAMPLE_FIELDS: dict[str, dict[str, str]] = {
+    "Check": {**_CARD, "Status": "Completed", "OperationType": "Payment"},
+    "Pay": {
+        **_CARD, "Status": "Completed", "OperationType": "Payment", "GatewayName": "Test",
+        "AuthCode": "A1B2C3", "Token": "tk_0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d",
+        "TotalFee": "0", "Rrn": "123456789012",
+    },
+    "Fail": {
+        **_CARD, "OperationType": "Payment", "Reason": "InsufficientFunds",
+        "ReasonCode": "5051", "Rrn": "123456789012",
+    },
+    "Confirm": {
+        **_CARD, "Status": "Completed", "AuthCode": "A1B2C3",
+        "Token": "tk_0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d", "Rrn": "123456789012",
+    },
+    "Refund": {
+        "PaymentTransactionId": "1000000", "Amount": "1500.00", "OperationType": "Refund",
+        "InvoiceId": "1234567", "AccountId": "user@example.com", "Email": "user@example.com",
+        "Data": '{"order":"1234567"}', "Rrn": "123456789012",
+    },
+    "Cancel": {
+        "Amount": "1500.00", "InvoiceId": "1234567", "AccountId": "user@example.com",
+        "Email": "user@example.com", "Data": '{"order":"1234567"}', "Rrn": "123456789012",
+    },
+    "Recurrent": {
+        "Id": "sc_0a1b2c3d4e5f6a7b8c9d0e1f2a3b", "AccountId": "user@example.com",
+        "Description": "Подписка на журнал", "Email": "user@example.com",
+        "Amount": "299.00", "Currency": "RUB", "RequireConfirmation": "0",
+        "StartDate": "2026-01-01 00:00:00", "Interval": "Month", "Period": "1",
+        "Status": "Active", "SuccessfulTransactionsNumber": "1",
+        "FailedTransactionsNumber": "0", "LastTransactionDate": "2026-01-01 00:00:00",
+        "NextTransactionDate": "2026-02-01 00:00:00",
+    },
+    # UNCONFIRMED fields (docs/gateway.md §10).
+    "Receipt": {
+        "DocumentNumber": "1234", "SessionNumber": "12", "FiscalSign": "2746510553",
+        "DeviceNumber": "0000000001234567", "RegNumber": "0000000012345678",
+        "Inn": "7708806062", "Type": "Income", "Ofd": "Яндекс.ОФД",
+        "Url": "https://receipts.example/r/1234", "QrCodeUrl": "https://receipts.example/q/1234",
+        "Amount": "1500.00", "InvoiceId": "1234567", "AccountId": "user@example.com",
+        "Receipt": '{"Items":[{"label":"Заказ №1234567","price":1500.00,"quantity":1,'
+                   '"amount":1500.00,"vat":20}]}',
+    },
+}
+#: Types whose fields carry no ``TransactionId``.
+_WITHOUT_TRANSACTION = frozenset({"Recurrent"})
+
+
+def sample_fields(
+    type: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> dict[str, str]:
+    """A realistic notification of ``type`` (any of :data:`WEBHOOK_TYPES`, any case).
+
+    A fresh random ``TransactionId`` and ``DateTime`` of ``now`` (UTC) are filled in, so
+    two samples are two events; ``overrides`` replace or add fields. Raises
+    ``ValueError`` for an unknown type.
+    """
+    name = _canonical_type(type)
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    fields: dict[str, str] = {}
+    if name not in _WITHOUT_TRANSACTION:
+        fields["TransactionId"] = str((rng or random.SystemRandom()).randrange(10**9, 10**10))
+    fields.update(SAMPLE_FIELDS[name])
+    if name != "Recurrent":
+        fields["DateTime"] = format_value(moment)
+    fields.update(overrides or {})
+    return fields
+
+
+@dataclass(frozen=True)
+class OutgoingNotification:
+    """A signed notification ready to send, as the gateway would send it.
+
+    ``body`` is the form-encoded text: the POST body, or the query string of a GET.
+    """
+
+    type: str
+    method: str
+    encoding: str
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
+
+    def url(self, address: str) -> str:
+        """Where to send it: ``address`` itself for a POST, plus the query for a GET."""
+        if self.method != "GET":
+            return address
+        return f"{address}{'&' if '?' in address else '?'}{self.body.decode('ascii')}"
+
+
+def build_notification(
+    type: str,
+    fields: Mapping[str, object],
+    secret: str | bytes,
+    *,
+    method: str = "POST",
+    encoding: str = "utf-8",
+) -> OutgoingNotification:
+    """Encode ``fields`` in ``encoding`` and sign them (docs/gateway.md §5.1, §5.2).
+
+    A POST carries ``Content-Type: application/x-www-form-urlencoded; charset=...``.
+    ``ValueError`` for a method other than GET/POST or an unknown encoding.
+    """
+    verb = method.strip().upper()
+    if verb not in ("GET", "POST"):
+        raise ValueError(f"notifications are sent as GET or POST, not {method[:16]!r}")
+    codec = codec_for(encoding)
+    body = encode_body(fields, encoding)
+    headers = dict(sign(body, secret, encoding=encoding))
+    if verb == "POST":
+        charset = "windows-1251" if codec == "cp1251" else codec
+        headers["Content-Type"] = f"application/x-www-form-urlencoded; charset={charset}"
+    return OutgoingNotification(type, verb, encoding, body, headers)
+
