@@ -290,8 +290,10 @@ def parse_fields(
 
 def _to_int(text: str) -> int:
     value = Decimal(text)
-    if value != value.to_integral_value():
-        raise ValueError(text)
+    # An id beyond 64 bits is not the gateway's; checking the exponent first keeps
+    # ``1E9999999`` from being written out digit by digit.
+    if not value.is_finite() or value.adjusted() > 18 or value != value.to_integral_value():
+        raise ValueError("not an integer id")
     return int(value)
 
 

@@ -177,3 +177,10 @@ def test_data_objects_keep_exact_numbers() -> None:
     assert nt.format_value(data) == '{"amount":1.50,"items":[1,"x",null,true]}'
     body = nt.encode_body({"TransactionId": 1, "Amount": Decimal("1"), "Data": data})
     assert nt.parse_notification("Pay", body).data == data
+
+
+@pytest.mark.parametrize("value", ["1E9999999", "1E+19", "NaN", "Infinity", "1.5"])
+def test_ids_beyond_64_bits_or_not_integers_are_malformed(value: str) -> None:
+    body = f"TransactionId={value}&Amount=1.00&Currency=RUB&DateTime=2026-01-01 00:00:00".encode()
+    with pytest.raises(MalformedNotificationError):
+        nt.parse_notification(body, "Pay")
