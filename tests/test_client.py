@@ -11,12 +11,12 @@ import inspect
 import json
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -55,6 +55,7 @@ VECTORS: dict[str, Any] = json.loads(
     parse_float=Decimal,
 )["responses"]
 
+T = TypeVar("T")
 OK_TX = VECTORS["auth_accepted"]["body"]
 PUBLIC_ID, SECRET = "pk_test_0123", "s3cr3t-api-key"
 
@@ -96,11 +97,39 @@ class Gateway:
         return json.loads(self.requests[n].content, parse_float=Decimal)
 
 
+class EventLoopThread:
+    """An event loop of its own on a thread of its own: async clients run there, so
+    that a loop already running in the test's thread (Playwright's, in tests/e2e) is
+    no obstacle."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``coroutine`` run to completion on a fresh event loop of its own."""
+    runner = EventLoopThread()
+    try:
+        return runner.run(coroutine)
+    finally:
+        runner.close()
+
+
 class AsyncDriver:
     """An AsyncCloudPaymentsClient driven from plain test code: every coroutine method
     runs to completion on one event loop, so a test reads the same for both clients."""
 
-    def __init__(self, client: AsyncCloudPaymentsClient, runner: asyncio.Runner) -> None:
+    def __init__(self, client: AsyncCloudPaymentsClient, runner: EventLoopThread) -> None:
         self.client = client
         self._runner = runner
 
@@ -131,7 +160,7 @@ def flavour(request: pytest.FixtureRequest) -> str:
 def harness(flavour: str) -> Iterator[MakeHarness]:
     """``harness(*steps, **client_options)``: a client of ``flavour`` on a scripted
     gateway, with its sleeps recorded instead of slept."""
-    runner = asyncio.Runner()
+    runner = EventLoopThread()
 
     def make(*steps: Step, **kw: Any) -> Harness:
         gateway = Gateway(list(steps))
@@ -912,7 +941,7 @@ def test_unsupported_scheme_is_not_retried(flavour: str) -> None:
                 await client.void(1)
 
         with pytest.raises(APIConnectionError):
-            asyncio.run(void())
+            run_async(void())
     assert sleeps == []
 
 
@@ -1129,10 +1158,10 @@ def test_async_context_manager_closes_and_repr_hides_the_secret() -> None:
             await client.get_payment(1)
         return client
 
-    client = asyncio.run(scenario())
+    client = run_async(scenario())
     assert gateway.requests[0].url == httpx.URL("http://127.0.0.1:9/payments/get")
     with pytest.raises(RuntimeError):
-        asyncio.run(client.get_payment(1))
+        run_async(client.get_payment(1))
 
 
 def test_every_attempt_goes_through_the_clients_send(
@@ -1165,6 +1194,14 @@ def test_every_attempt_goes_through_the_clients_send(
     # httpx framed the request itself
     assert request.headers["Host"] == "api.cloudpayments.ru"
     assert request.headers["Content-Length"] == str(len(request.content))
+
+
+def test_cookies_set_by_the_gateway_are_not_sent_back(harness: MakeHarness) -> None:
+    # Basic auth on every call: a cookie from a proxy or a balancer has no business here.
+    h = harness(reply(OK_TX, **{"Set-Cookie": "balancer=node-7; Path=/"}), reply(OK_TX))
+    h.client.get_payment(1)
+    h.client.get_payment(2)
+    assert [r.headers.get("Cookie") for r in h.gateway.requests] == [None, None]
 
 
 class _CountingServer(http.server.ThreadingHTTPServer):
@@ -1220,7 +1257,7 @@ def test_calls_share_one_keep_alive_connection(loopback: _CountingServer, flavou
             async with AsyncCloudPaymentsClient(PUBLIC_ID, SECRET, base_url=base_url) as client:
                 return [await client.get_payment(n) for n in range(1, 4)]
 
-        results = asyncio.run(calls())
+        results = run_async(calls())
     assert all(isinstance(tx, Transaction) for tx in results)
     assert loopback.connections == 1
 
