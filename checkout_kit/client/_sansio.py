@@ -432,8 +432,8 @@ def _twin(operation: _O, name: str, path: str, doc: str) -> _O:
 # --- the operations: one function per client method ----------------------------------------
 #
 # Each checks its arguments (raising before anything is sent) and describes the call.
-# The shells turn every function of OPERATIONS into a method of the same name, signature
-# and docstring.
+# Each shell exposes every function of OPERATIONS as a method of the same name,
+# signature and docstring (tests/test_client_sansio.py keeps the two lists equal).
 
 
 def test() -> Call[str]:
@@ -804,7 +804,7 @@ def get_public_key() -> Call[PublicKeyInfo]:
     return Call("/payments/publickey", None, _public_key, False, method="GET")
 
 
-#: Every public client method, in the order the docs list them.
+#: Every operation, in the order docs/client.md lists the methods.
 OPERATIONS: tuple[Callable[..., Call[Any]], ...] = (
     test, charge, auth, post3ds, charge_token, auth_token, confirm, void, refund,
     get_payment, find_payment, find_payments, list_payments, list_payments_v2, list_tokens,
