@@ -7,9 +7,9 @@ extension all share it.
 
 Parsing rules, the same for every model:
 
-* amounts become :class:`~decimal.Decimal` (JSON numbers should be parsed with
-  ``parse_float=Decimal``; a float that slips through is converted through its
-  shortest repr, never through binary arithmetic);
+* amounts become :class:`~decimal.Decimal` (answers should be read with
+  :func:`checkout_kit.jsoncodec.loads`; a float that slips through is converted
+  through its shortest repr, never through binary arithmetic);
 * dates become aware UTC datetimes, from ``"/Date(<ms>)/"`` or from ISO text
   (``yyyy-MM-ddTHH:mm:ss``, which the gateway writes in UTC: in the docs/gateway.md §3.4
   examples ``CreatedDate`` and ``CreatedDateIso`` agree as UTC);
@@ -18,20 +18,24 @@ Parsing rules, the same for every model:
 * a missing *required* field (``TransactionId`` on a transaction...) raises
   :class:`ValueError`: the client turns that into the right gateway error.
 
-Reprs leave out card tokens, e-mail, names, IP addresses and free-form data.
+Reprs show card tokens, e-mail addresses, names, phone numbers and IP addresses only
+masked (``mask_token``, ``mask_email``, ``mask_name``, ``mask_phone``, ``mask_ip``),
+and leave out free-form data (``JsonData``, receipts, ``PaReq``, the raw model).
 """
 
 from __future__ import annotations
 
 import enum
-import json
+import ipaddress
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from . import jsoncodec
+from .errors import JSONCodecError
 from .money import CURRENCIES, quantize
 from .reasons import Reason, ReasonCode, reason_for
 
@@ -49,6 +53,10 @@ __all__ = [
     "TransactionStatus",
     "as_reason_code",
     "is_three_ds_model",
+    "mask_email",
+    "mask_ip",
+    "mask_name",
+    "mask_phone",
     "mask_token",
     "parse_api_datetime",
 ]
@@ -83,7 +91,6 @@ class Interval(enum.StrEnum):
 
 
 _E = TypeVar("_E", bound=enum.StrEnum)
-_M = TypeVar("_M")
 
 # "/Date(1635564719715)/" and the .NET variant with an offset, "/Date(1635564719715+0300)/";
 # the milliseconds are UTC in both (the offset only says where the writer was).
@@ -124,6 +131,66 @@ def mask_token(token: str | None) -> str | None:
     return token[:6] + "…" + token[-4:] if len(token) > 12 else "…"
 
 
+def mask_email(email: str) -> str:
+    """An e-mail address for logs and reprs: the first character and the domain
+    (``u…@example.com``)."""
+    local, at, domain = email.rpartition("@")
+    if not at or not local:
+        return "…"
+    return local[0] + "…@" + domain
+
+
+def mask_name(name: str) -> str:
+    """A person's name for logs and reprs: the initials (``I… P…``)."""
+    return " ".join(word[0] + "…" for word in name.split()) or "…"
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number for logs and reprs: its last two digits (``…67``)."""
+    digits = [c for c in phone if c.isdigit()]
+    return "…" + "".join(digits[-2:]) if len(digits) > 6 else "…"
+
+
+def mask_ip(address: str) -> str:
+    """An IP address for logs and reprs: its network only (``203.0.*.*``,
+    ``2001:db8:…``)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return "…"
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ".".join(str(ip).split(".")[:2]) + ".*.*"
+    return ":".join(ip.exploded.split(":")[:2]) + ":…"
+
+
+def _masked(mask: Callable[[str], str | None]) -> dict[str, Callable[[str], str | None]]:
+    """Field metadata: the field is shown in the repr only through ``mask``."""
+    return {"mask": mask}
+
+
+_D = TypeVar("_D")
+
+
+def _masked_repr(cls: type[_D]) -> type[_D]:
+    """Give a model dataclass a repr that shows its fields marked ``_masked`` only
+    masked (and, as any dataclass repr, leaves out those with ``repr=False``)."""
+
+    def __repr__(self: Any) -> str:
+        shown = []
+        for item in fields(self):
+            if not item.repr:
+                continue
+            value = getattr(self, item.name)
+            mask = item.metadata.get("mask")
+            if mask is not None and isinstance(value, str):
+                value = mask(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
+    cls.__repr__ = __repr__  # type: ignore[method-assign]
+    return cls
+
+
 def is_three_ds_model(model: object) -> bool:
     """The client rule of docs/gateway.md §3.4: a 3-D Secure answer has ``AcsUrl`` and ``PaReq``."""
     return (
@@ -147,9 +214,7 @@ def _require(model: Mapping[str, Any], key: str) -> Any:
 
 def _str(model: Mapping[str, Any], key: str) -> str | None:
     value = model.get(key)
-    if value is None or type(value) is str:  # nearly every field, without isinstance
-        return value
-    if isinstance(value, str):
+    if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -176,9 +241,7 @@ def _int_value(key: str, value: object) -> int:
 
 def _int(model: Mapping[str, Any], key: str) -> int | None:
     value = model.get(key)
-    if value is None or type(value) is int:  # the usual cases, without a second call
-        return value
-    if value == "":
+    if value is None or value == "":
         return None
     return _int_value(key, value)
 
@@ -209,7 +272,7 @@ def _decimal_value(key: str, value: object, currency: str | None) -> Decimal:
         elif isinstance(value, int):
             amount = Decimal(value)
         elif isinstance(value, float):
-            # Only reached when the caller parsed JSON without parse_float=Decimal; the
+            # Only reached when the caller read the JSON with a float parser; the
             # shortest repr is the number the gateway wrote.
             amount = Decimal(repr(value))
         elif isinstance(value, str):
@@ -242,47 +305,20 @@ def _amount_and_currency(model: Mapping[str, Any]) -> tuple[Decimal, str]:
     return amount, currency
 
 
-def _date(
-    model: Mapping[str, Any], key: str, seen: dict[str, datetime | None] | None = None
-) -> datetime | None:
-    """``Key`` (``/Date(ms)/``, exact to the millisecond) or else ``KeyIso``.
-
-    ``seen`` maps texts already parsed for this model to their value: the dates of one
-    transaction are mostly the same instant, and parsing one costs a microsecond."""
-    text = model.get(key)
-    if seen is not None and type(text) is str:
-        value = seen.get(text)
-        if value is None:
-            value = seen[text] = parse_api_datetime(text)
-    else:
-        value = parse_api_datetime(text)
+def _date(model: Mapping[str, Any], key: str) -> datetime | None:
+    """``Key`` (``/Date(ms)/``, exact to the millisecond) or else ``KeyIso``."""
+    value = parse_api_datetime(model.get(key))
     return value if value is not None else parse_api_datetime(model.get(key + "Iso"))
-
-
-def _made(cls: type[_M], fields: dict[str, Any]) -> _M:
-    """``cls(**fields)`` for a frozen dataclass given every one of its fields, in their
-    order: set at once instead of by ``object.__setattr__`` one by one, which is what a
-    frozen ``__init__`` does (5 µs for a transaction, every payment's answer)."""
-    made = object.__new__(cls)
-    made.__dict__.update(fields)
-    return made
-
-
-#: Each enum's members by value: a dict lookup, where calling the enum class costs as
-#: much as reading three other fields.
-_MEMBERS: dict[type[enum.StrEnum], dict[str, enum.StrEnum]] = {}
 
 
 def _enum(cls: type[_E], value: object) -> _E | str | None:
     if value is None or value == "":
         return None
     text = str(value)
-    members = _MEMBERS.get(cls)
-    if members is None:
-        members = _MEMBERS[cls] = {member.value: member for member in cls}
-    # a value newer than this library is kept as text: a gateway update must not crash
-    member = members.get(text)
-    return text if member is None else member
+    try:
+        return cls(text)
+    except ValueError:  # a value newer than this library is kept as text
+        return text
 
 
 def as_reason_code(value: object) -> ReasonCode | int:
@@ -291,10 +327,10 @@ def as_reason_code(value: object) -> ReasonCode | int:
     if value is None or value == "":
         return 0
     code = _int_value("ReasonCode", value)
-    return _REASON_CODES.get(code, code)
-
-
-_REASON_CODES: dict[int, ReasonCode] = {int(code): code for code in ReasonCode}
+    try:
+        return ReasonCode(code)
+    except ValueError:  # a code newer than this library is kept as the int
+        return code
 
 
 def _json_data(value: object) -> Any:
@@ -304,8 +340,8 @@ def _json_data(value: object) -> Any:
         return None
     if isinstance(value, str):
         try:
-            decoded = json.loads(value, parse_float=Decimal)
-        except ValueError:
+            decoded = jsoncodec.loads(value)
+        except JSONCodecError:
             return value
         return decoded if isinstance(decoded, dict | list) else value
     return value
@@ -320,6 +356,7 @@ def _as_mapping(model: object, what: str) -> Mapping[str, Any]:
 # --- models ---------------------------------------------------------------------------
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class Transaction:
     """A payment, refund or payout as the gateway describes it (docs/gateway.md §3.4)."""
@@ -334,7 +371,7 @@ class Transaction:
     cardholder_message: str | None = None
     invoice_id: str | None = None
     account_id: str | None = None
-    email: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, metadata=_masked(mask_email))
     description: str | None = None
     json_data: Any = field(default=None, repr=False, hash=False)
     created_at: datetime | None = None
@@ -346,12 +383,12 @@ class Transaction:
     card_exp_date: str | None = None
     card_type: str | None = None
     card_type_code: int | None = None
-    token: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, metadata=_masked(mask_token))
     test_mode: bool = False
     refunded: bool = False
     subscription_id: str | None = None
-    name: str | None = field(default=None, repr=False)
-    ip_address: str | None = field(default=None, repr=False)
+    name: str | None = field(default=None, metadata=_masked(mask_name))
+    ip_address: str | None = field(default=None, metadata=_masked(mask_ip))
     auth_code: str | None = None
     payment_amount: Decimal | None = None
     payment_currency: str | None = None
@@ -372,51 +409,49 @@ class Transaction:
         m = _as_mapping(model, "transaction")
         amount, currency = _amount_and_currency(m)
         payment_currency = _str(m, "PaymentCurrency")
-        # CreatedDate, AuthDate and ConfirmDate usually hold the same text: parsed once
-        dates: dict[str, datetime | None] = {}
-        return _made(cls, {
-            "transaction_id": _int_value("TransactionId", _require(m, "TransactionId")),
-            "amount": amount,
-            "currency": currency,
-            "status": _enum(TransactionStatus, m.get("Status")),
-            "status_code": _int(m, "StatusCode"),
-            "reason_code": as_reason_code(m.get("ReasonCode")),
-            "reason": _str(m, "Reason"),
-            "cardholder_message": _str(m, "CardHolderMessage"),
-            "invoice_id": _str(m, "InvoiceId"),
-            "account_id": _str(m, "AccountId"),
-            "email": _str(m, "Email"),
-            "description": _str(m, "Description"),
-            "json_data": _json_data(m.get("JsonData")),
-            "created_at": _date(m, "CreatedDate", dates),
-            "auth_at": _date(m, "AuthDate", dates),
-            "confirm_at": _date(m, "ConfirmDate", dates),
-            "payout_at": _date(m, "PayoutDate", dates),
-            "card_first_six": _str(m, "CardFirstSix"),
-            "card_last_four": _str(m, "CardLastFour"),
-            "card_exp_date": _str(m, "CardExpDate"),
-            "card_type": _str(m, "CardType"),
-            "card_type_code": _int(m, "CardTypeCode"),
-            "token": _str(m, "Token"),
-            "test_mode": _bool(m, "TestMode"),
-            "refunded": _bool(m, "Refunded"),
-            "subscription_id": _str(m, "SubscriptionId"),
-            "name": _str(m, "Name"),
-            "ip_address": _str(m, "IpAddress"),
-            "auth_code": _str(m, "AuthCode"),
-            "payment_amount": _decimal(m, "PaymentAmount", payment_currency or currency),
-            "payment_currency": payment_currency,
-            "original_transaction_id": _int(m, "OriginalTransactionId"),
-            "type": _int(m, "Type"),
-            "issuer": _str(m, "Issuer"),
-            "issuer_bank_country": _str(m, "IssuerBankCountry"),
-            "gateway_name": _str(m, "GatewayName"),
-            "culture_name": _str(m, "CultureName"),
-            "public_id": _str(m, "PublicId"),
-            "escrow_accumulation_id": _str(m, "EscrowAccumulationId"),
-            "tr_initiator_code": _int(m, "TrInitiatorCode"),
-            "raw": dict(m),
-        })
+        return cls(
+            transaction_id=_int_value("TransactionId", _require(m, "TransactionId")),
+            amount=amount,
+            currency=currency,
+            status=_enum(TransactionStatus, m.get("Status")),
+            status_code=_int(m, "StatusCode"),
+            reason_code=as_reason_code(m.get("ReasonCode")),
+            reason=_str(m, "Reason"),
+            cardholder_message=_str(m, "CardHolderMessage"),
+            invoice_id=_str(m, "InvoiceId"),
+            account_id=_str(m, "AccountId"),
+            email=_str(m, "Email"),
+            description=_str(m, "Description"),
+            json_data=_json_data(m.get("JsonData")),
+            created_at=_date(m, "CreatedDate"),
+            auth_at=_date(m, "AuthDate"),
+            confirm_at=_date(m, "ConfirmDate"),
+            payout_at=_date(m, "PayoutDate"),
+            card_first_six=_str(m, "CardFirstSix"),
+            card_last_four=_str(m, "CardLastFour"),
+            card_exp_date=_str(m, "CardExpDate"),
+            card_type=_str(m, "CardType"),
+            card_type_code=_int(m, "CardTypeCode"),
+            token=_str(m, "Token"),
+            test_mode=_bool(m, "TestMode"),
+            refunded=_bool(m, "Refunded"),
+            subscription_id=_str(m, "SubscriptionId"),
+            name=_str(m, "Name"),
+            ip_address=_str(m, "IpAddress"),
+            auth_code=_str(m, "AuthCode"),
+            payment_amount=_decimal(m, "PaymentAmount", payment_currency or currency),
+            payment_currency=payment_currency,
+            original_transaction_id=_int(m, "OriginalTransactionId"),
+            type=_int(m, "Type"),
+            issuer=_str(m, "Issuer"),
+            issuer_bank_country=_str(m, "IssuerBankCountry"),
+            gateway_name=_str(m, "GatewayName"),
+            culture_name=_str(m, "CultureName"),
+            public_id=_str(m, "PublicId"),
+            escrow_accumulation_id=_str(m, "EscrowAccumulationId"),
+            tr_initiator_code=_int(m, "TrInitiatorCode"),
+            raw=dict(m),
+        )
 
     @property
     def is_declined(self) -> bool:
@@ -434,6 +469,7 @@ class Transaction:
         return mask_token(self.token)
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class ThreeDSChallenge:
     """The payment needs 3-D Secure (docs/gateway.md §3.4 case 2, §4).
@@ -483,6 +519,7 @@ class ThreeDSChallenge:
         return str(self.transaction_id)
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class Refund:
     """A refund was accepted; it has its own transaction id (docs/gateway.md §3.5)."""
@@ -497,11 +534,12 @@ class Refund:
         return cls(_int_value("TransactionId", _require(m, "TransactionId")), raw=dict(m))
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class CardToken:
     """One saved card from ``/payments/tokens/list`` (docs/gateway.md §3.5)."""
 
-    token: str = field(repr=False)
+    token: str = field(metadata=_masked(mask_token))
     account_id: str | None
     card_mask: str | None = None
     exp_month: int | None = None
@@ -527,6 +565,7 @@ class CardToken:
         return mask_token(self.token)
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class Subscription:
     """A recurring-payment plan (docs/gateway.md §3.5)."""
@@ -539,7 +578,7 @@ class Subscription:
     interval: Interval | str | None
     period: int | None
     description: str | None = None
-    email: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, metadata=_masked(mask_email))
     currency_code: int | None = None
     require_confirmation: bool = False
     start_date: datetime | None = None
@@ -587,6 +626,7 @@ class Subscription:
         )
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class Order:
     """An invoice sent by e-mail/SMS with a payment link (docs/gateway.md §3.5)."""
@@ -598,8 +638,8 @@ class Order:
     status: str | None = None
     number: int | None = None
     description: str | None = None
-    email: str | None = field(default=None, repr=False)
-    phone: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, metadata=_masked(mask_email))
+    phone: str | None = field(default=None, metadata=_masked(mask_phone))
     currency_code: int | None = None
     require_confirmation: bool = False
     culture_name: str | None = None
@@ -635,6 +675,7 @@ class Order:
         )
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class NotificationSettings:
     """One notification type's settings (docs/gateway.md §3.5, §5.1)."""
@@ -660,6 +701,7 @@ class NotificationSettings:
         )
 
 
+@_masked_repr
 @dataclass(frozen=True)
 class PublicKeyInfo:
     """The cryptogram key from ``GET /payments/publickey`` (docs/gateway.md §1.7)."""

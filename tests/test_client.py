@@ -3,23 +3,28 @@ every fault path (retries, idempotency keys, unknown outcomes)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
+import http.server
+import inspect
 import json
 import re
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkout_kit.client import CloudPaymentsClient, encode_json
+from checkout_kit import jsoncodec
+from checkout_kit.client import AsyncCloudPaymentsClient, CloudPaymentsClient
 from checkout_kit.errors import (
     APIConnectionError,
     AuthenticationError,
@@ -50,6 +55,7 @@ VECTORS: dict[str, Any] = json.loads(
     parse_float=Decimal,
 )["responses"]
 
+T = TypeVar("T")
 OK_TX = VECTORS["auth_accepted"]["body"]
 PUBLIC_ID, SECRET = "pk_test_0123", "s3cr3t-api-key"
 
@@ -62,7 +68,7 @@ Step = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 def reply(body: Any, status: int = 200, **headers: str) -> httpx.Response:
     return httpx.Response(
         status,
-        content=encode_json(body).encode(),
+        content=jsoncodec.dumps_bytes(body),
         headers={"Content-Type": "application/json", **headers},
     )
 
@@ -91,21 +97,92 @@ class Gateway:
         return json.loads(self.requests[n].content, parse_float=Decimal)
 
 
+class EventLoopThread:
+    """An event loop of its own on a thread of its own: async clients run there, so
+    that a loop already running in the test's thread (Playwright's, in tests/e2e) is
+    no obstacle."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``coroutine`` run to completion on a fresh event loop of its own."""
+    runner = EventLoopThread()
+    try:
+        return runner.run(coroutine)
+    finally:
+        runner.close()
+
+
+class AsyncDriver:
+    """An AsyncCloudPaymentsClient driven from plain test code: every coroutine method
+    runs to completion on one event loop, so a test reads the same for both clients."""
+
+    def __init__(self, client: AsyncCloudPaymentsClient, runner: EventLoopThread) -> None:
+        self.client = client
+        self._runner = runner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.client, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        return lambda *args, **kwargs: self._runner.run(attr(*args, **kwargs))
+
+
 @dataclass
 class Harness:
     gateway: Gateway
-    client: CloudPaymentsClient
+    client: Any  # a CloudPaymentsClient, or an AsyncDriver of an AsyncCloudPaymentsClient
     sleeps: list[float]
 
 
-def harness(*steps: Step, **kw: Any) -> Harness:
-    gateway = Gateway(list(steps))
-    sleeps: list[float] = []
-    kw.setdefault("random", lambda: 1.0)  # jitter factor 1.0: delays are exactly backoff * 2**n
-    client = CloudPaymentsClient(
-        PUBLIC_ID, SECRET, transport=httpx.MockTransport(gateway), sleep=sleeps.append, **kw
-    )
-    return Harness(gateway, client, sleeps)
+MakeHarness = Callable[..., Harness]
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    """Which client a test runs against: every harness test runs against both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def harness(flavour: str) -> Iterator[MakeHarness]:
+    """``harness(*steps, **client_options)``: a client of ``flavour`` on a scripted
+    gateway, with its sleeps recorded instead of slept."""
+    runner = EventLoopThread()
+
+    def make(*steps: Step, **kw: Any) -> Harness:
+        gateway = Gateway(list(steps))
+        sleeps: list[float] = []
+        kw.setdefault("random", lambda: 1.0)  # jitter factor 1.0: delays are backoff * 2**n
+        transport = httpx.MockTransport(gateway)
+        if flavour == "sync":
+            client = CloudPaymentsClient(
+                PUBLIC_ID, SECRET, transport=transport, sleep=sleeps.append, **kw
+            )
+            return Harness(gateway, client, sleeps)
+
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        aclient = AsyncCloudPaymentsClient(
+            PUBLIC_ID, SECRET, transport=transport, sleep=sleep, **kw
+        )
+        return Harness(gateway, AsyncDriver(aclient, runner), sleeps)
+
+    yield make
+    runner.close()
 
 
 # --- every method: path, body keys, key header --------------------------------------------
@@ -351,10 +428,21 @@ ANSWER_FOR["find_payment"] = ANSWER_FOR["find_payments"] = "get_completed"
 def test_every_method_is_covered() -> None:
     public = {n for n in vars(CloudPaymentsClient) if not n.startswith("_") and n != "close"}
     assert public == set(CALLS)
+    public = {n for n in vars(AsyncCloudPaymentsClient) if not n.startswith("_")}
+    assert public - {"aclose"} == set(CALLS)
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_method_hits_its_path_with_its_body(name: str) -> None:
+def test_both_clients_have_the_same_signatures(name: str) -> None:
+    sync = inspect.signature(getattr(CloudPaymentsClient, name))
+    asynchronous = inspect.signature(getattr(AsyncCloudPaymentsClient, name))
+    assert sync == asynchronous and next(iter(sync.parameters)) == "self"
+    assert inspect.iscoroutinefunction(getattr(AsyncCloudPaymentsClient, name))
+    assert getattr(CloudPaymentsClient, name).__doc__
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_method_hits_its_path_with_its_body(harness: MakeHarness, name: str) -> None:
     call = CALLS[name]
     h = harness(reply(VECTORS[ANSWER_FOR[name]]["body"]))
     call.invoke(h.client)
@@ -371,7 +459,7 @@ def test_method_hits_its_path_with_its_body(name: str) -> None:
     assert (request.headers.get("X-Request-ID") is not None) is call.mutating
 
 
-def test_request_values_are_the_api_field_values() -> None:
+def test_request_values_are_the_api_field_values(harness: MakeHarness) -> None:
     h = harness(reply(OK_TX))
     CALLS["charge_token"].invoke(h.client)
     body = h.gateway.body()
@@ -428,7 +516,7 @@ ONE_KINDS = {
 
 
 @pytest.mark.parametrize("name", sorted(VECTORS))
-def test_answer_vectors(name: str) -> None:
+def test_answer_vectors(harness: MakeHarness, name: str) -> None:
     vector = VECTORS[name]
     expect = dict(vector["expect"])
     kind = expect.pop("kind")
@@ -475,7 +563,7 @@ def test_answer_vectors(name: str) -> None:
         _check_fields(result, expect)
 
 
-def test_three_ds_challenge_is_a_value_not_an_error() -> None:
+def test_three_ds_challenge_is_a_value_not_an_error(harness: MakeHarness) -> None:
     h = harness(reply(VECTORS["charge_3ds_required"]["body"]))
     result = CALLS["charge"].invoke(h.client)
     assert isinstance(result, ThreeDSChallenge)
@@ -484,14 +572,14 @@ def test_three_ds_challenge_is_a_value_not_an_error() -> None:
     assert result.frame_width is None and result.go_req is None
 
 
-def test_three_ds_on_a_token_payment_is_not_guessed() -> None:
+def test_three_ds_on_a_token_payment_is_not_guessed(harness: MakeHarness) -> None:
     h = harness(reply(VECTORS["charge_3ds_required"]["body"]))
     with pytest.raises(UnknownOutcomeError) as caught:
         CALLS["charge_token"].invoke(h.client)
     assert caught.value.request_id == h.gateway.request_ids[0]
 
 
-def test_declined_with_success_true_is_still_a_decline() -> None:
+def test_declined_with_success_true_is_still_a_decline(harness: MakeHarness) -> None:
     body = VECTORS["charge_declined_5051"]["body"] | {"Success": True}
     h = harness(reply(body))
     with pytest.raises(PaymentDeclined) as caught:
@@ -500,7 +588,7 @@ def test_declined_with_success_true_is_still_a_decline() -> None:
     assert caught.value.transaction.status == "Declined"
 
 
-def test_unknown_reason_code_gets_the_generic_row() -> None:
+def test_unknown_reason_code_gets_the_generic_row(harness: MakeHarness) -> None:
     model = dict(
         VECTORS["charge_declined_5051"]["body"]["Model"],
         ReasonCode=5999,
@@ -515,7 +603,7 @@ def test_unknown_reason_code_gets_the_generic_row() -> None:
     assert caught.value.cardholder_message == "Операция отклонена"
 
 
-def test_rejected_with_http_400_envelope() -> None:
+def test_rejected_with_http_400_envelope(harness: MakeHarness) -> None:
     h = harness(reply({"Success": False, "Message": "Invalid Amount value"}, status=400))
     with pytest.raises(RequestRejectedError) as caught:
         CALLS["refund"].invoke(h.client)
@@ -523,7 +611,7 @@ def test_rejected_with_http_400_envelope() -> None:
     assert len(h.gateway.requests) == 1
 
 
-def test_public_key_accepts_an_envelope_too() -> None:
+def test_public_key_accepts_an_envelope_too(harness: MakeHarness) -> None:
     h = harness(reply({"Success": True, "Message": None, "Model": {"Pem": "PEM", "Version": "04"}}))
     assert h.client.get_public_key() == PublicKeyInfo(pem="PEM", version=4)
 
@@ -531,7 +619,7 @@ def test_public_key_accepts_an_envelope_too() -> None:
 # --- idempotency keys ---------------------------------------------------------------------
 
 
-def test_same_request_id_on_every_retry_of_a_5xx() -> None:
+def test_same_request_id_on_every_retry_of_a_5xx(harness: MakeHarness) -> None:
     h = harness(httpx.Response(502), httpx.Response(503), reply(OK_TX))
     tx = CALLS["charge"].invoke(h.client)
     assert isinstance(tx, Transaction)
@@ -541,7 +629,7 @@ def test_same_request_id_on_every_retry_of_a_5xx() -> None:
     assert len({r.content for r in h.gateway.requests}) == 1  # the very same body each time
 
 
-def test_caller_supplied_request_id_is_sent_and_reused() -> None:
+def test_caller_supplied_request_id_is_sent_and_reused(harness: MakeHarness) -> None:
     h = harness(httpx.ReadTimeout("slow"), reply(OK_TX))
     h.client.charge(
         Decimal(5), ip_address="1.1.1.1", cryptogram="01x", request_id="order-42/charge-1"
@@ -549,7 +637,7 @@ def test_caller_supplied_request_id_is_sent_and_reused() -> None:
     assert h.gateway.request_ids == ["order-42/charge-1", "order-42/charge-1"]
 
 
-def test_request_id_factory_is_used_once_per_call() -> None:
+def test_request_id_factory_is_used_once_per_call(harness: MakeHarness) -> None:
     made = iter(["rid-1", "rid-2"])
     h = harness(
         httpx.Response(500), reply(OK_TX), reply(OK_TX), request_id_factory=lambda: next(made)
@@ -560,7 +648,7 @@ def test_request_id_factory_is_used_once_per_call() -> None:
 
 
 @pytest.mark.parametrize("bad", ["", " lead", "tail ", "line\nbreak", "кириллица", "x" * 256])
-def test_bad_request_id_is_refused_before_sending(bad: str) -> None:
+def test_bad_request_id_is_refused_before_sending(harness: MakeHarness, bad: str) -> None:
     h = harness(reply(OK_TX))
     with pytest.raises(ValueError):
         h.client.void(1, request_id=bad)
@@ -570,20 +658,20 @@ def test_bad_request_id_is_refused_before_sending(bad: str) -> None:
 # --- rate limiting ------------------------------------------------------------------------
 
 
-def test_429_is_backed_off_exponentially() -> None:
+def test_429_is_backed_off_exponentially(harness: MakeHarness) -> None:
     h = harness(httpx.Response(429), httpx.Response(429), reply(OK_TX))
     CALLS["charge"].invoke(h.client)
     assert h.sleeps == [0.5, 1.0]
     assert len(set(h.gateway.request_ids)) == 1
 
 
-def test_429_honours_retry_after_seconds() -> None:
+def test_429_honours_retry_after_seconds(harness: MakeHarness) -> None:
     h = harness(httpx.Response(429, headers={"Retry-After": "7"}), reply(OK_TX))
     h.client.get_payment(1)
     assert h.sleeps == [7.0]
 
 
-def test_429_retry_after_http_date_in_the_past_means_now() -> None:
+def test_429_retry_after_http_date_in_the_past_means_now(harness: MakeHarness) -> None:
     h = harness(
         httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), reply(OK_TX)
     )
@@ -591,7 +679,7 @@ def test_429_retry_after_http_date_in_the_past_means_now() -> None:
     assert h.sleeps == [0.0]
 
 
-def test_429_retry_after_longer_than_we_may_wait_stops_at_once() -> None:
+def test_429_retry_after_longer_than_we_may_wait_stops_at_once(harness: MakeHarness) -> None:
     h = harness(httpx.Response(429, headers={"Retry-After": "3600"}), reply(OK_TX))
     with pytest.raises(RateLimitError) as caught:
         CALLS["charge"].invoke(h.client)
@@ -599,7 +687,7 @@ def test_429_retry_after_longer_than_we_may_wait_stops_at_once() -> None:
     assert h.sleeps == [] and len(h.gateway.requests) == 1
 
 
-def test_429_persisting_is_a_rate_limit_error_even_for_a_charge() -> None:
+def test_429_persisting_is_a_rate_limit_error_even_for_a_charge(harness: MakeHarness) -> None:
     # A 429 means the gateway refused to start the request: the outcome is known (nothing).
     h = harness(httpx.Response(429))
     with pytest.raises(RateLimitError) as caught:
@@ -618,8 +706,8 @@ def _streamed(body: bytes, **headers: str) -> Callable[[httpx.Request], httpx.Re
 
 
 @pytest.mark.parametrize("encoding", [None, "gzip", "identity"])
-def test_a_streamed_answer_is_read_and_decoded(encoding: str | None) -> None:
-    body = encode_json(OK_TX).encode()
+def test_a_streamed_answer_is_read_and_decoded(harness: MakeHarness, encoding: str | None) -> None:
+    body = jsoncodec.dumps_bytes(OK_TX)
     if encoding == "gzip":
         body = gzip.compress(body)
     h = harness(_streamed(body, **({"Content-Encoding": encoding} if encoding else {})))
@@ -627,15 +715,24 @@ def test_a_streamed_answer_is_read_and_decoded(encoding: str | None) -> None:
     assert isinstance(tx, Transaction) and tx.transaction_id == OK_TX["Model"]["TransactionId"]
 
 
-def test_an_answer_cut_off_while_read_is_an_unknown_outcome() -> None:
-    class Cut(httpx.SyncByteStream):
+def test_an_answer_cut_off_while_read_is_an_unknown_outcome(
+    harness: MakeHarness, flavour: str
+) -> None:
+    class Cut(httpx.SyncByteStream, httpx.AsyncByteStream):
         closed = False
 
         def __iter__(self) -> Iterator[bytes]:
             yield b'{"Success": true, '
             raise httpx.ReadError("connection reset while reading the body")
 
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b'{"Success": true, '
+            raise httpx.ReadError("connection reset while reading the body")
+
         def close(self) -> None:
+            self.closed = True
+
+        async def aclose(self) -> None:
             self.closed = True
 
     streams: list[Cut] = []
@@ -664,7 +761,9 @@ def test_an_answer_cut_off_while_read_is_an_unknown_outcome() -> None:
         httpx.WriteTimeout("write timed out"),
     ],
 )
-def test_timeout_after_sending_a_charge_is_an_unknown_outcome(failure: Exception) -> None:
+def test_timeout_after_sending_a_charge_is_an_unknown_outcome(
+    harness: MakeHarness, failure: Exception
+) -> None:
     h = harness(failure)
     with pytest.raises(UnknownOutcomeError) as caught:
         CALLS["charge"].invoke(h.client)
@@ -675,35 +774,35 @@ def test_timeout_after_sending_a_charge_is_an_unknown_outcome(failure: Exception
     assert h.sleeps == [0.5, 1.0, 2.0]
 
 
-def test_timeout_then_definite_answer_is_the_answer() -> None:
+def test_timeout_then_definite_answer_is_the_answer(harness: MakeHarness) -> None:
     # The retry carries the same key, so the gateway's stored result comes back.
     h = harness(httpx.ReadTimeout("slow"), reply(VECTORS["charge_declined_5051"]["body"]))
     with pytest.raises(PaymentDeclined):
         CALLS["charge"].invoke(h.client)
 
 
-def test_5xx_persisting_on_a_mutating_call_is_unknown() -> None:
+def test_5xx_persisting_on_a_mutating_call_is_unknown(harness: MakeHarness) -> None:
     h = harness(httpx.Response(503))
     with pytest.raises(UnknownOutcomeError) as caught:
         CALLS["refund"].invoke(h.client)
     assert caught.value.status_code == 503 and caught.value.endpoint == "/payments/refund"
 
 
-def test_5xx_persisting_on_a_read_is_a_server_error() -> None:
+def test_5xx_persisting_on_a_read_is_a_server_error(harness: MakeHarness) -> None:
     h = harness(httpx.Response(503))
     with pytest.raises(ServerError) as caught:
         h.client.get_payment(1)
     assert caught.value.status_code == 503 and len(h.gateway.requests) == 4
 
 
-def test_read_timeout_on_a_read_is_a_connection_error() -> None:
+def test_read_timeout_on_a_read_is_a_connection_error(harness: MakeHarness) -> None:
     h = harness(httpx.ReadTimeout("slow"))
     with pytest.raises(APIConnectionError) as caught:
         h.client.find_payment("1234567")
     assert not isinstance(caught.value, UnknownOutcomeError)
 
 
-def test_maybe_sent_then_429_is_still_unknown() -> None:
+def test_maybe_sent_then_429_is_still_unknown(harness: MakeHarness) -> None:
     h = harness(httpx.ReadTimeout("slow"), httpx.Response(429))
     with pytest.raises(UnknownOutcomeError):
         CALLS["confirm"].invoke(h.client)
@@ -713,14 +812,16 @@ def test_maybe_sent_then_429_is_still_unknown() -> None:
     "body",
     [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]", b'{"Model": {}}', b'{"Success": "yes"}'],
 )
-def test_unreadable_answer_to_a_mutating_call_is_unknown_and_not_retried(body: bytes) -> None:
+def test_unreadable_answer_to_a_mutating_call_is_unknown_and_not_retried(
+    harness: MakeHarness, body: bytes
+) -> None:
     h = harness(httpx.Response(200, content=body))
     with pytest.raises(UnknownOutcomeError):
         CALLS["charge"].invoke(h.client)
     assert len(h.gateway.requests) == 1
 
 
-def test_broken_model_in_a_success_answer_is_unknown() -> None:
+def test_broken_model_in_a_success_answer_is_unknown(harness: MakeHarness) -> None:
     h = harness(reply({"Success": True, "Message": None, "Model": {"TransactionId": "x"}}))
     with pytest.raises(UnknownOutcomeError):
         CALLS["refund"].invoke(h.client)
@@ -731,7 +832,7 @@ def test_broken_model_in_a_success_answer_is_unknown() -> None:
 
 def _model_text(**fields: str) -> bytes:
     """OK_TX's answer with some model fields replaced by raw JSON text."""
-    text = encode_json(OK_TX)
+    text = jsoncodec.dumps(OK_TX)
     for key, raw in fields.items():
         text = re.sub(rf'"{key}":("[^"]*"|[^,}}]*)', f'"{key}":{raw}', text, count=1)
         assert f'"{key}":{raw}' in text
@@ -753,7 +854,9 @@ ODD_ANSWERS = {
 
 
 @pytest.mark.parametrize("body", ODD_ANSWERS.values(), ids=ODD_ANSWERS.keys())
-def test_odd_answers_to_a_mutating_call_are_unknown_outcomes(body: bytes) -> None:
+def test_odd_answers_to_a_mutating_call_are_unknown_outcomes(
+    harness: MakeHarness, body: bytes
+) -> None:
     h = harness(httpx.Response(200, content=body))
     with pytest.raises(UnknownOutcomeError) as caught:
         CALLS["charge"].invoke(h.client)
@@ -762,13 +865,14 @@ def test_odd_answers_to_a_mutating_call_are_unknown_outcomes(body: bytes) -> Non
 
 
 @pytest.mark.parametrize("body", ODD_ANSWERS.values(), ids=ODD_ANSWERS.keys())
-def test_odd_answers_to_a_read_are_server_errors(body: bytes) -> None:
+def test_odd_answers_to_a_read_are_server_errors(harness: MakeHarness, body: bytes) -> None:
     h = harness(httpx.Response(200, content=body))
     with pytest.raises(ServerError):
         h.client.get_payment(1)
 
 
 def test_any_error_while_reading_an_answer_is_reported_as_a_gateway_error(
+    harness: MakeHarness,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(model: Any) -> Transaction:
@@ -786,7 +890,7 @@ def test_any_error_while_reading_an_answer_is_reported_as_a_gateway_error(
         h.client.get_public_key()
 
 
-def test_unreadable_answer_to_a_read_is_a_server_error() -> None:
+def test_unreadable_answer_to_a_read_is_a_server_error(harness: MakeHarness) -> None:
     h = harness(httpx.Response(200, content=b"<html>oops</html>"))
     with pytest.raises(ServerError):
         h.client.get_payment(1)
@@ -803,7 +907,9 @@ def test_unreadable_answer_to_a_read_is_a_server_error() -> None:
         httpx.PoolTimeout("pool full"),
     ],
 )
-def test_connect_error_is_retried_then_a_connection_error(failure: Exception) -> None:
+def test_connect_error_is_retried_then_a_connection_error(
+    harness: MakeHarness, failure: Exception
+) -> None:
     h = harness(failure)
     with pytest.raises(APIConnectionError) as caught:
         CALLS["charge"].invoke(h.client)
@@ -812,24 +918,37 @@ def test_connect_error_is_retried_then_a_connection_error(failure: Exception) ->
     assert h.sleeps == [0.5, 1.0, 2.0]
 
 
-def test_connect_error_then_success() -> None:
+def test_connect_error_then_success(harness: MakeHarness) -> None:
     h = harness(httpx.ConnectError("refused"), reply(OK_TX))
     assert isinstance(CALLS["auth"].invoke(h.client), Transaction)
     assert h.sleeps == [0.5]
 
 
-def test_unsupported_scheme_is_not_retried() -> None:
+def test_unsupported_scheme_is_not_retried(flavour: str) -> None:
     sleeps: list[float] = []
-    client = CloudPaymentsClient(PUBLIC_ID, SECRET, base_url="ftp://nowhere", sleep=sleeps.append)
-    with pytest.raises(APIConnectionError):
-        client.void(1)
+    if flavour == "sync":
+        client = CloudPaymentsClient(PUBLIC_ID, SECRET, base_url="ftp://nowhere",
+                                     sleep=sleeps.append)
+        with pytest.raises(APIConnectionError):
+            client.void(1)
+    else:
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        async def void() -> None:
+            async with AsyncCloudPaymentsClient(PUBLIC_ID, SECRET, base_url="ftp://nowhere",
+                                                sleep=sleep) as client:
+                await client.void(1)
+
+        with pytest.raises(APIConnectionError):
+            run_async(void())
     assert sleeps == []
 
 
 # --- backoff arithmetic -------------------------------------------------------------------
 
 
-def test_jitter_and_cap() -> None:
+def test_jitter_and_cap(harness: MakeHarness) -> None:
     h = harness(
         httpx.Response(500), max_retries=5, backoff=1.0, max_backoff=4.0, random=lambda: 0.0
     )
@@ -839,7 +958,7 @@ def test_jitter_and_cap() -> None:
     assert h.sleeps == [0.5, 1.0, 2.0, 2.0, 2.0]
 
 
-def test_no_retries_when_max_retries_is_zero() -> None:
+def test_no_retries_when_max_retries_is_zero(harness: MakeHarness) -> None:
     h = harness(httpx.Response(500), max_retries=0)
     with pytest.raises(UnknownOutcomeError):
         CALLS["void"].invoke(h.client)
@@ -849,7 +968,7 @@ def test_no_retries_when_max_retries_is_zero() -> None:
 # --- authentication -----------------------------------------------------------------------
 
 
-def test_401_is_an_authentication_error_without_retry() -> None:
+def test_401_is_an_authentication_error_without_retry(harness: MakeHarness) -> None:
     h = harness(httpx.Response(401))
     with pytest.raises(AuthenticationError) as caught:
         CALLS["charge"].invoke(h.client)
@@ -858,7 +977,7 @@ def test_401_is_an_authentication_error_without_retry() -> None:
     assert SECRET not in str(caught.value)
 
 
-def test_other_4xx_without_envelope_is_rejected() -> None:
+def test_other_4xx_without_envelope_is_rejected(harness: MakeHarness) -> None:
     h = harness(httpx.Response(404, content=b"not found"))
     with pytest.raises(RequestRejectedError) as caught:
         CALLS["void"].invoke(h.client)
@@ -880,7 +999,7 @@ def test_other_4xx_without_envelope_is_rejected() -> None:
         (Decimal("12345678901.23"), "12345678901.23"),
     ],
 )
-def test_amounts_are_written_digit_for_digit(amount: Any, text: str) -> None:
+def test_amounts_are_written_digit_for_digit(harness: MakeHarness, amount: Any, text: str) -> None:
     h = harness(reply(OK_TX))
     h.client.charge(amount, ip_address="1.1.1.1", cryptogram="01x")
     assert (
@@ -902,7 +1021,7 @@ def test_amounts_are_written_digit_for_digit(amount: Any, text: str) -> None:
         Decimal("1e30"),
     ],
 )
-def test_bad_amounts_are_refused_before_sending(amount: Any) -> None:
+def test_bad_amounts_are_refused_before_sending(harness: MakeHarness, amount: Any) -> None:
     h = harness(reply(OK_TX))
     with pytest.raises(MoneyError):
         h.client.charge(amount, ip_address="1.1.1.1", cryptogram="01x")
@@ -911,7 +1030,7 @@ def test_bad_amounts_are_refused_before_sending(amount: Any) -> None:
     assert h.gateway.requests == []
 
 
-def test_floats_anywhere_in_a_body_are_refused() -> None:
+def test_floats_anywhere_in_a_body_are_refused(harness: MakeHarness) -> None:
     h = harness(reply(OK_TX))
     with pytest.raises(MoneyError):
         h.client.charge(
@@ -920,23 +1039,14 @@ def test_floats_anywhere_in_a_body_are_refused() -> None:
     assert h.gateway.requests == []
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999999999.99"), places=2))
-def test_amount_round_trip_is_exact(amount: Decimal) -> None:
+def test_amount_round_trip_is_exact(harness: MakeHarness, amount: Decimal) -> None:
     h = harness(reply(OK_TX))
     h.client.refund(7, amount)
     sent = json.loads(h.gateway.requests[0].content, parse_float=Decimal)["Amount"]
     assert sent == amount and sent.as_tuple().exponent == -2
-
-
-def test_encode_json_shapes() -> None:
-    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert encode_json({"a": [Decimal("1.50"), 2, None, True, "ё"], "d": when}) == (
-        '{"a":[1.50,2,null,true,"ё"],"d":"2030-01-02T03:04:05+00:00"}'
-    )
-    for bad in ({1: "x"}, object(), datetime(2030, 1, 1), Decimal("Infinity")):
-        with pytest.raises((TypeError, ValueError)):
-            encode_json(bad)
 
 
 # --- argument checks ----------------------------------------------------------------------
@@ -969,6 +1079,7 @@ def test_encode_json_shapes() -> None:
     ],
 )
 def test_bad_arguments_are_refused_before_sending(
+    harness: MakeHarness,
     invoke: Callable[[CloudPaymentsClient], Any],
 ) -> None:
     h = harness(reply(OK_TX))
@@ -993,8 +1104,9 @@ def test_bad_arguments_are_refused_before_sending(
     (lambda c: c.list_payments_v2(datetime(2024, 1, 1), datetime(2024, 1, 2)), None),
     (lambda c: c.confirm(1, Decimal(1), json_data={"x": Decimal("NaN")}), None),
 ])
-def test_bad_arguments_name_their_field(invoke: Callable[[CloudPaymentsClient], Any],
-                                        field: str | None) -> None:
+def test_bad_arguments_name_their_field(
+    harness: MakeHarness, invoke: Callable[[CloudPaymentsClient], Any], field: str | None
+) -> None:
     h = harness(reply(OK_TX))
     with pytest.raises(InvalidRequestError) as caught:
         invoke(h.client)
@@ -1003,22 +1115,23 @@ def test_bad_arguments_name_their_field(invoke: Callable[[CloudPaymentsClient], 
     assert h.gateway.requests == []
 
 
-def test_update_subscription_rejects_unknown_fields() -> None:
+def test_update_subscription_rejects_unknown_fields(harness: MakeHarness) -> None:
     h = harness(reply(OK_TX))
     with pytest.raises(TypeError, match="colour"):
         h.client.update_subscription("sc_1", colour="red")
 
 
-def test_constructor_checks() -> None:
+@pytest.mark.parametrize("client_class", [CloudPaymentsClient, AsyncCloudPaymentsClient])
+def test_constructor_checks(client_class: type[Any]) -> None:
     with pytest.raises(InvalidRequestError, match="public_id"):
-        CloudPaymentsClient("", SECRET)
+        client_class("", SECRET)
     with pytest.raises(InvalidRequestError, match="api_secret"):
-        CloudPaymentsClient(PUBLIC_ID, "")
+        client_class(PUBLIC_ID, "")
     with pytest.raises(InvalidRequestError):
-        CloudPaymentsClient(PUBLIC_ID, SECRET, max_retries=-1)
+        client_class(PUBLIC_ID, SECRET, max_retries=-1)
 
 
-# --- lifecycle and hygiene ----------------------------------------------------------------
+# --- one path, one pool, lifecycle ---------------------------------------------------------
 
 
 def test_context_manager_closes_and_repr_hides_the_secret() -> None:
@@ -1033,7 +1146,123 @@ def test_context_manager_closes_and_repr_hides_the_secret() -> None:
         client.get_payment(1)
 
 
-def test_every_gateway_error_names_its_endpoint() -> None:
+def test_async_context_manager_closes_and_repr_hides_the_secret() -> None:
+    gateway = Gateway([reply(OK_TX)])
+
+    async def scenario() -> AsyncCloudPaymentsClient:
+        async with AsyncCloudPaymentsClient(
+            PUBLIC_ID, SECRET, transport=httpx.MockTransport(gateway),
+            base_url="http://127.0.0.1:9/",
+        ) as client:
+            assert SECRET not in repr(client) and PUBLIC_ID in repr(client)
+            await client.get_payment(1)
+        return client
+
+    client = run_async(scenario())
+    assert gateway.requests[0].url == httpx.URL("http://127.0.0.1:9/payments/get")
+    with pytest.raises(RuntimeError):
+        run_async(client.get_payment(1))
+
+
+def test_every_attempt_goes_through_the_clients_send(
+    harness: MakeHarness, flavour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The path a MockTransport test takes is the production path: build_request, then
+    # httpx's own Client.send (AsyncClient.send), once per attempt, on one client.
+    cls: Any = httpx.Client if flavour == "sync" else httpx.AsyncClient
+    original = cls.send
+    senders: list[object] = []
+
+    if flavour == "sync":
+        def send(self: httpx.Client, request: httpx.Request, **kw: Any) -> httpx.Response:
+            senders.append(self)
+            return original(self, request, **kw)  # type: ignore[no-any-return]
+    else:
+        async def send(  # type: ignore[misc]
+            self: httpx.AsyncClient, request: httpx.Request, **kw: Any
+        ) -> httpx.Response:
+            senders.append(self)
+            return await original(self, request, **kw)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(cls, "send", send)
+    h = harness(httpx.Response(503), reply(OK_TX), reply(VECTORS["get_completed"]["body"]))
+    CALLS["charge"].invoke(h.client)
+    h.client.get_payment(1)
+    assert len(senders) == 3 == len(h.gateway.requests)
+    assert len(set(map(id, senders))) == 1  # one httpx client, reused
+    request = h.gateway.requests[0]
+    # httpx framed the request itself
+    assert request.headers["Host"] == "api.cloudpayments.ru"
+    assert request.headers["Content-Length"] == str(len(request.content))
+
+
+def test_cookies_set_by_the_gateway_are_not_sent_back(harness: MakeHarness) -> None:
+    # Basic auth on every call: a cookie from a proxy or a balancer has no business here.
+    h = harness(reply(OK_TX, **{"Set-Cookie": "balancer=node-7; Path=/"}), reply(OK_TX))
+    h.client.get_payment(1)
+    h.client.get_payment(2)
+    assert [r.headers.get("Cookie") for r in h.gateway.requests] == [None, None]
+
+
+class _CountingServer(http.server.ThreadingHTTPServer):
+    """A loopback HTTP/1.1 server answering every POST with one envelope, counting the
+    connections it accepts."""
+
+    daemon_threads = True
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.connections = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                server.connections += 1
+                super().setup()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def loopback() -> Iterator[_CountingServer]:
+    server = _CountingServer(jsoncodec.dumps_bytes(VECTORS["get_completed"]["body"]))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_calls_share_one_keep_alive_connection(loopback: _CountingServer, flavour: str) -> None:
+    base_url = f"http://127.0.0.1:{loopback.server_address[1]}"
+    if flavour == "sync":
+        with CloudPaymentsClient(PUBLIC_ID, SECRET, base_url=base_url) as client:
+            results = [client.get_payment(n) for n in range(1, 4)]
+    else:
+        async def calls() -> list[Transaction]:
+            async with AsyncCloudPaymentsClient(PUBLIC_ID, SECRET, base_url=base_url) as client:
+                return [await client.get_payment(n) for n in range(1, 4)]
+
+        results = run_async(calls())
+    assert all(isinstance(tx, Transaction) for tx in results)
+    assert loopback.connections == 1
+
+
+def test_every_gateway_error_names_its_endpoint(harness: MakeHarness) -> None:
     for steps in (
         [httpx.Response(401)],
         [httpx.Response(429)],

@@ -1,0 +1,129 @@
+"""``AsyncCloudPaymentsClient``: the sans-I/O core (:mod:`._sansio`) over ``httpx.AsyncClient``."""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+from collections.abc import Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import httpx
+
+from . import _sansio as ops
+from ._sansio import DEFAULT_BASE_URL, Call, ClientCore, Done, Retry, method_like
+
+__all__ = ["AsyncCloudPaymentsClient"]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _method(
+    operation: Callable[_P, Call[_T]],
+) -> Callable[Concatenate[AsyncCloudPaymentsClient, _P], Coroutine[Any, Any, _T]]:
+    async def method(
+        self: AsyncCloudPaymentsClient, /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        return await self._run(operation(*args, **kwargs))
+
+    return method_like(method, operation, "AsyncCloudPaymentsClient")
+
+
+class AsyncCloudPaymentsClient:
+    """:class:`~checkout_kit.client.CloudPaymentsClient` for asyncio shops (Quart,
+    FastAPI, aiohttp): the same methods, arguments, results and errors, as coroutines.
+
+    One ``httpx.AsyncClient`` carries every call; ``transport`` replaces its network
+    layer (``httpx.MockTransport``, ``httpx.ASGITransport``...). Requests, the retry
+    policy and the reading of answers are the sync client's own (one sans-I/O core);
+    ``sleep`` is awaited between attempts. Use ``async with`` or :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        public_id: str,
+        api_secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+        request_id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self._core = ClientCore(
+            public_id, api_secret, base_url=base_url, timeout=timeout,
+            max_retries=max_retries, backoff=backoff, max_backoff=max_backoff,
+            max_retry_after=max_retry_after, random=random,
+            request_id_factory=request_id_factory,
+        )
+        self.public_id = self._core.public_id
+        self.base_url = self._core.base_url
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(transport=transport, **self._core.http_options)
+
+    def __repr__(self) -> str:
+        return f"AsyncCloudPaymentsClient({self._core!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool (and the transport given to us)."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncCloudPaymentsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self, call: Call[_T]) -> _T:
+        attempts = self._core.start(call)
+        request = self._http.build_request(
+            attempts.method, attempts.path, content=attempts.content, headers=attempts.headers
+        )
+        while True:
+            step: Retry | Done[_T]
+            try:
+                response = await self._http.send(request)
+            except httpx.RequestError as exc:
+                step = attempts.failed(exc)
+            else:
+                step = attempts.answered(response)
+            if isinstance(step, Done):
+                return step.value
+            await self._sleep(step.delay)
+
+    test = _method(ops.test)
+    charge = _method(ops.charge)
+    auth = _method(ops.auth)
+    post3ds = _method(ops.post3ds)
+    charge_token = _method(ops.charge_token)
+    auth_token = _method(ops.auth_token)
+    confirm = _method(ops.confirm)
+    void = _method(ops.void)
+    refund = _method(ops.refund)
+    get_payment = _method(ops.get_payment)
+    find_payment = _method(ops.find_payment)
+    find_payments = _method(ops.find_payments)
+    list_payments = _method(ops.list_payments)
+    list_payments_v2 = _method(ops.list_payments_v2)
+    list_tokens = _method(ops.list_tokens)
+    create_subscription = _method(ops.create_subscription)
+    get_subscription = _method(ops.get_subscription)
+    find_subscriptions = _method(ops.find_subscriptions)
+    update_subscription = _method(ops.update_subscription)
+    cancel_subscription = _method(ops.cancel_subscription)
+    create_order = _method(ops.create_order)
+    cancel_order = _method(ops.cancel_order)
+    get_notification_settings = _method(ops.get_notification_settings)
+    update_notification_settings = _method(ops.update_notification_settings)
+    get_public_key = _method(ops.get_public_key)

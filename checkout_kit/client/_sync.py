@@ -1,0 +1,137 @@
+"""``CloudPaymentsClient``: the sans-I/O core (:mod:`._sansio`) over ``httpx.Client``."""
+
+from __future__ import annotations
+
+import random as _random
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Concatenate, ParamSpec, TypeVar
+
+import httpx
+
+from . import _sansio as ops
+from ._sansio import DEFAULT_BASE_URL, Call, ClientCore, Done, Retry, method_like
+
+__all__ = ["CloudPaymentsClient"]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _method(
+    operation: Callable[_P, Call[_T]],
+) -> Callable[Concatenate[CloudPaymentsClient, _P], _T]:
+    def method(self: CloudPaymentsClient, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return self._run(operation(*args, **kwargs))
+
+    return method_like(method, operation, "CloudPaymentsClient")
+
+
+class CloudPaymentsClient:
+    """A client for the CloudPayments API (Basic auth ``public_id:api_secret``, JSON bodies).
+
+    One ``httpx.Client`` carries every call (its connection pool and keep-alive, the TLS
+    settings and proxies of the environment); ``transport`` replaces its network layer,
+    for tests: ``httpx.MockTransport(handler)`` or
+    ``httpx.WSGITransport(app=create_sandbox_app(...))``. Either way a call takes the same
+    path: ``build_request`` and ``send``.
+
+    ``max_retries`` is the number of extra attempts after the first on connection
+    failures, 429 and 5xx; the delay before retry *n* (from 0) is ``backoff * 2**n``
+    capped at ``max_backoff``, multiplied by a jitter factor in ``[0.5, 1)`` drawn from
+    ``random`` (``Retry-After`` wins when sent, unless it exceeds ``max_retry_after``, in
+    which case the call stops retrying). ``sleep`` waits between attempts.
+
+    Declines raise :class:`~checkout_kit.errors.PaymentDeclined`; 3-D Secure is returned as
+    :class:`~checkout_kit.models.ThreeDSChallenge`; see :mod:`checkout_kit.client`.
+    Usable as a context manager; :meth:`close` releases the connection pool.
+    """
+
+    def __init__(
+        self,
+        public_id: str,
+        api_secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = _random.random,
+        request_id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self._core = ClientCore(
+            public_id, api_secret, base_url=base_url, timeout=timeout,
+            max_retries=max_retries, backoff=backoff, max_backoff=max_backoff,
+            max_retry_after=max_retry_after, random=random,
+            request_id_factory=request_id_factory,
+        )
+        self.public_id = self._core.public_id
+        self.base_url = self._core.base_url
+        self._sleep = sleep
+        self._http = httpx.Client(transport=transport, **self._core.http_options)
+
+    def __repr__(self) -> str:
+        return f"CloudPaymentsClient({self._core!r})"
+
+    def close(self) -> None:
+        """Close the connection pool (and the transport given to us)."""
+        self._http.close()
+
+    def __enter__(self) -> CloudPaymentsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, call: Call[_T]) -> _T:
+        attempts = self._core.start(call)
+        request = self._http.build_request(
+            attempts.method, attempts.path, content=attempts.content, headers=attempts.headers
+        )
+        while True:
+            step: Retry | Done[_T]
+            try:
+                response = self._http.send(request)
+            except httpx.RequestError as exc:
+                step = attempts.failed(exc)
+            else:
+                step = attempts.answered(response)
+            if isinstance(step, Done):
+                return step.value
+            self._sleep(step.delay)
+
+    test = _method(ops.test)
+    charge = _method(ops.charge)
+    auth = _method(ops.auth)
+    post3ds = _method(ops.post3ds)
+    charge_token = _method(ops.charge_token)
+    auth_token = _method(ops.auth_token)
+    confirm = _method(ops.confirm)
+    void = _method(ops.void)
+    refund = _method(ops.refund)
+    get_payment = _method(ops.get_payment)
+    find_payment = _method(ops.find_payment)
+    find_payments = _method(ops.find_payments)
+    list_payments = _method(ops.list_payments)
+    list_payments_v2 = _method(ops.list_payments_v2)
+    list_tokens = _method(ops.list_tokens)
+    create_subscription = _method(ops.create_subscription)
+    get_subscription = _method(ops.get_subscription)
+    find_subscriptions = _method(ops.find_subscriptions)
+    update_subscription = _method(ops.update_subscription)
+    cancel_subscription = _method(ops.cancel_subscription)
+    create_order = _method(ops.create_order)
+    cancel_order = _method(ops.cancel_order)
+    get_notification_settings = _method(ops.get_notification_settings)
+    update_notification_settings = _method(ops.update_notification_settings)
+    get_public_key = _method(ops.get_public_key)
