@@ -364,6 +364,14 @@ class PaymentService:
             unit.finish_attempt(attempt, "succeeded")
             return unit.transition(S.CANCELLED, note="voided")
 
+    def cancel(self, payment_id: str) -> Payment:
+        """Give up on a payment nobody has paid (``created`` or ``failed``): no gateway
+        call. A held two-stage payment is released with :meth:`void` instead."""
+        with self._unit(payment_id) as unit:
+            if unit.payment.status not in (S.CREATED, S.FAILED):
+                raise InvalidTransitionError(unit.payment.status.value, S.CANCELLED.value)
+            return unit.transition(S.CANCELLED, note="cancelled before payment")
+
     def refund(self, payment_id: str, amount: Decimal | int | str | None = None) -> Payment:
         """Refund a ``succeeded`` payment, in full (``amount=None``: what is left) or in
         part. Partial refunds add up in ``refunded_amount``; the one that reaches the
@@ -403,9 +411,10 @@ class PaymentService:
                 f"{operation} is for two-stage (auth) payments; {payment.id} is one-stage",
                 payment.id,
             )
-        if target is S.REFUNDED and payment.status is S.SUCCEEDED:
-            pass  # partial refunds keep succeeded: the refund checks the amount left
-        elif not can_transition(payment.status, target):
+        # confirm and void act on a hold, refund on taken money: the status must be that
+        # one (created -> cancelled is allowed by the table, but is cancel(), not void).
+        needed = S.SUCCEEDED if operation == "refund" else S.AUTHORIZED
+        if payment.status is not needed:
             raise InvalidTransitionError(payment.status.value, target.value)
         busy = [a for a in unit.attempts() if a.outcome in ("pending", "unknown")
                 and a.operation in _AFTER_PAYMENT]
@@ -450,8 +459,10 @@ class PaymentService:
         now = self._clock()
         last = attempts[-1] if attempts else None
         stale = last is None or now - last.created_at >= self.stale_after
-        open_after = [a for a in attempts if a.operation in _AFTER_PAYMENT
-                      and (a.outcome == "unknown" or (a.outcome == "pending" and stale))]
+        # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
+        open_calls = [a for a in attempts
+                      if a.outcome == "unknown" or (a.outcome == "pending" and stale)]
+        open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
         asks = payment.status in (S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(open_after)
         if payment.status is S.PROCESSING:
             asks = stale
@@ -463,30 +474,39 @@ class PaymentService:
         with self._unit(payment_id) as unit:
             if unit.payment.version != payment.version:
                 return unit.payment  # someone changed it while we asked: theirs is newer
-            for attempt in open_after:
-                unit.finish_attempt(attempt, "reconciled")
-            current = unit.payment
-            if tx is None:
-                if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
-                    return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
-                return current
-            target = _FROM_GATEWAY.get(str(tx.status))
-            columns = _tx_columns(tx)
-            if target is S.FAILED:
-                columns.update(reason_code=int(tx.reason_code) or None,
-                               cardholder_message=tx.cardholder_message)
-            if target is not None and target is not current.status and can_transition(
-                    current.status, target):
-                current = unit.transition(target, note=f"reconciled: gateway says {tx.status}",
-                                          **columns)
-            if refunded is not None and current.status is S.SUCCEEDED:
-                total = min(refunded, current.amount)
-                if total == current.amount:
-                    current = unit.transition(S.REFUNDED, note="reconciled: refunded in full",
-                                              refunded_amount=total)
-                elif total != current.refunded_amount:
-                    current = unit.update(refunded_amount=total)
+            current = self._settle_from(unit, tx, refunded, stale)
+            if current.status not in (S.UNKNOWN, S.PROCESSING):
+                for attempt in open_calls:
+                    unit.finish_attempt(attempt, "reconciled")
             return current
+
+    def _settle_from(
+        self, unit: Unit, tx: Transaction | None, refunded: Decimal | None, stale: bool
+    ) -> Payment:
+        """Bring the locked payment in line with the gateway's transaction ``tx`` and
+        its ``refunded`` total (``None``: not asked)."""
+        current = unit.payment
+        if tx is None:
+            if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
+                return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
+            return current
+        target = _FROM_GATEWAY.get(str(tx.status))
+        columns = _tx_columns(tx)
+        if target is S.FAILED:
+            columns.update(reason_code=int(tx.reason_code) or None,
+                           cardholder_message=tx.cardholder_message)
+        if target is not None and target is not current.status and can_transition(
+                current.status, target):
+            current = unit.transition(target, note=f"reconciled: gateway says {tx.status}",
+                                      **columns)
+        if refunded is not None and current.status is S.SUCCEEDED:
+            total = min(refunded, current.amount)
+            if total == current.amount:
+                current = unit.transition(S.REFUNDED, note="reconciled: refunded in full",
+                                          refunded_amount=total)
+            elif total != current.refunded_amount:
+                current = unit.update(refunded_amount=total)
+        return current
 
     def reconcile(self) -> list[Payment]:
         """:meth:`refresh` every payment that is ``unknown``, ``processing`` or

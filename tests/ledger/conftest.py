@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -175,3 +176,24 @@ def charges(sandbox: Sandbox, invoice_id: str | None = None) -> list[Any]:
         tx for tx in sandbox.state.transactions.values()
         if int(tx.type) == 0 and (invoice_id is None or tx.invoice_id == invoice_id)
     ]
+
+
+def together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(0) … work(count - 1)`` in ``count`` threads released at the same
+    instant; return each one's result, or the exception it raised, in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            results[n] = work(n)
+        except Exception as exc:
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -3,7 +3,6 @@ and (with CHECKOUT_KIT_TEST_DATABASE_URL) PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +22,7 @@ from checkout_kit.ledger import Ledger, PaymentStatus
 from checkout_kit.ledger.schema import attempts, events, payments
 from checkout_kit.ledger.store import mask_email
 
-from .conftest import Clock
+from .conftest import Clock, together
 
 BASE: dict[str, Any] = {
     "invoice_id": "inv-1", "amount": "100.00", "currency": "RUB", "description": "Order 1",
@@ -243,52 +242,27 @@ def test_the_clock_must_be_aware(migrated_url: str) -> None:
 
 
 def test_concurrent_creates_of_one_invoice_make_one_payment(ledger: Ledger) -> None:
-    results: list[str] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
-
-    def create() -> None:
-        barrier.wait()
-        try:
-            results.append(ledger.create_payment(**BASE).id)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=create) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert len(set(results)) == 1 and len(results) == 6
+    results = together(6, lambda _n: ledger.create_payment(**BASE))
+    assert len({p.id for p in results}) == 1 and len(results) == 6
     assert _counts(ledger) == (1, 0, 1)
 
 
 def test_concurrent_transitions_under_the_row_lock(ledger: Ledger) -> None:
     # Eight workers try to claim the same payment; the lock lets exactly one win.
     payment = ledger.create_payment(**BASE)
-    wins: list[int] = []
-    losses: list[BaseException] = []
-    barrier = threading.Barrier(8)
 
-    def claim(n: int) -> None:
-        barrier.wait()
-        try:
-            with ledger.update(payment.id) as unit:
-                if unit.payment.status is PaymentStatus.CREATED:
-                    unit.transition("processing", note=f"worker {n}")
-                    unit.add_attempt("charge", amount=payment.amount)
-                    wins.append(n)
-                else:
-                    unit.transition("processing")  # forbidden: processing -> processing
-        except InvalidTransitionError as exc:
-            losses.append(exc)
+    def claim(n: int) -> int:
+        with ledger.update(payment.id) as unit:
+            if unit.payment.status is PaymentStatus.CREATED:
+                unit.transition("processing", note=f"worker {n}")
+                unit.add_attempt("charge", amount=payment.amount)
+                return n
+            unit.transition("processing")  # forbidden: processing -> processing
+        raise AssertionError("unreachable")
 
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = together(8, claim)
+    wins = [r for r in results if isinstance(r, int)]
+    losses = [r for r in results if isinstance(r, InvalidTransitionError)]
     assert len(wins) == 1 and len(losses) == 7
     assert len(ledger.attempts(payment.id)) == 1
     assert [e.new_status for e in ledger.history(payment.id)] == ["created", "processing"]
