@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
+import sqlalchemy as sa
+
 from ..errors import (
     CheckoutKitError,
     GatewayError,
@@ -98,6 +100,10 @@ class PayOutcome:
     reason_code: int | None = None
     cardholder_message: str | None = None
     term_url: str | None = None
+
+
+#: A claimed payment and the attempt recorded for the call about to be made.
+_Claimed = tuple[Payment, PaymentAttempt]
 
 
 def _stored_outcome(payment: Payment) -> PayOutcome:
@@ -202,22 +208,28 @@ class PaymentService:
         for label, value in (("name", name), ("email", email), ("term_url", term_url)):
             if value is not None:
                 _text_arg(value, label)
-        with self._unit(payment_id) as unit:
+
+        def take(unit: Unit) -> PayOutcome | _Claimed:
             payment = unit.payment
             if payment.status in (S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED):
                 return PayOutcome("already_paid", payment)
             if payment.status not in (S.CREATED, S.FAILED):
-                if payment.status is S.CANCELLED:
-                    raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
-                return PayOutcome("in_progress", payment)
-            operation = payment.scheme  # "charge" or "auth": also the client's method name
-            unit.transition(S.PROCESSING, note=f"{operation} sent",
+                # processing / awaiting_3ds: another request holds it; unknown: reconcile
+                # first; cancelled: InvalidTransitionError.
+                return _stored_outcome(payment)
+            unit.transition(S.PROCESSING, note=f"{payment.scheme} sent",
                             reason_code=None, cardholder_message=None)
-            attempt = unit.add_attempt(operation, amount=payment.amount)
+            attempt = unit.add_attempt(payment.scheme, amount=payment.amount)
             if email is not None and payment.email is None:
                 unit.update(email=email)
-            payment = unit.payment
-        call = self.client.charge if operation == "charge" else self.client.auth
+            return unit.payment, attempt
+
+        claimed = self._claim(payment_id, take)
+        if isinstance(claimed, PayOutcome):
+            return claimed
+        payment, attempt = claimed
+        # The scheme ("charge" or "auth") is also the client's method name.
+        call = self.client.charge if payment.scheme == "charge" else self.client.auth
         try:
             result = call(
                 payment.amount, currency=payment.currency, ip_address=ip_address,
@@ -241,7 +253,8 @@ class PaymentService:
         md_text = str(md).strip() if isinstance(md, str | int) and not isinstance(md, bool) else ""
         if not md_text:
             raise ThreeDSError("bad_md", "MD is required")
-        with self._unit(payment_id) as unit:
+
+        def take(unit: Unit) -> PayOutcome | _Claimed:
             payment = unit.payment
             if payment.gateway_transaction_id is None or md_text != str(
                     payment.gateway_transaction_id):
@@ -250,8 +263,12 @@ class PaymentService:
             if payment.status is not S.AWAITING_3DS:
                 return _stored_outcome(payment)
             unit.transition(S.PROCESSING, note="post3ds sent")
-            attempt = unit.add_attempt("post3ds", amount=payment.amount)
-            payment = unit.payment
+            return unit.payment, unit.add_attempt("post3ds", amount=payment.amount)
+
+        claimed = self._claim(payment_id, take)
+        if isinstance(claimed, PayOutcome):
+            return claimed
+        payment, attempt = claimed
         assert payment.gateway_transaction_id is not None
         try:
             result = self.client.post3ds(
@@ -546,6 +563,20 @@ class PaymentService:
         )
 
     # --- hooks ------------------------------------------------------------------------
+
+    def _claim(
+        self, payment_id: str, take: Callable[[Unit], PayOutcome | _Claimed]
+    ) -> PayOutcome | _Claimed:
+        """Run ``take`` (which claims the payment, or says why not) in one locked unit.
+        Should two claims ever get past the row lock (a database whose locks are weaker
+        than we think), the unique ``(payment_id, number)`` of the attempts refuses the
+        second one's attempt, which then answers ``in_progress`` and calls nothing."""
+        try:
+            with self._unit(payment_id) as unit:
+                return take(unit)
+        except sa.exc.IntegrityError:
+            log.warning("payment %s: claim refused by the attempts' unique key", payment_id)
+            return PayOutcome("in_progress", self.ledger.get(payment_id))
 
     @contextmanager
     def _unit(self, payment_id: str) -> Iterator[Unit]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import (
@@ -25,7 +26,7 @@ from checkout_kit.errors import (
 )
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.service import PayOutcome
-from checkout_kit.ledger.store import Payment
+from checkout_kit.ledger.store import Payment, Unit
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
 
@@ -192,6 +193,24 @@ def test_double_submit_from_8_threads_charges_once(
     assert len(service.ledger.attempts(pid)) == 1
 
 
+def test_the_attempts_unique_key_backs_the_row_lock(
+    service: PaymentService, card: Card, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were the lock ever to let a second claim through, its attempt row would collide
+    # with the first's (payment_id, number): the claim is rolled back, nothing is sent.
+    pid = _new(service)
+    before = _snapshot(service, pid)
+
+    def collide(self: Unit, *args: Any, **kwargs: Any) -> None:
+        raise sa.exc.IntegrityError("INSERT", {}, Exception("duplicate (payment_id, number)"))
+
+    monkeypatch.setattr(Unit, "add_attempt", collide)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert outcome.kind == "in_progress"
+    assert _snapshot(service, pid) == before
+    assert recorder.paths == []
+
+
 # --- two-stage ------------------------------------------------------------------------------
 
 
@@ -341,7 +360,7 @@ def test_a_lost_answer_leaves_unknown_and_reconcile_settles_it(
     assert set(recorder.request_ids) == {attempt.request_id}
     assert len(charges(cloudpayments_sandbox)) == 1
     # A payer clicking again while it is unknown charges nothing.
-    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "in_progress"
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
     assert recorder.count(CHARGE) == 2
     _heal(recorder, cloudpayments_sandbox)
     (settled,) = service.reconcile()
