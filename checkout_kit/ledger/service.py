@@ -196,7 +196,9 @@ class PaymentService:
 
         The payment is claimed (``processing``) before the gateway is called, so a
         concurrent or repeated call returns ``in_progress`` (or ``already_paid``) and
-        never charges. The amount, currency and invoice come from the ledger.
+        never charges. A payment waiting for 3-D Secure answers ``in_progress`` too,
+        until its challenge is ``stale_after`` old: then the payer may pay again. The
+        amount, currency and invoice come from the ledger.
         ``term_url`` (where the bank posts the 3-D Secure result) is handed back in the
         outcome for the ACS form. A cancelled payment raises
         :class:`~checkout_kit.errors.InvalidTransitionError`. Gateway errors other than
@@ -213,7 +215,9 @@ class PaymentService:
             payment = unit.payment
             if payment.status in (S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED):
                 return PayOutcome("already_paid", payment)
-            if payment.status not in (S.CREATED, S.FAILED):
+            if payment.status is S.AWAITING_3DS and self._abandoned(unit):
+                pass  # the payer left the bank's page long ago and is trying again
+            elif payment.status not in (S.CREATED, S.FAILED):
                 # processing / awaiting_3ds: another request holds it; unknown: reconcile
                 # first; cancelled: InvalidTransitionError.
                 return _stored_outcome(payment)
@@ -240,6 +244,16 @@ class PaymentService:
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
         return self._payment_answered(payment.id, attempt, result, term_url)
+
+    def _abandoned(self, unit: Unit) -> bool:
+        """Whether the locked payment's last attempt is older than ``stale_after``.
+
+        A 3-D Secure challenge never answered keeps the gateway's transaction waiting
+        for ever; after this long the payer may start again. The old transaction can
+        no longer be finished through us: :meth:`complete_3ds` accepts only the MD of
+        the payment's latest transaction."""
+        attempts = unit.attempts()
+        return not attempts or self._clock() - attempts[-1].created_at >= self.stale_after
 
     def complete_3ds(self, payment_id: str, *, md: str | int, pa_res: str) -> PayOutcome:
         """Finish 3-D Secure with the ``MD`` and ``PaRes`` the bank posted to TermUrl.
@@ -292,7 +306,16 @@ class PaymentService:
                 if payment.status is not S.AWAITING_3DS:
                     return _stored_outcome(payment)
                 return PayOutcome("three_ds", payment, challenge=result, term_url=term_url)
-            status = _FROM_GATEWAY.get(str(result.status), S.SUCCEEDED)
+            status = _FROM_GATEWAY.get(str(result.status))
+            if status not in (S.SUCCEEDED, S.AUTHORIZED):
+                # An accepted answer in a status an accepted payment cannot have: not
+                # guessed at, left for a lookup to settle.
+                unit.finish_attempt(attempt, "unknown",
+                                    gateway_transaction_id=result.transaction_id,
+                                    error=f"accepted in status {result.status}")
+                payment = self._settle(unit, S.UNKNOWN, f"gateway: {result.status}",
+                                       gateway_transaction_id=result.transaction_id)
+                return _stored_outcome(payment)
             outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
             payment = self._settle(unit, status, f"gateway: {result.status}", **_tx_columns(result))

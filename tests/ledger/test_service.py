@@ -571,3 +571,45 @@ def test_cancel_an_unpaid_payment(service: PaymentService, card: Card, recorder:
     with pytest.raises(InvalidTransitionError):
         service.cancel(paid)
     assert recorder.paths == [CHARGE, CHARGE]
+
+
+def test_an_abandoned_3ds_challenge_may_be_paid_again_later(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, clock: Clock,
+    recorder: Recorder,
+) -> None:
+    pid = _new(service)
+    first = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
+    assert first.challenge is not None
+    # Soon after, a second click is the same attempt: nothing is sent.
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "in_progress"
+    assert recorder.count(CHARGE) == 1
+    clock.advance(service.stale_after)
+    second = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert second.kind == "succeeded"
+    # The old challenge can no longer finish through us.
+    old = first.challenge.transaction_id
+    with pytest.raises(ThreeDSError):
+        service.complete_3ds(pid, md=old, pa_res=cloudpayments_sandbox.pa_res_for(old))
+    assert recorder.count(POST3DS) == 0
+    completed = [t for t in charges(cloudpayments_sandbox) if str(t.status) == "Completed"]
+    assert len(completed) == 1
+
+
+def test_an_accepted_answer_in_an_odd_status_is_not_guessed(
+    ledger: Ledger, card: Card
+) -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"Success": True, "Message": None, "Model": {
+            "TransactionId": 4242, "Amount": 100, "Currency": "RUB",
+            "Status": "AwaitingAuthentication", "ReasonCode": 0,
+        }})
+
+    odd = CloudPaymentsClient("pk_odd", "secret", transport=httpx.MockTransport(gateway))
+    service = PaymentService(ledger, odd)
+    pid = _new(service)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert outcome.kind == "unknown"
+    assert outcome.payment.gateway_transaction_id == 4242
+    (attempt,) = ledger.attempts(pid)
+    assert attempt.outcome == "unknown" and "AwaitingAuthentication" in (attempt.error or "")
+    odd.close()
