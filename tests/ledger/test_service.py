@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import (
@@ -613,3 +615,28 @@ def test_an_accepted_answer_in_an_odd_status_is_not_guessed(
     (attempt,) = ledger.attempts(pid)
     assert attempt.outcome == "unknown" and "AwaitingAuthentication" in (attempt.error or "")
     odd.close()
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(asks=st.lists(st.integers(min_value=1, max_value=6000), min_size=1, max_size=6))
+def test_property_refunds_add_up_and_never_exceed(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, asks: list[int]
+) -> None:
+    pid = service.create_payment(f"prop-{len(charges(cloudpayments_sandbox))}", "50.00",
+                                 "RUB", "property").id
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    accepted = Decimal(0)
+    for cents in asks:
+        amount = Decimal(cents).scaleb(-2)
+        try:
+            payment = service.refund(pid, amount)
+        except (PaymentConflictError, InvalidTransitionError):
+            assert accepted + amount > Decimal("50.00")
+        else:
+            accepted += amount
+            assert payment.refunded_amount == accepted
+    payment = service.get(pid)
+    assert payment.refunded_amount == accepted <= payment.amount
+    assert (payment.status is PaymentStatus.REFUNDED) == (accepted == payment.amount)
+    (tx,) = [t for t in charges(cloudpayments_sandbox) if t.id == payment.gateway_transaction_id]
+    assert tx.refunded == accepted
