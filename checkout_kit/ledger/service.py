@@ -246,14 +246,13 @@ class PaymentService:
         return self._payment_answered(payment.id, attempt, result, term_url)
 
     def _abandoned(self, unit: Unit) -> bool:
-        """Whether the locked payment's last attempt is older than ``stale_after``.
+        """Whether the locked payment's 3-D Secure challenge is older than ``stale_after``.
 
-        A 3-D Secure challenge never answered keeps the gateway's transaction waiting
-        for ever; after this long the payer may start again. The old transaction can
-        no longer be finished through us: :meth:`complete_3ds` accepts only the MD of
-        the payment's latest transaction."""
-        attempts = unit.attempts()
-        return not attempts or self._clock() - attempts[-1].created_at >= self.stale_after
+        A challenge never answered keeps the gateway's transaction waiting for ever;
+        after this long the payer may start again. The old transaction can no longer
+        be finished through us: :meth:`complete_3ds` accepts only the MD of the
+        payment's latest transaction."""
+        return self._stale(unit.attempts())
 
     def complete_3ds(self, payment_id: str, *, md: str | int, pa_res: str) -> PayOutcome:
         """Finish 3-D Secure with the ``MD`` and ``PaRes`` the bank posted to TermUrl.
@@ -386,9 +385,8 @@ class PaymentService:
                                 request_id=attempt.request_id)
         except BaseException as exc:
             self._after_failed(payment.id, attempt, exc, unknown_status=S.UNKNOWN)
-        with self._unit(payment_id) as unit:
-            unit.finish_attempt(attempt, "succeeded")
-            return unit.transition(S.SUCCEEDED, note=f"confirmed {exact}", amount=exact)
+        return self._after_done(payment_id, attempt, S.SUCCEEDED, f"confirmed {exact}",
+                                amount=exact)
 
     def void(self, payment_id: str) -> Payment:
         """Cancel an ``authorized`` (two-stage) payment: the hold is released."""
@@ -400,9 +398,7 @@ class PaymentService:
             self.client.void(payment.gateway_transaction_id, request_id=attempt.request_id)
         except BaseException as exc:
             self._after_failed(payment.id, attempt, exc, unknown_status=S.UNKNOWN)
-        with self._unit(payment_id) as unit:
-            unit.finish_attempt(attempt, "succeeded")
-            return unit.transition(S.CANCELLED, note="voided")
+        return self._after_done(payment_id, attempt, S.CANCELLED, "voided")
 
     def cancel(self, payment_id: str) -> Payment:
         """Give up on a payment nobody has paid (``created`` or ``failed``): no gateway
@@ -441,6 +437,19 @@ class PaymentService:
             if total == unit.payment.amount:
                 return unit.transition(S.REFUNDED, note=f"refunded {exact}", refunded_amount=total)
             return unit.update(refunded_amount=total)
+
+    def _after_done(
+        self, payment_id: str, attempt: PaymentAttempt, target: PaymentStatus, note: str,
+        **columns: Any,
+    ) -> Payment:
+        """Record a confirm or void the gateway accepted. The status is normally still
+        ``authorized``; if a lookup already moved it to ``target``, only the columns
+        are brought up to date."""
+        with self._unit(payment_id) as unit:
+            unit.finish_attempt(attempt, "succeeded")
+            if unit.payment.status is target:
+                return unit.update(**columns) if columns else unit.payment
+            return unit.transition(target, note=note, **columns)
 
     def _claim_after(self, unit: Unit, operation: str, target: PaymentStatus) -> Payment:
         """Check that ``operation`` may start on the locked payment: the state machine
@@ -496,12 +505,11 @@ class PaymentService:
         was lost. Other payments are returned as they are, without a call."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
-        now = self._clock()
-        last = attempts[-1] if attempts else None
-        stale = last is None or now - last.created_at >= self.stale_after
+        stale = self._stale(attempts)
+        if any(a.outcome == "pending" for a in attempts) and not stale:
+            return payment  # a worker is talking to the gateway about it right now
         # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
-        open_calls = [a for a in attempts
-                      if a.outcome == "unknown" or (a.outcome == "pending" and stale)]
+        open_calls = [a for a in attempts if a.outcome in ("unknown", "pending")]
         open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
         asks = payment.status in (S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(open_after)
         if payment.status is S.PROCESSING:
@@ -512,13 +520,17 @@ class PaymentService:
         refunded = self._refunded_total(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
-            if unit.payment.version != payment.version:
-                return unit.payment  # someone changed it while we asked: theirs is newer
+            if unit.payment.version != payment.version or unit.attempts() != attempts:
+                return unit.payment  # someone acted while we asked: theirs is newer
             current = self._settle_from(unit, tx, refunded, stale)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
                     unit.finish_attempt(attempt, "reconciled")
             return current
+
+    def _stale(self, attempts: list[PaymentAttempt]) -> bool:
+        """Whether the last attempt is older than ``stale_after`` (or there is none)."""
+        return not attempts or self._clock() - attempts[-1].created_at >= self.stale_after
 
     def _settle_from(
         self, unit: Unit, tx: Transaction | None, refunded: Decimal | None, stale: bool
@@ -532,6 +544,9 @@ class PaymentService:
             return current
         target = _FROM_GATEWAY.get(str(tx.status))
         columns = _tx_columns(tx)
+        captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
+        if target is S.SUCCEEDED and captured and 0 < tx.amount <= current.amount:
+            columns["amount"] = tx.amount  # captured in part: what was taken is the amount
         if target is S.FAILED:
             columns.update(reason_code=int(tx.reason_code) or None,
                            cardholder_message=tx.cardholder_message)

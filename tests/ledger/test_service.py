@@ -421,11 +421,38 @@ def test_a_lost_confirm_answer_is_reconciled(
     service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
     recorder.drop_after.add("/payments/confirm")
     with pytest.raises(UnknownOutcomeError):
-        service.confirm(pid)
+        service.confirm(pid, "60.00")
     assert service.get(pid).status is PaymentStatus.UNKNOWN
     _heal(recorder, cloudpayments_sandbox)
-    assert service.refresh(pid).status is PaymentStatus.SUCCEEDED
+    settled = service.refresh(pid)
+    assert settled.status is PaymentStatus.SUCCEEDED
+    assert settled.amount == Decimal("60.00")  # what was captured
     assert [a.outcome for a in service.ledger.attempts(pid)] == ["authorized", "reconciled"]
+
+
+def test_refresh_leaves_a_payment_alone_while_a_call_is_in_flight(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+    clock: Clock,
+) -> None:
+    pid = _new(service, scheme="auth")
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+
+    def reconcile_meanwhile() -> None:
+        # While the confirm's answer travels, a refresh must not even ask...
+        calls = len(recorder.paths)
+        assert service.refresh(pid).status is PaymentStatus.AUTHORIZED
+        assert len(recorder.paths) == calls
+        # ...unless the call is so old its worker is taken to be dead.
+        clock.advance(service.stale_after)
+        assert service.refresh(pid).status is PaymentStatus.SUCCEEDED
+
+    recorder.meanwhile["/payments/confirm"] = reconcile_meanwhile
+    confirmed = service.confirm(pid, "70.00")
+    # The worker's answer came after reconciliation settled the payment: kept, completed.
+    assert confirmed.status is PaymentStatus.SUCCEEDED and confirmed.amount == Decimal("70.00")
+    assert [a.outcome for a in service.ledger.attempts(pid)] == ["authorized", "succeeded"]
+    assert _statuses(service, pid) == [
+        "created", "processing", "authorized", "succeeded"]
 
 
 def test_a_lost_refund_answer_blocks_refunds_until_reconciled(
