@@ -501,8 +501,10 @@ class PaymentService:
     def refresh(self, payment_id: str) -> Payment:
         """Ask the gateway about the payment and settle what the ledger does not know:
         ``unknown``, ``awaiting_3ds``, a stale ``processing`` claim, an ``authorized``
-        payment the gateway confirmed or cancelled itself, and refunds whose answer
-        was lost. Other payments are returned as they are, without a call."""
+        payment the gateway confirmed or cancelled itself, refunds whose answer was
+        lost, and a ``created`` payment the payer paid through the gateway's widget
+        (found by its invoice). Other payments, and payments with a call in flight,
+        are returned as they are, without a call."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
         stale = self._stale(attempts)
@@ -511,7 +513,8 @@ class PaymentService:
         # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
         open_calls = [a for a in attempts if a.outcome in ("unknown", "pending")]
         open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
-        asks = payment.status in (S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(open_after)
+        asks = payment.status in (S.CREATED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(
+            open_after)
         if payment.status is S.PROCESSING:
             asks = stale
         if not asks:
@@ -543,6 +546,10 @@ class PaymentService:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
         target = _FROM_GATEWAY.get(str(tx.status))
+        if current.status is S.CREATED and target is not None:
+            # Paid between the payer's browser and the gateway (the checkout.js widget):
+            # the gateway had it before we did. Through processing, as the table says.
+            current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
         if target is S.SUCCEEDED and captured and 0 < tx.amount <= current.amount:

@@ -3,6 +3,7 @@ refunds, lost answers and reconciliation, double submits, bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,6 +23,7 @@ from checkout_kit.errors import (
     InvalidTransitionError,
     MoneyError,
     PaymentConflictError,
+    PaymentDeclined,
     PaymentNotFoundError,
     ThreeDSError,
     UnknownOutcomeError,
@@ -453,6 +455,23 @@ def test_refresh_leaves_a_payment_alone_while_a_call_is_in_flight(
     assert [a.outcome for a in service.ledger.attempts(pid)] == ["authorized", "succeeded"]
     assert _statuses(service, pid) == [
         "created", "processing", "authorized", "succeeded"]
+
+
+@pytest.mark.parametrize(("number", "status"), [(NO_3DS, "succeeded"), (NSF, "failed")])
+def test_a_payment_made_through_the_widget_is_found_by_refresh(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    number: str, status: str,
+) -> None:
+    pid = _new(service)
+    assert service.refresh(pid).status is PaymentStatus.CREATED  # not paid yet
+    # checkout.js pays from the browser: the gateway has it, the ledger does not.
+    with contextlib.suppress(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(number), invoice_id="inv-1")
+    refreshed = service.refresh(pid)
+    assert refreshed.status is PaymentStatus(status)
+    assert refreshed.gateway_transaction_id is not None
+    assert _statuses(service, pid) == ["created", "processing", status]
+    assert service.ledger.attempts(pid) == []
 
 
 def test_a_lost_refund_answer_blocks_refunds_until_reconciled(
