@@ -130,9 +130,12 @@ class PaymentService:
     ``on_change(payment, old_status, new_status)`` is called after each committed
     status change (exceptions it raises are logged, not propagated: the change is
     already recorded). ``stale_after``: a ``processing`` claim or a ``pending``
-    attempt older than this is taken to belong to a worker that died, and a payment
-    the gateway has never heard of is settled ``failed`` only once its last attempt
-    is this old (the gateway may still be working on a call we gave up on).
+    attempt older than this is taken to belong to a worker that died; a payment the
+    gateway has never heard of is settled ``failed`` only once its last attempt is
+    this old (the gateway may still be working on a call we gave up on); a 3-D Secure
+    challenge this old may be given up for a new attempt. The default, 5 minutes, is
+    the gateway's own response timeout (docs/gateway.md §3.1): a call older than that
+    has ended at the gateway, one way or the other.
     """
 
     def __init__(
@@ -144,6 +147,8 @@ class PaymentService:
         on_change: ChangeHook | None = None,
         stale_after: timedelta = timedelta(minutes=5),
     ) -> None:
+        if stale_after <= timedelta(0):
+            raise InvalidRequestError("stale_after must be positive", "stale_after")
         self.ledger = ledger
         self.client = client
         self._clock = clock or ledger.now

@@ -686,3 +686,12 @@ def test_property_refunds_add_up_and_never_exceed(
     assert (payment.status is PaymentStatus.REFUNDED) == (accepted == payment.amount)
     (tx,) = [t for t in charges(cloudpayments_sandbox) if t.id == payment.gateway_transaction_id]
     assert tx.refunded == accepted
+
+
+@pytest.mark.parametrize("delta", [timedelta(0), timedelta(seconds=-1)])
+def test_stale_after_must_be_positive(
+    ledger: Ledger, client: CloudPaymentsClient, delta: timedelta
+) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        PaymentService(ledger, client, stale_after=delta)
+    assert info.value.field == "stale_after"
