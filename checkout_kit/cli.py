@@ -48,7 +48,10 @@ def _inputs(values: Iterable[str]) -> Iterator[str]:
 class _LazyGroup(click.Group):
     """A group whose heavier subcommands (the Flask sandbox) import only when used."""
 
-    lazy: ClassVar[dict[str, str]] = {"sandbox": "checkout_kit.sandbox.cli:sandbox_command"}
+    lazy: ClassVar[dict[str, str]] = {
+        "sandbox": "checkout_kit.sandbox.cli:sandbox_command",
+        "demo": "checkout_kit.shop.demo:demo_command",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
