@@ -16,6 +16,10 @@ on message text. Messages never contain a full card number or a CVV.
     │   ├── UnknownKeyVersionError   no key registered for the packet's version
     │   └── DecryptionError          the private key does not open the packet
     ├── ThreeDSError                 a PaReq, PaRes or MD that does not fit (``code``)
+    ├── LedgerError                  the payment ledger (checkout_kit.ledger)
+    │   ├── PaymentNotFoundError     no payment with that id (``payment_id``)
+    │   ├── InvalidTransitionError   a status change the state machine forbids (``old``, ``new``)
+    │   └── PaymentConflictError     an invoice reused with other data, an amount exceeded
     ├── NotificationError            gateway notifications (webhooks)
     │   ├── SignatureVerificationError
     │   └── MalformedNotificationError
@@ -43,12 +47,16 @@ __all__ = [
     "DecryptionError",
     "GatewayError",
     "InvalidRequestError",
+    "InvalidTransitionError",
     "JSONCodecError",
+    "LedgerError",
     "MalformedNotificationError",
     "MalformedPacketError",
     "MoneyError",
     "NotificationError",
+    "PaymentConflictError",
     "PaymentDeclined",
+    "PaymentNotFoundError",
     "RateLimitError",
     "RequestRejectedError",
     "ServerError",
@@ -152,6 +160,37 @@ class ThreeDSError(CheckoutKitError, ValueError):
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code
+        super().__init__(message)
+
+
+class LedgerError(CheckoutKitError):
+    """The payment ledger refused an operation; nothing was changed."""
+
+
+class PaymentNotFoundError(LedgerError, LookupError):
+    """No payment has this id (or invoice id)."""
+
+    def __init__(self, payment_id: str, message: str | None = None) -> None:
+        self.payment_id = payment_id
+        super().__init__(message or f"no payment {payment_id!r}")
+
+
+class InvalidTransitionError(LedgerError):
+    """The payment state machine forbids moving from ``old`` to ``new``."""
+
+    def __init__(self, old: str, new: str, message: str | None = None) -> None:
+        self.old = old
+        self.new = new
+        super().__init__(message or f"a payment cannot go from {old} to {new}")
+
+
+class PaymentConflictError(LedgerError):
+    """The operation contradicts what the ledger holds: an ``invoice_id`` reused with
+    other data, a refund or confirmation above the amount, a refund while another
+    refund's outcome is unknown. ``payment_id`` names the payment when there is one."""
+
+    def __init__(self, message: str, payment_id: str | None = None) -> None:
+        self.payment_id = payment_id
         super().__init__(message)
 
 

@@ -1,0 +1,134 @@
+"""The ledger's tables (SQLAlchemy Core).
+
+The Alembic migrations in :mod:`checkout_kit.ledger.migrations` create exactly these
+tables; ``tests/ledger/test_migrations.py`` checks that the two agree.
+
+Amounts are ``NUMERIC(15, 2)``: exact on PostgreSQL, and exact on SQLite too within
+:data:`checkout_kit.money.MAX_AMOUNT` (SQLAlchemy reads the stored value back through
+its two-decimal text, and 13 digits fit a double exactly). Timestamps are UTC and come
+back aware whatever the database keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "AMOUNT",
+    "UTCDateTime",
+    "attempts",
+    "events",
+    "metadata",
+    "payments",
+]
+
+#: Names of constraints and indexes, so that migrations and models spell them alike.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A ``TIMESTAMP WITH TIME ZONE`` that accepts only aware datetimes and always
+    returns aware UTC ones (SQLite keeps naive text: read back as UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger stores aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: Exact money: 11 digits before the point, 2 after (see checkout_kit.money.MAX_AMOUNT).
+AMOUNT = sa.Numeric(15, 2, asdecimal=True)
+
+payments = sa.Table(
+    "checkout_payments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("invoice_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("account_id", sa.String(255)),
+    sa.Column("email", sa.String(320)),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("amount", AMOUNT, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("scheme", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("gateway_transaction_id", sa.BigInteger, index=True),
+    sa.Column("token", sa.String(255)),
+    sa.Column("test_mode", sa.Boolean, nullable=False, default=False),
+    sa.Column("metadata", sa.Text),
+    sa.Column("success_url", sa.Text),
+    sa.Column("fail_url", sa.Text),
+    sa.Column("refunded_amount", AMOUNT, nullable=False),
+    sa.Column("reason_code", sa.Integer),
+    sa.Column("cardholder_message", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.CheckConstraint("scheme IN ('charge', 'auth')", name="scheme"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint(
+        "refunded_amount >= 0 AND refunded_amount <= amount", name="refunded_within_amount"
+    ),
+)
+
+#: One row per gateway call the ledger makes (or is about to make). ``number`` counts a
+#: payment's attempts; ``(payment_id, number)`` is unique, so two workers that both
+#: believed they may start attempt *n* cannot both record it. ``request_id`` is the
+#: ``X-Request-ID`` sent (and re-sent on retries).
+attempts = sa.Table(
+    "checkout_payment_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "payment_id", sa.String(40),
+        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("operation", sa.String(20), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("amount", AMOUNT),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("gateway_transaction_id", sa.BigInteger),
+    sa.Column("reason_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.UniqueConstraint("payment_id", "number"),
+)
+
+#: Append-only: the ledger inserts status changes here and never updates or deletes them.
+events = sa.Table(
+    "checkout_payment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "payment_id", sa.String(40),
+        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), nullable=False, index=True,
+    ),
+    sa.Column("old_status", sa.String(20)),
+    sa.Column("new_status", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

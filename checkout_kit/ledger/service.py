@@ -1,0 +1,552 @@
+"""Paying through the gateway with the ledger as the record: :class:`PaymentService`.
+
+The rules it keeps (``docs/ledger.md`` explains them):
+
+* A payment is *claimed* before any gateway call: in one transaction under the
+  payment's row lock, its status moves to ``processing`` (``pay``, ``complete_3ds``)
+  or a ``pending`` attempt is recorded (``confirm``, ``void``, ``refund``), with a
+  fresh ``X-Request-ID``. A second caller finds the claim and never calls the gateway.
+  The client re-sends that same request id on its own retries, so a retried call is
+  answered by the gateway without a second charge.
+* The gateway's answer is recorded in a second transaction. An
+  :class:`~checkout_kit.errors.UnknownOutcomeError` makes the payment ``unknown`` (a
+  refund: an ``unknown`` attempt), never ``failed``; :meth:`PaymentService.refresh` and
+  :meth:`PaymentService.reconcile` settle it from the gateway's own record.
+* Status changes go through :mod:`.states` only; ``on_change`` hooks run after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+
+from ..errors import (
+    CheckoutKitError,
+    GatewayError,
+    InvalidRequestError,
+    InvalidTransitionError,
+    PaymentConflictError,
+    PaymentDeclined,
+    RequestRejectedError,
+    ThreeDSError,
+    UnknownOutcomeError,
+)
+from ..models import ThreeDSChallenge, Transaction, TransactionStatus
+from ..money import parse_amount
+from .states import PENDING, PaymentStatus, can_transition
+from .store import Ledger, Payment, PaymentAttempt, Unit
+
+if TYPE_CHECKING:
+    from ..client import CloudPaymentsClient
+
+__all__ = ["OutcomeKind", "PayOutcome", "PaymentService"]
+
+log = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+OutcomeKind = Literal[
+    "succeeded", "authorized", "three_ds", "declined", "unknown", "in_progress", "already_paid"
+]
+
+ChangeHook = Callable[[Payment, PaymentStatus, PaymentStatus], None]
+
+#: The gateway's transaction status -> the ledger status it means.
+_FROM_GATEWAY: Final[dict[str, PaymentStatus]] = {
+    TransactionStatus.AWAITING_AUTHENTICATION: S.AWAITING_3DS,
+    TransactionStatus.AUTHORIZED: S.AUTHORIZED,
+    TransactionStatus.COMPLETED: S.SUCCEEDED,
+    TransactionStatus.CANCELLED: S.CANCELLED,
+    TransactionStatus.DECLINED: S.FAILED,
+}
+
+#: What a payment's status says when a request is repeated (a replayed 3-D Secure
+#: return, a second "Pay" click after the first finished).
+_STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
+    S.SUCCEEDED: "succeeded",
+    S.REFUNDED: "succeeded",
+    S.AUTHORIZED: "authorized",
+    S.FAILED: "declined",
+    S.UNKNOWN: "unknown",
+    S.PROCESSING: "in_progress",
+    S.AWAITING_3DS: "in_progress",
+}
+
+#: Attempt operations that hold a claim on a settled payment while ``pending``.
+_AFTER_PAYMENT: Final = ("confirm", "void", "refund")
+
+
+@dataclass(frozen=True)
+class PayOutcome:
+    """What :meth:`PaymentService.pay` or :meth:`~PaymentService.complete_3ds` did.
+
+    ``kind``: ``succeeded``, ``authorized`` (two-stage), ``three_ds`` (send the payer
+    to ``challenge.acs_url`` with ``PaReq``, ``MD`` and ``term_url``), ``declined``
+    (``reason_code``, ``cardholder_message``), ``unknown`` (the gateway's answer was
+    lost; reconcile settles it), ``in_progress`` (another request holds the payment),
+    ``already_paid``.
+    """
+
+    kind: OutcomeKind
+    payment: Payment
+    challenge: ThreeDSChallenge | None = None
+    reason_code: int | None = None
+    cardholder_message: str | None = None
+    term_url: str | None = None
+
+
+def _stored_outcome(payment: Payment) -> PayOutcome:
+    kind = _STORED.get(payment.status)
+    if kind is None:  # cancelled: nothing more can happen to it
+        raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
+    if kind == "declined":
+        return PayOutcome(kind, payment, reason_code=payment.reason_code,
+                          cardholder_message=payment.cardholder_message)
+    return PayOutcome(kind, payment)
+
+
+def _text_arg(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(f"{name} must be a non-empty string", name)
+    return value
+
+
+class PaymentService:
+    """Payments through :class:`~checkout_kit.client.CloudPaymentsClient`, recorded in
+    a :class:`~checkout_kit.ledger.store.Ledger`.
+
+    ``clock`` (aware UTC) decides when a claim is stale; it defaults to the ledger's.
+    ``on_change(payment, old_status, new_status)`` is called after each committed
+    status change (exceptions it raises are logged, not propagated: the change is
+    already recorded). ``stale_after``: a ``processing`` claim or a ``pending``
+    attempt older than this is taken to belong to a worker that died, and a payment
+    the gateway has never heard of is settled ``failed`` only once its last attempt
+    is this old (the gateway may still be working on a call we gave up on).
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: CloudPaymentsClient,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        on_change: ChangeHook | None = None,
+        stale_after: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self._clock = clock or ledger.now
+        self._on_change = on_change
+        self.stale_after = stale_after
+
+    def __repr__(self) -> str:
+        return f"PaymentService({self.ledger!r}, {self.client!r})"
+
+    # --- creating ---------------------------------------------------------------------
+
+    def create_payment(
+        self,
+        invoice_id: str,
+        amount: Decimal | int | str,
+        currency: str,
+        description: str,
+        account_id: str | None = None,
+        email: str | None = None,
+        scheme: str = "charge",
+        success_url: str | None = None,
+        fail_url: str | None = None,
+        metadata: Any = None,
+    ) -> Payment:
+        """Record a payment to be made (see :meth:`Ledger.create_payment`)."""
+        payment = self.ledger.create_payment(
+            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
+            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
+            fail_url=fail_url, metadata=metadata,
+        )
+        return payment
+
+    def get(self, payment_id: str) -> Payment:
+        """The payment (``PaymentNotFoundError`` if there is none)."""
+        return self.ledger.get(payment_id)
+
+    # --- paying -----------------------------------------------------------------------
+
+    def pay(
+        self,
+        payment_id: str,
+        *,
+        cryptogram: str,
+        ip_address: str,
+        name: str | None = None,
+        email: str | None = None,
+        term_url: str | None = None,
+    ) -> PayOutcome:
+        """Pay a ``created`` or ``failed`` payment with a card cryptogram.
+
+        The payment is claimed (``processing``) before the gateway is called, so a
+        concurrent or repeated call returns ``in_progress`` (or ``already_paid``) and
+        never charges. The amount, currency and invoice come from the ledger.
+        ``term_url`` (where the bank posts the 3-D Secure result) is handed back in the
+        outcome for the ACS form. A cancelled payment raises
+        :class:`~checkout_kit.errors.InvalidTransitionError`. Gateway errors other than
+        a decline or an unknown outcome (credentials refused, request rejected, no
+        connection) leave the payment ``failed`` and are raised.
+        """
+        _text_arg(cryptogram, "cryptogram")
+        _text_arg(ip_address, "ip_address")
+        for label, value in (("name", name), ("email", email), ("term_url", term_url)):
+            if value is not None:
+                _text_arg(value, label)
+        with self._unit(payment_id) as unit:
+            payment = unit.payment
+            if payment.status in (S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED):
+                return PayOutcome("already_paid", payment)
+            if payment.status not in (S.CREATED, S.FAILED):
+                if payment.status is S.CANCELLED:
+                    raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
+                return PayOutcome("in_progress", payment)
+            operation = payment.scheme  # "charge" or "auth": also the client's method name
+            unit.transition(S.PROCESSING, note=f"{operation} sent",
+                            reason_code=None, cardholder_message=None)
+            attempt = unit.add_attempt(operation, amount=payment.amount)
+            if email is not None and payment.email is None:
+                unit.update(email=email)
+            payment = unit.payment
+        call = self.client.charge if operation == "charge" else self.client.auth
+        try:
+            result = call(
+                payment.amount, currency=payment.currency, ip_address=ip_address,
+                cryptogram=cryptogram, name=name, invoice_id=payment.invoice_id,
+                description=payment.description, account_id=payment.account_id,
+                email=email or payment.email, request_id=attempt.request_id,
+            )
+        except BaseException as exc:
+            return self._payment_failed(payment.id, attempt, exc)
+        return self._payment_answered(payment.id, attempt, result, term_url)
+
+    def complete_3ds(self, payment_id: str, *, md: str | int, pa_res: str) -> PayOutcome:
+        """Finish 3-D Secure with the ``MD`` and ``PaRes`` the bank posted to TermUrl.
+
+        ``md`` must be the payment's gateway transaction id
+        (:class:`~checkout_kit.errors.ThreeDSError` ``wrong_transaction`` otherwise).
+        ``post3ds`` is called once: a replayed post (a reload, a double submit) gets
+        the stored outcome without a gateway call.
+        """
+        _text_arg(pa_res, "pa_res")
+        md_text = str(md).strip() if isinstance(md, str | int) and not isinstance(md, bool) else ""
+        if not md_text:
+            raise ThreeDSError("bad_md", "MD is required")
+        with self._unit(payment_id) as unit:
+            payment = unit.payment
+            if payment.gateway_transaction_id is None or md_text != str(
+                    payment.gateway_transaction_id):
+                raise ThreeDSError("wrong_transaction",
+                                   "MD does not match the payment's transaction")
+            if payment.status is not S.AWAITING_3DS:
+                return _stored_outcome(payment)
+            unit.transition(S.PROCESSING, note="post3ds sent")
+            attempt = unit.add_attempt("post3ds", amount=payment.amount)
+            payment = unit.payment
+        assert payment.gateway_transaction_id is not None
+        try:
+            result = self.client.post3ds(
+                payment.gateway_transaction_id, pa_res, request_id=attempt.request_id
+            )
+        except BaseException as exc:
+            return self._payment_failed(payment.id, attempt, exc)
+        return self._payment_answered(payment.id, attempt, result, None)
+
+    def _payment_answered(
+        self, payment_id: str, attempt: PaymentAttempt,
+        result: Transaction | ThreeDSChallenge, term_url: str | None,
+    ) -> PayOutcome:
+        """Record an accepted charge/auth/post3ds (done, or 3-D Secure asked)."""
+        with self._unit(payment_id) as unit:
+            if isinstance(result, ThreeDSChallenge):
+                unit.finish_attempt(attempt, "three_ds",
+                                    gateway_transaction_id=result.transaction_id)
+                payment = self._settle(unit, S.AWAITING_3DS, "3-D Secure asked",
+                                       gateway_transaction_id=result.transaction_id)
+                if payment.status is not S.AWAITING_3DS:
+                    return _stored_outcome(payment)
+                return PayOutcome("three_ds", payment, challenge=result, term_url=term_url)
+            status = _FROM_GATEWAY.get(str(result.status), S.SUCCEEDED)
+            outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
+            unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
+            payment = self._settle(unit, status, f"gateway: {result.status}", **_tx_columns(result))
+        return _stored_outcome(payment)
+
+    def _payment_failed(
+        self, payment_id: str, attempt: PaymentAttempt, exc: BaseException
+    ) -> PayOutcome:
+        """Record a charge/auth/post3ds that raised; re-raise what is not an outcome."""
+        with self._unit(payment_id) as unit:
+            if isinstance(exc, PaymentDeclined):
+                tx_id = exc.transaction.transaction_id if isinstance(
+                    exc.transaction, Transaction) else unit.payment.gateway_transaction_id
+                code = int(exc.reason_code)
+                unit.finish_attempt(attempt, "declined", gateway_transaction_id=tx_id,
+                                    reason_code=code, error=exc.message)
+                payment = self._settle(
+                    unit, S.FAILED, f"declined {code}", gateway_transaction_id=tx_id,
+                    reason_code=code, cardholder_message=exc.cardholder_message,
+                )
+                return _stored_outcome(payment)
+            if isinstance(exc, GatewayError | InvalidRequestError) and not isinstance(
+                    exc, UnknownOutcomeError):
+                # Refused before anything was processed (or not sent at all).
+                outcome = "rejected" if isinstance(exc, RequestRejectedError) else "error"
+                unit.finish_attempt(attempt, outcome, error=exc.message)
+                self._settle(unit, S.FAILED, f"{outcome}: {exc.message}")
+            else:
+                # UnknownOutcomeError, or anything unforeseen after the call may have
+                # left: the payment may exist at the gateway.
+                message = exc.message if isinstance(exc, CheckoutKitError) else repr(exc)
+                unit.finish_attempt(attempt, "unknown", error=message[:2000])
+                payment = self._settle(unit, S.UNKNOWN, "outcome unknown")
+                if isinstance(exc, UnknownOutcomeError):
+                    log.warning("payment %s: outcome unknown (request id %s)",
+                                payment.id, attempt.request_id)
+                    return _stored_outcome(payment)
+        raise exc
+
+    def _settle(
+        self, unit: Unit, status: PaymentStatus, note: str, **columns: Any
+    ) -> Payment:
+        """Move a claimed (``processing``) payment to ``status``. If the claim was
+        taken over meanwhile (reconcile found the worker stale and settled it), the
+        payment is left as the ledger already holds it."""
+        if unit.payment.status is S.PROCESSING:
+            return unit.transition(status, note=note, **columns)
+        log.warning("payment %s: answer (%s) after it was settled as %s; kept as is",
+                    unit.payment.id, status.value, unit.payment.status.value)
+        return unit.payment
+
+    # --- after the payment ------------------------------------------------------------
+
+    def confirm(self, payment_id: str, amount: Decimal | int | str | None = None) -> Payment:
+        """Capture an ``authorized`` (two-stage) payment, fully or for a smaller
+        ``amount`` (which then becomes the payment's amount)."""
+        with self._unit(payment_id) as unit:
+            payment = self._claim_after(unit, "confirm", S.SUCCEEDED)
+            exact = payment.amount if amount is None else parse_amount(amount, payment.currency)
+            if exact > payment.amount:
+                raise PaymentConflictError(
+                    f"cannot confirm {exact} of an authorization for {payment.amount}", payment.id
+                )
+            attempt = unit.add_attempt("confirm", amount=exact)
+        assert payment.gateway_transaction_id is not None
+        try:
+            self.client.confirm(payment.gateway_transaction_id, exact,
+                                request_id=attempt.request_id)
+        except BaseException as exc:
+            self._after_failed(payment.id, attempt, exc, unknown_status=S.UNKNOWN)
+        with self._unit(payment_id) as unit:
+            unit.finish_attempt(attempt, "succeeded")
+            return unit.transition(S.SUCCEEDED, note=f"confirmed {exact}", amount=exact)
+
+    def void(self, payment_id: str) -> Payment:
+        """Cancel an ``authorized`` (two-stage) payment: the hold is released."""
+        with self._unit(payment_id) as unit:
+            payment = self._claim_after(unit, "void", S.CANCELLED)
+            attempt = unit.add_attempt("void")
+        assert payment.gateway_transaction_id is not None
+        try:
+            self.client.void(payment.gateway_transaction_id, request_id=attempt.request_id)
+        except BaseException as exc:
+            self._after_failed(payment.id, attempt, exc, unknown_status=S.UNKNOWN)
+        with self._unit(payment_id) as unit:
+            unit.finish_attempt(attempt, "succeeded")
+            return unit.transition(S.CANCELLED, note="voided")
+
+    def refund(self, payment_id: str, amount: Decimal | int | str | None = None) -> Payment:
+        """Refund a ``succeeded`` payment, in full (``amount=None``: what is left) or in
+        part. Partial refunds add up in ``refunded_amount``; the one that reaches the
+        amount makes the payment ``refunded``. More than is left raises
+        :class:`~checkout_kit.errors.PaymentConflictError`, and so does a refund while
+        an earlier one's outcome is unknown (reconcile first)."""
+        with self._unit(payment_id) as unit:
+            payment = self._claim_after(unit, "refund", S.REFUNDED)
+            left = payment.refundable_amount
+            exact = left if amount is None else parse_amount(amount, payment.currency)
+            if exact > left:
+                raise PaymentConflictError(
+                    f"cannot refund {exact}: {left} of {payment.amount} is left to refund",
+                    payment.id,
+                )
+            attempt = unit.add_attempt("refund", amount=exact)
+        assert payment.gateway_transaction_id is not None
+        try:
+            refund = self.client.refund(payment.gateway_transaction_id, exact,
+                                        request_id=attempt.request_id)
+        except BaseException as exc:
+            self._after_failed(payment.id, attempt, exc, unknown_status=None)
+        with self._unit(payment_id) as unit:
+            unit.finish_attempt(attempt, "succeeded",
+                                gateway_transaction_id=refund.transaction_id)
+            total = unit.payment.refunded_amount + exact
+            if total == unit.payment.amount:
+                return unit.transition(S.REFUNDED, note=f"refunded {exact}", refunded_amount=total)
+            return unit.update(refunded_amount=total)
+
+    def _claim_after(self, unit: Unit, operation: str, target: PaymentStatus) -> Payment:
+        """Check that ``operation`` may start on the locked payment: the state machine
+        allows ``target``, the scheme fits, no other operation is pending or unknown."""
+        payment = unit.payment
+        if operation in ("confirm", "void") and payment.scheme != "auth":
+            raise PaymentConflictError(
+                f"{operation} is for two-stage (auth) payments; {payment.id} is one-stage",
+                payment.id,
+            )
+        if target is S.REFUNDED and payment.status is S.SUCCEEDED:
+            pass  # partial refunds keep succeeded: the refund checks the amount left
+        elif not can_transition(payment.status, target):
+            raise InvalidTransitionError(payment.status.value, target.value)
+        busy = [a for a in unit.attempts() if a.outcome in ("pending", "unknown")
+                and a.operation in _AFTER_PAYMENT]
+        if busy:
+            raise PaymentConflictError(
+                f"a {busy[0].operation} of {payment.id} is {busy[0].outcome}"
+                + (": reconcile first" if busy[0].outcome == "unknown" else ""),
+                payment.id,
+            )
+        if payment.gateway_transaction_id is None:
+            raise PaymentConflictError(f"{payment.id} has no gateway transaction", payment.id)
+        return payment
+
+    def _after_failed(
+        self, payment_id: str, attempt: PaymentAttempt, exc: BaseException,
+        *, unknown_status: PaymentStatus | None,
+    ) -> NoReturn:
+        """Record a confirm/void/refund that raised, then re-raise. A lost answer makes
+        the payment ``unknown_status`` (``None``: the status stays; the attempt is
+        ``unknown`` and blocks further refunds until reconciled)."""
+        with self._unit(payment_id) as unit:
+            known = isinstance(exc, GatewayError | InvalidRequestError) and not isinstance(
+                exc, UnknownOutcomeError)
+            if known:
+                outcome = "rejected" if isinstance(exc, RequestRejectedError) else "error"
+                unit.finish_attempt(attempt, outcome, error=str(exc)[:2000])
+            else:
+                unit.finish_attempt(attempt, "unknown", error=str(exc)[:2000] or repr(exc))
+                if unknown_status is not None:
+                    unit.transition(unknown_status, note=f"{attempt.operation}: outcome unknown")
+        raise exc
+
+    # --- settling from the gateway's record -------------------------------------------
+
+    def refresh(self, payment_id: str) -> Payment:
+        """Ask the gateway about the payment and settle what the ledger does not know:
+        ``unknown``, ``awaiting_3ds``, a stale ``processing`` claim, an ``authorized``
+        payment the gateway confirmed or cancelled itself, and refunds whose answer
+        was lost. Other payments are returned as they are, without a call."""
+        payment = self.ledger.get(payment_id)
+        attempts = self.ledger.attempts(payment_id)
+        now = self._clock()
+        last = attempts[-1] if attempts else None
+        stale = last is None or now - last.created_at >= self.stale_after
+        open_after = [a for a in attempts if a.operation in _AFTER_PAYMENT
+                      and (a.outcome == "unknown" or (a.outcome == "pending" and stale))]
+        asks = payment.status in (S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(open_after)
+        if payment.status is S.PROCESSING:
+            asks = stale
+        if not asks:
+            return payment
+        tx = self._lookup(payment)
+        refunded = self._refunded_total(payment, tx) if any(
+            a.operation == "refund" for a in open_after) else None
+        with self._unit(payment_id) as unit:
+            if unit.payment.version != payment.version:
+                return unit.payment  # someone changed it while we asked: theirs is newer
+            for attempt in open_after:
+                unit.finish_attempt(attempt, "reconciled")
+            current = unit.payment
+            if tx is None:
+                if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
+                    return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
+                return current
+            target = _FROM_GATEWAY.get(str(tx.status))
+            columns = _tx_columns(tx)
+            if target is S.FAILED:
+                columns.update(reason_code=int(tx.reason_code) or None,
+                               cardholder_message=tx.cardholder_message)
+            if target is not None and target is not current.status and can_transition(
+                    current.status, target):
+                current = unit.transition(target, note=f"reconciled: gateway says {tx.status}",
+                                          **columns)
+            if refunded is not None and current.status is S.SUCCEEDED:
+                total = min(refunded, current.amount)
+                if total == current.amount:
+                    current = unit.transition(S.REFUNDED, note="reconciled: refunded in full",
+                                              refunded_amount=total)
+                elif total != current.refunded_amount:
+                    current = unit.update(refunded_amount=total)
+            return current
+
+    def reconcile(self) -> list[Payment]:
+        """:meth:`refresh` every payment that is ``unknown``, ``processing`` or
+        ``awaiting_3ds``, or has an operation whose outcome is unknown. Returns the
+        refreshed payments. A payment the gateway cannot be asked about now (no
+        connection...) is logged and left for the next run."""
+        settled: list[Payment] = []
+        for payment_id in self.ledger.ids_to_reconcile(PENDING):
+            try:
+                settled.append(self.refresh(payment_id))
+            except GatewayError as exc:
+                log.warning("reconcile: payment %s not refreshed: %s", payment_id, exc)
+        return settled
+
+    def _lookup(self, payment: Payment) -> Transaction | None:
+        """The gateway's record of the payment: by transaction id when we have one,
+        else the latest payment for the invoice (``None``: the gateway has none)."""
+        if payment.gateway_transaction_id is not None:
+            return self.client.get_payment(payment.gateway_transaction_id)
+        try:
+            return self.client.find_payment(payment.invoice_id)
+        except RequestRejectedError:
+            # find answers Success:false, "Not found" when the invoice has no payment.
+            return None
+
+    def _refunded_total(self, payment: Payment, tx: Transaction | None) -> Decimal | None:
+        """What the gateway has refunded of the payment (every refund operation of the
+        invoice that points at its transaction)."""
+        tx_id = tx.transaction_id if tx is not None else payment.gateway_transaction_id
+        if tx_id is None:
+            return None
+        operations = self.client.find_payments(payment.invoice_id)
+        return sum(
+            (op.amount for op in operations
+             if op.original_transaction_id == tx_id and op.status == TransactionStatus.COMPLETED),
+            Decimal(0),
+        )
+
+    # --- hooks ------------------------------------------------------------------------
+
+    @contextmanager
+    def _unit(self, payment_id: str) -> Iterator[Unit]:
+        """:meth:`Ledger.update`, then the ``on_change`` hooks once it committed."""
+        with self.ledger.update(payment_id) as unit:
+            yield unit
+        if self._on_change is None:
+            return
+        for payment, old, new in unit.changes:
+            try:
+                self._on_change(payment, old, new)
+            except Exception:
+                log.exception("on_change hook failed for payment %s (%s -> %s)",
+                              payment.id, old.value, new.value)
+
+
+def _tx_columns(tx: Transaction) -> dict[str, Any]:
+    """Payment columns a gateway transaction tells us."""
+    columns: dict[str, Any] = {
+        "gateway_transaction_id": tx.transaction_id, "test_mode": tx.test_mode,
+    }
+    if tx.token:
+        columns["token"] = tx.token
+    return columns

@@ -1,0 +1,557 @@
+"""The ledger: payments, their gateway attempts and their status history in SQL.
+
+:class:`Ledger` is the only writer of the tables in :mod:`.schema`. Reads return
+frozen snapshots (:class:`Payment`, :class:`PaymentAttempt`, :class:`PaymentEvent`).
+Every write to a payment happens inside :meth:`Ledger.update`, a transaction that
+holds the payment's row lock (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every
+ledger transaction starts with ``BEGIN IMMEDIATE``, which takes the database's write
+lock up front), and every status change inside it passes
+:func:`~checkout_kit.ledger.states.check_transition` and appends a history row.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from .. import jsoncodec
+from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundError
+from ..models import mask_token
+from ..money import minor_units, parse_amount
+from .schema import attempts, events, payments
+from .states import PaymentStatus, check_transition
+
+__all__ = [
+    "SCHEMES",
+    "Ledger",
+    "Payment",
+    "PaymentAttempt",
+    "PaymentEvent",
+    "Unit",
+    "create_ledger_engine",
+    "mask_email",
+    "prepare_engine",
+]
+
+#: ``charge``: one-stage (money taken at once); ``auth``: two-stage (held, then confirm/void).
+SCHEMES: Final = frozenset({"charge", "auth"})
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_payment_id() -> str:
+    # 128 random bits, URL-safe: the id appears in the shop's payment page URLs.
+    return "pay_" + secrets.token_urlsafe(16)
+
+
+def mask_email(email: str | None) -> str | None:
+    """An e-mail address shortened for reprs and logs (``j***@example.com``)."""
+    if email is None:
+        return None
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return (local[:1] or "") + "***@" + domain
+
+
+@dataclass(frozen=True, repr=False)
+class Payment:
+    """A snapshot of one payment row. ``metadata`` is the shop's JSON value as given."""
+
+    id: str
+    invoice_id: str
+    account_id: str | None
+    email: str | None
+    description: str
+    amount: Decimal
+    currency: str
+    scheme: str
+    status: PaymentStatus
+    gateway_transaction_id: int | None
+    token: str | None
+    test_mode: bool
+    metadata: Any
+    success_url: str | None
+    fail_url: str | None
+    refunded_amount: Decimal
+    reason_code: int | None
+    cardholder_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        """What may still be refunded (zero unless the payment succeeded)."""
+        if self.status is not PaymentStatus.SUCCEEDED:
+            return Decimal(0).quantize(self.amount)
+        return self.amount - self.refunded_amount
+
+    def __repr__(self) -> str:
+        return (
+            f"Payment(id={self.id!r}, invoice_id={self.invoice_id!r}, status={self.status.value!r},"
+            f" amount={self.amount!s} {self.currency}, refunded={self.refunded_amount!s},"
+            f" scheme={self.scheme!r}, transaction={self.gateway_transaction_id!r},"
+            f" email={mask_email(self.email)!r}, token={mask_token(self.token)!r},"
+            f" version={self.version})"
+        )
+
+    @classmethod
+    def _from_row(cls, row: RowMapping) -> Payment:
+        data = dict(row)
+        data["status"] = PaymentStatus(data["status"])
+        text = data["metadata"]
+        data["metadata"] = None if text is None else jsoncodec.loads(text)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PaymentAttempt:
+    """One gateway call made for a payment.
+
+    ``operation``: ``charge``, ``auth``, ``post3ds``, ``confirm``, ``void`` or ``refund``.
+    ``outcome``: ``pending`` (sent or about to be), ``succeeded``, ``authorized``,
+    ``three_ds``, ``declined``, ``rejected`` (refused before processing), ``error``
+    (not sent), ``unknown`` (may or may not have happened) or ``reconciled`` (was
+    unknown; a lookup settled the payment).
+    """
+
+    id: int
+    payment_id: str
+    number: int
+    operation: str
+    request_id: str
+    amount: Decimal | None
+    outcome: str
+    gateway_transaction_id: int | None
+    reason_code: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """One status change in the append-only history (``old_status`` is ``None`` for
+    the creation)."""
+
+    id: int
+    payment_id: str
+    old_status: PaymentStatus | None
+    new_status: PaymentStatus
+    note: str | None
+    created_at: datetime
+
+
+def _event(row: RowMapping) -> PaymentEvent:
+    old = row["old_status"]
+    return PaymentEvent(
+        id=row["id"], payment_id=row["payment_id"],
+        old_status=None if old is None else PaymentStatus(old),
+        new_status=PaymentStatus(row["new_status"]), note=row["note"],
+        created_at=row["created_at"],
+    )
+
+
+#: Payment columns a caller of :meth:`Unit.update` may change (never id, invoice,
+#: currency, scheme: those are the payment; status goes through transition).
+_MUTABLE: Final = frozenset({
+    "amount",  # a partial confirmation captures less than was authorized
+    "gateway_transaction_id", "token", "test_mode", "refunded_amount", "reason_code",
+    "cardholder_message", "account_id", "email",
+})
+#: Attempt columns :meth:`Unit.finish_attempt` may set.
+_ATTEMPT_RESULT: Final = frozenset({"gateway_transaction_id", "reason_code", "error"})
+
+
+def create_ledger_engine(url: str | sa.URL) -> Engine:
+    """An engine for ``url`` set up for the ledger (see :func:`prepare_engine`)."""
+    engine = sa.create_engine(url)
+    prepare_engine(engine)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's begin event, not the driver, say when a transaction starts.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+    dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """Make SQLite transactions take the write lock at ``BEGIN`` (``BEGIN IMMEDIATE``).
+
+    With SQLite's default deferred ``BEGIN``, two transactions may both read a
+    payment and then race for the lock; ``IMMEDIATE`` makes the second wait before it
+    reads, which is the row lock SQLite cannot give. Other databases are left alone.
+    Connections the engine already pooled keep their settings, so prepare an engine
+    before its first use. Safe to call twice.
+    """
+    if engine.dialect.name != "sqlite" or sa.event.contains(engine, "begin", _sqlite_begin):
+        return engine
+    sa.event.listen(engine, "connect", _sqlite_connect)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+class Unit:
+    """One ledger transaction on one payment, holding its row lock.
+
+    Obtained from :meth:`Ledger.update`; valid only inside its ``with`` block.
+    ``payment`` is kept current after each change; ``changes`` lists the status
+    changes made (``(payment, old, new)``), for hooks to run after the commit.
+    """
+
+    def __init__(self, ledger: Ledger, conn: Connection, payment: Payment) -> None:
+        self._ledger = ledger
+        self._conn = conn
+        self.payment = payment
+        self.changes: list[tuple[Payment, PaymentStatus, PaymentStatus]] = []
+
+    def transition(
+        self, new: PaymentStatus | str, *, note: str | None = None, **changes: Any
+    ) -> Payment:
+        """Move the payment to ``new`` (checked against the state machine), set the
+        given columns, and append the change to the history."""
+        old = self.payment.status
+        status = check_transition(old, new)
+        payment = self._write(status=status.value, **changes)
+        self._conn.execute(events.insert().values(
+            payment_id=payment.id, old_status=old.value, new_status=status.value,
+            note=note, created_at=payment.updated_at,
+        ))
+        self.changes.append((payment, old, status))
+        return payment
+
+    def update(self, **changes: Any) -> Payment:
+        """Set columns that are not the status (``refunded_amount``, ``token``...)."""
+        return self._write(**changes)
+
+    def _write(self, **changes: Any) -> Payment:
+        bad = set(changes) - _MUTABLE - {"status"}
+        if bad:
+            raise TypeError(f"not changeable through the ledger: {', '.join(sorted(bad))}")
+        current = self.payment
+        values = {**changes, "updated_at": self._ledger.now(), "version": current.version + 1}
+        result = self._conn.execute(
+            payments.update()
+            .where(payments.c.id == current.id, payments.c.version == current.version)
+            .values(**values)
+        )
+        # The row is locked, so the version cannot have moved; checked all the same,
+        # because a lost update here would be a lost payment.
+        if result.rowcount != 1:
+            raise RuntimeError(f"payment {current.id} changed under its row lock")
+        self.payment = self._ledger._read(self._conn, current.id)
+        return self.payment
+
+    def add_attempt(
+        self, operation: str, *, amount: Decimal | None = None, request_id: str | None = None
+    ) -> PaymentAttempt:
+        """Record a gateway call about to be made, with a fresh ``X-Request-ID``."""
+        number = self._conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(attempts.c.number), 0))
+            .where(attempts.c.payment_id == self.payment.id)
+        ).scalar_one() + 1
+        values = {
+            "payment_id": self.payment.id, "number": number, "operation": operation,
+            "request_id": request_id or self._ledger.new_request_id(),
+            "amount": amount, "outcome": "pending", "created_at": self._ledger.now(),
+        }
+        new_id = self._conn.execute(attempts.insert().values(**values)).inserted_primary_key
+        assert new_id is not None
+        return PaymentAttempt(id=new_id[0], gateway_transaction_id=None, reason_code=None,
+                              error=None, finished_at=None, **values)
+
+    def finish_attempt(self, attempt: PaymentAttempt, outcome: str, **result: Any) -> None:
+        """Record a call's outcome (``gateway_transaction_id``, ``reason_code``, ``error``)."""
+        bad = set(result) - _ATTEMPT_RESULT
+        if bad:
+            raise TypeError(f"not an attempt result: {', '.join(sorted(bad))}")
+        self._conn.execute(
+            attempts.update().where(attempts.c.id == attempt.id)
+            .values(outcome=outcome, finished_at=self._ledger.now(), **result)
+        )
+
+    def attempts(self, *, outcome: str | None = None) -> list[PaymentAttempt]:
+        """This payment's attempts (optionally with one outcome), oldest first."""
+        return self._ledger._attempts(self._conn, self.payment.id, outcome)
+
+
+class Ledger:
+    """The payment ledger on a SQLAlchemy engine (or a database URL).
+
+    The schema must exist: run :func:`checkout_kit.ledger.upgrade` first (``flask
+    checkout db upgrade`` does). ``clock`` returns aware UTC datetimes; ``id_factory``
+    and ``request_id_factory`` make payment ids and ``X-Request-ID`` values (tests
+    inject them).
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | sa.URL | Engine,
+        *,
+        clock: Clock | None = None,
+        id_factory: Callable[[], str] | None = None,
+        request_id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        if isinstance(url_or_engine, Engine):
+            self.engine = prepare_engine(url_or_engine)
+        else:
+            self.engine = create_ledger_engine(url_or_engine)
+        self._clock = clock or _utcnow
+        self._new_id = id_factory or _new_payment_id
+        self._new_request_id = request_id_factory or (lambda: secrets.token_hex(16))
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def now(self) -> datetime:
+        """The ledger's clock (aware UTC)."""
+        value = self._clock()
+        if value.tzinfo is None:
+            raise ValueError("the ledger's clock must return aware datetimes")
+        return value.astimezone(UTC)
+
+    def new_request_id(self) -> str:
+        """A fresh ``X-Request-ID`` for a gateway call."""
+        return self._new_request_id()
+
+    # --- creating ---------------------------------------------------------------------
+
+    def create_payment(
+        self,
+        *,
+        invoice_id: str,
+        amount: Decimal | int | str,
+        currency: str,
+        description: str,
+        account_id: str | None = None,
+        email: str | None = None,
+        scheme: str = "charge",
+        success_url: str | None = None,
+        fail_url: str | None = None,
+        metadata: Any = None,
+    ) -> Payment:
+        """Record a new payment in status ``created``.
+
+        The same ``invoice_id`` with the same data returns the payment already
+        recorded (a double-clicked "Pay" creates one payment); with other data it
+        raises :class:`~checkout_kit.errors.PaymentConflictError`. Bad arguments raise
+        :class:`~checkout_kit.errors.InvalidRequestError` (``field`` names the argument)
+        or :class:`~checkout_kit.errors.MoneyError`, and record nothing.
+        """
+        values = self._new_values(
+            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
+            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
+            fail_url=fail_url, metadata=metadata,
+        )
+        try:
+            with self.engine.begin() as conn:
+                existing = self._find_invoice(conn, values["invoice_id"])
+                if existing is None:
+                    conn.execute(payments.insert().values(**values))
+                    conn.execute(events.insert().values(
+                        payment_id=values["id"], old_status=None,
+                        new_status=PaymentStatus.CREATED.value, note="created",
+                        created_at=values["created_at"],
+                    ))
+                    return self._read(conn, values["id"])
+        except sa.exc.IntegrityError:
+            # Another worker recorded this invoice between our look and our insert.
+            with self.engine.begin() as conn:
+                existing = self._find_invoice(conn, values["invoice_id"])
+            if existing is None:
+                raise
+        return self._same_or_conflict(existing, values)
+
+    def _new_values(
+        self, *, invoice_id: str, amount: Decimal | int | str, currency: str, description: str,
+        account_id: str | None, email: str | None, scheme: str, success_url: str | None,
+        fail_url: str | None, metadata: Any,
+    ) -> dict[str, Any]:
+        _text(invoice_id, "invoice_id", 255)
+        _text(description, "description", 10_000)
+        if not isinstance(currency, str):
+            raise InvalidRequestError("currency must be a string", "currency")
+        currency = currency.upper()
+        minor_units(currency)  # MoneyError for currencies the gateway does not take
+        exact = parse_amount(amount, currency)
+        if scheme not in SCHEMES:
+            raise InvalidRequestError("scheme must be 'charge' or 'auth'", "scheme")
+        for name, value, limit in (("account_id", account_id, 255), ("email", email, 320),
+                                   ("success_url", success_url, 2048),
+                                   ("fail_url", fail_url, 2048)):
+            if value is not None:
+                _text(value, name, limit)
+        if email is not None and "@" not in email:
+            raise InvalidRequestError("email is not an e-mail address", "email")
+        # JSONCodecError / MoneyError (floats) here, before anything is stored.
+        meta_text = None if metadata is None else jsoncodec.dumps(metadata)
+        now = self.now()
+        return {
+            "id": self._new_id(), "invoice_id": invoice_id, "account_id": account_id,
+            "email": email, "description": description, "amount": exact, "currency": currency,
+            "scheme": scheme, "status": PaymentStatus.CREATED.value,
+            "gateway_transaction_id": None, "token": None, "test_mode": False,
+            "metadata": meta_text, "success_url": success_url, "fail_url": fail_url,
+            "refunded_amount": Decimal(0), "reason_code": None, "cardholder_message": None,
+            "created_at": now, "updated_at": now, "version": 1,
+        }
+
+    @staticmethod
+    def _same_or_conflict(existing: Payment, values: Mapping[str, Any]) -> Payment:
+        given = dict(values)
+        given["metadata"] = None if values["metadata"] is None else jsoncodec.loads(
+            values["metadata"])
+        differs = [
+            name for name in ("amount", "currency", "description", "account_id", "email",
+                              "scheme", "success_url", "fail_url", "metadata")
+            if getattr(existing, name) != given[name]
+        ]
+        if differs:
+            raise PaymentConflictError(
+                f"invoice {existing.invoice_id!r} is already recorded with another "
+                f"{', '.join(differs)}", existing.id,
+            )
+        return existing
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, payment_id: str) -> Payment:
+        """The payment; raises :class:`~checkout_kit.errors.PaymentNotFoundError`."""
+        with self.engine.connect() as conn:
+            return self._read(conn, payment_id)
+
+    def get_by_invoice(self, invoice_id: str) -> Payment:
+        """The payment for ``invoice_id``; raises ``PaymentNotFoundError``."""
+        with self.engine.connect() as conn:
+            found = self._find_invoice(conn, invoice_id)
+        if found is None:
+            raise PaymentNotFoundError(invoice_id, f"no payment for invoice {invoice_id!r}")
+        return found
+
+    def list_payments(
+        self,
+        status: PaymentStatus | str | frozenset[PaymentStatus] | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Payment]:
+        """Payments, newest first; ``status`` filters by one status or a set of them."""
+        if not isinstance(limit, int) or not 0 < limit <= 10_000:
+            raise InvalidRequestError("limit must be 1..10000", "limit")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidRequestError("offset must be >= 0", "offset")
+        query = sa.select(payments).order_by(payments.c.created_at.desc(), payments.c.id)
+        if status is not None:
+            wanted = {status} if isinstance(status, str) else set(status)
+            try:
+                names = sorted(PaymentStatus(s).value for s in wanted)
+            except ValueError:
+                raise InvalidRequestError(f"unknown status in {status!r}", "status") from None
+            query = query.where(payments.c.status.in_(names))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
+        return [Payment._from_row(row) for row in rows]
+
+    def ids_to_reconcile(self, statuses: Iterable[PaymentStatus]) -> list[str]:
+        """Ids of payments in one of ``statuses`` or with a ``pending`` or ``unknown``
+        attempt (a refund whose answer was lost leaves the payment ``succeeded`` and
+        such an attempt), oldest first."""
+        open_ids = sa.select(attempts.c.payment_id).where(
+            attempts.c.outcome.in_(("pending", "unknown")))
+        query = sa.select(payments.c.id).where(
+            payments.c.status.in_(sorted(PaymentStatus(s).value for s in statuses))
+            | payments.c.id.in_(open_ids)
+        ).order_by(payments.c.created_at, payments.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def history(self, payment_id: str) -> list[PaymentEvent]:
+        """The payment's status changes, oldest first (creation included)."""
+        with self.engine.connect() as conn:
+            self._read(conn, payment_id)
+            rows = conn.execute(
+                sa.select(events).where(events.c.payment_id == payment_id).order_by(events.c.id)
+            ).mappings().all()
+        return [_event(row) for row in rows]
+
+    def attempts(self, payment_id: str) -> list[PaymentAttempt]:
+        """The payment's gateway calls, oldest first."""
+        with self.engine.connect() as conn:
+            self._read(conn, payment_id)
+            return self._attempts(conn, payment_id, None)
+
+    # --- writing ----------------------------------------------------------------------
+
+    @contextmanager
+    def update(self, payment_id: str) -> Iterator[Unit]:
+        """A transaction holding ``payment_id``'s row lock; commits when the block ends,
+        rolls back (nothing changed) when it raises."""
+        with self.engine.begin() as conn:
+            yield Unit(self, conn, self._read(conn, payment_id, lock=True))
+
+    def transition(
+        self, payment_id: str, new: PaymentStatus | str, *, note: str | None = None,
+        **changes: Any,
+    ) -> Payment:
+        """Change one payment's status (and columns) in its own transaction."""
+        with self.update(payment_id) as unit:
+            return unit.transition(new, note=note, **changes)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _read(self, conn: Connection, payment_id: str, *, lock: bool = False) -> Payment:
+        if not isinstance(payment_id, str):
+            raise PaymentNotFoundError(repr(payment_id))
+        query = sa.select(payments).where(payments.c.id == payment_id)
+        if lock:
+            query = query.with_for_update()  # SQLite compiles this away: BEGIN IMMEDIATE
+        row = conn.execute(query).mappings().one_or_none()
+        if row is None:
+            raise PaymentNotFoundError(payment_id)
+        return Payment._from_row(row)
+
+    @staticmethod
+    def _find_invoice(conn: Connection, invoice_id: str) -> Payment | None:
+        row = conn.execute(
+            sa.select(payments).where(payments.c.invoice_id == invoice_id)
+        ).mappings().one_or_none()
+        return None if row is None else Payment._from_row(row)
+
+    @staticmethod
+    def _attempts(conn: Connection, payment_id: str, outcome: str | None) -> list[PaymentAttempt]:
+        query = sa.select(attempts).where(attempts.c.payment_id == payment_id)
+        if outcome is not None:
+            query = query.where(attempts.c.outcome == outcome)
+        rows = conn.execute(query.order_by(attempts.c.number)).mappings().all()
+        names = [f.name for f in fields(PaymentAttempt)]
+        return [PaymentAttempt(**{name: row[name] for name in names}) for row in rows]
+
+
+def _text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(f"{name} must be a non-empty string", name)
+    if len(value) > limit:
+        raise InvalidRequestError(f"{name} is longer than {limit} characters", name)
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
+        raise InvalidRequestError(f"{name} holds control characters", name)
+    return value
+
