@@ -42,7 +42,7 @@ PRODUCT: dict[str, Any] = {
 _ACTIONS = ("confirm", "void", "refund")
 
 
-class _ActionForm(Form):
+class _ActionForm(Form):  # type: ignore[misc]  # WTForms is untyped
     """A demo button's POST (CSRF-protected like the payment form)."""
 
     mode = HiddenField()

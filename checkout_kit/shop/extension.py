@@ -19,7 +19,9 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
+from ..errors import PaymentNotFoundError, RequestRejectedError
 from ..ledger.service import PaymentService
+from ..ledger.states import PaymentStatus
 from ..ledger.store import Ledger
 from ..ledger.store import Payment as LedgerPayment
 from . import signals
@@ -235,12 +237,17 @@ class CheckoutKit:
         with other data it raises ``PaymentConflictError``.
         """
         kit = state()
-        existed = kit.ledger.get_by_invoice(invoice_id) is not None
+        try:
+            kit.ledger.get_by_invoice(invoice_id)
+            existed = True
+        except PaymentNotFoundError:
+            existed = False
         snapshot = kit.service.create_payment(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
             account_id=account_id, email=email, scheme=scheme, success_url=success_url,
             fail_url=fail_url, metadata=metadata)
-        if not existed and not _service_reports_creation(kit):
+        if not existed:
+            # The ledger reports status changes only; creation is ours to announce.
             signals.payment_created.send(kit.app, payment=snapshot, old_status=None)
         return self._wrap(snapshot)
 
@@ -271,14 +278,32 @@ class CheckoutKit:
         return self._wrap(after)
 
     def refresh(self, payment: Payment | LedgerPayment | str) -> Payment:
-        """Ask the gateway how a pending or unknown payment ended."""
-        return self._wrap(state().service.refresh(_payment_id(payment)))
+        """Ask the gateway how a pending or unknown payment ended (a widget payment
+        included, which the gateway takes without our server)."""
+        return self._wrap(refresh(state(), _payment_id(payment)))
 
     def reconcile(self) -> list[Payment]:
         """Refresh every unknown or pending payment; returns those it looked at."""
         return [self._wrap(p) for p in state().service.reconcile()]
 
 
-def _service_reports_creation(kit: KitState) -> bool:
-    # Whether this ledger reports creation through on_change (then it sent the signal).
-    return bool(getattr(kit.service, "reports_creation", False))
+
+def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
+    """:meth:`PaymentService.refresh`, plus the widget's case.
+
+    A widget payment is paid between the payer's browser and the gateway, so the
+    ledger still says ``created`` and its ``refresh`` does not ask about it. Here the
+    gateway is asked for the invoice; if it has a payment, the ledger claims it
+    (``created -> processing``, allowed by the state machine) and ``refresh`` settles
+    it from the gateway's record. Until the gateway has one, nothing changes.
+    """
+    payment = kit.ledger.get(payment_id)
+    if payment.status is PaymentStatus.CREATED:
+        try:
+            kit.client.find_payment(payment.invoice_id)
+        except RequestRejectedError:
+            return payment  # "Not found": the payer has not paid (yet)
+        with kit.ledger.update(payment_id) as unit:
+            if unit.payment.status is PaymentStatus.CREATED:
+                unit.transition(PaymentStatus.PROCESSING, note="widget: paid at the gateway")
+    return kit.service.refresh(payment_id)

@@ -32,7 +32,7 @@ FIELDS = frozenset({"csrf_token", "cryptogram", "name", "email"})
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-class _SessionCSRF(SessionCSRF):
+class _SessionCSRF(SessionCSRF):  # type: ignore[misc]  # WTForms is untyped
     """SessionCSRF that answers a missing session (no cookie) with a validation
     error rather than a ``KeyError``."""
 
@@ -52,7 +52,7 @@ def _card_packet(form: Any, field: Any) -> None:
         raise ValidationError("bad_cryptogram:cvv_only")
 
 
-class PayForm(Form):
+class PayForm(Form):  # type: ignore[misc]  # WTForms is untyped
     """What the payment page posts."""
 
     cryptogram = StringField(validators=[

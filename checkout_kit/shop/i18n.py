@@ -18,8 +18,8 @@ from pathlib import Path
 __all__ = [
     "CHECKOUT_CODES",
     "DOMAIN",
-    "TRANSLATIONS_DIR",
     "N_",
+    "TRANSLATIONS_DIR",
     "Catalogs",
 ]
 

@@ -15,6 +15,7 @@ the ledger as it was.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -25,12 +26,19 @@ from werkzeug.wrappers import Response
 
 from .. import cards, jsoncodec, money
 from .._resources import resource_dir
-from ..errors import APIConnectionError, CheckoutKitError, GatewayError
+from ..errors import (
+    CheckoutKitError,
+    GatewayError,
+    InvalidTransitionError,
+    LedgerError,
+    PaymentNotFoundError,
+    RequestRejectedError,
+)
 from ..ledger.store import Payment
 from ..reasons import reason_for
 from ..threeds import acs_form
 from .config import origin_of
-from .extension import KitState, state
+from .extension import KitState, refresh, state
 from .forms import make_pay_form, unexpected_fields
 from .i18n import CHECKOUT_CODES, N_
 from .security import PagePolicy, harden, nonce, page_policy
@@ -99,8 +107,6 @@ def _problem(code: str, status: int, detail: str | None = None) -> NoReturn:
 
 
 def _payment(payment_id: str) -> Payment:
-    from ..errors import PaymentNotFoundError
-
     if not _ID.fullmatch(payment_id):
         _problem("not_found", 404)
     try:
@@ -139,8 +145,6 @@ def _harden(response: Response) -> Response:
 
 @bp.errorhandler(CheckoutKitError)
 def _checkout_error(exc: CheckoutKitError) -> Response:
-    from ..errors import InvalidTransitionError, LedgerError, PaymentNotFoundError
-
     if isinstance(exc, PaymentNotFoundError):
         code, status = "not_found", 404
     elif isinstance(exc, InvalidTransitionError | LedgerError):
@@ -260,8 +264,14 @@ def submit(payment_id: str) -> Response:
             ip_address=request.remote_addr or "0.0.0.0",  # noqa: S104 - an address, not a bind
             name=form.name.data or None, email=form.email.data or None,
             term_url=_term_url(payment.id, framed=False))
-    except APIConnectionError:
-        # Nothing reached the gateway: the payer may simply try again.
+    except RequestRejectedError:
+        # The gateway refused the request itself (a cryptogram it cannot open...).
+        fresh = make_pay_form(None, session, _secret(), payment.id)
+        return _form_page(payment, fresh, status=400,
+                          message=gettext(PROBLEMS["bad_cryptogram"]))
+    except GatewayError:
+        # Nothing was processed (no connection, credentials refused): the ledger
+        # marked the attempt failed, and the payer may simply try again.
         fresh = make_pay_form(None, session, _secret(), payment.id)
         return _form_page(payment, fresh, status=503, message=gettext(PROBLEMS["gateway"]))
     kind = outcome.kind
@@ -342,10 +352,8 @@ def result(payment_id: str) -> Response:
                        page_data=_page_data({"page": "breakout", "url": _result_url(payment.id)}))
     if str(payment.status) in PENDING:
         # A widget payment is paid at the gateway without us: only it knows.
-        try:
-            payment = kit.service.refresh(payment.id)
-        except GatewayError:
-            pass  # still pending; the page asks again
+        with contextlib.suppress(GatewayError):  # still pending: the page asks again
+            payment = refresh(kit, payment.id)
     status = str(payment.status)
     if status in SUCCESS:
         return _render("success.html", PagePolicy(), payment=payment, amount=_amount(payment))
