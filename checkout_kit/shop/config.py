@@ -74,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_LANGUAGE": "ru",
     "TRANSLATION_DIRS": (),       # extra gettext catalogs (<dir>/<lang>/LC_MESSAGES/*.mo)
     "TERM_URL_MAX_AGE": 3600,     # seconds a signed TermUrl stays valid
+    "THREEDS_IFRAME": False,      # show the bank page in a frame when the gateway allows
     "PENDING_REFRESH": 3,         # seconds between reloads of the pending page
     "HTTP_TIMEOUT": 30.0,
 }
@@ -98,6 +99,7 @@ class Settings:
     default_language: str = "ru"
     translation_dirs: tuple[Path, ...] = ()
     term_url_max_age: int = 3600
+    threeds_iframe: bool = False
     pending_refresh: int = 3
     http_timeout: float = 30.0
 
@@ -228,6 +230,7 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         default_language=_language("DEFAULT_LANGUAGE", raw["DEFAULT_LANGUAGE"]),
         translation_dirs=tuple(Path(d) for d in dirs),
         term_url_max_age=_positive("TERM_URL_MAX_AGE", raw["TERM_URL_MAX_AGE"]),
+        threeds_iframe=_bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]),
         pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
         http_timeout=_positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float),
     )

@@ -96,9 +96,9 @@ def _payment_id(payment: Payment | LedgerPayment | str) -> str:
 class _SandboxMount:
     """WSGI: ``prefix`` and the widget's root paths go to the sandbox, the rest to the shop.
 
-    The sandbox's widget script opens its frame and calls the API at the root of its
-    origin (``/widget/…``, ``/payments/…``), so a sandbox sharing the shop's origin
-    must also answer those paths there.
+    The sandbox's widget script opens its frame, loads the checkout script and calls
+    the API at the root of its origin (:data:`WIDGET_ROOT_PATHS`), so a sandbox sharing
+    the shop's origin must also answer those paths there.
     """
 
     def __init__(self, shop: Any, sandbox: Any, prefix: str, root_paths: tuple[str, ...]) -> None:
@@ -114,7 +114,7 @@ class _SandboxMount:
 
 
 #: The paths the sandbox's widget uses at the root of its origin.
-WIDGET_ROOT_PATHS = ("/widget/", "/payments/")
+WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
 
 
 def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str = "/sandbox",
@@ -125,8 +125,9 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     Without ``sandbox_app`` one is created (``sandbox_options`` go to
     :func:`~checkout_kit.sandbox.create_sandbox_app`) whose bank page is
     ``<prefix>/acs``, on the shop's own origin. With ``widget_paths`` the sandbox also
-    answers ``/widget/…`` and ``/payments/…`` at the root (:data:`WIDGET_ROOT_PATHS`),
-    where its widget looks for them; the shop's own routes must not use those.
+    answers ``/widget/…``, ``/payments/…`` and ``/checkout.js`` at the root
+    (:data:`WIDGET_ROOT_PATHS`), where its widget looks for them; the shop's own routes
+    must not use those.
     The server side calls the sandbox in-process (``httpx.WSGITransport``).
     Returns the sandbox app.
     """
@@ -201,6 +202,12 @@ class CheckoutKit:
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+        # The pages do their own CSRF checks (WTForms SessionCSRF; the TermUrl takes a
+        # signed URL instead), so Flask-WTF's global protection, when present, must
+        # leave them alone. Initialise CSRFProtect first, or exempt the blueprint.
+        csrf = app.extensions.get("csrf")
+        if csrf is not None and hasattr(csrf, "exempt"):
+            csrf.exempt(bp)
         app.cli.add_command(checkout_group)
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 

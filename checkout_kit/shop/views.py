@@ -257,13 +257,11 @@ def submit(payment_id: str) -> Response:
         return _form_problem(payment, form)
     if str(payment.status) not in _PAYABLE:
         return _see_other(_result_url(payment.id))
-    iframe = False
     try:
         outcome = kit.service.pay(
             payment.id, cryptogram=form.cryptogram.data.strip(),
             ip_address=request.remote_addr or "0.0.0.0",  # noqa: S104 - an address, not a bind
-            name=form.name.data or None, email=form.email.data or None,
-            term_url=_term_url(payment.id, framed=False))
+            name=form.name.data or None, email=form.email.data or None)
     except RequestRejectedError:
         # The gateway refused the request itself (a cryptogram it cannot open...).
         fresh = make_pay_form(None, session, _secret(), payment.id)
@@ -277,9 +275,9 @@ def submit(payment_id: str) -> Response:
     kind = outcome.kind
     if kind == "three_ds" and outcome.challenge is not None:
         challenge = outcome.challenge
-        iframe = bool(challenge.iframe_is_allowed) and kit.app.config.get(
-            "CHECKOUT_KIT_THREEDS_IFRAME", False) is True
-        return _three_ds_page(outcome.payment, challenge, framed=iframe)
+        # The frame only where both the shop and the gateway's answer allow it.
+        framed = kit.settings.threeds_iframe and challenge.iframe_is_allowed is True
+        return _three_ds_page(outcome.payment, challenge, framed=framed)
     if kind == "declined":
         message = outcome.cardholder_message or reason_for(
             int(outcome.reason_code or 0)).message("en" if language() == "en" else "ru")

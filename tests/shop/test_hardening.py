@@ -116,3 +116,71 @@ def test_origins_of_a_sandbox_at_a_url(tmp_path: Path) -> None:
     assert widget["script-src"][1:] == ["http://127.0.0.1:8787"]
     assert widget["frame-src"] == ["http://127.0.0.1:8787"]
     assert 'src="http://127.0.0.1:8787/bundles/cloudpayments.js"' in widget_page.text
+
+
+def test_the_framed_three_ds_variant(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]
+                                     ) -> None:
+    from .conftest import make_shop, path_of
+
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys, CHECKOUT_KIT_THREEDS_IFRAME=True)
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    policy = assert_hardened(response)
+    assert policy["frame-src"] == ["'self'"] and policy["form-action"] == ["'self'"]
+    assert 'target="ck-acs-frame"' in response.text
+    assert '<iframe name="ck-acs-frame"' in response.text
+    term_url, fields = shop.bank(response.text)
+    back = shop.client.post(path_of(term_url), data=fields)
+    assert back.status_code == 303 and back.headers["Location"].endswith("?frame=1")
+    # The last page in the frame may be framed by our own pages only, and sends the
+    # whole window to the result.
+    exit_page = shop.client.get(path_of(back.headers["Location"]))
+    exit_policy = csp(exit_page)
+    assert exit_policy["frame-ancestors"] == ["'self'"]
+    assert "X-Frame-Options" not in exit_page.headers
+    assert f'href="/checkout/payments/{payment.id}" target="_top"' in exit_page.text
+
+
+def test_an_app_template_overrides_ours_by_path(tmp_path: Path,
+                                               cloudpayments_sandbox_keys: dict[int, bytes]
+                                               ) -> None:
+    from .conftest import make_shop
+
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys)
+    override = tmp_path / "templates" / "checkout_kit"
+    override.mkdir(parents=True)
+    (override / "pending.html").write_text(
+        '{% extends "checkout_kit/base.html" %}{% block content %}OUR OWN PENDING PAGE '
+        "{{ payment.id }}{% endblock %}", "utf-8")
+    shop.app.template_folder = str(tmp_path / "templates")
+    shop.app.jinja_env.cache = {}
+    payment = shop.create()
+    page = shop.client.get(f"/checkout/payments/{payment.id}")
+    assert f"OUR OWN PENDING PAGE {payment.id}" in page.text
+    assert "checkout_kit.css" in page.text  # the rest of ours still applies
+
+
+def test_flask_wtf_csrf_protection_leaves_the_pages_alone(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    flask_wtf = __import__("pytest").importorskip("flask_wtf.csrf")
+    from checkout_kit.ledger import upgrade
+    from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID
+    from checkout_kit.sandbox import create_sandbox_app, sandbox_of
+    from checkout_kit.shop import mount_sandbox
+    from checkout_kit.shop.extension import state
+
+    from .conftest import Shop, path_of
+
+    app = Flask("with_flask_wtf", instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="k", CHECKOUT_KIT_DATABASE_URL=f"sqlite:///{tmp_path}/l.db")
+    flask_wtf.CSRFProtect(app)
+    sandbox_app = create_sandbox_app(public_id=SANDBOX_PUBLIC_ID, api_secret=SANDBOX_API_SECRET,
+                                     keys=cloudpayments_sandbox_keys, acs_url="/sandbox/acs")
+    mount_sandbox(app, sandbox_app)
+    kit = CheckoutKit(app)
+    upgrade(state(app).settings.database_url)
+    shop = Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    term_url, fields = shop.bank(response.text)
+    assert shop.client.post(path_of(term_url), data=fields).status_code == 303
