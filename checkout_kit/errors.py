@@ -9,7 +9,7 @@ on message text. Messages never contain a full card number or a CVV.
     CheckoutKitError
     ├── CardError                    invalid card data given to the Python API
     ├── MoneyError                   amounts that are floats, negative, or too precise
-    ├── InvalidRequestError          other bad arguments to the client (``field``): not sent
+    ├── InvalidRequestError          other bad arguments to the client or the ledger (``field``)
     ├── JSONCodecError               JSON that cannot be written or read exactly (``code``)
     ├── CryptogramError              card packets
     │   ├── MalformedPacketError     cannot be parsed (``code`` says why)
@@ -96,9 +96,10 @@ class MoneyError(CheckoutKitError, ValueError):
 
 
 class InvalidRequestError(CheckoutKitError, ValueError):
-    """An argument given to :class:`~checkout_kit.client.CloudPaymentsClient` is not
-    acceptable (an empty id, a ``request_id`` that cannot be a header, a naive
-    datetime...). Raised before anything is sent. ``field`` names the argument
+    """An argument given to :class:`~checkout_kit.client.CloudPaymentsClient` or to the
+    ledger (:mod:`checkout_kit.ledger`) is not acceptable (an empty id, a ``request_id``
+    that cannot be a header, a naive datetime...). Raised before anything is sent or
+    stored. ``field`` names the argument
     (``transaction_id``, ``request_id``...), or is ``None`` when no single one is at
     fault. Amounts are :class:`MoneyError`; an argument of the wrong type or an
     unknown keyword stays a ``TypeError``, as in any Python call."""

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
+import sqlalchemy as sa
+
 from ..errors import (
     CheckoutKitError,
     GatewayError,
@@ -98,6 +100,10 @@ class PayOutcome:
     reason_code: int | None = None
     cardholder_message: str | None = None
     term_url: str | None = None
+
+
+#: A claimed payment and the attempt recorded for the call about to be made.
+_Claimed = tuple[Payment, PaymentAttempt]
 
 
 def _stored_outcome(payment: Payment) -> PayOutcome:
@@ -202,22 +208,28 @@ class PaymentService:
         for label, value in (("name", name), ("email", email), ("term_url", term_url)):
             if value is not None:
                 _text_arg(value, label)
-        with self._unit(payment_id) as unit:
+
+        def take(unit: Unit) -> PayOutcome | _Claimed:
             payment = unit.payment
             if payment.status in (S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED):
                 return PayOutcome("already_paid", payment)
             if payment.status not in (S.CREATED, S.FAILED):
-                if payment.status is S.CANCELLED:
-                    raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
-                return PayOutcome("in_progress", payment)
-            operation = payment.scheme  # "charge" or "auth": also the client's method name
-            unit.transition(S.PROCESSING, note=f"{operation} sent",
+                # processing / awaiting_3ds: another request holds it; unknown: reconcile
+                # first; cancelled: InvalidTransitionError.
+                return _stored_outcome(payment)
+            unit.transition(S.PROCESSING, note=f"{payment.scheme} sent",
                             reason_code=None, cardholder_message=None)
-            attempt = unit.add_attempt(operation, amount=payment.amount)
+            attempt = unit.add_attempt(payment.scheme, amount=payment.amount)
             if email is not None and payment.email is None:
                 unit.update(email=email)
-            payment = unit.payment
-        call = self.client.charge if operation == "charge" else self.client.auth
+            return unit.payment, attempt
+
+        claimed = self._claim(payment_id, take)
+        if isinstance(claimed, PayOutcome):
+            return claimed
+        payment, attempt = claimed
+        # The scheme ("charge" or "auth") is also the client's method name.
+        call = self.client.charge if payment.scheme == "charge" else self.client.auth
         try:
             result = call(
                 payment.amount, currency=payment.currency, ip_address=ip_address,
@@ -241,7 +253,8 @@ class PaymentService:
         md_text = str(md).strip() if isinstance(md, str | int) and not isinstance(md, bool) else ""
         if not md_text:
             raise ThreeDSError("bad_md", "MD is required")
-        with self._unit(payment_id) as unit:
+
+        def take(unit: Unit) -> PayOutcome | _Claimed:
             payment = unit.payment
             if payment.gateway_transaction_id is None or md_text != str(
                     payment.gateway_transaction_id):
@@ -250,8 +263,12 @@ class PaymentService:
             if payment.status is not S.AWAITING_3DS:
                 return _stored_outcome(payment)
             unit.transition(S.PROCESSING, note="post3ds sent")
-            attempt = unit.add_attempt("post3ds", amount=payment.amount)
-            payment = unit.payment
+            return unit.payment, unit.add_attempt("post3ds", amount=payment.amount)
+
+        claimed = self._claim(payment_id, take)
+        if isinstance(claimed, PayOutcome):
+            return claimed
+        payment, attempt = claimed
         assert payment.gateway_transaction_id is not None
         try:
             result = self.client.post3ds(
@@ -364,6 +381,14 @@ class PaymentService:
             unit.finish_attempt(attempt, "succeeded")
             return unit.transition(S.CANCELLED, note="voided")
 
+    def cancel(self, payment_id: str) -> Payment:
+        """Give up on a payment nobody has paid (``created`` or ``failed``): no gateway
+        call. A held two-stage payment is released with :meth:`void` instead."""
+        with self._unit(payment_id) as unit:
+            if unit.payment.status not in (S.CREATED, S.FAILED):
+                raise InvalidTransitionError(unit.payment.status.value, S.CANCELLED.value)
+            return unit.transition(S.CANCELLED, note="cancelled before payment")
+
     def refund(self, payment_id: str, amount: Decimal | int | str | None = None) -> Payment:
         """Refund a ``succeeded`` payment, in full (``amount=None``: what is left) or in
         part. Partial refunds add up in ``refunded_amount``; the one that reaches the
@@ -403,9 +428,10 @@ class PaymentService:
                 f"{operation} is for two-stage (auth) payments; {payment.id} is one-stage",
                 payment.id,
             )
-        if target is S.REFUNDED and payment.status is S.SUCCEEDED:
-            pass  # partial refunds keep succeeded: the refund checks the amount left
-        elif not can_transition(payment.status, target):
+        # confirm and void act on a hold, refund on taken money: the status must be that
+        # one (created -> cancelled is allowed by the table, but is cancel(), not void).
+        needed = S.SUCCEEDED if operation == "refund" else S.AUTHORIZED
+        if payment.status is not needed:
             raise InvalidTransitionError(payment.status.value, target.value)
         busy = [a for a in unit.attempts() if a.outcome in ("pending", "unknown")
                 and a.operation in _AFTER_PAYMENT]
@@ -450,8 +476,10 @@ class PaymentService:
         now = self._clock()
         last = attempts[-1] if attempts else None
         stale = last is None or now - last.created_at >= self.stale_after
-        open_after = [a for a in attempts if a.operation in _AFTER_PAYMENT
-                      and (a.outcome == "unknown" or (a.outcome == "pending" and stale))]
+        # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
+        open_calls = [a for a in attempts
+                      if a.outcome == "unknown" or (a.outcome == "pending" and stale)]
+        open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
         asks = payment.status in (S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(open_after)
         if payment.status is S.PROCESSING:
             asks = stale
@@ -463,30 +491,39 @@ class PaymentService:
         with self._unit(payment_id) as unit:
             if unit.payment.version != payment.version:
                 return unit.payment  # someone changed it while we asked: theirs is newer
-            for attempt in open_after:
-                unit.finish_attempt(attempt, "reconciled")
-            current = unit.payment
-            if tx is None:
-                if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
-                    return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
-                return current
-            target = _FROM_GATEWAY.get(str(tx.status))
-            columns = _tx_columns(tx)
-            if target is S.FAILED:
-                columns.update(reason_code=int(tx.reason_code) or None,
-                               cardholder_message=tx.cardholder_message)
-            if target is not None and target is not current.status and can_transition(
-                    current.status, target):
-                current = unit.transition(target, note=f"reconciled: gateway says {tx.status}",
-                                          **columns)
-            if refunded is not None and current.status is S.SUCCEEDED:
-                total = min(refunded, current.amount)
-                if total == current.amount:
-                    current = unit.transition(S.REFUNDED, note="reconciled: refunded in full",
-                                              refunded_amount=total)
-                elif total != current.refunded_amount:
-                    current = unit.update(refunded_amount=total)
+            current = self._settle_from(unit, tx, refunded, stale)
+            if current.status not in (S.UNKNOWN, S.PROCESSING):
+                for attempt in open_calls:
+                    unit.finish_attempt(attempt, "reconciled")
             return current
+
+    def _settle_from(
+        self, unit: Unit, tx: Transaction | None, refunded: Decimal | None, stale: bool
+    ) -> Payment:
+        """Bring the locked payment in line with the gateway's transaction ``tx`` and
+        its ``refunded`` total (``None``: not asked)."""
+        current = unit.payment
+        if tx is None:
+            if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
+                return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
+            return current
+        target = _FROM_GATEWAY.get(str(tx.status))
+        columns = _tx_columns(tx)
+        if target is S.FAILED:
+            columns.update(reason_code=int(tx.reason_code) or None,
+                           cardholder_message=tx.cardholder_message)
+        if target is not None and target is not current.status and can_transition(
+                current.status, target):
+            current = unit.transition(target, note=f"reconciled: gateway says {tx.status}",
+                                      **columns)
+        if refunded is not None and current.status is S.SUCCEEDED:
+            total = min(refunded, current.amount)
+            if total == current.amount:
+                current = unit.transition(S.REFUNDED, note="reconciled: refunded in full",
+                                          refunded_amount=total)
+            elif total != current.refunded_amount:
+                current = unit.update(refunded_amount=total)
+        return current
 
     def reconcile(self) -> list[Payment]:
         """:meth:`refresh` every payment that is ``unknown``, ``processing`` or
@@ -526,6 +563,20 @@ class PaymentService:
         )
 
     # --- hooks ------------------------------------------------------------------------
+
+    def _claim(
+        self, payment_id: str, take: Callable[[Unit], PayOutcome | _Claimed]
+    ) -> PayOutcome | _Claimed:
+        """Run ``take`` (which claims the payment, or says why not) in one locked unit.
+        Should two claims ever get past the row lock (a database whose locks are weaker
+        than we think), the unique ``(payment_id, number)`` of the attempts refuses the
+        second one's attempt, which then answers ``in_progress`` and calls nothing."""
+        try:
+            with self._unit(payment_id) as unit:
+                return take(unit)
+        except sa.exc.IntegrityError:
+            log.warning("payment %s: claim refused by the attempts' unique key", payment_id)
+            return PayOutcome("in_progress", self.ledger.get(payment_id))
 
     @contextmanager
     def _unit(self, payment_id: str) -> Iterator[Unit]:

@@ -1,0 +1,100 @@
+"""The shipped migrations create exactly the models' schema, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from checkout_kit.ledger import Ledger, upgrade
+from checkout_kit.ledger.migrations import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    head_revision,
+)
+from checkout_kit.ledger.schema import metadata
+
+LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_payment_events"}
+
+
+def _diff(engine: sa.Engine) -> list[Any]:
+    def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        # Another application's tables may share the database; only ours are compared.
+        return not (type_ == "table" and reflected and name not in LEDGER_TABLES)
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True, "compare_server_default": True,
+            "version_table": VERSION_TABLE, "include_object": ours,
+        })
+        return list(compare_metadata(context, metadata))
+
+
+def test_upgrade_of_an_empty_database_matches_the_models(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    try:
+        assert current_revision(engine) is None
+        upgrade(db_url)
+        assert current_revision(engine) == head_revision()
+        assert set(sa.inspect(engine).get_table_names()) >= LEDGER_TABLES
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_comparison_does_see_a_difference(db_url: str) -> None:
+    # Guard against a comparison that could never fail: drop a column, expect a diff.
+    upgrade(db_url)
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP INDEX ix_checkout_payments_status")
+        diff = _diff(engine)
+        assert [d[0] for d in diff] == ["add_index"]
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_is_idempotent_and_downgrade_removes_the_tables(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)
+    engine = sa.create_engine(db_url)
+    try:
+        downgrade(engine)
+        assert not LEDGER_TABLES & set(sa.inspect(engine).get_table_names())
+        assert current_revision(engine) is None
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_a_ledger_on_the_migrated_schema_works(db_url: str) -> None:
+    upgrade(db_url)
+    ledger = Ledger(db_url)
+    try:
+        payment = ledger.create_payment(invoice_id="m-1", amount="1.00", currency="RUB",
+                                        description="migrated")
+        assert ledger.get(payment.id) == payment
+    finally:
+        ledger.engine.dispose()
+
+
+def test_the_version_table_is_the_ledgers_own(db_url: str) -> None:
+    # An application's own alembic_version table is left alone.
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+            conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('app0042')")
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
+                ("app0042",)]
+            assert conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").all() == [
+                (head_revision(),)]
+    finally:
+        engine.dispose()
