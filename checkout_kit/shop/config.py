@@ -77,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
     "THREEDS_IFRAME": False,      # show the bank page in a frame when the gateway allows
     "PENDING_REFRESH": 3,         # seconds between reloads of the pending page
     "HTTP_TIMEOUT": 30.0,
+    "HTTP_RETRIES": 3,            # extra attempts on connection failures, 429 and 5xx
 }
 
 
@@ -102,6 +103,7 @@ class Settings:
     threeds_iframe: bool = False
     pending_refresh: int = 3
     http_timeout: float = 30.0
+    http_retries: int = 3
 
     def __repr__(self) -> str:
         return (f"Settings(public_id={self.public_id!r}, sandbox={self.sandbox}, "
@@ -148,6 +150,12 @@ def _positive(key: str, value: Any, kind: Callable[[Any], Any] = int) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(PREFIX + key, f"must be a positive number, got {value!r}")
     return kind(value)
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ConfigurationError(PREFIX + key, f"must be a whole number 0..10, got {value!r}")
+    return value
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -233,4 +241,5 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         threeds_iframe=_bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]),
         pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
         http_timeout=_positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float),
+        http_retries=_count("HTTP_RETRIES", raw["HTTP_RETRIES"]),
     )

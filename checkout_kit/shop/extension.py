@@ -184,7 +184,8 @@ class CheckoutKit:
                                      f"no catalog for {settings.language!r}")
         client = CloudPaymentsClient(
             settings.public_id, settings.api_secret, base_url=settings.api_url,
-            transport=settings.api_transport, timeout=settings.http_timeout)
+            transport=settings.api_transport, timeout=settings.http_timeout,
+            max_retries=settings.http_retries)
         ledger = Ledger(settings.database_url)
 
         def on_change(payment: LedgerPayment, old: Any, new: Any) -> None:
