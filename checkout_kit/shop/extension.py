@@ -300,18 +300,27 @@ def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
     """:meth:`PaymentService.refresh`, plus the widget's case.
 
     A widget payment is paid between the payer's browser and the gateway, so the
-    ledger still says ``created`` and its ``refresh`` does not ask about it. Here the
-    gateway is asked for the invoice; if it has a payment, the ledger claims it
-    (``created -> processing``, allowed by the state machine) and ``refresh`` settles
-    it from the gateway's record. Until the gateway has one, nothing changes.
+    ledger still says ``created`` (or ``failed``, when the payer tries again after a
+    decline) and its ``refresh`` does not ask about it. Here the gateway is asked for
+    the invoice's latest payment; if it has one the ledger does not know, the ledger
+    claims it (``created|failed -> processing``, allowed by the state machine, with
+    that transaction) and ``refresh`` settles it from the gateway's record. Until the
+    gateway has a new payment, nothing changes.
     """
     payment = kit.ledger.get(payment_id)
-    if payment.status is PaymentStatus.CREATED:
+    if payment.status in _WIDGET_PAYABLE:
         try:
-            kit.client.find_payment(payment.invoice_id)
+            latest = kit.client.find_payment(payment.invoice_id)
         except RequestRejectedError:
             return payment  # "Not found": the payer has not paid (yet)
+        if latest.transaction_id == payment.gateway_transaction_id:
+            return payment  # the attempt the ledger already recorded
         with kit.ledger.update(payment_id) as unit:
-            if unit.payment.status is PaymentStatus.CREATED:
-                unit.transition(PaymentStatus.PROCESSING, note="widget: paid at the gateway")
+            if unit.payment.version != payment.version:
+                return unit.payment  # settled meanwhile by another request
+            unit.transition(PaymentStatus.PROCESSING, note="widget: paid at the gateway",
+                            gateway_transaction_id=latest.transaction_id)
     return kit.service.refresh(payment_id)
+
+
+_WIDGET_PAYABLE = frozenset({PaymentStatus.CREATED, PaymentStatus.FAILED})

@@ -348,8 +348,9 @@ def result(payment_id: str) -> Response:
         policy = PagePolicy(framed_by_self=True)
         return _render("breakout.html", policy, url=_result_url(payment.id),
                        page_data=_page_data({"page": "breakout", "url": _result_url(payment.id)}))
-    if str(payment.status) in PENDING:
-        # A widget payment is paid at the gateway without us: only it knows.
+    if str(payment.status) in PENDING or payment.status == "failed":
+        # A widget payment (a retry after a decline too) is paid at the gateway
+        # without us: only the gateway knows.
         with contextlib.suppress(GatewayError):  # still pending: the page asks again
             payment = refresh(kit, payment.id)
     status = str(payment.status)

@@ -88,3 +88,24 @@ def test_a_two_stage_payment_shows_held(shop: Shop) -> None:
     response = shop.pay(payment.id, NO_3DS)
     page = shop.client.get(response.headers["Location"], headers={"Accept-Language": "en"})
     assert 'data-result="success"' in page.text and "held on your card" in page.text
+
+
+def test_a_widget_retry_after_a_decline_is_found(shop: Shop) -> None:
+    payment = shop.create()
+    with pytest.raises(PaymentDeclined):
+        widget_pays(shop, payment, DECLINED)
+    assert 'data-result="failure"' in shop.client.get(f"/checkout/payments/{payment.id}").text
+    # "Try another card": the payer pays in the widget again.
+    assert shop.client.get(f"/checkout/pay/{payment.id}/widget").status_code == 200
+    widget_pays(shop, payment, NO_3DS)
+    page = shop.client.get(f"/checkout/payments/{payment.id}")
+    assert 'data-result="success"' in page.text
+    stored = shop.state.ledger.get(payment.id)
+    assert stored.status is PaymentStatus.SUCCEEDED
+    statuses = [str(e.new_status) for e in shop.state.ledger.history(payment.id)]
+    assert statuses == ["created", "processing", "failed", "processing", "succeeded"]
+    # A failure page of a form decline stays a failure (the same transaction).
+    other = shop.create("order-2")
+    shop.pay(other.id, DECLINED)
+    assert 'data-result="failure"' in shop.client.get(f"/checkout/payments/{other.id}").text
+    assert shop.state.ledger.get(other.id).status is PaymentStatus.FAILED
