@@ -299,7 +299,8 @@ def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Respons
     term_url = _term_url(payment.id, framed=framed)
     form = acs_form(challenge.acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
     bank = origin_of(challenge.acs_url)
-    policy = PagePolicy(form_actions=(bank,), frames=(bank,) if framed else ())
+    # Framed, the frame goes on from the bank to our TermUrl and the exit page.
+    policy = PagePolicy(form_actions=(bank,), frames=(bank, "'self'") if framed else ())
     width = max(challenge.frame_width or 500, 500)  # docs/gateway.md §4: at least 500x500
     height = max(challenge.frame_height or 500, 500)
     return _render("threeds.html", policy, payment=payment, amount=_amount(payment),

@@ -23,7 +23,7 @@ from checkout_kit.ledger import PaymentStatus, upgrade
 from checkout_kit.shop import CheckoutKit
 from checkout_kit.shop.extension import KitState, state
 
-from .conftest import LiveSandbox, serve
+from .conftest import LiveSandbox, Server, serve
 
 NO_3DS = "4000000000003055"
 WITH_3DS = "4242424242424242"
@@ -54,10 +54,16 @@ class LiveShop:
     app: Flask
     kit: CheckoutKit
     recorder: Recorder
+    server: Server
 
     @property
     def state(self) -> KitState:
         return state(self.app)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.state.client.close()
+        self.state.ledger.engine.dispose()
 
     def create(self, invoice: str, **kw: Any) -> Any:
         with self.app.test_request_context(base_url=self.url):
@@ -65,10 +71,7 @@ class LiveShop:
                                            description="E2E order", **kw)
 
 
-@pytest.fixture(scope="module")
-def live_shop(live_sandbox: LiveSandbox, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[LiveShop]:
-    folder: Path = tmp_path_factory.mktemp("shop")
+def start_shop(live_sandbox: LiveSandbox, folder: Path, **config: Any) -> LiveShop:
     app = Flask("e2e_checkout_shop", instance_path=str(folder))
     app.config.update(
         SECRET_KEY="e2e secret",
@@ -76,16 +79,31 @@ def live_shop(live_sandbox: LiveSandbox, tmp_path_factory: pytest.TempPathFactor
         CHECKOUT_KIT_API_SECRET=live_sandbox.sandbox.api_secret,
         CHECKOUT_KIT_SANDBOX=True,
         CHECKOUT_KIT_SANDBOX_URL=live_sandbox.url,
+        **config,
     )
     kit = CheckoutKit(app)
     upgrade(state(app).settings.database_url)
     recorder = Recorder(app.wsgi_app)
     app.wsgi_app = recorder  # type: ignore[method-assign]
     server = serve(app)
-    yield LiveShop(server.url, app, kit, recorder)
-    server.stop()
-    state(app).client.close()
-    state(app).ledger.engine.dispose()
+    return LiveShop(server.url, app, kit, recorder, server)
+
+
+@pytest.fixture(scope="module")
+def live_shop(live_sandbox: LiveSandbox, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[LiveShop]:
+    shop = start_shop(live_sandbox, tmp_path_factory.mktemp("shop"))
+    yield shop
+    shop.stop()
+
+
+@pytest.fixture(scope="module")
+def framed_shop(live_sandbox: LiveSandbox, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[LiveShop]:
+    shop = start_shop(live_sandbox, tmp_path_factory.mktemp("framed"),
+                      CHECKOUT_KIT_THREEDS_IFRAME=True)
+    yield shop
+    shop.stop()
 
 
 def watch(page: Any) -> list[Any]:
@@ -185,3 +203,30 @@ def test_live_errors_in_the_page_language(page: Any, live_shop: LiveShop) -> Non
     assert page.text_content("#ck-error-expDateMonthYear") == "Enter the expiry date"
     assert page.text_content("#ck-error-cvv") == "Enter the security code"
     assert live_shop.state.ledger.get(payment.id).status is PaymentStatus.CREATED
+
+
+def test_the_policy_is_enforced_and_watched(page: Any, live_shop: LiveShop) -> None:
+    payment = live_shop.create("e2e-csp")
+    watch(page)
+    page.goto(payment.checkout_url + "/form")
+    page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.__injected = 1'; document.body.appendChild(s); }""")
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__injected") is None
+    assert any("script-src" in e for e in page.csp_errors)
+
+
+def test_3ds_in_a_frame_then_the_whole_window_goes_to_the_result(
+        page: Any, framed_shop: LiveShop) -> None:
+    payment = framed_shop.create("e2e-framed")
+    requests = watch(page)
+    page.goto(payment.checkout_url + "/form")
+    fill_card(page, WITH_3DS)
+    page.click("#ck-pay")
+    bank = page.frame_locator("#ck-acs-frame")
+    bank.locator("button[value=confirm]").click()
+    page.wait_for_url(f"**/checkout/payments/{payment.id}")
+    assert page.get_attribute("h1", "data-result") == "success"
+    assert framed_shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
+    assert_no_card_data(requests, framed_shop, WITH_3DS)
+    assert page.page_errors == [] and page.csp_errors == []
