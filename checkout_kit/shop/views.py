@@ -29,7 +29,6 @@ from .._resources import resource_dir
 from ..errors import (
     CheckoutKitError,
     GatewayError,
-    InvalidTransitionError,
     LedgerError,
     PaymentNotFoundError,
     RequestRejectedError,
@@ -100,10 +99,13 @@ def _render(template: str, policy: PagePolicy, status: int = 200, **context: Any
     return Response(html, status=status, mimetype="text/html")
 
 
-def _problem(code: str, status: int, detail: str | None = None) -> NoReturn:
-    response = _render("problem.html", PagePolicy(), status, code=code,
-                       message=gettext(PROBLEMS[code]), detail=detail)
-    abort(response)
+def _problem_page(code: str, status: int) -> Response:
+    return _render("problem.html", PagePolicy(), status, code=code,
+                   message=gettext(PROBLEMS[code]))
+
+
+def _problem(code: str, status: int) -> NoReturn:
+    abort(_problem_page(code, status))
 
 
 def _payment(payment_id: str) -> Payment:
@@ -143,18 +145,20 @@ def _harden(response: Response) -> Response:
     return harden(response, payment_page=request.endpoint != "checkout_kit.static")
 
 
+#: An error a page did not handle itself -> (problem code, HTTP status); first match.
+_ERROR_PAGES: tuple[tuple[type[CheckoutKitError], str, int], ...] = (
+    (PaymentNotFoundError, "not_found", 404),
+    (LedgerError, "conflict", 409),          # a transition the payment's state forbids
+    (GatewayError, "gateway", 503),          # the gateway refused or could not be reached
+    (CheckoutKitError, "conflict", 400),     # ThreeDSError, MoneyError...
+)
+
+
 @bp.errorhandler(CheckoutKitError)
 def _checkout_error(exc: CheckoutKitError) -> Response:
-    if isinstance(exc, PaymentNotFoundError):
-        code, status = "not_found", 404
-    elif isinstance(exc, InvalidTransitionError | LedgerError):
-        code, status = "conflict", 409
-    elif isinstance(exc, GatewayError):
-        code, status = "gateway", 503
-    else:
-        code, status = "conflict", 400
-    return _render("problem.html", PagePolicy(), status, code=code,
-                   message=gettext(PROBLEMS[code]), detail=None)
+    code, status = next((code, status) for kind, code, status in _ERROR_PAGES
+                        if isinstance(exc, kind))
+    return _problem_page(code, status)
 
 
 @bp.get("/pay/<payment_id>")

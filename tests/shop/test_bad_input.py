@@ -199,3 +199,31 @@ def test_a_paid_payment_is_not_paid_again(shop: Shop) -> None:
     assert snapshot(shop, payment.id) == after
     # The payment page itself sends the payer to the result.
     assert shop.client.get(f"/checkout/pay/{payment.id}").status_code == 303
+
+
+def test_a_bank_answer_for_a_cancelled_payment_is_a_conflict(shop: Shop) -> None:
+    payment, term, fields = three_ds(shop, "order-1")
+    shop.state.ledger.transition(payment.id, PaymentStatus.CANCELLED, note="given up")
+    before = snapshot(shop, payment.id)
+    response = shop.client.post(term, data=fields)
+    assert response.status_code == 409 and message_of(response.text)
+    assert snapshot(shop, payment.id) == before
+
+
+def test_a_gateway_outage_at_post3ds_is_pending_not_a_crash(
+        tmp_path: Any, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    from .conftest import make_shop
+
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys, CHECKOUT_KIT_HTTP_RETRIES=0)
+    payment, term, fields = three_ds(shop, "order-1")
+    shop.sandbox.faults.add("status", path="/payments/cards/post3ds", status=503)
+    response = shop.client.post(term, data=fields)
+    # A 5xx to a mutating call: its outcome is unknown, never a failure or a crash.
+    assert response.status_code == 303
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
+    page = shop.client.get(f"/checkout/payments/{payment.id}")
+    assert page.status_code == 200 and 'data-result="pending"' in page.text
+    # The gateway still waits for 3-D Secure: the bank's answer, posted again, finishes it.
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.AWAITING_3DS
+    assert shop.client.post(term, data=fields).status_code == 303
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
