@@ -130,9 +130,12 @@ class PaymentService:
     ``on_change(payment, old_status, new_status)`` is called after each committed
     status change (exceptions it raises are logged, not propagated: the change is
     already recorded). ``stale_after``: a ``processing`` claim or a ``pending``
-    attempt older than this is taken to belong to a worker that died, and a payment
-    the gateway has never heard of is settled ``failed`` only once its last attempt
-    is this old (the gateway may still be working on a call we gave up on).
+    attempt older than this is taken to belong to a worker that died; a payment the
+    gateway has never heard of is settled ``failed`` only once its last attempt is
+    this old (the gateway may still be working on a call we gave up on); a 3-D Secure
+    challenge this old may be given up for a new attempt. The default, 5 minutes, is
+    the gateway's own response timeout (docs/gateway.md §3.1): a call older than that
+    has ended at the gateway, one way or the other.
     """
 
     def __init__(
@@ -144,6 +147,8 @@ class PaymentService:
         on_change: ChangeHook | None = None,
         stale_after: timedelta = timedelta(minutes=5),
     ) -> None:
+        if stale_after <= timedelta(0):
+            raise InvalidRequestError("stale_after must be positive", "stale_after")
         self.ledger = ledger
         self.client = client
         self._clock = clock or ledger.now
@@ -196,7 +201,9 @@ class PaymentService:
 
         The payment is claimed (``processing``) before the gateway is called, so a
         concurrent or repeated call returns ``in_progress`` (or ``already_paid``) and
-        never charges. The amount, currency and invoice come from the ledger.
+        never charges. A payment waiting for 3-D Secure answers ``in_progress`` too,
+        until its challenge is ``stale_after`` old: then the payer may pay again. The
+        amount, currency and invoice come from the ledger.
         ``term_url`` (where the bank posts the 3-D Secure result) is handed back in the
         outcome for the ACS form. A cancelled payment raises
         :class:`~checkout_kit.errors.InvalidTransitionError`. Gateway errors other than
@@ -213,7 +220,9 @@ class PaymentService:
             payment = unit.payment
             if payment.status in (S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED):
                 return PayOutcome("already_paid", payment)
-            if payment.status not in (S.CREATED, S.FAILED):
+            if payment.status is S.AWAITING_3DS and self._abandoned(unit):
+                pass  # the payer left the bank's page long ago and is trying again
+            elif payment.status not in (S.CREATED, S.FAILED):
                 # processing / awaiting_3ds: another request holds it; unknown: reconcile
                 # first; cancelled: InvalidTransitionError.
                 return _stored_outcome(payment)
@@ -240,6 +249,15 @@ class PaymentService:
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
         return self._payment_answered(payment.id, attempt, result, term_url)
+
+    def _abandoned(self, unit: Unit) -> bool:
+        """Whether the locked payment's 3-D Secure challenge is older than ``stale_after``.
+
+        A challenge never answered keeps the gateway's transaction waiting for ever;
+        after this long the payer may start again. The old transaction can no longer
+        be finished through us: :meth:`complete_3ds` accepts only the MD of the
+        payment's latest transaction."""
+        return self._stale(unit.attempts())
 
     def complete_3ds(self, payment_id: str, *, md: str | int, pa_res: str) -> PayOutcome:
         """Finish 3-D Secure with the ``MD`` and ``PaRes`` the bank posted to TermUrl.
@@ -292,7 +310,16 @@ class PaymentService:
                 if payment.status is not S.AWAITING_3DS:
                     return _stored_outcome(payment)
                 return PayOutcome("three_ds", payment, challenge=result, term_url=term_url)
-            status = _FROM_GATEWAY.get(str(result.status), S.SUCCEEDED)
+            status = _FROM_GATEWAY.get(str(result.status))
+            if status not in (S.SUCCEEDED, S.AUTHORIZED):
+                # An accepted answer in a status an accepted payment cannot have: not
+                # guessed at, left for a lookup to settle.
+                unit.finish_attempt(attempt, "unknown",
+                                    gateway_transaction_id=result.transaction_id,
+                                    error=f"accepted in status {result.status}")
+                payment = self._settle(unit, S.UNKNOWN, f"gateway: {result.status}",
+                                       gateway_transaction_id=result.transaction_id)
+                return _stored_outcome(payment)
             outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
             payment = self._settle(unit, status, f"gateway: {result.status}", **_tx_columns(result))
@@ -363,9 +390,8 @@ class PaymentService:
                                 request_id=attempt.request_id)
         except BaseException as exc:
             self._after_failed(payment.id, attempt, exc, unknown_status=S.UNKNOWN)
-        with self._unit(payment_id) as unit:
-            unit.finish_attempt(attempt, "succeeded")
-            return unit.transition(S.SUCCEEDED, note=f"confirmed {exact}", amount=exact)
+        return self._after_done(payment_id, attempt, S.SUCCEEDED, f"confirmed {exact}",
+                                amount=exact)
 
     def void(self, payment_id: str) -> Payment:
         """Cancel an ``authorized`` (two-stage) payment: the hold is released."""
@@ -377,9 +403,7 @@ class PaymentService:
             self.client.void(payment.gateway_transaction_id, request_id=attempt.request_id)
         except BaseException as exc:
             self._after_failed(payment.id, attempt, exc, unknown_status=S.UNKNOWN)
-        with self._unit(payment_id) as unit:
-            unit.finish_attempt(attempt, "succeeded")
-            return unit.transition(S.CANCELLED, note="voided")
+        return self._after_done(payment_id, attempt, S.CANCELLED, "voided")
 
     def cancel(self, payment_id: str) -> Payment:
         """Give up on a payment nobody has paid (``created`` or ``failed``): no gateway
@@ -418,6 +442,19 @@ class PaymentService:
             if total == unit.payment.amount:
                 return unit.transition(S.REFUNDED, note=f"refunded {exact}", refunded_amount=total)
             return unit.update(refunded_amount=total)
+
+    def _after_done(
+        self, payment_id: str, attempt: PaymentAttempt, target: PaymentStatus, note: str,
+        **columns: Any,
+    ) -> Payment:
+        """Record a confirm or void the gateway accepted. The status is normally still
+        ``authorized``; if a lookup already moved it to ``target``, only the columns
+        are brought up to date."""
+        with self._unit(payment_id) as unit:
+            unit.finish_attempt(attempt, "succeeded")
+            if unit.payment.status is target:
+                return unit.update(**columns) if columns else unit.payment
+            return unit.transition(target, note=note, **columns)
 
     def _claim_after(self, unit: Unit, operation: str, target: PaymentStatus) -> Payment:
         """Check that ``operation`` may start on the locked payment: the state machine
@@ -469,18 +506,20 @@ class PaymentService:
     def refresh(self, payment_id: str) -> Payment:
         """Ask the gateway about the payment and settle what the ledger does not know:
         ``unknown``, ``awaiting_3ds``, a stale ``processing`` claim, an ``authorized``
-        payment the gateway confirmed or cancelled itself, and refunds whose answer
-        was lost. Other payments are returned as they are, without a call."""
+        payment the gateway confirmed or cancelled itself, refunds whose answer was
+        lost, and a ``created`` payment the payer paid through the gateway's widget
+        (found by its invoice). Other payments, and payments with a call in flight,
+        are returned as they are, without a call."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
-        now = self._clock()
-        last = attempts[-1] if attempts else None
-        stale = last is None or now - last.created_at >= self.stale_after
+        stale = self._stale(attempts)
+        if any(a.outcome == "pending" for a in attempts) and not stale:
+            return payment  # a worker is talking to the gateway about it right now
         # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
-        open_calls = [a for a in attempts
-                      if a.outcome == "unknown" or (a.outcome == "pending" and stale)]
+        open_calls = [a for a in attempts if a.outcome in ("unknown", "pending")]
         open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
-        asks = payment.status in (S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(open_after)
+        asks = payment.status in (S.CREATED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(
+            open_after)
         if payment.status is S.PROCESSING:
             asks = stale
         if not asks:
@@ -489,13 +528,17 @@ class PaymentService:
         refunded = self._refunded_total(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
-            if unit.payment.version != payment.version:
-                return unit.payment  # someone changed it while we asked: theirs is newer
+            if unit.payment.version != payment.version or unit.attempts() != attempts:
+                return unit.payment  # someone acted while we asked: theirs is newer
             current = self._settle_from(unit, tx, refunded, stale)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
                     unit.finish_attempt(attempt, "reconciled")
             return current
+
+    def _stale(self, attempts: list[PaymentAttempt]) -> bool:
+        """Whether the last attempt is older than ``stale_after`` (or there is none)."""
+        return not attempts or self._clock() - attempts[-1].created_at >= self.stale_after
 
     def _settle_from(
         self, unit: Unit, tx: Transaction | None, refunded: Decimal | None, stale: bool
@@ -508,7 +551,14 @@ class PaymentService:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
         target = _FROM_GATEWAY.get(str(tx.status))
+        if current.status is S.CREATED and target is not None:
+            # Paid between the payer's browser and the gateway (the checkout.js widget):
+            # the gateway had it before we did. Through processing, as the table says.
+            current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
+        captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
+        if target is S.SUCCEEDED and captured and 0 < tx.amount <= current.amount:
+            columns["amount"] = tx.amount  # captured in part: what was taken is the amount
         if target is S.FAILED:
             columns.update(reason_code=int(tx.reason_code) or None,
                            cardholder_message=tx.cardholder_message)

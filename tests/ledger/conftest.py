@@ -98,7 +98,7 @@ def ledger(migrated_url: str, clock: Clock) -> Iterator[Ledger]:
 class Recorder:
     """Counts the requests that reach the sandbox by path, and can break the
     connection after the sandbox answered (``drop_after``) or before (``fail_before``),
-    for paths given."""
+    or do something while the answer is on its way (``meanwhile``), for paths given."""
 
     def __init__(self, app: Any) -> None:
         self._inner = httpx.WSGITransport(app=app)
@@ -106,6 +106,8 @@ class Recorder:
         self.request_ids: list[str | None] = []
         self.drop_after: set[str] = set()
         self.fail_before: set[str] = set()
+        #: path -> something to do after the sandbox answered, before we get the answer
+        self.meanwhile: dict[str, Callable[[], object]] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -114,6 +116,8 @@ class Recorder:
         if path in self.fail_before:
             raise httpx.ReadTimeout("sent, no answer", request=request)
         response = self._inner.handle_request(request)
+        if path in self.meanwhile:
+            self.meanwhile.pop(path)()
         if path in self.drop_after:
             response.read()
             raise httpx.ReadTimeout("the answer was lost", request=request)

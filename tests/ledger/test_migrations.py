@@ -98,3 +98,14 @@ def test_the_version_table_is_the_ledgers_own(db_url: str) -> None:
                 (head_revision(),)]
     finally:
         engine.dispose()
+
+
+def test_upgrade_through_a_ledgers_own_engine(db_url: str) -> None:
+    # The shop may hand the ledger's engine (SQLite: BEGIN IMMEDIATE) to upgrade().
+    ledger = Ledger(db_url)
+    try:
+        upgrade(ledger.engine)
+        assert current_revision(ledger.engine) == head_revision()
+        assert ledger.list_payments() == []
+    finally:
+        ledger.engine.dispose()

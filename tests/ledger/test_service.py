@@ -3,6 +3,7 @@ refunds, lost answers and reconciliation, double submits, bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import (
@@ -20,6 +23,7 @@ from checkout_kit.errors import (
     InvalidTransitionError,
     MoneyError,
     PaymentConflictError,
+    PaymentDeclined,
     PaymentNotFoundError,
     ThreeDSError,
     UnknownOutcomeError,
@@ -419,11 +423,55 @@ def test_a_lost_confirm_answer_is_reconciled(
     service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
     recorder.drop_after.add("/payments/confirm")
     with pytest.raises(UnknownOutcomeError):
-        service.confirm(pid)
+        service.confirm(pid, "60.00")
     assert service.get(pid).status is PaymentStatus.UNKNOWN
     _heal(recorder, cloudpayments_sandbox)
-    assert service.refresh(pid).status is PaymentStatus.SUCCEEDED
+    settled = service.refresh(pid)
+    assert settled.status is PaymentStatus.SUCCEEDED
+    assert settled.amount == Decimal("60.00")  # what was captured
     assert [a.outcome for a in service.ledger.attempts(pid)] == ["authorized", "reconciled"]
+
+
+def test_refresh_leaves_a_payment_alone_while_a_call_is_in_flight(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+    clock: Clock,
+) -> None:
+    pid = _new(service, scheme="auth")
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+
+    def reconcile_meanwhile() -> None:
+        # While the confirm's answer travels, a refresh must not even ask...
+        calls = len(recorder.paths)
+        assert service.refresh(pid).status is PaymentStatus.AUTHORIZED
+        assert len(recorder.paths) == calls
+        # ...unless the call is so old its worker is taken to be dead.
+        clock.advance(service.stale_after)
+        assert service.refresh(pid).status is PaymentStatus.SUCCEEDED
+
+    recorder.meanwhile["/payments/confirm"] = reconcile_meanwhile
+    confirmed = service.confirm(pid, "70.00")
+    # The worker's answer came after reconciliation settled the payment: kept, completed.
+    assert confirmed.status is PaymentStatus.SUCCEEDED and confirmed.amount == Decimal("70.00")
+    assert [a.outcome for a in service.ledger.attempts(pid)] == ["authorized", "succeeded"]
+    assert _statuses(service, pid) == [
+        "created", "processing", "authorized", "succeeded"]
+
+
+@pytest.mark.parametrize(("number", "status"), [(NO_3DS, "succeeded"), (NSF, "failed")])
+def test_a_payment_made_through_the_widget_is_found_by_refresh(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    number: str, status: str,
+) -> None:
+    pid = _new(service)
+    assert service.refresh(pid).status is PaymentStatus.CREATED  # not paid yet
+    # checkout.js pays from the browser: the gateway has it, the ledger does not.
+    with contextlib.suppress(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(number), invoice_id="inv-1")
+    refreshed = service.refresh(pid)
+    assert refreshed.status is PaymentStatus(status)
+    assert refreshed.gateway_transaction_id is not None
+    assert _statuses(service, pid) == ["created", "processing", status]
+    assert service.ledger.attempts(pid) == []
 
 
 def test_a_lost_refund_answer_blocks_refunds_until_reconciled(
@@ -571,3 +619,79 @@ def test_cancel_an_unpaid_payment(service: PaymentService, card: Card, recorder:
     with pytest.raises(InvalidTransitionError):
         service.cancel(paid)
     assert recorder.paths == [CHARGE, CHARGE]
+
+
+def test_an_abandoned_3ds_challenge_may_be_paid_again_later(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, clock: Clock,
+    recorder: Recorder,
+) -> None:
+    pid = _new(service)
+    first = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
+    assert first.challenge is not None
+    # Soon after, a second click is the same attempt: nothing is sent.
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "in_progress"
+    assert recorder.count(CHARGE) == 1
+    clock.advance(service.stale_after)
+    second = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert second.kind == "succeeded"
+    # The old challenge can no longer finish through us.
+    old = first.challenge.transaction_id
+    with pytest.raises(ThreeDSError):
+        service.complete_3ds(pid, md=old, pa_res=cloudpayments_sandbox.pa_res_for(old))
+    assert recorder.count(POST3DS) == 0
+    completed = [t for t in charges(cloudpayments_sandbox) if str(t.status) == "Completed"]
+    assert len(completed) == 1
+
+
+def test_an_accepted_answer_in_an_odd_status_is_not_guessed(
+    ledger: Ledger, card: Card
+) -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"Success": True, "Message": None, "Model": {
+            "TransactionId": 4242, "Amount": 100, "Currency": "RUB",
+            "Status": "AwaitingAuthentication", "ReasonCode": 0,
+        }})
+
+    odd = CloudPaymentsClient("pk_odd", "secret", transport=httpx.MockTransport(gateway))
+    service = PaymentService(ledger, odd)
+    pid = _new(service)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert outcome.kind == "unknown"
+    assert outcome.payment.gateway_transaction_id == 4242
+    (attempt,) = ledger.attempts(pid)
+    assert attempt.outcome == "unknown" and "AwaitingAuthentication" in (attempt.error or "")
+    odd.close()
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(asks=st.lists(st.integers(min_value=1, max_value=6000), min_size=1, max_size=6))
+def test_property_refunds_add_up_and_never_exceed(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, asks: list[int]
+) -> None:
+    pid = service.create_payment(f"prop-{len(charges(cloudpayments_sandbox))}", "50.00",
+                                 "RUB", "property").id
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    accepted = Decimal(0)
+    for cents in asks:
+        amount = Decimal(cents).scaleb(-2)
+        try:
+            payment = service.refund(pid, amount)
+        except (PaymentConflictError, InvalidTransitionError):
+            assert accepted + amount > Decimal("50.00")
+        else:
+            accepted += amount
+            assert payment.refunded_amount == accepted
+    payment = service.get(pid)
+    assert payment.refunded_amount == accepted <= payment.amount
+    assert (payment.status is PaymentStatus.REFUNDED) == (accepted == payment.amount)
+    (tx,) = [t for t in charges(cloudpayments_sandbox) if t.id == payment.gateway_transaction_id]
+    assert tx.refunded == accepted
+
+
+@pytest.mark.parametrize("delta", [timedelta(0), timedelta(seconds=-1)])
+def test_stale_after_must_be_positive(
+    ledger: Ledger, client: CloudPaymentsClient, delta: timedelta
+) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        PaymentService(ledger, client, stale_after=delta)
+    assert info.value.field == "stale_after"

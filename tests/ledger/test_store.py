@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from checkout_kit.errors import (
     InvalidRequestError,
@@ -267,3 +269,14 @@ def test_concurrent_transitions_under_the_row_lock(ledger: Ledger) -> None:
     assert len(ledger.attempts(payment.id)) == 1
     assert [e.new_status for e in ledger.history(payment.id)] == ["created", "processing"]
     assert ledger.get(payment.id).version == 2
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cents=st.integers(min_value=1, max_value=9_999_999_999_999))
+def test_any_amount_round_trips_exactly(ledger: Ledger, cents: int) -> None:
+    amount = Decimal(cents).scaleb(-2)
+    payment = ledger.create_payment(**{**BASE, "invoice_id": f"rt-{cents}", "amount": amount})
+    assert ledger.get(payment.id).amount == amount
+    with ledger.update(payment.id) as unit:
+        unit.update(refunded_amount=amount)
+    assert ledger.get(payment.id).refunded_amount == amount
