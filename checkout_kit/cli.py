@@ -50,6 +50,7 @@ class _LazyGroup(click.Group):
 
     lazy: ClassVar[dict[str, str]] = {
         "sandbox": "checkout_kit.sandbox.cli:sandbox_command",
+        "demo": "checkout_kit.shop.demo:demo_command",
         "webhook": "checkout_kit.webhook_cli:webhook",
     }
 

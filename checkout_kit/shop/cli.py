@@ -1,0 +1,176 @@
+"""``flask checkout …``: the shop's API on the command line.
+
+``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
+``reconcile``, ``payments`` (the ledger, with ``--history``) and ``db upgrade``.
+Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
+exit with status 1; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .. import money
+from ..errors import CheckoutKitError
+
+__all__ = ["checkout_group"]
+
+checkout_group = AppGroup("checkout", help="Payments in the checkout_kit ledger.")
+
+
+def _kit() -> Any:
+    from .extension import CheckoutKit, state
+
+    state()  # fails clearly when init_app was not called
+    return CheckoutKit()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except CheckoutKitError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+
+def _row(payment: Any) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "invoice_id": payment.invoice_id,
+        "status": str(payment.status),
+        "amount": money.format_amount(payment.amount, payment.currency),
+        "currency": payment.currency,
+        "refunded": money.format_amount(payment.refunded_amount or Decimal(0), payment.currency),
+        "scheme": payment.scheme,
+        "transaction": payment.gateway_transaction_id,
+    }
+
+
+def _show(payment: Any, as_json: bool) -> None:
+    row = _row(payment)
+    if hasattr(payment, "checkout_url"):
+        row["checkout_url"] = payment.checkout_url
+    if as_json:
+        click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        click.echo("  ".join(f"{k}={'' if v is None else v}" for k, v in row.items()))
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+
+
+@checkout_group.command("create")
+@click.option("--invoice", "invoice_id", required=True, help="Your order number (unique).")
+@click.option("--amount", required=True)
+@click.option("--currency", default="RUB", show_default=True)
+@click.option("--description", required=True)
+@click.option("--account", "account_id")
+@click.option("--email")
+@click.option("--scheme", type=click.Choice(["charge", "auth"]), default="charge",
+              show_default=True)
+@click.option("--success-url")
+@click.option("--fail-url")
+@_json_option
+def create_command(invoice_id: str, amount: str, currency: str, description: str,
+                   account_id: str | None, email: str | None, scheme: str,
+                   success_url: str | None, fail_url: str | None, as_json: bool) -> None:
+    """Create a payment and print its checkout URL."""
+    with _errors():
+        _show(_kit().create_payment(
+            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
+            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
+            fail_url=fail_url), as_json)
+
+
+def _action(name: str, help_text: str, call: Callable[[Any, str, str | None], Any],
+            with_amount: bool) -> None:
+    @click.argument("payment_id")
+    @_json_option
+    def command(payment_id: str, as_json: bool, amount: str | None = None) -> None:
+        with _errors():
+            _show(call(_kit(), payment_id, amount), as_json)
+
+    command.__doc__ = help_text
+    if with_amount:
+        command = click.option("--amount", help="Part of the amount (default: all).")(command)
+    checkout_group.command(name, help=help_text)(command)
+
+
+_action("confirm", "Capture an authorized (two-stage) payment.",
+        lambda kit, pid, amount: kit.confirm(pid, amount), True)
+_action("void", "Cancel an authorized (two-stage) payment.",
+        lambda kit, pid, amount: kit.void(pid), False)
+_action("refund", "Refund a succeeded payment (all, or --amount).",
+        lambda kit, pid, amount: kit.refund(pid, amount), True)
+_action("refresh", "Ask the gateway how a pending or unknown payment ended.",
+        lambda kit, pid, amount: kit.refresh(pid), False)
+
+
+@checkout_group.command("reconcile")
+@_json_option
+def reconcile_command(as_json: bool) -> None:
+    """Refresh every unknown or pending payment from the gateway."""
+    with _errors():
+        payments = _kit().reconcile()
+        for payment in payments:
+            _show(payment, as_json)
+        if not as_json:
+            click.echo(f"{len(payments)} payment(s) looked at")
+
+
+@checkout_group.command("payments")
+@click.option("--status", help="Only payments in this status.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--history", is_flag=True, help="Also print each payment's status history.")
+@_json_option
+def payments_command(status: str | None, limit: int, history: bool, as_json: bool) -> None:
+    """List the ledger's payments, newest first."""
+    from .extension import state
+
+    with _errors():
+        kit = state()
+        for payment in kit.ledger.list_payments(status=status, limit=limit):
+            _show(payment, as_json)
+            if history:
+                for event in kit.ledger.history(payment.id):
+                    line = _event(event)
+                    click.echo(json.dumps(line, ensure_ascii=False) if as_json
+                               else "    " + "  ".join(f"{k}={v}" for k, v in line.items()))
+
+
+def _event(event: Any) -> dict[str, Any]:
+    fields = ("created_at", "old_status", "new_status", "reason_code")
+    return {name: str(getattr(event, name)) for name in fields
+            if getattr(event, name, None) is not None}
+
+
+@checkout_group.group("db")
+def db_group() -> None:
+    """The ledger's database."""
+
+
+@db_group.command("upgrade")
+def db_upgrade_command() -> None:
+    """Create or migrate the ledger's tables to the current version."""
+    from ..ledger.migrations import upgrade
+    from .extension import state
+
+    with _errors():
+        kit = state(current_app)
+        upgrade(kit.settings.database_url)
+        click.echo(f"ledger at the current version ({_safe_url(kit.settings.database_url)})")
+
+
+def _safe_url(url: str) -> str:
+    # Never print a database password.
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

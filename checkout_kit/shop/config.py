@@ -1,0 +1,245 @@
+"""The extension's settings: every key, its default and its check, in one table.
+
+All keys start with ``CHECKOUT_KIT_``. :func:`load_settings` reads them from
+``app.config`` once, at ``init_app``, and raises :class:`ConfigurationError` naming the
+first key that is missing or invalid, so that a broken deployment fails at start-up
+rather than at the first payment.
+
+Production (``CHECKOUT_KIT_SANDBOX = False``) points the API client, the checkout
+script and the widget at CloudPayments' own hosts (docs/gateway.md §3.1, §6.1, §7.1).
+Sandbox mode points all three at one sandbox: either one running at a URL
+(``CHECKOUT_KIT_SANDBOX_URL = "http://127.0.0.1:8787"``) or one mounted in the same
+process (``CHECKOUT_KIT_SANDBOX_URL = "/sandbox"`` with an in-process
+``CHECKOUT_KIT_API_TRANSPORT``; :func:`checkout_kit.shop.mount_sandbox` sets both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..errors import CheckoutKitError
+
+__all__ = [
+    "DEFAULTS",
+    "PREFIX",
+    "PRODUCTION_API_URL",
+    "PRODUCTION_CHECKOUT_SCRIPT",
+    "PRODUCTION_WIDGET_SCRIPT",
+    "ConfigurationError",
+    "Settings",
+    "load_settings",
+    "origin_of",
+]
+
+PREFIX = "CHECKOUT_KIT_"
+
+#: CloudPayments' hosts (docs/gateway.md §3.1, §6.1, §7.1); the scripts must be
+#: loaded from there, never self-hosted.
+PRODUCTION_API_URL = "https://api.cloudpayments.ru"
+PRODUCTION_CHECKOUT_SCRIPT = "https://checkout.cloudpayments.ru/checkout.js"
+PRODUCTION_WIDGET_SCRIPT = "https://widget.cloudpayments.ru/bundles/cloudpayments.js"
+
+_MODES = ("form", "widget")
+
+
+class ConfigurationError(CheckoutKitError):
+    """A ``CHECKOUT_KIT_*`` setting is missing or invalid (``key`` names it)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+#: Every key (without the prefix) and its default; ``None`` means "derived" or "off".
+DEFAULTS: dict[str, Any] = {
+    "PUBLIC_ID": None,            # required
+    "API_SECRET": None,           # required
+    "SANDBOX": False,
+    "SANDBOX_URL": None,          # required in sandbox mode: absolute URL or a path
+    "API_URL": None,              # derived: production host or the sandbox
+    "API_TRANSPORT": None,        # an httpx transport (an in-process sandbox)
+    "CHECKOUT_SCRIPT_URL": None,  # derived
+    "WIDGET_SCRIPT_URL": None,    # derived
+    "WIDGET_ORIGINS": None,       # derived: the widget script's origin
+    "DATABASE_URL": None,         # derived: SQLite in the instance folder
+    "MODE": "form",               # "form" (our card form) or "widget"
+    "URL_PREFIX": "/checkout",
+    "LANGUAGE": None,             # None: from Accept-Language
+    "DEFAULT_LANGUAGE": "ru",
+    "TRANSLATION_DIRS": (),       # extra gettext catalogs (<dir>/<lang>/LC_MESSAGES/*.mo)
+    "TERM_URL_MAX_AGE": 3600,     # seconds a signed TermUrl stays valid
+    "THREEDS_IFRAME": False,      # show the bank page in a frame when the gateway allows
+    "PENDING_REFRESH": 3,         # seconds between reloads of the pending page
+    "HTTP_TIMEOUT": 30.0,
+    "HTTP_RETRIES": 3,            # extra attempts on connection failures, 429 and 5xx
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked settings of one app."""
+
+    public_id: str
+    api_secret: str = ""  # never printed: repr=False below
+    sandbox: bool = False
+    api_url: str = PRODUCTION_API_URL
+    api_transport: httpx.BaseTransport | None = None
+    checkout_script_url: str = PRODUCTION_CHECKOUT_SCRIPT
+    widget_script_url: str = PRODUCTION_WIDGET_SCRIPT
+    widget_origins: tuple[str, ...] = ("https://widget.cloudpayments.ru",)
+    database_url: str = "sqlite://"
+    mode: str = "form"
+    url_prefix: str = "/checkout"
+    language: str | None = None
+    default_language: str = "ru"
+    translation_dirs: tuple[Path, ...] = ()
+    term_url_max_age: int = 3600
+    threeds_iframe: bool = False
+    pending_refresh: int = 3
+    http_timeout: float = 30.0
+    http_retries: int = 3
+
+    def __repr__(self) -> str:
+        return (f"Settings(public_id={self.public_id!r}, sandbox={self.sandbox}, "
+                f"api_url={self.api_url!r}, mode={self.mode!r})")
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL; ``'self'`` for a path on this site
+    (the form CSP source lists take)."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return "'self'"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _text(key: str, value: Any, *, required: bool = True) -> str:
+    if value is None or value == "":
+        if required:
+            raise ConfigurationError(PREFIX + key, "is required")
+        return ""
+    if not isinstance(value, str) or value != value.strip():
+        raise ConfigurationError(PREFIX + key, "must be a string without surrounding spaces")
+    return value
+
+
+def _url(key: str, value: Any, *, allow_path: bool = False) -> str:
+    text = _text(key, value).rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return text
+    if allow_path and not parts.scheme and not parts.netloc and text.startswith("/"):
+        return text
+    what = "an http(s) URL or a path starting with /" if allow_path else "an http(s) URL"
+    raise ConfigurationError(PREFIX + key, f"must be {what}, got {value!r}")
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(PREFIX + key, f"must be True or False, got {value!r}")
+    return value
+
+
+def _positive(key: str, value: Any, kind: Callable[[Any], Any] = int) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigurationError(PREFIX + key, f"must be a positive number, got {value!r}")
+    return kind(value)
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ConfigurationError(PREFIX + key, f"must be a whole number 0..10, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigurationError(PREFIX + key, f"must be one of {', '.join(choices)}; "
+                                               f"got {value!r}")
+    return str(value)
+
+
+def _language(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if not text.replace("_", "").replace("-", "").isalnum() or len(text) > 16:
+        raise ConfigurationError(PREFIX + key, f"is not a language code: {value!r}")
+    return text
+
+
+def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
+    """Check the app's ``CHECKOUT_KIT_*`` keys and derive the rest (see module doc)."""
+    unknown = sorted(k for k in config if k.startswith(PREFIX) and k[len(PREFIX):] not in DEFAULTS)
+    if unknown:
+        raise ConfigurationError(unknown[0], "is not a checkout_kit setting (a typo?)")
+    raw = {key: config.get(PREFIX + key, default) for key, default in DEFAULTS.items()}
+
+    sandbox = _bool("SANDBOX", raw["SANDBOX"])
+    transport = raw["API_TRANSPORT"]
+    if transport is not None and not isinstance(transport, httpx.BaseTransport):
+        raise ConfigurationError(PREFIX + "API_TRANSPORT", "must be an httpx.BaseTransport")
+    if sandbox:
+        base = _url("SANDBOX_URL", raw["SANDBOX_URL"], allow_path=True)
+        if base.startswith("/") and raw["API_URL"] is None and transport is None:
+            # A mounted sandbox is reachable from the browser by its path, but the
+            # server needs a way to call it too.
+            raise ConfigurationError(
+                PREFIX + "API_TRANSPORT",
+                "is required when CHECKOUT_KIT_SANDBOX_URL is a path (use mount_sandbox)")
+        default_api = "http://sandbox.invalid" + base if base.startswith("/") else base
+        defaults = (default_api, f"{base}/checkout.js", f"{base}/bundles/cloudpayments.js")
+    else:
+        if raw["SANDBOX_URL"] is not None:
+            raise ConfigurationError(PREFIX + "SANDBOX_URL", "is set but CHECKOUT_KIT_SANDBOX "
+                                                             "is False")
+        defaults = (PRODUCTION_API_URL, PRODUCTION_CHECKOUT_SCRIPT, PRODUCTION_WIDGET_SCRIPT)
+    api_url = _url("API_URL", raw["API_URL"] or defaults[0])
+    checkout_script = _url("CHECKOUT_SCRIPT_URL", raw["CHECKOUT_SCRIPT_URL"] or defaults[1],
+                           allow_path=True)
+    widget_script = _url("WIDGET_SCRIPT_URL", raw["WIDGET_SCRIPT_URL"] or defaults[2],
+                         allow_path=True)
+    origins = raw["WIDGET_ORIGINS"]
+    if origins is None:
+        origins = (origin_of(widget_script),)
+    if isinstance(origins, str) or not all(isinstance(o, str) for o in origins):
+        raise ConfigurationError(PREFIX + "WIDGET_ORIGINS", "must be a list of origins")
+
+    database_url = raw["DATABASE_URL"]
+    if database_url is None:
+        database_url = "sqlite:///" + str(Path(instance_path) / "checkout_kit.sqlite3")
+    database_url = _text("DATABASE_URL", database_url)
+
+    prefix = _text("URL_PREFIX", raw["URL_PREFIX"], required=False)
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ConfigurationError(PREFIX + "URL_PREFIX",
+                                 f"must start with / and not end with one, got {prefix!r}")
+    language = raw["LANGUAGE"]
+    dirs = raw["TRANSLATION_DIRS"]
+    if isinstance(dirs, str | Path) or not all(isinstance(d, str | Path) for d in dirs):
+        raise ConfigurationError(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
+    return Settings(
+        public_id=_text("PUBLIC_ID", raw["PUBLIC_ID"]),
+        api_secret=_text("API_SECRET", raw["API_SECRET"]),
+        sandbox=sandbox,
+        api_url=api_url,
+        api_transport=transport,
+        checkout_script_url=checkout_script,
+        widget_script_url=widget_script,
+        widget_origins=tuple(origins),
+        database_url=database_url,
+        mode=_choice("MODE", raw["MODE"], _MODES),
+        url_prefix=prefix,
+        language=None if language is None else _language("LANGUAGE", language),
+        default_language=_language("DEFAULT_LANGUAGE", raw["DEFAULT_LANGUAGE"]),
+        translation_dirs=tuple(Path(d) for d in dirs),
+        term_url_max_age=_positive("TERM_URL_MAX_AGE", raw["TERM_URL_MAX_AGE"]),
+        threeds_iframe=_bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]),
+        pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
+        http_timeout=_positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float),
+        http_retries=_count("HTTP_RETRIES", raw["HTTP_RETRIES"]),
+    )

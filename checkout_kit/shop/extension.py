@@ -1,0 +1,326 @@
+"""``CheckoutKit``: the Flask extension that takes card payments into the ledger.
+
+One instance may serve several apps; everything an app needs (settings, API client,
+ledger, service, catalogs, TermUrl signer) lives in ``app.extensions["checkout_kit"]``,
+so two apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from flask import Flask, current_app, url_for
+from itsdangerous import URLSafeTimedSerializer
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.routing import BuildError
+
+from ..client import CloudPaymentsClient
+from ..errors import PaymentNotFoundError, RequestRejectedError
+from ..ledger.service import PaymentService
+from ..ledger.states import PaymentStatus
+from ..ledger.store import Ledger
+from ..ledger.store import Payment as LedgerPayment
+from . import signals
+from .config import ConfigurationError, Settings, load_settings
+from .i18n import Catalogs
+
+__all__ = [
+    "EXTENSION_KEY",
+    "WIDGET_ROOT_PATHS",
+    "CheckoutKit",
+    "KitState",
+    "Payment",
+    "mount_sandbox",
+    "state",
+]
+
+EXTENSION_KEY = "checkout_kit"
+
+
+@dataclass
+class KitState:
+    """What one app's checkout needs (``app.extensions["checkout_kit"]``)."""
+
+    app: Flask
+    settings: Settings
+    client: CloudPaymentsClient
+    ledger: Ledger
+    service: PaymentService
+    catalogs: Catalogs
+    signer: URLSafeTimedSerializer
+
+
+def state(app: Flask | None = None) -> KitState:
+    """The checkout state of ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    found = target.extensions.get(EXTENSION_KEY)
+    if not isinstance(found, KitState):
+        raise RuntimeError("CheckoutKit.init_app(app) has not been called for this app")
+    return found
+
+
+class Payment:
+    """A ledger payment plus the URL where the payer pays it (:attr:`checkout_url`).
+
+    Every other attribute is the ledger snapshot's (``id``, ``status``, ``amount``...).
+    """
+
+    __slots__ = ("checkout_url", "snapshot")
+
+    def __init__(self, snapshot: LedgerPayment, checkout_url: str) -> None:
+        self.snapshot = snapshot
+        self.checkout_url = checkout_url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.snapshot, name)
+
+    def __repr__(self) -> str:
+        return f"Payment({self.snapshot!r}, checkout_url={self.checkout_url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Payment):
+            return self.snapshot == other.snapshot
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _payment_id(payment: Payment | LedgerPayment | str) -> str:
+    return payment if isinstance(payment, str) else str(payment.id)
+
+
+class _SandboxMount:
+    """WSGI: ``prefix`` and the widget's root paths go to the sandbox, the rest to the shop.
+
+    The sandbox's widget script opens its frame, loads the checkout script and calls
+    the API at the root of its origin (:data:`WIDGET_ROOT_PATHS`), so a sandbox sharing
+    the shop's origin must also answer those paths there.
+    """
+
+    def __init__(self, shop: Any, sandbox: Any, prefix: str, root_paths: tuple[str, ...]) -> None:
+        self.dispatch = DispatcherMiddleware(shop, {prefix: sandbox})
+        self.sandbox = sandbox
+        self.root_paths = root_paths
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(self.root_paths):
+            return self.sandbox(environ, start_response)
+        return self.dispatch(environ, start_response)
+
+
+#: The paths the sandbox's widget uses at the root of its origin.
+WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
+
+
+def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str = "/sandbox",
+                  widget_paths: bool = True, **sandbox_options: Any) -> Flask:
+    """Serve a sandbox under ``prefix`` of ``app`` (one process, one port) and point
+    the ``CHECKOUT_KIT_*`` settings at it. Call before :meth:`CheckoutKit.init_app`.
+
+    Without ``sandbox_app`` one is created (``sandbox_options`` go to
+    :func:`~checkout_kit.sandbox.create_sandbox_app`) whose bank page is
+    ``<prefix>/acs``, on the shop's own origin. With ``widget_paths`` the sandbox also
+    answers ``/widget/…``, ``/payments/…`` and ``/checkout.js`` at the root
+    (:data:`WIDGET_ROOT_PATHS`), where its widget looks for them; the shop's own routes
+    must not use those.
+    The server side calls the sandbox in-process (``httpx.WSGITransport``).
+    Returns the sandbox app.
+    """
+    from ..sandbox import create_sandbox_app, sandbox_of
+
+    if sandbox_app is None:
+        sandbox_options.setdefault("acs_url", f"{prefix}/acs")
+        sandbox_app = create_sandbox_app(**sandbox_options)
+    sandbox = sandbox_of(sandbox_app)
+    app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
+        app.wsgi_app, sandbox_app, prefix, WIDGET_ROOT_PATHS if widget_paths else ())
+    app.config.update({
+        "CHECKOUT_KIT_SANDBOX": True,
+        "CHECKOUT_KIT_SANDBOX_URL": prefix,
+        "CHECKOUT_KIT_API_TRANSPORT": httpx.WSGITransport(app=sandbox_app),
+        "CHECKOUT_KIT_API_URL": "http://sandbox.invalid",
+    })
+    app.config.setdefault("CHECKOUT_KIT_PUBLIC_ID", sandbox.public_id)
+    app.config.setdefault("CHECKOUT_KIT_API_SECRET", sandbox.api_secret)
+    return sandbox_app
+
+
+class CheckoutKit:
+    """The checkout extension: ``CheckoutKit(app)`` or ``kit.init_app(app)``.
+
+    The payment methods act on the current app's ledger (call them inside an app
+    context: a request, a CLI command or ``with app.app_context()``).
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Check the settings, open the ledger, register the blueprint and commands.
+
+        Raises :class:`~checkout_kit.shop.config.ConfigurationError` naming the first
+        bad ``CHECKOUT_KIT_*`` key (or ``SECRET_KEY``, which signs the TermUrl and the
+        CSRF tokens).
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("CheckoutKit is already initialised for this app")
+        settings = load_settings(app.config, app.instance_path)
+        secret = app.config.get("SECRET_KEY")
+        if not secret or not isinstance(secret, str | bytes):
+            raise ConfigurationError("SECRET_KEY", "is required (it signs the TermUrl and "
+                                                   "the CSRF tokens)")
+        try:
+            catalogs = Catalogs(settings.translation_dirs, settings.default_language)
+        except ValueError as exc:
+            raise ConfigurationError("CHECKOUT_KIT_DEFAULT_LANGUAGE", str(exc)) from None
+        if settings.language is not None and settings.language not in catalogs.languages:
+            raise ConfigurationError("CHECKOUT_KIT_LANGUAGE",
+                                     f"no catalog for {settings.language!r}")
+        client = CloudPaymentsClient(
+            settings.public_id, settings.api_secret, base_url=settings.api_url,
+            transport=settings.api_transport, timeout=settings.http_timeout,
+            max_retries=settings.http_retries)
+        ledger = Ledger(settings.database_url)
+
+        def on_change(payment: LedgerPayment, old: Any, new: Any) -> None:
+            # The ledger reports a status change after its commit.
+            signal = signals.BY_STATUS.get(str(new))
+            if signal is not None:
+                signal.send(app, payment=payment, old_status=None if old is None else str(old))
+
+        service = PaymentService(ledger, client, on_change=on_change)
+        app.extensions[EXTENSION_KEY] = KitState(
+            app=app, settings=settings, client=client, ledger=ledger, service=service,
+            catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"))
+
+        from .cli import checkout_group
+        from .views import bp
+
+        app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+        # The pages do their own CSRF checks (WTForms SessionCSRF; the TermUrl takes a
+        # signed URL instead), so Flask-WTF's global protection, when present, must
+        # leave them alone. Initialise CSRFProtect first, or exempt the blueprint.
+        csrf = app.extensions.get("csrf")
+        if csrf is not None and hasattr(csrf, "exempt"):
+            csrf.exempt(bp)
+        app.cli.add_command(checkout_group)
+        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+    # --- the shop's API ----------------------------------------------------------------
+
+    @staticmethod
+    def _wrap(snapshot: LedgerPayment) -> Payment:
+        try:
+            url = url_for("checkout_kit.pay", payment_id=snapshot.id, _external=True)
+        except (RuntimeError, BuildError):
+            # No request and no SERVER_NAME: the path, relative to the app's root.
+            root = current_app.config.get("APPLICATION_ROOT") or "/"
+            url = (root.rstrip("/") + state().settings.url_prefix + f"/pay/{snapshot.id}")
+        return Payment(snapshot, url)
+
+    def create_payment(
+        self,
+        *,
+        invoice_id: str,
+        amount: Decimal | int | str,
+        currency: str = "RUB",
+        description: str,
+        account_id: str | None = None,
+        email: str | None = None,
+        scheme: str = "charge",
+        success_url: str | None = None,
+        fail_url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Payment:
+        """Record a payment to be paid (``scheme`` ``"charge"``: one stage, ``"auth"``:
+        held until :meth:`confirm`) and return it with its ``checkout_url``.
+
+        The same ``invoice_id`` with the same data returns the existing payment;
+        with other data it raises ``PaymentConflictError``.
+        """
+        kit = state()
+        try:
+            kit.ledger.get_by_invoice(invoice_id)
+            existed = True
+        except PaymentNotFoundError:
+            existed = False
+        snapshot = kit.service.create_payment(
+            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
+            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
+            fail_url=fail_url, metadata=metadata)
+        if not existed:
+            # The ledger reports status changes only; creation is ours to announce.
+            signals.payment_created.send(kit.app, payment=snapshot, old_status=None)
+        return self._wrap(snapshot)
+
+    def get(self, payment: Payment | LedgerPayment | str) -> Payment:
+        """The payment's current state (``PaymentNotFoundError`` if unknown)."""
+        return self._wrap(state().ledger.get(_payment_id(payment)))
+
+    def confirm(self, payment: Payment | LedgerPayment | str,
+                amount: Decimal | int | str | None = None) -> Payment:
+        """Capture an authorized (two-stage) payment, in full or ``amount``."""
+        return self._wrap(state().service.confirm(_payment_id(payment), amount))
+
+    def void(self, payment: Payment | LedgerPayment | str) -> Payment:
+        """Cancel an authorized (two-stage) payment."""
+        return self._wrap(state().service.void(_payment_id(payment)))
+
+    def refund(self, payment: Payment | LedgerPayment | str,
+               amount: Decimal | int | str | None = None) -> Payment:
+        """Refund a succeeded payment, in full or ``amount`` (partial refunds add up)."""
+        kit = state()
+        before = kit.ledger.get(_payment_id(payment))
+        after = kit.service.refund(before.id, amount)
+        if str(after.status) == str(before.status) and after.refunded_amount > (
+                before.refunded_amount or 0):
+            # A partial refund keeps the status, so the ledger reports no change.
+            signals.payment_refunded.send(kit.app, payment=after, old_status=str(before.status),
+                                          amount=after.refunded_amount - before.refunded_amount)
+        return self._wrap(after)
+
+    def refresh(self, payment: Payment | LedgerPayment | str) -> Payment:
+        """Ask the gateway how a pending or unknown payment ended (a widget payment
+        included, which the gateway takes without our server)."""
+        return self._wrap(refresh(state(), _payment_id(payment)))
+
+    def reconcile(self) -> list[Payment]:
+        """Refresh every unknown or pending payment; returns those it looked at."""
+        return [self._wrap(p) for p in state().service.reconcile()]
+
+
+
+def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
+    """:meth:`PaymentService.refresh`, plus the widget's case.
+
+    A widget payment is paid between the payer's browser and the gateway, so the
+    ledger still says ``created`` (or ``failed``, when the payer tries again after a
+    decline) and its ``refresh`` does not ask about it. Here the gateway is asked for
+    the invoice's latest payment; if it has one the ledger does not know, the ledger
+    claims it (``created|failed -> processing``, allowed by the state machine, with
+    that transaction) and ``refresh`` settles it from the gateway's record. Until the
+    gateway has a new payment, nothing changes.
+    """
+    payment = kit.ledger.get(payment_id)
+    if payment.status in _WIDGET_PAYABLE:
+        try:
+            latest = kit.client.find_payment(payment.invoice_id)
+        except RequestRejectedError:
+            return payment  # "Not found": the payer has not paid (yet)
+        if latest.transaction_id == payment.gateway_transaction_id:
+            return payment  # the attempt the ledger already recorded
+        with kit.ledger.update(payment_id) as unit:
+            if unit.payment.version != payment.version:
+                return unit.payment  # settled meanwhile by another request
+            unit.transition(PaymentStatus.PROCESSING, note="widget: paid at the gateway",
+                            gateway_transaction_id=latest.transaction_id)
+    return kit.service.refresh(payment_id)
+
+
+_WIDGET_PAYABLE = frozenset({PaymentStatus.CREATED, PaymentStatus.FAILED})

@@ -1,0 +1,371 @@
+"""The payment pages (blueprint ``checkout_kit``).
+
+==============================  =======================================================
+``GET  /pay/<id>``              the configured mode's page (form or widget)
+``GET  /pay/<id>/form|widget``  the card form, or the widget opener
+``POST /pay/<id>/form``         cryptogram + name + e-mail → charge/auth (or 3-D Secure)
+``POST /3ds/<token>``           the TermUrl: the bank's ``MD`` + ``PaRes`` → post3ds
+``GET  /payments/<id>``         the result: success, failure or pending (self-refreshing)
+==============================  =======================================================
+
+The amount always comes from the ledger; the browser sends only the cryptogram, the
+cardholder name and the e-mail. Bad input gets a 4xx page with a message and leaves
+the ledger as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, SignatureExpired
+from werkzeug.wrappers import Response
+
+from .. import cards, jsoncodec, money
+from .._resources import resource_dir
+from ..errors import (
+    CheckoutKitError,
+    GatewayError,
+    LedgerError,
+    PaymentNotFoundError,
+    RequestRejectedError,
+)
+from ..ledger.store import Payment
+from ..reasons import reason_for
+from ..threeds import acs_form
+from .config import origin_of
+from .extension import KitState, refresh, state
+from .forms import make_pay_form, unexpected_fields
+from .i18n import CHECKOUT_CODES, N_
+from .security import PagePolicy, harden, nonce, page_policy
+
+__all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
+
+bp = Blueprint(
+    "checkout_kit", __name__,
+    template_folder=str(resource_dir("templates")),
+    static_folder=str(resource_dir("static") / "checkout_kit"),
+    static_url_path="/assets",
+)
+
+SUCCESS = frozenset({"succeeded", "authorized"})
+FAILURE = frozenset({"failed", "cancelled", "refunded"})
+PENDING = frozenset({"created", "processing", "awaiting_3ds", "unknown"})
+_PAYABLE = frozenset({"created", "failed"})
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+#: Problems with a request, by code (texts in the catalogs).
+PROBLEMS: dict[str, str] = {
+    "missing_cryptogram": N_("The card details did not reach us. Check them and try again."),
+    "bad_cryptogram": N_("The card details could not be read. Reload the page and try again."),
+    "bad_name": N_("The cardholder's name is too long."),
+    "bad_email": N_("The e-mail address is not valid."),
+    "csrf": N_("This page has expired. Reload it and try again."),
+    "unexpected": N_("The request carried fields this page never sends."),
+    "not_found": N_("There is no such payment."),
+    "bad_link": N_("This 3-D Secure link is not valid."),
+    "expired_link": N_("This 3-D Secure link has expired. Start the payment again."),
+    "bad_md": N_("The bank's answer does not belong to this payment."),
+    "missing_pares": N_("The bank's answer is incomplete."),
+    "conflict": N_("This payment cannot do that in its current state."),
+    "gateway": N_("The payment service is unavailable. Try again in a minute."),
+}
+
+
+def _kit() -> KitState:
+    return state()
+
+
+def language() -> str:
+    """The page language: the configured one, else the best of Accept-Language."""
+    kit = _kit()
+    return kit.catalogs.choose(kit.settings.language, request.accept_languages)
+
+
+def gettext(message: str) -> str:
+    """``message`` in the page language."""
+    return _kit().catalogs.get(language()).gettext(message)
+
+
+def _render(template: str, policy: PagePolicy, status: int = 200, **context: Any) -> Response:
+    page_policy(policy)
+    lang = language()
+    translate: Callable[[str], str] = _kit().catalogs.get(lang).gettext
+    html = render_template(
+        f"checkout_kit/{template}", _=translate, lang=lang, nonce=nonce(), **context)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _problem_page(code: str, status: int) -> Response:
+    return _render("problem.html", PagePolicy(), status, code=code,
+                   message=gettext(PROBLEMS[code]))
+
+
+def _problem(code: str, status: int) -> NoReturn:
+    abort(_problem_page(code, status))
+
+
+def _payment(payment_id: str) -> Payment:
+    if not _ID.fullmatch(payment_id):
+        _problem("not_found", 404)
+    try:
+        return _kit().ledger.get(payment_id)
+    except PaymentNotFoundError:
+        _problem("not_found", 404)
+
+
+def _result_url(payment_id: str, *, framed: bool = False) -> str:
+    if framed:
+        return url_for("checkout_kit.result", payment_id=payment_id, frame=1)
+    return url_for("checkout_kit.result", payment_id=payment_id)
+
+
+def _see_other(url: str) -> Response:
+    return redirect(url, code=303)
+
+
+def _page_data(data: dict[str, Any]) -> str:
+    # Read by our script from a non-executed <script type="application/json">; "<" is
+    # escaped so the text cannot close the element.
+    return jsoncodec.dumps(data).replace("<", "\\u003c")
+
+
+def _amount(payment: Payment) -> str:
+    return money.format_amount(payment.amount, payment.currency)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@bp.after_request
+def _harden(response: Response) -> Response:
+    return harden(response, payment_page=request.endpoint != "checkout_kit.static")
+
+
+#: An error a page did not handle itself -> (problem code, HTTP status); first match.
+_ERROR_PAGES: tuple[tuple[type[CheckoutKitError], str, int], ...] = (
+    (PaymentNotFoundError, "not_found", 404),
+    (LedgerError, "conflict", 409),          # a transition the payment's state forbids
+    (GatewayError, "gateway", 503),          # the gateway refused or could not be reached
+    (CheckoutKitError, "conflict", 400),     # ThreeDSError, MoneyError...
+)
+
+
+@bp.errorhandler(CheckoutKitError)
+def _checkout_error(exc: CheckoutKitError) -> Response:
+    code, status = next((code, status) for kind, code, status in _ERROR_PAGES
+                        if isinstance(exc, kind))
+    return _problem_page(code, status)
+
+
+@bp.get("/pay/<payment_id>")
+def pay(payment_id: str) -> Response:
+    """The payment page in the configured mode."""
+    return _pay_page(payment_id, _kit().settings.mode)
+
+
+@bp.get("/pay/<payment_id>/<mode>")
+def pay_in(payment_id: str, mode: str) -> Response:
+    """The payment page in ``mode`` (``form`` or ``widget``)."""
+    if mode not in ("form", "widget"):
+        _problem("not_found", 404)
+    return _pay_page(payment_id, mode)
+
+
+def _pay_page(payment_id: str, mode: str) -> Response:
+    payment = _payment(payment_id)
+    if str(payment.status) not in _PAYABLE:
+        return _see_other(_result_url(payment.id))
+    if mode == "widget":
+        return _widget_page(payment)
+    form = make_pay_form(None, session, _secret(), payment.id, email=payment.email or "")
+    return _form_page(payment, form)
+
+
+def _secret() -> str | bytes:
+    secret: str | bytes = _kit().app.config["SECRET_KEY"]
+    return secret
+
+
+def _form_page(payment: Payment, form: Any, *, status: int = 200,
+               message: str | None = None) -> Response:
+    kit = _kit()
+    lang = language()
+    translate = kit.catalogs.get(lang).gettext
+    data = {
+        "page": "form",
+        "publicId": kit.settings.public_id,
+        "brands": cards.brand_table(),
+        "messages": {code: translate(text) for code, text in CHECKOUT_CODES.items()},
+        "cvvLabel": translate(N_("Security code")),
+        "busy": translate(N_("Paying…")),
+    }
+    policy = PagePolicy(scripts=(origin_of(kit.settings.checkout_script_url),),
+                        connect=(origin_of(kit.settings.checkout_script_url),))
+    return _render("form.html", policy, status, payment=payment, amount=_amount(payment),
+                   form=form, message=message, page_data=_page_data(data),
+                   checkout_script_url=kit.settings.checkout_script_url)
+
+
+def _widget_page(payment: Payment) -> Response:
+    kit = _kit()
+    lang = language()
+    intent = {
+        "publicTerminalId": kit.settings.public_id,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "paymentSchema": "Dual" if payment.scheme == "auth" else "Single",
+        "description": payment.description,
+        "externalId": payment.invoice_id,
+        "culture": "en-US" if lang == "en" else "ru-RU",
+        "userInfo": {k: v for k, v in (("accountId", payment.account_id),
+                                       ("email", payment.email)) if v},
+    }
+    data = {"page": "widget", "intent": intent, "language": intent["culture"],
+            "resultUrl": _result_url(payment.id)}
+    origins = tuple(kit.settings.widget_origins)
+    policy = PagePolicy(scripts=(origin_of(kit.settings.widget_script_url),), frames=origins,
+                        connect=origins, inline_styles=True)
+    return _render("widget.html", policy, payment=payment, amount=_amount(payment),
+                   page_data=_page_data(data), widget_script_url=kit.settings.widget_script_url)
+
+
+def _form_problem(payment: Payment, form: Any) -> Response:
+    code = "missing_cryptogram"
+    if form.csrf_token.errors:
+        code = "csrf"
+    else:
+        for field in (form.cryptogram, form.name, form.email):
+            if field.errors:
+                code = str(field.errors[0]).split(":", 1)[0]
+                break
+    status = 403 if code == "csrf" else 400
+    fresh = make_pay_form(None, session, _secret(), payment.id,
+                          name=form.name.data or "", email=form.email.data or "")
+    return _form_page(payment, fresh, status=status, message=gettext(PROBLEMS[code]))
+
+
+@bp.post("/pay/<payment_id>/form")
+def submit(payment_id: str) -> Response:
+    """The card form's POST: charge or auth the ledger's amount with the cryptogram."""
+    kit = _kit()
+    payment = _payment(payment_id)
+    if unexpected_fields(request.form):
+        fresh = make_pay_form(None, session, _secret(), payment.id)
+        return _form_page(payment, fresh, status=400, message=gettext(PROBLEMS["unexpected"]))
+    form = make_pay_form(request.form, session, _secret(), payment.id)
+    if not form.validate():
+        return _form_problem(payment, form)
+    if str(payment.status) not in _PAYABLE:
+        return _see_other(_result_url(payment.id))
+    try:
+        outcome = kit.service.pay(
+            payment.id, cryptogram=form.cryptogram.data.strip(),
+            ip_address=request.remote_addr or "0.0.0.0",  # noqa: S104 - an address, not a bind
+            name=form.name.data or None, email=form.email.data or None)
+    except RequestRejectedError:
+        # The gateway refused the request itself (a cryptogram it cannot open...).
+        fresh = make_pay_form(None, session, _secret(), payment.id)
+        return _form_page(payment, fresh, status=400,
+                          message=gettext(PROBLEMS["bad_cryptogram"]))
+    except GatewayError:
+        # Nothing was processed (no connection, credentials refused): the ledger
+        # marked the attempt failed, and the payer may simply try again.
+        fresh = make_pay_form(None, session, _secret(), payment.id)
+        return _form_page(payment, fresh, status=503, message=gettext(PROBLEMS["gateway"]))
+    kind = outcome.kind
+    if kind == "three_ds" and outcome.challenge is not None:
+        challenge = outcome.challenge
+        # The frame only where both the shop and the gateway's answer allow it.
+        framed = kit.settings.threeds_iframe and challenge.iframe_is_allowed is True
+        return _three_ds_page(outcome.payment, challenge, framed=framed)
+    if kind == "declined":
+        message = outcome.cardholder_message or reason_for(
+            int(outcome.reason_code or 0)).message("en" if language() == "en" else "ru")
+        fresh = make_pay_form(None, session, _secret(), payment.id,
+                              name=form.name.data or "", email=form.email.data or "")
+        return _form_page(outcome.payment, fresh, message=message)
+    return _see_other(_result_url(payment.id))
+
+
+# --------------------------------------------------------------------------- 3-D Secure
+
+
+def _term_url(payment_id: str, *, framed: bool) -> str:
+    token = _kit().signer.dumps({"p": payment_id, "f": int(framed)})
+    return url_for("checkout_kit.term", token=token, _external=True)
+
+
+def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Response:
+    term_url = _term_url(payment.id, framed=framed)
+    form = acs_form(challenge.acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
+    bank = origin_of(challenge.acs_url)
+    # Framed, the frame goes on from the bank to our TermUrl and the exit page.
+    policy = PagePolicy(form_actions=(bank,), frames=(bank, "'self'") if framed else ())
+    width = max(challenge.frame_width or 500, 500)  # docs/gateway.md §4: at least 500x500
+    height = max(challenge.frame_height or 500, 500)
+    return _render("threeds.html", policy, payment=payment, amount=_amount(payment),
+                   form=form, framed=framed, width=width, height=height,
+                   page_data=_page_data({"page": "threeds", "framed": framed}))
+
+
+@bp.post("/3ds/<token>")
+def term(token: str) -> Response:
+    """TermUrl: the bank's cross-site POST of ``MD`` and ``PaRes``.
+
+    It carries no session cookie (SameSite=Lax) and no CSRF token; what it acts on is
+    signed into the URL. ``MD`` must be this payment's transaction; ``post3ds`` runs
+    once (a replay shows the stored result).
+    """
+    kit = _kit()
+    try:
+        data = kit.signer.loads(token, max_age=kit.settings.term_url_max_age)
+    except SignatureExpired:
+        _problem("expired_link", 400)
+    except BadSignature:
+        _problem("bad_link", 400)
+    if not isinstance(data, dict) or not isinstance(data.get("p"), str):
+        _problem("bad_link", 400)
+    payment = _payment(data["p"])
+    md = request.form.get("MD", "").strip()
+    pa_res = request.form.get("PaRes", "")
+    if not md or not pa_res:
+        _problem("missing_pares", 400)
+    if payment.gateway_transaction_id is None or md != str(payment.gateway_transaction_id):
+        _problem("bad_md", 400)
+    kit.service.complete_3ds(payment.id, md=md, pa_res=pa_res)
+    return _see_other(_result_url(payment.id, framed=bool(data.get("f"))))
+
+
+# --------------------------------------------------------------------------- results
+
+
+@bp.get("/payments/<payment_id>")
+def result(payment_id: str) -> Response:
+    """Success, failure or pending; a pending payment is looked up at the gateway."""
+    kit = _kit()
+    payment = _payment(payment_id)
+    if request.args.get("frame") == "1":
+        # The last stop of the framed 3-D Secure page: send the whole window on.
+        policy = PagePolicy(framed_by_self=True)
+        return _render("breakout.html", policy, url=_result_url(payment.id),
+                       page_data=_page_data({"page": "breakout", "url": _result_url(payment.id)}))
+    if str(payment.status) in PENDING or payment.status == "failed":
+        # A widget payment (a retry after a decline too) is paid at the gateway
+        # without us: only the gateway knows.
+        with contextlib.suppress(GatewayError):  # still pending: the page asks again
+            payment = refresh(kit, payment.id)
+    status = str(payment.status)
+    if status in SUCCESS:
+        return _render("success.html", PagePolicy(), payment=payment, amount=_amount(payment))
+    if status in FAILURE:
+        reason = payment.cardholder_message or (
+            reason_for(int(payment.reason_code)).message(language())
+            if payment.reason_code is not None else None)
+        return _render("failure.html", PagePolicy(), payment=payment, amount=_amount(payment),
+                       reason=reason, can_retry=status == "failed")
+    return _render("pending.html", PagePolicy(), payment=payment, amount=_amount(payment),
+                   refresh=kit.settings.pending_refresh)

@@ -1,0 +1,220 @@
+/*
+ * checkout_kit's page script: the card form, the 3-D Secure hand-off, the widget
+ * opener and the framed 3-D Secure exit. One file, loaded with the page's CSP nonce;
+ * it reads its data from <script type="application/json" id="checkout-kit-data">.
+ *
+ * Card data stays in this page: the card inputs have no name attribute, the checkout
+ * script turns them into a cryptogram, and only the cryptogram, the cardholder name
+ * and the e-mail are posted.
+ */
+(function () {
+  'use strict';
+
+  const dataElement = document.getElementById('checkout-kit-data');
+  const DATA = dataElement ? JSON.parse(dataElement.textContent) : {};
+  const $ = (id) => document.getElementById(id);
+
+  // ------------------------------------------------------------------ brands
+
+  // Same order of search as checkout_kit.cards: the longest prefixes first, and
+  // where brands tie at one width the table says who wins ("beats").
+  function rangesByWidth(brands) {
+    const byWidth = [];
+    for (const brand of brands) {
+      for (const [lo, hi] of brand.patterns) {
+        const w = String(lo).length;
+        (byWidth[w] = byWidth[w] || []).push([lo, hi, brand]);
+      }
+    }
+    return byWidth;
+  }
+
+  function detector(brands) {
+    const byWidth = rangesByWidth(brands);
+    return function detect(digits) {
+      for (let w = byWidth.length - 1; w >= 1; w--) {
+        if (!byWidth[w] || digits.length < w) continue;
+        const p = +digits.slice(0, w);
+        const hits = byWidth[w].filter(([lo, hi]) => lo <= p && p <= hi).map((r) => r[2]);
+        if (hits.length) return hits.find((b) => !hits.some((o) => o !== b && o.beats.includes(b.id)));
+      }
+      return null;
+    };
+  }
+
+  function luhn(digits) {
+    let sum = 0;
+    for (let i = 0; i < digits.length; i++) {
+      let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+      if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+      sum += d;
+    }
+    return sum % 10 === 0;
+  }
+
+  /** "4242424242424242" with gaps [4, 8, 12] -> "4242 4242 4242 4242". */
+  function spaced(digits, gaps) {
+    let out = '';
+    for (let i = 0; i < digits.length; i++) {
+      if (i && gaps.includes(i)) out += ' ';
+      out += digits[i];
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ the card form
+
+  function cardForm() {
+    const form = $('ck-form');
+    const number = $('ck-number');
+    const exp = $('ck-exp');
+    const cvv = $('ck-cvv');
+    const cvvLabel = $('ck-cvv-label');
+    const brandBadge = $('ck-brand');
+    const pay = $('ck-pay');
+    const detect = detector(DATA.brands);
+    const touched = new Set();
+    let brand = null;
+
+    function show(field, code) {
+      const slot = form.querySelector(`[data-error-for="${field}"]`);
+      const input = form.querySelector(`[data-cp="${field}"]`) || (field === 'name' ? $('ck-name') : null);
+      const text = code ? (DATA.messages[code] || code) : '';
+      if (slot) { slot.textContent = text; slot.dataset.code = code || ''; }
+      if (input) input.setAttribute('aria-invalid', code ? 'true' : 'false');
+    }
+
+    function numberCode() {
+      const digits = number.value.replace(/\D/g, '');
+      if (!digits) return 'CardNumber_Empty';
+      const lengths = brand ? brand.lengths : [12, 13, 14, 15, 16, 17, 18, 19];
+      return lengths.includes(digits.length) && luhn(digits) ? null : 'CardNumber_Invalid';
+    }
+
+    function expCode() {
+      const digits = exp.value.replace(/\D/g, '');
+      if (!digits) return 'ExpDateMonthYear_Empty';
+      if (digits.length !== 4 && digits.length !== 6) return 'ExpDateMonthYear_Invalid';
+      const month = +digits.slice(0, 2);
+      let year = +digits.slice(2);
+      if (digits.length === 4) year += 2000;
+      const now = new Date();
+      const current = now.getFullYear() * 12 + now.getMonth() + 1;
+      if (month < 1 || month > 12 || year * 12 + month < current) return 'ExpDateMonthYear_Invalid';
+      return null;
+    }
+
+    function cvvCode() {
+      const digits = cvv.value;
+      const rule = brand ? brand.cvv : { sizes: [3, 4], required: true };
+      if (!digits) return rule.required ? 'Cvv_Empty' : null;
+      return /^[0-9]+$/.test(digits) && rule.sizes.includes(digits.length) ? null : 'Cvv_Invalid';
+    }
+
+    const checks = { cardNumber: numberCode, expDateMonthYear: expCode, cvv: cvvCode };
+
+    function check(field) {
+      const code = checks[field]();
+      show(field, code);
+      return code;
+    }
+
+    function onNumber() {
+      const caretDigits = number.value.slice(0, number.selectionStart || 0).replace(/\D/g, '').length;
+      let digits = number.value.replace(/\D/g, '');
+      brand = detect(digits);
+      const longest = brand ? Math.max(...brand.lengths) : 19;
+      digits = digits.slice(0, longest);
+      const gaps = brand ? brand.gaps : [4, 8, 12, 16];
+      number.value = spaced(digits, gaps);
+      // Keep the caret after the same digit once spaces move.
+      let pos = 0;
+      for (let seen = 0; pos < number.value.length && seen < caretDigits; pos++) {
+        if (/\d/.test(number.value[pos])) seen++;
+      }
+      number.setSelectionRange(pos, pos);
+      brandBadge.textContent = brand ? brand.name : '';
+      brandBadge.dataset.brand = brand ? brand.id : '';
+      number.dataset.brand = brand ? brand.id : '';
+      cvvLabel.textContent = brand ? brand.cvv.name : DATA.cvvLabel;
+      cvv.maxLength = brand ? Math.max(...brand.cvv.sizes) : 4;
+      if (cvv.value.length > cvv.maxLength) cvv.value = cvv.value.slice(0, cvv.maxLength);
+      if (touched.has('cardNumber')) check('cardNumber');
+      if (touched.has('cvv')) check('cvv');
+    }
+
+    function onExp(event) {
+      let digits = exp.value.replace(/\D/g, '').slice(0, 4);
+      if (digits.length === 1 && digits > '1') digits = '0' + digits;  // "5" -> "05/"
+      const deleting = event && event.inputType && event.inputType.startsWith('delete');
+      exp.value = digits.length > 2 || (digits.length === 2 && !deleting)
+        ? digits.slice(0, 2) + '/' + digits.slice(2) : digits;
+      if (touched.has('expDateMonthYear')) check('expDateMonthYear');
+    }
+
+    function onCvv() {
+      cvv.value = cvv.value.replace(/\D/g, '').slice(0, cvv.maxLength);
+      if (touched.has('cvv')) check('cvv');
+    }
+
+    number.addEventListener('input', onNumber);
+    exp.addEventListener('input', onExp);
+    cvv.addEventListener('input', onCvv);
+    for (const [input, field] of [[number, 'cardNumber'], [exp, 'expDateMonthYear'], [cvv, 'cvv']]) {
+      input.addEventListener('blur', () => { if (input.value) { touched.add(field); check(field); } });
+    }
+
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      let first = null;
+      for (const field of Object.keys(checks)) {
+        touched.add(field);
+        if (check(field) && !first) first = form.querySelector(`[data-cp="${field}"]`);
+      }
+      if (first) { first.focus(); return; }
+      pay.disabled = true;
+      const label = pay.textContent;
+      pay.textContent = DATA.busy;
+      new cp.Checkout({ publicId: DATA.publicId, container: form })
+        .createPaymentCryptogram()
+        .then((cryptogram) => {
+          $('ck-cryptogram').value = cryptogram;
+          form.submit();
+        })
+        .catch((errors) => {
+          pay.disabled = false;
+          pay.textContent = label;
+          const fields = errors && typeof errors === 'object' ? errors : {};
+          for (const [field, code] of Object.entries(fields)) show(field, code);
+        });
+    });
+  }
+
+  // ------------------------------------------------------------------ other pages
+
+  function threeDS() {
+    // Posts PaReq, MD and TermUrl to the bank (into the frame when there is one).
+    $('ck-acs').submit();
+  }
+
+  function widget() {
+    const open = () => {
+      new cp.CloudPayments({ language: DATA.language }).start(DATA.intent).then((result) => {
+        // The widget's word is not trusted: the result page asks the ledger, which
+        // asks the gateway.
+        if (result && result.type !== 'cancel') window.location.assign(DATA.resultUrl);
+      });
+    };
+    $('ck-open').addEventListener('click', open);
+    open();
+  }
+
+  function breakout() {
+    if (window.top !== window.self) window.top.location.href = DATA.url;
+    else window.location.replace(DATA.url);
+  }
+
+  const pages = { form: cardForm, threeds: threeDS, widget, breakout };
+  const start = pages[document.body.dataset.page];
+  if (start) start();
+})();

@@ -1,0 +1,116 @@
+"""Fixtures for the extension's tests: a shop app with the sandbox mounted in-process.
+
+``shop`` is a :class:`Shop`: the Flask app (``CheckoutKit`` + the sandbox at
+``/sandbox``), its test client, the kit and the sandbox. Pages are driven with the
+Flask test client; the 3-D Secure bank page is the sandbox's own, reached through
+the same client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from checkout_kit.ledger import upgrade
+from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID
+from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
+from checkout_kit.shop import CheckoutKit, mount_sandbox
+from checkout_kit.shop.extension import KitState, state
+
+NO_3DS = "4000000000003055"
+WITH_3DS = "4242424242424242"
+DECLINED = "4000056655665556"  # 5051, no 3-D Secure
+DECLINED_3DS = "4012888888881881"  # 3-D Secure, then 5051
+
+
+@dataclass
+class Shop:
+    """One shop app under test."""
+
+    app: Flask
+    client: FlaskClient
+    kit: CheckoutKit
+    sandbox: Sandbox
+
+    @property
+    def state(self) -> KitState:
+        return state(self.app)
+
+    def create(self, invoice: str = "order-1", amount: str = "100.00", **kw: Any) -> Any:
+        with self.app.test_request_context():
+            return self.kit.create_payment(invoice_id=invoice, amount=amount,
+                                           description=kw.pop("description", "Order"), **kw)
+
+    def form_page(self, payment_id: str, **headers: str) -> tuple[str, str]:
+        """GET the card form; returns (html, csrf token)."""
+        response = self.client.get(f"/checkout/pay/{payment_id}/form", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.text, field_value(response.text, "csrf_token")
+
+    def pay(self, payment_id: str, card: str, **extra: str) -> Any:
+        """Fill in the form as the page script would: a cryptogram, never the card."""
+        _, token = self.form_page(payment_id)
+        data = {"csrf_token": token, "cryptogram": self.sandbox.make_cryptogram(card),
+                "name": "IVAN PETROV", "email": "payer@example.com", **extra}
+        return self.client.post(f"/checkout/pay/{payment_id}/form", data=data)
+
+    def bank(self, threeds_html: str, action: str = "confirm") -> tuple[str, dict[str, str]]:
+        """Go through the sandbox bank page; returns (TermUrl, {MD, PaRes})."""
+        acs = form_of(threeds_html, "ck-acs")
+        page = self.client.post(path_of(acs["action"]), data=acs["fields"])
+        assert page.status_code == 200, page.text
+        done = self.client.post("/sandbox/acs/complete", data={**acs["fields"], "action": action})
+        assert done.status_code == 200, done.text
+        back = form_of(done.text)
+        return back["action"], back["fields"]
+
+
+def path_of(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def field_value(html: str, name: str) -> str:
+    match = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', html)
+    assert match, f"no input {name}"
+    return unescape(match.group(1))
+
+
+def form_of(html: str, form_id: str | None = None) -> dict[str, Any]:
+    """The first form (or the one with ``form_id``): action and hidden fields."""
+    pattern = (rf'<form[^>]*id="{form_id}"[^>]*>(.*?)</form>' if form_id
+               else r"<form[^>]*>(.*?)</form>")
+    match = re.search(pattern, html, re.S)
+    assert match, "no form"
+    tag = match.group(0)[: match.group(0).index(">") + 1]
+    action = unescape(re.search(r'action="([^"]*)"', tag).group(1))  # type: ignore[union-attr]
+    fields = {unescape(n): unescape(v) for n, v in
+              re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', match.group(1))}
+    return {"action": action, "fields": fields}
+
+
+def make_shop(tmp_path: Path, keys: dict[int, bytes], **config: Any) -> Shop:
+    app = Flask("shop_under_test", instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="test secret", TESTING=True,
+                      CHECKOUT_KIT_DATABASE_URL=f"sqlite:///{tmp_path}/ledger.sqlite3", **config)
+    sandbox_app = create_sandbox_app(public_id=SANDBOX_PUBLIC_ID, api_secret=SANDBOX_API_SECRET,
+                                     keys=keys, acs_url="/sandbox/acs")
+    mount_sandbox(app, sandbox_app)
+    kit = CheckoutKit(app)
+    upgrade(state(app).settings.database_url)
+    return Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
+
+
+@pytest.fixture
+def shop(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> Iterator[Shop]:
+    made = make_shop(tmp_path, cloudpayments_sandbox_keys)
+    yield made
+    made.state.ledger.engine.dispose()
+    made.state.client.close()
