@@ -26,6 +26,7 @@ from wtforms.csrf.session import SessionCSRF
 from .._resources import resource_dir
 from ..errors import CheckoutKitError
 from ..sandbox import TEST_CARDS
+from ..sandbox.cli import DEFAULT_PORT
 from .extension import CheckoutKit, mount_sandbox, state
 from .security import PagePolicy, harden, nonce, page_policy
 
@@ -141,9 +142,10 @@ def create_demo_app(instance_path: str | Path | None = None, **config: Any) -> F
     return app
 
 
-@click.command("demo")
+@click.command("demo", short_help="Run the demo shop with the sandbox beside it.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
 @click.option("--instance", "instance_path", type=click.Path(file_okay=False, path_type=Path),
               default=Path("instance"), show_default=True,
               help="Folder for the ledger, the sandbox state and the secret key.")
