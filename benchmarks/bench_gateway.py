@@ -47,7 +47,7 @@ from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.models import ThreeDSChallenge, Transaction
 from checkout_kit.sandbox import create_sandbox_app, sandbox_of
-from checkout_kit.sandbox.wire import Params
+from checkout_kit.sandbox.rules.params import Params
 
 TARGET = 0.5
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')

@@ -7,10 +7,10 @@ faults). See ``docs/sandbox.md``.
 
 from __future__ import annotations
 
-from .app import EXTENSION_KEY, create_sandbox_app, sandbox_of, start_worker
-from .clock import VirtualClock
-from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
-from .testcards import EXTRA_DECLINES, TEST_CARDS
+from .rules.clock import VirtualClock
+from .rules.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
+from .rules.testcards import EXTRA_DECLINES, TEST_CARDS
+from .web.app import EXTENSION_KEY, create_sandbox_app, sandbox_of, start_worker
 
 __all__ = [
     "DEFAULT_PUBLIC_ID",

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkout_kit.sandbox.wire import (
+from checkout_kit.sandbox.rules.params import (
     MAX_NUMBER_EXPONENT,
     JSONObject,
     Params,

@@ -13,10 +13,10 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from .._resources import resource_dir
+from ..._resources import resource_dir
+from ..rules.clock import VirtualClock
+from ..rules.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
 from . import acs, api, browser, controls, orderpage
-from .clock import VirtualClock
-from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
 from .faults import SandboxMiddleware
 
 __all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]

@@ -39,18 +39,18 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from .. import cryptogram, threeds
-from ..cards import Expiry, detect_brand, luhn_valid
-from ..errors import CardError, CryptogramError, UnknownKeyVersionError
-from ..notifications import NotificationType
-from ..reasons import reason_for
+from ... import cryptogram, threeds
+from ...cards import Expiry, detect_brand, luhn_valid
+from ...errors import CardError, CryptogramError, UnknownKeyVersionError
+from ...notifications import NotificationType
+from ...reasons import reason_for
+from ..web.faults import Faults
+from ..web.notify import Notifier, address_problem
 from . import render
 from .clock import VirtualClock
-from .faults import Faults
-from .notify import Notifier, address_problem
-from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
+from .params import JSONObject, Params, RequestError
+from .records import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
-from .wire import JSONObject, Params, RequestError
 
 __all__ = ["DEFAULT_PUBLIC_ID", "DEFAULT_SECRET", "Sandbox", "SandboxSettings"]
 
@@ -671,7 +671,7 @@ class Sandbox:
 
     def list_day(self, p: Params) -> dict[str, Any]:
         """``/payments/list``: the operations of one day in ``TimeZone`` (UTC default)."""
-        from .wire import TIME_ZONES
+        from .params import TIME_ZONES
 
         day = p.date("Date", required=True)
         zone = (p.text("TimeZone", max_length=16) or "UTC").upper()
@@ -727,7 +727,7 @@ class Sandbox:
 
     def update_notification_settings(self, kind: str, p: Params) -> dict[str, Any]:
         """``/site/notifications/{Type}/update`` (the sandbox allows Check too)."""
-        from ..notifications import codec_for
+        from ...notifications import codec_for
 
         nkind = self._kind(kind)
         enabled = p.flag("IsEnabled")

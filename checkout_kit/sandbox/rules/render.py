@@ -12,9 +12,9 @@ from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from ..reasons import reason_for
-from .state import STATUS_CODES, Order, Subscription, TokenRecord, Transaction, TxType
-from .wire import JSONObject, iso, ms_date
+from ...reasons import reason_for
+from .params import JSONObject, iso, ms_date
+from .records import STATUS_CODES, Order, Subscription, TokenRecord, Transaction, TxType
 
 __all__ = [
     "CARD_TYPES",

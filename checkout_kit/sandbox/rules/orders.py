@@ -13,8 +13,8 @@ import string
 from typing import TYPE_CHECKING, Any
 
 from . import render
-from .state import Order, Transaction
-from .wire import Params, RequestError
+from .params import Params, RequestError
+from .records import Order, Transaction
 
 if TYPE_CHECKING:
     from .engine import Sandbox

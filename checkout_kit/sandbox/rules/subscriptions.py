@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MoneyError
-from ..money import parse_amount
-from ..notifications import NotificationType
+from ...errors import MoneyError
+from ...money import parse_amount
+from ...notifications import NotificationType
 from . import render
 from .engine import PaymentRequest
-from .state import Subscription, Transaction, TxStatus
-from .wire import Params, RequestError
+from .params import Params, RequestError
+from .records import Subscription, Transaction, TxStatus
 
 if TYPE_CHECKING:
     from .engine import Sandbox

@@ -40,9 +40,9 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from .engine import Sandbox
-from .state import StoredResponse
-from .wire import Params, RequestError, dumps, loads
+from ..rules.engine import Sandbox
+from ..rules.params import Params, RequestError, dumps, loads
+from ..rules.records import StoredResponse
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
-from .. import cryptogram, threeds
-from ..errors import CardError, CryptogramError
-from ..reasons import reason_for
+from ... import cryptogram, threeds
+from ...errors import CardError, CryptogramError
+from ...reasons import reason_for
+from ..rules.params import Params, RequestError
+from ..rules.records import Order
 from .api import get_sandbox
-from .state import Order
-from .wire import Params, RequestError
 
 __all__ = ["bp"]
 

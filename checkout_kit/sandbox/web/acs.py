@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 
-from .. import threeds
+from ... import threeds
+from ..rules.records import Transaction, TxStatus
 from .api import get_sandbox
-from .state import Transaction, TxStatus
 
 __all__ = ["OUTCOMES", "bp"]
 

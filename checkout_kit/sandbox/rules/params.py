@@ -19,8 +19,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import Any
 
-from ..errors import MoneyError
-from ..money import CURRENCIES, parse_amount
+from ...errors import MoneyError
+from ...money import CURRENCIES, parse_amount
 
 __all__ = [
     "INT64_MAX",

@@ -23,10 +23,10 @@ from typing import Any
 from flask import Blueprint, render_template_string, request
 from werkzeug.wrappers import Response
 
-from . import render
+from ..rules import render
+from ..rules.params import RequestError, iso, loads
+from ..rules.records import Delivery
 from .api import envelope_response, get_sandbox
-from .state import Delivery
-from .wire import RequestError, iso, loads
 
 __all__ = ["bp"]
 

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .wire import dumps
+from ..rules.params import dumps
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .engine import Sandbox
+    from ..rules.engine import Sandbox
 
 __all__ = ["FAULT_KINDS", "Fault", "Faults", "SandboxMiddleware"]
 

@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from .. import notifications as nt
-from .state import Attempt, Delivery, NotificationSetting, SandboxState
+from ... import notifications as nt
+from ..rules.records import Attempt, Delivery, NotificationSetting, SandboxState
 
 __all__ = ["Notifier", "address_problem"]
 
