@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .rules.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+from .rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
 __all__ = ["parse_key_option", "sandbox_command"]
 

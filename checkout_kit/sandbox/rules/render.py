@@ -1,25 +1,29 @@
-"""How sandbox records look on the wire: API models and notification fields.
+"""How sandbox records look on the wire: API models and notification fields, as dicts.
 
-Field names, formats and constants follow reference §3.4, §3.5 and §5.4. Test-mode
-constants (``TestMode: true``, ``GatewayName "Test"``, ``Issuer "CloudPayments"``,
-``AuthCode "A1B2C3"``) come from the Docs examples (reference §8).
+Field names, formats and constants follow docs/gateway.md §3.4, §3.5 and §5.4.
+Test-mode constants (``TestMode: true``, ``GatewayName "Test"``, ``Issuer
+"CloudPayments"``, ``AuthCode "A1B2C3"``) come from the Docs examples (§8). The web
+layer hands these dicts to :mod:`checkout_kit.jsoncodec`; the brand names
+(``CardType``) come from :mod:`checkout_kit.cards` and the currency numbers
+(``CurrencyCode``) from :mod:`checkout_kit.money`.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from json.encoder import encode_basestring
+from decimal import Decimal
 from typing import Any
 
+from ... import jsoncodec
+from ...cards import UNKNOWN_CARD_TYPE, Brand
+from ...money import CURRENCY_CODES
 from ...reasons import reason_for
-from .params import JSONObject, iso, ms_date
-from .records import STATUS_CODES, Order, Subscription, TokenRecord, Transaction, TxType
+from .params import iso, ms_date
+from .records import Order, Subscription, TokenRecord, Transaction, TxStatus, TxType
 
 __all__ = [
-    "CARD_TYPES",
-    "CURRENCY_CODES",
     "INTERVAL_CODES",
+    "STATUS_CODES",
     "SUBSCRIPTION_STATUS_CODES",
     "card_type_for",
     "order_model",
@@ -27,42 +31,22 @@ __all__ = [
     "subscription_model",
     "token_model",
     "transaction_fields",
-    "transaction_json",
     "transaction_model",
 ]
 
 AUTH_CODE = "A1B2C3"
 GATEWAY_NAME = "Test"
 ISSUER = "CloudPayments"
+NO_FEE = Decimal("0.00")
 
-#: brand id (checkout_kit.cards) -> (CardType, CardTypeCode). Visa = 0 is observed;
-#: the other codes are UNCONFIRMED.
-CARD_TYPES: dict[str, tuple[str, int]] = {
-    "visa": ("Visa", 0),
-    "mastercard": ("Mastercard", 1),
-    "maestro": ("Maestro", 2),
-    "mir": ("МИР", 3),
-    "jcb": ("JCB", 4),
-    "american-express": ("AmericanExpress", 5),
-    "diners-club": ("DinersClub", 6),
-    "unionpay": ("UnionPay", 7),
-    "discover": ("Discover", 8),
-    "humo": ("Humo", 9),
-    "uzcard": ("Uzcard", 10),
-    "troy": ("Troy", 11),
+#: ``StatusCode`` of each transaction status (2, 3, 5 observed; 1 and 4 UNCONFIRMED).
+STATUS_CODES: dict[TxStatus, int] = {
+    TxStatus.AWAITING_AUTHENTICATION: 1,
+    TxStatus.AUTHORIZED: 2,
+    TxStatus.COMPLETED: 3,
+    TxStatus.CANCELLED: 4,
+    TxStatus.DECLINED: 5,
 }
-UNKNOWN_CARD_TYPE = ("Unknown", -1)
-
-#: ``CurrencyCode`` values; RUB = 0 is observed, the rest are UNCONFIRMED.
-CURRENCY_CODES: dict[str, int] = {
-    code: n
-    for n, code in enumerate((
-        "RUB", "USD", "EUR", "GBP", "UAH", "BYR", "KZT", "AZN", "CHF", "CZK", "CAD", "PLN",
-        "SEK", "TRY", "CNY", "INR", "BRL", "ZAR", "UZS", "BGN", "GEL", "RON", "AUD", "HKD",
-        "KGS", "AMD", "AED", "BYN", "BGL",
-    ))
-}
-
 #: ``IntervalCode`` (the Docs example pairs 2 with ``Day``; the rest UNCONFIRMED).
 INTERVAL_CODES: dict[str, int] = {"Week": 0, "Month": 1, "Day": 2}
 SUBSCRIPTION_STATUS_CODES: dict[str, int] = {
@@ -71,109 +55,94 @@ SUBSCRIPTION_STATUS_CODES: dict[str, int] = {
 ORDER_STATUS_CODES: dict[str, int] = {"Created": 0, "Paid": 2, "Cancelled": 3}
 
 
-def card_type_for(brand_id: str | None) -> tuple[str, int]:
-    """``(CardType, CardTypeCode)`` of a brand id."""
-    return CARD_TYPES.get(brand_id or "", UNKNOWN_CARD_TYPE)
+def card_type_for(brand: Brand | None) -> tuple[str, int]:
+    """``(CardType, CardTypeCode)`` of a brand (``("Unknown", -1)`` for none)."""
+    return brand.gateway_type if brand is not None else UNKNOWN_CARD_TYPE
 
 
-def _json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
+def json_text(value: Any) -> str | None:
+    """A JSON field the gateway echoes as JSON *text* (``JsonData``, ``Data``)."""
+    if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return jsoncodec.dumps(value)
 
 
-# A JSON string literal exactly as the sandbox's encoder writes one (non-ASCII kept):
-# the function json's encoder itself calls for that.
-_quote = encode_basestring
-
-
-def _json(value: str | int | None) -> str:
-    """A text, integer or null field of a model, as JSON."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return _quote(value)
-    return str(int(value))
-
-
-def _stamps(value: datetime | None) -> tuple[str, str]:
-    """``/Date(ms)/`` and ISO text of one instant, as JSON values."""
-    return _json(ms_date(value)), _json(iso(value))
-
-
-def transaction_model(tx: Transaction, terminal_url: str) -> JSONObject:
-    """The transaction model of reference §3.4 (every listed field present)."""
-    return JSONObject(transaction_json(tx, terminal_url))
-
-
-def transaction_json(tx: Transaction, terminal_url: str) -> str:
-    """:func:`transaction_model` as the JSON text the API sends.
-
-    Written field by field from the record, constant runs as literal text: every
-    payment answer carries this model, and building a dict of its 70 fields only to
-    encode it again costs about as much as the rest of the HTTP layer.
-    """
+def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
+    """The transaction model of docs/gateway.md §3.4 (every listed field present)."""
     reason = reason_for(tx.reason_code)
-    currency = _quote(tx.currency)
-    currency_code = _json(CURRENCY_CODES.get(tx.currency))
-    amount = format(tx.amount, "f") if tx.amount.is_finite() else "null"
-    created, created_iso = _stamps(tx.created)
-    # Under a frozen clock a payment is authorized at the instant it is created.
-    auth, auth_iso = (
-        (created, created_iso) if tx.auth_date == tx.created else _stamps(tx.auth_date)
-    )
-    # A one-stage payment is confirmed at the instant it is authorized.
-    confirm, confirm_iso = (
-        (auth, auth_iso) if tx.confirm_date is tx.auth_date else _stamps(tx.confirm_date)
-    )
     card = tx.card
-    card_fields = (
-        f'"CardFirstSix":{_quote(card.first_six)},"CardLastFour":{_quote(card.last_four)},'
-        f'"CardExpDate":{_quote(card.exp_date)},"CardType":{_quote(card.card_type)},'
-        f'"CardTypeCode":{int(card.card_type_code)},"CardProduct":null,"CardCategory":null,'
-        f'"EscrowAccumulationId":null,"IssuerBankCountry":"RU","Issuer":{_quote(ISSUER)}'
-        if card else
-        '"CardFirstSix":null,"CardLastFour":null,"CardExpDate":null,"CardType":null,'
-        '"CardTypeCode":null,"CardProduct":null,"CardCategory":null,'
-        '"EscrowAccumulationId":null,"IssuerBankCountry":null,"Issuer":null'
-    )
-    initiator = (
-        "" if tx.tr_initiator_code is None else f',"TrInitiatorCode":{int(tx.tr_initiator_code)}'
-    )
-    return (
-        f'{{"ReasonCode":{int(tx.reason_code)},"PublicId":{_quote(tx.public_id)},'
-        f'"TerminalUrl":{_quote(terminal_url)},"TransactionId":{int(tx.id)},'
-        f'"Amount":{amount},"Currency":{currency},"CurrencyCode":{currency_code},'
-        f'"PaymentAmount":{amount},"PaymentCurrency":{currency},'
-        f'"PaymentCurrencyCode":{currency_code},'
-        f'"InvoiceId":{_json(tx.invoice_id)},"AccountId":{_json(tx.account_id)},'
-        f'"Email":{_json(tx.email)},"Description":{_json(tx.description)},'
-        f'"JsonData":{_json(_json_text(tx.json_data))},'
-        f'"CreatedDate":{created},"PayoutDate":null,"PayoutDateIso":null,"PayoutAmount":null,'
-        f'"CreatedDateIso":{created_iso},"AuthDate":{auth},"AuthDateIso":{auth_iso},'
-        f'"ConfirmDate":{confirm},"ConfirmDateIso":{confirm_iso},'
-        f'"AuthCode":{_quote(AUTH_CODE) if tx.auth_date is not None else "null"},'
-        f'"TestMode":true,"Rrn":null,'
-        f'"OriginalTransactionId":{_json(tx.original_transaction_id)},'
-        f'"FallBackScenarioDeclinedTransactionId":null,"IpAddress":{_json(tx.ip_address)},'
-        f'"IpCountry":null,"IpCity":null,"IpRegion":null,"IpDistrict":null,'
-        f'"IpLatitude":null,"IpLongitude":null,{card_fields},'
-        f'"Status":{_quote(tx.status)},"StatusCode":{int(STATUS_CODES[tx.status])},'
-        f'"CultureName":{_quote(tx.culture_name or "ru-RU")},"Reason":{_quote(reason.name)},'
-        f'"CardHolderMessage":{_quote(reason.message(tx.culture_name))},'
-        f'"Type":{int(tx.type)},"Refunded":{"true" if tx.refunded > 0 else "false"},'
-        f'"Name":{_json(tx.name)},"Token":{_json(tx.token)},'
-        f'"SubscriptionId":{_json(tx.subscription_id)},'
-        f'"GatewayName":{_quote(GATEWAY_NAME)},"AndroidPay":false,"WalletType":"",'
-        f'"TotalFee":0.00,"VatAboveTotalFee":null,"ProcessorAndPartnerFee":null,'
-        f'"VatWithinProcessorFee":null{initiator}}}'
-    )
+    model: dict[str, Any] = {
+        "ReasonCode": tx.reason_code,
+        "PublicId": tx.public_id,
+        "TerminalUrl": terminal_url,
+        "TransactionId": tx.id,
+        "Amount": tx.amount,
+        "Currency": tx.currency,
+        "CurrencyCode": CURRENCY_CODES.get(tx.currency),
+        "PaymentAmount": tx.amount,
+        "PaymentCurrency": tx.currency,
+        "PaymentCurrencyCode": CURRENCY_CODES.get(tx.currency),
+        "InvoiceId": tx.invoice_id,
+        "AccountId": tx.account_id,
+        "Email": tx.email,
+        "Description": tx.description,
+        "JsonData": json_text(tx.json_data),
+        "CreatedDate": ms_date(tx.created),
+        "PayoutDate": None,
+        "PayoutDateIso": None,
+        "PayoutAmount": None,
+        "CreatedDateIso": iso(tx.created),
+        "AuthDate": ms_date(tx.auth_date),
+        "AuthDateIso": iso(tx.auth_date),
+        "ConfirmDate": ms_date(tx.confirm_date),
+        "ConfirmDateIso": iso(tx.confirm_date),
+        "AuthCode": AUTH_CODE if tx.auth_date is not None else None,
+        "TestMode": True,
+        "Rrn": None,
+        "OriginalTransactionId": tx.original_transaction_id,
+        "FallBackScenarioDeclinedTransactionId": None,
+        "IpAddress": tx.ip_address,
+        "IpCountry": None,
+        "IpCity": None,
+        "IpRegion": None,
+        "IpDistrict": None,
+        "IpLatitude": None,
+        "IpLongitude": None,
+        "CardFirstSix": card.first_six if card else None,
+        "CardLastFour": card.last_four if card else None,
+        "CardExpDate": card.exp_date if card else None,
+        "CardType": card.card_type if card else None,
+        "CardTypeCode": card.card_type_code if card else None,
+        "CardProduct": None,
+        "CardCategory": None,
+        "EscrowAccumulationId": None,
+        "IssuerBankCountry": "RU" if card else None,
+        "Issuer": ISSUER if card else None,
+        "Status": tx.status.value,
+        "StatusCode": STATUS_CODES[tx.status],
+        "CultureName": tx.culture_name or "ru-RU",
+        "Reason": reason.name,
+        "CardHolderMessage": reason.message(tx.culture_name),
+        "Type": int(tx.type),
+        "Refunded": tx.refunded > 0,
+        "Name": tx.name,
+        "Token": tx.token,
+        "SubscriptionId": tx.subscription_id,
+        "GatewayName": GATEWAY_NAME,
+        "AndroidPay": False,
+        "WalletType": "",
+        "TotalFee": NO_FEE,
+        "VatAboveTotalFee": None,
+        "ProcessorAndPartnerFee": None,
+        "VatWithinProcessorFee": None,
+    }
+    if tx.tr_initiator_code is not None:
+        model["TrInitiatorCode"] = tx.tr_initiator_code
+    return model
 
 
 def transaction_fields(tx: Transaction, when: datetime) -> dict[str, object]:
-    """Fields common to Check, Pay, Fail, Confirm and Cancel (reference §5.4)."""
+    """Fields common to Check, Pay, Fail, Confirm and Cancel (docs/gateway.md §5.4)."""
     card = tx.card
     return {
         "TransactionId": tx.id,
@@ -198,7 +167,7 @@ def transaction_fields(tx: Transaction, when: datetime) -> dict[str, object]:
         "Issuer": ISSUER if card else None,
         "IssuerBankCountry": "RU" if card else None,
         "Description": tx.description,
-        "Data": _json_text(tx.json_data),
+        "Data": json_text(tx.json_data),
     }
 
 
@@ -232,7 +201,7 @@ def _subscription_common(sub: Subscription) -> dict[str, Any]:
 
 
 def subscription_model(sub: Subscription) -> dict[str, Any]:
-    """The subscription model of reference §3.5."""
+    """The subscription model of docs/gateway.md §3.5."""
     return {
         **_subscription_common(sub),
         "CurrencyCode": CURRENCY_CODES.get(sub.currency),
@@ -251,7 +220,7 @@ def subscription_model(sub: Subscription) -> dict[str, Any]:
 
 
 def subscription_fields(sub: Subscription) -> dict[str, object]:
-    """Fields of a Recurrent notification (reference §5.4)."""
+    """Fields of a Recurrent notification (docs/gateway.md §5.4)."""
     return {
         **_subscription_common(sub),
         "StartDate": sub.start_date,
@@ -261,7 +230,7 @@ def subscription_fields(sub: Subscription) -> dict[str, object]:
 
 
 def order_model(order: Order) -> dict[str, Any]:
-    """The order model of reference §3.5."""
+    """The order model of docs/gateway.md §3.5."""
     return {
         "Id": order.id,
         "Number": order.number,

@@ -1,4 +1,4 @@
-"""Subscriptions (recurring payments) on the virtual clock (reference §3.5, §6.2).
+"""Subscriptions (recurring payments) on the virtual clock (docs/gateway.md §3.5, §6.2).
 
 Schedule: charge *k* (from 0) is due at ``StartDate + k × Period × Interval``
 (calendar months for ``Month``, clamped to the month's last day and always counted
@@ -25,12 +25,11 @@ from ...errors import MoneyError
 from ...money import parse_amount
 from ...notifications import NotificationType
 from . import render
-from .engine import PaymentRequest
-from .params import Params, RequestError
-from .records import Subscription, Transaction, TxStatus
+from .params import Params, PaymentRequest, RequestError
+from .records import Subscription, TokenRecord, Transaction, TxStatus
 
 if TYPE_CHECKING:
-    from .engine import Sandbox
+    from .terminal import Terminal
 
 __all__ = ["Subscriptions", "add_interval"]
 
@@ -62,9 +61,9 @@ def _interval(value: str | None) -> str:
 
 
 class Subscriptions:
-    """The subscription operations of one :class:`~checkout_kit.sandbox.engine.Sandbox`."""
+    """The subscription operations of one terminal."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Terminal) -> None:
         self.sandbox = sandbox
 
     @property
@@ -114,8 +113,7 @@ class Subscriptions:
                 created=sb.now(), next_transaction_date=start,
                 receipt=p.json_value("CustomerReceipt"),
             )
-            self._store[sub.id] = sub
-            sb.dirty = True
+            sb.state.add(sub)
             return self._ok(sub)
 
     def get(self, p: Params) -> dict[str, Any]:
@@ -179,7 +177,7 @@ class Subscriptions:
                 sub.status, sub.next_transaction_date = "Expired", None
             else:
                 sub.next_transaction_date = max(self._slot(sub), sb.now())
-            sb.dirty = True
+            sb.state.touch(sub)
             return self._ok(sub)
 
     def cancel(self, p: Params) -> dict[str, Any]:
@@ -187,7 +185,7 @@ class Subscriptions:
         with self.sandbox.lock:
             sub = self._get(p.required_text("Id", max_length=64))
             sub.status, sub.next_transaction_date = "Cancelled", None
-            self.sandbox.dirty = True
+            self.sandbox.state.touch(sub)
         return {"Success": True, "Message": None}
 
     # ------------------------------------------------------------------ from a payment
@@ -232,7 +230,7 @@ class Subscriptions:
             next_transaction_date=start,
             receipt=p.json_value("customerReceipt"),
         )
-        self._store[sub.id] = sub
+        sb.state.add(sub)
         tx.subscription_id = sub.id
 
     # ------------------------------------------------------------------ schedule
@@ -242,45 +240,43 @@ class Subscriptions:
         return [s.next_transaction_date for s in self._store.values()
                 if s.status in _LIVE and s.next_transaction_date is not None]
 
-    def run_due(self, now: datetime) -> None:
-        """Charge every subscription that is due at ``now``."""
+    def due(self, now: datetime) -> list[str]:
+        """The ids of the live subscriptions whose charge is due at ``now``."""
         with self.sandbox.lock:
-            due = [s.id for s in self._store.values()
-                   if s.status in _LIVE and s.next_transaction_date is not None
-                   and s.next_transaction_date <= now]
-        for sub_id in due:
-            self._charge(sub_id)
+            return [s.id for s in self._store.values()
+                    if s.status in _LIVE and s.next_transaction_date is not None
+                    and s.next_transaction_date <= now]
 
     def _set_status(self, sub: Subscription, status: str) -> None:
         if sub.status != status:
             sub.status = status
-            self.sandbox.notifier.enqueue(
+            self.sandbox.outbox.enqueue(
                 NotificationType.RECURRENT, render.subscription_fields(sub),
                 subscription_id=sub.id,
             )
 
-    def _charge(self, sub_id: str) -> None:
-        sb = self.sandbox
-        with sb.lock:
+    def charge_for(self, sub_id: str) -> tuple[Subscription, TokenRecord | None, PaymentRequest]:
+        """The subscription, its saved card (``None`` when gone) and the payment its due
+        charge makes (a token payment; hand its answer to :meth:`charged`)."""
+        with self.sandbox.lock:
             sub = self._store[sub_id]
-            record = sb.state.tokens.get(sub.token)
             req = PaymentRequest(
                 amount=sub.amount, currency=sub.currency, account_id=sub.account_id,
                 email=sub.email, description=sub.description, culture_name=sub.culture_name,
             )
-        if record is None:
-            envelope: dict[str, Any] = {"Success": False}
-        else:
-            envelope = sb.token_payment(
-                record, req, two_stage=sub.require_confirmation, initiator=0,
-                subscription_id=sub.id,
-            )
+            return sub, self.sandbox.state.tokens.get(sub.token), req
+
+    def charged(self, sub_id: str, envelope: Mapping[str, Any] | None) -> None:
+        """Move a subscription on after its charge answered ``envelope`` (``None``: it
+        could not be made)."""
+        sb = self.sandbox
         with sb.lock:
+            sub = self._store[sub_id]
             now = sb.now()
             sub.last_transaction_date = now
-            model = envelope.get("Model")
+            model = envelope.get("Model") if envelope else None
             status = model.get("Status") if isinstance(model, Mapping) else None
-            if status in (TxStatus.AUTHORIZED.value, TxStatus.COMPLETED.value):
+            if status in (TxStatus.AUTHORIZED, TxStatus.COMPLETED):
                 sub.successful, sub.failed = sub.successful + 1, 0
                 if sub.max_periods is not None and sub.successful >= sub.max_periods:
                     sub.next_transaction_date = None
@@ -296,4 +292,4 @@ class Subscriptions:
                 else:
                     sub.next_transaction_date = now + RETRY_AFTER
                     self._set_status(sub, "PastDue")
-            sb.dirty = True
+            sb.state.touch(sub)

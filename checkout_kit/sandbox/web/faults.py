@@ -1,13 +1,12 @@
-"""Fault injection and the WSGI layer in front of the API.
+"""Fault injection: request hooks in front of the API.
 
-:class:`SandboxMiddleware` wraps the Flask app. For API paths it
+:func:`install` adds hooks that, for API requests,
 
-* lower-cases the path (the gateway's routing ignores case: ``/Payments/Charge``);
-* applies injected faults, in this order: ``latency`` (sleep, then go on),
+* apply injected faults, in this order: ``latency`` (sleep, then go on),
   ``status`` (answer 429 or 5xx *without* processing), ``drop`` (process the
   request, commit its effects, then break the connection instead of answering);
-* answers 429 when more than ``max_concurrent_requests`` are in flight (the test
-  terminal's cap is 5, reference §3.1).
+* answer 429 when more than ``max_concurrent_requests`` are in flight (the test
+  terminal's cap is 5, docs/gateway.md §3.1).
 
 A dropped connection is modelled, for in-process clients (``httpx.WSGITransport``),
 by a response body that raises :class:`httpx.ReadError` when read: exactly what
@@ -18,28 +17,21 @@ the headers, which clients see as a truncated response (a protocol error).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import Any
 
 import httpx
+from flask import Flask, Response, g, request
 
-from ..rules.params import dumps
+from ... import jsoncodec
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-    from ..rules.engine import Sandbox
-
-__all__ = ["FAULT_KINDS", "Fault", "Faults", "SandboxMiddleware"]
-
-log = logging.getLogger("checkout_kit.sandbox")
+__all__ = ["FAULT_KINDS", "Fault", "Faults", "install"]
 
 FAULT_KINDS = ("latency", "status", "drop")
-API_PREFIXES = ("/test", "/payments/", "/v2/", "/subscriptions/", "/orders/", "/site/")
 
 
 @dataclass
@@ -56,8 +48,11 @@ class Fault:
     retry_after: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return asdict(self)
+        """JSON-able form (``retry_after`` as the decimal it was written as)."""
+        fields = asdict(self)
+        if self.retry_after is not None:
+            fields["retry_after"] = Decimal(repr(self.retry_after))
+        return fields
 
 
 class Faults:
@@ -108,8 +103,6 @@ class Faults:
 
     def take(self, kind: str, path: str) -> Fault | None:
         """The first armed fault of ``kind`` matching ``path``, used up once."""
-        if not self._faults:  # the usual case, checked without taking the lock
-            return None
         with self._lock:
             for fault in self._faults:
                 if fault.kind == kind and (fault.path is None or path.startswith(fault.path)):
@@ -121,84 +114,58 @@ class Faults:
         return None
 
 
-def _dropped() -> Iterator[bytes]:
+def _dropped(body: Iterable[str] | Iterable[bytes]) -> Iterator[bytes]:
+    # The answer was made and its effects committed; the connection then breaks.
+    for _ in body:
+        pass
     yield b""
     raise httpx.ReadError("connection dropped by a sandbox fault after the request was processed")
 
 
-class SandboxMiddleware:
-    """WSGI middleware: case-insensitive API paths, faults, the concurrency cap."""
+def _fault_answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = Response(jsoncodec.dumps_bytes({"Success": False, "Message": message}),
+                        status=status, mimetype="application/json")
+    response.headers.update(headers or {})
+    return response
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        sandbox: Sandbox,
-        faults: Faults,
-        handle: Callable[[Sandbox, WSGIEnvironment], WSGIApplication],
-    ) -> None:
-        self.app = app
-        self.sandbox = sandbox
-        self.faults = faults
-        self.handle = handle  # checkout_kit.sandbox.api.handle: answers one API request
-        self._in_flight = 0
-        self._lock = threading.Lock()
 
-    def _answer(
-        self, start_response: StartResponse, status: int, message: str,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> Iterable[bytes]:
-        body = dumps({"Success": False, "Message": message}).encode()
-        start_response(f"{status} Sandbox Fault", [
-            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-            *(headers or []),
-        ])
-        return [body]
+def install(app: Flask, faults: Faults, max_in_flight: Callable[[], int],
+            is_api: Callable[[], bool]) -> None:
+    """Apply ``faults`` and the concurrency cap to the API requests of ``app`` (those
+    for which ``is_api()`` holds), as request hooks."""
+    in_flight = [0]
+    guard = threading.Lock()
 
-    def _api(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            response = self.handle(self.sandbox, environ)
-        except Exception:
-            # A sandbox bug: say so in the envelope (requests carry no card data).
-            log.exception("sandbox error on %s", environ.get("PATH_INFO"))
-            return self._answer(start_response, 500, "Sandbox internal error")
-        return response(environ, start_response)
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "") or ""
-        lower = path.lower()
-        if not lower.startswith(API_PREFIXES):
-            return self.app(environ, start_response)
-        environ["PATH_INFO"] = lower
-        if environ.get("REQUEST_METHOD") == "OPTIONS":
-            return self._api(environ, start_response)
-        latency = self.faults.take("latency", lower)
+    @app.before_request
+    def before() -> Response | None:
+        if request.method == "OPTIONS" or not is_api():
+            return None
+        path = request.path.lower()
+        latency = faults.take("latency", path)
         if latency is not None:
             time.sleep(latency.latency_ms / 1000)
-        status = self.faults.take("status", lower)
+        status = faults.take("status", path)
         if status is not None:
-            extra = []
-            if status.retry_after is not None:
-                extra.append(("Retry-After", f"{status.retry_after:g}"))
-            return self._answer(start_response, status.status, "Injected fault", extra)
-        with self._lock:
-            if self._in_flight >= self.sandbox.settings.max_concurrent_requests:
-                busy = True
-            else:
-                busy = False
-                self._in_flight += 1
-        if busy:
-            return self._answer(start_response, 429, "Too many concurrent requests")
-        try:
-            result = self._api(environ, start_response)
-            if self.faults.take("drop", lower) is None:
-                return result
-            # Let the response finish (its effects are committed), then break the line.
-            for _ in result:
-                pass
-            close: Callable[[], None] | None = getattr(result, "close", None)
-            if close is not None:
-                close()
-            return _dropped()
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+            extra = {} if status.retry_after is None else {
+                "Retry-After": f"{status.retry_after:g}"}
+            return _fault_answer(status.status, "Injected fault", extra)
+        with guard:
+            if in_flight[0] >= max_in_flight():
+                return _fault_answer(429, "Too many concurrent requests")
+            in_flight[0] += 1
+        g.checkout_kit_sandbox_counted = True
+        return None
+
+    @app.after_request
+    def after(response: Response) -> Response:
+        # App hooks run after the API blueprint's, which commit the request's effects.
+        if g.get("checkout_kit_sandbox_counted") and faults.take(
+                "drop", request.path.lower()) is not None:
+            response.response = _dropped(response.response)
+        return response
+
+    @app.teardown_request
+    def teardown(exc: BaseException | None) -> None:
+        if g.pop("checkout_kit_sandbox_counted", False):
+            with guard:
+                in_flight[0] -= 1
