@@ -17,7 +17,7 @@ Prints PASS or FAIL and exits 0.
 
 The last line splits one charge into layers, each timed on its own and stacked:
 ``cryptogram.decrypt`` over the bare decryption (packet parsing and checks), the
-sandbox engine over that (``Sandbox.pay_by_cryptogram``), the sandbox's WSGI app
+sandbox rules over that (``Sandbox.pay_by_cryptogram``), the sandbox's WSGI app
 called directly over the engine (its HTTP layer), and the full charge over the app
 (client and httpx). Each layer runs alone here; inside a whole charge every layer
 finds colder caches and costs somewhat more, which the last figure absorbs.
@@ -105,9 +105,9 @@ def main() -> int:
 
     def core() -> None:
         n[0] += 1
-        probe.pay_by_cryptogram(Params({"Amount": "100.00", "IpAddress": "203.0.113.7",
-                                        "CardCryptogramPacket": packets[n[0] % 64]}),
-                                two_stage=False)
+        probe.finish(probe.pay_by_cryptogram(
+            Params({"Amount": "100.00", "IpAddress": "203.0.113.7",
+                    "CardCryptogramPacket": packets[n[0] % 64]}), two_stage=False))
 
     def open_packet() -> None:
         n[0] += 1
@@ -175,7 +175,7 @@ def main() -> int:
     us = {name: 1e6 / rate for name, rate in best.items()}
     print(f"per charge, µs (layers timed alone, stacked): decrypt {us['decrypt']:.0f}"
           f" + packet parsing and checks {us['open'] - us['decrypt']:.0f}"
-          f" + sandbox engine {us['core'] - us['open']:.0f}"
+          f" + sandbox rules {us['core'] - us['open']:.0f}"
           f" + sandbox HTTP layer {us['app'] - us['core']:.0f}"
           f" + client and httpx {us['charge'] - us['app']:.0f} = {us['charge']:.0f}")
     print("PASS" if ratio >= TARGET else "FAIL")
