@@ -94,7 +94,7 @@ def _r(*items: int | tuple[int, int]) -> tuple[tuple[int, int], ...]:
 
 _G4 = (4, 8, 12)
 
-#: The brand table. Sources: reference §2.3 (SDK ranges), the published IIN ranges
+#: The brand table. Sources: docs/gateway.md §2.3 (SDK ranges), the published IIN ranges
 #: of each network, and the precedence rules of lessons-from-peers.md.
 BRANDS: tuple[Brand, ...] = (
     Brand("visa", "Visa", _r(4), (16, 18, 19), _G4, "CVV", (3,),
@@ -121,7 +121,7 @@ BRANDS: tuple[Brand, ...] = (
     Brand("discover", "Discover", _r(6011, (644, 649), 65), (16, 19), _G4, "CID", (3,),
           beats=("maestro",),
           card_type="Discover", card_type_code=8),
-    # Uzcard and Humo: the gateway does not require a CVV for them (reference §2.5).
+    # Uzcard and Humo: the gateway does not require a CVV for them (docs/gateway.md §2.5).
     Brand("humo", "Humo", _r(9860), (16,), _G4, "CVV", (3,), cvv_required=False,
           beats=("mastercard",),
           card_type="Humo", card_type_code=9),

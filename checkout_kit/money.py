@@ -1,7 +1,7 @@
 """Amounts as :class:`~decimal.Decimal`, rounded by the rules of their currency.
 
 Floats are refused everywhere: ``0.1 + 0.2`` is how shops lose kopecks. The gateway
-accepts at most two decimals for every currency it lists (reference §3.3, §3.7), so
+accepts at most two decimals for every currency it lists (docs/gateway.md §3.3, §3.7), so
 the exponent table below is the ISO 4217 minor unit capped at 2.
 """
 

@@ -1,4 +1,4 @@
-"""The gateway's reason codes as one table (reference §3.6 and §5.3).
+"""The gateway's reason codes as one table (docs/gateway.md §3.6 and §5.3).
 
 ``REASONS`` maps a ``ReasonCode`` to its official name, a message for the payer
 (Russian and English) and its retry class for recurring payments. The sandbox

@@ -25,6 +25,7 @@ from checkout_kit.sandbox.rules.params import (
     '{"a": 1e50000000}', '{"a": 1e-50000000}', '{"a": -1E+401}',
     '{"a": 1e9999999999999999999999999}', '{"a": 0.' + "0" * 500 + '1}',
     '{"a": ' + "[" * 40 + "]" * 40 + "}", b'{"a": "\xff"}',
+    '{"a": "\\ud800"}', b'{"a": ["x", {"\\udc00": 1}]}',  # lone surrogates: not text
 ])
 def test_read_json_refuses_non_json_constants_numbers_out_of_range_and_bad_bytes(
     text: str | bytes,
@@ -41,6 +42,7 @@ def test_read_json_refuses_non_json_constants_numbers_out_of_range_and_bad_bytes
     ('{"a": -2.5e-400}', Decimal("-2.5e-400")),
     ('{"a": "NaN"}', "NaN"),
     ('{"a": 7}', 7),
+    ('{"a": "\\ud83d\\ude00"}', "\U0001f600"),  # a surrogate pair is one character
 ])
 def test_read_json_keeps_numbers_in_range_exact(text: str, expected: object) -> None:
     value = read_json(text)["a"]

@@ -91,11 +91,34 @@ def parse_datetime(text: str) -> datetime:
 
 def read_json(text: str | bytes) -> Any:
     """JSON text read by :func:`checkout_kit.jsoncodec.loads`; :class:`RequestError`
-    (400) with the codec's reason when it is not acceptable JSON."""
+    (400) with the codec's reason when it is not acceptable JSON, or when an escape
+    such as ``"\\ud800"`` makes a string that is not Unicode text (it could never be
+    written back)."""
     try:
-        return jsoncodec.loads(text)
+        value = jsoncodec.loads(text)
     except JSONCodecError as exc:
         raise RequestError(f"The request body is not valid JSON ({exc.code})", 400) from None
+    escapes = b"\\u" in text if isinstance(text, bytes) else "\\u" in text
+    if escapes and _has_lone_surrogate(value):
+        raise RequestError("The request body is not valid JSON (encoding)", 400)
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 # --------------------------------------------------------------------------- text values
@@ -279,8 +302,8 @@ class Params:
             stripped = value.strip()
             if stripped[:1] in ("{", "["):
                 try:
-                    return jsoncodec.loads(stripped)
-                except JSONCodecError:
+                    return read_json(stripped)
+                except RequestError:
                     raise RequestError(f"{name} is not valid JSON") from None
         return value
 

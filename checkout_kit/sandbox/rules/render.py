@@ -16,6 +16,7 @@ from typing import Any
 
 from ... import jsoncodec
 from ...cards import UNKNOWN_CARD_TYPE, Brand
+from ...models import Interval, SubscriptionStatus
 from ...money import CURRENCY_CODES
 from ...reasons import reason_for
 from .params import iso, ms_date
@@ -48,9 +49,11 @@ STATUS_CODES: dict[TxStatus, int] = {
     TxStatus.DECLINED: 5,
 }
 #: ``IntervalCode`` (the Docs example pairs 2 with ``Day``; the rest UNCONFIRMED).
-INTERVAL_CODES: dict[str, int] = {"Week": 0, "Month": 1, "Day": 2}
+INTERVAL_CODES: dict[str, int] = {Interval.WEEK: 0, Interval.MONTH: 1, Interval.DAY: 2}
+#: ``StatusCode`` of each subscription status (UNCONFIRMED).
 SUBSCRIPTION_STATUS_CODES: dict[str, int] = {
-    "Active": 0, "PastDue": 1, "Cancelled": 2, "Rejected": 3, "Expired": 4,
+    SubscriptionStatus.ACTIVE: 0, SubscriptionStatus.PAST_DUE: 1, SubscriptionStatus.CANCELLED: 2,
+    SubscriptionStatus.REJECTED: 3, SubscriptionStatus.EXPIRED: 4,
 }
 ORDER_STATUS_CODES: dict[str, int] = {"Created": 0, "Paid": 2, "Cancelled": 3}
 

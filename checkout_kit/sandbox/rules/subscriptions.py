@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...errors import MoneyError
+from ...models import Interval, SubscriptionStatus
 from ...money import parse_amount
 from ...notifications import NotificationType
 from . import render
@@ -33,17 +34,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Subscriptions", "add_interval"]
 
-INTERVALS = {"day": "Day", "week": "Week", "month": "Month"}
+INTERVALS = {interval.value.lower(): interval for interval in Interval}
 RETRY_AFTER = timedelta(hours=24)
 MAX_FAILURES = 3
-_LIVE = ("Active", "PastDue")
+_LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 def add_interval(start: datetime, interval: str, count: int) -> datetime:
     """``start`` moved by ``count`` intervals (calendar months for ``Month``)."""
-    if interval == "Day":
+    if interval == Interval.DAY:
         return start + timedelta(days=count)
-    if interval == "Week":
+    if interval == Interval.WEEK:
         return start + timedelta(weeks=count)
     months = start.month - 1 + count
     year, month = start.year + months // 12, months % 12 + 1
@@ -109,7 +110,7 @@ class Subscriptions:
                 email=p.text("Email", max_length=255), amount=amount, currency=currency,
                 require_confirmation=p.flag("RequireConfirmation"), start_date=start,
                 interval=interval, period=period, max_periods=max_periods,
-                culture_name=p.text("CultureName", max_length=16), status="Active",
+                culture_name=p.text("CultureName", max_length=16), status=SubscriptionStatus.ACTIVE,
                 created=sb.now(), next_transaction_date=start,
                 receipt=p.json_value("CustomerReceipt"),
             )
@@ -172,9 +173,9 @@ class Subscriptions:
                 # A new start date begins a new schedule.
                 sub.start_date, sub.successful = start, 0
             if sub.status not in _LIVE:
-                sub.status, sub.failed = "Active", 0
+                sub.status, sub.failed = SubscriptionStatus.ACTIVE, 0
             if sub.max_periods is not None and sub.successful >= sub.max_periods:
-                sub.status, sub.next_transaction_date = "Expired", None
+                sub.status, sub.next_transaction_date = SubscriptionStatus.EXPIRED, None
             else:
                 sub.next_transaction_date = max(self._slot(sub), sb.now())
             sb.state.touch(sub)
@@ -184,7 +185,7 @@ class Subscriptions:
         """``/subscriptions/cancel`` (no Recurrent notification: an API change)."""
         with self.sandbox.lock:
             sub = self._get(p.required_text("Id", max_length=64))
-            sub.status, sub.next_transaction_date = "Cancelled", None
+            sub.status, sub.next_transaction_date = SubscriptionStatus.CANCELLED, None
             self.sandbox.state.touch(sub)
         return {"Success": True, "Message": None}
 
@@ -226,7 +227,7 @@ class Subscriptions:
             token=tx.token, description=tx.description, email=tx.email, amount=amount,
             currency=tx.currency, require_confirmation=tx.two_stage, start_date=start,
             interval=interval, period=period, max_periods=max_periods,
-            culture_name=tx.culture_name, status="Active", created=sb.now(),
+            culture_name=tx.culture_name, status=SubscriptionStatus.ACTIVE, created=sb.now(),
             next_transaction_date=start,
             receipt=p.json_value("customerReceipt"),
         )
@@ -247,7 +248,7 @@ class Subscriptions:
                     if s.status in _LIVE and s.next_transaction_date is not None
                     and s.next_transaction_date <= now]
 
-    def _set_status(self, sub: Subscription, status: str) -> None:
+    def _set_status(self, sub: Subscription, status: SubscriptionStatus) -> None:
         if sub.status != status:
             sub.status = status
             self.sandbox.outbox.enqueue(
@@ -280,16 +281,16 @@ class Subscriptions:
                 sub.successful, sub.failed = sub.successful + 1, 0
                 if sub.max_periods is not None and sub.successful >= sub.max_periods:
                     sub.next_transaction_date = None
-                    self._set_status(sub, "Expired")
+                    self._set_status(sub, SubscriptionStatus.EXPIRED)
                 else:
                     sub.next_transaction_date = self._slot(sub)
-                    self._set_status(sub, "Active")
+                    self._set_status(sub, SubscriptionStatus.ACTIVE)
             else:
                 sub.failed += 1
                 if sub.failed >= MAX_FAILURES:
                     sub.next_transaction_date = None
-                    self._set_status(sub, "Rejected")
+                    self._set_status(sub, SubscriptionStatus.REJECTED)
                 else:
                     sub.next_transaction_date = now + RETRY_AFTER
-                    self._set_status(sub, "PastDue")
+                    self._set_status(sub, SubscriptionStatus.PAST_DUE)
             sb.state.touch(sub)

@@ -1,6 +1,6 @@
 """The sandbox's test cards, as data.
 
-``TEST_CARDS`` is exactly the gateway's documented table (reference §8): which cards
+``TEST_CARDS`` is exactly the gateway's documented table (docs/gateway.md §8): which cards
 ask for 3-D Secure and how a cryptogram payment and a later token payment end
 (``0`` approved, ``5051`` insufficient funds, ``None`` where the table says "—",
 because a declined card never gets a token).
@@ -32,7 +32,7 @@ class CardBehaviour:
 
 _OK, _NSF = 0, 5051
 
-# (label, number, 3-D Secure, cryptogram outcome, token outcome) — reference §8.
+# (label, number, 3-D Secure, cryptogram outcome, token outcome) — docs/gateway.md §8.
 _TABLE: tuple[tuple[str, str, bool, int, int | None], ...] = (
     ("Visa", "4242424242424242", True, _OK, _OK),
     ("Mastercard", "5555555555554444", True, _OK, _OK),

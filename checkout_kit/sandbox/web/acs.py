@@ -1,4 +1,4 @@
-"""The fake bank's 3-D Secure page (the test ``AcsUrl``, reference §4, §8).
+"""The fake bank's 3-D Secure page (the test ``AcsUrl``, docs/gateway.md §4, §8).
 
 ``POST /acs`` with ``PaReq``, ``MD`` and ``TermUrl`` shows the merchant, the amount
 and the masked card, a code field and the buttons Confirm, Decline and Cancel (the

@@ -128,7 +128,7 @@ class Ctx:
     def public_caller_ip(self) -> str | None:
         """The caller's address when it called with the Public ID alone (a browser or
         a mobile SDK, which cannot know its public IP), else ``None``."""
-        if request.authorization is not None or "Authorization" in request.headers:
+        if "Authorization" in request.headers:
             return None
         return request.remote_addr or None
 
