@@ -25,7 +25,6 @@ from checkout_kit.sandbox.rules.params import (
     '{"a": 1e50000000}', '{"a": 1e-50000000}', '{"a": -1E+401}',
     '{"a": 1e9999999999999999999999999}', '{"a": 0.' + "0" * 500 + '1}',
     '{"a": ' + "[" * 40 + "]" * 40 + "}", b'{"a": "\xff"}',
-    '{"a": "\\ud800"}', b'{"a": ["x", {"\\udc00": 1}]}',  # lone surrogates: not text
 ])
 def test_read_json_refuses_non_json_constants_numbers_out_of_range_and_bad_bytes(
     text: str | bytes,
@@ -65,6 +64,22 @@ def test_text_of_a_huge_or_non_finite_decimal_is_refused_before_writing_it(value
 
 def test_text_of_an_ordinary_decimal() -> None:
     assert Params({"InvoiceId": Decimal("1e3")}).text("InvoiceId") == "1000"
+
+
+def test_text_that_is_not_unicode_is_refused_where_it_would_be_kept() -> None:
+    # valid JSON, but the escapes make lone surrogates, which no answer could carry
+    params = Params(read_json('{"T": "\\ud800", "J": ["x", {"\\udc00": 1}],'
+                              ' "S": "{\\"a\\": \\"\\\\udc00\\"}"}'))
+    for name, read in (("T", params.text), ("J", params.json_value), ("S", params.json_value)):
+        with pytest.raises(RequestError, match=f"{name} is invalid"):
+            read(name)
+
+
+def test_text_that_is_not_unicode_may_be_replaced_where_it_is_only_compared() -> None:
+    params = Params(read_json('{"MD": "a\\ud800b"}'))
+    with pytest.raises(RequestError, match="MD is invalid"):
+        params.text("MD")
+    assert params.required_text("MD", replace_invalid=True) == "a\ufffdb"
 
 
 def test_json_value_reads_json_text_with_the_codec() -> None:

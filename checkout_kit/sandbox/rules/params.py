@@ -91,20 +91,22 @@ def parse_datetime(text: str) -> datetime:
 
 def read_json(text: str | bytes) -> Any:
     """JSON text read by :func:`checkout_kit.jsoncodec.loads`; :class:`RequestError`
-    (400) with the codec's reason when it is not acceptable JSON, or when an escape
-    such as ``"\\ud800"`` makes a string that is not Unicode text (it could never be
-    written back)."""
+    (400) with the codec's reason when it is not acceptable JSON.
+
+    An escape such as ``"\\ud800"`` is valid JSON but makes a string that is not
+    Unicode text, which could never be written back: :class:`Params` refuses such a
+    value in any field that is kept or echoed."""
     try:
-        value = jsoncodec.loads(text)
+        return jsoncodec.loads(text)
     except JSONCodecError as exc:
         raise RequestError(f"The request body is not valid JSON ({exc.code})", 400) from None
-    escapes = b"\\u" in text if isinstance(text, bytes) else "\\u" in text
-    if escapes and _has_lone_surrogate(value):
-        raise RequestError("The request body is not valid JSON (encoding)", 400)
-    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _has_lone_surrogate(value: Any) -> bool:
+    """Whether ``value`` holds a string (or an object key) that is not Unicode text."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -186,9 +188,13 @@ class Params:
         return value
 
     def text(
-        self, name: str, *, required: bool = False, max_length: int = MAX_TEXT
+        self, name: str, *, required: bool = False, max_length: int = MAX_TEXT,
+        replace_invalid: bool = False,
     ) -> str | None:
-        """A text field; numbers are accepted and written in decimal."""
+        """A text field; numbers are accepted and written in decimal. Text that is not
+        Unicode (a lone surrogate sent as ``\\ud800``) is refused, or with
+        ``replace_invalid`` (for values that are only compared, never kept) has those
+        characters replaced by U+FFFD."""
         value = self.raw(name)
         if value is None:
             if required:
@@ -209,11 +215,17 @@ class Params:
             raise RequestError(f"{name} is too long")
         if "\x00" in text:
             raise RequestError(f"{name} is invalid")
+        if _has_lone_surrogate(text):
+            if not replace_invalid:
+                raise RequestError(f"{name} is invalid")
+            text = _SURROGATE.sub("\ufffd", text)
         return text
 
-    def required_text(self, name: str, *, max_length: int = MAX_TEXT) -> str:
+    def required_text(self, name: str, *, max_length: int = MAX_TEXT,
+                      replace_invalid: bool = False) -> str:
         """A text field that must be present."""
-        value = self.text(name, required=True, max_length=max_length)
+        value = self.text(name, required=True, max_length=max_length,
+                          replace_invalid=replace_invalid)
         assert value is not None
         return value
 
@@ -302,9 +314,11 @@ class Params:
             stripped = value.strip()
             if stripped[:1] in ("{", "["):
                 try:
-                    return read_json(stripped)
+                    value = read_json(stripped)
                 except RequestError:
                     raise RequestError(f"{name} is not valid JSON") from None
+        if _has_lone_surrogate(value):
+            raise RequestError(f"{name} is invalid")
         return value
 
     def url(self, name: str, *, status: int = 200) -> str | None:

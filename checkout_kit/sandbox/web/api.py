@@ -155,8 +155,10 @@ def _public_key(sb: Sandbox, p: Params, ctx: Ctx) -> dict[str, Any]:
 
 
 def _callback(sb: Sandbox, p: Params, ctx: Ctx) -> Response:
-    location = sb.three_ds_callback(p.required_text("MD", max_length=8192),
-                                    p.text("PaRes", max_length=8192))
+    # Only compared with what the sandbox issued, never kept: odd text cannot match.
+    location = sb.three_ds_callback(
+        p.required_text("MD", max_length=8192, replace_invalid=True),
+        p.text("PaRes", max_length=8192, replace_invalid=True))
     return Response(b"", status=302, headers={"Location": location},
                     content_type="text/plain; charset=utf-8")
 
