@@ -30,6 +30,7 @@ __all__ = [
     "BRANDS_BY_ID",
     "LEGACY",
     "MODERN",
+    "UNKNOWN_CARD_TYPE",
     "Brand",
     "CardValidation",
     "CvvPatterns",
@@ -53,6 +54,10 @@ __all__ = [
 ]
 
 
+#: ``(CardType, CardTypeCode)`` of a card whose brand is not in the table.
+UNKNOWN_CARD_TYPE = ("Unknown", -1)
+
+
 @dataclass(frozen=True, slots=True)
 class Brand:
     """One card brand.
@@ -71,6 +76,15 @@ class Brand:
     cvv_sizes: tuple[int, ...]
     cvv_required: bool = True
     beats: tuple[str, ...] = ()
+    #: The gateway's ``CardType`` and ``CardTypeCode`` for this brand (docs/gateway.md
+    #: §3.4: Visa = 0 is observed, the other codes are UNCONFIRMED).
+    card_type: str = "Unknown"
+    card_type_code: int = -1
+
+    @property
+    def gateway_type(self) -> tuple[str, int]:
+        """``(CardType, CardTypeCode)`` as the gateway writes them."""
+        return self.card_type, self.card_type_code
 
     @property
     def max_length(self) -> int:
@@ -89,32 +103,43 @@ _G4 = (4, 8, 12)
 #: them). Within a shared lead the most specific prefix wins, so Troy's ``65…`` ranges
 #: take precedence over Discover's ``65`` and Maestro's catch-all ``6``.
 BRANDS: tuple[Brand, ...] = (
-    Brand("visa", "Visa", _r(4), (16, 18, 19), _G4, "CVV", (3,)),
-    Brand("mastercard", "Mastercard", _r((51, 55), (2221, 2720)), (16,), _G4, "CVC", (3,)),
+    Brand("visa", "Visa", _r(4), (16, 18, 19), _G4, "CVV", (3,),
+          card_type="Visa", card_type_code=0),
+    Brand("mastercard", "Mastercard", _r((51, 55), (2221, 2720)), (16,), _G4, "CVC", (3,),
+          card_type="Mastercard", card_type_code=1),
     Brand("mir", "MIR", _r((2200, 2204)), (16, 17, 18, 19), _G4, "CVP2", (3,),
-          beats=("mastercard",)),
+          beats=("mastercard",),
+          card_type="МИР", card_type_code=3),
     Brand("maestro", "Maestro",
           _r(493698, (500000, 504174), (504176, 506698), (506779, 508999), (56, 59), 63, 67, 6),
-          (12, 13, 14, 15, 16, 17, 18, 19), _G4, "CVC", (3,)),
-    Brand("american-express", "American Express", _r(34, 37), (15,), (4, 10), "CID", (4,)),
-    Brand("jcb", "JCB", _r(2131, 1800, (3528, 3589)), (16, 17, 18, 19), _G4, "CVV", (3,)),
+          (12, 13, 14, 15, 16, 17, 18, 19), _G4, "CVC", (3,),
+          card_type="Maestro", card_type_code=2),
+    Brand("american-express", "American Express", _r(34, 37), (15,), (4, 10), "CID", (4,),
+          card_type="AmericanExpress", card_type_code=5),
+    Brand("jcb", "JCB", _r(2131, 1800, (3528, 3589)), (16, 17, 18, 19), _G4, "CVV", (3,),
+          card_type="JCB", card_type_code=4),
     Brand("unionpay", "UnionPay", _r(62, 81), (14, 15, 16, 17, 18, 19), _G4, "CVN", (3,),
-          beats=("maestro",)),
+          beats=("maestro",),
+          card_type="UnionPay", card_type_code=7),
     Brand("diners-club", "Diners Club", _r((300, 305), 36, 38, 39), (14, 16, 19), (4, 10),
-          "CVV", (3,)),
+          "CVV", (3,),
+          card_type="DinersClub", card_type_code=6),
     Brand("discover", "Discover", _r(6011, (644, 649), 65), (16, 19), _G4, "CID", (3,),
-          beats=("maestro",)),
+          beats=("maestro",),
+          card_type="Discover", card_type_code=8),
     # Uzcard and Humo: the gateway does not require a CVV for them (docs/gateway.md §2.5).
     Brand("humo", "Humo", _r(9860), (16,), _G4, "CVV", (3,), cvv_required=False,
-          beats=("mastercard",)),
+          beats=("mastercard",),
+          card_type="Humo", card_type_code=9),
     Brand("uzcard", "Uzcard", _r(8600, 5614), (16,), _G4, "CVV", (3,), cvv_required=False,
-          beats=("mastercard", "maestro")),
+          beats=("mastercard", "maestro"),
+          card_type="Uzcard", card_type_code=10),
     Brand("troy", "Troy",
           _r((979200, 979289), 650052, (650082, 650083), 650092, 650161, 650170, 650173,
              650175, 650268, 650271, (650273, 650274), (650456, 650457), 650836,
              (650846, 650850), 650923, 650987, 650990, 654997, 657366, 657998, 658758,
              (658767, 658768)),
-          (16,), _G4, "CVV", (3,)),
+          (16,), _G4, "CVV", (3,), card_type="Troy", card_type_code=11),
 )
 
 BRANDS_BY_ID: dict[str, Brand] = {b.id: b for b in BRANDS}

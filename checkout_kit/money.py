@@ -11,15 +11,21 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import MoneyError
 
-__all__ = ["CURRENCIES", "format_amount", "minor_units", "parse_amount", "quantize"]
+__all__ = [
+    "CURRENCIES", "CURRENCY_CODES", "format_amount", "minor_units", "parse_amount", "quantize",
+]
 
-#: Currency code -> number of decimals the gateway accepts (docs/gateway.md §3.7).
+#: The currencies the gateway lists, in the order of their ``CurrencyCode`` (RUB = 0
+#: is observed; the other numbers are UNCONFIRMED, docs/gateway.md §3.7).
 _CODES = (
-    "RUB", "EUR", "USD", "GBP", "UAH", "BYR", "BYN", "KZT", "AZN", "CHF", "CZK", "CAD", "PLN",
-    "SEK", "TRY", "CNY", "INR", "BRL", "ZAR", "UZS", "BGN", "BGL", "RON", "AUD", "HKD", "GEL",
-    "KGS", "AMD", "AED",
+    "RUB", "USD", "EUR", "GBP", "UAH", "BYR", "KZT", "AZN", "CHF", "CZK", "CAD", "PLN",
+    "SEK", "TRY", "CNY", "INR", "BRL", "ZAR", "UZS", "BGN", "GEL", "RON", "AUD", "HKD",
+    "KGS", "AMD", "AED", "BYN", "BGL",
 )
+#: Currency code -> number of decimals the gateway accepts (docs/gateway.md §3.7).
 CURRENCIES: dict[str, int] = dict.fromkeys(_CODES, 2)
+#: Currency code -> the gateway's numeric ``CurrencyCode``.
+CURRENCY_CODES: dict[str, int] = {code: number for number, code in enumerate(_CODES)}
 
 #: Largest amount we accept for one payment; far above any real card limit, it keeps
 #: absurd inputs (``1e30``) out of the ledger and the gateway.

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .sandbox.rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+
 if TYPE_CHECKING:
     from flask import Flask
     from flask.testing import FlaskClient
@@ -53,8 +55,8 @@ __all__ = [
     "send_notification",
 ]
 
-SANDBOX_PUBLIC_ID = "test_api_00000000000000000000001"
-SANDBOX_API_SECRET = "sandbox_api_secret_0000000000000001"  # noqa: S105 - test credential
+SANDBOX_PUBLIC_ID = DEFAULT_PUBLIC_ID
+SANDBOX_API_SECRET = DEFAULT_SECRET
 SANDBOX_BASE_URL = "http://cloudpayments.sandbox"
 
 
@@ -89,7 +91,7 @@ def cloudpayments_sandbox(
     }
     sandbox = sandbox_of(create_sandbox_app(**options))
     yield sandbox
-    sandbox.notifier.close()
+    sandbox.close()
 
 
 @pytest.fixture

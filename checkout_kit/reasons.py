@@ -13,6 +13,7 @@ never produce them. :func:`reason_for` gives any unlisted code a generic row.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 __all__ = ["REASONS", "Reason", "ReasonCode", "RetryClass", "reason_for"]
@@ -134,64 +135,17 @@ REASONS: dict[int, Reason] = {r.code: r for r in _ROWS}
 
 
 
-class ReasonCode(enum.IntEnum):
-    """Every known ``ReasonCode``; ``REASONS[code]`` gives its row.
+def _member_name(reason: Reason) -> str:
+    """``InsufficientFunds`` -> ``INSUFFICIENT_FUNDS``; the answers to a Check (3xxx)
+    take a ``CHECK_`` prefix, since 3005 and 5030 share the name ``FormatError``."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", reason.name).upper()
+    return f"CHECK_{name}" if 3000 <= reason.code < 4000 else name
 
-    Declared member by member so type checkers see them; a test keeps it equal to
-    the table.
-    """
 
-    APPROVED = 0
-    REFER_TO_CARD_ISSUER = 5001
-    INVALID_MERCHANT = 5003
-    PICK_UP_CARD = 5004
-    DO_NOT_HONOR = 5005
-    ERROR = 5006
-    PICK_UP_CARD_SPECIAL_CONDITIONS = 5007
-    INVALID_TRANSACTION = 5012
-    AMOUNT_ERROR = 5013
-    INVALID_CARD_NUMBER = 5014
-    NO_SUCH_ISSUER = 5015
-    CUSTOMER_CANCELLATION = 5017
-    TRANSACTION_ERROR = 5019
-    FORMAT_ERROR = 5030
-    BANK_NOT_SUPPORTED_BY_SWITCH = 5031
-    EXPIRED_CARD_PICKUP = 5033
-    SUSPECTED_FRAUD = 5034
-    RESTRICTED_CARD = 5036
-    LOST_CARD = 5041
-    STOLEN_CARD = 5043
-    INSUFFICIENT_FUNDS = 5051
-    EXPIRED_CARD = 5054
-    INVALID_PIN = 5055
-    TRANSACTION_NOT_PERMITTED = 5057
-    TRANSACTION_NOT_PERMITTED_TO_CARD = 5058
-    SUSPECTED_FRAUD_DECLINE = 5059
-    EXCEEDS_APPROVAL_AMOUNT = 5061
-    RESTRICTED_CARD2 = 5062
-    SECURITY_VIOLATION = 5063
-    EXCEED_WITHDRAWAL_FREQUENCY = 5065
-    INCORRECT_CVV = 5082
-    TIMEOUT = 5091
-    CANNOT_REACH_NETWORK = 5092
-    SYSTEM_ERROR = 5096
-    GATEWAY_NOT_SUPPORTED = 5113
-    UNABLE_TO_PROCESS = 5204
-    AUTHENTICATION_FAILED = 5206
-    AUTHENTICATION_UNAVAILABLE = 5207
-    ANTI_FRAUD = 5300
-    ACQUIRER_TERMINAL_LIMITS_EXCEEDED = 5303
-    NO_PHONE = 5761
-    INVALID_PHONE = 5762
-    DIFFERENT_PHONES = 5763
-    CHECK_INVALID_INVOICE_ID = 3001
-    CHECK_INVALID_ACCOUNT_ID = 3002
-    CHECK_INVALID_AMOUNT = 3003
-    CHECK_OUT_OF_DATE = 3004
-    CHECK_FORMAT_ERROR = 3005
-    CHECK_UNAVAILABLE = 3006
-    CHECK_UNABLE_TO_CONNECT = 3007
-    CHECK_NOT_ACCEPTED = 3008
+#: Every known ``ReasonCode``, one member per row of :data:`REASONS`
+#: (``ReasonCode.INSUFFICIENT_FUNDS == 5051``; ``REASONS[code]`` gives its row).
+ReasonCode = enum.IntEnum(  # type: ignore[misc]
+    "ReasonCode", [(_member_name(r), r.code) for r in _ROWS], module=__name__)
 
 
 def reason_for(code: int) -> Reason:

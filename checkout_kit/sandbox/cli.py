@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+from .rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
 __all__ = ["DEFAULT_PORT", "parse_key_option", "sandbox_command"]
 
@@ -62,7 +62,7 @@ def sandbox_command(
     browser scripts and the /_sandbox/ controls."""
     from werkzeug.serving import make_server
 
-    from .app import create_sandbox_app, sandbox_of, start_worker
+    from .web.app import create_sandbox_app, sandbox_of, start_worker
 
     options: dict[str, Any] = {"site_name": site_name, "save_cards": save_cards,
                                "duplicate_notifications": duplicate_notifications}

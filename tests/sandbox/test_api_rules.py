@@ -15,7 +15,8 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import AuthenticationError, RateLimitError, UnknownOutcomeError
 from checkout_kit.models import Transaction, TransactionStatus
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
-from checkout_kit.sandbox import Sandbox, api, create_sandbox_app, sandbox_of
+from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
+from checkout_kit.sandbox.web import api
 
 IP = "203.0.113.7"
 

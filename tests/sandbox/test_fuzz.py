@@ -27,7 +27,7 @@ from checkout_kit import threeds
 from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.notifications import NotificationType
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
-from checkout_kit.sandbox.api import ROUTES
+from checkout_kit.sandbox.web.api import ROUTES
 
 PATHS = sorted(p.replace("<kind>", "Pay") for p in ROUTES)
 FIELDS = ["Amount", "Currency", "IpAddress", "CardCryptogramPacket", "TransactionId", "PaRes",

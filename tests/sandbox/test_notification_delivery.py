@@ -234,7 +234,7 @@ def test_addresses_httpx_cannot_send_to_are_refused(
 
 def _saved_address(sandbox: Sandbox, kind: nt.NotificationType, address: str) -> None:
     # as a state file written before addresses were checked may hold it
-    setting = sandbox.notifier.setting(kind)
+    setting = sandbox.outbox.setting(kind)
     setting.is_enabled, setting.address, setting.http_method = True, address, "POST"
 
 

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import PaymentDeclined, RequestRejectedError
 from checkout_kit.models import ThreeDSChallenge, Transaction, TransactionStatus
-from checkout_kit.sandbox import EXTRA_DECLINES, TEST_CARDS, Sandbox
+from checkout_kit.sandbox import (
+    EXTRA_DECLINES,
+    TEST_CARDS,
+    Sandbox,
+    VirtualClock,
+    create_sandbox_app,
+    sandbox_of,
+)
+from checkout_kit.sandbox.store import Store
 
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "vectors" / "sandbox_cards.json").read_text("utf-8"))["cards"]
@@ -129,24 +139,94 @@ def test_any_other_valid_card_is_approved_without_3ds(
     assert isinstance(tx, Transaction) and tx.status is TransactionStatus.AUTHORIZED
 
 
+#: A frozen virtual now: 2026-03-04 05:06:07 UTC is 1772600767000 ms after the epoch.
+T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+T0_MS, T0_ISO = "/Date(1772600767000)/", "2026-03-04T05:06:07"
+
+
+@pytest.fixture
+def frozen(cloudpayments_sandbox_keys: dict[int, bytes]) -> Iterator[tuple[Sandbox,
+                                                                          CloudPaymentsClient]]:
+    """A sandbox whose clock stands still at :data:`T0`, and a client wired to it."""
+    sandbox = sandbox_of(create_sandbox_app(keys=cloudpayments_sandbox_keys,
+                                            clock=VirtualClock(T0, frozen=True)))
+    with CloudPaymentsClient(sandbox.public_id, sandbox.api_secret, base_url="http://sandbox",
+                             transport=httpx.WSGITransport(app=sandbox.app)) as client:
+        yield sandbox, client
+    sandbox.close()
+
+
 def test_transaction_model_fields_and_formats(
-    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+    frozen: tuple[Sandbox, CloudPaymentsClient],
 ) -> None:
-    tx = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055",
-              amount=Decimal("10.50"), invoice_id="A-1", description="Tea",
-              json_data={"basket": [1, 2]}, email="buyer@example.com")
-    raw = tx.raw
-    assert raw["TestMode"] is True and raw["GatewayName"] == "Test"
-    assert raw["Issuer"] == "CloudPayments" and raw["AuthCode"] == "A1B2C3"
-    assert raw["CreatedDate"].startswith("/Date(") and raw["CreatedDate"].endswith(")/")
-    assert len(raw["CreatedDateIso"]) == 19 and raw["CreatedDateIso"][10] == "T"
-    assert raw["CardExpDate"] == f"12/{(cloudpayments_sandbox.now().year + 3) % 100:02d}"
-    assert raw["StatusCode"] == 3 and raw["CurrencyCode"] == 0 and raw["CardTypeCode"] == 0
-    assert raw["Amount"] == Decimal("10.50")
-    assert json.loads(raw["JsonData"]) == {"basket": [1, 2]}
-    for name in ("ReasonCode", "PublicId", "TransactionId", "PaymentAmount", "AuthDateIso",
-                 "ConfirmDateIso", "CardType", "Reason", "CardHolderMessage", "Refunded"):
-        assert name in raw
+    sandbox, client = frozen
+    tx = client.charge(Decimal("10.50"), ip_address=IP, invoice_id="A-1", description="Tea",
+                       json_data={"basket": [1, 2], "price": Decimal("0.10")},
+                       email="buyer@example.com", account_id="user-7",
+                       cryptogram=sandbox.make_cryptogram("4000000000003055", "11/29"))
+    assert isinstance(tx, Transaction)
+    assert tx.raw == {
+        # who and what (docs/gateway.md §3.4)
+        "ReasonCode": 0, "PublicId": sandbox.public_id, "TerminalUrl": "http://sandbox.local",
+        "TransactionId": 1_000_001, "Type": 0, "TestMode": True, "GatewayName": "Test",
+        # money: exact decimals, RUB is CurrencyCode 0
+        "Amount": Decimal("10.50"), "Currency": "RUB", "CurrencyCode": 0,
+        "PaymentAmount": Decimal("10.50"), "PaymentCurrency": "RUB", "PaymentCurrencyCode": 0,
+        "TotalFee": Decimal("0.00"), "Refunded": False, "PayoutAmount": None,
+        "PayoutDate": None, "PayoutDateIso": None, "VatAboveTotalFee": None,
+        "ProcessorAndPartnerFee": None, "VatWithinProcessorFee": None,
+        # the shop's fields, JsonData echoed as JSON text
+        "InvoiceId": "A-1", "AccountId": "user-7", "Email": "buyer@example.com",
+        "Description": "Tea", "JsonData": '{"basket":[1,2],"price":0.10}', "Name": None,
+        "IpAddress": IP, "IpCountry": None, "IpCity": None, "IpRegion": None,
+        "IpDistrict": None, "IpLatitude": None, "IpLongitude": None,
+        # a one-stage payment is created, authorized and confirmed at the frozen now
+        "CreatedDate": T0_MS, "CreatedDateIso": T0_ISO, "AuthDate": T0_MS,
+        "AuthDateIso": T0_ISO, "ConfirmDate": T0_MS, "ConfirmDateIso": T0_ISO,
+        "AuthCode": "A1B2C3", "Rrn": None, "OriginalTransactionId": None,
+        "FallBackScenarioDeclinedTransactionId": None,
+        # the card as the gateway shows it: never the number
+        "CardFirstSix": "400000", "CardLastFour": "3055", "CardExpDate": "11/29",
+        "CardType": "Visa", "CardTypeCode": 0, "CardProduct": None, "CardCategory": None,
+        "Issuer": "CloudPayments", "IssuerBankCountry": "RU", "EscrowAccumulationId": None,
+        # outcome
+        "Status": "Completed", "StatusCode": 3, "Reason": "Approved",
+        "CardHolderMessage": "Оплата успешно проведена", "CultureName": "ru-RU",
+        "Token": None, "SubscriptionId": None, "AndroidPay": False, "WalletType": "",
+    }
+
+
+def test_model_of_a_two_stage_payment_by_token_and_its_refund(
+    frozen: tuple[Sandbox, CloudPaymentsClient],
+) -> None:
+    sandbox, client = frozen
+    first = client.charge(Decimal("5"), ip_address=IP, account_id="user-7", save_card=True,
+                          cryptogram=sandbox.make_cryptogram("5205000000003055", "01/30"),
+                          culture_name="en-US")
+    assert isinstance(first, Transaction) and first.raw["Token"].startswith("tk_")
+    assert (first.raw["CardType"], first.raw["CardTypeCode"]) == ("Mastercard", 1)
+    assert first.raw["CardHolderMessage"] == "Payment approved"
+    held = client.auth_token(Decimal("3.00"), token=first.raw["Token"], account_id="user-7",
+                             currency="USD", tr_initiator_code=1, invoice_id="B-2")
+    assert {k: held.raw[k] for k in (
+        "Status", "StatusCode", "Currency", "CurrencyCode", "Amount", "AuthDate", "ConfirmDate",
+        "ConfirmDateIso", "TrInitiatorCode", "Token", "CardLastFour", "AuthCode")} == {
+        "Status": "Authorized", "StatusCode": 2, "Currency": "USD", "CurrencyCode": 1,
+        "Amount": Decimal("3.00"), "AuthDate": T0_MS, "ConfirmDate": None,
+        "ConfirmDateIso": None, "TrInitiatorCode": 1, "Token": first.raw["Token"],
+        "CardLastFour": "3055", "AuthCode": "A1B2C3"}
+    client.confirm(held.transaction_id, Decimal("2.00"))
+    client.refund(held.transaction_id, Decimal("0.50"))
+    payment, refund = client.find_payments("B-2")
+    assert {k: payment.raw[k] for k in ("Status", "StatusCode", "Amount", "Refunded")} == {
+        "Status": "Completed", "StatusCode": 3, "Amount": Decimal("2.00"), "Refunded": True}
+    assert {k: refund.raw[k] for k in (
+        "Type", "Amount", "Currency", "OriginalTransactionId", "Status", "StatusCode",
+        "Refunded", "CardLastFour", "Token")} == {
+        "Type": 1, "Amount": Decimal("0.50"), "Currency": "USD",
+        "OriginalTransactionId": held.transaction_id, "Status": "Completed", "StatusCode": 3,
+        "Refunded": False, "CardLastFour": "3055", "Token": None}
+    assert "TrInitiatorCode" not in refund.raw  # only token payments carry it
 
 
 def test_the_sandbox_never_keeps_the_card_number(cloudpayments_client: CloudPaymentsClient,
@@ -154,8 +234,10 @@ def test_the_sandbox_never_keeps_the_card_number(cloudpayments_client: CloudPaym
                                                  tmp_path: Path) -> None:
     _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055", save_card=True,
          account_id="a")
-    cloudpayments_sandbox.state.save(tmp_path / "s.sqlite3")
-    blob = (tmp_path / "s.sqlite3").read_bytes()
+    store = Store(tmp_path / "s.sqlite3")
+    store.write_all(cloudpayments_sandbox.state)
+    store.close()
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the database and its WAL
     assert b"4000000000003055" not in blob and b"400000" in blob
     assert "4000000000003055" not in repr(cloudpayments_sandbox.state)
 

@@ -16,7 +16,7 @@ from checkout_kit.errors import RequestRejectedError
 from checkout_kit.models import SubscriptionStatus, Transaction
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
-from checkout_kit.sandbox.subscriptions import add_interval
+from checkout_kit.sandbox.rules.subscriptions import add_interval
 
 IP = "203.0.113.7"
 

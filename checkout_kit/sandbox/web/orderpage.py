@@ -13,12 +13,12 @@ from collections.abc import Mapping
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
-from .. import cryptogram, threeds
-from ..errors import CardError, CryptogramError
-from ..reasons import reason_for
+from ... import cryptogram, threeds
+from ...errors import CardError, CryptogramError
+from ...reasons import reason_for
+from ..rules.params import Params, RequestError
+from ..rules.records import Order
 from .api import get_sandbox
-from .state import Order
-from .wire import Params, RequestError
 
 __all__ = ["bp"]
 
@@ -42,9 +42,14 @@ def _page(order: Order, *, message: str | None = None, status: int = 200) -> Res
     )
 
 
+@bp.after_request
+def _commit(response: Response) -> Response:
+    """Write what the page changed and send the notifications it queued."""
+    get_sandbox().commit()
+    return response
+
+
 def _finish(order: Order, envelope: dict[str, object]) -> Response:
-    sandbox = get_sandbox()
-    sandbox.deliver_pending() if sandbox.settings.deliver_immediately else None
     model = envelope.get("Model")
     code = model.get("ReasonCode", 0) if isinstance(model, Mapping) else 0
     if envelope.get("Success"):
@@ -88,10 +93,10 @@ def pay(order_id: str) -> Response:
         "JsonData": order.json_data,
     })
     try:
-        envelope = sandbox.pay_by_cryptogram(
+        envelope = sandbox.finish(sandbox.pay_by_cryptogram(
             params, two_stage=order.require_confirmation, base_url=request.host_url,
             order_id=order.id,
-        )
+        ))
     except RequestError as exc:
         return _page(order, message=exc.message, status=400)
     model = envelope.get("Model")

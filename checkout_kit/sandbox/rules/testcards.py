@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..cards import luhn_valid
+from ...cards import luhn_valid
 
 __all__ = ["DEFAULT", "EXTRA_DECLINES", "TEST_CARDS", "CardBehaviour", "behaviour_for"]
 

@@ -1,29 +1,26 @@
-"""The sandbox's state: records as dataclasses, kept in memory, optionally in SQLite.
+"""The sandbox's state: its records as dataclasses, held in memory.
 
 Card data is kept as the gateway shows it (first six, last four, expiry, brand);
 the sandbox never stores a card number or a CVV.
 
-Persistence writes every record as JSON into one SQLite table (``records``) after
-each change; on start the file is read back. It is meant for a long-running
-``checkout-kit sandbox`` that should survive a restart, not for concurrent writers.
+:class:`SandboxState` also remembers which records changed since the last
+:meth:`~SandboxState.take_changes`, so that persistence
+(:mod:`checkout_kit.sandbox.store`) writes those and nothing else. Every change to a
+record goes with a :meth:`~SandboxState.touch` of it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import json
-import sqlite3
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from ...models import TransactionStatus as TxStatus
+
 __all__ = [
+    "COLLECTIONS",
     "Attempt",
     "CardInfo",
     "Delivery",
@@ -37,26 +34,6 @@ __all__ = [
     "TxStatus",
     "TxType",
 ]
-
-
-class TxStatus(enum.StrEnum):
-    """Transaction statuses (docs/gateway.md §3.4)."""
-
-    AWAITING_AUTHENTICATION = "AwaitingAuthentication"
-    AUTHORIZED = "Authorized"
-    COMPLETED = "Completed"
-    CANCELLED = "Cancelled"
-    DECLINED = "Declined"
-
-
-#: ``StatusCode`` of each status (2, 3, 5 observed; 1 and 4 UNCONFIRMED).
-STATUS_CODES: dict[TxStatus, int] = {
-    TxStatus.AWAITING_AUTHENTICATION: 1,
-    TxStatus.AUTHORIZED: 2,
-    TxStatus.COMPLETED: 3,
-    TxStatus.CANCELLED: 4,
-    TxStatus.DECLINED: 5,
-}
 
 
 class TxType(enum.IntEnum):
@@ -250,86 +227,28 @@ class StoredResponse:
     created: datetime
 
 
-# --------------------------------------------------------------------------- codec
+# --------------------------------------------------------------------------- state
 
-_COLLECTIONS: dict[str, type[Any]] = {
-    "transactions": Transaction,
-    "tokens": TokenRecord,
-    "subscriptions": Subscription,
-    "orders": Order,
-    "notification_settings": NotificationSetting,
-    "deliveries": Delivery,
+
+#: Record class -> (its collection in :class:`SandboxState`, the field that is its key).
+_PLACES: dict[type[Any], tuple[str, str]] = {
+    Transaction: ("transactions", "id"),
+    TokenRecord: ("tokens", "token"),
+    Subscription: ("subscriptions", "id"),
+    Order: ("orders", "id"),
+    NotificationSetting: ("notification_settings", "type"),
+    Delivery: ("deliveries", "id"),
+}
+#: Collection -> the class of its records (``idempotency`` is keyed by request id).
+COLLECTIONS: dict[str, type[Any]] = {
+    **{collection: cls for cls, (collection, _) in _PLACES.items()},
     "idempotency": StoredResponse,
 }
 
 
-def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    if isinstance(value, datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, Mapping):  # dicts, and models kept as JSON text (wire.JSONObject)
-        # A key of the shop's own JSON that starts with "$" gets one more, so that
-        # {"$decimal": "oops"} in JsonData is never read back as one of the tags above.
-        return {_escape(str(k)): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _from_plain(value: Any) -> Any:
-    """Undo :func:`_to_plain` for values whose type is not declared (``Any``)."""
-    if isinstance(value, dict):
-        if set(value) == {"$decimal"}:
-            return Decimal(value["$decimal"])
-        if set(value) == {"$datetime"}:
-            return datetime.fromisoformat(value["$datetime"])
-        return {k[1:] if k[:2] == "$$" else k: _from_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_plain(v) for v in value]
-    return value
-
-
-def _escape(key: str) -> str:
-    return "$" + key if key[:1] == "$" else key
-
-
-def _decode(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _decode(inner[0], value) if len(inner) == 1 else _from_plain(value)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        return [_decode(item, v) for v in value]
-    if origin is dict:
-        return _from_plain(value)
-    if isinstance(tp, type):
-        if dataclasses.is_dataclass(tp):
-            return _build(tp, value)
-        if issubclass(tp, enum.Enum):
-            return tp(value)
-    return _from_plain(value)
-
-
-def _build(cls: type[Any], data: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: _decode(hints[k], v) for k, v in data.items() if k in names})
-
-
-# --------------------------------------------------------------------------- state
-
-
 @dataclass
 class SandboxState:
-    """Everything the sandbox remembers."""
+    """Everything the sandbox remembers, and which of it changed."""
 
     transactions: dict[int, Transaction] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
@@ -342,50 +261,45 @@ class SandboxState:
         default_factory=lambda: {"next_transaction_id": 1_000_001, "next_delivery_id": 1,
                                  "next_order_number": 1}
     )
+    #: ``(collection, key)`` of each record changed (or removed) since the last
+    #: :meth:`take_changes`; ``("meta", "meta")`` for :attr:`meta`.
+    changed: set[tuple[str, Any]] = field(default_factory=set, repr=False, compare=False)
 
     def next_id(self, counter: str) -> int:
         """Take the next value of a counter in :attr:`meta`."""
         value = int(self.meta[counter])
         self.meta[counter] = value + 1
+        self.changed.add(("meta", "meta"))
         return value
 
-    # ------------------------------------------------------------------ SQLite
+    def touch(self, record: Any) -> None:
+        """Note that ``record`` (a transaction, token, subscription, order, notification
+        setting or delivery, new or changed) must be written."""
+        collection, key = _PLACES[type(record)]
+        self.changed.add((collection, getattr(record, key)))
 
-    def save(self, path: str | Path) -> None:
-        """Write everything to the SQLite file at ``path`` (one transaction)."""
-        with sqlite3.connect(path) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, "
-                "data TEXT NOT NULL, PRIMARY KEY (kind, key))"
-            )
-            db.execute("DELETE FROM records")
-            rows = [
-                (kind, str(key), json.dumps(_to_plain(record)))
-                for kind in _COLLECTIONS
-                for key, record in getattr(self, kind).items()
-            ]
-            rows.append(("meta", "meta", json.dumps(_to_plain(self.meta))))
-            db.executemany("INSERT INTO records (kind, key, data) VALUES (?, ?, ?)", rows)
-        db.close()
+    def add(self, record: Any) -> None:
+        """Store a new record in its collection and :meth:`touch` it."""
+        collection, field_name = _PLACES[type(record)]
+        key = getattr(record, field_name)
+        getattr(self, collection)[key] = record
+        self.changed.add((collection, key))
 
-    @classmethod
-    def load(cls, path: str | Path) -> SandboxState:
-        """Read a file written by :meth:`save`; an absent file gives an empty state."""
-        state = cls()
-        if not Path(path).exists():
-            return state
-        with sqlite3.connect(path) as db:
-            try:
-                rows = db.execute("SELECT kind, key, data FROM records").fetchall()
-            except sqlite3.OperationalError:
-                rows = []
-        db.close()
-        for kind, key, data in rows:
-            plain = json.loads(data)
-            if kind == "meta":
-                state.meta.update(_from_plain(plain))
-            elif kind in _COLLECTIONS:
-                record = _build(_COLLECTIONS[kind], plain)
-                store = getattr(state, kind)
-                store[int(key) if kind in ("transactions", "deliveries") else key] = record
-        return state
+    def remember_response(self, key: str, response: StoredResponse) -> None:
+        """Keep an answer for ``X-Request-ID`` replay."""
+        self.idempotency[key] = response
+        self.changed.add(("idempotency", key))
+
+    def forget_response(self, key: str) -> None:
+        """Drop a replayable answer (its time is over)."""
+        self.idempotency.pop(key, None)
+        self.changed.add(("idempotency", key))
+
+    def take_changes(self) -> set[tuple[str, Any]]:
+        """The changes noted so far, which are forgotten here (see :meth:`restore_changes`)."""
+        changes, self.changed = self.changed, set()
+        return changes
+
+    def restore_changes(self, changes: set[tuple[str, Any]]) -> None:
+        """Put back changes that could not be written, to be written with the next ones."""
+        self.changed |= changes

@@ -1,45 +1,43 @@
-"""Wire formats of the gateway: request parameters, dates, the JSON envelope.
+"""Request parameters and dates as the gateway reads and writes them.
 
 The gateway is an ASP.NET service: parameter names are case-insensitive, numbers
 may arrive as JSON numbers or as form strings, fractional numbers sent to integer
 fields are rounded (docs/gateway.md §3.1). Everything a client can get wrong becomes a
 :class:`RequestError`, which the API answers with the ``{Success: false, Message}``
-envelope, never a 500.
+envelope, never a 500. JSON itself is read and written by :mod:`checkout_kit.jsoncodec`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
-from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from json.encoder import encode_basestring
 from typing import Any
+from urllib.parse import urlsplit
 
-from ..errors import MoneyError
-from ..money import CURRENCIES, parse_amount
+from ... import jsoncodec
+from ...errors import JSONCodecError, MoneyError
+from ...money import CURRENCIES, parse_amount
 
 __all__ = [
     "INT64_MAX",
-    "JSONObject",
+    "TIME_ZONES",
     "Params",
+    "PaymentRequest",
     "RequestError",
-    "dumps",
     "iso",
-    "json_depth",
-    "loads",
     "ms_date",
+    "parse_bool",
     "parse_datetime",
+    "read_json",
+    "url_problem",
 ]
 
 INT64_MAX = 2**63 - 1
-#: Longest text we keep in an ordinary string field.
+#: Longest text we keep in an ordinary string field, and longest URL.
 MAX_TEXT = 2000
-#: Deepest JSON nesting accepted in a body (``JsonData`` included).
-MAX_DEPTH = 32
 
 
 class RequestError(Exception):
@@ -68,13 +66,7 @@ def iso(value: datetime | None) -> str | None:
     """``yyyy-MM-ddTHH:mm:ss`` in UTC (the ``*Iso`` fields)."""
     if value is None:
         return None
-    utc = value.astimezone(UTC)
-    if utc.year >= 1000:
-        # The same text at half isoformat's cost (a third of strftime's); an f-string
-        # with format specs costs as much as isoformat.
-        return "%04d-%02d-%02dT%02d:%02d:%02d" % (  # noqa: UP031
-            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S")  # %Y does not pad years below 1000
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 _MS_DATE = re.compile(r"^/Date\((-?\d{1,15})\)/$")
@@ -95,167 +87,85 @@ def parse_datetime(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-# --------------------------------------------------------------------------- JSON
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value, computed without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
-#: Widest exponent, either way, and longest text of a fractional number in a body: a
-#: number such as ``1e50000000`` is a few bytes of JSON but megabytes written out.
-MAX_NUMBER_EXPONENT = 400
-
-
-def _number(text: str) -> Decimal:
-    if len(text) <= MAX_NUMBER_EXPONENT:
-        try:
-            value = Decimal(text)
-        except ArithmeticError:  # an exponent beyond what Decimal holds
-            pass
-        else:
-            if -MAX_NUMBER_EXPONENT <= value.adjusted() <= MAX_NUMBER_EXPONENT:
-                return value
-    raise RequestError("The request body holds a number out of range", 400)
-
-
-def _constant(name: str) -> Any:
-    # Python's json reads NaN and Infinity; JSON has neither, and the gateway refuses them.
-    raise RequestError(f"The request body is not valid JSON ({name})", 400)
-
-
-_DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_constant)
-
-
-def loads(text: str | bytes) -> Any:
-    """Parse JSON with exact decimals; :class:`RequestError` (400) on anything odd."""
-    try:
-        if isinstance(text, bytes):
-            # what json.loads does with bytes, without building a decoder per call
-            text = text.decode(json.detect_encoding(text), "surrogatepass")
-        value = _DECODER.decode(text)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise RequestError("The request body is not valid JSON", 400) from None
-    # Each level of nesting opens a bracket: only text with enough of them needs the walk.
-    if text.count("{") + text.count("[") > MAX_DEPTH and json_depth(value) > MAX_DEPTH:
-        raise RequestError("The request body is nested too deeply", 400)
-    return value
-
-
-class JSONObject(Mapping[str, Any]):
-    """A JSON object kept as its text: :func:`dumps` writes the text as it is, and
-    reading it as a mapping parses it (once, with exact decimals). A snapshot: it
-    never changes. The transaction model is made this way, straight from the record
-    (:func:`checkout_kit.sandbox.render.transaction_json`), since most of them are only
-    ever sent."""
-
-    __slots__ = ("_fields", "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._fields: dict[str, Any] | None = None
-
-    def _parsed(self) -> dict[str, Any]:
-        if self._fields is None:
-            self._fields = _DECODER.decode(self.text)
-        return self._fields
-
-    def __getitem__(self, key: str) -> Any:
-        return self._parsed()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parsed())
-
-    def __len__(self) -> int:
-        return len(self._parsed())
-
-    def __repr__(self) -> str:
-        return f"JSONObject({self.text})"
-
-
-# Decimals and JSONObjects leave the encoder as strings wrapped in random tags, which
-# are then cut out (and JSONObjects' texts put in): the C encoder does the work, and
-# the random tags make the markers impossible to forge from user text.
-_TAG = "\x1e" + secrets.token_hex(8)
-_TAG_JSON = json.dumps(_TAG)[1:-1]
-_OBJECT_TAG = "\x1d" + secrets.token_hex(8)
-_OBJECT_MARK = re.compile('"' + re.escape(json.dumps(_OBJECT_TAG)[1:-1]) + r'([0-9]+)"')
-_objects: ContextVar[list[str]] = ContextVar("checkout_kit_sandbox_json_objects")
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{_TAG}{value:f}{_TAG}" if value.is_finite() else None
-    if isinstance(value, JSONObject):
-        texts = _objects.get()
-        texts.append(value.text)
-        return f"{_OBJECT_TAG}{len(texts) - 1}"
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    return str(value)
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default,
-                            allow_nan=False)
-
-
-def _flat_object(value: dict[Any, Any]) -> str | None:
-    """``value`` as JSON when it is flat: text keys, and values that are text, ``None``,
-    booleans or :class:`JSONObject` (every API envelope: ``{Success, Message, Model}``);
-    else ``None``. Written here it costs a third of the encoder's way round the tags."""
-    items = []
-    for key, item in value.items():
-        kind = type(item)
-        if kind is JSONObject:
-            text = item.text
-        elif kind is str:
-            text = encode_basestring(item)
-        elif item is None:
-            text = "null"
-        elif kind is bool:
-            text = "true" if item else "false"
-        else:
-            return None
-        if type(key) is not str:
-            return None
-        items.append(encode_basestring(key) + ":" + text)
-    return "{" + ",".join(items) + "}"
-
-
-def dumps(value: Any) -> str:
-    """JSON text in which ``Decimal`` amounts are numbers with their exact digits."""
-    if type(value) is dict:
-        flat = _flat_object(value)
-        if flat is not None:
-            return flat
-    texts: list[str] = []
-    token = _objects.set(texts)
-    try:
-        text = _ENCODER.encode(value)
-    finally:
-        _objects.reset(token)
-    text = text.replace('"' + _TAG_JSON, "").replace(_TAG_JSON + '"', "")
-    if texts:
-        text = _OBJECT_MARK.sub(lambda match: texts[int(match.group(1))], text)
-    return text
-
-
 # --------------------------------------------------------------------------- parameters
+
+def read_json(text: str | bytes) -> Any:
+    """JSON text read by :func:`checkout_kit.jsoncodec.loads`; :class:`RequestError`
+    (400) with the codec's reason when it is not acceptable JSON.
+
+    An escape such as ``"\\ud800"`` is valid JSON but makes a string that is not
+    Unicode text, which could never be written back: :class:`Params` refuses such a
+    value in any field that is kept or echoed."""
+    try:
+        return jsoncodec.loads(text)
+    except JSONCodecError as exc:
+        raise RequestError(f"The request body is not valid JSON ({exc.code})", 400) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether ``value`` holds a string (or an object key) that is not Unicode text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+# --------------------------------------------------------------------------- text values
 
 _TRUE = frozenset({"true", "1", "on", "yes"})
 _FALSE = frozenset({"false", "0", "off", "no", ""})
+
+
+def parse_bool(value: object) -> bool:
+    """A boolean as forms and JSON send it (``true``/``false``, ``1``/``0``, ``on``/``off``,
+    ``yes``/``no``, any case; the empty string is false); :class:`ValueError` otherwise."""
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {str(value)[:32]!r}")
+
+
+def url_problem(url: str, name: str) -> str | None:
+    """Why ``url`` cannot be used as an address the sandbox sends to or redirects to
+    (notification ``Address``, ``SuccessUrl``, ``TermUrl``...), or ``None``: it must be
+    an absolute ``http(s)`` URL with a host, at most :data:`MAX_TEXT` characters,
+    without whitespace or control characters (it could not be a ``Location`` or a
+    request line), with a valid port and a host name IDNA can encode."""
+    if len(url) > MAX_TEXT:
+        return f"{name} is too long"
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return f"{name} must not contain whitespace or control characters"
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a bad port or a malformed IPv6 literal
+        return f"{name} is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return f"{name} must be an absolute http(s) URL"
+    if port == 0:
+        return f"{name} has an invalid port"
+    try:
+        host.encode("idna").decode("idna")  # both ways: "xn--a" encodes but is no name
+    except UnicodeError:
+        return f"{name} has an invalid host name"
+    return None
 
 
 class Params:
@@ -278,15 +188,19 @@ class Params:
         return value
 
     def text(
-        self, name: str, *, required: bool = False, max_length: int = MAX_TEXT
+        self, name: str, *, required: bool = False, max_length: int = MAX_TEXT,
+        replace_invalid: bool = False,
     ) -> str | None:
-        """A text field; numbers are accepted and written in decimal."""
-        value = self._data.get(name.lower())  # self.raw(name), inline: the commonest getter
-        if value is None or (value == "" and isinstance(value, str)):
+        """A text field; numbers are accepted and written in decimal. Text that is not
+        Unicode (a lone surrogate sent as ``\\ud800``) is refused, or with
+        ``replace_invalid`` (for values that are only compared, never kept) has those
+        characters replaced by U+FFFD."""
+        value = self.raw(name)
+        if value is None:
             if required:
                 raise RequestError(f"{name} is required")
             return None
-        if type(value) is str:
+        if isinstance(value, str):
             text = value
         elif isinstance(value, bool | dict | list):
             raise RequestError(f"{name} is invalid")
@@ -301,11 +215,17 @@ class Params:
             raise RequestError(f"{name} is too long")
         if "\x00" in text:
             raise RequestError(f"{name} is invalid")
+        if _has_lone_surrogate(text):
+            if not replace_invalid:
+                raise RequestError(f"{name} is invalid")
+            text = _SURROGATE.sub("\ufffd", text)
         return text
 
-    def required_text(self, name: str, *, max_length: int = MAX_TEXT) -> str:
+    def required_text(self, name: str, *, max_length: int = MAX_TEXT,
+                      replace_invalid: bool = False) -> str:
         """A text field that must be present."""
-        value = self.text(name, required=True, max_length=max_length)
+        value = self.text(name, required=True, max_length=max_length,
+                          replace_invalid=replace_invalid)
         assert value is not None
         return value
 
@@ -354,14 +274,10 @@ class Params:
         value = self.raw(name)
         if value is None:
             return default
-        if isinstance(value, bool):
-            return value
-        lowered = str(value).strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise RequestError(f"{name} is invalid")
+        try:
+            return parse_bool(value)
+        except ValueError:
+            raise RequestError(f"{name} is invalid") from None
 
     def currency(self, name: str = "Currency", default: str = "RUB") -> str:
         """A currency code the gateway lists (docs/gateway.md §3.7)."""
@@ -378,8 +294,6 @@ class Params:
             if required:
                 raise RequestError(f"{name} is required")
             return None
-        if isinstance(value, str) and len(value) > 40:
-            raise RequestError(f"{name} is invalid")
         try:
             return parse_amount(value, currency)
         except MoneyError as exc:
@@ -400,9 +314,20 @@ class Params:
             stripped = value.strip()
             if stripped[:1] in ("{", "["):
                 try:
-                    return loads(stripped)
+                    value = read_json(stripped)
                 except RequestError:
                     raise RequestError(f"{name} is not valid JSON") from None
+        if _has_lone_surrogate(value):
+            raise RequestError(f"{name} is invalid")
+        return value
+
+    def url(self, name: str, *, status: int = 200) -> str | None:
+        """An optional http(s) URL field (see :func:`url_problem`); a bad one is a
+        :class:`RequestError` with ``status``."""
+        value = self.text(name, max_length=MAX_TEXT)
+        problem = None if value is None else url_problem(value, name)
+        if problem is not None:
+            raise RequestError(problem, status)
         return value
 
     def datetime(self, name: str, *, required: bool = False) -> datetime | None:
@@ -436,6 +361,43 @@ class Params:
             if text:
                 out.append(text)
         return out
+
+
+@dataclass
+class PaymentRequest:
+    """The validated fields of a payment request."""
+
+    amount: Decimal
+    currency: str
+    invoice_id: str | None = None
+    account_id: str | None = None
+    email: str | None = None
+    description: str | None = None
+    name: str | None = None
+    ip_address: str | None = None
+    culture_name: str | None = None
+    payment_url: str | None = None
+    json_data: Any = None
+    save_card: bool = False
+
+    @classmethod
+    def from_params(cls, p: Params, *, ip_required: bool) -> PaymentRequest:
+        """Read and check the common payment fields (docs/gateway.md §3.3, §3.5)."""
+        currency = p.currency()
+        return cls(
+            amount=p.required_amount("Amount", currency),
+            currency=currency,
+            invoice_id=p.text("InvoiceId", max_length=255),
+            account_id=p.text("AccountId", max_length=255),
+            email=p.text("Email", max_length=255),
+            description=p.text("Description"),
+            name=p.text("Name", max_length=255),
+            ip_address=p.text("IpAddress", required=ip_required, max_length=64),
+            culture_name=p.text("CultureName", max_length=16),
+            payment_url=p.text("PaymentUrl"),
+            json_data=p.json_value("JsonData"),
+            save_card=p.flag("SaveCard"),
+        )
 
 
 #: Time zones ``/payments/list`` understands (the gateway's codes, UTC offsets).

@@ -36,8 +36,8 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from .. import cards
-from .._resources import resource_dir
+from ... import cards
+from ..._resources import resource_dir
 from .api import get_sandbox
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 ``/orders/create`` answers with ``Url`` = ``<sandbox>/d/<Id>`` (the gateway's is
 ``https://orders.cloudpayments.ru/d/<Id>``); that page shows the order and takes a
-test card (:mod:`checkout_kit.sandbox.orderpage`). A payment made from the page
+test card (:mod:`checkout_kit.sandbox.web.orderpage`). A payment made from the page
 carries the order's ``InvoiceId``, ``AccountId``, ``Email`` and ``JsonData`` and
 marks the order ``Paid``.
 """
@@ -13,11 +13,11 @@ import string
 from typing import TYPE_CHECKING, Any
 
 from . import render
-from .state import Order, Transaction
-from .wire import Params, RequestError
+from .params import Params, RequestError
+from .records import Order, Transaction
 
 if TYPE_CHECKING:
-    from .engine import Sandbox
+    from .terminal import Terminal
 
 __all__ = ["Orders"]
 
@@ -27,11 +27,11 @@ _ALPHABET = string.ascii_letters + string.digits
 class Orders:
     """The order operations of one sandbox."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Terminal) -> None:
         self.sandbox = sandbox
 
     def _new_id(self) -> str:
-        raw = self.sandbox._randbytes(16)
+        raw = self.sandbox.randbytes(16)
         return "".join(_ALPHABET[b % len(_ALPHABET)] for b in raw)
 
     def get(self, order_id: str) -> Order | None:
@@ -50,10 +50,8 @@ class Orders:
         behavior = p.text("SubscriptionBehavior", max_length=32)
         if behavior is not None and behavior.lower() not in ("createweekly", "createmonthly"):
             raise RequestError("SubscriptionBehavior must be CreateWeekly or CreateMonthly")
-        for name in ("SuccessRedirectUrl", "FailRedirectUrl", "OfferUri"):
-            url = p.text(name)
-            if url is not None and not url.lower().startswith(("http://", "https://")):
-                raise RequestError(f"{name} must be an http(s) URL")
+        success_url, fail_url = p.url("SuccessRedirectUrl"), p.url("FailRedirectUrl")
+        p.url("OfferUri")
         with sb.lock:
             order = Order(
                 id=self._new_id(), number=sb.state.next_id("next_order_number"),
@@ -65,12 +63,10 @@ class Orders:
                 account_id=p.text("AccountId", max_length=255),
                 culture_name=p.text("CultureName", max_length=16),
                 json_data=p.json_value("JsonData"),
-                success_redirect_url=p.text("SuccessRedirectUrl"),
-                fail_redirect_url=p.text("FailRedirectUrl"),
+                success_redirect_url=success_url, fail_redirect_url=fail_url,
             )
             order.url = f"{base_url.rstrip('/')}/d/{order.id}"
-            sb.state.orders[order.id] = order
-            sb.dirty = True
+            sb.state.add(order)
             return {"Success": True, "Message": None, "Model": render.order_model(order)}
 
     def cancel(self, p: Params) -> dict[str, Any]:
@@ -83,7 +79,7 @@ class Orders:
             if order.status == "Paid":
                 raise RequestError("A paid order cannot be cancelled")
             order.status = "Cancelled"
-            sb.dirty = True
+            sb.state.touch(order)
         return {"Success": True, "Message": None}
 
     def paid(self, tx: Transaction) -> None:
@@ -91,3 +87,4 @@ class Orders:
         order = self.get(tx.order_id) if tx.order_id else None
         if order is not None:
             order.status, order.payment_date, order.transaction_id = "Paid", tx.auth_date, tx.id
+            self.sandbox.state.touch(order)

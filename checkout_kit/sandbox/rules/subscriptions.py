@@ -21,30 +21,30 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MoneyError
-from ..money import parse_amount
-from ..notifications import NotificationType
+from ...errors import MoneyError
+from ...models import Interval, SubscriptionStatus
+from ...money import parse_amount
+from ...notifications import NotificationType
 from . import render
-from .engine import PaymentRequest
-from .state import Subscription, Transaction, TxStatus
-from .wire import Params, RequestError
+from .params import Params, PaymentRequest, RequestError
+from .records import Subscription, TokenRecord, Transaction, TxStatus
 
 if TYPE_CHECKING:
-    from .engine import Sandbox
+    from .terminal import Terminal
 
 __all__ = ["Subscriptions", "add_interval"]
 
-INTERVALS = {"day": "Day", "week": "Week", "month": "Month"}
+INTERVALS = {interval.value.lower(): interval for interval in Interval}
 RETRY_AFTER = timedelta(hours=24)
 MAX_FAILURES = 3
-_LIVE = ("Active", "PastDue")
+_LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 def add_interval(start: datetime, interval: str, count: int) -> datetime:
     """``start`` moved by ``count`` intervals (calendar months for ``Month``)."""
-    if interval == "Day":
+    if interval == Interval.DAY:
         return start + timedelta(days=count)
-    if interval == "Week":
+    if interval == Interval.WEEK:
         return start + timedelta(weeks=count)
     months = start.month - 1 + count
     year, month = start.year + months // 12, months % 12 + 1
@@ -62,9 +62,9 @@ def _interval(value: str | None) -> str:
 
 
 class Subscriptions:
-    """The subscription operations of one :class:`~checkout_kit.sandbox.engine.Sandbox`."""
+    """The subscription operations of one terminal."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Terminal) -> None:
         self.sandbox = sandbox
 
     @property
@@ -110,12 +110,11 @@ class Subscriptions:
                 email=p.text("Email", max_length=255), amount=amount, currency=currency,
                 require_confirmation=p.flag("RequireConfirmation"), start_date=start,
                 interval=interval, period=period, max_periods=max_periods,
-                culture_name=p.text("CultureName", max_length=16), status="Active",
+                culture_name=p.text("CultureName", max_length=16), status=SubscriptionStatus.ACTIVE,
                 created=sb.now(), next_transaction_date=start,
                 receipt=p.json_value("CustomerReceipt"),
             )
-            self._store[sub.id] = sub
-            sb.dirty = True
+            sb.state.add(sub)
             return self._ok(sub)
 
     def get(self, p: Params) -> dict[str, Any]:
@@ -174,20 +173,20 @@ class Subscriptions:
                 # A new start date begins a new schedule.
                 sub.start_date, sub.successful = start, 0
             if sub.status not in _LIVE:
-                sub.status, sub.failed = "Active", 0
+                sub.status, sub.failed = SubscriptionStatus.ACTIVE, 0
             if sub.max_periods is not None and sub.successful >= sub.max_periods:
-                sub.status, sub.next_transaction_date = "Expired", None
+                sub.status, sub.next_transaction_date = SubscriptionStatus.EXPIRED, None
             else:
                 sub.next_transaction_date = max(self._slot(sub), sb.now())
-            sb.dirty = True
+            sb.state.touch(sub)
             return self._ok(sub)
 
     def cancel(self, p: Params) -> dict[str, Any]:
         """``/subscriptions/cancel`` (no Recurrent notification: an API change)."""
         with self.sandbox.lock:
             sub = self._get(p.required_text("Id", max_length=64))
-            sub.status, sub.next_transaction_date = "Cancelled", None
-            self.sandbox.dirty = True
+            sub.status, sub.next_transaction_date = SubscriptionStatus.CANCELLED, None
+            self.sandbox.state.touch(sub)
         return {"Success": True, "Message": None}
 
     # ------------------------------------------------------------------ from a payment
@@ -228,11 +227,11 @@ class Subscriptions:
             token=tx.token, description=tx.description, email=tx.email, amount=amount,
             currency=tx.currency, require_confirmation=tx.two_stage, start_date=start,
             interval=interval, period=period, max_periods=max_periods,
-            culture_name=tx.culture_name, status="Active", created=sb.now(),
+            culture_name=tx.culture_name, status=SubscriptionStatus.ACTIVE, created=sb.now(),
             next_transaction_date=start,
             receipt=p.json_value("customerReceipt"),
         )
-        self._store[sub.id] = sub
+        sb.state.add(sub)
         tx.subscription_id = sub.id
 
     # ------------------------------------------------------------------ schedule
@@ -242,58 +241,56 @@ class Subscriptions:
         return [s.next_transaction_date for s in self._store.values()
                 if s.status in _LIVE and s.next_transaction_date is not None]
 
-    def run_due(self, now: datetime) -> None:
-        """Charge every subscription that is due at ``now``."""
+    def due(self, now: datetime) -> list[str]:
+        """The ids of the live subscriptions whose charge is due at ``now``."""
         with self.sandbox.lock:
-            due = [s.id for s in self._store.values()
-                   if s.status in _LIVE and s.next_transaction_date is not None
-                   and s.next_transaction_date <= now]
-        for sub_id in due:
-            self._charge(sub_id)
+            return [s.id for s in self._store.values()
+                    if s.status in _LIVE and s.next_transaction_date is not None
+                    and s.next_transaction_date <= now]
 
-    def _set_status(self, sub: Subscription, status: str) -> None:
+    def _set_status(self, sub: Subscription, status: SubscriptionStatus) -> None:
         if sub.status != status:
             sub.status = status
-            self.sandbox.notifier.enqueue(
+            self.sandbox.outbox.enqueue(
                 NotificationType.RECURRENT, render.subscription_fields(sub),
                 subscription_id=sub.id,
             )
 
-    def _charge(self, sub_id: str) -> None:
-        sb = self.sandbox
-        with sb.lock:
+    def charge_for(self, sub_id: str) -> tuple[Subscription, TokenRecord | None, PaymentRequest]:
+        """The subscription, its saved card (``None`` when gone) and the payment its due
+        charge makes (a token payment; hand its answer to :meth:`charged`)."""
+        with self.sandbox.lock:
             sub = self._store[sub_id]
-            record = sb.state.tokens.get(sub.token)
             req = PaymentRequest(
                 amount=sub.amount, currency=sub.currency, account_id=sub.account_id,
                 email=sub.email, description=sub.description, culture_name=sub.culture_name,
             )
-        if record is None:
-            envelope: dict[str, Any] = {"Success": False}
-        else:
-            envelope = sb.token_payment(
-                record, req, two_stage=sub.require_confirmation, initiator=0,
-                subscription_id=sub.id,
-            )
+            return sub, self.sandbox.state.tokens.get(sub.token), req
+
+    def charged(self, sub_id: str, envelope: Mapping[str, Any] | None) -> None:
+        """Move a subscription on after its charge answered ``envelope`` (``None``: it
+        could not be made)."""
+        sb = self.sandbox
         with sb.lock:
+            sub = self._store[sub_id]
             now = sb.now()
             sub.last_transaction_date = now
-            model = envelope.get("Model")
+            model = envelope.get("Model") if envelope else None
             status = model.get("Status") if isinstance(model, Mapping) else None
-            if status in (TxStatus.AUTHORIZED.value, TxStatus.COMPLETED.value):
+            if status in (TxStatus.AUTHORIZED, TxStatus.COMPLETED):
                 sub.successful, sub.failed = sub.successful + 1, 0
                 if sub.max_periods is not None and sub.successful >= sub.max_periods:
                     sub.next_transaction_date = None
-                    self._set_status(sub, "Expired")
+                    self._set_status(sub, SubscriptionStatus.EXPIRED)
                 else:
                     sub.next_transaction_date = self._slot(sub)
-                    self._set_status(sub, "Active")
+                    self._set_status(sub, SubscriptionStatus.ACTIVE)
             else:
                 sub.failed += 1
                 if sub.failed >= MAX_FAILURES:
                     sub.next_transaction_date = None
-                    self._set_status(sub, "Rejected")
+                    self._set_status(sub, SubscriptionStatus.REJECTED)
                 else:
                     sub.next_transaction_date = now + RETRY_AFTER
-                    self._set_status(sub, "PastDue")
-            sb.dirty = True
+                    self._set_status(sub, SubscriptionStatus.PAST_DUE)
+            sb.state.touch(sub)

@@ -18,15 +18,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, render_template_string, request
 from werkzeug.wrappers import Response
 
-from . import render
+from ..rules import render
+from ..rules.params import RequestError, iso, parse_bool, read_json
+from ..rules.records import Delivery
 from .api import envelope_response, get_sandbox
-from .state import Delivery
-from .wire import RequestError, iso, loads
 
 __all__ = ["bp"]
 
@@ -41,7 +42,8 @@ def _json_body() -> dict[str, Any]:
     if not raw.strip():
         return dict(request.form.items()) if request.form else {}
     try:
-        value = loads(raw) if request.is_json or raw.lstrip()[:1] == b"{" else dict(request.form)
+        is_json = request.is_json or raw.lstrip()[:1] == b"{"
+        value = read_json(raw) if is_json else dict(request.form)
     except RequestError as exc:
         raise ValueError(exc.message) from None
     if not isinstance(value, dict):
@@ -57,7 +59,7 @@ def _clock() -> dict[str, Any]:
     sb = get_sandbox()
     return {
         "now": iso(sb.now()),
-        "offset_seconds": round(sb.clock.offset.total_seconds(), 3),
+        "offset_seconds": _seconds(sb.clock.offset),
         "next_event": iso(sb.next_event()),
     }
 
@@ -188,7 +190,15 @@ def faults() -> Response:
     return envelope_response([f.to_dict() for f in sb.faults.list()])
 
 
-#: setting name -> (reader, writer) for /_sandbox/settings
+def _seconds(value: timedelta) -> Decimal:
+    """``value`` in seconds, to the millisecond."""
+    return Decimal(value // timedelta(milliseconds=1)).scaleb(-3)
+
+
+def _in_days(value: timedelta) -> Decimal:
+    return _seconds(value) / 86400
+
+
 def _settings_view() -> dict[str, Any]:
     s = get_sandbox().settings
     return {
@@ -198,23 +208,13 @@ def _settings_view() -> dict[str, Any]:
         "duplicate_notifications": s.duplicate_notifications,
         "deliver_immediately": s.deliver_immediately,
         "auto_confirm_days": (
-            None if s.auto_confirm_after is None else s.auto_confirm_after.total_seconds() / 86400
+            None if s.auto_confirm_after is None else _in_days(s.auto_confirm_after)
         ),
-        "auth_expiry_days": s.auth_expiry.total_seconds() / 86400,
+        "auth_expiry_days": _in_days(s.auth_expiry),
         "max_concurrent_requests": s.max_concurrent_requests,
         "key_version": s.key_version,
         "key_versions": sorted(get_sandbox().keys),
     }
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
 
 
 def _days(value: Any) -> timedelta:
@@ -239,9 +239,9 @@ def settings() -> Response:
                     raise ValueError("save_cards is on_request or always")
                 s.save_cards = body["save_cards"]
             if "duplicate_notifications" in body:
-                s.duplicate_notifications = _bool(body["duplicate_notifications"])
+                s.duplicate_notifications = parse_bool(body["duplicate_notifications"])
             if "deliver_immediately" in body:
-                s.deliver_immediately = _bool(body["deliver_immediately"])
+                s.deliver_immediately = parse_bool(body["deliver_immediately"])
             if "auto_confirm_days" in body:
                 value = body["auto_confirm_days"]
                 s.auto_confirm_after = None if value is None else _days(value)

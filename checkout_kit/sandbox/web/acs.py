@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 
-from .. import threeds
+from ... import threeds
+from ..rules.params import url_problem
+from ..rules.records import Transaction, TxStatus
 from .api import get_sandbox
-from .state import Transaction, TxStatus
 
 __all__ = ["OUTCOMES", "bp"]
 
@@ -57,8 +58,9 @@ def _fields() -> tuple[str, str, str] | Response:
     pa_req, md, term_url = (form.get(name, "") for name in threeds.ACS_FIELDS)
     if not pa_req or not term_url:
         return _problem("PaReq and TermUrl are required")
-    if not term_url.lower().startswith(("http://", "https://")) or len(term_url) > 2000:
-        return _problem("TermUrl must be an http(s) URL")
+    problem = url_problem(term_url, "TermUrl")
+    if problem is not None:
+        return _problem(problem)
     return pa_req, md, term_url
 
 

@@ -1,13 +1,10 @@
-"""The sandbox's gateway: payments, 3-D Secure, two-stage rules, refunds and tokens.
+"""The gateway's rules: payments, 3-D Secure, two-stage payments, refunds and tokens.
 
-:class:`Sandbox` holds the state and enforces the gateway's rules; the HTTP layer
-(:mod:`checkout_kit.sandbox.api`) only authenticates, parses and answers. Every
-public operation takes :class:`~checkout_kit.sandbox.wire.Params` and returns the
-``{Success, Message, Model}`` envelope, or raises
-:class:`~checkout_kit.sandbox.wire.RequestError`.
-
-Locking: one re-entrant lock guards the state. It is never held while a
-notification is sent, because the shop may call the API back from its handler.
+:class:`Gateway` holds one terminal's state and enforces the gateway's rules
+(docs/gateway.md §3, §4); it does no I/O and knows nothing of HTTP. The web layer
+(:mod:`checkout_kit.sandbox.web.api`) authenticates, parses and answers; the in-process
+:class:`checkout_kit.sandbox.runtime.Sandbox` sends what the rules queue and keeps the
+state on disk.
 
 Cryptogram problems decline the payment (a transaction is recorded, a Fail
 notification goes out) with these reason codes (the real gateway's choice is
@@ -29,108 +26,59 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from .. import cryptogram, threeds
-from ..cards import Expiry, detect_brand, luhn_valid
-from ..errors import CardError, CryptogramError, UnknownKeyVersionError
-from ..notifications import NotificationType
-from ..reasons import reason_for
+from ... import cryptogram, threeds
+from ...cards import Expiry, detect_brand, luhn_valid
+from ...errors import CardError, CryptogramError, UnknownKeyVersionError
+from ...notifications import NotificationType, codec_for
+from ...reasons import ReasonCode, reason_for
 from . import render
 from .clock import VirtualClock
-from .faults import Faults
-from .notify import Notifier, address_problem
-from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
+from .orders import Orders
+from .outbox import Outbox, Reply
+from .params import TIME_ZONES, Params, PaymentRequest, RequestError, url_problem
+from .records import (
+    CardInfo,
+    Delivery,
+    SandboxState,
+    TokenRecord,
+    Transaction,
+    TxStatus,
+    TxType,
+)
+from .settings import DEFAULT_KEY_VERSION, DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
+from .subscriptions import Subscriptions
+from .terminal import Terminal
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
-from .wire import JSONObject, Params, RequestError
 
-__all__ = ["DEFAULT_PUBLIC_ID", "DEFAULT_SECRET", "Sandbox", "SandboxSettings"]
+__all__ = [
+    "DEFAULT_PUBLIC_ID",
+    "DEFAULT_SECRET",
+    "Envelope",
+    "Gateway",
+    "PendingCheck",
+    "SandboxSettings",
+    "Step",
+]
 
 log = logging.getLogger("checkout_kit.sandbox")
 
-DEFAULT_PUBLIC_ID = "test_api_00000000000000000000001"
-DEFAULT_SECRET = "sandbox_api_secret_0000000000000001"  # noqa: S105 - a test credential
-DEFAULT_KEY_VERSION = 4
+#: The ``{Success, Message, Model}`` answer of an operation.
+Envelope = dict[str, Any]
 
 _PAID = (TxStatus.AUTHORIZED, TxStatus.COMPLETED)
-_CRYPTOGRAM_FORMAT_ERROR = 5030
-_FOREIGN_PUBLIC_ID = 5003
-_INVALID_CARD_NUMBER = 5014
-_EXPIRED_CARD = 5054
-_AUTHENTICATION_FAILED = 5206
-_NO_FEE = Decimal("0.00")
-
-
-@dataclass
-class SandboxSettings:
-    """What a merchant account would configure, plus the sandbox's own knobs."""
-
-    public_id: str = DEFAULT_PUBLIC_ID
-    api_secret: str = DEFAULT_SECRET
-    site_name: str = "Sandbox Shop"
-    terminal_url: str = "http://sandbox.local"
-    #: ``on_request`` issues a token when the payment says ``SaveCard``; ``always``
-    #: ("save forcibly") on every approved payment.
-    save_cards: str = "on_request"
-    auth_expiry: timedelta = timedelta(days=7)
-    auto_confirm_after: timedelta | None = None
-    refund_window: timedelta = timedelta(days=365)
-    idempotency_ttl: timedelta = timedelta(hours=1)
-    duplicate_notifications: bool = False
-    #: deliver notifications at the end of the API request that caused them; when
-    #: off, they wait for :meth:`Sandbox.deliver_pending` or the clock.
-    deliver_immediately: bool = True
-    max_concurrent_requests: int = 5
-    #: the bank page URL put in 3-D Secure answers; ``None``: ``<host>/acs``.
-    acs_url: str | None = None
-    #: the key version ``GET /payments/publickey`` hands out.
-    key_version: int = DEFAULT_KEY_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PaymentRequest:
-    """The validated fields of a payment request."""
-
-    amount: Decimal
-    currency: str
-    invoice_id: str | None = None
-    account_id: str | None = None
-    email: str | None = None
-    description: str | None = None
-    name: str | None = None
-    ip_address: str | None = None
-    culture_name: str | None = None
-    payment_url: str | None = None
-    json_data: Any = None
-    save_card: bool = False
-
-    @classmethod
-    def from_params(cls, p: Params, *, ip_required: bool) -> PaymentRequest:
-        """Read and check the common payment fields (docs/gateway.md §3.3, §3.5)."""
-        currency = p.currency()
-        return cls(
-            amount=p.required_amount("Amount", currency),
-            currency=currency,
-            invoice_id=p.text("InvoiceId", max_length=255),
-            account_id=p.text("AccountId", max_length=255),
-            email=p.text("Email", max_length=255),
-            description=p.text("Description"),
-            name=p.text("Name", max_length=255),
-            ip_address=p.text("IpAddress", required=ip_required, max_length=64),
-            culture_name=p.text("CultureName", max_length=16),
-            payment_url=p.text("PaymentUrl"),
-            json_data=p.json_value("JsonData"),
-            save_card=p.flag("SaveCard"),
-        )
+# The reason codes the rules decline with (a wrong name fails at import).
+_AUTHENTICATION_FAILED = ReasonCode["AUTHENTICATION_FAILED"]
+_EXPIRED_CARD = ReasonCode["EXPIRED_CARD"]
+_FORMAT_ERROR = ReasonCode["FORMAT_ERROR"]
+_INVALID_CARD_NUMBER = ReasonCode["INVALID_CARD_NUMBER"]
+_INVALID_MERCHANT = ReasonCode["INVALID_MERCHANT"]
 
 
 def _text(value: str | Callable[[], str]) -> str:
@@ -150,8 +98,39 @@ def _load_keys(keys: Mapping[int, Any]) -> dict[int, RSAPrivateKey]:
     return loaded
 
 
-class Sandbox:
-    """An emulated CloudPayments terminal: state, rules, clock and notifications."""
+@dataclass
+class PendingCheck:
+    """A new payment waiting for the shop's answer to its Check (docs/gateway.md §5.3).
+
+    The rules do not send it: whoever does the I/O sends :attr:`delivery` and hands
+    the :class:`~checkout_kit.sandbox.rules.outbox.Reply` to :meth:`Gateway.resume`.
+    """
+
+    tx: Transaction
+    delivery: Delivery
+    reason: int
+    token_reason: int | None
+    three_ds: bool
+    base_url: str | Callable[[], str]
+
+
+#: What a payment operation gives back: its answer, or the Check it waits for.
+Step = Envelope | PendingCheck
+
+
+class Gateway:
+    """An emulated CloudPayments terminal: its state and the gateway's rules.
+
+    Operations take :class:`~checkout_kit.sandbox.rules.params.Params` and return the
+    ``{Success, Message, Model}`` envelope, or raise
+    :class:`~checkout_kit.sandbox.rules.params.RequestError`. Nothing here does I/O:
+    notifications are queued in the state (:class:`~.outbox.Outbox`), a payment that
+    needs a Check answer returns a :class:`PendingCheck`, and every change is noted in
+    :attr:`SandboxState.changed` for persistence.
+
+    Locking: one re-entrant lock guards the state; it is never held while a Check is
+    out, because the shop may call the API back from its handler.
+    """
 
     def __init__(
         self,
@@ -159,51 +138,38 @@ class Sandbox:
         *,
         keys: Mapping[int, Any] | None = None,
         clock: VirtualClock | None = None,
-        notification_transport: httpx.BaseTransport | None = None,
         state: SandboxState | None = None,
-        state_path: str | Path | None = None,
         randbytes: Callable[[int], bytes] | None = None,
     ) -> None:
         self.settings = settings or SandboxSettings()
         self.clock = clock or VirtualClock()
         self.lock = threading.RLock()
-        self.state_path = Path(state_path) if state_path is not None else None
-        if state is None:
-            state = SandboxState.load(self.state_path) if self.state_path else SandboxState()
-        self.state = state
+        self.state = state if state is not None else SandboxState()
         self._randbytes = randbytes or os.urandom
-        if keys is None:
-            keys = self._remembered_keys()
-        self.keys = _load_keys(keys)
+        self.keys = _load_keys(self._remembered_keys() if keys is None else keys)
         if self.settings.key_version not in self.keys:
             self.settings.key_version = max(self.keys)
-        self.notifier = Notifier(
-            self.state, self.lock, self.clock.now, self.settings.api_secret,
-            notification_transport, lambda: self.settings.duplicate_notifications,
-        )
-        from .orders import Orders
-        from .subscriptions import Subscriptions
-
-        self.subscriptions = Subscriptions(self)
-        self.orders = Orders(self)
-        self.faults = Faults()
-        self.dirty = False
-        #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
-        self.app: Any = None
+        self.outbox = Outbox(self.state, self.clock.now, self.settings.api_secret,
+                             lambda: self.settings.duplicate_notifications)
+        self.terminal = Terminal(self.settings, self.state, self.lock, self.clock, self.outbox,
+                                 self._randbytes)
+        self.subscriptions = Subscriptions(self.terminal)
+        self.orders = Orders(self.terminal)
 
     # ------------------------------------------------------------------ keys
 
     def _remembered_keys(self) -> dict[int, Any]:
-        """The generated key of a persisted sandbox, or a fresh one."""
+        """The generated key kept in the state, or a fresh one (then kept there)."""
         saved = self.state.meta.get("generated_keys")
         if isinstance(saved, dict) and saved:
             return {int(v): pem.encode("ascii") for v, pem in saved.items()}
-        private_pem, _ = cryptogram.generate_key_pair(2048)
+        private_pem, _ = cryptogram.generate_key_pair(2048, randbytes=self._randbytes) \
+            if False else cryptogram.generate_key_pair(2048)
         self.state.meta["generated_keys"] = {
             str(DEFAULT_KEY_VERSION): private_pem.decode("ascii")
         }
+        self.state.changed.add(("meta", "meta"))
         return {DEFAULT_KEY_VERSION: private_pem}
-
     def public_key_pem(self, version: int | None = None) -> str:
         """The PEM of the public key for ``version`` (default: the current one)."""
         key = self.keys[self.settings.key_version if version is None else version]
@@ -261,7 +227,7 @@ class Sandbox:
 
     def random_hex(self, length: int) -> str:
         """``length`` random hex digits."""
-        return self._randbytes((length + 1) // 2).hex()[:length]
+        return self.terminal.random_hex(length)
 
     def transaction(self, transaction_id: int) -> Transaction:
         """A transaction of this terminal, or ``RequestError("Transaction not found")``."""
@@ -270,23 +236,22 @@ class Sandbox:
             raise RequestError("Transaction not found")
         return tx
 
-    def model(self, tx: Transaction) -> JSONObject:
-        """The API model of ``tx`` (a read-only mapping, sent as its JSON text)."""
+    def model(self, tx: Transaction) -> dict[str, Any]:
+        """The API model of ``tx``."""
         return render.transaction_model(tx, self.settings.terminal_url)
 
-    def _envelope(self, tx: Transaction) -> dict[str, Any]:
+    def _envelope(self, tx: Transaction) -> Envelope:
         return {"Success": tx.status in _PAID, "Message": None, "Model": self.model(tx)}
 
     def _notify_tx(self, kind: NotificationType, tx: Transaction, **extra: object) -> None:
-        self.dirty = True
-        if not self.notifier.wants(kind):
+        """Note that ``tx`` changed and queue ``kind`` about it (lock held)."""
+        self.state.touch(tx)
+        if not self.outbox.wants(kind):
             return
         fields = render.transaction_fields(tx, self.now())
         fields.update(extra)
-        self.notifier.enqueue(
-            kind, fields, transaction_id=tx.id, subscription_id=tx.subscription_id
-        )
-        self.dirty = True
+        self.outbox.enqueue(kind, fields, transaction_id=tx.id,
+                            subscription_id=tx.subscription_id)
 
     # ------------------------------------------------------------------ cryptograms
 
@@ -299,7 +264,7 @@ class Sandbox:
             return None
         brand = detect_brand(header.first_six)
         return CardInfo(header.first_six, header.last_four, header.exp_month, header.exp_year,
-                        *render.card_type_for(brand.id if brand else None))
+                        *render.card_type_for(brand))
 
     def open_packet(
         self, packet: str
@@ -310,18 +275,18 @@ class Sandbox:
             opened = cryptogram.decrypt(packet, self.keys)
         except UnknownKeyVersionError as exc:
             return self._header_card(packet), DEFAULT, (
-                _CRYPTOGRAM_FORMAT_ERROR, f"no sandbox key has version {exc.version}")
+                _FORMAT_ERROR, f"no sandbox key has version {exc.version}")
         except CryptogramError as exc:
             return self._header_card(packet), DEFAULT, (
-                _CRYPTOGRAM_FORMAT_ERROR, f"card packet refused: {exc.code}")
+                _FORMAT_ERROR, f"card packet refused: {exc.code}")
         pan = opened.card_number
         if pan is None or opened.exp_month is None or opened.exp_year is None:
-            return None, DEFAULT, (_CRYPTOGRAM_FORMAT_ERROR, "a CVV-only packet cannot pay")
+            return None, DEFAULT, (_FORMAT_ERROR, "a CVV-only packet cannot pay")
         brand = detect_brand(pan)
         card = CardInfo(pan[:6], pan[-4:], opened.exp_month, opened.exp_year,
-                        *render.card_type_for(brand.id if brand else None))
+                        *render.card_type_for(brand))
         if opened.public_id != self.public_id:
-            return card, DEFAULT, (_FOREIGN_PUBLIC_ID, "the packet was made for another Public ID")
+            return card, DEFAULT, (_INVALID_MERCHANT, "the packet was made for another Public ID")
         if not luhn_valid(pan):
             return card, DEFAULT, (_INVALID_CARD_NUMBER, "the card number fails the Luhn check")
         try:
@@ -370,32 +335,46 @@ class Sandbox:
         three_ds: bool,
         failure: tuple[int, str] | None,
         base_url: str | Callable[[], str] = "http://localhost/",
-    ) -> dict[str, Any]:
-        """Run a new payment through Check, 3-D Secure and authorization; returns the
-        envelope. Must be called without the lock held (Check goes out on the wire)."""
-        if failure is None and self.notifier.wants(NotificationType.CHECK):
-            answer = self.notifier.check(
-                {**render.transaction_fields(tx, self.now()),
-                 "OperationType": "Payment"},
-                transaction_id=tx.id,
-            )
-            if answer is not None:
-                failure = (answer, f"the shop's Check answer declined the payment ({answer})")
+    ) -> Step:
+        """Run a new payment through Check, 3-D Secure and authorization. Returns the
+        envelope, or the :class:`PendingCheck` to answer first when the shop wants a
+        Check (it goes out before authorization and before 3-D Secure)."""
         with self.lock:
-            self.state.transactions[tx.id] = tx
-            self.dirty = True
-            if failure is not None:
-                self._decline(tx, *failure)
-                return self._envelope(tx)
-            if three_ds:
-                return self._challenge(tx, reason, token_reason, base_url)
-            self.settle(tx, reason, token_reason)
+            if failure is None:
+                check = self.outbox.new_check(
+                    {**render.transaction_fields(tx, self.now()), "OperationType": "Payment"},
+                    transaction_id=tx.id,
+                )
+                if check is not None:
+                    return PendingCheck(tx, check, reason, token_reason, three_ds, base_url)
+            return self._authorize(tx, reason, token_reason, three_ds, failure, base_url)
+
+    def resume(self, pending: PendingCheck, reply: Reply) -> Envelope:
+        """Go on with a payment once the shop answered its Check with ``reply``."""
+        with self.lock:
+            answer = self.outbox.check_answer(pending.delivery, reply)
+            failure = None if answer is None else (
+                answer, f"the shop's Check answer declined the payment ({answer})")
+            return self._authorize(pending.tx, pending.reason, pending.token_reason,
+                                   pending.three_ds, failure, pending.base_url)
+
+    def _authorize(
+        self, tx: Transaction, reason: int, token_reason: int | None, three_ds: bool,
+        failure: tuple[int, str] | None, base_url: str | Callable[[], str],
+    ) -> Envelope:
+        self.state.add(tx)
+        if failure is not None:
+            self._decline(tx, *failure)
             return self._envelope(tx)
+        if three_ds:
+            return self._challenge(tx, reason, token_reason, base_url)
+        self.settle(tx, reason, token_reason)
+        return self._envelope(tx)
 
     def _challenge(
         self, tx: Transaction, reason: int, token_reason: int | None,
         base_url: str | Callable[[], str],
-    ) -> dict[str, Any]:
+    ) -> Envelope:
         card = tx.card
         assert card is not None
         tx.status = TxStatus.AWAITING_AUTHENTICATION
@@ -452,16 +431,16 @@ class Sandbox:
         self.orders.paid(tx)
         self._notify_tx(
             NotificationType.PAY, tx, GatewayName=render.GATEWAY_NAME,
-            AuthCode=render.AUTH_CODE, Token=tx.token, TotalFee=_NO_FEE,
+            AuthCode=render.AUTH_CODE, Token=tx.token, TotalFee=render.NO_FEE,
         )
 
     def _issue_token(self, tx: Transaction, token_reason: int) -> str:
         assert tx.card is not None
         token = "tk_" + self.random_hex(29)
-        self.state.tokens[token] = TokenRecord(
+        self.state.add(TokenRecord(
             token=token, public_id=self.public_id, account_id=tx.account_id,
             card=tx.card, created=self.now(), token_reason=token_reason,
-        )
+        ))
         return token
 
     # ------------------------------------------------------------------ API operations
@@ -469,7 +448,7 @@ class Sandbox:
     def pay_by_cryptogram(
         self, p: Params, *, two_stage: bool, base_url: str | Callable[[], str] = "http://localhost/",
         order_id: str | None = None, default_ip: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Step:
         """``/payments/cards/charge`` and ``/payments/cards/auth``. ``IpAddress`` is
         required unless ``default_ip`` stands in for it (a Public ID caller's address)."""
         req = PaymentRequest.from_params(p, ip_required=default_ip is None)
@@ -484,7 +463,7 @@ class Sandbox:
             three_ds=behaviour.three_ds, failure=failure, base_url=base_url,
         )
 
-    def pay_by_token(self, p: Params, *, two_stage: bool) -> dict[str, Any]:
+    def pay_by_token(self, p: Params, *, two_stage: bool) -> Step:
         """``/payments/tokens/charge`` and ``/payments/tokens/auth``."""
         req = PaymentRequest.from_params(p, ip_required=False)
         token = p.required_text("Token", max_length=255)
@@ -507,7 +486,7 @@ class Sandbox:
         two_stage: bool,
         initiator: int | None,
         subscription_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Step:
         """Charge a saved card (no 3-D Secure; the token's outcome from the test table)."""
         tx = self._new_payment(req, record.card, two_stage=two_stage)
         tx.token, tx.tr_initiator_code, tx.subscription_id = (
@@ -519,7 +498,16 @@ class Sandbox:
             tx, reason=record.token_reason, token_reason=None, three_ds=False, failure=failure
         )
 
-    def post3ds(self, p: Params) -> dict[str, Any]:
+    def start_subscription_charge(self, sub_id: str) -> Step | None:
+        """The due charge of a subscription (``None`` when its token is gone); hand its
+        answer to ``subscriptions.charged``."""
+        sub, record, req = self.subscriptions.charge_for(sub_id)
+        if record is None:
+            return None
+        return self.token_payment(record, req, two_stage=sub.require_confirmation,
+                                  initiator=0, subscription_id=sub.id)
+
+    def post3ds(self, p: Params) -> Envelope:
         """``/payments/cards/post3ds``: once per transaction; a replay returns the
         stored result."""
         tx_id = p.required_integer("TransactionId")
@@ -544,7 +532,7 @@ class Sandbox:
         else:
             self._decline(tx, _AUTHENTICATION_FAILED, detail)
         tx.post3ds_response = self._envelope(tx)
-        self.dirty = True
+        self.state.touch(tx)
         return tx.post3ds_response
 
     def three_ds_callback(self, md_text: str, pa_res: str | None) -> str:
@@ -554,9 +542,10 @@ class Sandbox:
             md = threeds.decode_callback_md(md_text)
         except threeds.ThreeDSError:
             raise RequestError("MD is invalid", 400) from None
-        for url in (md.success_url, md.fail_url):
-            if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
-                raise RequestError("SuccessUrl and FailUrl must be http(s) URLs", 400)
+        for name, url in (("SuccessUrl", md.success_url), ("FailUrl", md.fail_url)):
+            problem = url_problem(url, name)  # it becomes the answer's Location
+            if problem is not None:
+                raise RequestError(problem, 400)
         with self.lock:
             tx = self.state.transactions.get(md.transaction_id)
             if tx is None or tx.three_ds_callback_id is None or not hmac.compare_digest(
@@ -581,7 +570,7 @@ class Sandbox:
             raise RequestError(f"Only {status} payments can be {action} (this one is {tx.status})")
         return tx
 
-    def confirm(self, p: Params) -> dict[str, Any]:
+    def confirm(self, p: Params) -> Envelope:
         """``/payments/confirm``: full or partial, once, Authorized → Completed."""
         with self.lock:
             tx = self._payment_in(p, TxStatus.AUTHORIZED, "confirmed")
@@ -601,13 +590,13 @@ class Sandbox:
         tx.status = TxStatus.CANCELLED
         self._notify_tx(NotificationType.CANCEL, tx)
 
-    def void(self, p: Params) -> dict[str, Any]:
+    def void(self, p: Params) -> Envelope:
         """``/payments/void``: Authorized only."""
         with self.lock:
             self.cancel_authorization(self._payment_in(p, TxStatus.AUTHORIZED, "voided"))
         return {"Success": True, "Message": None}
 
-    def refund(self, p: Params) -> dict[str, Any]:
+    def refund(self, p: Params) -> Envelope:
         """``/payments/refund``: Completed payments, partial or full, several times,
         never above the amount, not after one year; each refund is a transaction."""
         with self.lock:
@@ -627,15 +616,15 @@ class Sandbox:
                 json_data=p.json_value("JsonData"), auth_date=now, confirm_date=now,
                 original_transaction_id=tx.id,
             )
-            self.state.transactions[refund.id] = refund
+            self.state.add(refund)
             tx.refunded += amount
-            self.dirty = True
-            self.notifier.enqueue(
+            self.state.touch(tx)
+            self.outbox.enqueue(
                 NotificationType.REFUND,
                 {"TransactionId": refund.id, "PaymentTransactionId": tx.id, "Amount": amount,
                  "DateTime": now, "OperationType": "Refund", "InvoiceId": tx.invoice_id,
                  "AccountId": tx.account_id, "Email": tx.email,
-                 "Data": render.transaction_fields(refund, now)["Data"]},
+                 "Data": render.json_text(refund.json_data)},
                 transaction_id=refund.id,
             )
         return {"Success": True, "Message": None, "Model": {"TransactionId": refund.id}}
@@ -645,14 +634,14 @@ class Sandbox:
     def _mine(self) -> list[Transaction]:
         return [t for t in self.state.transactions.values() if t.public_id == self.public_id]
 
-    def get(self, p: Params) -> dict[str, Any]:
+    def get(self, p: Params) -> Envelope:
         """``/payments/get``."""
         tx_id = p.required_integer("TransactionId")
         with self.lock:
             model = self.model(self.transaction(tx_id))
         return {"Success": True, "Message": None, "Model": model}
 
-    def find(self, p: Params, *, v2: bool) -> dict[str, Any]:
+    def find(self, p: Params, *, v2: bool) -> Envelope:
         """``/payments/find`` (the latest payment) and ``/v2/payments/find`` (every
         operation, refunds included, oldest first)."""
         invoice_id = p.required_text("InvoiceId", max_length=255)
@@ -669,10 +658,8 @@ class Sandbox:
             latest = max(found, key=lambda t: t.id)
             return {"Success": True, "Message": None, "Model": self.model(latest)}
 
-    def list_day(self, p: Params) -> dict[str, Any]:
+    def list_day(self, p: Params) -> Envelope:
         """``/payments/list``: the operations of one day in ``TimeZone`` (UTC default)."""
-        from .wire import TIME_ZONES
-
         day = p.date("Date", required=True)
         zone = (p.text("TimeZone", max_length=16) or "UTC").upper()
         if zone not in TIME_ZONES:
@@ -698,7 +685,7 @@ class Sandbox:
             )[(page - 1) * 100: page * 100]
             return {"Success": True, "Message": None, "Model": [self.model(t) for t in rows]}
 
-    def list_tokens(self, p: Params) -> dict[str, Any]:
+    def list_tokens(self, p: Params) -> Envelope:
         """``/payments/tokens/list``: 100 per page."""
         page = p.integer("PageNumber", minimum=1, maximum=1_000_000) or 1
         with self.lock:
@@ -709,9 +696,10 @@ class Sandbox:
 
     # ------------------------------------------------------------------ notification settings
 
-    def notification_settings(self, kind: str) -> dict[str, Any]:
+    def notification_settings(self, kind: str) -> Envelope:
         """``/site/notifications/{Type}/get``."""
-        setting = self.notifier.setting(self._kind(kind))
+        with self.lock:
+            setting = self.outbox.setting(self._kind(kind))
         return {"Success": True, "Message": None, "Model": {
             "IsEnabled": setting.is_enabled, "Address": setting.address,
             "HttpMethod": setting.http_method, "Encoding": setting.encoding,
@@ -725,10 +713,8 @@ class Sandbox:
         except ValueError:
             raise RequestError("Unknown notification type", 404) from None
 
-    def update_notification_settings(self, kind: str, p: Params) -> dict[str, Any]:
+    def update_notification_settings(self, kind: str, p: Params) -> Envelope:
         """``/site/notifications/{Type}/update`` (the sandbox allows Check too)."""
-        from ..notifications import codec_for
-
         nkind = self._kind(kind)
         enabled = p.flag("IsEnabled")
         address = p.text("Address", max_length=2000)
@@ -743,16 +729,16 @@ class Sandbox:
             raise RequestError("Encoding must be UTF8 or Windows1251") from None
         if fmt.lower() != "cloudpayments":
             raise RequestError("Only the CloudPayments format is supported by the sandbox")
-        problem = None if address is None else address_problem(address)
+        problem = None if address is None else url_problem(address, "Address")
         if problem is not None:
             raise RequestError(problem)
         if enabled and not address:
             raise RequestError("Address is required")
         with self.lock:
-            setting = self.notifier.setting(nkind)
+            setting = self.outbox.setting(nkind)
             setting.is_enabled, setting.address, setting.http_method = enabled, address, method
             setting.encoding = "Windows1251" if codec_for(encoding) == "cp1251" else "UTF8"
-            self.dirty = True
+            self.state.touch(setting)
         return {"Success": True, "Message": None}
 
     def configure_notification(
@@ -772,10 +758,6 @@ class Sandbox:
 
     # ------------------------------------------------------------------ time
 
-    def deliver_pending(self) -> int:
-        """Send the notifications that are due now; returns how many were tried."""
-        return self.notifier.deliver_pending()
-
     def _authorization_deadline(self, tx: Transaction) -> datetime | None:
         if tx.status is not TxStatus.AUTHORIZED or tx.auth_date is None:
             return None
@@ -790,15 +772,14 @@ class Sandbox:
             times = [d for d in (self._authorization_deadline(t)
                                  for t in self.state.transactions.values()) if d]
             times += self.subscriptions.due_times()
-        delivery = self.notifier.next_due()
+            delivery = self.outbox.next_due()
         if delivery is not None:
             times.append(delivery)
         return min(times) if times else None
 
-    def run_due(self) -> None:
-        """Do the work that is due at virtual now: expire or auto-confirm
-        authorizations, charge subscriptions, send notifications."""
-        now = self.now()
+    def expire_due(self, now: datetime) -> None:
+        """Cancel (or, with ``auto_confirm_after``, confirm) the authorizations whose
+        time is up at ``now``, and forget replayable answers older than their TTL."""
         with self.lock:
             for tx in list(self.state.transactions.values()):
                 deadline = self._authorization_deadline(tx)
@@ -813,34 +794,4 @@ class Sandbox:
                     self.cancel_authorization(tx)
             ttl = self.settings.idempotency_ttl
             for key in [k for k, v in self.state.idempotency.items() if now - v.created > ttl]:
-                del self.state.idempotency[key]
-        self.subscriptions.run_due(now)
-        self.deliver_pending()
-
-    def advance(self, delta: timedelta | float) -> datetime:
-        """Move the clock forward by ``delta``, stopping at each scheduled event on the
-        way to run it at its own time. Returns the new virtual now."""
-        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
-        if step < timedelta(0):
-            raise ValueError("the clock only moves forward")
-        target = self.now() + step
-        for _ in range(100_000):
-            when = self.next_event()
-            if when is None or when > target:
-                break
-            self.clock.set(when)
-            self.run_due()
-        self.clock.set(target)
-        self.run_due()
-        self.save()
-        return self.now()
-
-    # ------------------------------------------------------------------ persistence
-
-    def save(self) -> None:
-        """Write the state to the SQLite file, if there is one."""
-        if self.state_path is None:
-            return
-        with self.lock:
-            self.state.save(self.state_path)
-            self.dirty = False
+                self.state.forget_response(key)

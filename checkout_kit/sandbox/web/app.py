@@ -13,18 +13,19 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from .._resources import resource_dir
-from . import acs, api, browser, controls, orderpage
-from .clock import VirtualClock
-from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
-from .faults import SandboxMiddleware
+from ..._resources import resource_dir
+from ..rules.clock import VirtualClock
+from ..rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
+from ..runtime import Sandbox
+from . import acs, api, browser, controls, faults, orderpage
 
 __all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
 
 log = logging.getLogger("checkout_kit.sandbox")
 
 EXTENSION_KEY = "checkout_kit_sandbox"
-MAX_BODY = api.MAX_BODY
+#: The envelope's ``Message`` for the HTTP errors an API client can cause.
+_HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Request is too large"}
 
 
 def create_sandbox_app(
@@ -60,23 +61,21 @@ def create_sandbox_app(
         settings, keys=keys, clock=clock, notification_transport=notification_transport,
         state_path=state_path, randbytes=randbytes,
     )
-    app = Flask(
+    app = api.SandboxFlask(
         "checkout_kit.sandbox",
         template_folder=str(resource_dir("templates")),
         static_folder=str(resource_dir("static")),
         static_url_path="/static",
     )
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = api.MAX_BODY
     app.extensions[EXTENSION_KEY] = sandbox
     sandbox.app = app
-    for blueprint in (acs.bp, controls.bp, orderpage.bp, browser.bp):
+    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
-    app.wsgi_app = SandboxMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, sandbox, sandbox.faults, api.handle)
-    if state_path is not None:
-        sandbox.save()
+    faults.install(app, sandbox.faults, lambda: sandbox.settings.max_concurrent_requests,
+                   lambda: api.is_api_path(request.path))
     return app
 
 
@@ -87,18 +86,24 @@ def sandbox_of(app: Flask) -> Sandbox:
 
 
 def _http_error(exc: HTTPException) -> BaseResponse | HTTPException:
-    # An ordinary HTTP answer (404, 405, 413...): the envelope for the JSON controls,
-    # werkzeug's own page anywhere else; never the 500 of _crash.
-    if not request.path.startswith("/_sandbox/"):
+    # An ordinary HTTP answer (404, 405, 413...): the envelope for the API and the JSON
+    # controls, werkzeug's own page anywhere else; never the 500 of _crash.
+    is_api = api.is_api_path(request.path)
+    if not (is_api or request.path.startswith("/_sandbox/")):
         return exc
+    code = exc.code or 500
+    message = _HTTP_MESSAGES.get(code, exc.name) if is_api else exc.name
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    return api.envelope_response({"Success": False, "Message": exc.name}, exc.code or 500,
-                                 headers)
+    return api.envelope_response({"Success": False, "Message": message}, code, headers)
 
 
 def _crash(exc: Exception) -> Response:
-    # A bug in a sandbox page: log it (never card data).
+    # A bug in the sandbox: log it (requests carry no card data), answer in the API's
+    # envelope on API paths.
     log.exception("sandbox error on %s %s", request.method, request.path)
+    if api.is_api_path(request.path):
+        return api.envelope_response({"Success": False, "Message": "Sandbox internal error"},
+                                     500)
     return Response("Sandbox internal error", status=500, mimetype="text/plain")
 
 

@@ -1,0 +1,1 @@
+"""The gateway's rules: payments, 3-D Secure, tokens, subscriptions, orders, the clock."""

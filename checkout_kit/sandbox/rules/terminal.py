@@ -1,0 +1,45 @@
+"""What the rule modules share: one terminal's settings, state, lock, clock and outbox.
+
+:class:`~checkout_kit.sandbox.rules.engine.Gateway` makes one :class:`Terminal` and
+hands it to the subscription and order rules, which therefore need nothing from the
+engine (no import cycle between them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .clock import VirtualClock
+from .outbox import Outbox
+from .records import SandboxState
+from .settings import SandboxSettings
+
+__all__ = ["Terminal"]
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """One terminal's shared parts. ``lock`` guards ``state``."""
+
+    settings: SandboxSettings
+    state: SandboxState
+    lock: threading.RLock
+    clock: VirtualClock
+    outbox: Outbox
+    randbytes: Callable[[int], bytes]
+
+    @property
+    def public_id(self) -> str:
+        """The terminal's Public ID."""
+        return self.settings.public_id
+
+    def now(self) -> datetime:
+        """Virtual now."""
+        return self.clock.now()
+
+    def random_hex(self, length: int) -> str:
+        """``length`` random hex digits."""
+        return self.randbytes((length + 1) // 2).hex()[:length]

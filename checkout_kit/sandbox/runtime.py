@@ -1,0 +1,129 @@
+"""The sandbox in process: the gateway's rules plus what they leave to others.
+
+:class:`Sandbox` is a :class:`~checkout_kit.sandbox.rules.engine.Gateway` that also
+does the I/O the rules only describe: it sends the notifications they queue and the
+Checks they wait for (:class:`~checkout_kit.sandbox.web.notify.Sender`), keeps the
+state in SQLite when asked to (:class:`~checkout_kit.sandbox.store.Store`), runs the
+virtual clock's due work, and holds the injected faults the web layer applies. Tests
+drive it directly (``advance``, ``configure_notification``, ``make_cryptogram``...);
+the Flask app (:func:`checkout_kit.sandbox.web.app.create_sandbox_app`) serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .rules.clock import VirtualClock
+from .rules.engine import Envelope, Gateway, PendingCheck, Step
+from .rules.settings import SandboxSettings
+from .store import Store
+from .web.faults import Faults
+from .web.notify import Sender
+
+__all__ = ["Sandbox"]
+
+
+class Sandbox(Gateway):
+    """An emulated CloudPayments terminal with its notifications, clock and storage."""
+
+    def __init__(
+        self,
+        settings: SandboxSettings | None = None,
+        *,
+        keys: Mapping[int, Any] | None = None,
+        clock: VirtualClock | None = None,
+        notification_transport: httpx.BaseTransport | None = None,
+        state_path: str | Path | None = None,
+        randbytes: Callable[[int], bytes] | None = None,
+    ) -> None:
+        self.store = Store(state_path) if state_path is not None else None
+        state = self.store.load() if self.store is not None else None
+        super().__init__(settings, keys=keys, clock=clock, state=state, randbytes=randbytes)
+        self.sender = Sender(notification_transport)
+        self.faults = Faults()
+        #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
+        self.app: Any = None
+        self.save()  # a generated key, for one
+
+    @property
+    def state_path(self) -> Path | None:
+        """The SQLite file of the state, if it is kept on disk."""
+        return self.store.path if self.store is not None else None
+
+    # ------------------------------------------------------------------ effects
+
+    def finish(self, step: Step) -> Envelope:
+        """The answer of a payment operation, once the Check it waits for (if any) has
+        been sent and answered. Called without the lock held: the shop may call the
+        API back while it handles the Check."""
+        while isinstance(step, PendingCheck):
+            step = self.resume(step, self.sender.send(step.delivery))
+        return step
+
+    def deliver_pending(self) -> int:
+        """Send the notifications that are due now; returns how many were tried."""
+        with self.lock:
+            batch = self.outbox.claim_due(self.now())
+        for delivery in batch:
+            reply = self.sender.send(delivery)
+            with self.lock:
+                self.outbox.record(delivery, reply)
+        if batch:
+            self.save()
+        return len(batch)
+
+    def commit(self) -> None:
+        """The end of a request: write what it changed, then (with
+        ``deliver_immediately``) send the notifications it queued."""
+        self.save()
+        if self.settings.deliver_immediately:
+            self.deliver_pending()
+
+    def save(self) -> int:
+        """Write the records changed since the last save to the state file (if there is
+        one); returns how many were written."""
+        if self.store is None:
+            return 0
+        with self.lock:
+            return self.store.write(self.state)
+
+    def close(self) -> None:
+        """Close the notification client and the state file."""
+        self.sender.close()
+        if self.store is not None:
+            self.store.close()
+
+    # ------------------------------------------------------------------ time
+
+    def run_due(self) -> None:
+        """Do the work that is due at virtual now: expire or auto-confirm
+        authorizations, charge subscriptions, send notifications."""
+        now = self.now()
+        self.expire_due(now)
+        for sub_id in self.subscriptions.due(now):
+            step = self.start_subscription_charge(sub_id)
+            self.subscriptions.charged(sub_id, None if step is None else self.finish(step))
+        self.save()
+        self.deliver_pending()
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move the clock forward by ``delta``, stopping at each scheduled event on the
+        way to run it at its own time. Returns the new virtual now."""
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            raise ValueError("the clock only moves forward")
+        target = self.now() + step
+        for _ in range(100_000):
+            when = self.next_event()
+            if when is None or when > target:
+                break
+            self.clock.set(when)
+            self.run_due()
+        self.clock.set(target)
+        self.run_due()
+        return self.now()

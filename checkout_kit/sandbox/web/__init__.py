@@ -1,0 +1,1 @@
+"""The sandbox's web layer: the Flask app, the API routes, the pages and controls."""
