@@ -100,7 +100,7 @@ def test_readme_charge_against_a_running_sandbox(sandbox_base: str) -> None:
 
 
 def test_readme_is_right_that_the_published_key_is_declined(sandbox_base: str) -> None:
-    from checkout_kit.sandbox.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+    from checkout_kit.sandbox import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
     client = CloudPaymentsClient(DEFAULT_PUBLIC_ID, DEFAULT_SECRET, base_url=sandbox_base)
     packet = cryptogram.build("4000 0000 0000 3055", "12/30", "123", DEFAULT_PUBLIC_ID)
