@@ -49,6 +49,7 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "ThreeDSChallenge",
+    "TrInitiator",
     "Transaction",
     "TransactionStatus",
     "as_reason_code",
@@ -70,6 +71,20 @@ class TransactionStatus(enum.StrEnum):
     COMPLETED = "Completed"
     CANCELLED = "Cancelled"
     DECLINED = "Declined"
+
+
+class TrInitiator(enum.IntEnum):
+    """``TrInitiatorCode`` of a token payment: who started it (docs/gateway.md §3.5).
+
+    The gateway requires it; a merchant-initiated charge (a subscription, a top-up, a
+    delayed charge) mislabelled as cardholder-initiated misinforms the issuer.
+    """
+
+    #: the shop charges the saved card on its own (set ``PaymentScheduled`` when the
+    #: charge follows a schedule)
+    MERCHANT = 0
+    #: the cardholder is present and asked for this payment
+    CARDHOLDER = 1
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -333,6 +348,16 @@ def as_reason_code(value: object) -> ReasonCode | int:
         return code
 
 
+def _initiator(code: int | None) -> TrInitiator | int | None:
+    """A :class:`TrInitiator` member, or the int the gateway sent when it is new."""
+    if code is None:
+        return None
+    try:
+        return TrInitiator(code)
+    except ValueError:
+        return code
+
+
 def _json_data(value: object) -> Any:
     # The gateway echoes JsonData as a JSON *string* ("{\"Phone\": ...}"); hand back the
     # object the shop sent when it decodes to one, else the value as it came.
@@ -366,7 +391,9 @@ class Transaction:
     currency: str
     status: TransactionStatus | str | None
     status_code: int | None = None
-    reason_code: ReasonCode | int = 0
+    #: ``None`` while the payment is still in progress (``AwaitingAuthentication``):
+    #: it has no outcome yet, approved or declined
+    reason_code: ReasonCode | int | None = 0
     reason: str | None = None
     cardholder_message: str | None = None
     invoice_id: str | None = None
@@ -400,7 +427,19 @@ class Transaction:
     culture_name: str | None = None
     public_id: str | None = None
     escrow_accumulation_id: str | None = None
-    tr_initiator_code: int | None = None
+    tr_initiator_code: TrInitiator | int | None = None
+    payment_scheduled: bool | None = None
+    rrn: str | None = None
+    card_product: str | None = None
+    card_category: str | None = None
+    payment_method: str | None = None
+    ip_country: str | None = None
+    ip_region: str | None = None
+    # Where the payer is: kept out of the repr, like the address it was found from.
+    ip_city: str | None = field(default=None, repr=False)
+    ip_district: str | None = field(default=None, repr=False)
+    ip_latitude: Decimal | None = field(default=None, repr=False)
+    ip_longitude: Decimal | None = field(default=None, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @classmethod
@@ -409,13 +448,16 @@ class Transaction:
         m = _as_mapping(model, "transaction")
         amount, currency = _amount_and_currency(m)
         payment_currency = _str(m, "PaymentCurrency")
+        status = _enum(TransactionStatus, m.get("Status"))
+        in_progress = status == TransactionStatus.AWAITING_AUTHENTICATION and (
+            m.get("ReasonCode") is None or m.get("ReasonCode") == "")
         return cls(
             transaction_id=_int_value("TransactionId", _require(m, "TransactionId")),
             amount=amount,
             currency=currency,
-            status=_enum(TransactionStatus, m.get("Status")),
+            status=status,
             status_code=_int(m, "StatusCode"),
-            reason_code=as_reason_code(m.get("ReasonCode")),
+            reason_code=None if in_progress else as_reason_code(m.get("ReasonCode")),
             reason=_str(m, "Reason"),
             cardholder_message=_str(m, "CardHolderMessage"),
             invoice_id=_str(m, "InvoiceId"),
@@ -449,9 +491,25 @@ class Transaction:
             culture_name=_str(m, "CultureName"),
             public_id=_str(m, "PublicId"),
             escrow_accumulation_id=_str(m, "EscrowAccumulationId"),
-            tr_initiator_code=_int(m, "TrInitiatorCode"),
+            tr_initiator_code=_initiator(_int(m, "TrInitiatorCode")),
+            payment_scheduled=_opt_bool(m, "PaymentScheduled"),
+            rrn=_str(m, "Rrn"),
+            card_product=_str(m, "CardProduct"),
+            card_category=_str(m, "CardCategory"),
+            payment_method=_str(m, "PaymentMethod"),
+            ip_country=_str(m, "IpCountry"),
+            ip_region=_str(m, "IpRegion"),
+            ip_city=_str(m, "IpCity"),
+            ip_district=_str(m, "IpDistrict"),
+            ip_latitude=_decimal(m, "IpLatitude", None),
+            ip_longitude=_decimal(m, "IpLongitude", None),
             raw=dict(m),
         )
+
+    @property
+    def in_progress(self) -> bool:
+        """Still waiting for 3-D Secure: neither approved nor declined yet."""
+        return self.status == TransactionStatus.AWAITING_AUTHENTICATION
 
     @property
     def is_declined(self) -> bool:
@@ -459,9 +517,10 @@ class Transaction:
         return self.status == TransactionStatus.DECLINED
 
     @property
-    def reason_info(self) -> Reason:
-        """The reason-table row for :attr:`reason_code` (a generic row if unknown)."""
-        return reason_for(int(self.reason_code))
+    def reason_info(self) -> Reason | None:
+        """The reason-table row for :attr:`reason_code` (a generic row if unknown);
+        ``None`` while the payment has no outcome yet."""
+        return None if self.reason_code is None else reason_for(int(self.reason_code))
 
     @property
     def token_hint(self) -> str | None:

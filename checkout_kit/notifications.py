@@ -77,6 +77,9 @@ class NotificationType(enum.StrEnum):
     REFUND = "Refund"
     RECURRENT = "Recurrent"
     CANCEL = "Cancel"
+    #: the online cash register's receipt (docs/gateway.md §10; its fields are
+    #: UNCONFIRMED: every one is optional, and all are kept as text in ``fields``)
+    RECEIPT = "Receipt"
 
     @classmethod
     def parse(cls, value: str) -> NotificationType:
@@ -330,6 +333,15 @@ def _to_json(text: str) -> Any:
     return jsoncodec.loads(text) if text.strip() else None
 
 
+def _to_json_or_text(text: str) -> Any:
+    # A field whose shape is UNCONFIRMED (the receipt of a Receipt notification): the
+    # decoded JSON when it is JSON, else the text as sent, never an error.
+    try:
+        return _to_json(text)
+    except ValueError:
+        return text
+
+
 _Converter = Callable[[str], Any]
 
 #: attribute -> (wire name, converter). One table for every notification type.
@@ -363,6 +375,31 @@ _FIELDS: dict[str, tuple[str, _Converter]] = {
     "reason": ("Reason", str),
     "reason_code": ("ReasonCode", _to_int),
     "card_holder_message": ("CardHolderMessage", str),
+    "card_id": ("CardId", str),
+    "card_product": ("CardProduct", str),
+    "issuer": ("Issuer", str),
+    "issuer_bank_country": ("IssuerBankCountry", str),
+    "payment_method": ("PaymentMethod", str),
+    "ip_country": ("IpCountry", str),
+    "ip_city": ("IpCity", str),
+    "ip_region": ("IpRegion", str),
+    "ip_district": ("IpDistrict", str),
+    "ip_latitude": ("IpLatitude", _to_decimal),
+    "ip_longitude": ("IpLongitude", _to_decimal),
+    "tr_initiator_code": ("TrInitiatorCode", _to_int),
+    "payment_scheduled": ("PaymentScheduled", _to_bool),
+    # Receipt
+    "document_number": ("DocumentNumber", str),
+    "session_number": ("SessionNumber", str),
+    "fiscal_sign": ("FiscalSign", str),
+    "device_number": ("DeviceNumber", str),
+    "reg_number": ("RegNumber", str),
+    "inn": ("Inn", str),
+    "receipt_type": ("Type", str),
+    "ofd": ("Ofd", str),
+    "url": ("Url", str),
+    "qr_code_url": ("QrCodeUrl", str),
+    "receipt": ("Receipt", _to_json_or_text),
     # Recurrent
     "id": ("Id", str),
     "require_confirmation": ("RequireConfirmation", _to_bool),
@@ -386,6 +423,11 @@ _REQUIRED: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.CANCEL: _TRANSACTION_REQUIRED,
     NotificationType.REFUND: (*_TRANSACTION_REQUIRED, "PaymentTransactionId"),
     NotificationType.RECURRENT: ("Id", "Status"),
+    NotificationType.RECEIPT: (),
+}
+#: Types that need at least one of these fields (the first one present is their id).
+_REQUIRED_ONE_OF: dict[NotificationType, tuple[str, ...]] = {
+    NotificationType.RECEIPT: ("TransactionId", "DocumentNumber"),
 }
 
 
@@ -393,14 +435,20 @@ def _hidden(value: object) -> str:
     return "…"
 
 
-#: Attributes a repr shows only masked: the token shortened; the payer's e-mail, name
-#: and IP address, and ``Data`` (which may hold a phone or an address), not at all.
+#: Attributes a repr shows only masked: the token shortened; the payer's e-mail, name,
+#: IP address and where it places them, ``Data`` (which may hold a phone or an
+#: address) and the receipt (the buyer's contacts), not at all.
 _REPR_MASKS: dict[str, Callable[[Any], Any]] = {
     "token": mask_token,
     "email": _hidden,
     "name": _hidden,
     "ip_address": _hidden,
+    "ip_city": _hidden,
+    "ip_district": _hidden,
+    "ip_latitude": _hidden,
+    "ip_longitude": _hidden,
     "data": _hidden,
+    "receipt": _hidden,
 }
 
 
@@ -441,6 +489,30 @@ class Notification:
     reason: str | None = None
     reason_code: int | None = None
     card_holder_message: str | None = None
+    card_id: str | None = None
+    card_product: str | None = None
+    issuer: str | None = None
+    issuer_bank_country: str | None = None
+    payment_method: str | None = None
+    ip_country: str | None = None
+    ip_city: str | None = None
+    ip_region: str | None = None
+    ip_district: str | None = None
+    ip_latitude: Decimal | None = None
+    ip_longitude: Decimal | None = None
+    tr_initiator_code: int | None = None
+    payment_scheduled: bool | None = None
+    document_number: str | None = None
+    session_number: str | None = None
+    fiscal_sign: str | None = None
+    device_number: str | None = None
+    reg_number: str | None = None
+    inn: str | None = None
+    receipt_type: str | None = None
+    ofd: str | None = None
+    url: str | None = None
+    qr_code_url: str | None = None
+    receipt: Any = None
     id: str | None = None
     require_confirmation: bool | None = None
     start_date: datetime | None = None
@@ -466,11 +538,21 @@ class Notification:
 
     @property
     def dedupe_key(self) -> tuple[str, str]:
-        """``(type, TransactionId)`` — or ``(type, Id:Status)`` for Recurrent — so a
-        receiver applies each event once however often it is delivered."""
+        """``(type, TransactionId)`` — ``(type, Id:Status)`` for Recurrent,
+        ``(type, id:receipt Type)`` for Receipt — so a receiver applies each event once
+        however often it is delivered."""
         if self.type is NotificationType.RECURRENT:
             return (self.type.value, f"{self.id}:{self.status}")
+        if self.type is NotificationType.RECEIPT:
+            return (self.type.value, f"{self.receipt_id}:{self.receipt_type or ''}")
         return (self.type.value, str(self.transaction_id))
+
+    @property
+    def receipt_id(self) -> str | None:
+        """A Receipt's id: its ``TransactionId``, else its ``DocumentNumber``."""
+        if self.transaction_id is not None:
+            return str(self.transaction_id)
+        return self.document_number
 
 
 def parse_notification(
@@ -498,6 +580,10 @@ def parse_notification(
     for name in _REQUIRED[kind]:
         if not fields.get(name, "").strip():
             raise MalformedNotificationError(f"{name} is required", name)
+    one_of = _REQUIRED_ONE_OF.get(kind, ())
+    if one_of and not any(fields.get(name, "").strip() for name in one_of):
+        raise MalformedNotificationError(
+            f"a {kind.value} needs {' or '.join(one_of)}", one_of[0])
     values: dict[str, Any] = {}
     for attr, (wire, convert) in _FIELDS.items():
         text = fields.get(wire)

@@ -43,7 +43,6 @@ from .notifications import (
     codec_for,
     encode_body,
     format_value,
-    parse_fields,
     parse_notification,
     sign,
     verify,
@@ -78,14 +77,11 @@ __all__ = [
 logger = logging.getLogger("checkout_kit.webhooks")
 
 #: The ``Receipt`` notification of the online cash register (docs/gateway.md §10). Its
-#: fields are UNCONFIRMED, so it is received as checked, decoded text fields only.
-RECEIPT = "Receipt"
-#: Every notification type a receiver can be configured for (``Receipt`` once, should it
-#: join :class:`~checkout_kit.notifications.NotificationType` and be parsed typed).
-WEBHOOK_TYPES: tuple[str, ...] = tuple(
-    dict.fromkeys([*(t.value for t in NotificationType), RECEIPT])
-)
-_PARSED_TYPES = {t.value: t for t in NotificationType}
+#: fields are UNCONFIRMED: it is parsed like every type, all its fields optional and all
+#: kept as text in ``fields`` as well.
+RECEIPT = NotificationType.RECEIPT.value
+#: Every notification type a receiver can be configured for.
+WEBHOOK_TYPES: tuple[str, ...] = tuple(t.value for t in NotificationType)
 
 #: Largest body (or query string) accepted. A notification is a few hundred bytes; even
 #: a ``Data`` object carrying a receipt stays far below this.
@@ -106,8 +102,8 @@ REJECT_CODE = CheckCode.NOT_ACCEPTED
 class Received:
     """A notification whose signature was checked and whose body was read.
 
-    ``notification`` is the typed :class:`~checkout_kit.notifications.Notification`,
-    or ``None`` for ``Receipt``, whose fields are known only as text. ``fields`` holds
+    ``notification`` is the typed :class:`~checkout_kit.notifications.Notification`
+    (``Receipt`` included; ``None`` only for a ``Received`` made by hand). ``fields`` holds
     every decoded field as text (kept out of the ``repr``: it carries e-mails, names
     and tokens).
     """
@@ -176,28 +172,19 @@ def receive(
         name = _canonical_type(str(expected_type))
     except ValueError as exc:
         raise MalformedNotificationError(str(exc)) from None
-    kind = _PARSED_TYPES.get(name, name)
+    kind = NotificationType(name)
     if len(raw) > MAX_BODY_BYTES:
         raise MalformedNotificationError(f"the notification is over {MAX_BODY_BYTES} bytes")
     content_type = _header(headers, "Content-Type") if verb == "POST" else None
     text_encoding = _resolve_encoding(verb, content_type, encoding)
     verify(raw, headers, secret, encoding=text_encoding, require_both=require_both)
     try:
-        if isinstance(kind, NotificationType):
-            parsed = parse_notification(
-                kind, raw, encoding=text_encoding, content_type=content_type
-            )
-            return Received(kind.value, verb, text_encoding, parsed.fields, parsed)
-        fields = parse_fields(raw, encoding=text_encoding, content_type=content_type)
+        parsed = parse_notification(kind, raw, encoding=text_encoding, content_type=content_type)
     except RecursionError:
         # A deeply nested ``Data`` value exhausts the JSON reader's stack; it is a
         # malformed notification like any other, not a crash of the endpoint.
         raise MalformedNotificationError("Data is nested too deeply", "Data") from None
-    if not (fields.get("TransactionId", "").strip() or fields.get("DocumentNumber", "").strip()):
-        raise MalformedNotificationError(
-            "a Receipt needs TransactionId or DocumentNumber", "TransactionId"
-        )
-    return Received(kind, verb, text_encoding, fields, None)
+    return Received(kind.value, verb, text_encoding, parsed.fields, parsed)
 
 
 def _canonical_type(name: str) -> str:
@@ -269,6 +256,8 @@ def notification_key(received: Received | Notification) -> tuple[str, str, str]:
         last = "" if n.last_transaction_date is None else format_value(n.last_transaction_date)
         counters = f"{n.successful_transactions_number}/{n.failed_transactions_number}"
         return (n.type.value, str(n.id), f"{n.status}:{counters}:{last}")
+    if n.type is NotificationType.RECEIPT:
+        return (n.type.value, n.receipt_id or "", n.receipt_type or "")
     operation = (n.operation_type or "Refund") if n.type is NotificationType.REFUND else ""
     return (n.type.value, str(n.transaction_id), operation)
 

@@ -47,6 +47,7 @@ from checkout_kit.models import (
     Subscription,
     ThreeDSChallenge,
     Transaction,
+    TrInitiator,
 )
 from checkout_kit.reasons import ReasonCode
 
@@ -299,8 +300,9 @@ CALLS: dict[str, Call] = {
     "find_payment": Call(
         lambda c: c.find_payment("1234567"), "/payments/find", frozenset({"InvoiceId"}), False
     ),
-    "find_payments": Call(
-        lambda c: c.find_payments("1234567"), "/v2/payments/find", frozenset({"InvoiceId"}), False
+    "find_operation": Call(
+        lambda c: c.find_operation("1234567"), "/v2/payments/find", frozenset({"InvoiceId"}),
+        False,
     ),
     "list_payments": Call(
         lambda c: c.list_payments(date(2014, 8, 9), timezone="MSK"),
@@ -422,7 +424,7 @@ for _name, _vector in VECTORS.items():
     if _vector["expect"]["kind"] not in ("rejected", "declined"):
         ANSWER_FOR.setdefault(_vector["method"], _name)
 ANSWER_FOR["charge"] = ANSWER_FOR["charge_token"] = ANSWER_FOR["auth_token"] = "auth_accepted"
-ANSWER_FOR["find_payment"] = ANSWER_FOR["find_payments"] = "get_completed"
+ANSWER_FOR["find_payment"] = ANSWER_FOR["find_operation"] = "get_completed"
 
 
 def test_every_method_is_covered() -> None:
@@ -464,6 +466,7 @@ def test_request_values_are_the_api_field_values(harness: MakeHarness) -> None:
     CALLS["charge_token"].invoke(h.client)
     body = h.gateway.body()
     assert body["TrInitiatorCode"] == 0 and body["PaymentScheduled"] == 1
+    assert type(body["TrInitiatorCode"]) is int
     assert body["Amount"] == Decimal("100.00") and body["Currency"] == "RUB"
 
     h = harness(reply(VECTORS["subscription_create"]["body"]))
@@ -1097,6 +1100,11 @@ def test_bad_arguments_are_refused_before_sending(
     (lambda c: c.void(1, request_id="bad\nid"), "request_id"),
     (lambda c: c.charge_token(Decimal(1), account_id="a", token="t", tr_initiator_code=2),
      "tr_initiator_code"),
+    (lambda c: c.charge_token(Decimal(1), account_id="a", token="t",
+                              tr_initiator_code=TrInitiator.CARDHOLDER, payment_scheduled=True),
+     "payment_scheduled"),
+    (lambda c: c.update_notification_settings("check", is_enabled=True, address="https://s/c"),
+     "type"),
     (lambda c: c.list_payments("2024-02-30"), "date"),
     (lambda c: c.list_tokens(0), "page"),
     (lambda c: c.get_notification_settings("Pay/.."), "type"),
@@ -1273,3 +1281,27 @@ def test_every_gateway_error_names_its_endpoint(harness: MakeHarness) -> None:
         with pytest.raises(GatewayError) as caught:
             h.client.void(5)
         assert caught.value.endpoint == "/payments/void"
+
+
+# --- token payments: who initiates ---------------------------------------------------------
+
+
+def test_the_initiator_is_required_and_named(harness: MakeHarness) -> None:
+    h = harness(reply(OK_TX))
+    with pytest.raises(TypeError, match="tr_initiator_code"):
+        h.client.charge_token(Decimal(1), account_id="a", token="t")  # type: ignore[call-arg]
+    assert h.gateway.requests == []
+    assert (int(TrInitiator.MERCHANT), int(TrInitiator.CARDHOLDER)) == (0, 1)
+    h.client.charge_token(Decimal(1), account_id="a", token="t",
+                          tr_initiator_code=TrInitiator.CARDHOLDER)
+    assert h.gateway.body()["TrInitiatorCode"] == 1
+    assert h.gateway.body()["PaymentScheduled"] == 0
+
+
+def test_check_settings_are_refused_before_sending(harness: MakeHarness) -> None:
+    h = harness(reply({"Success": True, "Message": None}))
+    with pytest.raises(InvalidRequestError, match="merchant account") as caught:
+        h.client.update_notification_settings("Check", is_enabled=False)
+    assert caught.value.field == "type" and h.gateway.requests == []
+    h.client.update_notification_settings("Pay", is_enabled=False)  # the others go
+    assert len(h.gateway.requests) == 1

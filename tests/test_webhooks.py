@@ -117,9 +117,12 @@ def test_every_sample_round_trips(kind: str, method: str, encoding: str) -> None
                           expected_type=kind.upper(), encoding=encoding, require_both=True)
     assert received.type == kind
     assert dict(received.fields) == fields  # Cyrillic survives Windows-1251 too
-    assert (received.notification is None) == (kind == "Receipt")
-    if kind not in ("Recurrent", "Receipt"):
-        assert received.notification is not None
+    assert received.notification is not None  # Receipt is typed too
+    assert received.notification.type == kind
+    if kind == "Receipt":
+        assert received.notification.receipt_type == fields["Type"]
+        assert received.notification.receipt is not None
+    elif kind != "Recurrent":
         assert received.notification.date_time == NOW
         assert received.notification.amount == Decimal(fields["Amount"])
 

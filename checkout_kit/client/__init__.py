@@ -39,6 +39,7 @@ reached the gateway and no definite answer came back, the client raises
 
 from __future__ import annotations
 
+from ..models import TrInitiator
 from ._async import AsyncCloudPaymentsClient
 from ._sansio import DEFAULT_BASE_URL, SUBSCRIPTION_FIELDS, format_api_datetime
 from ._sync import CloudPaymentsClient
@@ -48,5 +49,6 @@ __all__ = [
     "SUBSCRIPTION_FIELDS",
     "AsyncCloudPaymentsClient",
     "CloudPaymentsClient",
+    "TrInitiator",
     "format_api_datetime",
 ]

@@ -113,7 +113,7 @@ class AsyncCloudPaymentsClient:
     refund = _method(ops.refund)
     get_payment = _method(ops.get_payment)
     find_payment = _method(ops.find_payment)
-    find_payments = _method(ops.find_payments)
+    find_operation = _method(ops.find_operation)
     list_payments = _method(ops.list_payments)
     list_payments_v2 = _method(ops.list_payments_v2)
     list_tokens = _method(ops.list_tokens)

@@ -59,6 +59,7 @@ from ..models import (
     Subscription,
     ThreeDSChallenge,
     Transaction,
+    TrInitiator,
     as_reason_code,
     is_three_ds_model,
 )
@@ -389,8 +390,9 @@ def _payment_result(
             if env.success or not isinstance(code, int) or isinstance(code, bool) or not code:
                 raise
             _declined(code, None, model, ctx, env.status_code)
-        if tx.is_declined or (not env.success and int(tx.reason_code) != 0):
-            _declined(int(tx.reason_code), tx, model, ctx, env.status_code)
+        code = int(tx.reason_code or 0)  # None: still in progress, no outcome
+        if tx.is_declined or (not env.success and code != 0):
+            _declined(code, tx, model, ctx, env.status_code)
         if env.success:
             return tx
         raise ValueError(f"Success is false for a transaction in status {tx.status}")
@@ -403,7 +405,8 @@ def _declined(
     code: int, tx: Transaction | None, model: Mapping[str, Any], ctx: Context, status: int
 ) -> NoReturn:
     row = reason_for(code)
-    reason_code = tx.reason_code if tx is not None else as_reason_code(code)
+    reason_code = (tx.reason_code if tx is not None and tx.reason_code is not None
+                   else as_reason_code(code))
     reason = (tx.reason if tx is not None else None) or model.get("Reason") or row.name
     message = (tx.cardholder_message if tx is not None else model.get("CardHolderMessage"))
     raise PaymentDeclined(
@@ -511,7 +514,7 @@ def charge_token(
     currency: str = "RUB",
     account_id: str,
     token: str,
-    tr_initiator_code: int = 1,
+    tr_initiator_code: TrInitiator | int,
     payment_scheduled: bool = False,
     invoice_id: str | None = None,
     description: str | None = None,
@@ -523,18 +526,27 @@ def charge_token(
 ) -> Call[Transaction]:
     """One-stage payment by saved-card token (``/payments/tokens/charge``).
 
-    ``tr_initiator_code`` is 1 when the cardholder initiates, 0 for a
-    merchant-initiated charge (then set ``payment_scheduled`` for scheduled ones).
+    ``tr_initiator_code`` is required, as by the gateway (docs/gateway.md §3.5):
+    :attr:`TrInitiator.CARDHOLDER <checkout_kit.models.TrInitiator.CARDHOLDER>` when the
+    payer is present and asked for this payment, :attr:`TrInitiator.MERCHANT
+    <checkout_kit.models.TrInitiator.MERCHANT>` when the shop charges the saved card on
+    its own; ``payment_scheduled`` marks a merchant-initiated charge that follows a
+    schedule (a subscription, an instalment) and is refused with a cardholder one.
     """
-    if tr_initiator_code not in (0, 1) or isinstance(tr_initiator_code, bool):
-        raise InvalidRequestError("tr_initiator_code is 0 (merchant) or 1 (cardholder)",
-                                  "tr_initiator_code")
+    if isinstance(tr_initiator_code, bool) or tr_initiator_code not in (0, 1):
+        raise InvalidRequestError(
+            "tr_initiator_code is required: TrInitiator.MERCHANT (0) or "
+            "TrInitiator.CARDHOLDER (1)", "tr_initiator_code")
+    if payment_scheduled and tr_initiator_code == TrInitiator.CARDHOLDER:
+        raise InvalidRequestError(
+            "payment_scheduled is for merchant-initiated charges "
+            "(tr_initiator_code=TrInitiator.MERCHANT)", "payment_scheduled")
     body = _compact({
         "Amount": parse_amount(amount, currency),
         "Currency": currency,
         "AccountId": _text(account_id, "account_id"),
         "Token": _text(token, "token"),
-        "TrInitiatorCode": tr_initiator_code,
+        "TrInitiatorCode": int(tr_initiator_code),
         "PaymentScheduled": 1 if payment_scheduled else 0,
         "InvoiceId": invoice_id,
         "Description": description,
@@ -606,11 +618,14 @@ def find_payment(invoice_id: str) -> Call[Transaction]:
     return Call("/payments/find", body, _model(Transaction.from_api), False)
 
 
-def find_payments(invoice_id: str) -> Call[list[Transaction]]:
-    """Every operation for ``invoice_id``, refunds and payouts included
-    (``/v2/payments/find``)."""
+def find_operation(invoice_id: str) -> Call[Transaction]:
+    """The latest operation for ``invoice_id``, refunds and payouts included
+    (``/v2/payments/find``; ``find_payment`` looks at payments only). One transaction,
+    as the gateway answers (docs/gateway.md §3.5); for every refund of a payment read
+    ``list_payments_v2``. Raises :class:`~checkout_kit.errors.RequestRejectedError`
+    (``Message`` ``"Not found"``) when there is none."""
     body = {"InvoiceId": _text(invoice_id, "invoice_id")}
-    return Call("/v2/payments/find", body, _models(Transaction.from_api), False)
+    return Call("/v2/payments/find", body, _model(Transaction.from_api), False)
 
 
 def list_payments(date: date | str, *, timezone: str | None = None) -> Call[list[Transaction]]:
@@ -787,8 +802,17 @@ def update_notification_settings(
     format: str = "CloudPayments",
     request_id: str | None = None,
 ) -> Call[None]:
-    """Change one notification type (``/site/notifications/{type}/update``)."""
-    path = f"/site/notifications/{_notification_type(type)}/update"
+    """Change one notification type (``/site/notifications/{type}/update``).
+
+    ``Check`` cannot be changed through the API (docs/gateway.md §3.5): that raises
+    :class:`~checkout_kit.errors.InvalidRequestError` before anything is sent; set it
+    in the merchant account."""
+    name = _notification_type(type)
+    if name.lower() == "check":
+        raise InvalidRequestError(
+            "the Check notification's settings cannot be changed through the API; "
+            "set them in the merchant account", "type")
+    path = f"/site/notifications/{name}/update"
     body = _compact({
         "IsEnabled": bool(is_enabled),
         "Address": address,
@@ -807,7 +831,7 @@ def get_public_key() -> Call[PublicKeyInfo]:
 #: Every operation, in the order docs/client.md lists the methods.
 OPERATIONS: tuple[Callable[..., Call[Any]], ...] = (
     test, charge, auth, post3ds, charge_token, auth_token, confirm, void, refund,
-    get_payment, find_payment, find_payments, list_payments, list_payments_v2, list_tokens,
+    get_payment, find_payment, find_operation, list_payments, list_payments_v2, list_tokens,
     create_subscription, get_subscription, find_subscriptions, update_subscription,
     cancel_subscription, create_order, cancel_order, get_notification_settings,
     update_notification_settings, get_public_key,

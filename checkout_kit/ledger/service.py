@@ -81,6 +81,11 @@ _STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
 
 #: Attempt operations that hold a claim on a settled payment while ``pending``.
 _AFTER_PAYMENT: Final = ("confirm", "void", "refund")
+#: How long after a payment refunds can come (the gateway's one year, docs/gateway.md
+#: §3.5, and a day of margin for time zones).
+_REFUND_WINDOW: Final = timedelta(days=366)
+#: Operations per page of ``/v2/payments/list`` (docs/gateway.md §3.5).
+_LIST_PAGE_SIZE: Final = 100
 
 
 @dataclass(frozen=True)
@@ -560,7 +565,7 @@ class PaymentService:
         if target is S.SUCCEEDED and captured and 0 < tx.amount <= current.amount:
             columns["amount"] = tx.amount  # captured in part: what was taken is the amount
         if target is S.FAILED:
-            columns.update(reason_code=int(tx.reason_code) or None,
+            columns.update(reason_code=int(tx.reason_code or 0) or None,
                            cardholder_message=tx.cardholder_message)
         if target is not None and target is not current.status and can_transition(
                 current.status, target):
@@ -600,17 +605,27 @@ class PaymentService:
             return None
 
     def _refunded_total(self, payment: Payment, tx: Transaction | None) -> Decimal | None:
-        """What the gateway has refunded of the payment (every refund operation of the
-        invoice that points at its transaction)."""
-        tx_id = tx.transaction_id if tx is not None else payment.gateway_transaction_id
-        if tx_id is None:
-            return None
-        operations = self.client.find_payments(payment.invoice_id)
-        return sum(
-            (op.amount for op in operations
-             if op.original_transaction_id == tx_id and op.status == TransactionStatus.COMPLETED),
-            Decimal(0),
-        )
+        """What the gateway has refunded of the payment: every completed refund
+        operation that points at its transaction (``None``: it cannot be told now).
+
+        ``/v2/payments/find`` answers only the latest operation of an invoice
+        (docs/gateway.md §3.5), so the refunds are read from ``/v2/payments/list``,
+        page by page, over the time a refund can follow the payment."""
+        if tx is None or tx.created_at is None:
+            return None  # no payment at the gateway, or one we cannot place in time
+        start = tx.created_at
+        refunded, page = Decimal(0), 1
+        while True:
+            rows = self.client.list_payments_v2(start, start + _REFUND_WINDOW, page=page)
+            refunded += sum(
+                (op.amount for op in rows
+                 if op.original_transaction_id == tx.transaction_id
+                 and op.status == TransactionStatus.COMPLETED),
+                Decimal(0),
+            )
+            if len(rows) < _LIST_PAGE_SIZE:
+                return refunded
+            page += 1
 
     # --- hooks ------------------------------------------------------------------------
 

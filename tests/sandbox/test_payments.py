@@ -15,7 +15,7 @@ import pytest
 from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import PaymentDeclined, RequestRejectedError
-from checkout_kit.models import ThreeDSChallenge, Transaction, TransactionStatus
+from checkout_kit.models import ThreeDSChallenge, Transaction, TransactionStatus, TrInitiator
 from checkout_kit.sandbox import (
     EXTRA_DECLINES,
     TEST_CARDS,
@@ -24,6 +24,7 @@ from checkout_kit.sandbox import (
     create_sandbox_app,
     sandbox_of,
 )
+from checkout_kit.sandbox.rules.settings import SandboxSettings, SaveCards
 from checkout_kit.sandbox.store import Store
 
 VECTORS = json.loads(
@@ -92,12 +93,14 @@ def test_each_test_card_by_cryptogram_and_by_token(
     token = first.raw["Token"]
     assert token and token.startswith("tk_")
     if card["token"] == 0:
-        again = cloudpayments_client.charge_token(Decimal("5.00"), account_id="user-1", token=token)
+        again = cloudpayments_client.charge_token(Decimal("5.00"), account_id="user-1", token=token,
+                                                tr_initiator_code=TrInitiator.CARDHOLDER)
         assert again.status is TransactionStatus.COMPLETED
         assert again.raw["Token"] == token
     else:
         with pytest.raises(PaymentDeclined) as declined:
-            cloudpayments_client.charge_token(Decimal("5.00"), account_id="user-1", token=token)
+            cloudpayments_client.charge_token(Decimal("5.00"), account_id="user-1", token=token,
+                                                tr_initiator_code=TrInitiator.CARDHOLDER)
         assert declined.value.reason_code == card["token"]
 
 
@@ -165,6 +168,9 @@ def test_transaction_model_fields_and_formats(
                        email="buyer@example.com", account_id="user-7",
                        cryptogram=sandbox.make_cryptogram("4000000000003055", "11/29"))
     assert isinstance(tx, Transaction)
+    rrn = tx.raw["Rrn"]
+    assert isinstance(rrn, str) and len(rrn) == 12 and rrn.isdigit()
+    assert tx.rrn == rrn
     assert tx.raw == {
         # who and what (docs/gateway.md §3.4)
         "ReasonCode": 0, "PublicId": sandbox.public_id, "TerminalUrl": "http://sandbox.local",
@@ -178,16 +184,19 @@ def test_transaction_model_fields_and_formats(
         # the shop's fields, JsonData echoed as JSON text
         "InvoiceId": "A-1", "AccountId": "user-7", "Email": "buyer@example.com",
         "Description": "Tea", "JsonData": '{"basket":[1,2],"price":0.10}', "Name": None,
-        "IpAddress": IP, "IpCountry": None, "IpCity": None, "IpRegion": None,
-        "IpDistrict": None, "IpLatitude": None, "IpLongitude": None,
+        # where the offline table places the test range 203.0.113.0/24
+        "IpAddress": IP, "IpCountry": "KZ", "IpCity": "Алматы", "IpRegion": "Алматы",
+        "IpDistrict": None, "IpLatitude": Decimal("43.25667"),
+        "IpLongitude": Decimal("76.92861"), "PaymentMethod": "Card",
         # a one-stage payment is created, authorized and confirmed at the frozen now
         "CreatedDate": T0_MS, "CreatedDateIso": T0_ISO, "AuthDate": T0_MS,
         "AuthDateIso": T0_ISO, "ConfirmDate": T0_MS, "ConfirmDateIso": T0_ISO,
-        "AuthCode": "A1B2C3", "Rrn": None, "OriginalTransactionId": None,
+        "AuthCode": "A1B2C3", "Rrn": rrn, "OriginalTransactionId": None,
         "FallBackScenarioDeclinedTransactionId": None,
         # the card as the gateway shows it: never the number
         "CardFirstSix": "400000", "CardLastFour": "3055", "CardExpDate": "11/29",
-        "CardType": "Visa", "CardTypeCode": 0, "CardProduct": None, "CardCategory": None,
+        "CardType": "Visa", "CardTypeCode": 0, "CardProduct": "Visa Classic",
+        "CardCategory": None,
         "Issuer": "CloudPayments", "IssuerBankCountry": "RU", "EscrowAccumulationId": None,
         # outcome
         "Status": "Completed", "StatusCode": 3, "Reason": "Approved",
@@ -217,7 +226,8 @@ def test_model_of_a_two_stage_payment_by_token_and_its_refund(
         "CardLastFour": "3055", "AuthCode": "A1B2C3"}
     client.confirm(held.transaction_id, Decimal("2.00"))
     client.refund(held.transaction_id, Decimal("0.50"))
-    payment, refund = client.find_payments("B-2")
+    payment = client.find_payment("B-2")  # v1: payments only
+    refund = client.find_operation("B-2")  # v2: the latest operation, here the refund
     assert {k: payment.raw[k] for k in ("Status", "StatusCode", "Amount", "Refunded")} == {
         "Status": "Completed", "StatusCode": 3, "Amount": Decimal("2.00"), "Refunded": True}
     assert {k: refund.raw[k] for k in (
@@ -227,6 +237,9 @@ def test_model_of_a_two_stage_payment_by_token_and_its_refund(
         "OriginalTransactionId": held.transaction_id, "Status": "Completed", "StatusCode": 3,
         "Refunded": False, "CardLastFour": "3055", "Token": None}
     assert "TrInitiatorCode" not in refund.raw  # only token payments carry it
+    assert "PaymentScheduled" not in refund.raw
+    assert (payment.tr_initiator_code, payment.payment_scheduled) == (TrInitiator.CARDHOLDER,
+                                                                      False)
 
 
 def test_the_sandbox_never_keeps_the_card_number(cloudpayments_client: CloudPaymentsClient,
@@ -415,9 +428,17 @@ def test_refunds_partial_several_never_above_amount(cloudpayments_client: CloudP
     refund = cloudpayments_client.get_payment(first.transaction_id)
     assert refund.type == 1 and refund.original_transaction_id == paid.transaction_id
     assert refund.amount == Decimal("30.00")
-    assert [t.transaction_id for t in cloudpayments_client.find_payments("R-1")] == [
-        paid.transaction_id, first.transaction_id, second.transaction_id]
+    # Both answer one transaction, the latest match (docs/gateway.md §3.5): v2 sees the
+    # refunds, v1 the payments only.
+    latest = cloudpayments_client.find_operation("R-1")
+    assert latest.transaction_id == second.transaction_id and latest.type == 1
     assert cloudpayments_client.find_payment("R-1").transaction_id == paid.transaction_id
+    http = cloudpayments_client._http
+    for path in ("/payments/find", "/v2/payments/find"):
+        answer = http.post(path, json={"InvoiceId": "R-1"}).json()
+        assert isinstance(answer["Model"], dict), path
+    assert http.post("/v2/payments/find", json={"InvoiceId": "nope"}).json() == {
+        "Success": False, "Message": "Not found"}
     assert cloudpayments_client.get_payment(paid.transaction_id).refunded is True
 
 
@@ -448,9 +469,11 @@ def test_token_rules(cloudpayments_client: CloudPaymentsClient,
                  save_card=True, account_id="acc-9")
     token = saved.raw["Token"]
     with pytest.raises(RequestRejectedError, match="AccountId"):
-        cloudpayments_client.charge_token(Decimal("1"), account_id="someone-else", token=token)
+        cloudpayments_client.charge_token(Decimal("1"), account_id="someone-else", token=token,
+                                         tr_initiator_code=TrInitiator.CARDHOLDER)
     with pytest.raises(RequestRejectedError, match="Token not found"):
-        cloudpayments_client.charge_token(Decimal("1"), account_id="acc-9", token="tk_nope")
+        cloudpayments_client.charge_token(Decimal("1"), account_id="acc-9", token="tk_nope",
+                                         tr_initiator_code=TrInitiator.CARDHOLDER)
     held = cloudpayments_client.auth_token(Decimal("2"), account_id="acc-9", token=token,
                                            tr_initiator_code=0, payment_scheduled=True)
     assert held.status is TransactionStatus.AUTHORIZED and held.raw["TrInitiatorCode"] == 0
@@ -464,9 +487,27 @@ def test_token_rules(cloudpayments_client: CloudPaymentsClient,
 
 def test_always_save_cards_setting(cloudpayments_client: CloudPaymentsClient,
                                    cloudpayments_sandbox: Sandbox) -> None:
-    cloudpayments_sandbox.settings.save_cards = "always"
+    cloudpayments_sandbox.settings.save_cards = SaveCards.ALWAYS
     tx = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055")
     assert tx.raw["Token"]
+
+
+@pytest.mark.parametrize("setting,save_card,saved", [
+    (SaveCards.OFF, True, False),
+    (SaveCards.OFF, False, False),
+    (SaveCards.ON_REQUEST, True, True),
+    (SaveCards.ON_REQUEST, False, False),
+    (SaveCards.ALWAYS, False, True),
+])
+def test_the_save_cards_options(cloudpayments_client: CloudPaymentsClient,
+                                cloudpayments_sandbox: Sandbox, setting: SaveCards,
+                                save_card: bool, saved: bool) -> None:
+    assert SandboxSettings().save_cards is SaveCards.ON_REQUEST  # the documented default
+    cloudpayments_sandbox.settings.save_cards = setting
+    tx = _pay(cloudpayments_client, cloudpayments_sandbox, "4000000000003055",
+              save_card=save_card, account_id="acc-1")
+    assert bool(tx.token) is saved
+    assert bool(cloudpayments_client.list_tokens()) is saved
 
 
 # ----------------------------------------------------------------------------- lookups

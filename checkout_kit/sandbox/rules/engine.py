@@ -52,12 +52,19 @@ from .records import (
     TxStatus,
     TxType,
 )
-from .settings import DEFAULT_KEY_VERSION, DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
+from .settings import (
+    DEFAULT_KEY_VERSION,
+    DEFAULT_PUBLIC_ID,
+    DEFAULT_SECRET,
+    SandboxSettings,
+    SaveCards,
+)
 from .subscriptions import Subscriptions
 from .terminal import Terminal
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
 
 __all__ = [
+    "CHECK_NOT_UPDATABLE",
     "DEFAULT_PUBLIC_ID",
     "DEFAULT_SECRET",
     "Envelope",
@@ -71,6 +78,10 @@ log = logging.getLogger("checkout_kit.sandbox")
 
 #: The ``{Success, Message, Model}`` answer of an operation.
 Envelope = dict[str, Any]
+
+#: ``Message`` of ``/site/notifications/Check/update``: the API may not change Check
+#: (docs/gateway.md §3.5; the gateway's exact wording is UNCONFIRMED).
+CHECK_NOT_UPDATABLE = "Check notification settings can be changed only in the merchant account"
 
 _PAID = (TxStatus.AUTHORIZED, TxStatus.COMPLETED)
 # The reason codes the rules decline with (a wrong name fails at import).
@@ -248,7 +259,7 @@ class Gateway:
         self.state.touch(tx)
         if not self.outbox.wants(kind):
             return
-        fields = render.transaction_fields(tx, self.now())
+        fields = render.transaction_fields(tx, self.now(), kind)
         fields.update(extra)
         self.outbox.enqueue(kind, fields, transaction_id=tx.id,
                             subscription_id=tx.subscription_id)
@@ -265,6 +276,12 @@ class Gateway:
         brand = detect_brand(header.first_six)
         return CardInfo(header.first_six, header.last_four, header.exp_month, header.exp_year,
                         *render.card_type_for(brand))
+
+    def _card_id(self, pan: str) -> str:
+        """``CardId``: the same for every payment with this card on this terminal, and
+        no way back to the number (a keyed hash, never stored with the number)."""
+        digest = hmac.new(self.api_secret.encode(), b"CardId:" + pan.encode(), "sha256")
+        return digest.hexdigest()[:32]
 
     def open_packet(
         self, packet: str
@@ -284,7 +301,7 @@ class Gateway:
             return None, DEFAULT, (_FORMAT_ERROR, "a CVV-only packet cannot pay")
         brand = detect_brand(pan)
         card = CardInfo(pan[:6], pan[-4:], opened.exp_month, opened.exp_year,
-                        *render.card_type_for(brand))
+                        *render.card_type_for(brand), card_id=self._card_id(pan))
         if opened.public_id != self.public_id:
             return card, DEFAULT, (_INVALID_MERCHANT, "the packet was made for another Public ID")
         if not luhn_valid(pan):
@@ -342,7 +359,8 @@ class Gateway:
         with self.lock:
             if failure is None:
                 check = self.outbox.new_check(
-                    {**render.transaction_fields(tx, self.now()), "OperationType": "Payment"},
+                    {**render.transaction_fields(tx, self.now(), NotificationType.CHECK),
+                     "OperationType": "Payment"},
                     transaction_id=tx.id,
                 )
                 if check is not None:
@@ -411,8 +429,15 @@ class Gateway:
             CardHolderMessage=row.message(tx.culture_name), Token=tx.token,
         )
 
+    def _new_rrn(self) -> str:
+        """A 12-digit retrieval reference number, as card networks give."""
+        return str(int.from_bytes(self._randbytes(8), "big") % 10**12).zfill(12)
+
     def settle(self, tx: Transaction, reason: int, token_reason: int | None) -> None:
-        """Authorize ``tx`` with the card's outcome ``reason`` (lock held)."""
+        """Authorize ``tx`` with the card's outcome ``reason`` (lock held). The card
+        network is asked either way, so approved and issuer-declined payments both
+        get an ``Rrn``."""
+        tx.rrn = self._new_rrn()
         if reason:
             self._decline(tx, reason, "the test card declines")
             return
@@ -423,7 +448,9 @@ class Gateway:
         if not tx.two_stage:
             tx.confirm_date = now
         recurrent = self.subscriptions.instruction(tx.json_data)
-        wants_token = tx.save_card or self.settings.save_cards == "always" or recurrent is not None
+        save = self.settings.save_cards
+        wants_token = recurrent is not None or save == SaveCards.ALWAYS or (
+            tx.save_card and save == SaveCards.ON_REQUEST)
         if tx.token is None and token_reason is not None and wants_token and tx.card:
             tx.token = self._issue_token(tx, token_reason)
         if recurrent is not None:
@@ -469,14 +496,15 @@ class Gateway:
         token = p.required_text("Token", max_length=255)
         account_id = p.required_text("AccountId", max_length=255)
         initiator = p.integer("TrInitiatorCode", required=True, minimum=0, maximum=1)
-        p.integer("PaymentScheduled", minimum=0, maximum=1)
+        scheduled = p.integer("PaymentScheduled", minimum=0, maximum=1) or 0
         with self.lock:
             record = self.state.tokens.get(token)
             if record is None or record.public_id != self.public_id:
                 raise RequestError("Token not found")
             if record.account_id is not None and record.account_id != account_id:
                 raise RequestError("The token belongs to another AccountId")
-        return self.token_payment(record, req, two_stage=two_stage, initiator=initiator)
+        return self.token_payment(record, req, two_stage=two_stage, initiator=initiator,
+                                  scheduled=bool(scheduled))
 
     def token_payment(
         self,
@@ -485,12 +513,16 @@ class Gateway:
         *,
         two_stage: bool,
         initiator: int | None,
+        scheduled: bool = False,
         subscription_id: str | None = None,
     ) -> Step:
-        """Charge a saved card (no 3-D Secure; the token's outcome from the test table)."""
+        """Charge a saved card (no 3-D Secure; the token's outcome from the test table).
+        ``initiator`` and ``scheduled`` are recorded as sent (``TrInitiatorCode``,
+        ``PaymentScheduled``)."""
         tx = self._new_payment(req, record.card, two_stage=two_stage)
         tx.token, tx.tr_initiator_code, tx.subscription_id = (
             record.token, initiator, subscription_id)
+        tx.payment_scheduled = scheduled
         failure = None
         if Expiry(record.card.exp_year, record.card.exp_month).is_expired(self.now()):
             failure = (_EXPIRED_CARD, "the saved card has expired")
@@ -504,8 +536,9 @@ class Gateway:
         sub, record, req = self.subscriptions.charge_for(sub_id)
         if record is None:
             return None
+        # The shop's schedule charges it: merchant-initiated and scheduled.
         return self.token_payment(record, req, two_stage=sub.require_confirmation,
-                                  initiator=0, subscription_id=sub.id)
+                                  initiator=0, scheduled=True, subscription_id=sub.id)
 
     def post3ds(self, p: Params) -> Envelope:
         """``/payments/cards/post3ds``: once per transaction; a replay returns the
@@ -614,7 +647,7 @@ class Gateway:
                 invoice_id=tx.invoice_id, account_id=tx.account_id, email=tx.email,
                 description=tx.description, name=tx.name, culture_name=tx.culture_name,
                 json_data=p.json_value("JsonData"), auth_date=now, confirm_date=now,
-                original_transaction_id=tx.id,
+                original_transaction_id=tx.id, rrn=self._new_rrn(),
             )
             self.state.add(refund)
             tx.refunded += amount
@@ -623,8 +656,9 @@ class Gateway:
                 NotificationType.REFUND,
                 {"TransactionId": refund.id, "PaymentTransactionId": tx.id, "Amount": amount,
                  "DateTime": now, "OperationType": "Refund", "InvoiceId": tx.invoice_id,
-                 "AccountId": tx.account_id, "Email": tx.email,
-                 "Data": render.json_text(refund.json_data)},
+                 "AccountId": tx.account_id, "Email": tx.email, "Rrn": refund.rrn,
+                 # Data is the payment's (docs/gateway.md §5.4), not the refund request's.
+                 "Data": render.json_text(tx.json_data)},
                 transaction_id=refund.id,
             )
         return {"Success": True, "Message": None, "Model": {"TransactionId": refund.id}}
@@ -642,8 +676,9 @@ class Gateway:
         return {"Success": True, "Message": None, "Model": model}
 
     def find(self, p: Params, *, v2: bool) -> Envelope:
-        """``/payments/find`` (the latest payment) and ``/v2/payments/find`` (every
-        operation, refunds included, oldest first)."""
+        """``/payments/find`` and ``/v2/payments/find``: the latest operation for the
+        invoice (docs/gateway.md §3.5); v1 looks at payments only, v2 at refunds and
+        payouts too. The latest is the one made last (ids grow with time)."""
         invoice_id = p.required_text("InvoiceId", max_length=255)
         with self.lock:
             found = [
@@ -652,9 +687,6 @@ class Gateway:
             ]
             if not found:
                 return {"Success": False, "Message": "Not found"}
-            if v2:
-                return {"Success": True, "Message": None,
-                        "Model": [self.model(t) for t in sorted(found, key=lambda t: t.id)]}
             latest = max(found, key=lambda t: t.id)
             return {"Success": True, "Message": None, "Model": self.model(latest)}
 
@@ -713,9 +745,16 @@ class Gateway:
         except ValueError:
             raise RequestError("Unknown notification type", 404) from None
 
-    def update_notification_settings(self, kind: str, p: Params) -> Envelope:
-        """``/site/notifications/{Type}/update`` (the sandbox allows Check too)."""
+    def update_notification_settings(
+        self, kind: str, p: Params, *, merchant_account: bool = False
+    ) -> Envelope:
+        """``/site/notifications/{Type}/update``. The API cannot change Check
+        (docs/gateway.md §3.5): that is refused with :data:`CHECK_NOT_UPDATABLE`, as
+        the gateway does; ``merchant_account`` is the account's own settings page,
+        which can (:meth:`configure_notification`)."""
         nkind = self._kind(kind)
+        if nkind is NotificationType.CHECK and not merchant_account:
+            raise RequestError(CHECK_NOT_UPDATABLE)
         enabled = p.flag("IsEnabled")
         address = p.text("Address", max_length=2000)
         method = (p.text("HttpMethod", max_length=8) or "GET").upper()
@@ -750,15 +789,19 @@ class Gateway:
         encoding: str = "UTF8",
         enabled: bool = True,
     ) -> None:
-        """Python shortcut for ``/site/notifications/{Type}/update``."""
+        """Set a notification type as the merchant account would (Check included,
+        which the API cannot change)."""
         self.update_notification_settings(str(kind), Params({
             "IsEnabled": enabled, "Address": address, "HttpMethod": http_method,
             "Encoding": encoding,
-        }))
+        }), merchant_account=True)
 
     # ------------------------------------------------------------------ time
 
     def _authorization_deadline(self, tx: Transaction) -> datetime | None:
+        if tx.status is TxStatus.AWAITING_AUTHENTICATION:
+            # An abandoned 3-D Secure: declined once three_ds_timeout has passed.
+            return tx.created + self.settings.three_ds_timeout
         if tx.status is not TxStatus.AUTHORIZED or tx.auth_date is None:
             return None
         auto = self.settings.auto_confirm_after
@@ -778,14 +821,19 @@ class Gateway:
         return min(times) if times else None
 
     def expire_due(self, now: datetime) -> None:
-        """Cancel (or, with ``auto_confirm_after``, confirm) the authorizations whose
-        time is up at ``now``, and forget replayable answers older than their TTL."""
+        """Decline the payments left waiting for 3-D Secure longer than
+        ``three_ds_timeout``; cancel (or, with ``auto_confirm_after``, confirm) the
+        authorizations whose time is up at ``now``; forget replayable answers older
+        than their TTL."""
         with self.lock:
             for tx in list(self.state.transactions.values()):
                 deadline = self._authorization_deadline(tx)
                 if deadline is None or deadline > now:
                     continue
-                if self.settings.auto_confirm_after is not None and (
+                if tx.status is TxStatus.AWAITING_AUTHENTICATION:
+                    self._decline(tx, _AUTHENTICATION_FAILED,
+                                  "3-D Secure was not completed in time (abandoned)")
+                elif self.settings.auto_confirm_after is not None and (
                     self.settings.auto_confirm_after < self.settings.auth_expiry
                 ):
                     tx.status, tx.confirm_date = TxStatus.COMPLETED, now

@@ -54,6 +54,8 @@ class CardInfo:
     exp_year: int
     card_type: str
     card_type_code: int
+    #: the gateway's id of the card (the same card, the same id: ``CardId``)
+    card_id: str | None = None
 
     @property
     def exp_date(self) -> str:
@@ -105,6 +107,9 @@ class Transaction:
     pending_token_reason: int | None = None
     post3ds_response: dict[str, Any] | None = None
     tr_initiator_code: int | None = None
+    payment_scheduled: bool | None = None
+    #: the acquirer's reference, given when the card network was asked
+    rrn: str | None = None
     #: why the sandbox declined it, for the inspector (never sent to clients)
     detail: str | None = None
 

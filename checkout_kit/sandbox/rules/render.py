@@ -18,7 +18,9 @@ from ... import jsoncodec
 from ...cards import UNKNOWN_CARD_TYPE, Brand
 from ...models import Interval, SubscriptionStatus
 from ...money import CURRENCY_CODES
+from ...notifications import NotificationType
 from ...reasons import reason_for
+from .geo import locate
 from .params import iso, ms_date
 from .records import Order, Subscription, TokenRecord, Transaction, TxStatus, TxType
 
@@ -39,6 +41,27 @@ AUTH_CODE = "A1B2C3"
 GATEWAY_NAME = "Test"
 ISSUER = "CloudPayments"
 NO_FEE = Decimal("0.00")
+#: ``PaymentMethod`` of a card payment (the widget's name for cards, §6.1; the
+#: gateway's value for cards is UNCONFIRMED, its example is ``T-Pay``).
+CARD_PAYMENT_METHOD = "Card"
+#: ``CardProduct`` by ``CardType``: the sandbox's test cards are each brand's basic
+#: product (the gateway's product names are UNCONFIRMED).
+CARD_PRODUCTS: dict[str, str] = {
+    "Visa": "Visa Classic",
+    "Mastercard": "Mastercard Standard",
+    "Maestro": "Maestro",
+    "МИР": "MIR Classic",
+}
+#: Fields a notification type adds to the common ones, of those the sandbox fills
+#: (docs/gateway.md §5.4: ``CardId`` and ``CardProduct`` in Check and Pay, ``Rrn``
+#: in Pay, Fail, Confirm and Cancel...).
+TYPE_FIELDS: dict[NotificationType, tuple[str, ...]] = {
+    NotificationType.CHECK: ("CardId", "CardProduct"),
+    NotificationType.PAY: ("CardId", "CardProduct", "Rrn"),
+    NotificationType.FAIL: ("CardId", "Rrn"),
+    NotificationType.CONFIRM: ("Rrn",),
+    NotificationType.CANCEL: ("Rrn",),
+}
 
 #: ``StatusCode`` of each transaction status (2, 3, 5 observed; 1 and 4 UNCONFIRMED).
 STATUS_CODES: dict[TxStatus, int] = {
@@ -70,12 +93,39 @@ def json_text(value: Any) -> str | None:
     return jsoncodec.dumps(value)
 
 
+def _location(tx: Transaction) -> dict[str, Any]:
+    """The ``Ip*`` fields of ``tx`` (from the offline table of :mod:`.geo`)."""
+    place = locate(tx.ip_address)
+    if place is None:
+        return dict.fromkeys(("IpCountry", "IpCity", "IpRegion", "IpDistrict",
+                              "IpLatitude", "IpLongitude"))
+    return {"IpCountry": place.country, "IpCity": place.city, "IpRegion": place.region,
+            "IpDistrict": place.district, "IpLatitude": place.latitude,
+            "IpLongitude": place.longitude}
+
+
+def card_product(tx: Transaction) -> str | None:
+    """``CardProduct`` of the card ``tx`` was paid with."""
+    return CARD_PRODUCTS.get(tx.card.card_type) if tx.card else None
+
+
+def _outcome(tx: Transaction) -> dict[str, Any]:
+    """``ReasonCode``, ``Reason`` and ``CardHolderMessage``. A payment waiting for 3-D
+    Secure has no outcome yet: all three are ``null`` (never "Approved", code 0, or
+    "payment completed"; docs/gateway.md §3.4)."""
+    if tx.status is TxStatus.AWAITING_AUTHENTICATION:
+        return {"ReasonCode": None, "Reason": None, "CardHolderMessage": None}
+    reason = reason_for(tx.reason_code)
+    return {"ReasonCode": tx.reason_code, "Reason": reason.name,
+            "CardHolderMessage": reason.message(tx.culture_name)}
+
+
 def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
     """The transaction model of docs/gateway.md §3.4 (every listed field present)."""
-    reason = reason_for(tx.reason_code)
+    outcome = _outcome(tx)
     card = tx.card
     model: dict[str, Any] = {
-        "ReasonCode": tx.reason_code,
+        "ReasonCode": outcome["ReasonCode"],
         "PublicId": tx.public_id,
         "TerminalUrl": terminal_url,
         "TransactionId": tx.id,
@@ -101,22 +151,17 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "ConfirmDateIso": iso(tx.confirm_date),
         "AuthCode": AUTH_CODE if tx.auth_date is not None else None,
         "TestMode": True,
-        "Rrn": None,
+        "Rrn": tx.rrn,
         "OriginalTransactionId": tx.original_transaction_id,
         "FallBackScenarioDeclinedTransactionId": None,
         "IpAddress": tx.ip_address,
-        "IpCountry": None,
-        "IpCity": None,
-        "IpRegion": None,
-        "IpDistrict": None,
-        "IpLatitude": None,
-        "IpLongitude": None,
+        **_location(tx),
         "CardFirstSix": card.first_six if card else None,
         "CardLastFour": card.last_four if card else None,
         "CardExpDate": card.exp_date if card else None,
         "CardType": card.card_type if card else None,
         "CardTypeCode": card.card_type_code if card else None,
-        "CardProduct": None,
+        "CardProduct": card_product(tx),
         "CardCategory": None,
         "EscrowAccumulationId": None,
         "IssuerBankCountry": "RU" if card else None,
@@ -124,8 +169,8 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "Status": tx.status.value,
         "StatusCode": STATUS_CODES[tx.status],
         "CultureName": tx.culture_name or "ru-RU",
-        "Reason": reason.name,
-        "CardHolderMessage": reason.message(tx.culture_name),
+        "Reason": outcome["Reason"],
+        "CardHolderMessage": outcome["CardHolderMessage"],
         "Type": int(tx.type),
         "Refunded": tx.refunded > 0,
         "Name": tx.name,
@@ -138,15 +183,37 @@ def transaction_model(tx: Transaction, terminal_url: str) -> dict[str, Any]:
         "VatAboveTotalFee": None,
         "ProcessorAndPartnerFee": None,
         "VatWithinProcessorFee": None,
+        "PaymentMethod": CARD_PAYMENT_METHOD if card else None,
     }
-    if tx.tr_initiator_code is not None:
-        model["TrInitiatorCode"] = tx.tr_initiator_code
+    model.update(_token_payment(tx))
     return model
 
 
-def transaction_fields(tx: Transaction, when: datetime) -> dict[str, object]:
-    """Fields common to Check, Pay, Fail, Confirm and Cancel (docs/gateway.md §5.4)."""
+def _token_payment(tx: Transaction) -> dict[str, Any]:
+    """``TrInitiatorCode`` and ``PaymentScheduled``, which only token payments carry."""
+    if tx.tr_initiator_code is None:
+        return {}
+    return {"TrInitiatorCode": tx.tr_initiator_code,
+            "PaymentScheduled": 1 if tx.payment_scheduled else 0}
+
+
+def _text_number(value: Decimal | None) -> str | None:
+    # Notification values are text; a Decimal would be written with two decimals.
+    return None if value is None else str(value)
+
+
+def transaction_fields(
+    tx: Transaction, when: datetime, kind: NotificationType | None = None
+) -> dict[str, object]:
+    """The fields of a ``kind`` notification about ``tx`` (docs/gateway.md §5.4): those
+    common to Check, Pay, Fail, Confirm and Cancel, and those ``kind`` adds
+    (:data:`TYPE_FIELDS`)."""
     card = tx.card
+    location = _location(tx)
+    for key in ("IpLatitude", "IpLongitude"):
+        location[key] = _text_number(location[key])
+    extra = {"CardId": card.card_id if card else None, "CardProduct": card_product(tx),
+             "Rrn": tx.rrn}
     return {
         "TransactionId": tx.id,
         "Amount": tx.amount,
@@ -167,10 +234,14 @@ def transaction_fields(tx: Transaction, when: datetime) -> dict[str, object]:
         "Name": tx.name,
         "Email": tx.email,
         "IpAddress": tx.ip_address,
+        **location,
         "Issuer": ISSUER if card else None,
         "IssuerBankCountry": "RU" if card else None,
         "Description": tx.description,
         "Data": json_text(tx.json_data),
+        "PaymentMethod": CARD_PAYMENT_METHOD if card else None,
+        **_token_payment(tx),
+        **{name: extra[name] for name in (TYPE_FIELDS.get(kind, ()) if kind else ())},
     }
 
 

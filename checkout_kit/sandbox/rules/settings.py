@@ -7,16 +7,36 @@ nothing.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["DEFAULT_KEY_VERSION", "DEFAULT_PUBLIC_ID", "DEFAULT_SECRET", "SandboxSettings"]
+__all__ = [
+    "DEFAULT_KEY_VERSION",
+    "DEFAULT_PUBLIC_ID",
+    "DEFAULT_SECRET",
+    "SandboxSettings",
+    "SaveCards",
+]
 
 DEFAULT_PUBLIC_ID = "test_api_00000000000000000000001"
 DEFAULT_SECRET = "sandbox_api_secret_0000000000000001"  # noqa: S105 - a test credential
 #: The key version the mobile SDKs hard-code.
 DEFAULT_KEY_VERSION = 4
+
+
+class SaveCards(enum.StrEnum):
+    """The account's "save cards" option: when an approved card payment returns a
+    token (docs/gateway.md §3.3 ``SaveCard``, §6.1 ``tokenize``)."""
+
+    #: never: ``SaveCard`` is ignored (a payment that starts a subscription still
+    #: saves its card, since subscriptions charge a token)
+    OFF = "off"
+    #: when the payment asks with ``SaveCard`` (the widget's ``tokenize``)
+    ON_REQUEST = "on_request"
+    #: "save forcibly": every approved card payment, ``SaveCard`` or not
+    ALWAYS = "always"
 
 
 @dataclass
@@ -27,10 +47,13 @@ class SandboxSettings:
     api_secret: str = DEFAULT_SECRET
     site_name: str = "Sandbox Shop"
     terminal_url: str = "http://sandbox.local"
-    #: ``on_request`` issues a token when the payment says ``SaveCard``; ``always``
-    #: ("save forcibly") on every approved payment.
-    save_cards: str = "on_request"
+    #: The default is :attr:`SaveCards.ON_REQUEST`: a shop that sends ``SaveCard``
+    #: has that option enabled in its account (the gateway ignores ``SaveCard``
+    #: otherwise), and tokens then appear only where the shop asked for them.
+    save_cards: SaveCards = SaveCards.ON_REQUEST
     auth_expiry: timedelta = timedelta(days=7)
+    #: how long a payment waits for 3-D Secure before it is declined (5206)
+    three_ds_timeout: timedelta = timedelta(minutes=20)
     auto_confirm_after: timedelta | None = None
     refund_window: timedelta = timedelta(days=365)
     idempotency_ttl: timedelta = timedelta(hours=1)
