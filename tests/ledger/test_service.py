@@ -495,6 +495,30 @@ def test_a_lost_refund_answer_blocks_refunds_until_reconciled(
     assert tx.refunded == Decimal("100.00")
 
 
+def test_a_lost_refund_is_reconciled_from_every_page_of_the_period(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder
+) -> None:
+    # /v2/payments/find answers only the latest operation of an invoice, so the refunds
+    # are summed from /v2/payments/list; here they fill more than one page of 100, and
+    # another payment's refund in the same period is not counted.
+    other = _new(service, "inv-other")
+    service.pay(other, cryptogram=card(NO_3DS), ip_address=IP)
+    service.refund(other, "50.00")
+    pid = _new(service, amount="200.00")
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    tx_id = service.get(pid).gateway_transaction_id
+    assert tx_id is not None
+    for _ in range(100):  # refunds the ledger never saw (made from the merchant account)
+        service.client.refund(tx_id, "1.00")
+    recorder.drop_after.add("/payments/refund")
+    with pytest.raises(UnknownOutcomeError):
+        service.refund(pid, "30.00")
+    _heal(recorder, cloudpayments_sandbox)
+    (settled,) = service.reconcile()
+    assert settled.refunded_amount == Decimal("130.00")
+    assert service.client.find_operation("inv-1").original_transaction_id == tx_id
+
+
 def test_a_stale_claim_of_a_dead_worker_is_settled(
     service: PaymentService, ledger: Ledger, clock: Clock, recorder: Recorder
 ) -> None:
