@@ -9,6 +9,13 @@
  *   widget.pay('charge' | 'auth', options, {onSuccess, onFail, onComplete}) -> Promise
  *   widget.charge(options, onSuccess, onFail) / widget.auth(...)               (older)
  *
+ * tokenize: true (legacy: tokenize or saveCard in the options) asks the gateway to
+ * save the card (SaveCard): the Pay notification and the API answer carry the token,
+ * as the account's "save cards" option allows. cryptogramMode: true (start() only)
+ * pays nothing: the promise resolves with
+ * {type: 'payment', status: 'success', data: {cryptogram}, message}, and the shop's
+ * server charges that cryptogram through the API.
+ *
  * This file runs in the shop's page. It opens a modal holding an iframe served by
  * the sandbox (the origin this script came from); the payment form, the cryptogram,
  * the API call and 3-D Secure all happen inside that frame. The two talk only by
@@ -83,6 +90,8 @@
       skin: options.skin || 'classic',
       autoClose: options.autoClose,
       retryPayment: true,
+      saveCard: options.tokenize === true || options.saveCard === true,
+      cryptogramMode: false,
       payer: options.payer,
       successRedirectUrl: common.successRedirectUrl || options.successRedirectUrl,
       failRedirectUrl: common.failRedirectUrl || options.failRedirectUrl,
@@ -118,6 +127,8 @@
       skin: p.skin || 'classic',
       autoClose: p.autoClose,
       retryPayment: p.retryPayment !== false,
+      saveCard: p.tokenize === true,
+      cryptogramMode: p.cryptogramMode === true,
       payer: user,
       successRedirectUrl: p.successRedirectUrl,
       failRedirectUrl: p.failRedirectUrl,
@@ -231,7 +242,8 @@
               },
             );
             const url = settled.status === 'success' ? intent.successRedirectUrl : intent.failRedirectUrl;
-            if (url && settled.type !== 'cancel') global.location.assign(url);
+            // In cryptogram mode nothing was paid yet: the page carries on with the result.
+            if (url && settled.type !== 'cancel' && !intent.cryptogramMode) global.location.assign(url);
           },
         };
         this._session = session;

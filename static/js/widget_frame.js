@@ -6,7 +6,8 @@
  * the form into a cryptogram, pays through the public-id endpoint
  * (POST /payments/cards/charge|auth?publicId=…), runs 3-D Secure in a nested frame
  * (ACS page -> POST /payments/ThreeDSCallback -> redirect to /widget/3ds/…) and
- * reports back to the shop's page with postMessage.
+ * reports back to the shop's page with postMessage. In cryptogram mode it only makes
+ * the cryptogram and hands it to the shop's page, which has its server pay with it.
  *
  * The same file also runs on the 3-D Secure result page (body[data-page=3ds-result]),
  * where it only tells the frame that holds it how 3-D Secure ended.
@@ -55,6 +56,7 @@
       successTitle: 'Оплата прошла успешно',
       failTitle: 'Оплата не прошла',
       success: 'Оплата успешно проведена',
+      cryptogram: 'Данные карты получены',
       emailRequired: 'Укажите e-mail адрес',
       emailInvalid: 'В e-mail адресе допущены ошибки',
       unknown: 'Нет ответа от платёжного шлюза: результат платежа неизвестен. Не платите повторно, пока магазин его не проверит.',
@@ -74,6 +76,7 @@
       successTitle: 'Payment successful',
       failTitle: 'Payment failed',
       success: 'Payment approved',
+      cryptogram: 'Card details received',
       emailRequired: 'Enter your e-mail address',
       emailInvalid: 'The e-mail address is not valid',
       unknown: 'No answer from the payment gateway: the payment outcome is unknown. Do not pay again until the shop has checked it.',
@@ -209,6 +212,7 @@
       for (const field in errors) fieldError(field, global.cp.sandbox.messages[lang][errors[field]]);
       return;
     }
+    if (intent.cryptogramMode) return handOver(packet);
     busy = true;
     $('pay').disabled = true;
     $('pay').textContent = t('processing');
@@ -250,6 +254,7 @@
       CultureName: intent.culture,
       IpAddress: body.dataset.ip || undefined,
       PaymentUrl: parentOrigin,
+      SaveCard: intent.saveCard === true ? true : undefined,
       Payer: payerOf(intent.payer),
       scenario: 7,
     });
@@ -290,6 +295,14 @@
     outcome(t('successTitle'), result.message, false);
     const seconds = Number(intent.autoClose);
     if (seconds > 0) setTimeout(close, Math.min(Math.max(seconds, 3), 10) * 1000);
+  }
+
+  // cryptogramMode: the card becomes a cryptogram for the shop's server, which pays
+  // with it; the widget closes at once (nothing to show: no payment was made here).
+  function handOver(packet) {
+    result = { type: 'payment', status: 'success', data: { cryptogram: packet }, message: t('cryptogram') };
+    tell({ cp: 'complete', result });
+    close();
   }
 
   function failed(failure) {

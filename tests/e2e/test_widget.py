@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,8 @@ except ImportError:  # the browser fixture then skips (fails under CHECKOUT_KIT_
     expect = None
 
 from checkout_kit import notifications
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.models import Transaction, TransactionStatus
 
 from .conftest import PUBLIC_ID, LiveSandbox, serve
 
@@ -191,42 +195,120 @@ def test_older_auth_call_makes_a_two_stage_payment(
     assert (tx.status.value, tx.amount, tx.two_stage) == ("Authorized", Decimal("99.90"), True)
 
 
+@contextmanager
+def pay_notifications(live: LiveSandbox) -> Iterator[list[notifications.Notification]]:
+    """Send the sandbox's Pay notifications to a recording shop endpoint; yields the
+    list that the verified, parsed notifications are added to."""
+    received: list[notifications.Notification] = []
+    recorder = Flask("e2e_notifications")
+    secret = live.sandbox.settings.api_secret
+
+    @recorder.post("/notify/pay")
+    def record() -> dict[str, int]:
+        raw = request.get_data()
+        notifications.verify(raw, dict(request.headers), secret, require_both=True)
+        received.append(notifications.parse_notification("Pay", raw))
+        return {"code": 0}
+
+    server = serve(recorder)
+    address = f"{server.url}/notify/pay"
+    live.sandbox.configure_notification("Pay", address)
+    try:
+        yield received
+    finally:
+        live.sandbox.configure_notification("Pay", address, enabled=False)
+        server.stop()
+
+
+def wait_for(items: list[Any], count: int = 1) -> None:
+    deadline = time.monotonic() + 10
+    while len(items) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_widget_payment_sends_the_signed_pay_notification(
     page: Any, shop: str, live_sandbox: LiveSandbox
 ) -> None:
     """As for an API payment: a signed Pay notification carrying the page's
     externalId (InvoiceId) and metadata (Data) reaches the shop's address."""
-    received: list[tuple[bytes, dict[str, str]]] = []
-    recorder = Flask("e2e_notifications")
-
-    @recorder.post("/notify/pay")
-    def record() -> dict[str, int]:
-        received.append((request.get_data(), dict(request.headers)))
-        return {"code": 0}
-
-    server = serve(recorder)
-    sandbox = live_sandbox.sandbox
-    address = f"{server.url}/notify/pay"
-    sandbox.configure_notification("Pay", address)
-    try:
+    with pay_notifications(live_sandbox) as received:
         open_shop(page, shop)
         start(page, externalId="order-notify-7", metadata={"basket": [1, 2], "note": "ёж"})
         pay_with(page, SUCCESS_CARD)
         got = result(page)
-        deadline = time.monotonic() + 10
-        while not received and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        sandbox.configure_notification("Pay", address, enabled=False)
-        server.stop()
-    assert len(received) == 1
-    raw, headers = received[0]
-    notifications.verify(raw, headers, sandbox.settings.api_secret, require_both=True)
-    note = notifications.parse_notification("Pay", raw)
+        wait_for(received)
+    (note,) = received
     assert note.transaction_id == got["data"]["transactionId"]
     assert note.fields["InvoiceId"] == "order-notify-7"
     assert json.loads(note.fields["Data"]) == {"basket": [1, 2], "note": "ёж"}
     assert note.amount == Decimal("150.50")
+    assert note.token is None  # no tokenize: no token
+
+
+# --------------------------------------------------------------------------- saved cards
+
+
+@pytest.mark.parametrize("api", ["start", "legacy"])
+def test_tokenize_saves_the_card(
+    page: Any, shop: str, live_sandbox: LiveSandbox, api: str
+) -> None:
+    """tokenize (legacy: tokenize/saveCard) sends SaveCard: under the default "on
+    request" setting the API answer and the Pay notification carry the token."""
+    assert live_sandbox.sandbox.settings.save_cards == "on_request"
+    account = f"saver-{api}"
+    with pay_notifications(live_sandbox) as received:
+        open_shop(page, shop)
+        with page.expect_response(lambda r: "/payments/cards/" in r.url) as answer:
+            if api == "start":
+                start(page, tokenize=True, userInfo={"accountId": account})
+            else:
+                legacy_pay(page, accountId=account, tokenize=True)
+            pay_with(page, SUCCESS_CARD)
+        got = result(page)
+        wait_for(received)
+    model = answer.value.json()["Model"]
+    token = model["Token"]
+    assert token and token.startswith("tk_")
+    assert model["TransactionId"] == got["data"]["transactionId"]
+    (note,) = received
+    assert note.token == token and note.account_id == account
+    saved = live_sandbox.sandbox.state.tokens[token]
+    assert saved.account_id == account
+    assert "Token" not in json.dumps(got)  # the page's result carries no token
+
+
+# --------------------------------------------------------------------------- cryptogram mode
+
+
+def test_cryptogram_mode_hands_the_cryptogram_to_the_page_for_the_server_to_charge(
+    page: Any, shop: str, live_sandbox: LiveSandbox
+) -> None:
+    """"The widget collects, the server charges": start({cryptogramMode: true})
+    resolves with the cryptogram and pays nothing; the server charges it."""
+    sandbox = live_sandbox.sandbox
+    before = len(sandbox.state.transactions)
+    open_shop(page, shop)
+    payments: list[str] = []
+    page.on("request", lambda r: payments.append(r.url) if "/payments/" in r.url else None)
+    start(page, cryptogramMode=True, successRedirectUrl=f"{shop}/nowhere.html")
+    pay_with(page, SUCCESS_CARD)
+    got = result(page)
+    page.wait_for_selector("[data-cp-widget]", state="detached")  # closed by itself
+    assert got["type"] == "payment" and got["status"] == "success"
+    packet = got["data"]["cryptogram"]
+    assert isinstance(packet, str) and packet.startswith("01")
+    assert "4000000000003055" not in json.dumps(got)
+    assert payments == [] and len(sandbox.state.transactions) == before  # nothing paid
+    assert page.url == f"{shop}/widget.html"  # no redirect: the page carries on
+    assert page.evaluate("__log") == [["oncomplete", "success"]]
+    with CloudPaymentsClient(sandbox.public_id, sandbox.api_secret,
+                             base_url=live_sandbox.url) as client:
+        tx = client.charge(Decimal("150.50"), ip_address="192.0.2.10", cryptogram=packet,
+                           invoice_id="server-1")
+    assert isinstance(tx, Transaction) and tx.status is TransactionStatus.COMPLETED
+    assert (tx.card_first_six, tx.card_last_four) == ("400000", "3055")
+    assert tx.ip_city == "Санкт-Петербург"
+    assert page.page_errors == []
 
 
 # --------------------------------------------------------------------------- recurrent
