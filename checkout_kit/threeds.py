@@ -51,6 +51,7 @@ __all__ = [
     "decode_pareq",
     "encode_callback_md",
     "encode_pareq",
+    "is_redirect_url",
     "parse_callback_redirect",
     "read_pares",
     "sign_pares",
@@ -303,7 +304,7 @@ def _md_object(value: str) -> Any:
     return _loads(unquote(raw))
 
 
-def _redirect_url(value: object) -> bool:
+def is_redirect_url(value: object) -> bool:
     """An absolute http(s) URL with no whitespace or control characters: anything
     else could not be sent back in a ``Location`` header."""
     if not isinstance(value, str) or not value or len(value) > 2048:
@@ -346,7 +347,7 @@ def decode_callback_md(value: str) -> CallbackMD:
         ) from None
     if not all(isinstance(v, str) for v in (callback_id, success, fail)):
         raise ThreeDSError("bad_md", "MD members ThreeDsCallbackId, SuccessUrl, FailUrl are text")
-    if not (_redirect_url(success) and _redirect_url(fail)):
+    if not (is_redirect_url(success) and is_redirect_url(fail)):
         raise ThreeDSError("bad_md", "SuccessUrl and FailUrl must be absolute http(s) URLs")
     return CallbackMD(transaction_id, callback_id, success, fail)
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from .._resources import resource_dir
-from . import acs, api, browser, controls, orderpage
+from . import acs, api, browser, controls, home, orderpage, security
 from .clock import VirtualClock
 from .engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, Sandbox, SandboxSettings
 from .faults import SandboxMiddleware
@@ -63,18 +63,20 @@ def create_sandbox_app(
     app = Flask(
         "checkout_kit.sandbox",
         template_folder=str(resource_dir("templates")),
-        static_folder=str(resource_dir("static")),
-        static_url_path="/static",
+        # No static folder: the scripts are served configured by browser.py; a raw
+        # copy of checkout.js (CONFIG = null) must not be reachable.
+        static_folder=None,
     )
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions[EXTENSION_KEY] = sandbox
     sandbox.app = app
-    for blueprint in (acs.bp, controls.bp, orderpage.bp, browser.bp):
+    for blueprint in (acs.bp, controls.bp, orderpage.bp, browser.bp, home.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
     app.wsgi_app = SandboxMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, sandbox, sandbox.faults, api.handle)
+    app.wsgi_app = security.Guard(app.wsgi_app, lambda: sandbox.settings)  # type: ignore[method-assign]
     if state_path is not None:
         sandbox.save()
     return app

@@ -46,6 +46,9 @@ __all__ = [
     "checkout_config",
     "checkout_rules",
     "checkout_script",
+    "javascript_response",
+    "page_language",
+    "static_script",
     "widget_script",
 ]
 
@@ -158,6 +161,21 @@ def frame_js() -> Response:
     return _javascript(_source("widget_frame.js"))
 
 
+def page_language() -> str:
+    """``en`` or ``ru`` for a page: the ``lang`` query parameter when it names one of
+    them (``en``, ``en-US``, ``ru-RU``...), else the browser's ``Accept-Language``,
+    else Russian (the gateway's default)."""
+    asked = request.args.get("lang", "")[:2].lower()
+    if asked in ("en", "ru"):
+        return asked
+    return request.accept_languages.best_match(["ru", "en"], default="ru") or "ru"
+
+
+#: For the other pages of the sandbox (the home page's script).
+javascript_response = _javascript
+static_script = _source
+
+
 @bp.route("/widget/frame")
 def frame() -> Response:
     """The widget's payment form, loaded in the modal iframe.
@@ -166,7 +184,7 @@ def frame() -> Response:
     arrives by postMessage. The payer's IP address is handed to the form for the
     payment request's ``IpAddress``, which the API requires.
     """
-    lang = "en" if request.args.get("lang") == "en" else "ru"
+    lang = page_language()
     html = render_template(
         "sandbox/widget_frame.html",
         lang=lang,

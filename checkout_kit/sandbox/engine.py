@@ -47,7 +47,9 @@ from ..reasons import reason_for
 from . import render
 from .clock import VirtualClock
 from .faults import Faults
+from .masking import mask_email, mask_ip, mask_name, mask_secret, mask_text, masked_repr
 from .notify import Notifier, address_problem
+from .security import SANDBOX_DEFAULT_HOSTS, callback_urls, literal_target_problem
 from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
 from .wire import JSONObject, Params, RequestError
@@ -69,6 +71,7 @@ _AUTHENTICATION_FAILED = 5206
 _NO_FEE = Decimal("0.00")
 
 
+@masked_repr(api_secret=mask_secret, control_token=mask_secret)
 @dataclass
 class SandboxSettings:
     """What a merchant account would configure, plus the sandbox's own knobs."""
@@ -93,9 +96,18 @@ class SandboxSettings:
     acs_url: str | None = None
     #: the key version ``GET /payments/publickey`` hands out.
     key_version: int = DEFAULT_KEY_VERSION
+    #: Host names answered besides loopback and names public DNS cannot resolve
+    #: (``"*"``: any; see :mod:`checkout_kit.sandbox.security`); by default the name
+    #: of the pytest plugin's in-process base URL.
+    allowed_hosts: tuple[str, ...] = SANDBOX_DEFAULT_HOSTS
+    #: when set, every ``/_sandbox/`` request must carry it (``X-Sandbox-Token``).
+    control_token: str | None = None
+    #: send notifications to private (non-global) addresses too, not only loopback.
+    private_notification_targets: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@masked_repr(email=mask_email, name=mask_name, ip_address=mask_ip, json_data=mask_text)
 @dataclass
 class PaymentRequest:
     """The validated fields of a payment request."""
@@ -180,6 +192,7 @@ class Sandbox:
         self.notifier = Notifier(
             self.state, self.lock, self.clock.now, self.settings.api_secret,
             notification_transport, lambda: self.settings.duplicate_notifications,
+            lambda: self.settings.private_notification_targets,
         )
         from .orders import Orders
         from .subscriptions import Subscriptions
@@ -401,6 +414,10 @@ class Sandbox:
         tx.status = TxStatus.AWAITING_AUTHENTICATION
         tx.pending_reason, tx.pending_token_reason = reason, token_reason
         tx.three_ds_callback_id = self.random_hex(32)
+        base = _text(base_url).rstrip("/")
+        # Where ThreeDSCallback may send the payer: fixed now, never taken from its MD.
+        tx.success_url = tx.success_url or f"{base}/widget/3ds/success/{tx.id}"
+        tx.fail_url = tx.fail_url or f"{base}/widget/3ds/fail/{tx.id}"
         tx.pa_req = threeds.build_pareq(
             first_six=card.first_six, last_four=card.last_four, amount=tx.amount,
             currency=tx.currency, date=tx.created, merchant_name=self.settings.site_name,
@@ -411,7 +428,7 @@ class Sandbox:
             "TransactionId": tx.id,
             "PaReq": tx.pa_req,
             "GoReq": None,
-            "AcsUrl": self.settings.acs_url or f"{_text(base_url).rstrip('/')}/acs",
+            "AcsUrl": self.settings.acs_url or f"{base}/acs",
             "ThreeDsSessionData": None,
             "IFrameIsAllowed": True,
             "FrameWidth": None,
@@ -479,6 +496,7 @@ class Sandbox:
         card, behaviour, failure = self.open_packet(packet)
         tx = self._new_payment(req, card, two_stage=two_stage)
         tx.order_id = order_id
+        tx.success_url, tx.fail_url = callback_urls(p)
         return self.process(
             tx, reason=behaviour.charge_reason, token_reason=behaviour.token_reason,
             three_ds=behaviour.three_ds, failure=failure, base_url=base_url,
@@ -549,25 +567,33 @@ class Sandbox:
 
     def three_ds_callback(self, md_text: str, pa_res: str | None) -> str:
         """``/payments/ThreeDSCallback``: finish 3-D Secure, answer with the redirect
-        ``Location`` (``SuccessUrl``, or ``FailUrl?ReasonCode=…&CardHolderMessage=…``)."""
+        ``Location`` (``SuccessUrl``, or ``FailUrl?ReasonCode=…&CardHolderMessage=…``).
+
+        Only for a payment of this terminal that awaits 3-D Secure, with its
+        ``ThreeDsCallbackId`` and the SuccessUrl/FailUrl fixed when it was made; anything
+        else is a 400 request error that changes nothing (never a redirect to a URL the
+        caller chose)."""
         try:
             md = threeds.decode_callback_md(md_text)
         except threeds.ThreeDSError:
             raise RequestError("MD is invalid", 400) from None
-        for url in (md.success_url, md.fail_url):
-            if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
-                raise RequestError("SuccessUrl and FailUrl must be http(s) URLs", 400)
         with self.lock:
             tx = self.state.transactions.get(md.transaction_id)
-            if tx is None or tx.three_ds_callback_id is None or not hmac.compare_digest(
-                tx.three_ds_callback_id.encode(),
-                md.three_ds_callback_id.encode("utf-8", "replace"),
+            if (
+                tx is None or tx.public_id != self.public_id
+                or tx.status is not TxStatus.AWAITING_AUTHENTICATION
+                or tx.post3ds_response is not None or tx.three_ds_callback_id is None
+                or not hmac.compare_digest(tx.three_ds_callback_id.encode(),
+                                           md.three_ds_callback_id.encode("utf-8", "replace"))
             ):
-                row = reason_for(_AUTHENTICATION_FAILED)
-                return threeds.callback_redirect(
-                    md, success=False, reason_code=row.code, cardholder_message=row.message_ru)
-            if tx.post3ds_response is None and tx.status is TxStatus.AWAITING_AUTHENTICATION:
-                self.complete_3ds(tx, pa_res or "")
+                raise RequestError(
+                    "No payment awaits 3-D Secure with this TransactionId and ThreeDsCallbackId",
+                    400)
+            if (md.success_url, md.fail_url) != (tx.success_url, tx.fail_url):
+                raise RequestError(
+                    "SuccessUrl and FailUrl differ from those fixed when the payment was made",
+                    400)
+            self.complete_3ds(tx, pa_res or "")
             ok = tx.status in _PAID
             return threeds.callback_redirect(
                 md, success=ok, reason_code=tx.reason_code,
@@ -743,7 +769,8 @@ class Sandbox:
             raise RequestError("Encoding must be UTF8 or Windows1251") from None
         if fmt.lower() != "cloudpayments":
             raise RequestError("Only the CloudPayments format is supported by the sandbox")
-        problem = None if address is None else address_problem(address)
+        problem = None if address is None else address_problem(address) or literal_target_problem(
+            address, allow_private=self.settings.private_notification_targets)
         if problem is not None:
             raise RequestError(problem)
         if enabled and not address:

@@ -22,10 +22,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
 from .. import notifications as nt
+from .security import pin_target
 from .state import Attempt, Delivery, NotificationSetting, SandboxState
 
 __all__ = ["Notifier", "address_problem"]
@@ -86,6 +88,7 @@ class Notifier:
         secret: str,
         transport: httpx.BaseTransport | None = None,
         duplicate: Callable[[], bool] = lambda: False,
+        allow_private: Callable[[], bool] = lambda: False,
     ) -> None:
         self.state = state
         self.lock = lock
@@ -93,6 +96,7 @@ class Notifier:
         self.secret = secret
         self.transport = transport
         self.duplicate = duplicate
+        self.allow_private = allow_private
         self._client: httpx.Client | None = None
 
     # ------------------------------------------------------------------ settings
@@ -177,12 +181,23 @@ class Notifier:
 
     def _send(self, delivery: Delivery) -> httpx.Response:
         headers = dict(delivery.headers)
+        url = httpx.URL(delivery.address)
         if delivery.http_method.upper() == "GET":
             sep = "&" if "?" in delivery.address else "?"
-            return self.client.get(f"{delivery.address}{sep}{delivery.body}", headers=headers)
-        charset = nt.codec_for(delivery.encoding).replace("cp1251", "windows-1251")
-        headers["Content-Type"] = f"application/x-www-form-urlencoded; charset={charset}"
-        return self.client.post(delivery.address, content=delivery.body.encode(), headers=headers)
+            url, content = httpx.URL(f"{delivery.address}{sep}{delivery.body}"), None
+        else:
+            charset = nt.codec_for(delivery.encoding).replace("cp1251", "windows-1251")
+            headers["Content-Type"] = f"application/x-www-form-urlencoded; charset={charset}"
+            content = delivery.body.encode()
+        extensions: dict[str, Any] = {}
+        if self.transport is None:
+            # Over the network only (an in-process transport reaches no address): check
+            # where the name points and connect to exactly the address checked.
+            url, host, extensions = pin_target(url, allow_private=self.allow_private())
+            headers.update(host)
+        request = self.client.build_request(delivery.http_method.upper(), url, headers=headers,
+                                            content=content, extensions=extensions)
+        return self.client.send(request)
 
     def _attempt(self, delivery: Delivery) -> tuple[Attempt, httpx.Response | None]:
         try:

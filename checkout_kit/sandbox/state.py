@@ -23,6 +23,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .masking import (
+    mask_email,
+    mask_ip,
+    mask_meta,
+    mask_name,
+    mask_phone,
+    mask_text,
+    mask_token_keys,
+    mask_token_text,
+    masked_repr,
+)
+
 __all__ = [
     "Attempt",
     "CardInfo",
@@ -89,6 +101,8 @@ class CardInfo:
         return f"{self.first_six}******{self.last_four}"
 
 
+@masked_repr(email=mask_email, name=mask_name, ip_address=mask_ip, token=mask_token_text,
+             json_data=mask_text, pa_req=mask_text)
 @dataclass
 class Transaction:
     """A payment or a refund."""
@@ -123,6 +137,9 @@ class Transaction:
     order_id: str | None = None
     pa_req: str | None = None
     three_ds_callback_id: str | None = None
+    #: where ThreeDSCallback may redirect, fixed when the payment was made
+    success_url: str | None = None
+    fail_url: str | None = None
     #: the outcome waiting behind 3-D Secure: (ReasonCode, token outcome)
     pending_reason: int | None = None
     pending_token_reason: int | None = None
@@ -132,6 +149,7 @@ class Transaction:
     detail: str | None = None
 
 
+@masked_repr(token=mask_token_text)
 @dataclass
 class TokenRecord:
     """A saved card."""
@@ -144,6 +162,7 @@ class TokenRecord:
     token_reason: int = 0
 
 
+@masked_repr(token=mask_token_text, email=mask_email, receipt=mask_text)
 @dataclass
 class Subscription:
     """A recurring payment."""
@@ -171,6 +190,7 @@ class Subscription:
     receipt: Any = None
 
 
+@masked_repr(email=mask_email, phone=mask_phone, json_data=mask_text)
 @dataclass
 class Order:
     """An invoice with a payment page."""
@@ -220,6 +240,7 @@ class Attempt:
     response: str | None = None
 
 
+@masked_repr(body=mask_text)
 @dataclass
 class Delivery:
     """One notification to one address, with its attempts."""
@@ -240,6 +261,7 @@ class Delivery:
     copy: int = 1
 
 
+@masked_repr(body=mask_text)
 @dataclass
 class StoredResponse:
     """A response kept for ``X-Request-ID`` replay."""
@@ -327,6 +349,7 @@ def _build(cls: type[Any], data: dict[str, Any]) -> Any:
 # --------------------------------------------------------------------------- state
 
 
+@masked_repr(meta=mask_meta, tokens=mask_token_keys)
 @dataclass
 class SandboxState:
     """Everything the sandbox remembers."""

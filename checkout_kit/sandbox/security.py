@@ -1,0 +1,330 @@
+"""What keeps a running sandbox from being driven by pages and hosts it does not serve.
+
+The sandbox is a developer tool, but it listens on a port and any web page the
+developer opens can send requests to it. Three rules, applied by :class:`Guard` in
+front of every request, and one for notifications:
+
+* **Host.** A request is answered only when its ``Host`` is one the sandbox may be
+  reached by (:func:`host_allowed`): a loopback address or any IP literal, ``localhost``
+  and ``*.localhost``, a name public DNS cannot resolve (no dot, or under ``.test``,
+  ``.example``, ``.invalid``, ``.localhost``: what in-process tests use, like
+  ``http://sandbox``), or a name in ``SandboxSettings.allowed_hosts`` (``"*"``: any).
+  Everything else is refused with 403: that is what defeats DNS rebinding, where an
+  attacker's name is made to resolve to 127.0.0.1 so that its page may read the
+  sandbox. IP literals are safe for that purpose: a browser sends one only to a page
+  loaded from that very address.
+* **Controls.** A ``POST`` under ``/_sandbox/`` must be ``Content-Type:
+  application/json`` (415 otherwise): a cross-site form or a ``text/plain`` fetch cannot
+  set that type, and a fetch that does must pass a CORS preflight the controls never
+  grant. Other methods than GET/HEAD/POST need a preflight anyway.
+* **Control token.** With ``SandboxSettings.control_token`` set (``checkout-kit sandbox
+  --expose`` sets one), every ``/_sandbox/`` request needs it: the ``X-Sandbox-Token``
+  header, ``Authorization: Bearer <token>``, or the cookie that opening
+  ``/_sandbox/?token=<token>`` in a browser sets (``SameSite=Strict``, so cross-site
+  requests do not carry it).
+* **Notification targets** (:func:`target_refusal`, applied when notifications go out
+  over the network): loopback is allowed (a shop under development runs there);
+  link-local and cloud metadata addresses (``169.254.0.0/16``, ``fe80::/10``,
+  ``fd00:ec2::254``), unspecified, multicast and reserved ones are refused; other
+  non-global ranges (``10/8``, ``172.16/12``, ``192.168/16``, ``fc00::/7``,
+  ``100.64/10``...) only with ``SandboxSettings.private_notification_targets``. A name is
+  resolved once and the connection goes to the very address that was checked, so a
+  name cannot change its answer between the check and the request.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import ipaddress
+import re
+import secrets
+import socket
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import httpx
+from werkzeug.http import parse_cookie, parse_options_header
+
+from .. import threeds
+from ..jsoncodec import dumps_bytes
+from .wire import Params, RequestError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .engine import SandboxSettings
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "TOKEN_COOKIE",
+    "Guard",
+    "TargetRefused",
+    "callback_urls",
+    "host_allowed",
+    "is_loopback_bind",
+    "pin_target",
+    "serving_options",
+    "target_refusal",
+]
+
+CONTROL_PREFIX = "/_sandbox"
+TOKEN_COOKIE = "checkout_kit_sandbox_token"  # noqa: S105 - a cookie name, not a secret
+TOKEN_HEADER = "HTTP_X_SANDBOX_TOKEN"  # noqa: S105 - a header name, not a secret
+
+#: What ``SandboxSettings.allowed_hosts`` holds by default: the name of the pytest
+#: plugin's in-process base URL (``http://cloudpayments.sandbox``).
+SANDBOX_DEFAULT_HOSTS = ("cloudpayments.sandbox",)
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
+
+#: Top-level names that are never delegated in public DNS (RFC 2606, RFC 6761).
+_UNRESOLVABLE_TLDS = ("test", "example", "invalid", "localhost")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_METADATA = (
+    ipaddress.ip_network("169.254.0.0/16"),   # link-local, AWS/GCP/Azure metadata
+    ipaddress.ip_network("fe80::/10"),        # IPv6 link-local
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+)
+
+
+# --------------------------------------------------------------------------- Host
+
+
+def _split_host(host: str) -> str:
+    """The name or address of a ``Host`` value, without port, brackets or final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def host_allowed(host: str, allowed: tuple[str, ...] = ()) -> bool:
+    """Whether the sandbox answers a request whose ``Host`` header is ``host`` (see the
+    module docstring); ``allowed`` are the configured extra names (``"*"``: any)."""
+    if "*" in allowed:
+        return True
+    name = _split_host(host)
+    if not name:
+        return False
+    if _ip(name) is not None:
+        return True
+    if name in (n.lower().rstrip(".") for n in allowed):
+        return True
+    if "." not in name:
+        return True
+    return name.rsplit(".", 1)[1] in _UNRESOLVABLE_TLDS
+
+
+# --------------------------------------------------------------------------- the guard
+
+
+def _refuse(start_response: StartResponse, status: str, message: str,
+            headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    body = dumps_bytes({"Success": False, "Message": message})
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body))), *headers])
+    return [body]
+
+
+class Guard:
+    """WSGI middleware in front of the whole sandbox: the Host rule, JSON-only control
+    POSTs and the control token (see the module docstring). Settings are read on
+    every request, so that changing them takes effect at once."""
+
+    def __init__(self, app: WSGIApplication, settings: Callable[[], SandboxSettings]) -> None:
+        self.app = app
+        self.settings = settings
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        settings = self.settings()
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
+        if not host_allowed(host, tuple(settings.allowed_hosts)):
+            return _refuse(
+                start_response, "403 Forbidden",
+                "This sandbox does not answer to that Host name; allow it with "
+                "--allowed-host (SandboxSettings.allowed_hosts)")
+        path = environ.get("PATH_INFO", "") or ""
+        if path != CONTROL_PREFIX and not path.startswith(CONTROL_PREFIX + "/"):
+            return self.app(environ, start_response)
+        token = settings.control_token
+        cookie: list[tuple[str, str]] = []
+        if token:
+            given = _given_token(environ)
+            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                return _refuse(start_response, "401 Unauthorized",
+                               "The sandbox controls need the control token",
+                               [("WWW-Authenticate", 'Bearer realm="checkout_kit sandbox"')])
+            if _query_token(environ) is not None:
+                cookie = [("Set-Cookie", f"{TOKEN_COOKIE}={token}; Path={CONTROL_PREFIX}/; "
+                                         "HttpOnly; SameSite=Strict")]
+        if environ.get("REQUEST_METHOD", "GET").upper() == "POST":
+            mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
+            if mimetype.lower() != "application/json":
+                return _refuse(start_response, "415 Unsupported Media Type",
+                               "The sandbox controls take Content-Type: application/json")
+        if not cookie:
+            return self.app(environ, start_response)
+
+        def with_cookie(status: str, headers: list[tuple[str, str]],
+                        exc_info: Any = None) -> Any:
+            return start_response(status, [*headers, *cookie], exc_info)
+
+        return self.app(environ, with_cookie)
+
+
+def _query_token(environ: WSGIEnvironment) -> str | None:
+    if environ.get("REQUEST_METHOD", "GET").upper() not in ("GET", "HEAD"):
+        return None
+    values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
+    return values[0] if values else None
+
+
+def _given_token(environ: WSGIEnvironment) -> str | None:
+    header = environ.get(TOKEN_HEADER)
+    if header:
+        return str(header)
+    scheme, _, credentials = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    cookie = parse_cookie(environ.get("HTTP_COOKIE", "")).get(TOKEN_COOKIE)
+    if cookie:
+        return cookie
+    return _query_token(environ)
+
+
+# --------------------------------------------------------------------------- notification targets
+
+
+class TargetRefused(httpx.ConnectError):
+    """A notification address whose host is not an allowed target (nothing was sent)."""
+
+
+def target_refusal(address: IPAddress, *, allow_private: bool) -> str | None:
+    """Why notifications may not go to ``address``, or ``None`` when they may."""
+    ip = address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None
+    if any(ip in net for net in _METADATA if net.version == ip.version):
+        return f"{address} is a link-local or cloud metadata address"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return f"{address} is not a unicast host address"
+    if not ip.is_global and not allow_private:
+        return (f"{address} is a private address; allow private targets with "
+                "--allow-private-targets (SandboxSettings.private_notification_targets)")
+    return None
+
+
+def literal_target_problem(address: str, *, allow_private: bool) -> str | None:
+    """For a notification ``Address`` whose host is an IP literal: why it is refused
+    (names are checked when a notification goes out, after resolving them)."""
+    try:
+        host = httpx.URL(address).host
+    except Exception:  # an unreadable URL is the address check's business
+        return None
+    ip = _ip(host)
+    if ip is None:
+        return None
+    problem = target_refusal(ip, allow_private=allow_private)
+    return None if problem is None else f"Address is refused: {problem}"
+
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def pin_target(
+    url: httpx.URL, *, allow_private: bool, resolve: Resolver = _resolve,
+) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """Resolve ``url``'s host and check every address it has; return the URL to send to
+    (its host replaced by the first address), the ``Host`` header and the request
+    extensions (``sni_hostname``) that keep the name for the server and for TLS.
+    Raise :class:`TargetRefused` when any address is refused, ``OSError`` when the
+    name does not resolve."""
+    host = url.host
+    literal = _ip(host)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addresses = [host] if literal is not None else _resolve_checked(resolve, host, port)
+    for text in addresses:
+        ip = _ip(text.split("%", 1)[0])
+        problem = "an unreadable address" if ip is None else target_refusal(
+            ip, allow_private=allow_private)
+        if problem is not None:
+            raise TargetRefused(f"notification target {host} refused: {problem}")
+    if literal is not None:
+        return url, {}, {}
+    first = addresses[0].split("%", 1)[0]
+    netloc = url.netloc.decode("ascii")
+    return url.copy_with(host=first), {"Host": netloc}, {"sni_hostname": host}
+
+
+def _resolve_checked(resolve: Resolver, host: str, port: int) -> list[str]:
+    addresses = resolve(host, port)
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    return addresses
+
+
+# --------------------------------------------------------------------------- ThreeDSCallback
+
+
+def callback_urls(p: Params) -> tuple[str | None, str | None]:
+    """The optional ``SuccessUrl`` and ``FailUrl`` of a card payment request (a sandbox
+    extension): where ``/payments/ThreeDSCallback`` may send the payer. Without them a
+    3-D Secure payment gets the sandbox's own widget result pages. A ThreeDSCallback
+    whose MD names other URLs is refused, so the redirect is never chosen at callback
+    time."""
+    urls = (p.text("SuccessUrl", max_length=2048), p.text("FailUrl", max_length=2048))
+    if any(url is not None and not threeds.is_redirect_url(url) for url in urls):
+        raise RequestError("SuccessUrl and FailUrl must be absolute http(s) URLs")
+    return urls
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def is_loopback_bind(host: str) -> bool:
+    """Whether listening on ``host`` keeps the sandbox on this machine."""
+    name = _split_host(host)
+    ip = _ip(name)
+    return name == "localhost" if ip is None else ip.is_loopback
+
+
+def serving_options(
+    host: str, *, expose: bool, control_token: str | None, allowed_hosts: Iterable[str],
+    make_token: Callable[[], str] = lambda: secrets.token_urlsafe(24),
+) -> dict[str, Any]:
+    """The security settings for a sandbox served on ``host``: refuse an address beyond
+    loopback unless ``expose``, and then require a control token (``control_token``,
+    or a new random one). ``ValueError`` says what is missing."""
+    hosts = tuple(dict.fromkeys([*SANDBOX_DEFAULT_HOSTS, *allowed_hosts]))
+    if _ip(_split_host(host)) is None and not is_loopback_bind(host):
+        hosts = (*hosts, _split_host(host))  # the name it is served under
+    if control_token is not None and not _TOKEN.fullmatch(control_token):
+        raise ValueError("a control token is 16 to 200 letters, digits, '-' or '_'")
+    if is_loopback_bind(host):
+        return {"allowed_hosts": hosts, "control_token": control_token}
+    if not expose:
+        raise ValueError(
+            f"{host} is reachable from other machines: pass --expose to listen there "
+            "(the controls then need a control token)")
+    return {"allowed_hosts": hosts, "control_token": control_token or make_token()}
