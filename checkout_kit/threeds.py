@@ -1,6 +1,6 @@
 """3-D Secure round trip: the ACS form, PaReq, PaRes and the ThreeDSCallback MD.
 
-Pure: no Flask, no network (reference §4 and §1.10).
+Pure: no Flask, no network (docs/gateway.md §4 and §1.10).
 
 * **PaReq** in test mode is base64 of a JSON object (``FirstSix``, ``LastFour``,
   ``Amount``, ``CurrencyCode``, ``Date``...). :func:`build_pareq` writes it,
@@ -125,7 +125,7 @@ def build_pareq(
     culture_name: str | None = "ru-RU",
     transaction_id: int | None = None,
 ) -> str:
-    """A PaReq shaped like the gateway's test mode (reference §4). The sandbox adds
+    """A PaReq shaped like the gateway's test mode (docs/gateway.md §4). The sandbox adds
     ``TransactionId`` so its bank page can find the payment whatever MD is."""
     fields: dict[str, Any] = {
         "MerchantName": merchant_name,

@@ -1,6 +1,6 @@
 """The sandbox's browser side: the checkout script, the widget and the widget's frame.
 
-Served at the sandbox's equivalents of the official URLs (reference §6, §7):
+Served at the sandbox's equivalents of the official URLs (docs/gateway.md §6, §7):
 
 ==============================  ==========================================================
 ``/checkout.js``                checkout script (``https://checkout.cloudpayments.ru/checkout.js``)

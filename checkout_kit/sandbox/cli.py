@@ -81,6 +81,7 @@ def sandbox_command(
     versions = ", ".join(str(v) for v in sorted(sandbox.keys))
     click.echo("checkout_kit CloudPayments sandbox")
     click.echo(f"  API base URL   {base}")
+    click.echo(f"  home page      {base}/ (credentials, scripts, test cards)")
     click.echo(f"  Public ID      {sandbox.public_id}")
     click.echo(f"  API secret     {sandbox.api_secret}")
     click.echo(f"  key versions   {versions} (current {sandbox.settings.key_version}; "

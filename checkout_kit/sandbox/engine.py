@@ -127,7 +127,7 @@ class PaymentRequest:
 
     @classmethod
     def from_params(cls, p: Params, *, ip_required: bool) -> PaymentRequest:
-        """Read and check the common payment fields (reference §3.3, §3.5)."""
+        """Read and check the common payment fields (docs/gateway.md §3.3, §3.5)."""
         currency = p.currency()
         return cls(
             amount=p.required_amount("Amount", currency),

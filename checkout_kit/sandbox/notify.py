@@ -3,7 +3,7 @@
 Each event becomes a :class:`~checkout_kit.sandbox.state.Delivery` (two with the
 ``duplicate_notifications`` setting). A delivery succeeds when the shop answers
 2xx with JSON ``{"code": 0}``; otherwise it is retried after 1, 2, 5, 10 and then
-every 30 virtual minutes, up to 100 attempts (reference §5.1). Check is sent once,
+every 30 virtual minutes, up to 100 attempts (docs/gateway.md §5.1). Check is sent once,
 synchronously, and its answer decides the payment (§5.3):
 
 * ``{"code": N}`` → :func:`checkout_kit.notifications.check_reason` (3001...3008);
@@ -22,12 +22,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 
 from .. import notifications as nt
-from .security import pin_target
+from .security import Target, pin_target
 from .state import Attempt, Delivery, NotificationSetting, SandboxState
 
 __all__ = ["Notifier", "address_problem"]
@@ -189,15 +188,21 @@ class Notifier:
             charset = nt.codec_for(delivery.encoding).replace("cp1251", "windows-1251")
             headers["Content-Type"] = f"application/x-www-form-urlencoded; charset={charset}"
             content = delivery.body.encode()
-        extensions: dict[str, Any] = {}
+        targets: list[Target] = [(url, {}, {})]
         if self.transport is None:
             # Over the network only (an in-process transport reaches no address): check
-            # where the name points and connect to exactly the address checked.
-            url, host, extensions = pin_target(url, allow_private=self.allow_private())
-            headers.update(host)
-        request = self.client.build_request(delivery.http_method.upper(), url, headers=headers,
-                                            content=content, extensions=extensions)
-        return self.client.send(request)
+            # where the name points and connect only to the addresses checked.
+            targets = pin_target(url, allow_private=self.allow_private())
+        for n, (target, host, extensions) in enumerate(targets, 1):
+            request = self.client.build_request(
+                delivery.http_method.upper(), target, headers={**headers, **host},
+                content=content, extensions=extensions)
+            try:
+                return self.client.send(request)
+            except httpx.ConnectError:
+                if n == len(targets):
+                    raise
+        raise AssertionError("pin_target gives at least one target")
 
     def _attempt(self, delivery: Delivery) -> tuple[Attempt, httpx.Response | None]:
         try:

@@ -8,7 +8,8 @@ front of every request, and one for notifications:
   reached by (:func:`host_allowed`): a loopback address or any IP literal, ``localhost``
   and ``*.localhost``, a name public DNS cannot resolve (no dot, or under ``.test``,
   ``.example``, ``.invalid``, ``.localhost``: what in-process tests use, like
-  ``http://sandbox``), or a name in ``SandboxSettings.allowed_hosts`` (``"*"``: any).
+  ``http://sandbox``), the host of ``SandboxSettings.terminal_url`` (``sandbox.local``)
+  or a name in ``SandboxSettings.allowed_hosts`` (``"*"``: any).
   Everything else is refused with 403: that is what defeats DNS rebinding, where an
   attacker's name is made to resolve to 127.0.0.1 so that its page may read the
   sandbox. IP literals are safe for that purpose: a browser sends one only to a page
@@ -29,7 +30,9 @@ front of every request, and one for notifications:
   non-global ranges (``10/8``, ``172.16/12``, ``192.168/16``, ``fc00::/7``,
   ``100.64/10``...) only with ``SandboxSettings.private_notification_targets``. A name is
   resolved once and the connection goes to the very address that was checked, so a
-  name cannot change its answer between the check and the request.
+  name cannot change its answer between the check and the request. A refused target
+  is never contacted, so the inspector, which shows what a target answered, only ever
+  shows answers of allowed targets.
 """
 
 from __future__ import annotations
@@ -129,6 +132,15 @@ def host_allowed(host: str, allowed: tuple[str, ...] = ()) -> bool:
     return name.rsplit(".", 1)[1] in _UNRESOLVABLE_TLDS
 
 
+@functools.lru_cache(maxsize=8)
+def _url_host(url: str) -> str:
+    """The host of the terminal's own URL (``SandboxSettings.terminal_url``)."""
+    try:
+        return httpx.URL(url).host
+    except Exception:  # a terminal URL httpx cannot read names no host
+        return ""
+
+
 # --------------------------------------------------------------------------- the guard
 
 
@@ -152,7 +164,8 @@ class Guard:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         settings = self.settings()
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
-        if not host_allowed(host, tuple(settings.allowed_hosts)):
+        names = (*settings.allowed_hosts, _url_host(settings.terminal_url))
+        if not host_allowed(host, names):
             return _refuse(
                 start_response, "403 Forbidden",
                 "This sandbox does not answer to that Host name; allow it with "
@@ -252,12 +265,16 @@ def _resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+Target = tuple[httpx.URL, dict[str, str], dict[str, Any]]
+
+
 def pin_target(
     url: httpx.URL, *, allow_private: bool, resolve: Resolver = _resolve,
-) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """Resolve ``url``'s host and check every address it has; return the URL to send to
-    (its host replaced by the first address), the ``Host`` header and the request
-    extensions (``sni_hostname``) that keep the name for the server and for TLS.
+) -> list[Target]:
+    """Resolve ``url``'s host and check every address it has; return, for each address
+    in the resolver's order, the URL to send to (the host replaced by the address), the
+    ``Host`` header and the request extensions (``sni_hostname``) that keep the name for
+    the server and for TLS. Try them in turn, as a connection to the name would.
     Raise :class:`TargetRefused` when any address is refused, ``OSError`` when the
     name does not resolve."""
     host = url.host
@@ -271,10 +288,10 @@ def pin_target(
         if problem is not None:
             raise TargetRefused(f"notification target {host} refused: {problem}")
     if literal is not None:
-        return url, {}, {}
-    first = addresses[0].split("%", 1)[0]
+        return [(url, {}, {})]
     netloc = url.netloc.decode("ascii")
-    return url.copy_with(host=first), {"Host": netloc}, {"sni_hostname": host}
+    unique = dict.fromkeys(text.split("%", 1)[0] for text in addresses)
+    return [(url.copy_with(host=ip), {"Host": netloc}, {"sni_hostname": host}) for ip in unique]
 
 
 def _resolve_checked(resolve: Resolver, host: str, port: int) -> list[str]:

@@ -52,7 +52,7 @@ __all__ = [
 
 
 class TxStatus(enum.StrEnum):
-    """Transaction statuses (reference §3.4)."""
+    """Transaction statuses (docs/gateway.md §3.4)."""
 
     AWAITING_AUTHENTICATION = "AwaitingAuthentication"
     AUTHORIZED = "Authorized"

@@ -4,14 +4,16 @@ notification targets, and the serving options of ``checkout-kit sandbox``."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from flask import Flask
+from flask import Flask, request
 from werkzeug.serving import make_server
 
 from checkout_kit.client import CloudPaymentsClient
@@ -67,6 +69,16 @@ def test_a_rebound_name_is_refused_on_every_path(cloudpayments_sandbox: Sandbox)
         assert answer.get_json()["Success"] is False
         assert "Host" in answer.get_json()["Message"]
     assert web.get("/payments/publickey", headers={"Host": "127.0.0.1:8787"}).status_code == 200
+
+
+def test_the_terminal_url_host_is_answered(cloudpayments_sandbox: Sandbox) -> None:
+    """docs/client.md points an in-process client at http://sandbox.local."""
+    web = cloudpayments_sandbox.app.test_client()
+    assert web.get("/_sandbox/clock", headers={"Host": "sandbox.local"}).status_code == 200
+    cloudpayments_sandbox.settings.terminal_url = "https://cp.corp.example.com/"
+    assert web.get("/_sandbox/clock", headers={"Host": "sandbox.local"}).status_code == 403
+    assert web.get("/_sandbox/clock",
+                   headers={"Host": "cp.corp.example.com:8787"}).status_code == 200
 
 
 def test_allowed_hosts_setting_is_read_per_request(cloudpayments_sandbox: Sandbox) -> None:
@@ -186,19 +198,23 @@ def test_target_policy(address: str, allow_private: bool, refused: bool) -> None
 
 def test_pinning_connects_to_the_checked_address() -> None:
     url = httpx.URL("https://shop.dev:8443/cp/pay?x=1")
-    pinned, headers, extensions = pin_target(
+    ((pinned, headers, extensions),) = pin_target(
         url, allow_private=False, resolve=lambda host, port: ["93.184.216.34"])
     assert str(pinned) == "https://93.184.216.34:8443/cp/pay?x=1"
     assert headers == {"Host": "shop.dev:8443"} and extensions == {"sni_hostname": "shop.dev"}
+    both = pin_target(url, allow_private=False, resolve=lambda host, port: [
+        "2606:4700::1111", "93.184.216.34", "93.184.216.34"])
+    assert [str(t[0]) for t in both] == ["https://[2606:4700::1111]:8443/cp/pay?x=1",
+                                         "https://93.184.216.34:8443/cp/pay?x=1"]
     with pytest.raises(TargetRefused, match="metadata"):
         pin_target(url, allow_private=True,
                    resolve=lambda host, port: ["93.184.216.34", "169.254.169.254"])
     with pytest.raises(TargetRefused, match="private"):
         pin_target(url, allow_private=False, resolve=lambda host, port: ["10.0.0.7"])
-    assert pin_target(url, allow_private=True, resolve=lambda h, p: ["10.0.0.7"])[0].host \
+    assert pin_target(url, allow_private=True, resolve=lambda h, p: ["10.0.0.7"])[0][0].host \
         == "10.0.0.7"
     literal = httpx.URL("http://127.0.0.1:9/x")
-    assert pin_target(literal, allow_private=False) == (literal, {}, {})
+    assert pin_target(literal, allow_private=False) == [(literal, {}, {})]
 
 
 @pytest.mark.parametrize("address", ["http://169.254.169.254/latest/meta-data/",
@@ -257,15 +273,28 @@ def test_a_refused_check_target_declines_as_unreachable(
 
 
 def test_loopback_targets_get_their_response_shown(
-    cloudpayments_sandbox_keys: dict[int, bytes],
+    cloudpayments_sandbox_keys: dict[int, bytes], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A shop under development on 127.0.0.1 receives notifications, over the network,
-    and the inspector shows what it answered."""
+    and the inspector shows what it answered. ``localhost`` resolving to ::1 first
+    (where nothing listens) falls back to its next address, as a connection would."""
     shop = Flask("shop")
+    hosts: list[str] = []
 
     @shop.post("/cp/pay")
     def pay() -> dict[str, int]:
+        hosts.append(request.host)
         return {"code": 0}
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        if host != "localhost":  # the connections to the addresses themselves
+            return real(host, port, *args, **kw)
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
     server = make_server("127.0.0.1", 0, shop, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -281,6 +310,7 @@ def test_loopback_targets_get_their_response_shown(
         server.shutdown()
     row = web.get("/_sandbox/deliveries").get_json()[0]
     assert row["state"] == "delivered"
+    assert hosts == [f"localhost:{server.server_port}"]
     assert row["attempts"][0]["response"] == '{"code":0}\n'
 
 
