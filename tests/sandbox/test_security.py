@@ -3,6 +3,7 @@ notification targets, and the serving options of ``checkout-kit sandbox``."""
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
 import threading
@@ -14,6 +15,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from flask import Flask, request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 from checkout_kit.client import CloudPaymentsClient
@@ -349,3 +352,26 @@ def test_cli_refuses_to_listen_beyond_loopback_without_expose() -> None:
     result = CliRunner().invoke(sandbox_command, ["--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 2
     assert "--expose" in result.output
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(cloudpayments_sandbox_keys: dict[int, bytes]) -> Any:
+    # One sandbox for every example (an app per example would be slow).
+    return create_sandbox_app(keys=cloudpayments_sandbox_keys)
+
+
+@settings(max_examples=300, deadline=None)
+@given(host=st.text(max_size=40) | st.from_regex(r"[a-z0-9.\-\[\]:]{0,30}", fullmatch=True))
+def test_any_host_header_gets_an_answer_never_a_crash(fuzz_app: Any, host: str) -> None:
+    allowed = host_allowed(host, ("cloudpayments.sandbox",))
+    assert isinstance(allowed, bool)
+    name = host.strip().lower()
+    if name.endswith((".com", ".org", ".ru")) and ":" not in name and "]" not in name:
+        assert not allowed
+    app = fuzz_app
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/_sandbox/clock", "HTTP_HOST": host,
+               "SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(), "SERVER_PROTOCOL": "HTTP/1.1"}
+    statuses: list[str] = []
+    body = b"".join(app(environ, lambda status, headers, exc=None: statuses.append(status)))
+    assert statuses[0][:3] in ("200", "400", "403") and body  # 400: a Host werkzeug cannot read
