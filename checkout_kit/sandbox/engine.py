@@ -49,7 +49,7 @@ from .clock import VirtualClock
 from .faults import Faults
 from .masking import mask_email, mask_ip, mask_name, mask_secret, mask_text, masked_repr
 from .notify import Notifier, address_problem
-from .security import SANDBOX_DEFAULT_HOSTS, callback_urls, literal_target_problem
+from .policy import SANDBOX_DEFAULT_HOSTS, callback_urls, literal_target_problem
 from .state import CardInfo, SandboxState, TokenRecord, Transaction, TxStatus, TxType
 from .testcards import DEFAULT, CardBehaviour, behaviour_for
 from .wire import JSONObject, Params, RequestError

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import re
 import secrets
 import socket
@@ -50,9 +49,8 @@ from urllib.parse import parse_qs
 import httpx
 from werkzeug.http import parse_cookie, parse_options_header
 
-from .. import threeds
 from ..jsoncodec import dumps_bytes
-from .wire import Params, RequestError
+from .policy import SANDBOX_DEFAULT_HOSTS, ip_or_none, target_refusal
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -64,35 +62,20 @@ __all__ = [
     "TOKEN_COOKIE",
     "Guard",
     "TargetRefused",
-    "callback_urls",
     "host_allowed",
     "is_loopback_bind",
     "pin_target",
     "serving_options",
-    "target_refusal",
 ]
 
 CONTROL_PREFIX = "/_sandbox"
 TOKEN_COOKIE = "checkout_kit_sandbox_token"  # noqa: S105 - a cookie name, not a secret
 TOKEN_HEADER = "HTTP_X_SANDBOX_TOKEN"  # noqa: S105 - a header name, not a secret
 
-#: What ``SandboxSettings.allowed_hosts`` holds by default: the name of the pytest
-#: plugin's in-process base URL (``http://cloudpayments.sandbox``).
-SANDBOX_DEFAULT_HOSTS = ("cloudpayments.sandbox",)
-
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
 
 #: Top-level names that are never delegated in public DNS (RFC 2606, RFC 6761).
 _UNRESOLVABLE_TLDS = ("test", "example", "invalid", "localhost")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_METADATA = (
-    ipaddress.ip_network("169.254.0.0/16"),   # link-local, AWS/GCP/Azure metadata
-    ipaddress.ip_network("fe80::/10"),        # IPv6 link-local
-    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
-)
-
 
 # --------------------------------------------------------------------------- Host
 
@@ -107,13 +90,6 @@ def _split_host(host: str) -> str:
     return host.rstrip(".")
 
 
-def _ip(text: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
 @functools.lru_cache(maxsize=256)
 def host_allowed(host: str, allowed: tuple[str, ...] = ()) -> bool:
     """Whether the sandbox answers a request whose ``Host`` header is ``host`` (see the
@@ -123,7 +99,7 @@ def host_allowed(host: str, allowed: tuple[str, ...] = ()) -> bool:
     name = _split_host(host)
     if not name:
         return False
-    if _ip(name) is not None:
+    if ip_or_none(name) is not None:
         return True
     if name in (n.lower().rstrip(".") for n in allowed):
         return True
@@ -226,37 +202,6 @@ class TargetRefused(httpx.ConnectError):
     """A notification address whose host is not an allowed target (nothing was sent)."""
 
 
-def target_refusal(address: IPAddress, *, allow_private: bool) -> str | None:
-    """Why notifications may not go to ``address``, or ``None`` when they may."""
-    ip = address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return None
-    if any(ip in net for net in _METADATA if net.version == ip.version):
-        return f"{address} is a link-local or cloud metadata address"
-    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
-        return f"{address} is not a unicast host address"
-    if not ip.is_global and not allow_private:
-        return (f"{address} is a private address; allow private targets with "
-                "--allow-private-targets (SandboxSettings.private_notification_targets)")
-    return None
-
-
-def literal_target_problem(address: str, *, allow_private: bool) -> str | None:
-    """For a notification ``Address`` whose host is an IP literal: why it is refused
-    (names are checked when a notification goes out, after resolving them)."""
-    try:
-        host = httpx.URL(address).host
-    except Exception:  # an unreadable URL is the address check's business
-        return None
-    ip = _ip(host)
-    if ip is None:
-        return None
-    problem = target_refusal(ip, allow_private=allow_private)
-    return None if problem is None else f"Address is refused: {problem}"
-
-
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -278,11 +223,11 @@ def pin_target(
     Raise :class:`TargetRefused` when any address is refused, ``OSError`` when the
     name does not resolve."""
     host = url.host
-    literal = _ip(host)
+    literal = ip_or_none(host)
     port = url.port or (443 if url.scheme == "https" else 80)
     addresses = [host] if literal is not None else _resolve_checked(resolve, host, port)
     for text in addresses:
-        ip = _ip(text.split("%", 1)[0])
+        ip = ip_or_none(text.split("%", 1)[0])
         problem = "an unreadable address" if ip is None else target_refusal(
             ip, allow_private=allow_private)
         if problem is not None:
@@ -301,28 +246,13 @@ def _resolve_checked(resolve: Resolver, host: str, port: int) -> list[str]:
     return addresses
 
 
-# --------------------------------------------------------------------------- ThreeDSCallback
-
-
-def callback_urls(p: Params) -> tuple[str | None, str | None]:
-    """The optional ``SuccessUrl`` and ``FailUrl`` of a card payment request (a sandbox
-    extension): where ``/payments/ThreeDSCallback`` may send the payer. Without them a
-    3-D Secure payment gets the sandbox's own widget result pages. A ThreeDSCallback
-    whose MD names other URLs is refused, so the redirect is never chosen at callback
-    time."""
-    urls = (p.text("SuccessUrl", max_length=2048), p.text("FailUrl", max_length=2048))
-    if any(url is not None and not threeds.is_redirect_url(url) for url in urls):
-        raise RequestError("SuccessUrl and FailUrl must be absolute http(s) URLs")
-    return urls
-
-
 # --------------------------------------------------------------------------- serving
 
 
 def is_loopback_bind(host: str) -> bool:
     """Whether listening on ``host`` keeps the sandbox on this machine."""
     name = _split_host(host)
-    ip = _ip(name)
+    ip = ip_or_none(name)
     return name == "localhost" if ip is None else ip.is_loopback
 
 
@@ -334,7 +264,7 @@ def serving_options(
     loopback unless ``expose``, and then require a control token (``control_token``,
     or a new random one). ``ValueError`` says what is missing."""
     hosts = tuple(dict.fromkeys([*SANDBOX_DEFAULT_HOSTS, *allowed_hosts]))
-    if _ip(_split_host(host)) is None and not is_loopback_bind(host):
+    if ip_or_none(_split_host(host)) is None and not is_loopback_bind(host):
         hosts = (*hosts, _split_host(host))  # the name it is served under
     if control_token is not None and not _TOKEN.fullmatch(control_token):
         raise ValueError("a control token is 16 to 200 letters, digits, '-' or '_'")

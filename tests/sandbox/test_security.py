@@ -1,4 +1,4 @@
-"""checkout_kit.sandbox.security: Host rule, JSON-only controls, control token,
+"""checkout_kit.sandbox.security and .policy: Host rule, JSON-only controls, control token,
 notification targets, and the serving options of ``checkout-kit sandbox``."""
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import RequestRejectedError
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
 from checkout_kit.sandbox.cli import sandbox_command
+from checkout_kit.sandbox.policy import target_refusal
 from checkout_kit.sandbox.security import (
     TOKEN_COOKIE,
     TargetRefused,
     host_allowed,
     pin_target,
     serving_options,
-    target_refusal,
 )
 
 IP = "203.0.113.7"
