@@ -100,7 +100,7 @@ def test_clock_inspector_faults_and_settings(cloudpayments_sandbox: Sandbox,
     assert web.post("/_sandbox/settings", json={"save_cards": "sometimes"}).status_code == 400
     for name in ("deliveries", "tokens", "subscriptions", "orders"):
         assert isinstance(web.get(f"/_sandbox/{name}").get_json(), list)
-    assert web.post("/_sandbox/run").status_code == 200
+    assert web.post("/_sandbox/run", json={}).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/_sandbox/clock/advance", "/_sandbox/faults",
