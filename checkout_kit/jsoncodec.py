@@ -60,10 +60,9 @@ def dumps_bytes(value: Any) -> bytes:
 
 
 def _write(value: Any, out: list[str], depth: int) -> None:
-    # The common scalars first, by exact type: a body is mostly text.
-    kind = type(value)
-    if kind is str:
-        out.append(encode_basestring(value))
+    # Text first: a body is mostly text. str subclasses (StrEnum members) write their value.
+    if isinstance(value, str):
+        out.append(encode_basestring(str(value)))
     elif value is None:
         out.append("null")
     elif value is True:
@@ -78,8 +77,6 @@ def _write(value: Any, out: list[str], depth: int) -> None:
         out.append(int.__repr__(value))
     elif isinstance(value, float):
         raise MoneyError("floats are never written as JSON; use Decimal or int")
-    elif isinstance(value, str):
-        out.append(encode_basestring(str(value)))
     elif isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise JSONCodecError("datetimes written as JSON must be timezone-aware",

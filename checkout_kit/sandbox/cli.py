@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
+from .rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SaveCards
 
 __all__ = ["DEFAULT_PORT", "parse_key_option", "sandbox_command"]
 
@@ -50,22 +50,40 @@ def parse_key_option(values: Sequence[str]) -> dict[int, bytes] | None:
               help="Keep the state in this SQLite file.")
 @click.option("--site-name", default="Sandbox Shop", show_default=True,
               help="Shop name on the 3-D Secure page (MerchantName in PaReq).")
-@click.option("--save-cards", type=click.Choice(["on_request", "always"]), default="on_request",
-              show_default=True,
-              help="Issue card tokens when a payment asks (SaveCard) or for every payment.")
+@click.option("--save-cards", type=click.Choice([o.value for o in SaveCards]),
+              default=SaveCards.ON_REQUEST.value, show_default=True,
+              help="The account's save-cards option: never, when a payment asks (SaveCard), "
+                   "or for every payment.")
 @click.option("--duplicate-notifications", is_flag=True, help="Deliver every notification twice.")
+@click.option("--expose", is_flag=True,
+              help="Allow --host beyond loopback (the controls then need a control token).")
+@click.option("--control-token", metavar="TOKEN",
+              help="Token the /_sandbox/ controls require (default with --expose: a random one).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Another Host name to answer to (repeatable; '*' for any).")
+@click.option("--allow-private-targets", is_flag=True,
+              help="Also send notifications to private addresses (10.x, 192.168.x...).")
 def sandbox_command(
     host: str, port: int, public_id: str, api_secret: str, keys: tuple[str, ...],
     state_path: Path | None, site_name: str, save_cards: str, duplicate_notifications: bool,
+    expose: bool, control_token: str | None, allowed_hosts: tuple[str, ...],
+    allow_private_targets: bool,
 ) -> None:
     """Run the CloudPayments sandbox: the gateway API, the 3-D Secure page, the
     browser scripts and the /_sandbox/ controls."""
     from werkzeug.serving import make_server
 
+    from .rules.policy import serving_options
     from .web.app import create_sandbox_app, sandbox_of, start_worker
 
-    options: dict[str, Any] = {"site_name": site_name, "save_cards": save_cards,
-                               "duplicate_notifications": duplicate_notifications}
+    options: dict[str, Any] = {"site_name": site_name, "save_cards": SaveCards(save_cards),
+                               "duplicate_notifications": duplicate_notifications,
+                               "private_notification_targets": allow_private_targets}
+    try:
+        options.update(serving_options(host, expose=expose, control_token=control_token,
+                                       allowed_hosts=allowed_hosts))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     app = create_sandbox_app(public_id=public_id, api_secret=api_secret,
                              keys=parse_key_option(keys), state_path=state_path, **options)
     sandbox = sandbox_of(app)
@@ -74,12 +92,16 @@ def sandbox_command(
     versions = ", ".join(str(v) for v in sorted(sandbox.keys))
     click.echo("checkout_kit CloudPayments sandbox")
     click.echo(f"  API base URL   {base}")
+    click.echo(f"  home page      {base}/ (credentials, scripts, test cards)")
     click.echo(f"  Public ID      {sandbox.public_id}")
     click.echo(f"  API secret     {sandbox.api_secret}")
     click.echo(f"  key versions   {versions} (current {sandbox.settings.key_version}; "
                f"GET {base}/payments/publickey)")
     click.echo(f"  3-D Secure     {base}/acs")
     click.echo(f"  controls       {base}/_sandbox/")
+    if sandbox.settings.control_token:
+        click.echo(f"  control token  {sandbox.settings.control_token} "
+                   f"(X-Sandbox-Token header, or open {base}/_sandbox/?token=…)")
     click.echo(f"  state          {state_path or 'in memory'}")
     click.echo("  client         CloudPaymentsClient(public_id, api_secret, "
                f"base_url={base!r})")

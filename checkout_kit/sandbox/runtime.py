@@ -44,7 +44,8 @@ class Sandbox(Gateway):
         self.store = Store(state_path) if state_path is not None else None
         state = self.store.load() if self.store is not None else None
         super().__init__(settings, keys=keys, clock=clock, state=state, randbytes=randbytes)
-        self.sender = Sender(notification_transport)
+        self.sender = Sender(notification_transport,
+                             lambda: self.settings.private_notification_targets)
         self.faults = Faults()
         #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
         self.app: Any = None

@@ -86,7 +86,8 @@
 
   const $ = (id) => document.getElementById(id);
   const query = new URLSearchParams(global.location.search);
-  let lang = query.get('lang') === 'en' ? 'en' : 'ru';
+  // The server chose the language (lang parameter, else Accept-Language) for <html lang>.
+  let lang = document.documentElement.lang === 'en' ? 'en' : 'ru';
   const t = (key) => TEXTS[lang][key];
 
   function localize() {

@@ -19,6 +19,7 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import PaymentDeclined, RequestRejectedError
 from checkout_kit.models import TransactionStatus
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
+from checkout_kit.sandbox.rules.settings import SaveCards
 
 
 def test_orders_create_page_pay_and_cancel(cloudpayments_client: CloudPaymentsClient,
@@ -98,9 +99,12 @@ def test_clock_inspector_faults_and_settings(cloudpayments_sandbox: Sandbox,
     assert changed["save_cards"] == "always" and changed["auto_confirm_days"] == 3
     assert cloudpayments_sandbox.settings.duplicate_notifications is True
     assert web.post("/_sandbox/settings", json={"save_cards": "sometimes"}).status_code == 400
+    assert web.post("/_sandbox/settings", json={"save_cards": "off"}).get_json()[
+        "save_cards"] == "off"
+    assert cloudpayments_sandbox.settings.save_cards is SaveCards.OFF
     for name in ("deliveries", "tokens", "subscriptions", "orders"):
         assert isinstance(web.get(f"/_sandbox/{name}").get_json(), list)
-    assert web.post("/_sandbox/run").status_code == 200
+    assert web.post("/_sandbox/run", json={}).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/_sandbox/clock/advance", "/_sandbox/faults",

@@ -24,14 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def server(
-    tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
+    tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes], request: pytest.FixtureRequest,
 ) -> Iterator[dict[str, str]]:
     key = tmp_path / "k.pem"
     key.write_bytes(cloudpayments_sandbox_keys[4])
     proc = subprocess.Popen(
         [sys.executable, "-c", "from checkout_kit.cli import main; main()", "sandbox",
          "--port", "0", "--public-id", "test_api_cli", "--api-secret", "cli-secret",
-         "--key", f"4:{key}", "--state", str(tmp_path / "state.sqlite3")],
+         "--key", f"4:{key}", "--state", str(tmp_path / "state.sqlite3"),
+         *getattr(request, "param", ())],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
     )
@@ -79,3 +80,22 @@ def test_key_option_parsing(tmp_path: Path) -> None:
     for bad in ("4", "x:file", f"4:{tmp_path / 'missing.pem'}"):
         with pytest.raises(click.BadParameter):
             parse_key_option([bad])
+
+
+TOKEN = "e2e-control-token-0001"
+
+
+@pytest.mark.parametrize("server", [("--host", "0.0.0.0", "--expose", "--control-token", TOKEN)],
+                         indirect=True)
+def test_exposed_sandbox_needs_the_control_token(server: dict[str, str]) -> None:
+    """Listening beyond loopback: the controls need the token; the Host rule holds."""
+    assert server["control token"].startswith(TOKEN)
+    port = server["API base URL"].rsplit(":", 1)[1]
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/_sandbox/clock").status_code == 401
+    assert httpx.get(f"{base}/_sandbox/clock", headers={"X-Sandbox-Token": TOKEN}).status_code \
+        == 200
+    assert httpx.get(f"{base}/").status_code == 200  # the home page needs no token
+    rebound = httpx.get(f"{base}/_sandbox/clock",
+                        headers={"X-Sandbox-Token": TOKEN, "Host": f"evil.com:{port}"})
+    assert rebound.status_code == 403

@@ -7,6 +7,7 @@ import json
 import re
 from decimal import Decimal
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -145,36 +146,63 @@ def test_pareq_is_test_mode_json(cloudpayments_client: CloudPaymentsClient,
 # ----------------------------------------------------------------------------- ThreeDSCallback
 
 
-def _callback(sandbox: Sandbox, md: str, pa_res: str, *, as_json: bool = True) -> str:
+def _post_callback(sandbox: Sandbox, md: str, pa_res: str, *, as_json: bool = True) -> Any:
     web = sandbox.app.test_client()
     body = {"MD": md, "PaRes": pa_res}
-    answer = web.post("/payments/ThreeDSCallback", json=body) if as_json else web.post(
-        "/payments/ThreeDSCallback", data=body)
-    assert answer.status_code == 302
+    if as_json:
+        return web.post("/payments/ThreeDSCallback", json=body)
+    return web.post("/payments/ThreeDSCallback", data=body)
+
+
+def _callback(sandbox: Sandbox, md: str, pa_res: str, *, as_json: bool = True) -> str:
+    answer = _post_callback(sandbox, md, pa_res, as_json=as_json)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
-    return answer.headers["Location"]
+    return str(answer.headers["Location"])
+
+
+def _refused(answer: Any) -> str:
+    """A ThreeDSCallback refused: 400, the envelope, and no redirect anywhere."""
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    body = answer.get_json()
+    assert body["Success"] is False
+    return str(body["Message"])
+
+
+OK_URL, FAIL_URL = "https://shop.example/ok", "https://shop.example/fail?x=1"
+
+
+def _challenge_with_urls(sandbox: Sandbox, success: str | None = OK_URL,
+                         fail: str | None = FAIL_URL) -> ThreeDSChallenge:
+    """A 3-D Secure charge that names its SuccessUrl/FailUrl (a sandbox extension)."""
+    urls = {k: v for k, v in (("SuccessUrl", success), ("FailUrl", fail)) if v is not None}
+    answer = sandbox.app.test_client().post(
+        "/payments/cards/charge", auth=(sandbox.public_id, sandbox.api_secret),
+        json={"Amount": "250.00", "IpAddress": IP,
+              "CardCryptogramPacket": sandbox.make_cryptogram("4242424242424242"), **urls})
+    return ThreeDSChallenge.from_api(answer.get_json()["Model"])
 
 
 @pytest.mark.parametrize("style", ["json", "base64"])
 def test_three_ds_callback_success_redirect(style: str, cloudpayments_client: CloudPaymentsClient,
                                             cloudpayments_sandbox: Sandbox) -> None:
-    challenge = _challenge(cloudpayments_client, cloudpayments_sandbox)
+    challenge = _challenge_with_urls(cloudpayments_sandbox)
     md = threeds.CallbackMD(challenge.transaction_id, challenge.three_ds_callback_id,
-                            "https://shop.example/ok", "https://shop.example/fail?x=1")
+                            OK_URL, FAIL_URL)
     _, posted = _bank(cloudpayments_sandbox, challenge, "confirm",
                       md=threeds.encode_callback_md(md, style=style))  # type: ignore[arg-type]
     location = _callback(cloudpayments_sandbox, posted["MD"], posted["PaRes"],
                          as_json=style == "json")
-    assert location == "https://shop.example/ok"
+    assert location == OK_URL
     assert cloudpayments_client.get_payment(challenge.transaction_id).status \
         is TransactionStatus.COMPLETED
 
 
 def test_three_ds_callback_failure_redirect(cloudpayments_client: CloudPaymentsClient,
                                             cloudpayments_sandbox: Sandbox) -> None:
-    challenge = _challenge(cloudpayments_client, cloudpayments_sandbox)
+    challenge = _challenge_with_urls(cloudpayments_sandbox, fail="https://shop.example/fail")
     md = threeds.CallbackMD(challenge.transaction_id, challenge.three_ds_callback_id,
-                            "https://shop.example/ok", "https://shop.example/fail")
+                            OK_URL, "https://shop.example/fail")
     pa_res = cloudpayments_sandbox.pa_res_for(challenge.transaction_id, "cancel")
     location = _callback(cloudpayments_sandbox, threeds.encode_callback_md(md), pa_res)
     query = parse_qs(urlsplit(location).query)
@@ -185,17 +213,84 @@ def test_three_ds_callback_failure_redirect(cloudpayments_client: CloudPaymentsC
     assert (result.success, result.reason_code) == (False, 5206)
 
 
-def test_three_ds_callback_with_a_wrong_callback_id_changes_nothing(
+def test_three_ds_callback_defaults_to_the_sandbox_widget_pages(
     cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
 ) -> None:
+    """A charge that names no URLs may only come back to the sandbox's own widget
+    result pages, on the host the charge was made through."""
     challenge = _challenge(cloudpayments_client, cloudpayments_sandbox)
-    md = threeds.CallbackMD(challenge.transaction_id, "0" * 32, "https://a.example/ok",
-                            "https://a.example/fail")
-    location = _callback(cloudpayments_sandbox, threeds.encode_callback_md(md),
-                         cloudpayments_sandbox.pa_res_for(challenge.transaction_id))
-    assert location.startswith("https://a.example/fail?ReasonCode=5206")
+    tx_id = challenge.transaction_id
+    base = "http://cloudpayments.sandbox/widget/3ds"
+    md = threeds.CallbackMD(tx_id, challenge.three_ds_callback_id,
+                            f"{base}/success/{tx_id}", f"{base}/fail/{tx_id}")
+    location = _callback(cloudpayments_sandbox, threeds.encode_callback_md(md, style="base64"),
+                         cloudpayments_sandbox.pa_res_for(tx_id))
+    assert location == f"{base}/success/{tx_id}"
+
+
+def test_three_ds_callback_refuses_urls_other_than_those_of_the_charge(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    challenge = _challenge_with_urls(cloudpayments_sandbox)
+    pa_res = cloudpayments_sandbox.pa_res_for(challenge.transaction_id)
+    for success, fail in ((OK_URL, "https://evil.example/"), ("https://evil.example/", FAIL_URL),
+                          (OK_URL + "/", FAIL_URL), (FAIL_URL, OK_URL)):
+        md = threeds.CallbackMD(challenge.transaction_id, challenge.three_ds_callback_id,
+                                success, fail)
+        message = _refused(_post_callback(cloudpayments_sandbox, threeds.encode_callback_md(md),
+                                          pa_res))
+        assert "SuccessUrl and FailUrl differ" in message
     assert cloudpayments_client.get_payment(challenge.transaction_id).status \
         is TransactionStatus.AWAITING_AUTHENTICATION
+
+
+def test_three_ds_callback_with_a_wrong_callback_id_is_refused_and_changes_nothing(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    challenge = _challenge_with_urls(cloudpayments_sandbox)
+    md = threeds.CallbackMD(challenge.transaction_id, "0" * 32, OK_URL, FAIL_URL)
+    _refused(_post_callback(cloudpayments_sandbox, threeds.encode_callback_md(md),
+                            cloudpayments_sandbox.pa_res_for(challenge.transaction_id)))
+    assert cloudpayments_client.get_payment(challenge.transaction_id).status \
+        is TransactionStatus.AWAITING_AUTHENTICATION
+
+
+def test_three_ds_callback_needs_a_payment_awaiting_three_ds(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    sandbox = cloudpayments_sandbox
+    challenge = _challenge_with_urls(sandbox)
+    md = threeds.CallbackMD(challenge.transaction_id, challenge.three_ds_callback_id,
+                            OK_URL, FAIL_URL)
+    text, pa_res = threeds.encode_callback_md(md), sandbox.pa_res_for(challenge.transaction_id)
+    unknown = threeds.CallbackMD(challenge.transaction_id + 1000, challenge.three_ds_callback_id,
+                                 OK_URL, FAIL_URL)
+    assert "No payment awaits" in _refused(
+        _post_callback(sandbox, threeds.encode_callback_md(unknown), pa_res))
+    assert _callback(sandbox, text, pa_res) == OK_URL
+    # Done once: a repeat (or a replay by anyone who saw the MD) redirects nowhere.
+    assert "No payment awaits" in _refused(_post_callback(sandbox, text, pa_res))
+    # A payment that never asked for 3-D Secure cannot be used either.
+    paid = cloudpayments_client.charge(Decimal("5.00"), ip_address=IP,
+                                       cryptogram=sandbox.make_cryptogram("4000000000003055"))
+    other = threeds.CallbackMD(paid.transaction_id, "", OK_URL, FAIL_URL)
+    _refused(_post_callback(sandbox, threeds.encode_callback_md(other), pa_res))
+
+
+def test_charge_refuses_callback_urls_that_cannot_be_a_location(
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    absolute, blank = "must be an absolute http(s) URL", "must not contain whitespace"
+    for bad, why in (("javascript:alert(1)", absolute), ("//shop.example/ok", absolute),
+                     ("https://shop.example/\nx", f"{blank} or control characters")):
+        answer = cloudpayments_sandbox.app.test_client().post(
+            "/payments/cards/charge",
+            auth=(cloudpayments_sandbox.public_id, cloudpayments_sandbox.api_secret),
+            json={"Amount": "1.00", "IpAddress": IP, "SuccessUrl": bad,
+                  "CardCryptogramPacket": cloudpayments_sandbox.make_cryptogram(
+                      "4242424242424242")})
+        assert answer.get_json() == {"Success": False, "Message": f"SuccessUrl {why}"}
+        assert not cloudpayments_sandbox.state.transactions
 
 
 def test_three_ds_callback_rejects_unreadable_md(cloudpayments_sandbox: Sandbox) -> None:
@@ -252,16 +347,16 @@ def test_three_ds_callback_refuses_non_json_numbers(md: str, cloudpayments_sandb
     assert answer.status_code == 400 and answer.get_json()["Success"] is False
 
 
-def test_three_ds_callback_with_an_odd_callback_id_fails_cleanly(
+def test_three_ds_callback_with_an_odd_callback_id_is_refused(
     cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
 ) -> None:
-    challenge = _challenge(cloudpayments_client, cloudpayments_sandbox)
+    challenge = _challenge_with_urls(cloudpayments_sandbox)
     for callback_id in ("", "é" * 32, "\ud800", challenge.three_ds_callback_id + "0"):
-        md = threeds.CallbackMD(challenge.transaction_id, callback_id, "https://a.example/ok",
-                                "https://a.example/fail")
-        location = _callback(cloudpayments_sandbox, threeds.encode_callback_md(md),
-                             cloudpayments_sandbox.pa_res_for(challenge.transaction_id))
-        assert location.startswith("https://a.example/fail?ReasonCode=5206")
+        md = threeds.CallbackMD(challenge.transaction_id, callback_id, OK_URL, FAIL_URL)
+        _refused(_post_callback(cloudpayments_sandbox, threeds.encode_callback_md(md),
+                                cloudpayments_sandbox.pa_res_for(challenge.transaction_id)))
+    assert cloudpayments_client.get_payment(challenge.transaction_id).status \
+        is TransactionStatus.AWAITING_AUTHENTICATION
 
 
 @pytest.mark.parametrize("content", [

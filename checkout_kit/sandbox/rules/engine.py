@@ -43,6 +43,7 @@ from .clock import VirtualClock
 from .orders import Orders
 from .outbox import Outbox, Reply
 from .params import TIME_ZONES, Params, PaymentRequest, RequestError, url_problem
+from .policy import literal_target_problem
 from .records import (
     CardInfo,
     Delivery,
@@ -398,6 +399,10 @@ class Gateway:
         tx.status = TxStatus.AWAITING_AUTHENTICATION
         tx.pending_reason, tx.pending_token_reason = reason, token_reason
         tx.three_ds_callback_id = self.random_hex(32)
+        base = _text(base_url).rstrip("/")
+        # Where ThreeDSCallback may send the payer: fixed now, never taken from its MD.
+        tx.success_url = tx.success_url or f"{base}/widget/3ds/success/{tx.id}"
+        tx.fail_url = tx.fail_url or f"{base}/widget/3ds/fail/{tx.id}"
         tx.pa_req = threeds.build_pareq(
             first_six=card.first_six, last_four=card.last_four, amount=tx.amount,
             currency=tx.currency, date=tx.created, merchant_name=self.settings.site_name,
@@ -408,7 +413,7 @@ class Gateway:
             "TransactionId": tx.id,
             "PaReq": tx.pa_req,
             "GoReq": None,
-            "AcsUrl": self.settings.acs_url or f"{_text(base_url).rstrip('/')}/acs",
+            "AcsUrl": self.settings.acs_url or f"{base}/acs",
             "ThreeDsSessionData": None,
             "IFrameIsAllowed": True,
             "FrameWidth": None,
@@ -482,9 +487,13 @@ class Gateway:
         if req.ip_address is None:
             req.ip_address = default_ip
         packet = p.required_text("CardCryptogramPacket", max_length=8192)
+        # A sandbox extension: where ThreeDSCallback may send the payer (else the
+        # widget's result pages, fixed at the challenge); never taken from the MD.
+        callback_urls = p.url("SuccessUrl"), p.url("FailUrl")
         card, behaviour, failure = self.open_packet(packet)
         tx = self._new_payment(req, card, two_stage=two_stage)
         tx.order_id = order_id
+        tx.success_url, tx.fail_url = callback_urls
         return self.process(
             tx, reason=behaviour.charge_reason, token_reason=behaviour.token_reason,
             three_ds=behaviour.three_ds, failure=failure, base_url=base_url,
@@ -570,26 +579,33 @@ class Gateway:
 
     def three_ds_callback(self, md_text: str, pa_res: str | None) -> str:
         """``/payments/ThreeDSCallback``: finish 3-D Secure, answer with the redirect
-        ``Location`` (``SuccessUrl``, or ``FailUrl?ReasonCode=…&CardHolderMessage=…``)."""
+        ``Location`` (``SuccessUrl``, or ``FailUrl?ReasonCode=…&CardHolderMessage=…``).
+
+        Only for a payment of this terminal that awaits 3-D Secure, with its
+        ``ThreeDsCallbackId`` and the SuccessUrl/FailUrl fixed when it was made; anything
+        else is a 400 request error that changes nothing (never a redirect to a URL the
+        caller chose)."""
         try:
             md = threeds.decode_callback_md(md_text)
         except threeds.ThreeDSError:
             raise RequestError("MD is invalid", 400) from None
-        for name, url in (("SuccessUrl", md.success_url), ("FailUrl", md.fail_url)):
-            problem = url_problem(url, name)  # it becomes the answer's Location
-            if problem is not None:
-                raise RequestError(problem, 400)
         with self.lock:
             tx = self.state.transactions.get(md.transaction_id)
-            if tx is None or tx.three_ds_callback_id is None or not hmac.compare_digest(
-                tx.three_ds_callback_id.encode(),
-                md.three_ds_callback_id.encode("utf-8", "replace"),
+            if (
+                tx is None or tx.public_id != self.public_id
+                or tx.status is not TxStatus.AWAITING_AUTHENTICATION
+                or tx.post3ds_response is not None or tx.three_ds_callback_id is None
+                or not hmac.compare_digest(tx.three_ds_callback_id.encode(),
+                                           md.three_ds_callback_id.encode("utf-8", "replace"))
             ):
-                row = reason_for(_AUTHENTICATION_FAILED)
-                return threeds.callback_redirect(
-                    md, success=False, reason_code=row.code, cardholder_message=row.message_ru)
-            if tx.post3ds_response is None and tx.status is TxStatus.AWAITING_AUTHENTICATION:
-                self.complete_3ds(tx, pa_res or "")
+                raise RequestError(
+                    "No payment awaits 3-D Secure with this TransactionId and ThreeDsCallbackId",
+                    400)
+            if (md.success_url, md.fail_url) != (tx.success_url, tx.fail_url):
+                raise RequestError(
+                    "SuccessUrl and FailUrl differ from those fixed when the payment was made",
+                    400)
+            self.complete_3ds(tx, pa_res or "")
             ok = tx.status in _PAID
             return threeds.callback_redirect(
                 md, success=ok, reason_code=tx.reason_code,
@@ -768,7 +784,9 @@ class Gateway:
             raise RequestError("Encoding must be UTF8 or Windows1251") from None
         if fmt.lower() != "cloudpayments":
             raise RequestError("Only the CloudPayments format is supported by the sandbox")
-        problem = None if address is None else url_problem(address, "Address")
+        problem = None if address is None else (
+            url_problem(address, "Address") or literal_target_problem(
+                address, allow_private=self.settings.private_notification_targets))
         if problem is not None:
             raise RequestError(problem)
         if enabled and not address:

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 from ... import jsoncodec
 from ...errors import JSONCodecError, MoneyError
+from ...models import mask_email, mask_ip, mask_name
 from ...money import CURRENCIES, parse_amount
+from .masking import mask_text, masked_repr
 
 __all__ = [
     "INT64_MAX",
@@ -363,6 +365,7 @@ class Params:
         return out
 
 
+@masked_repr(email=mask_email, name=mask_name, ip_address=mask_ip, json_data=mask_text)
 @dataclass
 class PaymentRequest:
     """The validated fields of a payment request."""

@@ -12,12 +12,15 @@ record goes with a :meth:`~SandboxState.touch` of it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from ...models import TransactionStatus as TxStatus
+from ...models import mask_email, mask_ip, mask_name, mask_phone, mask_token
+from .masking import mask_meta, mask_text, masked_repr
 
 __all__ = [
     "COLLECTIONS",
@@ -68,6 +71,8 @@ class CardInfo:
         return f"{self.first_six}******{self.last_four}"
 
 
+@masked_repr(email=mask_email, name=mask_name, ip_address=mask_ip, token=mask_token,
+             json_data=mask_text, pa_req=mask_text)
 @dataclass
 class Transaction:
     """A payment or a refund."""
@@ -102,6 +107,9 @@ class Transaction:
     order_id: str | None = None
     pa_req: str | None = None
     three_ds_callback_id: str | None = None
+    #: where ThreeDSCallback may redirect, fixed when the payment was made
+    success_url: str | None = None
+    fail_url: str | None = None
     #: the outcome waiting behind 3-D Secure: (ReasonCode, token outcome)
     pending_reason: int | None = None
     pending_token_reason: int | None = None
@@ -114,6 +122,7 @@ class Transaction:
     detail: str | None = None
 
 
+@masked_repr(token=mask_token)
 @dataclass
 class TokenRecord:
     """A saved card."""
@@ -126,6 +135,7 @@ class TokenRecord:
     token_reason: int = 0
 
 
+@masked_repr(token=mask_token, email=mask_email, receipt=mask_text)
 @dataclass
 class Subscription:
     """A recurring payment."""
@@ -153,6 +163,7 @@ class Subscription:
     receipt: Any = None
 
 
+@masked_repr(email=mask_email, phone=mask_phone, json_data=mask_text)
 @dataclass
 class Order:
     """An invoice with a payment page."""
@@ -202,6 +213,7 @@ class Attempt:
     response: str | None = None
 
 
+@masked_repr(body=mask_text)
 @dataclass
 class Delivery:
     """One notification to one address, with its attempts."""
@@ -222,6 +234,7 @@ class Delivery:
     copy: int = 1
 
 
+@masked_repr(body=mask_text)
 @dataclass
 class StoredResponse:
     """A response kept for ``X-Request-ID`` replay."""
@@ -233,6 +246,11 @@ class StoredResponse:
 
 
 # --------------------------------------------------------------------------- state
+
+
+def _mask_token_keys(records: Mapping[str, Any]) -> str:
+    # The saved cards are keyed by their token: mask the keys, as the records do.
+    return repr({mask_token(k): v for k, v in records.items()})
 
 
 #: Record class -> (its collection in :class:`SandboxState`, the field that is its key).
@@ -251,6 +269,7 @@ COLLECTIONS: dict[str, type[Any]] = {
 }
 
 
+@masked_repr(meta=mask_meta, tokens=_mask_token_keys)
 @dataclass
 class SandboxState:
     """Everything the sandbox remembers, and which of it changed."""

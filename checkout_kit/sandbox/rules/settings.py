@@ -1,7 +1,8 @@
 """What a merchant account would configure, plus the sandbox's own knobs.
 
 This module also holds the one definition of the default sandbox credentials, which
-the CLI and the pytest plugin use too; it imports nothing, so that reading them costs
+the CLI and the pytest plugin use too; it imports nothing but the standard library
+(through :mod:`~checkout_kit.sandbox.rules.masking`), so that reading them costs
 nothing.
 """
 
@@ -12,10 +13,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from .masking import mask_secret, masked_repr
+
 __all__ = [
     "DEFAULT_KEY_VERSION",
     "DEFAULT_PUBLIC_ID",
     "DEFAULT_SECRET",
+    "SANDBOX_DEFAULT_HOSTS",
     "SandboxSettings",
     "SaveCards",
 ]
@@ -24,6 +28,9 @@ DEFAULT_PUBLIC_ID = "test_api_00000000000000000000001"
 DEFAULT_SECRET = "sandbox_api_secret_0000000000000001"  # noqa: S105 - a test credential
 #: The key version the mobile SDKs hard-code.
 DEFAULT_KEY_VERSION = 4
+#: What ``SandboxSettings.allowed_hosts`` holds by default: the name of the pytest
+#: plugin's in-process base URL (``http://cloudpayments.sandbox``).
+SANDBOX_DEFAULT_HOSTS = ("cloudpayments.sandbox",)
 
 
 class SaveCards(enum.StrEnum):
@@ -39,6 +46,7 @@ class SaveCards(enum.StrEnum):
     ALWAYS = "always"
 
 
+@masked_repr(api_secret=mask_secret, control_token=mask_secret)
 @dataclass
 class SandboxSettings:
     """What a merchant account would configure, plus the sandbox's own knobs."""
@@ -66,4 +74,12 @@ class SandboxSettings:
     acs_url: str | None = None
     #: the key version ``GET /payments/publickey`` hands out.
     key_version: int = DEFAULT_KEY_VERSION
+    #: Host names answered besides loopback and names public DNS cannot resolve
+    #: (``"*"``: any; see :mod:`checkout_kit.sandbox.web.security`); by default the
+    #: name of the pytest plugin's in-process base URL.
+    allowed_hosts: tuple[str, ...] = SANDBOX_DEFAULT_HOSTS
+    #: when set, every ``/_sandbox/`` request must carry it (``X-Sandbox-Token``).
+    control_token: str | None = None
+    #: send notifications to private (non-global) addresses too, not only loopback.
+    private_notification_targets: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

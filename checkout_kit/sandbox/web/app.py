@@ -17,7 +17,7 @@ from ..._resources import resource_dir
 from ..rules.clock import VirtualClock
 from ..rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
 from ..runtime import Sandbox
-from . import acs, api, browser, controls, faults, orderpage
+from . import acs, api, browser, controls, faults, home, orderpage, security
 
 __all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
 
@@ -64,18 +64,22 @@ def create_sandbox_app(
     app = api.SandboxFlask(
         "checkout_kit.sandbox",
         template_folder=str(resource_dir("templates")),
-        static_folder=str(resource_dir("static")),
-        static_url_path="/static",
+        # No static folder: the scripts are served configured by browser.py; a raw
+        # copy of checkout.js (CONFIG = null) must not be reachable.
+        static_folder=None,
     )
     app.config["MAX_CONTENT_LENGTH"] = api.MAX_BODY
     app.extensions[EXTENSION_KEY] = sandbox
     sandbox.app = app
-    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp):
+    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp, home.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
     faults.install(app, sandbox.faults, lambda: sandbox.settings.max_concurrent_requests,
                    lambda: api.is_api_path(request.path))
+    # Outermost: a request the Host rule or the controls' rules refuse reaches nothing.
+    app.wsgi_app = security.Guard(  # type: ignore[method-assign]
+        app.wsgi_app, lambda: sandbox.settings)
     return app
 
 

@@ -46,6 +46,9 @@ __all__ = [
     "checkout_config",
     "checkout_rules",
     "checkout_script",
+    "javascript_response",
+    "page_language",
+    "static_script",
     "widget_script",
 ]
 
@@ -84,7 +87,8 @@ def _read(path: Path, mtime_ns: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _source(name: str) -> str:
+def static_script(name: str) -> str:
+    """The text of ``static/js/<name>`` (re-read when the file changes)."""
     path = resource_dir("static") / "js" / name
     return _read(path, path.stat().st_mtime_ns)
 
@@ -118,7 +122,7 @@ def checkout_config() -> dict[str, Any]:
 
 def checkout_script() -> str:
     """The checkout script as served, with :func:`checkout_config` injected."""
-    source = _source("checkout.js")
+    source = static_script("checkout.js")
     if source.count(CONFIG_MARKER) != 1:
         raise RuntimeError("static/js/checkout.js must contain the config marker exactly once")
     # ensure_ascii also escapes U+2028/2029; "<" is escaped so that the script could
@@ -130,10 +134,12 @@ def checkout_script() -> str:
 def widget_script() -> str:
     """The widget bundle: the checkout script followed by the widget (as the legacy
     combined bundle, which also defined ``cp.Checkout``)."""
-    return checkout_script() + "\n" + _source("widget.js")
+    return checkout_script() + "\n" + static_script("widget.js")
 
 
-def _javascript(text: str) -> Response:
+def javascript_response(text: str) -> Response:
+    """``text`` as a script response, with an ETag (304 when the browser's copy is
+    current)."""
     response = Response(text, mimetype=None, content_type=_JS, headers=_SCRIPT_HEADERS)
     response.set_etag(hashlib.sha256(text.encode("utf-8")).hexdigest())
     response.make_conditional(request)  # 304 when the browser's copy is current
@@ -144,20 +150,30 @@ def _javascript(text: str) -> Response:
 @bp.route("/checkout.js")  # the innermost rule is the one url_for builds
 def checkout_js() -> Response:
     """The checkout script (``cp.Checkout``)."""
-    return _javascript(checkout_script())
+    return javascript_response(checkout_script())
 
 
 @bp.route("/bundles/cloudpayments")
 @bp.route("/bundles/cloudpayments.js")  # the innermost rule is the one url_for builds
 def widget_js() -> Response:
     """The widget bundle (``cp.CloudPayments`` and ``cp.Checkout``)."""
-    return _javascript(widget_script())
+    return javascript_response(widget_script())
 
 
 @bp.route("/widget/frame.js")
 def frame_js() -> Response:
     """The script of the widget's frame and of the 3-D Secure result page."""
-    return _javascript(_source("widget_frame.js"))
+    return javascript_response(static_script("widget_frame.js"))
+
+
+def page_language() -> str:
+    """``en`` or ``ru`` for a page: the ``lang`` query parameter when it names one of
+    them (``en``, ``en-US``, ``ru-RU``...), else the browser's ``Accept-Language``,
+    else Russian (the gateway's default)."""
+    asked = request.args.get("lang", "")[:2].lower()
+    if asked in ("en", "ru"):
+        return asked
+    return request.accept_languages.best_match(["ru", "en"], default="ru") or "ru"
 
 
 @bp.route("/widget/frame")
@@ -168,7 +184,7 @@ def frame() -> Response:
     arrives by postMessage. The payer's IP address is handed to the form for the
     payment request's ``IpAddress``, which the API requires.
     """
-    lang = "en" if request.args.get("lang") == "en" else "ru"
+    lang = page_language()
     html = render_template(
         "sandbox/widget_frame.html",
         lang=lang,

@@ -1,4 +1,7 @@
-"""Test controls under ``/_sandbox/`` (no authentication: the sandbox is local).
+"""Test controls under ``/_sandbox/``.
+
+They take JSON bodies only and, when ``SandboxSettings.control_token`` is set, the
+control token (:class:`checkout_kit.sandbox.web.security.Guard` enforces both).
 
 =====================================  ==============================================
 ``GET  /_sandbox/``                    HTML inspector (transactions, deliveries)
@@ -27,6 +30,7 @@ from werkzeug.wrappers import Response
 from ..rules import render
 from ..rules.params import RequestError, iso, parse_bool, read_json
 from ..rules.records import Delivery
+from ..rules.settings import SaveCards
 from .api import envelope_response, get_sandbox
 
 __all__ = ["bp"]
@@ -214,6 +218,10 @@ def _settings_view() -> dict[str, Any]:
         "max_concurrent_requests": s.max_concurrent_requests,
         "key_version": s.key_version,
         "key_versions": sorted(get_sandbox().keys),
+        "allowed_hosts": list(s.allowed_hosts),
+        "private_notification_targets": s.private_notification_targets,
+        # Whether one is needed, never the token itself.
+        "control_token_required": bool(s.control_token),
     }
 
 
@@ -224,20 +232,31 @@ def _days(value: Any) -> timedelta:
     return timedelta(days=days)
 
 
+def _host_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+            isinstance(n, str) and 0 < len(n) <= 253 and n.isprintable() and " " not in n
+            for n in value):
+        raise ValueError("allowed_hosts is a list of host names")
+    return tuple(dict.fromkeys(n.lower() for n in value))
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings() -> Response:
     """Read or change settings (``save_cards``, ``duplicate_notifications``,
     ``deliver_immediately``, ``auto_confirm_days``, ``auth_expiry_days``,
-    ``max_concurrent_requests``, ``site_name``)."""
+    ``max_concurrent_requests``, ``site_name``, ``allowed_hosts``,
+    ``private_notification_targets``). The control token is not shown, and is set
+    only when the sandbox starts (``--control-token``)."""
     sb = get_sandbox()
     if request.method == "POST":
         try:
             body = _json_body()
             s = sb.settings
             if "save_cards" in body:
-                if body["save_cards"] not in ("on_request", "always"):
-                    raise ValueError("save_cards is on_request or always")
-                s.save_cards = body["save_cards"]
+                try:
+                    s.save_cards = SaveCards(body["save_cards"])
+                except ValueError:
+                    raise ValueError("save_cards is off, on_request or always") from None
             if "duplicate_notifications" in body:
                 s.duplicate_notifications = parse_bool(body["duplicate_notifications"])
             if "deliver_immediately" in body:
@@ -251,6 +270,10 @@ def settings() -> Response:
                 s.max_concurrent_requests = max(1, int(body["max_concurrent_requests"]))
             if "site_name" in body:
                 s.site_name = str(body["site_name"])[:200]
+            if "allowed_hosts" in body:
+                s.allowed_hosts = _host_names(body["allowed_hosts"])
+            if "private_notification_targets" in body:
+                s.private_notification_targets = parse_bool(body["private_notification_targets"])
         except (ValueError, TypeError, ArithmeticError) as exc:
             return _bad(str(exc))
     return envelope_response(_settings_view())

@@ -4,17 +4,23 @@ The rules queue deliveries as data (:mod:`checkout_kit.sandbox.rules.outbox`);
 :class:`Sender` sends one and turns whatever happens into a
 :class:`~checkout_kit.sandbox.rules.outbox.Reply`. It is called without the sandbox
 lock held: the shop may call the API back while it handles a notification.
+
+Over the network (no ``transport``) a delivery goes only to a target the policy
+allows (:func:`~checkout_kit.sandbox.web.security.pin_target`): the name is resolved
+once and the connection goes to the very address that was checked.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import httpx
 
 from ... import notifications as nt
 from ..rules.outbox import Reply
 from ..rules.records import Delivery
+from .security import Target, pin_target
 
 __all__ = ["RESPONSE_TIMEOUT", "Sender"]
 
@@ -25,10 +31,15 @@ RESPONSE_TIMEOUT = 30.0
 
 
 class Sender:
-    """Sends deliveries with one httpx client (``transport`` routes them in-process)."""
+    """Sends deliveries with one httpx client (``transport`` routes them in-process);
+    ``allow_private`` says whether private addresses are allowed targets."""
 
-    def __init__(self, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, transport: httpx.BaseTransport | None = None,
+        allow_private: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.transport = transport
+        self.allow_private = allow_private
         self._client: httpx.Client | None = None
 
     @property
@@ -40,12 +51,30 @@ class Sender:
 
     def _request(self, delivery: Delivery) -> httpx.Response:
         headers = dict(delivery.headers)
+        url = httpx.URL(delivery.address)
+        content: bytes | None = None
         if delivery.http_method.upper() == "GET":
             sep = "&" if "?" in delivery.address else "?"
-            return self.client.get(f"{delivery.address}{sep}{delivery.body}", headers=headers)
-        charset = nt.codec_for(delivery.encoding).replace("cp1251", "windows-1251")
-        headers["Content-Type"] = f"application/x-www-form-urlencoded; charset={charset}"
-        return self.client.post(delivery.address, content=delivery.body.encode(), headers=headers)
+            url = httpx.URL(f"{delivery.address}{sep}{delivery.body}")
+        else:
+            charset = nt.codec_for(delivery.encoding).replace("cp1251", "windows-1251")
+            headers["Content-Type"] = f"application/x-www-form-urlencoded; charset={charset}"
+            content = delivery.body.encode()
+        targets: list[Target] = [(url, {}, {})]
+        if self.transport is None:
+            # Over the network only (an in-process transport reaches no address): check
+            # where the name points and connect only to the addresses checked.
+            targets = pin_target(url, allow_private=self.allow_private())
+        for n, (target, host, extensions) in enumerate(targets, 1):
+            request = self.client.build_request(
+                delivery.http_method.upper(), target, headers={**headers, **host},
+                content=content, extensions=extensions)
+            try:
+                return self.client.send(request)
+            except httpx.ConnectError:
+                if n == len(targets):
+                    raise
+        raise AssertionError("pin_target gives at least one target")
 
     def send(self, delivery: Delivery) -> Reply:
         """Send ``delivery`` once."""
