@@ -434,8 +434,8 @@ class Transaction:
     card_category: str | None = None
     payment_method: str | None = None
     ip_country: str | None = None
-    ip_region: str | None = None
     # Where the payer is: kept out of the repr, like the address it was found from.
+    ip_region: str | None = field(default=None, repr=False)
     ip_city: str | None = field(default=None, repr=False)
     ip_district: str | None = field(default=None, repr=False)
     ip_latitude: Decimal | None = field(default=None, repr=False)

@@ -443,6 +443,7 @@ _REPR_MASKS: dict[str, Callable[[Any], Any]] = {
     "email": _hidden,
     "name": _hidden,
     "ip_address": _hidden,
+    "ip_region": _hidden,
     "ip_city": _hidden,
     "ip_district": _hidden,
     "ip_latitude": _hidden,

@@ -27,6 +27,7 @@ from checkout_kit.models import (
     ThreeDSChallenge,
     Transaction,
     TransactionStatus,
+    TrInitiator,
     as_reason_code,
     is_three_ds_model,
     mask_email,
@@ -369,3 +370,29 @@ def test_equal_date_texts_give_equal_values() -> None:
     with pytest.raises(ValueError, match="not a date"):
         Transaction.from_api(model("auth_accepted") | {"CreatedDate": "/Date(1)/",
                                                        "AuthDate": "yesterday"})
+
+
+def test_a_payment_waiting_for_3ds_has_no_outcome() -> None:
+    model = {"TransactionId": 9, "Amount": 5, "Currency": "RUB",
+             "Status": "AwaitingAuthentication", "StatusCode": 1,
+             "ReasonCode": None, "Reason": None, "CardHolderMessage": None}
+    tx = Transaction.from_api(model)
+    assert tx.in_progress and tx.reason_code is None and tx.reason_info is None
+    done = Transaction.from_api({**model, "Status": "Completed", "ReasonCode": None})
+    assert done.reason_code == 0 and not done.in_progress  # a missing code on a result: 0
+
+
+def test_initiator_and_gateway_filled_fields() -> None:
+    tx = Transaction.from_api({
+        "TransactionId": 9, "Amount": 5, "TrInitiatorCode": 0, "PaymentScheduled": 1,
+        "Rrn": "000123456789", "CardProduct": "Visa Classic", "CardCategory": "Debit",
+        "PaymentMethod": "Card", "IpCountry": "RU", "IpRegion": "Москва", "IpCity": "Москва",
+        "IpDistrict": "Центральный федеральный округ", "IpLatitude": 55.75222,
+        "IpLongitude": Decimal("37.61556")})
+    assert tx.tr_initiator_code is TrInitiator.MERCHANT and tx.payment_scheduled is True
+    assert (tx.rrn, tx.card_product, tx.card_category, tx.payment_method) == (
+        "000123456789", "Visa Classic", "Debit", "Card")
+    assert (tx.ip_latitude, tx.ip_longitude) == (Decimal("55.75222"), Decimal("37.61556"))
+    assert "Москва" not in repr(tx) and "55.75" not in repr(tx)
+    assert Transaction.from_api({"TransactionId": 9, "Amount": 5,
+                                 "TrInitiatorCode": 7}).tr_initiator_code == 7  # newer: kept

@@ -184,3 +184,49 @@ def test_ids_beyond_64_bits_or_not_integers_are_malformed(value: str) -> None:
     body = f"TransactionId={value}&Amount=1.00&Currency=RUB&DateTime=2026-01-01 00:00:00".encode()
     with pytest.raises(MalformedNotificationError):
         nt.parse_notification(body, "Pay")
+
+
+# --------------------------------------------------------------------------- Receipt, filled fields
+
+
+def test_receipt_is_parsed_with_every_field_optional() -> None:
+    note = nt.parse_notification("receipt", {
+        "DocumentNumber": "7", "SessionNumber": "12", "FiscalSign": "2778489032",
+        "DeviceNumber": "1002", "RegNumber": "0000000001046735", "Inn": "7708806062",
+        "Type": "IncomeReturn", "Ofd": "Taxcom", "Url": "https://receipts.test/7",
+        "QrCodeUrl": "https://qr.test/7", "Amount": "10.50", "DateTime": "2026-03-01 10:00:00",
+        "Receipt": '{"Items":[{"label":"Tea","price":10.50}]}', "InvoiceId": "A-1"})
+    assert note.type is nt.NotificationType.RECEIPT
+    assert (note.document_number, note.receipt_type, note.fiscal_sign, note.inn) == (
+        "7", "IncomeReturn", "2778489032", "7708806062")
+    assert note.amount == Decimal("10.50") and note.transaction_id is None
+    assert note.receipt == {"Items": [{"label": "Tea", "price": Decimal("10.50")}]}
+    assert note.dedupe_key == ("Receipt", "7:IncomeReturn") and note.receipt_id == "7"
+    assert "Tea" not in repr(note)  # the receipt may name the buyer: hidden
+    text = nt.parse_notification("Receipt", {"TransactionId": "42", "Receipt": "not json"})
+    assert text.receipt == "not json" and text.receipt_id == "42"
+
+
+def test_a_receipt_needs_an_id() -> None:
+    with pytest.raises(MalformedNotificationError, match="TransactionId or DocumentNumber") as e:
+        nt.parse_notification("Receipt", {"Type": "Income", "Amount": "1.00"})
+    assert e.value.field == "TransactionId"
+
+
+def test_fields_the_gateway_fills_are_typed_and_the_place_hidden() -> None:
+    note = nt.parse_notification("Pay", {
+        "TransactionId": "5", "Amount": "1.00", "CardId": "c0ffee", "CardProduct": "Visa Classic",
+        "Rrn": "123456789012", "PaymentMethod": "Card", "IpCountry": "RU", "IpCity": "Уфа",
+        "IpRegion": "Республика Башкортостан", "IpDistrict": "Приволжский федеральный округ",
+        "IpLatitude": "54.7355", "IpLongitude": "55.99182", "TrInitiatorCode": "0",
+        "PaymentScheduled": "1"})
+    assert (note.card_id, note.card_product, note.rrn, note.payment_method) == (
+        "c0ffee", "Visa Classic", "123456789012", "Card")
+    assert (note.ip_country, note.ip_latitude, note.ip_longitude) == (
+        "RU", Decimal("54.7355"), Decimal("55.99182"))
+    assert (note.tr_initiator_code, note.payment_scheduled) == (0, True)
+    shown = repr(note)
+    assert "Уфа" not in shown and "54.7355" not in shown and "Приволжский" not in shown
+    with pytest.raises(MalformedNotificationError) as bad:
+        nt.parse_notification("Pay", {"TransactionId": "5", "Amount": "1", "IpLatitude": "north"})
+    assert bad.value.field == "IpLatitude"
