@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .rules.clock import VirtualClock
-    from .rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
+    from .rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings, SaveCards
     from .rules.testcards import EXTRA_DECLINES, TEST_CARDS
     from .runtime import Sandbox
     from .web.app import EXTENSION_KEY, create_sandbox_app, sandbox_of, start_worker
@@ -32,6 +32,7 @@ __all__ = [
     "TEST_CARDS",
     "Sandbox",
     "SandboxSettings",
+    "SaveCards",
     "VirtualClock",
     "create_sandbox_app",
     "sandbox_of",
@@ -43,6 +44,7 @@ _HOMES = {
     "DEFAULT_PUBLIC_ID": ".rules.settings",
     "DEFAULT_SECRET": ".rules.settings",
     "SandboxSettings": ".rules.settings",
+    "SaveCards": ".rules.settings",
     "VirtualClock": ".rules.clock",
     "EXTRA_DECLINES": ".rules.testcards",
     "TEST_CARDS": ".rules.testcards",
