@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import pytest
 
@@ -67,6 +67,21 @@ class Recorder:
     def mark(self) -> int:
         with self.lock:
             return len(self.requests)
+
+
+def watch_origins(page: Any, *origins: str) -> list[Seen]:
+    """Every request the page sends to ``origins`` (Playwright's view: URL, headers, body),
+    for :func:`assert_no_card_data` where the server runs in another process."""
+    seen: list[Seen] = []
+
+    def on_request(request: Any) -> None:
+        if request.url.startswith(tuple(o + "/" for o in origins)):
+            url = urlsplit(request.url)
+            seen.append(Seen(request.method, url.path, url.query,
+                             tuple(request.headers.items()), request.post_data_buffer or b""))
+
+    page.on("request", on_request)
+    return seen
 
 
 def _leaves(value: Any) -> Iterator[str]:

@@ -30,7 +30,7 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.ledger import Ledger, PaymentStatus, upgrade
 from checkout_kit.sandbox.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
-from .buyer import ENGLISH, pay_button, pay_with_card
+from .buyer import ENGLISH, assert_no_card_data, pay_button, pay_with_card, watch_origins
 
 PG_URL = os.environ.get("CHECKOUT_KIT_TEST_DATABASE_URL")
 pytestmark = [pytest.mark.postgres,
@@ -41,6 +41,7 @@ INSTANCE = Path(__file__).with_name("shop_instance.py")
 SECRET_KEY = "one secret for every instance"
 NO_3DS = "4000000000003055"
 WITH_3DS = "4242424242424242"
+CVV = "739"
 
 
 @dataclass
@@ -147,9 +148,10 @@ def test_3ds_starts_on_one_instance_and_returns_on_the_other(browser: Any, site:
     context = browser.new_context(extra_http_headers=ENGLISH, locale="en-US")
     context.set_default_timeout(20_000)
     page = context.new_page()
+    sent = watch_origins(page, site.a, site.b)
     page.goto(f"{site.a}/buy/multi-3ds")
     payment_id = page.url.split("/")[-2]
-    pay_with_card(page, WITH_3DS)
+    pay_with_card(page, WITH_3DS, cvv=CVV)
     pay_button(page).click()
     page.wait_for_url(f"{site.sandbox}/acs")
     term_url = page.locator("input[name=TermUrl]")
@@ -161,6 +163,9 @@ def test_3ds_starts_on_one_instance_and_returns_on_the_other(browser: Any, site:
     page.wait_for_url(f"{site.b}/checkout/payments/{payment_id}")
     assert page.get_by_role("heading", level=1).text_content() == "Payment successful"
     context.close()
+    assert {s.path for s in sent} >= {f"/checkout/pay/{payment_id}/form",
+                                      f"/checkout/payments/{payment_id}"}
+    assert_no_card_data(sent, WITH_3DS, CVV)
     payment = site.ledger.get(payment_id)
     assert payment.status is PaymentStatus.SUCCEEDED
     assert [a.operation for a in site.ledger.attempts(payment_id)] == ["charge", "post3ds"]
