@@ -10,7 +10,8 @@ notification ``Data``. Money must never pass through a float, so:
 * :func:`loads` reads fractional numbers as ``Decimal`` and integers as ``int``; it
   refuses ``NaN`` and ``Infinity`` (Python's :mod:`json` accepts them, JSON does not),
   numbers whose size or text would cost megabytes to hold, nesting deeper than
-  :data:`MAX_DEPTH`, and bytes that are not UTF-8 (RFC 8259 §8.1).
+  :data:`MAX_DEPTH`, a key repeated in one object, and bytes that are not UTF-8
+  (RFC 8259 §8.1).
 
 Both raise :class:`~checkout_kit.errors.JSONCodecError` with a ``code`` for bad data.
 Wrong Python types (a set, an object) stay a ``TypeError``: a programming error, not data.
@@ -20,15 +21,15 @@ This module is part of the pure core: it imports neither Flask nor the network.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from .errors import JSONCodecError, MoneyError
 
-__all__ = ["MAX_DEPTH", "MAX_NUMBER_EXPONENT", "dumps", "dumps_bytes", "loads"]
+__all__ = ["MAX_DEPTH", "MAX_NUMBER_EXPONENT", "dumps", "dumps_bytes", "dumps_for_script", "loads"]
 
 #: Deepest nesting of objects and arrays written or read.
 MAX_DEPTH = 32
@@ -43,12 +44,27 @@ MAX_NUMBER_EXPONENT = 400
 def dumps(value: Any) -> str:
     """``value`` as compact JSON text (no spaces, non-ASCII kept as it is).
 
-    Accepts ``None``, ``bool``, ``int``, ``str``, finite ``Decimal``, aware
-    ``datetime``, ``date``, mappings with ``str`` keys, lists and tuples.
+    Accepts ``None``, ``bool``, ``int``, ``str``, finite ``Decimal`` (at most
+    :data:`MAX_NUMBER_EXPONENT` either way, as :func:`loads` reads), aware ``datetime``,
+    ``date``, mappings with ``str`` keys, lists and tuples.
     """
     parts: list[str] = []
-    _write(value, parts, 0)
+    _write(value, parts, 0, encode_basestring)
     return "".join(parts)
+
+
+#: Characters that could end a ``<script>`` element or start markup inside one.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def dumps_for_script(value: Any) -> str:
+    """:func:`dumps` as ASCII, safe to place inside a ``<script>`` element or a served
+    script: ``<``, ``>`` and ``&`` are escaped, and so are U+2028 and U+2029 (which
+    old JavaScript engines take as line ends)."""
+    parts: list[str] = []
+    _write(value, parts, 0, encode_basestring_ascii)
+    # Outside strings JSON has none of these characters, so escaping them all is safe.
+    return "".join(parts).translate(_SCRIPT_ESCAPES)
 
 
 def dumps_bytes(value: Any) -> bytes:
@@ -59,10 +75,10 @@ def dumps_bytes(value: Any) -> bytes:
         raise JSONCodecError("the text cannot be written as UTF-8", code="encoding") from None
 
 
-def _write(value: Any, out: list[str], depth: int) -> None:
+def _write(value: Any, out: list[str], depth: int, quote: Callable[[str], str]) -> None:
     # Text first: a body is mostly text. str subclasses (StrEnum members) write their value.
     if isinstance(value, str):
-        out.append(encode_basestring(str(value)))
+        out.append(quote(str(value)))
     elif value is None:
         out.append("null")
     elif value is True:
@@ -72,7 +88,12 @@ def _write(value: Any, out: list[str], depth: int) -> None:
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise JSONCodecError("non-finite numbers are not JSON", code="non_finite")
-        out.append(format(value, "f"))
+        # Written out, such a number would be megabytes long, and loads() refuses it.
+        text = (format(value, "f")
+                if -MAX_NUMBER_EXPONENT <= value.adjusted() <= MAX_NUMBER_EXPONENT else "")
+        if not text or len(text) > MAX_NUMBER_EXPONENT:
+            raise JSONCodecError("the number is out of range", code="number_range")
+        out.append(text)
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, float):
@@ -81,9 +102,9 @@ def _write(value: Any, out: list[str], depth: int) -> None:
         if value.tzinfo is None or value.utcoffset() is None:
             raise JSONCodecError("datetimes written as JSON must be timezone-aware",
                                  code="naive_datetime")
-        out.append(encode_basestring(value.isoformat()))
+        out.append(quote(value.isoformat()))
     elif isinstance(value, date):
-        out.append(encode_basestring(value.isoformat()))
+        out.append(quote(value.isoformat()))
     elif isinstance(value, Mapping):
         if depth >= MAX_DEPTH:
             raise JSONCodecError("the value is nested too deeply", code="too_deep")
@@ -95,9 +116,9 @@ def _write(value: Any, out: list[str], depth: int) -> None:
             if not first:
                 out.append(",")
             first = False
-            out.append(encode_basestring(key))
+            out.append(quote(key))
             out.append(":")
-            _write(item, out, depth + 1)
+            _write(item, out, depth + 1, quote)
         out.append("}")
     elif isinstance(value, list | tuple):
         if depth >= MAX_DEPTH:
@@ -106,7 +127,7 @@ def _write(value: Any, out: list[str], depth: int) -> None:
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _write(item, out, depth + 1)
+            _write(item, out, depth + 1, quote)
         out.append("]")
     else:
         raise TypeError(f"cannot write {type(value).__name__} as JSON")
@@ -137,8 +158,17 @@ def _constant(name: str) -> Any:
     raise JSONCodecError(f"{name} is not JSON", code="constant")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Readers differ on a repeated key (first or last wins): refuse it, so that no two
+    # readers of one body can disagree about what it says.
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise JSONCodecError("the JSON repeats a key in one object", code="duplicate_key")
+    return value
+
+
 _DECODER = json.JSONDecoder(parse_float=_fraction, parse_int=_integer,
-                            parse_constant=_constant)
+                            parse_constant=_constant, object_pairs_hook=_object)
 
 
 def _depth(value: Any) -> int:
@@ -159,7 +189,7 @@ def loads(text: str | bytes) -> Any:
     """Parse JSON text (``str``, or UTF-8 ``bytes``) with exact decimals.
 
     Raises :class:`~checkout_kit.errors.JSONCodecError` whose ``code`` is ``not_json``,
-    ``encoding``, ``constant``, ``number_range`` or ``too_deep``.
+    ``encoding``, ``constant``, ``number_range``, ``too_deep`` or ``duplicate_key``.
     """
     if isinstance(text, bytes | bytearray | memoryview):
         try:

@@ -37,6 +37,9 @@ def test_text_and_dates() -> None:
         (Decimal("Infinity"), JSONCodecError, "non_finite"),
         (datetime(2026, 1, 1), JSONCodecError, "naive_datetime"),
         ("\ud800", JSONCodecError, "encoding"),
+        (Decimal("1E+100000"), JSONCodecError, "number_range"),
+        (Decimal("0E-1000"), JSONCodecError, "number_range"),
+        (Decimal("1" * 401), JSONCodecError, "number_range"),
     ],
 )
 def test_refused_values(value: object, error: type[Exception], code: str | None) -> None:
@@ -67,6 +70,8 @@ def test_wrong_types_are_type_errors() -> None:
         ("", "not_json"),
         (b"\xff\xfe[]", "encoding"),
         ('{"a":1} x', "not_json"),
+        ('{"Amount":1,"Amount":1000}', "duplicate_key"),
+        ('[{"a":{"b":1,"b":1}}]', "duplicate_key"),
     ],
 )
 def test_strict_reading(text: str | bytes, code: str) -> None:
@@ -121,3 +126,16 @@ def test_round_trip_and_agreement_with_json(value: object) -> None:
     assert jsoncodec.loads(text.encode("utf-8")) == value
     # What the standard library reads from our text is the same data.
     assert _plain(json.loads(text)) == _plain(value)
+
+
+def test_script_safe_text_cannot_end_a_script_element() -> None:
+    value = {"k": "</script><b>&\u2028ж😀"}
+    text = jsoncodec.dumps_for_script(value)
+    assert text.isascii()
+    assert not set("<>&") & set(text) and "\u2028" not in text
+    assert json.loads(text) == value == jsoncodec.loads(text)
+
+
+@given(_values)
+def test_what_is_written_is_read_back(value: object) -> None:
+    assert jsoncodec.loads(jsoncodec.dumps_for_script(value)) == value

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from checkout_kit import cryptogram
@@ -44,26 +45,36 @@ def test_readme_console_examples_show_true_results() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_readme_python_blocks_run() -> None:
+def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # In a scratch folder: the integration guide keeps its ledger in ./shop.sqlite3.
+    monkeypatch.chdir(tmp_path)
     blocks = _python_blocks(needs_sandbox=False)
-    assert blocks
+    assert len(blocks) >= 2
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
+    assert (tmp_path / "shop.sqlite3").is_file()
 
 
 def test_readme_states_the_two_commands() -> None:
-    assert "<!-- test-command -->" in TEXT
+    # The first command runs the demo; the test command follows the marker .ci/run reads.
+    first = re.search(r"```bash\n(.*?)\n```", TEXT, re.S)
+    assert first is not None and first.group(1).endswith("checkout-kit demo")
+    assert f"http://127.0.0.1:{DEFAULT_PORT}/" in TEXT
+    assert re.search(r"<!-- test-command -->\n```bash\n.*pytest\n```", TEXT)
     assert "checkout-kit sandbox" in TEXT
     assert "Basic auth" in TEXT
+    for image in re.findall(r'src="(docs/images/[^"]+)"', TEXT):
+        assert (ROOT / image).is_file(), image
 
 
-@pytest.fixture
-def sandbox_base() -> Iterator[str]:
-    """A real ``checkout-kit sandbox`` process (this source tree) on a free 127.0.0.1 port."""
+@contextlib.contextmanager
+def _cli_server(args: list[str], banner: str) -> Iterator[str]:
+    """``checkout-kit ARGS`` (this source tree) on a free 127.0.0.1 port; yields the URL
+    its banner line names."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "checkout_kit.cli", "sandbox", "--host", "127.0.0.1",
-         "--port", "0"],
+        [sys.executable, "-m", "checkout_kit.cli", *args, "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )
     try:
@@ -71,12 +82,12 @@ def sandbox_base() -> Iterator[str]:
         seen = []
         for line in proc.stdout:  # the banner names the port the OS picked
             seen.append(line)
-            found = re.search(r"API base URL\s+(http://127\.0\.0\.1:\d+)", line)
+            found = re.search(banner + r"\s+(http://127\.0\.0\.1:\d+)", line)
             if found:
                 yield found.group(1)
                 break
         else:
-            pytest.fail("the sandbox exited without its banner:\n" + "".join(seen))
+            pytest.fail(f"checkout-kit {args[0]} exited without its banner:\n" + "".join(seen))
     finally:
         proc.terminate()
         try:
@@ -84,6 +95,20 @@ def sandbox_base() -> Iterator[str]:
         except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def sandbox_base() -> Iterator[str]:
+    """A real ``checkout-kit sandbox`` process on a free 127.0.0.1 port."""
+    with _cli_server(["sandbox"], "API base URL") as url:
+        yield url
+
+
+def test_readme_first_command_serves_the_demo(tmp_path: Path) -> None:
+    with _cli_server(["demo", "--instance", str(tmp_path / "instance")], "shop") as url:
+        page = httpx.get(url + "/", timeout=30)
+        assert page.status_code == 200 and "Test cards" in page.text
+        assert "4000 0000 0000 3055" in page.text or "4000000000003055" in page.text
 
 
 def test_readme_charge_against_a_running_sandbox(sandbox_base: str) -> None:

@@ -8,10 +8,8 @@ e-mail.
 
 from __future__ import annotations
 
-import io
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,29 +21,12 @@ from checkout_kit.ledger import PaymentStatus, upgrade
 from checkout_kit.shop import CheckoutKit
 from checkout_kit.shop.extension import KitState, state
 
+from .buyer import Recorder
 from .conftest import LiveSandbox, Server, serve
 
 NO_3DS = "4000000000003055"
 WITH_3DS = "4242424242424242"
 CVV = "987"
-
-
-@dataclass
-class Recorder:
-    """WSGI middleware keeping every request the shop's server gets."""
-
-    app: Any
-    requests: list[tuple[str, str, bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        target = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
-        with self.lock:
-            self.requests.append((environ["REQUEST_METHOD"], target, body))
-        return self.app(environ, start_response)
 
 
 @dataclass
@@ -125,15 +106,15 @@ def assert_no_card_data(requests: list[Any], shop: LiveShop, card: str) -> None:
     for request in requests:
         blob = request.url + (request.post_data or "")
         assert card not in blob and spaced not in blob, request.url
-    posts = [(path, body) for method, path, body in shop.recorder.requests if method == "POST"]
-    pay_posts = [body for path, body in posts if path.startswith("/checkout/pay/")]
+    pay_posts = [seen.body for seen in shop.recorder.requests
+                 if seen.method == "POST" and seen.path.startswith("/checkout/pay/")]
     assert pay_posts, "the form was never posted"
     for body in pay_posts:
         fields = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True))
         assert set(fields) == {"csrf_token", "cryptogram", "name", "email"}
         assert CVV not in fields.values() and card not in body.decode("ascii")
-    for _, path, body in shop.recorder.requests:
-        assert card.encode() not in body and card not in path
+    for seen in shop.recorder.requests:
+        assert card.encode() not in seen.body and card not in seen.path + seen.query
 
 
 def fill_card(page: Any, card: str) -> None:

@@ -28,7 +28,6 @@ sandbox is created without a persisted key.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from ... import cards
+from ... import cards, jsoncodec
 from ..._resources import resource_dir
 from .api import get_sandbox
 
@@ -125,10 +124,7 @@ def checkout_script() -> str:
     source = static_script("checkout.js")
     if source.count(CONFIG_MARKER) != 1:
         raise RuntimeError("static/js/checkout.js must contain the config marker exactly once")
-    # ensure_ascii also escapes U+2028/2029; "<" is escaped so that the script could
-    # be inlined in HTML without closing a <script> element.
-    data = json.dumps(checkout_config(), ensure_ascii=True, separators=(",", ":"))
-    return source.replace(CONFIG_MARKER, data.replace("<", "\\u003c"))
+    return source.replace(CONFIG_MARKER, jsoncodec.dumps_for_script(checkout_config()))
 
 
 def widget_script() -> str:
