@@ -7,8 +7,9 @@ so two apps in one process share nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +21,12 @@ from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
 from ..errors import PaymentNotFoundError, RequestRejectedError
+from ..ledger.inbox import Inbox
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
 from ..ledger.store import Ledger
 from ..ledger.store import Payment as LedgerPayment
+from ..webhooks import CheckRule, CheckRules
 from . import signals
 from .config import ConfigurationError, Settings, load_settings
 from .i18n import Catalogs
@@ -52,6 +55,11 @@ class KitState:
     service: PaymentService
     catalogs: Catalogs
     signer: URLSafeTimedSerializer
+    inbox: Inbox
+    #: the Check decision: webhooks.check_decision, then the shop's rules
+    checks: CheckRules
+    #: sends the payment_* signal of a committed status change
+    on_change: Callable[[LedgerPayment, Any, Any], None]
 
 
 def state(app: Flask | None = None) -> KitState:
@@ -158,8 +166,16 @@ class CheckoutKit:
     """
 
     def __init__(self, app: Flask | None = None) -> None:
+        #: The shop's own Check rules (docs/notifications.md), run after the ledger's.
+        self.checks = CheckRules()
         if app is not None:
             self.init_app(app)
+
+    def check_rule(self, fn: CheckRule) -> CheckRule:
+        """Decorator: add a Check rule (``fn(notification, payment)`` returns ``None``
+        to accept or a :class:`~checkout_kit.notifications.CheckCode` to decline). A
+        rule that raises declines with 13 and is logged; it never becomes a 500."""
+        return self.checks.rule(fn)
 
     def init_app(self, app: Flask) -> None:
         """Check the settings, open the ledger, register the blueprint and commands.
@@ -197,9 +213,11 @@ class CheckoutKit:
         service = PaymentService(ledger, client, on_change=on_change)
         app.extensions[EXTENSION_KEY] = KitState(
             app=app, settings=settings, client=client, ledger=ledger, service=service,
-            catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"))
+            catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),
+            inbox=Inbox(ledger), checks=self.checks, on_change=on_change)
 
         from .cli import checkout_group
+        from .notifications import exempt_from_csrf
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
@@ -209,6 +227,7 @@ class CheckoutKit:
         csrf = app.extensions.get("csrf")
         if csrf is not None and hasattr(csrf, "exempt"):
             csrf.exempt(bp)
+            exempt_from_csrf(csrf)
         app.cli.add_command(checkout_group)
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
@@ -237,9 +256,11 @@ class CheckoutKit:
         success_url: str | None = None,
         fail_url: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        expires_at: datetime | None = None,
     ) -> Payment:
         """Record a payment to be paid (``scheme`` ``"charge"``: one stage, ``"auth"``:
         held until :meth:`confirm`) and return it with its ``checkout_url``.
+        From ``expires_at`` (aware) on, the gateway's Check for it is answered 20.
 
         The same ``invoice_id`` with the same data returns the existing payment;
         with other data it raises ``PaymentConflictError``.
@@ -253,7 +274,7 @@ class CheckoutKit:
         snapshot = kit.service.create_payment(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
             account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata)
+            fail_url=fail_url, metadata=metadata, expires_at=expires_at)
         if not existed:
             # The ledger reports status changes only; creation is ours to announce.
             signals.payment_created.send(kit.app, payment=snapshot, old_status=None)
