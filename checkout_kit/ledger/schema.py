@@ -171,7 +171,9 @@ notification_keys = sa.Table(
     sa.Column("qualifier", sa.String(320), primary_key=True),
     sa.Column(
         "notification_id", sa.Integer,
-        sa.ForeignKey("checkout_notifications.id", ondelete="CASCADE"), nullable=False,
+        # Named here: the convention's name would pass PostgreSQL's 63 characters.
+        sa.ForeignKey("checkout_notifications.id", ondelete="CASCADE",
+                      name="fk_checkout_notification_keys_notification_id"), nullable=False,
     ),
     sa.Column("code", sa.Integer, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),

@@ -70,9 +70,10 @@ def _json(status: int, code: int) -> Response:
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    by_name = {name.lower(): value for name, value in headers.items()}
     kept: dict[str, str] = {}
     for name in HEADERS_KEPT:
-        value = headers.get(name)
+        value = by_name.get(name.lower())
         if value is not None:
             kept[name] = str(value)[:1000]
     return kept
@@ -145,26 +146,25 @@ def deliver(
 
 def _announce(kit: KitState, received: webhooks.Received, applied: Applied) -> None:
     """The signals of an applied notification (its status changes, then itself)."""
-    sends: list[tuple[Callable[..., Any], dict[str, Any]]] = [
-        (kit.on_change, {"payment": p, "old": old, "new": new})
-        for p, old, new in applied.changes
+    sends: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
+        (kit.on_change, (p, old, new), {}) for p, old, new in applied.changes
     ]
     payment = applied.payment
     if applied.refunded is not None and payment is not None and not applied.changes:
         # A partial refund keeps the status: the ledger reports no change.
-        sends.append((signals.payment_refunded.send, {
-            "sender": kit.app, "payment": payment, "old_status": str(payment.status),
+        sends.append((signals.payment_refunded.send, (kit.app,), {
+            "payment": payment, "old_status": str(payment.status),
             "amount": applied.refunded}))
     if applied.applied:
         extra: dict[str, Any] = {
-            "sender": kit.app, "type": received.type, "notification": received.notification,
+            "type": received.type, "notification": received.notification,
             "fields": received.fields, "payment": payment, "code": applied.code,
             "record": applied.record}
-        sends.append((signals.notification_received.send, extra))
-        sends.append((signals.BY_NOTIFICATION[received.type].send, extra))
-    for send, arguments in sends:
+        sends.append((signals.notification_received.send, (kit.app,), extra))
+        sends.append((signals.BY_NOTIFICATION[received.type].send, (kit.app,), extra))
+    for send, args, kwargs in sends:
         try:
-            send(**arguments)
+            send(*args, **kwargs)
         except Exception:
             # The ledger has committed; a receiver's bug must not make the gateway
             # deliver (and the shop apply) the notification again.

@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("applied_at", _TIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["notification_id"], ["checkout_notifications.id"], ondelete="CASCADE",
-            name="fk_checkout_notification_keys_notification_id_checkout_notifications",
+            name="fk_checkout_notification_keys_notification_id",
         ),
         sa.PrimaryKeyConstraint(
             "type", "ident", "qualifier", name="pk_checkout_notification_keys"
