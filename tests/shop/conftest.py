@@ -9,7 +9,7 @@ the same client.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -103,15 +103,19 @@ SHOP_ORIGIN = "http://shop.test"
 
 
 def make_shop(tmp_path: Path, keys: dict[int, bytes], *, notify: bool = False,
-              sandbox_options: dict[str, Any] | None = None, **config: Any) -> Shop:
+              wrap_notifications: Callable[[httpx.BaseTransport], httpx.BaseTransport]
+              | None = None, **config: Any) -> Shop:
     """A shop with the sandbox mounted. With ``notify`` the sandbox sends every
-    notification type (Check included) to the shop's routes, in-process."""
+    notification type (Check included) to the shop's routes, in-process, through
+    ``wrap_notifications(transport)`` when given (a shop that is down...)."""
     app = Flask("shop_under_test", instance_path=str(tmp_path))
     app.config.update(SECRET_KEY="test secret", TESTING=True,
                       CHECKOUT_KIT_DATABASE_URL=f"sqlite:///{tmp_path}/ledger.sqlite3", **config)
-    options = dict(sandbox_options or {})
+    options: dict[str, Any] = {}
     if notify:
-        options["notification_transport"] = httpx.WSGITransport(app=app)
+        transport: httpx.BaseTransport = httpx.WSGITransport(app=app)
+        options["notification_transport"] = (
+            transport if wrap_notifications is None else wrap_notifications(transport))
     sandbox_app = create_sandbox_app(public_id=SANDBOX_PUBLIC_ID, api_secret=SANDBOX_API_SECRET,
                                      keys=keys, acs_url="/sandbox/acs", **options)
     mount_sandbox(app, sandbox_app)
