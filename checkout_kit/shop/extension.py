@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
-from ..errors import PaymentNotFoundError, RequestRejectedError
+from ..errors import GatewayError, PaymentNotFoundError, RequestRejectedError
 from ..ledger.inbox import Inbox
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
@@ -33,6 +33,7 @@ from .i18n import Catalogs
 
 __all__ = [
     "EXTENSION_KEY",
+    "WIDGET_RECONCILE_WINDOW",
     "WIDGET_ROOT_PATHS",
     "CheckoutKit",
     "KitState",
@@ -312,8 +313,23 @@ class CheckoutKit:
         return self._wrap(refresh(state(), _payment_id(payment)))
 
     def reconcile(self) -> list[Payment]:
-        """Refresh every unknown or pending payment; returns those it looked at."""
-        return [self._wrap(p) for p in state().service.reconcile()]
+        """Refresh every unknown or pending payment, and every widget payment of the
+        last :data:`WIDGET_RECONCILE_WINDOW` that is still ``created`` or ``failed``
+        (paid at the gateway, its Pay notification lost or not configured) and that the
+        gateway turns out to have paid. Returns those it settled or looked at."""
+        kit = state()
+        looked = [self._wrap(p) for p in kit.service.reconcile()]
+        since = kit.ledger.now() - WIDGET_RECONCILE_WINDOW
+        for payment in kit.ledger.list_payments(status=_WIDGET_PAYABLE, limit=1000):
+            if payment.created_at < since:
+                break  # newest first: the rest are older
+            try:
+                after = refresh(kit, payment.id)
+            except GatewayError:
+                continue  # the next run asks again
+            if after.version != payment.version:
+                looked.append(self._wrap(after))
+        return looked
 
 
 
@@ -345,3 +361,6 @@ def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
 
 
 _WIDGET_PAYABLE = frozenset({PaymentStatus.CREATED, PaymentStatus.FAILED})
+#: How far back :meth:`CheckoutKit.reconcile` looks for widget payments the gateway may
+#: have taken without the shop hearing of it.
+WIDGET_RECONCILE_WINDOW = timedelta(days=1)

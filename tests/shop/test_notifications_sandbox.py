@@ -55,7 +55,7 @@ def test_a_widget_payment_succeeds_through_its_pay_notification(notified_shop: S
     assert 'data-result="success"' in shop.client.get(f"/checkout/payments/{payment.id}").text
 
 
-def test_without_the_pay_notification_the_browser_cannot_make_it_succeed(
+def test_without_the_pay_notification_only_reconcile_makes_it_succeed(
         notified_shop: Shop) -> None:
     shop = notified_shop
     shop.state.client.update_notification_settings("Pay", is_enabled=False)
@@ -65,6 +65,12 @@ def test_without_the_pay_notification_the_browser_cannot_make_it_succeed(
         page = shop.client.get(f"/checkout/payments/{payment.id}")
         assert 'data-result="pending"' in page.text
     assert shop.state.ledger.get(payment.id).status is S.CREATED
+    # Reconcile asks the gateway, which took the payment.
+    unpaid = shop.create("never-paid")
+    result = shop.app.test_cli_runner().invoke(args=["checkout", "reconcile"])
+    assert result.exit_code == 0 and "1 payment(s) looked at" in result.output
+    assert shop.state.ledger.get(payment.id).status is S.SUCCEEDED
+    assert shop.state.ledger.get(unpaid.id).status is S.CREATED
 
 
 def test_fail_confirm_refund_and_cancel_move_the_ledger(notified_shop: Shop) -> None:
