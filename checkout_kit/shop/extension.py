@@ -126,8 +126,16 @@ class _SandboxMount:
 WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
 
 
+#: ``app.extensions`` key: the kit points a sandbox that ``mount_sandbox`` made at the
+#: app's notification routes.
+_NOTIFY_MOUNTED = "checkout_kit.notify_mounted_sandbox"
+#: The address host the mounted sandbox sends notifications to (in-process: any host).
+MOUNTED_SHOP_ORIGIN = "http://shop.invalid"
+
+
 def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str = "/sandbox",
-                  widget_paths: bool = True, **sandbox_options: Any) -> Flask:
+                  widget_paths: bool = True, notify: bool = True,
+                  **sandbox_options: Any) -> Flask:
     """Serve a sandbox under ``prefix`` of ``app`` (one process, one port) and point
     the ``CHECKOUT_KIT_*`` settings at it. Call before :meth:`CheckoutKit.init_app`.
 
@@ -138,12 +146,17 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     (:data:`WIDGET_ROOT_PATHS`), where its widget looks for them; the shop's own routes
     must not use those.
     The server side calls the sandbox in-process (``httpx.WSGITransport``).
-    Returns the sandbox app.
+    With ``notify`` a sandbox made here sends every notification type (Check too) to
+    the app's notification routes, in-process: :meth:`CheckoutKit.init_app` sets the
+    addresses through the API. Returns the sandbox app.
     """
     from ..sandbox import create_sandbox_app, sandbox_of
 
     if sandbox_app is None:
         sandbox_options.setdefault("acs_url", f"{prefix}/acs")
+        if notify and "notification_transport" not in sandbox_options:
+            sandbox_options["notification_transport"] = httpx.WSGITransport(app=app)
+            app.extensions[_NOTIFY_MOUNTED] = True
         sandbox_app = create_sandbox_app(**sandbox_options)
     sandbox = sandbox_of(sandbox_app)
     app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
@@ -231,6 +244,8 @@ class CheckoutKit:
             exempt_from_csrf(csrf)
         app.cli.add_command(checkout_group)
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+        if app.extensions.pop(_NOTIFY_MOUNTED, False):
+            _notify_mounted_sandbox(client, settings.url_prefix)
 
     # --- the shop's API ----------------------------------------------------------------
 
@@ -331,6 +346,16 @@ class CheckoutKit:
                 looked.append(self._wrap(after))
         return looked
 
+
+
+def _notify_mounted_sandbox(client: CloudPaymentsClient, url_prefix: str) -> None:
+    """Point a sandbox mounted in the app at the app's notification routes."""
+    from ..notifications import NotificationType
+
+    for kind in NotificationType:
+        client.update_notification_settings(
+            kind.value, is_enabled=True, http_method="POST",
+            address=f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}")
 
 
 def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
