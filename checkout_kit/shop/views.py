@@ -313,7 +313,8 @@ def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Respons
                    page_data=_page_data({"page": "threeds", "framed": framed}))
 
 
-@bp.post("/3ds/<token>")
+# No merging of "//": a token with a slash is no token (404), not a redirect elsewhere.
+@bp.post("/3ds/<token>", merge_slashes=False)
 def term(token: str) -> Response:
     """TermUrl: the bank's cross-site POST of ``MD`` and ``PaRes``.
 
