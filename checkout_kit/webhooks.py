@@ -231,8 +231,8 @@ def answer(code: int) -> tuple[int, bytes]:
 
     The gateway reads only the JSON code (docs/gateway.md §5.3): ``0`` registers the
     notification (or accepts a Check); anything else declines a Check and makes the
-    other types be delivered again. An HTML page or a bare error status would read as
-    "unavailable", so even failures are answered this way.
+    other types be delivered again. Refusals carry a JSON code too (:func:`answer_error`),
+    never an HTML page.
     """
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"a notification answer code is an int, not {type(code).__name__}")

@@ -14,19 +14,20 @@ primary key is what refuses the second of two concurrent deliveries.
 
 The effects (docs/gateway.md §5.1, §5.4):
 
-=========  =============================================================================
-``Check``  decided by the caller's ``decide`` (the default: webhooks.check_decision);
-           the code is stored, so a repeated Check gets the same answer
-``Pay``    ``created|failed -> processing -> succeeded`` (``authorized`` for a two-stage
-           payment); a payment already succeeded is left alone (no-op)
-``Fail``   a pending payment becomes ``failed`` with the reason; after a ``Pay`` it is
-           only noted in the history: it never undoes a payment
-``Confirm`` ``authorized -> succeeded`` with the captured amount
-``Cancel`` ``authorized -> cancelled``
-``Refund`` ``refunded_amount`` grows (``refunded`` once it is all); a refund the ledger
-           made itself (an attempt carrying that transaction) is not counted twice
-others     recorded only (``Recurrent``, ``Receipt``)
-=========  =============================================================================
+===========  ===========================================================================
+``Check``    decided by the caller's ``decide`` (the default: webhooks.check_decision);
+             the code is stored, so a repeated Check gets the same answer
+``Pay``      ``created|failed -> processing -> succeeded`` (``authorized`` for a
+             two-stage payment); a payment already succeeded is left alone (no-op)
+``Fail``     a pending payment becomes ``failed`` with the reason; after a ``Pay`` it is
+             only noted in the history: it never undoes a payment
+``Confirm``  ``authorized -> succeeded`` with the captured amount
+``Cancel``   ``authorized -> cancelled``
+``Refund``   ``refunded_amount`` grows (``refunded`` once it is all); a refund the
+             ledger made itself (an attempt carrying that transaction) is not counted
+             twice
+others       recorded only (``Recurrent``, ``Receipt``)
+===========  ===========================================================================
 
 Every payment-bound notification is checked against the payment first: its account,
 amount and currency (webhooks.payment_mismatch) and, for ``Confirm``, ``Cancel`` and
@@ -36,6 +37,7 @@ recorded as ``mismatch``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -163,6 +165,27 @@ def _key_text(key: tuple[str, str, str]) -> str:
     return ":".join(key)
 
 
+#: Lengths of the key columns (``checkout_notification_keys``).
+_KEY_LIMITS: Final = (20, 255, 320)
+
+
+def _stored_key(key: tuple[str, str, str]) -> tuple[str, str, str]:
+    """The key as stored: a part longer than its column (or holding a NUL, which
+    PostgreSQL's text cannot) is replaced by its SHA-256, so that an unusual but signed
+    identifier still has one key, never a database error."""
+    parts = []
+    for part, limit in zip(key, _KEY_LIMITS, strict=True):
+        if len(part) > limit or "\x00" in part:
+            part = "sha256:" + hashlib.sha256(part.encode("utf-8")).hexdigest()
+        parts.append(part[:limit])
+    return parts[0], parts[1], parts[2]
+
+
+def _clean(text: str | None, limit: int = 2000) -> str | None:
+    # PostgreSQL's text cannot hold NUL; an error message may quote received bytes.
+    return None if text is None else text.replace("\x00", "\\x00")[:limit]
+
+
 class Inbox:
     """The notification log and the exactly-once application over a :class:`Ledger`."""
 
@@ -195,10 +218,10 @@ class Inbox:
         values = {
             "type": type[:20], "method": method[:10], "body": bytes(body),
             "headers": jsoncodec.dumps(dict(headers)),
-            "remote_addr": None if remote_addr is None else remote_addr[:64],
+            "remote_addr": _clean(remote_addr, 64),
             "signature_valid": signature_valid, "applied": False, "outcome": outcome,
             "code": code, "key": None, "payment_id": None, "replay_of": replay_of,
-            "error": None if error is None else error[:2000], "received_at": self.ledger.now(),
+            "error": _clean(error), "received_at": self.ledger.now(),
         }
         with self.ledger.engine.begin() as conn:
             new_id = conn.execute(notifications.insert().values(**values)).inserted_primary_key
@@ -216,7 +239,7 @@ class Inbox:
         """Audit rows, newest first, optionally of one type or one payment."""
         query = sa.select(notifications).order_by(notifications.c.id.desc()).limit(limit)
         if type is not None:
-            query = query.where(notifications.c.type == type)
+            query = query.where(sa.func.lower(notifications.c.type) == type.lower())
         if payment_id is not None:
             query = query.where(notifications.c.payment_id == payment_id)
         with self.ledger.engine.connect() as conn:
@@ -228,21 +251,21 @@ class Inbox:
         with self.ledger.engine.connect() as conn:
             return int(conn.execute(
                 sa.select(sa.func.count()).select_from(notification_keys)
-                .where(*self._key_filter(key))).scalar_one())
+                .where(*self._key_filter(_stored_key(key)))).scalar_one())
 
     def mark(self, record_id: int, *, outcome: str, error: str | None = None,
              code: int | None = None) -> NotificationRecord:
         """Set a stored row's outcome (a delivery that failed inside the shop)."""
         with self.ledger.engine.begin() as conn:
             conn.execute(notifications.update().where(notifications.c.id == record_id).values(
-                outcome=outcome, code=code, error=None if error is None else error[:2000]))
+                outcome=outcome, code=code, error=_clean(error)))
             return self._read(conn, record_id)
 
     # --- applying ---------------------------------------------------------------------
 
     def apply(self, record_id: int, received: Received, decide: CheckDecider) -> Applied:
         """Apply a verified notification (stored as ``record_id``) exactly once."""
-        key = received.key
+        key = _stored_key(received.key)
         payment = self._payment_for(received)
         try:
             with self._transaction(payment) as (conn, unit):
@@ -295,7 +318,7 @@ class Inbox:
         conn.execute(notifications.update().where(notifications.c.id == record_id).values(
             applied=effect.consumes_key, outcome=effect.outcome, code=effect.code,
             key=_key_text(key)[:600], payment_id=None if payment is None else payment.id,
-            error=effect.error))
+            error=_clean(effect.error)))
         return self._read(conn, record_id)
 
     def _payment_for(self, received: Received) -> Payment | None:

@@ -147,3 +147,18 @@ def test_the_audit_log_keeps_every_request_and_its_bytes(kit_app: Flask) -> None
                                                      "content-type"}
     assert applied.key == "Pay:700100:" and refused.key is None
     assert "user@example.com" not in repr(applied)  # the body stays out of reprs
+
+
+def test_an_outlandish_signed_key_is_still_applied_once(kit_app: Flask) -> None:
+    # A Receipt's identifiers are free text (UNCONFIRMED fields): too long for the key's
+    # column, or holding a NUL, they are stored by their hash, never a database error.
+    client = kit_app.test_client()
+    for ident in ("9" * 400, "doc\x00ument"):
+        fields = {"TransactionId": ident, "Type": "Income\x00" + "x" * 400}
+        for _ in range(3):
+            sent = send_notification(client, "Receipt", path="/checkout/notifications/receipt",
+                                     fields=fields)
+            assert (sent.status_code, sent.code) == (200, 0)
+    log = state(kit_app).inbox.list(type="receipt")
+    assert len(log) == 6 and sum(r.applied for r in log) == 2
+    assert all(r.outcome in ("recorded", "duplicate") for r in log)
