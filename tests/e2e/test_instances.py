@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from checkout_kit.sandbox.engine import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
 from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.ledger import Ledger, PaymentStatus, upgrade
+from checkout_kit.sandbox import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
 from .buyer import ENGLISH, assert_no_card_data, pay_button, pay_with_card, watch_origins
 
