@@ -34,7 +34,12 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from . import jsoncodec
-from .errors import JSONCodecError, MalformedNotificationError, NotificationError
+from .errors import (
+    JSONCodecError,
+    MalformedNotificationError,
+    NotificationError,
+    SignatureVerificationError,
+)
 from .notifications import (
     CheckCode,
     Notification,
@@ -54,6 +59,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "RECEIPT",
     "REJECT_CODE",
+    "REJECT_STATUS",
     "SAMPLE_FIELDS",
     "WEBHOOK_TYPES",
     "CheckRule",
@@ -68,6 +74,7 @@ __all__ = [
     "check_decision",
     "notification_key",
     "parse_networks",
+    "payment_mismatch",
     "read_answer",
     "receive",
     "sample_fields",
@@ -93,6 +100,16 @@ MAX_BODY_BYTES = 1 << 20
 #: non-zero code makes the gateway deliver again later, which is what a receiver whose
 #: secret or code is being fixed wants (docs/gateway.md §5.1, §5.3).
 REJECT_CODE = CheckCode.NOT_ACCEPTED
+
+#: The HTTP status of the answer to a refused notification (its body is still JSON
+#: ``{"code": 13}``): 401 for a signature that is missing or wrong, 400 for a body that
+#: cannot be read. The gateway treats any non-2xx answer as a failed delivery and
+#: retries the notification later (docs/gateway.md §5.1); a ``Check`` answered this way
+#: is declined as unavailable (3006) rather than not accepted (3008), docs/gateway.md §5.3.
+REJECT_STATUS: dict[type[NotificationError], int] = {
+    SignatureVerificationError: 401,
+    MalformedNotificationError: 400,
+}
 
 
 # --------------------------------------------------------------------------- receiving
@@ -201,8 +218,8 @@ def answer(code: int) -> tuple[int, bytes]:
 
     The gateway reads only the JSON code (docs/gateway.md §5.3): ``0`` registers the
     notification (or accepts a Check); anything else declines a Check and makes the
-    other types be delivered again. An HTML page or a bare error status would read as
-    "unavailable", so even failures are answered this way.
+    other types be delivered again. Refusals carry a JSON code too (:func:`answer_error`),
+    never an HTML page.
     """
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"a notification answer code is an int, not {type(code).__name__}")
@@ -223,8 +240,10 @@ def read_answer(body: bytes) -> int | None:
 
 
 def answer_error(error: NotificationError, *, type: str | None = None) -> tuple[int, bytes]:
-    """:func:`answer` with :data:`REJECT_CODE` for a notification :func:`receive`
-    refused, logging why (the failing header or field, never the body)."""
+    """The answer to a notification :func:`receive` refused: JSON ``{"code": 13}``
+    (:data:`REJECT_CODE`) with a 4xx status from :data:`REJECT_STATUS` (401 for a bad
+    signature, 400 for an unreadable body), logging why (the failing header or field,
+    never the body). The gateway delivers such a notification again later."""
     detail = getattr(error, "header", None) or getattr(error, "field", None)
     logger.warning(
         "notification %s refused: %s (%s)",
@@ -232,7 +251,8 @@ def answer_error(error: NotificationError, *, type: str | None = None) -> tuple[
         error.__class__.__name__,
         detail or "-",
     )
-    return answer(REJECT_CODE)
+    status = next((code for kind, code in REJECT_STATUS.items() if isinstance(error, kind)), 400)
+    return status, answer(REJECT_CODE)[1]
 
 
 def notification_key(received: Received | Notification) -> tuple[str, str, str]:
@@ -284,8 +304,8 @@ class PaymentSnapshot(Protocol):
 
 #: Payment statuses (any case) that take no further payment: answered 13.
 CLOSED_STATUSES = frozenset(
-    {"paid", "completed", "authorized", "confirmed", "cancelled", "canceled", "voided",
-     "refunded", "partially_refunded"}
+    {"paid", "succeeded", "completed", "authorized", "confirmed", "cancelled", "canceled",
+     "voided", "refunded", "partially_refunded"}
 )
 
 
@@ -310,16 +330,34 @@ def check_decision(
     """
     if payment is None:
         return CheckCode.INVALID_INVOICE_ID
-    if payment.account_id is not None and notification.account_id != payment.account_id:
-        return CheckCode.INVALID_ACCOUNT_ID
-    same_currency = (notification.currency or "").strip().upper() == payment.currency.upper()
-    if notification.amount != payment.amount or not same_currency:
-        return CheckCode.INVALID_AMOUNT
+    mismatch = payment_mismatch(notification, payment)
+    if mismatch is not None:
+        return mismatch
     if payment.status.strip().lower() in closed_statuses:
         return CheckCode.NOT_ACCEPTED
     if payment.expires_at is not None and _aware(now) >= _aware(payment.expires_at):
         return CheckCode.EXPIRED
     return CheckCode.ACCEPT
+
+
+def payment_mismatch(
+    notification: Notification, payment: PaymentSnapshot, *, partial: bool = False
+) -> CheckCode | None:
+    """Whether a notification does not belong to ``payment``: ``INVALID_ACCOUNT_ID``
+    (the payment has an account and it is another), ``INVALID_AMOUNT`` (another
+    currency, when the notification names one; another amount, or with ``partial``
+    more than the payment's, as a capture or refund may be), else ``None``."""
+    if payment.account_id is not None and notification.account_id is not None and (
+            notification.account_id != payment.account_id):
+        return CheckCode.INVALID_ACCOUNT_ID
+    if notification.currency is not None or not partial:
+        same = (notification.currency or "").strip().upper() == payment.currency.upper()
+        if not same:
+            return CheckCode.INVALID_AMOUNT
+    amount = notification.amount
+    if amount is None or (amount > payment.amount if partial else amount != payment.amount):
+        return CheckCode.INVALID_AMOUNT
+    return None
 
 
 _CHECK_CODES = frozenset(int(code) for code in CheckCode)

@@ -95,7 +95,7 @@ def test_receive_gives_the_vector_verdict(case: dict[str, Any]) -> None:
         with pytest.raises(SignatureVerificationError) as exc:
             run()
         assert exc.value.header == case["failing_header"]
-        assert wh.answer_error(exc.value) == (200, b'{"code":13}')
+        assert wh.answer_error(exc.value) == (401, b'{"code":13}')
 
 
 # --------------------------------------------------------------------------- receive
@@ -192,7 +192,7 @@ def test_answer_error_logs_the_reason_but_not_the_body(caplog: pytest.LogCapture
         try:
             wh.receive("POST", out.body, out.headers, "wrong", expected_type="Pay")
         except NotificationError as exc:
-            assert wh.answer_error(exc, type="Pay") == (200, b'{"code":13}')
+            assert wh.answer_error(exc, type="Pay") == (401, b'{"code":13}')
     assert "SignatureVerificationError" in caplog.text
     assert "Content-HMAC" in caplog.text
     assert "secret-buyer" not in caplog.text
@@ -215,11 +215,12 @@ def _answered(method: str, raw: bytes, headers: dict[str, str], secret: str,
         received = wh.receive(method, raw, headers, secret, expected_type=kind)
     except NotificationError as exc:
         status, body = wh.answer_error(exc)
+        assert status == (401 if isinstance(exc, SignatureVerificationError) else 400)
     else:
         assert received.type.lower() == kind.lower()
         received.key  # noqa: B018 - computing the key must not fail either
         status, body = wh.answer(0)
-    assert status == 200
+        assert status == 200
     answer: dict[str, Any] = json.loads(body)
     return answer
 

@@ -23,6 +23,8 @@ __all__ = [
     "attempts",
     "events",
     "metadata",
+    "notification_keys",
+    "notifications",
     "payments",
 ]
 
@@ -86,6 +88,8 @@ payments = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    # A Check after this moment is answered 20 (expired); None: the payment never expires.
+    sa.Column("expires_at", UTCDateTime),
     sa.CheckConstraint("scheme IN ('charge', 'auth')", name="scheme"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint(
@@ -131,4 +135,46 @@ events = sa.Table(
     sa.Column("new_status", sa.String(20), nullable=False),
     sa.Column("note", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: The audit log: one row per notification request that reached the shop, forged ones
+#: included, with the raw bytes exactly as received (the POST body, or the query string
+#: of a GET), so that any of them can be checked again or replayed.
+notifications = sa.Table(
+    "checkout_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(20), nullable=False, index=True),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),
+    sa.Column("remote_addr", sa.String(64)),
+    sa.Column("signature_valid", sa.Boolean, nullable=False),
+    sa.Column("applied", sa.Boolean, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("code", sa.Integer),
+    sa.Column("key", sa.String(600)),
+    sa.Column("payment_id", sa.String(40), index=True),
+    sa.Column("replay_of", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+#: One row per notification applied: its key (webhooks.notification_key) is the primary
+#: key, so a second delivery of the same notification cannot be applied again, even by
+#: two workers at once. ``code`` is what was answered (a Check's decision is repeated).
+notification_keys = sa.Table(
+    "checkout_notification_keys",
+    metadata,
+    sa.Column("type", sa.String(20), primary_key=True),
+    sa.Column("ident", sa.String(255), primary_key=True),
+    sa.Column("qualifier", sa.String(320), primary_key=True),
+    sa.Column(
+        "notification_id", sa.Integer,
+        # Named here: the convention's name would pass PostgreSQL's 63 characters.
+        sa.ForeignKey("checkout_notifications.id", ondelete="CASCADE",
+                      name="fk_checkout_notification_keys_notification_id"), nullable=False,
+    ),
+    sa.Column("code", sa.Integer, nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
 )

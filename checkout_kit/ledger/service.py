@@ -177,12 +177,13 @@ class PaymentService:
         success_url: str | None = None,
         fail_url: str | None = None,
         metadata: Any = None,
+        expires_at: datetime | None = None,
     ) -> Payment:
         """Record a payment to be made (see :meth:`Ledger.create_payment`)."""
         payment = self.ledger.create_payment(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
             account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata,
+            fail_url=fail_url, metadata=metadata, expires_at=expires_at,
         )
         return payment
 
@@ -372,6 +373,10 @@ class PaymentService:
         payment is left as the ledger already holds it."""
         if unit.payment.status is S.PROCESSING:
             return unit.transition(status, note=note, **columns)
+        if unit.payment.status is status and columns:
+            # The gateway's notification settled it the same way while our call was
+            # on its way: the answer completes the row (token, message...).
+            return unit.update(**columns)
         log.warning("payment %s: answer (%s) after it was settled as %s; kept as is",
                     unit.payment.id, status.value, unit.payment.status.value)
         return unit.payment

@@ -91,6 +91,7 @@ class Payment:
     created_at: datetime
     updated_at: datetime
     version: int
+    expires_at: datetime | None = None
 
     @property
     def refundable_amount(self) -> Decimal:
@@ -243,6 +244,22 @@ class Unit:
         """Set columns that are not the status (``refunded_amount``, ``token``...)."""
         return self._write(**changes)
 
+    def note(self, text: str) -> None:
+        """Append ``text`` to the history without a status change (``old_status`` and
+        ``new_status`` are both the current one): something happened that the status
+        does not show, such as a Fail notification after the payment succeeded."""
+        status = self.payment.status.value
+        self._conn.execute(events.insert().values(
+            payment_id=self.payment.id, old_status=status, new_status=status,
+            note=text, created_at=self._ledger.now(),
+        ))
+
+    @property
+    def connection(self) -> Connection:
+        """The unit's connection, for other ledger tables written in the same
+        transaction (the notification log)."""
+        return self._conn
+
     def _write(self, **changes: Any) -> Payment:
         bad = set(changes) - _MUTABLE - {"status"}
         if bad:
@@ -348,8 +365,11 @@ class Ledger:
         success_url: str | None = None,
         fail_url: str | None = None,
         metadata: Any = None,
+        expires_at: datetime | None = None,
     ) -> Payment:
         """Record a new payment in status ``created``.
+
+        ``expires_at`` (aware): from then on a Check for it is answered 20 (expired).
 
         The same ``invoice_id`` with the same data returns the payment already
         recorded (a double-clicked "Pay" creates one payment); with other data it
@@ -360,7 +380,7 @@ class Ledger:
         values = self._new_values(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
             account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata,
+            fail_url=fail_url, metadata=metadata, expires_at=expires_at,
         )
         try:
             with self.engine.begin() as conn:
@@ -384,7 +404,7 @@ class Ledger:
     def _new_values(
         self, *, invoice_id: str, amount: Decimal | int | str, currency: str, description: str,
         account_id: str | None, email: str | None, scheme: str, success_url: str | None,
-        fail_url: str | None, metadata: Any,
+        fail_url: str | None, metadata: Any, expires_at: datetime | None = None,
     ) -> dict[str, Any]:
         _text(invoice_id, "invoice_id", 255)
         _text(description, "description", 10_000)
@@ -404,6 +424,9 @@ class Ledger:
             raise InvalidRequestError("email is not an e-mail address", "email")
         # JSONCodecError / MoneyError (floats) here, before anything is stored.
         meta_text = None if metadata is None else jsoncodec.dumps(metadata)
+        if expires_at is not None and (
+                not isinstance(expires_at, datetime) or expires_at.tzinfo is None):
+            raise InvalidRequestError("expires_at must be an aware datetime", "expires_at")
         now = self.now()
         return {
             "id": self._new_id(), "invoice_id": invoice_id, "account_id": account_id,
@@ -413,6 +436,7 @@ class Ledger:
             "metadata": meta_text, "success_url": success_url, "fail_url": fail_url,
             "refunded_amount": Decimal(0), "reason_code": None, "cardholder_message": None,
             "created_at": now, "updated_at": now, "version": 1,
+            "expires_at": None if expires_at is None else expires_at.astimezone(UTC),
         }
 
     @staticmethod
@@ -422,7 +446,7 @@ class Ledger:
             values["metadata"])
         differs = [
             name for name in ("amount", "currency", "description", "account_id", "email",
-                              "scheme", "success_url", "fail_url", "metadata")
+                              "scheme", "success_url", "fail_url", "metadata", "expires_at")
             if getattr(existing, name) != given[name]
         ]
         if differs:
@@ -446,6 +470,15 @@ class Ledger:
         if found is None:
             raise PaymentNotFoundError(invoice_id, f"no payment for invoice {invoice_id!r}")
         return found
+
+    def find_by_transaction(self, transaction_id: int) -> Payment | None:
+        """The payment whose latest gateway transaction is ``transaction_id``, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(payments).where(payments.c.gateway_transaction_id == transaction_id)
+                .order_by(payments.c.created_at.desc()).limit(1)
+            ).mappings().one_or_none()
+        return None if row is None else Payment._from_row(row)
 
     def list_payments(
         self,

@@ -1,7 +1,8 @@
 """``flask checkout …``: the shop's API on the command line.
 
 ``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
-``reconcile``, ``payments`` (the ledger, with ``--history``) and ``db upgrade``.
+``reconcile``, ``payments`` (the ledger, with ``--history``), ``db upgrade`` and
+``notifications configure|list|replay``.
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
 """
@@ -174,3 +175,100 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+@checkout_group.group("notifications")
+def notifications_group() -> None:
+    """The gateway's notifications: addresses, the audit log, replays."""
+
+
+@notifications_group.command("configure")
+@click.option("--base-url", required=True,
+              help="The shop's public origin, e.g. https://shop.example")
+@click.option("--method", type=click.Choice(["POST", "GET"]), default="POST", show_default=True)
+@_json_option
+def notifications_configure_command(base_url: str, method: str, as_json: bool) -> None:
+    """Point the gateway's notifications at this shop, for every type the API may change.
+
+    Check cannot be changed through the gateway's API (docs/gateway.md §5.1): its
+    address is printed to be set in the merchant account.
+    """
+    from urllib.parse import urlsplit
+
+    from ..notifications import NotificationType, codec_for
+    from .extension import state
+    from .notifications import notification_path
+
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter("must be an absolute http(s) URL", param_hint="--base-url")
+    with _errors():
+        kit = state()
+        root = base_url.rstrip("/") + kit.settings.url_prefix
+        encoding = "Windows1251" if codec_for(
+            kit.settings.notification_encoding) == "cp1251" else "UTF8"
+        for kind in NotificationType:
+            address = root + notification_path(kind.value)
+            if kind is NotificationType.CHECK:
+                row = {"type": kind.value, "address": address, "set": False,
+                       "note": "set it in the merchant account (the API cannot)"}
+            else:
+                kit.client.update_notification_settings(
+                    kind.value, is_enabled=True, address=address, http_method=method,
+                    encoding=encoding)
+                row = {"type": kind.value, "address": address, "set": True,
+                       "method": method, "encoding": encoding}
+            click.echo(json.dumps(row, ensure_ascii=False) if as_json else
+                       f"{kind.value:<10} {'set' if row['set'] else 'NOT SET':<8} "
+                       f"{method if row['set'] else '':<5} {address}"
+                       + ("" if row["set"] else f"  ({row['note']})"))
+
+
+def _record(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id, "received_at": record.received_at.isoformat(timespec="seconds"),
+        "type": record.type, "method": record.method,
+        "signature_valid": record.signature_valid, "applied": record.applied,
+        "outcome": record.outcome, "code": record.code, "key": record.key,
+        "payment": record.payment_id, "replay_of": record.replay_of, "error": record.error,
+    }
+
+
+def _show_record(record: Any, as_json: bool) -> None:
+    row = _record(record)
+    if as_json:
+        click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        click.echo("  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
+
+
+@notifications_group.command("list")
+@click.option("--type", "kind", help="Only notifications of this type (Pay, Fail...).")
+@click.option("--payment", "payment_id", help="Only notifications about this payment.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@_json_option
+def notifications_list_command(kind: str | None, payment_id: str | None, limit: int,
+                               as_json: bool) -> None:
+    """The audit log of notifications received, newest first."""
+    from .extension import state
+
+    with _errors():
+        for record in state().inbox.list(type=kind, payment_id=payment_id, limit=limit):
+            _show_record(record, as_json)
+
+
+@notifications_group.command("replay")
+@click.argument("record_id", type=int)
+@_json_option
+def notifications_replay_command(record_id: int, as_json: bool) -> None:
+    """Apply a stored notification again: checked as if it came now; a notification
+    applied before changes nothing (exactly once)."""
+    from .extension import state
+    from .notifications import replay
+
+    with _errors():
+        try:
+            _status, _code, record = replay(state(), record_id)
+        except LookupError:
+            raise click.ClickException(f"no notification {record_id}") from None
+        _show_record(record, as_json)

@@ -16,7 +16,7 @@ process (``CHECKOUT_KIT_SANDBOX_URL = "/sandbox"`` with an in-process
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import CheckoutKitError
+from ..notifications import codec_for
+from ..webhooks import SenderCheck
 
 __all__ = [
     "DEFAULTS",
@@ -78,6 +80,12 @@ DEFAULTS: dict[str, Any] = {
     "PENDING_REFRESH": 3,         # seconds between reloads of the pending page
     "HTTP_TIMEOUT": 30.0,
     "HTTP_RETRIES": 3,            # extra attempts on connection failures, 429 and 5xx
+    # Notifications (docs/notifications.md). The encoding configured at the gateway; a
+    # POST's declared charset wins over it.
+    "NOTIFICATION_ENCODING": "utf-8",
+    "NOTIFICATION_IP_CHECK": False,   # the sender-IP allow-list; the HMAC is the authority
+    "NOTIFICATION_NETWORKS": None,    # CIDR ranges; None: webhooks.GATEWAY_NETWORKS
+    "NOTIFICATION_PROXY_HOPS": 0,     # proxies of our own in front of the app (X-Forwarded-For)
 }
 
 
@@ -104,6 +112,8 @@ class Settings:
     pending_refresh: int = 3
     http_timeout: float = 30.0
     http_retries: int = 3
+    notification_encoding: str = "utf-8"
+    sender_check: SenderCheck = field(default_factory=SenderCheck)
 
     def __repr__(self) -> str:
         return (f"Settings(public_id={self.public_id!r}, sandbox={self.sandbox}, "
@@ -172,6 +182,30 @@ def _language(key: str, value: Any) -> str:
     return text
 
 
+def _encoding(key: str, value: Any) -> str:
+    text = _text(key, value)
+    try:
+        codec_for(text)
+    except ValueError:
+        raise ConfigurationError(PREFIX + key, f"must be utf-8 or windows-1251, got {value!r}"
+                                 ) from None
+    return text
+
+
+def _sender_check(raw: Mapping[str, Any]) -> SenderCheck:
+    enabled = _bool("NOTIFICATION_IP_CHECK", raw["NOTIFICATION_IP_CHECK"])
+    hops = _count("NOTIFICATION_PROXY_HOPS", raw["NOTIFICATION_PROXY_HOPS"])
+    networks = raw["NOTIFICATION_NETWORKS"]
+    if networks is not None and (isinstance(networks, str) or not all(
+            isinstance(n, str) for n in networks)):
+        raise ConfigurationError(PREFIX + "NOTIFICATION_NETWORKS", "must be a list of CIDR "
+                                                                   "ranges")
+    try:
+        return SenderCheck.from_config(networks, enabled=enabled, proxy_hops=hops)
+    except ValueError as exc:
+        raise ConfigurationError(PREFIX + "NOTIFICATION_NETWORKS", str(exc)) from None
+
+
 def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
     """Check the app's ``CHECKOUT_KIT_*`` keys and derive the rest (see module doc)."""
     unknown = sorted(k for k in config if k.startswith(PREFIX) and k[len(PREFIX):] not in DEFAULTS)
@@ -223,6 +257,8 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
     if isinstance(dirs, str | Path) or not all(isinstance(d, str | Path) for d in dirs):
         raise ConfigurationError(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
     return Settings(
+        notification_encoding=_encoding("NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]),
+        sender_check=_sender_check(raw),
         public_id=_text("PUBLIC_ID", raw["PUBLIC_ID"]),
         api_secret=_text("API_SECRET", raw["API_SECRET"]),
         sandbox=sandbox,

@@ -7,8 +7,9 @@ so two apps in one process share nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,17 +20,20 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
-from ..errors import PaymentNotFoundError, RequestRejectedError
+from ..errors import GatewayError, PaymentNotFoundError, RequestRejectedError
+from ..ledger.inbox import Inbox
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
 from ..ledger.store import Ledger
 from ..ledger.store import Payment as LedgerPayment
+from ..webhooks import CheckRule, CheckRules
 from . import signals
 from .config import ConfigurationError, Settings, load_settings
 from .i18n import Catalogs
 
 __all__ = [
     "EXTENSION_KEY",
+    "WIDGET_RECONCILE_WINDOW",
     "WIDGET_ROOT_PATHS",
     "CheckoutKit",
     "KitState",
@@ -52,6 +56,11 @@ class KitState:
     service: PaymentService
     catalogs: Catalogs
     signer: URLSafeTimedSerializer
+    inbox: Inbox
+    #: the Check decision: webhooks.check_decision, then the shop's rules
+    checks: CheckRules
+    #: sends the payment_* signal of a committed status change
+    on_change: Callable[[LedgerPayment, Any, Any], None]
 
 
 def state(app: Flask | None = None) -> KitState:
@@ -117,8 +126,16 @@ class _SandboxMount:
 WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
 
 
+#: ``app.extensions`` key: the kit points a sandbox that ``mount_sandbox`` made at the
+#: app's notification routes.
+_NOTIFY_MOUNTED = "checkout_kit.notify_mounted_sandbox"
+#: The address host the mounted sandbox sends notifications to (in-process: any host).
+MOUNTED_SHOP_ORIGIN = "http://shop.invalid"
+
+
 def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str = "/sandbox",
-                  widget_paths: bool = True, **sandbox_options: Any) -> Flask:
+                  widget_paths: bool = True, notify: bool = True,
+                  **sandbox_options: Any) -> Flask:
     """Serve a sandbox under ``prefix`` of ``app`` (one process, one port) and point
     the ``CHECKOUT_KIT_*`` settings at it. Call before :meth:`CheckoutKit.init_app`.
 
@@ -129,12 +146,17 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     (:data:`WIDGET_ROOT_PATHS`), where its widget looks for them; the shop's own routes
     must not use those.
     The server side calls the sandbox in-process (``httpx.WSGITransport``).
-    Returns the sandbox app.
+    With ``notify`` a sandbox made here sends every notification type (Check too) to
+    the app's notification routes, in-process: :meth:`CheckoutKit.init_app` sets the
+    addresses through the API. Returns the sandbox app.
     """
     from ..sandbox import create_sandbox_app, sandbox_of
 
     if sandbox_app is None:
         sandbox_options.setdefault("acs_url", f"{prefix}/acs")
+        if notify and "notification_transport" not in sandbox_options:
+            sandbox_options["notification_transport"] = httpx.WSGITransport(app=app)
+            app.extensions[_NOTIFY_MOUNTED] = True
         sandbox_app = create_sandbox_app(**sandbox_options)
     sandbox = sandbox_of(sandbox_app)
     app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
@@ -158,8 +180,16 @@ class CheckoutKit:
     """
 
     def __init__(self, app: Flask | None = None) -> None:
+        #: The shop's own Check rules (docs/notifications.md), run after the ledger's.
+        self.checks = CheckRules()
         if app is not None:
             self.init_app(app)
+
+    def check_rule(self, fn: CheckRule) -> CheckRule:
+        """Decorator: add a Check rule (``fn(notification, payment)`` returns ``None``
+        to accept or a :class:`~checkout_kit.notifications.CheckCode` to decline). A
+        rule that raises declines with 13 and is logged; it never becomes a 500."""
+        return self.checks.rule(fn)
 
     def init_app(self, app: Flask) -> None:
         """Check the settings, open the ledger, register the blueprint and commands.
@@ -197,9 +227,11 @@ class CheckoutKit:
         service = PaymentService(ledger, client, on_change=on_change)
         app.extensions[EXTENSION_KEY] = KitState(
             app=app, settings=settings, client=client, ledger=ledger, service=service,
-            catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"))
+            catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),
+            inbox=Inbox(ledger), checks=self.checks, on_change=on_change)
 
         from .cli import checkout_group
+        from .notifications import exempt_from_csrf
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
@@ -209,8 +241,11 @@ class CheckoutKit:
         csrf = app.extensions.get("csrf")
         if csrf is not None and hasattr(csrf, "exempt"):
             csrf.exempt(bp)
+            exempt_from_csrf(csrf)
         app.cli.add_command(checkout_group)
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+        if app.extensions.pop(_NOTIFY_MOUNTED, False):
+            _notify_mounted_sandbox(client, settings.url_prefix)
 
     # --- the shop's API ----------------------------------------------------------------
 
@@ -237,9 +272,11 @@ class CheckoutKit:
         success_url: str | None = None,
         fail_url: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        expires_at: datetime | None = None,
     ) -> Payment:
         """Record a payment to be paid (``scheme`` ``"charge"``: one stage, ``"auth"``:
         held until :meth:`confirm`) and return it with its ``checkout_url``.
+        From ``expires_at`` (aware) on, the gateway's Check for it is answered 20.
 
         The same ``invoice_id`` with the same data returns the existing payment;
         with other data it raises ``PaymentConflictError``.
@@ -253,7 +290,7 @@ class CheckoutKit:
         snapshot = kit.service.create_payment(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
             account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata)
+            fail_url=fail_url, metadata=metadata, expires_at=expires_at)
         if not existed:
             # The ledger reports status changes only; creation is ours to announce.
             signals.payment_created.send(kit.app, payment=snapshot, old_status=None)
@@ -291,9 +328,34 @@ class CheckoutKit:
         return self._wrap(refresh(state(), _payment_id(payment)))
 
     def reconcile(self) -> list[Payment]:
-        """Refresh every unknown or pending payment; returns those it looked at."""
-        return [self._wrap(p) for p in state().service.reconcile()]
+        """Refresh every unknown or pending payment, and every widget payment of the
+        last :data:`WIDGET_RECONCILE_WINDOW` that is still ``created`` or ``failed``
+        (paid at the gateway, its Pay notification lost or not configured) and that the
+        gateway turns out to have paid. Returns those it settled or looked at."""
+        kit = state()
+        looked = [self._wrap(p) for p in kit.service.reconcile()]
+        since = kit.ledger.now() - WIDGET_RECONCILE_WINDOW
+        for payment in kit.ledger.list_payments(status=_WIDGET_PAYABLE, limit=1000):
+            if payment.created_at < since:
+                break  # newest first: the rest are older
+            try:
+                after = refresh(kit, payment.id)
+            except GatewayError:
+                continue  # the next run asks again
+            if after.version != payment.version:
+                looked.append(self._wrap(after))
+        return looked
 
+
+
+def _notify_mounted_sandbox(client: CloudPaymentsClient, url_prefix: str) -> None:
+    """Point a sandbox mounted in the app at the app's notification routes."""
+    from ..notifications import NotificationType
+
+    for kind in NotificationType:
+        client.update_notification_settings(
+            kind.value, is_enabled=True, http_method="POST",
+            address=f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}")
 
 
 def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
@@ -324,3 +386,6 @@ def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
 
 
 _WIDGET_PAYABLE = frozenset({PaymentStatus.CREATED, PaymentStatus.FAILED})
+#: How far back :meth:`CheckoutKit.reconcile` looks for widget payments the gateway may
+#: have taken without the shop hearing of it.
+WIDGET_RECONCILE_WINDOW = timedelta(days=1)

@@ -11,6 +11,17 @@ snapshot after the change) and ``old_status`` as keyword arguments::
 
 ``payment_refunded`` is also sent for a partial refund (the status stays
 ``succeeded``; ``payment.refunded_amount`` grows), with ``amount`` set.
+
+Notifications from the gateway send ``notification_received`` and the signal of their
+type (``notification_pay``... :data:`BY_NOTIFICATION`), once per notification (never
+for a duplicate), after the ledger committed, with ``type``, ``notification`` (the
+typed :class:`~checkout_kit.notifications.Notification`, ``None`` for ``Receipt``),
+``fields`` (every field as text), ``payment`` (the ledger snapshot after it, or
+``None``), ``code`` (the answer) and ``record`` (the audit row)::
+
+    @signals.notification_refund.connect_via(app)
+    def refunded(app, notification, payment, **extra):
+        ...
 """
 
 from __future__ import annotations
@@ -18,7 +29,17 @@ from __future__ import annotations
 from blinker import Namespace, Signal
 
 __all__ = [
+    "BY_NOTIFICATION",
     "BY_STATUS",
+    "notification_cancel",
+    "notification_check",
+    "notification_confirm",
+    "notification_fail",
+    "notification_pay",
+    "notification_receipt",
+    "notification_received",
+    "notification_recurrent",
+    "notification_refund",
     "payment_authorized",
     "payment_cancelled",
     "payment_created",
@@ -44,4 +65,26 @@ BY_STATUS: dict[str, Signal] = {
     "failed": payment_failed,
     "refunded": payment_refunded,
     "cancelled": payment_cancelled,
+}
+
+notification_received: Signal = _signals.signal("checkout-kit.notification-received")
+notification_check: Signal = _signals.signal("checkout-kit.notification-check")
+notification_pay: Signal = _signals.signal("checkout-kit.notification-pay")
+notification_fail: Signal = _signals.signal("checkout-kit.notification-fail")
+notification_confirm: Signal = _signals.signal("checkout-kit.notification-confirm")
+notification_refund: Signal = _signals.signal("checkout-kit.notification-refund")
+notification_cancel: Signal = _signals.signal("checkout-kit.notification-cancel")
+notification_recurrent: Signal = _signals.signal("checkout-kit.notification-recurrent")
+notification_receipt: Signal = _signals.signal("checkout-kit.notification-receipt")
+
+#: The signal of each notification type (webhooks.WEBHOOK_TYPES).
+BY_NOTIFICATION: dict[str, Signal] = {
+    "Check": notification_check,
+    "Pay": notification_pay,
+    "Fail": notification_fail,
+    "Confirm": notification_confirm,
+    "Refund": notification_refund,
+    "Cancel": notification_cancel,
+    "Recurrent": notification_recurrent,
+    "Receipt": notification_receipt,
 }

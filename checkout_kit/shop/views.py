@@ -38,7 +38,7 @@ from ..ledger.store import Payment
 from ..reasons import reason_for
 from ..threeds import acs_form
 from .config import origin_of
-from .extension import KitState, refresh, state
+from .extension import KitState, state
 from .forms import make_pay_form, unexpected_fields
 from .i18n import CHECKOUT_CODES, N_, Catalogs
 from .security import PagePolicy, harden, nonce, page_policy
@@ -56,6 +56,7 @@ SUCCESS = frozenset({"succeeded", "authorized"})
 FAILURE = frozenset({"failed", "cancelled", "refunded"})
 PENDING = frozenset({"created", "processing", "awaiting_3ds", "unknown"})
 _PAYABLE = frozenset({"created", "failed"})
+_IN_FLIGHT = frozenset({"processing", "awaiting_3ds", "unknown"})
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: Problems with a request, by code (texts in the catalogs).
@@ -319,7 +320,8 @@ def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Respons
                    page_data=_page_data({"page": "threeds", "framed": framed}))
 
 
-@bp.post("/3ds/<token>")
+# No merging of "//": a token with a slash is no token (404), not a redirect elsewhere.
+@bp.post("/3ds/<token>", merge_slashes=False)
 def term(token: str) -> Response:
     """TermUrl: the bank's cross-site POST of ``MD`` and ``PaRes``.
 
@@ -360,11 +362,13 @@ def result(payment_id: str) -> Response:
         policy = PagePolicy(framed_by_self=True)
         return _render("breakout.html", policy, url=_result_url(payment.id),
                        page_data=_page_data({"page": "breakout", "url": _result_url(payment.id)}))
-    if str(payment.status) in PENDING or payment.status == "failed":
-        # A widget payment (a retry after a decline too) is paid at the gateway
-        # without us: only the gateway knows.
+    if str(payment.status) in _IN_FLIGHT:
+        # A call of our server whose answer is late or lost: the gateway knows. A widget
+        # payment (created, or failed before a retry) is settled by its Pay or Fail
+        # notification, or by reconcile, never by the payer's browser coming back: the
+        # page stays pending and reloads until the notification lands.
         with contextlib.suppress(GatewayError):  # still pending: the page asks again
-            payment = refresh(kit, payment.id)
+            payment = kit.service.refresh(payment.id)
     status = str(payment.status)
     if status in SUCCESS:
         return _render("success.html", PagePolicy(), payment=payment, amount=_amount(payment))

@@ -9,17 +9,19 @@ the same client.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from checkout_kit.ledger import upgrade
+from checkout_kit.notifications import NotificationType
 from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
 from checkout_kit.shop import CheckoutKit, mount_sandbox
@@ -96,21 +98,51 @@ def form_of(html: str, form_id: str | None = None) -> dict[str, Any]:
     return {"action": action, "fields": fields}
 
 
-def make_shop(tmp_path: Path, keys: dict[int, bytes], **config: Any) -> Shop:
+#: Where the sandbox sends notifications (in-process, to the shop app).
+SHOP_ORIGIN = "http://shop.test"
+
+
+def make_shop(tmp_path: Path, keys: dict[int, bytes], *, notify: bool = False,
+              wrap_notifications: Callable[[httpx.BaseTransport], httpx.BaseTransport]
+              | None = None, **config: Any) -> Shop:
+    """A shop with the sandbox mounted. With ``notify`` the sandbox sends every
+    notification type (Check included) to the shop's routes, in-process, through
+    ``wrap_notifications(transport)`` when given (a shop that is down...)."""
     app = Flask("shop_under_test", instance_path=str(tmp_path))
     app.config.update(SECRET_KEY="test secret", TESTING=True,
                       CHECKOUT_KIT_DATABASE_URL=f"sqlite:///{tmp_path}/ledger.sqlite3", **config)
+    options: dict[str, Any] = {}
+    if notify:
+        transport: httpx.BaseTransport = httpx.WSGITransport(app=app)
+        options["notification_transport"] = (
+            transport if wrap_notifications is None else wrap_notifications(transport))
     sandbox_app = create_sandbox_app(public_id=SANDBOX_PUBLIC_ID, api_secret=SANDBOX_API_SECRET,
-                                     keys=keys, acs_url="/sandbox/acs")
+                                     keys=keys, acs_url="/sandbox/acs", **options)
     mount_sandbox(app, sandbox_app)
     kit = CheckoutKit(app)
     upgrade(state(app).settings.database_url)
-    return Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
+    made = Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
+    if notify:
+        for kind in NotificationType:
+            # Through the API, as a shop would (the sandbox also allows Check there).
+            made.state.client.update_notification_settings(
+                kind.value, is_enabled=True, http_method="POST",
+                address=f"{SHOP_ORIGIN}/checkout/notifications/{kind.value.lower()}")
+    return made
 
 
 @pytest.fixture
 def shop(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> Iterator[Shop]:
     made = make_shop(tmp_path, cloudpayments_sandbox_keys)
+    yield made
+    made.state.ledger.engine.dispose()
+    made.state.client.close()
+
+
+@pytest.fixture
+def notified_shop(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> Iterator[Shop]:
+    """A shop the sandbox sends its notifications to (every type)."""
+    made = make_shop(tmp_path, cloudpayments_sandbox_keys, notify=True)
     yield made
     made.state.ledger.engine.dispose()
     made.state.client.close()

@@ -1,5 +1,6 @@
 """Widget mode: the page opens the widget with the ledger's data; the result comes
-from the gateway (find), never from the browser."""
+from the gateway's notifications (or an explicit refresh/reconcile), never from the
+browser."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def test_widget_page_opens_with_the_ledger_data(shop: Shop) -> None:
     assert data["resultUrl"] == f"/checkout/payments/{payment.id}"
 
 
-def test_widget_result_is_pending_until_the_gateway_knows(shop: Shop) -> None:
+def test_widget_result_is_pending_until_the_gateway_knows(notified_shop: Shop) -> None:
+    shop = notified_shop
     payment = shop.create()
     pending = shop.client.get(f"/checkout/payments/{payment.id}")
     assert 'data-result="pending"' in pending.text
@@ -61,7 +63,8 @@ def test_widget_result_is_pending_until_the_gateway_knows(shop: Shop) -> None:
     assert stored.status is PaymentStatus.SUCCEEDED and stored.gateway_transaction_id
 
 
-def test_widget_decline_is_learned_from_the_gateway(shop: Shop) -> None:
+def test_widget_decline_is_learned_from_the_gateway(notified_shop: Shop) -> None:
+    shop = notified_shop
     payment = shop.create()
     with pytest.raises(PaymentDeclined):
         widget_pays(shop, payment, DECLINED)
@@ -90,7 +93,8 @@ def test_a_two_stage_payment_shows_held(shop: Shop) -> None:
     assert 'data-result="success"' in page.text and "held on your card" in page.text
 
 
-def test_a_widget_retry_after_a_decline_is_found(shop: Shop) -> None:
+def test_a_widget_retry_after_a_decline_is_found(notified_shop: Shop) -> None:
+    shop = notified_shop
     payment = shop.create()
     with pytest.raises(PaymentDeclined):
         widget_pays(shop, payment, DECLINED)
@@ -109,3 +113,17 @@ def test_a_widget_retry_after_a_decline_is_found(shop: Shop) -> None:
     shop.pay(other.id, DECLINED)
     assert 'data-result="failure"' in shop.client.get(f"/checkout/payments/{other.id}").text
     assert shop.state.ledger.get(other.id).status is PaymentStatus.FAILED
+
+
+def test_without_its_notification_a_widget_payment_stays_pending_until_refreshed(
+        shop: Shop) -> None:
+    # The payer's browser coming back proves nothing: the page asks nobody and waits.
+    payment = shop.create()
+    widget_pays(shop, payment, NO_3DS)
+    for _ in range(2):
+        page = shop.client.get(f"/checkout/payments/{payment.id}")
+        assert 'data-result="pending"' in page.text
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.CREATED
+    with shop.app.app_context():
+        assert shop.kit.refresh(payment.id).status == "succeeded"
+    assert 'data-result="success"' in shop.client.get(f"/checkout/payments/{payment.id}").text

@@ -1,0 +1,511 @@
+"""Gateway notifications in the ledger: the audit log, and applying each one once.
+
+:class:`Inbox` is the only writer of ``checkout_notifications`` (one row per request
+that reached the shop, forged ones included, with the raw bytes) and of
+``checkout_notification_keys`` (one row per notification applied, keyed by
+:func:`checkout_kit.webhooks.notification_key`).
+
+Applying happens in one transaction: under the payment's row lock (found by
+``InvoiceId``, else by transaction id), the key is looked up; if it is there the
+delivery is a duplicate and changes nothing; otherwise the effect is made through the
+state machine, the key is inserted and the audit row says what happened. Where there
+is no payment to lock (an unknown invoice, ``Recurrent``, ``Receipt``), the key's
+primary key is what refuses the second of two concurrent deliveries.
+
+The effects (docs/gateway.md §5.1, §5.4):
+
+===========  ===========================================================================
+``Check``    decided by the caller's ``decide`` (the default: webhooks.check_decision);
+             the code is stored, so a repeated Check gets the same answer
+``Pay``      ``created|failed -> processing -> succeeded`` (``authorized`` for a
+             two-stage payment); a payment already succeeded is left alone (no-op)
+``Fail``     a pending payment becomes ``failed`` with the reason; after a ``Pay`` it is
+             only noted in the history: it never undoes a payment
+``Confirm``  ``authorized -> succeeded`` with the captured amount
+``Cancel``   ``authorized -> cancelled``
+``Refund``   ``refunded_amount`` grows (``refunded`` once it is all); a refund the
+             ledger made itself (an attempt carrying that transaction) is not counted
+             twice
+others       recorded only (``Recurrent``, ``Receipt``)
+===========  ===========================================================================
+
+Every payment-bound notification is checked against the payment first: its account,
+amount and currency (webhooks.payment_mismatch) and, for ``Confirm``, ``Cancel`` and
+``Refund``, its transaction. A notification that does not match changes nothing and is
+recorded as ``mismatch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from .. import jsoncodec
+from ..errors import PaymentNotFoundError
+from ..notifications import CheckCode, Notification, NotificationType
+from ..webhooks import Received, payment_mismatch
+from .schema import notification_keys, notifications
+from .states import PaymentStatus
+from .store import Ledger, Payment, Unit
+
+__all__ = [
+    "OUTCOMES",
+    "Applied",
+    "CheckDecider",
+    "Inbox",
+    "NotificationRecord",
+]
+
+log = logging.getLogger(__name__)
+
+S = PaymentStatus
+T = NotificationType
+
+#: What became of a delivery (``checkout_notifications.outcome``).
+OUTCOMES: Final = {
+    "received": "stored, not (yet) looked at",
+    "refused": "not accepted: bad signature, unreadable body or sender not allowed",
+    "applied": "applied to the ledger (a status or amount changed, or a history note)",
+    "decided": "a Check answered from the ledger and the shop's rules",
+    "recorded": "nothing to change in the ledger (Recurrent, Receipt, an already settled "
+                "payment)",
+    "duplicate": "applied before under the same key: acknowledged, changed nothing",
+    "mismatch": "account, amount, currency or transaction differ from the payment",
+    "unknown_payment": "no payment in the ledger for it",
+    "deferred": "a refund call of our own is in flight: its answer (or reconcile) counts it",
+    "error": "failed inside the shop; the gateway will deliver it again",
+}
+
+#: ``decide(notification, payment_or_None) -> code`` for a Check.
+CheckDecider = Callable[[Notification, Payment | None], int]
+
+#: Payment statuses a card notification may still settle.
+_OPEN: Final = frozenset({S.PROCESSING, S.AWAITING_3DS, S.UNKNOWN})
+_PAID: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED})
+#: Payment operations whose lost (``unknown``) attempt a card notification settles.
+_CARD_CALLS: Final = frozenset({"charge", "auth", "post3ds"})
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """One row of the audit log. ``body`` is the raw bytes (the query string of a GET);
+    ``headers`` the ones that matter (HMAC, content type, forwarding)."""
+
+    id: int
+    type: str
+    method: str
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
+    remote_addr: str | None = field(repr=False)
+    signature_valid: bool
+    applied: bool
+    outcome: str
+    code: int | None
+    key: str | None
+    payment_id: str | None
+    replay_of: int | None
+    error: str | None
+    received_at: datetime
+
+    @classmethod
+    def _from_row(cls, row: RowMapping) -> NotificationRecord:
+        data = dict(row)
+        data["body"] = bytes(data["body"])
+        data["headers"] = jsoncodec.loads(data["headers"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :meth:`Inbox.apply` did. ``code`` is the answer for the gateway.
+    ``changes`` are the payment's status changes ``(payment, old, new)``, committed;
+    ``refunded`` the amount a Refund added (also when the status stayed)."""
+
+    record: NotificationRecord
+    code: int
+    payment: Payment | None = None
+    changes: tuple[tuple[Payment, PaymentStatus, PaymentStatus], ...] = ()
+    refunded: Decimal | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        """Whether this delivery repeated one applied before."""
+        return self.record.outcome == "duplicate"
+
+    @property
+    def applied(self) -> bool:
+        """Whether this delivery was the one applied (a duplicate is not)."""
+        return self.record.applied
+
+
+@dataclass
+class _Effect:
+    outcome: str
+    code: int = 0
+    error: str | None = None
+    refunded: Decimal | None = None
+
+    @property
+    def consumes_key(self) -> bool:
+        # Only what was acted on is "applied once"; a mismatch or an unknown payment may
+        # be replayed once the shop fixed its side.
+        return self.outcome in ("applied", "decided", "recorded")
+
+
+def _key_text(key: tuple[str, str, str]) -> str:
+    return ":".join(key)
+
+
+#: Lengths of the key columns (``checkout_notification_keys``).
+_KEY_LIMITS: Final = (20, 255, 320)
+
+
+def _stored_key(key: tuple[str, str, str]) -> tuple[str, str, str]:
+    """The key as stored: a part longer than its column (or holding a NUL, which
+    PostgreSQL's text cannot) is replaced by its SHA-256, so that an unusual but signed
+    identifier still has one key, never a database error."""
+    parts = []
+    for part, limit in zip(key, _KEY_LIMITS, strict=True):
+        if len(part) > limit or "\x00" in part:
+            part = "sha256:" + hashlib.sha256(part.encode("utf-8")).hexdigest()
+        parts.append(part[:limit])
+    return parts[0], parts[1], parts[2]
+
+
+def _clean(text: str | None, limit: int = 2000) -> str | None:
+    # PostgreSQL's text cannot hold NUL; an error message may quote received bytes.
+    return None if text is None else text.replace("\x00", "\\x00")[:limit]
+
+
+class Inbox:
+    """The notification log and the exactly-once application over a :class:`Ledger`."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def __repr__(self) -> str:
+        return f"Inbox({self.ledger!r})"
+
+    # --- the audit log ----------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        type: str,
+        method: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        remote_addr: str | None,
+        signature_valid: bool,
+        outcome: str = "received",
+        code: int | None = None,
+        error: str | None = None,
+        replay_of: int | None = None,
+    ) -> NotificationRecord:
+        """Store one request as it arrived, in its own transaction (so that it is kept
+        whatever happens next)."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        values = {
+            "type": type[:20], "method": method[:10], "body": bytes(body),
+            "headers": jsoncodec.dumps(dict(headers)),
+            "remote_addr": _clean(remote_addr, 64),
+            "signature_valid": signature_valid, "applied": False, "outcome": outcome,
+            "code": code, "key": None, "payment_id": None, "replay_of": replay_of,
+            "error": _clean(error), "received_at": self.ledger.now(),
+        }
+        with self.ledger.engine.begin() as conn:
+            new_id = conn.execute(notifications.insert().values(**values)).inserted_primary_key
+            assert new_id is not None
+            return self._read(conn, int(new_id[0]))
+
+    def get(self, record_id: int) -> NotificationRecord:
+        """One audit row (``LookupError`` when there is none)."""
+        with self.ledger.engine.connect() as conn:
+            return self._read(conn, record_id)
+
+    def list(
+        self, *, type: str | None = None, payment_id: str | None = None, limit: int = 100
+    ) -> list[NotificationRecord]:
+        """Audit rows, newest first, optionally of one type or one payment."""
+        query = sa.select(notifications).order_by(notifications.c.id.desc()).limit(limit)
+        if type is not None:
+            query = query.where(sa.func.lower(notifications.c.type) == type.lower())
+        if payment_id is not None:
+            query = query.where(notifications.c.payment_id == payment_id)
+        with self.ledger.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [NotificationRecord._from_row(row) for row in rows]
+
+    def applied_count(self, key: tuple[str, str, str]) -> int:
+        """How many times ``key`` was applied (0 or 1: the key is a primary key)."""
+        with self.ledger.engine.connect() as conn:
+            return int(conn.execute(
+                sa.select(sa.func.count()).select_from(notification_keys)
+                .where(*self._key_filter(_stored_key(key)))).scalar_one())
+
+    def mark(self, record_id: int, *, outcome: str, error: str | None = None,
+             code: int | None = None) -> NotificationRecord:
+        """Set a stored row's outcome (a delivery that failed inside the shop)."""
+        with self.ledger.engine.begin() as conn:
+            conn.execute(notifications.update().where(notifications.c.id == record_id).values(
+                outcome=outcome, code=code, error=_clean(error)))
+            return self._read(conn, record_id)
+
+    # --- applying ---------------------------------------------------------------------
+
+    def apply(self, record_id: int, received: Received, decide: CheckDecider) -> Applied:
+        """Apply a verified notification (stored as ``record_id``) exactly once."""
+        key = _stored_key(received.key)
+        payment = self._payment_for(received)
+        try:
+            with self._transaction(payment) as (conn, unit):
+                stored = conn.execute(
+                    sa.select(notification_keys.c.code).where(*self._key_filter(key))
+                ).scalar_one_or_none()
+                current = unit.payment if unit is not None else None
+                if stored is not None:
+                    effect = _Effect("duplicate", code=int(stored))
+                else:
+                    effect = self._effect(received, unit, current, decide)
+                    if effect.consumes_key:
+                        conn.execute(notification_keys.insert().values(
+                            type=key[0], ident=key[1], qualifier=key[2],
+                            notification_id=record_id, code=effect.code,
+                            applied_at=self.ledger.now()))
+                if unit is not None:
+                    current = unit.payment
+                record = self._finish(conn, record_id, key, effect, current)
+                changes = tuple(unit.changes) if unit is not None else ()
+        except sa.exc.IntegrityError:
+            # A concurrent delivery of the same notification inserted the key first
+            # (possible only where no payment row was there to lock).
+            with self.ledger.engine.begin() as conn:
+                stored = conn.execute(
+                    sa.select(notification_keys.c.code).where(*self._key_filter(key))
+                ).scalar_one_or_none()
+                if stored is None:
+                    raise
+                effect = _Effect("duplicate", code=int(stored))
+                record = self._finish(conn, record_id, key, effect, payment)
+            return Applied(record, effect.code, payment)
+        return Applied(record, effect.code, current, changes, effect.refunded)
+
+    @contextmanager
+    def _transaction(
+        self, payment: Payment | None
+    ) -> Iterator[tuple[Connection, Unit | None]]:
+        if payment is None:
+            with self.ledger.engine.begin() as conn:
+                yield conn, None
+            return
+        with self.ledger.update(payment.id) as unit:
+            yield unit.connection, unit
+
+    def _finish(self, conn: Connection, record_id: int, key: tuple[str, str, str],
+                effect: _Effect, payment: Payment | None) -> NotificationRecord:
+        if effect.error is not None:
+            log.warning("notification %s (%s): %s", record_id, effect.outcome, effect.error)
+        conn.execute(notifications.update().where(notifications.c.id == record_id).values(
+            applied=effect.consumes_key, outcome=effect.outcome, code=effect.code,
+            key=_key_text(key)[:600], payment_id=None if payment is None else payment.id,
+            error=_clean(effect.error)))
+        return self._read(conn, record_id)
+
+    def _payment_for(self, received: Received) -> Payment | None:
+        """The ledger payment a notification is about: by ``InvoiceId``, else by the
+        gateway transaction (for a Refund: the refunded payment's)."""
+        n = received.notification
+        if n is None or n.type is T.RECURRENT:
+            return None
+        if n.invoice_id:
+            try:
+                return self.ledger.get_by_invoice(n.invoice_id)
+            except PaymentNotFoundError:
+                return None
+        tx = n.payment_transaction_id if n.type is T.REFUND else n.transaction_id
+        return None if tx is None else self.ledger.find_by_transaction(tx)
+
+    def _effect(self, received: Received, unit: Unit | None, payment: Payment | None,
+                decide: CheckDecider) -> _Effect:
+        n = received.notification
+        if n is None or n.type is T.RECURRENT:
+            return _Effect("recorded")
+        if n.type is T.CHECK:
+            return _Effect("decided", code=int(decide(n, payment)))
+        if unit is None or payment is None:
+            return _Effect("unknown_payment", error=f"no payment for invoice {n.invoice_id!r}"
+                           f" / transaction {n.transaction_id}")
+        partial = n.type in (T.CONFIRM, T.REFUND, T.CANCEL)
+        mismatch = payment_mismatch(n, payment, partial=partial)
+        if mismatch is not None:
+            what = "account" if mismatch is CheckCode.INVALID_ACCOUNT_ID else "amount/currency"
+            return _Effect("mismatch", error=f"{n.type.value}: another {what} than payment "
+                                             f"{payment.id}")
+        handler = _HANDLERS[n.type]
+        return handler(unit, n)
+
+    # --- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _key_filter(key: tuple[str, str, str]) -> tuple[Any, ...]:
+        return (notification_keys.c.type == key[0], notification_keys.c.ident == key[1],
+                notification_keys.c.qualifier == key[2])
+
+    @staticmethod
+    def _read(conn: Connection, record_id: int) -> NotificationRecord:
+        row = conn.execute(
+            sa.select(notifications).where(notifications.c.id == record_id)
+        ).mappings().one_or_none()
+        if row is None:
+            raise LookupError(f"no notification {record_id}")
+        return NotificationRecord._from_row(row)
+
+
+# --------------------------------------------------------------------------- effects
+
+
+def _card_columns(n: Notification) -> dict[str, Any]:
+    columns: dict[str, Any] = {"gateway_transaction_id": n.transaction_id}
+    if n.test_mode is not None:
+        columns["test_mode"] = n.test_mode
+    if n.token:
+        columns["token"] = n.token
+    return columns
+
+
+def _settle_lost_calls(unit: Unit) -> None:
+    # A charge whose answer was lost is settled by the notification: reconcile need
+    # not ask about it any more.
+    for attempt in unit.attempts(outcome="unknown"):
+        if attempt.operation in _CARD_CALLS:
+            unit.finish_attempt(attempt, "reconciled")
+
+
+def _pay(unit: Unit, n: Notification) -> _Effect:
+    payment = unit.payment
+    target = S.AUTHORIZED if (n.status or "").lower() == "authorized" else S.SUCCEEDED
+    if payment.status in _PAID:
+        if payment.gateway_transaction_id not in (None, n.transaction_id):
+            unit.note(f"Pay notification for another transaction {n.transaction_id}")
+            return _Effect("applied", error=f"payment {payment.id} was already paid by "
+                                            f"transaction {payment.gateway_transaction_id}")
+        return _Effect("recorded")  # the page (or an earlier notification) got there first
+    if payment.status is S.CANCELLED:
+        unit.note(f"Pay notification {n.transaction_id} for a cancelled payment")
+        return _Effect("applied", error=f"payment {payment.id} is cancelled")
+    if payment.status in (S.CREATED, S.FAILED):
+        unit.transition(S.PROCESSING, note="Pay notification: paid at the gateway")
+    unit.transition(target, note=f"Pay notification {n.transaction_id}", reason_code=None,
+                    cardholder_message=None, **_card_columns(n))
+    _settle_lost_calls(unit)
+    return _Effect("applied")
+
+
+def _fail(unit: Unit, n: Notification) -> _Effect:
+    payment = unit.payment
+    reason = f"{n.reason_code} {n.reason or ''}".strip()
+    if payment.status in _PAID or payment.status is S.CANCELLED:
+        # A decline of another attempt (or a backup acquirer's) never undoes a payment.
+        unit.note(f"Fail notification {n.transaction_id} ({reason}) after the payment")
+        return _Effect("applied")
+    if payment.status is S.FAILED:
+        return _Effect("recorded")
+    if payment.status is S.PROCESSING and payment.gateway_transaction_id == n.transaction_id:
+        # The payer is already trying again; this is the earlier attempt's decline.
+        unit.note(f"Fail notification {n.transaction_id} ({reason}) of an earlier attempt")
+        return _Effect("applied")
+    if payment.status is S.CREATED:
+        unit.transition(S.PROCESSING, note="Fail notification: declined at the gateway")
+    columns = _card_columns(n)
+    if n.card_holder_message:
+        columns["cardholder_message"] = n.card_holder_message
+    unit.transition(S.FAILED, note=f"Fail notification {n.transaction_id}: {reason}",
+                    reason_code=n.reason_code, **columns)
+    _settle_lost_calls(unit)
+    return _Effect("applied")
+
+
+def _other_transaction(unit: Unit, tx: int | None, n: Notification) -> _Effect | None:
+    payment = unit.payment
+    if tx is None or payment.gateway_transaction_id != tx:
+        return _Effect("mismatch", error=f"{n.type.value} for transaction {tx}; payment "
+                                         f"{payment.id} is {payment.gateway_transaction_id}")
+    return None
+
+
+def _confirm(unit: Unit, n: Notification) -> _Effect:
+    other = _other_transaction(unit, n.transaction_id, n)
+    if other is not None:
+        return other
+    payment = unit.payment
+    if payment.status is S.SUCCEEDED or payment.status is S.REFUNDED:
+        return _Effect("recorded")  # our own confirm call recorded it already
+    if payment.status not in (S.AUTHORIZED, S.UNKNOWN):
+        unit.note(f"Confirm notification in status {payment.status.value}")
+        return _Effect("applied", error=f"Confirm for payment {payment.id} in status "
+                                        f"{payment.status.value}")
+    unit.transition(S.SUCCEEDED, note=f"Confirm notification: {n.amount} captured",
+                    amount=n.amount)
+    return _Effect("applied")
+
+
+def _cancel(unit: Unit, n: Notification) -> _Effect:
+    other = _other_transaction(unit, n.transaction_id, n)
+    if other is not None:
+        return other
+    payment = unit.payment
+    if payment.status is S.CANCELLED:
+        return _Effect("recorded")
+    if payment.status not in (S.AUTHORIZED, S.UNKNOWN, S.AWAITING_3DS):
+        unit.note(f"Cancel notification in status {payment.status.value}")
+        return _Effect("applied", error=f"Cancel for payment {payment.id} in status "
+                                        f"{payment.status.value}")
+    unit.transition(S.CANCELLED, note="Cancel notification")
+    return _Effect("applied")
+
+
+def _refund(unit: Unit, n: Notification) -> _Effect:
+    other = _other_transaction(unit, n.payment_transaction_id, n)
+    if other is not None:
+        return other
+    assert n.amount is not None  # payment_mismatch refused a notification without one
+    refunds = [a for a in unit.attempts() if a.operation == "refund"]
+    if any(a.gateway_transaction_id == n.transaction_id for a in refunds):
+        return _Effect("recorded")  # our own refund call, already counted
+    if any(a.outcome in ("pending", "unknown") for a in refunds):
+        return _Effect("deferred", error="a refund call of ours is in flight or unknown; "
+                                         "its answer or reconcile counts it")
+    payment = unit.payment
+    if payment.status is not S.SUCCEEDED:
+        unit.note(f"Refund notification {n.transaction_id} in status {payment.status.value}")
+        return _Effect("applied", error=f"Refund for payment {payment.id} in status "
+                                        f"{payment.status.value}")
+    total = payment.refunded_amount + n.amount
+    if total > payment.amount:
+        return _Effect("mismatch", error=f"refunds of {total} exceed payment {payment.id}")
+    note = f"Refund notification {n.transaction_id}: {n.amount} refunded"
+    if total == payment.amount:
+        unit.transition(S.REFUNDED, note=note, refunded_amount=total)
+    else:
+        unit.update(refunded_amount=total)
+        unit.note(note)
+    return _Effect("applied", refunded=n.amount)
+
+
+_HANDLERS: Final[dict[NotificationType, Callable[[Unit, Notification], _Effect]]] = {
+    T.PAY: _pay,
+    T.FAIL: _fail,
+    T.CONFIRM: _confirm,
+    T.CANCEL: _cancel,
+    T.REFUND: _refund,
+}

@@ -1,0 +1,319 @@
+"""The extension's notification routes: raw bytes, signatures, JSON answers, the Check
+decision and shop rules, exactly once, the sender-IP check, CSRF, the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask_wtf import CSRFProtect
+
+from checkout_kit import webhooks
+from checkout_kit.ledger import PaymentStatus
+from checkout_kit.notifications import CheckCode
+from checkout_kit.pytest_plugin import send_notification
+from checkout_kit.shop import signals
+from checkout_kit.shop.notifications import notification_path
+
+from .conftest import NO_3DS, Shop, make_shop
+
+BASE = "/checkout/notifications"
+
+
+def _fields(payment: Any, **extra: str) -> dict[str, str]:
+    return {"InvoiceId": payment.invoice_id, "Amount": str(payment.amount),
+            "Currency": payment.currency, **extra}
+
+
+def _send(shop: Shop, kind: str, fields: dict[str, str], **kw: Any) -> Any:
+    return send_notification(shop.client, kind, path=f"{BASE}/{kind.lower()}",
+                             fields=fields, **kw)
+
+
+@pytest.mark.parametrize("kind", webhooks.WEBHOOK_TYPES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_type_has_a_route_taking_get_and_post(shop: Shop, kind: str, method: str) -> None:
+    assert notification_path(kind) == f"/notifications/{kind.lower()}"
+    sent = _send(shop, kind, {}, method=method)
+    assert sent.response.mimetype == "application/json"
+    # Check of an unknown invoice is declined (10); everything else is acknowledged.
+    assert (sent.status_code, sent.code) == (200, 10 if kind == "Check" else 0)
+    (row,) = shop.state.inbox.list()
+    assert row.type == kind and row.method == method and row.signature_valid
+
+
+@pytest.mark.parametrize("case", ["unsigned", "wrong secret", "tampered"])
+def test_a_forged_notification_gets_401_json_and_is_logged_without_its_body(
+        shop: Shop, case: str, caplog: pytest.LogCaptureFixture) -> None:
+    payment = shop.create()
+    fields = _fields(payment, Email="secret-buyer@example.com")
+    kw: dict[str, Any] = {
+        "unsigned": {"headers": {"Content-HMAC": "", "X-Content-HMAC": ""}},
+        "wrong secret": {"secret": "not the api secret"},
+        "tampered": {"headers": {"Content-HMAC": "AAAA", "X-Content-HMAC": "AAAA"}},
+    }[case]
+    with caplog.at_level(logging.INFO):
+        sent = _send(shop, "Pay", fields, **kw)
+    assert (sent.status_code, sent.response.get_json()) == (401, {"code": 13})
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.CREATED
+    assert "secret-buyer" not in caplog.text and "refused" in caplog.text
+    (row,) = shop.state.inbox.list()
+    assert (row.signature_valid, row.applied, row.outcome) == (False, False, "refused")
+    assert b"secret-buyer" in row.body  # kept in the audit log, never in the log file
+
+
+def test_a_signed_but_unreadable_notification_gets_400(shop: Shop) -> None:
+    sent = _send(shop, "Pay", {"TransactionId": "not a number"})
+    assert (sent.status_code, sent.code) == (400, 13)
+    (row,) = shop.state.inbox.list()
+    assert row.signature_valid and row.outcome == "refused" and "TransactionId" in row.error
+
+
+def test_other_methods_and_huge_bodies_are_answered_json(shop: Shop) -> None:
+    put = shop.client.put(f"{BASE}/pay", data=b"x=1")
+    assert (put.status_code, put.get_json()) == (405, {"code": 13})
+    huge = shop.client.post(f"{BASE}/pay", data=b"x" * (webhooks.MAX_BODY_BYTES + 1),
+                            content_type="application/x-www-form-urlencoded")
+    assert (huge.status_code, huge.get_json()) == (413, {"code": 13})
+    assert [r.outcome for r in shop.state.inbox.list()] == ["refused", "refused"]
+
+
+def test_an_internal_error_answers_json(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    payment = shop.create()
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(shop.state.inbox, "apply", broken)
+    sent = _send(shop, "Pay", _fields(payment))
+    assert (sent.status_code, sent.code) == (500, 13)
+    (row,) = shop.state.inbox.list()
+    assert row.outcome == "error" and "database on fire" in (row.error or "")
+    monkeypatch.setattr(shop.state.inbox, "record", broken)
+    assert _send(shop, "Pay", _fields(payment)).response.get_json() == {"code": 13}
+
+
+# --------------------------------------------------------------------------- Check
+
+
+def test_check_answers_from_the_ledger(shop: Shop) -> None:
+    now = datetime.now(UTC)
+    ok = shop.create("c-ok", account_id="user@example.com")
+    assert _send(shop, "Check", _fields(ok)).code == 0
+    assert _send(shop, "Check", _fields(ok, InvoiceId="nope")).code == 10
+    assert _send(shop, "Check", _fields(ok, AccountId="mallory")).code == 11
+    assert _send(shop, "Check", _fields(ok, Amount="99.99")).code == 12
+    assert _send(shop, "Check", _fields(ok, Currency="USD")).code == 12
+    expired = shop.create("c-old", expires_at=now - timedelta(minutes=1))
+    assert _send(shop, "Check", _fields(expired)).code == 20
+    paid = shop.create("c-paid")
+    shop.pay(paid.id, NO_3DS)
+    assert _send(shop, "Check", _fields(paid)).code == 13
+    assert shop.state.ledger.get(ok.id).status is PaymentStatus.CREATED  # Check changes nothing
+
+
+def test_a_repeated_check_gets_the_first_answer(shop: Shop) -> None:
+    payment = shop.create()
+    fields = _fields(payment, TransactionId="42")
+    assert _send(shop, "Check", fields).code == 0
+    shop.pay(payment.id, NO_3DS)  # paid meanwhile: a new Check would answer 13
+    again = _send(shop, "Check", fields)
+    assert again.code == 0
+    assert shop.state.inbox.list()[0].outcome == "duplicate"
+
+
+def test_shop_rules_decline_and_a_crashing_rule_declines_without_a_500(
+        shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    sold_out = shop.create("sold-out")
+    broken = shop.create("broken")
+    fine = shop.create("fine")
+
+    @shop.kit.check_rule
+    def stock(notification: Any, payment: Any) -> int | None:
+        return CheckCode.NOT_ACCEPTED if payment.invoice_id == "sold-out" else None
+
+    @shop.kit.checks.rule
+    def flaky(notification: Any, payment: Any) -> int | None:
+        if payment.invoice_id == "broken":
+            raise KeyError("stock service down")
+        return None
+
+    assert _send(shop, "Check", _fields(sold_out)).code == 13
+    with caplog.at_level(logging.ERROR):
+        crashed = _send(shop, "Check", _fields(broken))
+    assert (crashed.status_code, crashed.code) == (200, 13)
+    assert "flaky" in caplog.text and "KeyError" in caplog.text
+    assert _send(shop, "Check", _fields(fine)).code == 0
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def test_pay_after_the_page_succeeded_is_a_no_op_and_a_late_fail_does_not_undo_it(
+        shop: Shop) -> None:
+    payment = shop.create()
+    shop.pay(payment.id, NO_3DS)
+    paid = shop.state.ledger.get(payment.id)
+    assert paid.status is PaymentStatus.SUCCEEDED
+    tx = str(paid.gateway_transaction_id)
+    heard: list[str] = []
+    signals.payment_succeeded.connect(lambda *_a, **_k: heard.append("succeeded"),
+                                      shop.app, weak=False)
+    assert _send(shop, "Pay", _fields(payment, TransactionId=tx)).code == 0
+    assert shop.state.ledger.get(payment.id) == paid and heard == []
+    assert shop.state.inbox.list()[0].outcome == "recorded"
+    fail = _send(shop, "Fail", _fields(payment, TransactionId="999", ReasonCode="5051"))
+    assert fail.code == 0
+    after = shop.state.ledger.get(payment.id)
+    assert after.status is PaymentStatus.SUCCEEDED and after.version == paid.version
+    last = shop.state.ledger.history(payment.id)[-1]
+    assert last.old_status == last.new_status == PaymentStatus.SUCCEEDED
+    assert "Fail notification 999" in (last.note or "")
+
+
+def test_a_notification_that_does_not_match_the_payment_changes_nothing(shop: Shop) -> None:
+    payment = shop.create(account_id="user@example.com")
+    for wrong in ({"Amount": "1.00"}, {"Currency": "EUR"}, {"AccountId": "mallory"}):
+        sent = _send(shop, "Pay", {**_fields(payment, AccountId="user@example.com"), **wrong})
+        assert sent.code == 0  # acknowledged: delivering it again would not fix it
+        row = shop.state.inbox.list()[0]
+        assert (row.outcome, row.applied, row.payment_id) == ("mismatch", False, payment.id)
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.CREATED
+    unknown = _send(shop, "Pay", _fields(payment, InvoiceId="nobody"))
+    assert unknown.code == 0 and shop.state.inbox.list()[0].outcome == "unknown_payment"
+
+
+def test_a_widget_pay_notification_settles_the_pending_page(shop: Shop) -> None:
+    payment = shop.create()
+    page = shop.client.get(f"/checkout/payments/{payment.id}")
+    assert 'data-result="pending"' in page.text
+    got: list[Any] = []
+    signals.notification_pay.connect(lambda _app, **kw: got.append(kw), shop.app, weak=False)
+    assert _send(shop, "Pay", _fields(payment, TransactionId="123", Token="tk_x")).code == 0
+    stored = shop.state.ledger.get(payment.id)
+    assert (stored.status, stored.gateway_transaction_id, stored.token) == (
+        PaymentStatus.SUCCEEDED, 123, "tk_x")
+    assert 'data-result="success"' in shop.client.get(f"/checkout/payments/{payment.id}").text
+    (kw,) = got
+    assert kw["type"] == "Pay" and kw["payment"].status == "succeeded" and kw["code"] == 0
+    assert kw["notification"].transaction_id == 123
+
+
+# --------------------------------------------------------------------------- senders, CSRF
+
+
+def test_the_sender_ip_check_is_off_by_default_and_honours_proxy_hops(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys, CHECKOUT_KIT_NOTIFICATION_IP_CHECK=True,
+                     CHECKOUT_KIT_NOTIFICATION_NETWORKS=["203.0.113.0/24"],
+                     CHECKOUT_KIT_NOTIFICATION_PROXY_HOPS=1)
+    payment = shop.create()
+    behind = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}  # the proxy saw 203.0.113.9
+    assert _send(shop, "Check", _fields(payment), remote_addr="10.0.0.1",
+                 headers=behind).code == 0
+    spoofed = {"X-Forwarded-For": "203.0.113.9, 198.51.100.1"}  # the sender wrote the first
+    refused = _send(shop, "Check", _fields(payment), remote_addr="10.0.0.1", headers=spoofed)
+    assert (refused.status_code, refused.code) == (403, 13)
+    assert shop.state.inbox.list()[0].error.startswith("sender address")
+    # Off by default: any address (the HMAC is the authority).
+    (tmp_path / "b").mkdir()
+    other = make_shop(tmp_path / "b", cloudpayments_sandbox_keys)
+    assert _send(other, "Check", _fields(other.create()), remote_addr="192.0.2.1").code == 0
+
+
+def test_bad_sender_settings_fail_at_start_up(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    from checkout_kit.shop.config import ConfigurationError
+
+    for key, value in (("NETWORKS", ["300.1.1.1/8"]), ("NETWORKS", "185.98.81.0/28"),
+                       ("PROXY_HOPS", -1), ("IP_CHECK", "yes")):
+        with pytest.raises(ConfigurationError, match=f"CHECKOUT_KIT_NOTIFICATION_{key}"):
+            make_shop(tmp_path, cloudpayments_sandbox_keys,
+                      **{f"CHECKOUT_KIT_NOTIFICATION_{key}": value})
+
+
+def test_the_routes_are_exempt_from_flask_wtf_csrf(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    from flask import Flask
+
+    from checkout_kit.ledger import upgrade
+    from checkout_kit.shop import CheckoutKit
+    from checkout_kit.shop.extension import state
+
+    app = Flask("csrf_shop", instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="s", CHECKOUT_KIT_PUBLIC_ID="pk",
+                      CHECKOUT_KIT_API_SECRET="secret",
+                      CHECKOUT_KIT_DATABASE_URL=f"sqlite:///{tmp_path}/csrf.db")
+    CSRFProtect(app)
+
+    @app.post("/elsewhere")
+    def elsewhere() -> str:
+        return "ok"
+
+    CheckoutKit(app)
+    upgrade(state(app).settings.database_url)
+    client = app.test_client()
+    assert client.post("/elsewhere").status_code == 400  # CSRF is on
+    sent = send_notification(client, "Recurrent", path=f"{BASE}/recurrent", secret="secret")
+    assert (sent.status_code, sent.code) == (200, 0)
+    state(app).ledger.engine.dispose()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_configure_sets_every_type_but_check_through_the_api(shop: Shop) -> None:
+    runner = shop.app.test_cli_runner()
+    result = runner.invoke(args=["checkout", "notifications", "configure",
+                                 "--base-url", "https://shop.example/"])
+    assert result.exit_code == 0, result.output
+    assert "https://shop.example/checkout/notifications/pay" in result.output
+    assert "Check" in result.output and "NOT SET" in result.output
+    client = shop.state.client
+    for kind in ("Pay", "Fail", "Confirm", "Refund", "Cancel", "Recurrent"):
+        got = client.get_notification_settings(kind)
+        assert got.is_enabled and got.address == (
+            f"https://shop.example/checkout/notifications/{kind.lower()}")
+        assert (got.http_method, got.encoding) == ("POST", "UTF8")
+    assert not client.get_notification_settings("Check").is_enabled
+    as_json = runner.invoke(args=["checkout", "notifications", "configure", "--json",
+                                  "--base-url", "https://shop.example"])
+    rows = [json.loads(line) for line in as_json.output.splitlines()]
+    assert [r["set"] for r in rows if r["type"] == "Check"] == [False]
+    bad = runner.invoke(args=["checkout", "notifications", "configure", "--base-url", "shop"])
+    assert bad.exit_code != 0 and "http(s)" in bad.output
+
+
+def test_cli_list_and_replay_keep_exactly_once(shop: Shop) -> None:
+    payment = shop.create()
+    _send(shop, "Pay", _fields(payment, TransactionId="77"))
+    runner = shop.app.test_cli_runner()
+    listed = runner.invoke(args=["checkout", "notifications", "list", "--json"])
+    (row,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert (row["type"], row["outcome"], row["applied"], row["payment"]) == (
+        "Pay", "applied", True, payment.id)
+    version = shop.state.ledger.get(payment.id).version
+    replayed = runner.invoke(args=["checkout", "notifications", "replay", str(row["id"])])
+    assert replayed.exit_code == 0 and "outcome=duplicate" in replayed.output
+    assert f"replay_of={row['id']}" in replayed.output
+    assert shop.state.ledger.get(payment.id).version == version
+    missing = runner.invoke(args=["checkout", "notifications", "replay", "9999"])
+    assert missing.exit_code == 1 and "no notification 9999" in missing.output
+
+
+def test_replay_applies_a_notification_that_came_before_its_payment(shop: Shop) -> None:
+    # A Pay that found no payment is kept; once the payment is there, replay applies it.
+    fields = {"InvoiceId": "late-1", "Amount": "100.00", "Currency": "RUB",
+              "TransactionId": "501"}
+    _send(shop, "Pay", fields)
+    (early,) = shop.state.inbox.list()
+    assert early.outcome == "unknown_payment"
+    payment = shop.create("late-1")
+    result = shop.app.test_cli_runner().invoke(
+        args=["checkout", "notifications", "replay", str(early.id)])
+    assert "outcome=applied" in result.output
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
