@@ -177,6 +177,13 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+#: Notification types whose address only the merchant account sets, and why.
+_ACCOUNT_ONLY: dict[str, str] = {
+    "Check": "set it in the merchant account (the API cannot)",
+    "Receipt": "set it in the merchant account (the API's settings list no Receipt)",
+}
+
+
 @checkout_group.group("notifications")
 def notifications_group() -> None:
     """The gateway's notifications: addresses, the audit log, replays."""
@@ -190,8 +197,9 @@ def notifications_group() -> None:
 def notifications_configure_command(base_url: str, method: str, as_json: bool) -> None:
     """Point the gateway's notifications at this shop, for every type the API may change.
 
-    Check cannot be changed through the gateway's API (docs/gateway.md §5.1): its
-    address is printed to be set in the merchant account.
+    Check cannot be changed through the gateway's API (docs/gateway.md §3.5), and the
+    cash register's Receipt is not among the types it documents (§5.1): their
+    addresses are printed to be set in the merchant account.
     """
     from urllib.parse import urlsplit
 
@@ -209,9 +217,9 @@ def notifications_configure_command(base_url: str, method: str, as_json: bool) -
             kit.settings.notification_encoding) == "cp1251" else "UTF8"
         for kind in NotificationType:
             address = root + notification_path(kind.value)
-            if kind is NotificationType.CHECK:
+            if kind.value in _ACCOUNT_ONLY:
                 row = {"type": kind.value, "address": address, "set": False,
-                       "note": "set it in the merchant account (the API cannot)"}
+                       "note": _ACCOUNT_ONLY[kind.value]}
             else:
                 kit.client.update_notification_settings(
                     kind.value, is_enabled=True, address=address, http_method=method,

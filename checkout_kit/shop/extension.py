@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from flask import Flask, current_app, url_for
@@ -30,6 +30,9 @@ from ..webhooks import CheckRule, CheckRules
 from . import signals
 from .config import ConfigurationError, Settings, load_settings
 from .i18n import Catalogs
+
+if TYPE_CHECKING:
+    from ..sandbox import Sandbox
 
 __all__ = [
     "EXTENSION_KEY",
@@ -148,17 +151,21 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     The server side calls the sandbox in-process (``httpx.WSGITransport``).
     With ``notify`` a sandbox made here sends every notification type (Check too) to
     the app's notification routes, in-process: :meth:`CheckoutKit.init_app` sets the
-    addresses through the API. Returns the sandbox app.
+    addresses as the merchant account would (the API cannot set Check,
+    docs/gateway.md §3.5). Returns the sandbox app.
     """
     from ..sandbox import create_sandbox_app, sandbox_of
 
+    notify_here = False
     if sandbox_app is None:
         sandbox_options.setdefault("acs_url", f"{prefix}/acs")
         if notify and "notification_transport" not in sandbox_options:
             sandbox_options["notification_transport"] = httpx.WSGITransport(app=app)
-            app.extensions[_NOTIFY_MOUNTED] = True
+            notify_here = True
         sandbox_app = create_sandbox_app(**sandbox_options)
     sandbox = sandbox_of(sandbox_app)
+    if notify_here:
+        app.extensions[_NOTIFY_MOUNTED] = sandbox
     app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
         app.wsgi_app, sandbox_app, prefix, WIDGET_ROOT_PATHS if widget_paths else ())
     app.config.update({
@@ -244,8 +251,9 @@ class CheckoutKit:
             exempt_from_csrf(csrf)
         app.cli.add_command(checkout_group)
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-        if app.extensions.pop(_NOTIFY_MOUNTED, False):
-            _notify_mounted_sandbox(client, settings.url_prefix)
+        mounted = app.extensions.pop(_NOTIFY_MOUNTED, None)
+        if mounted is not None:
+            _notify_mounted_sandbox(mounted, settings.url_prefix)
 
     # --- the shop's API ----------------------------------------------------------------
 
@@ -348,14 +356,15 @@ class CheckoutKit:
 
 
 
-def _notify_mounted_sandbox(client: CloudPaymentsClient, url_prefix: str) -> None:
-    """Point a sandbox mounted in the app at the app's notification routes."""
+def _notify_mounted_sandbox(sandbox: Sandbox, url_prefix: str) -> None:
+    """Point a sandbox mounted in the app at the app's notification routes, as its
+    merchant account would: Check included, which the API cannot set."""
     from ..notifications import NotificationType
 
     for kind in NotificationType:
-        client.update_notification_settings(
-            kind.value, is_enabled=True, http_method="POST",
-            address=f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}")
+        sandbox.configure_notification(
+            kind, f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}",
+            http_method="POST")
 
 
 def refresh(kit: KitState, payment_id: str) -> LedgerPayment:

@@ -15,7 +15,7 @@ snapshot after the change) and ``old_status`` as keyword arguments::
 Notifications from the gateway send ``notification_received`` and the signal of their
 type (``notification_pay``... :data:`BY_NOTIFICATION`), once per notification (never
 for a duplicate), after the ledger committed, with ``type``, ``notification`` (the
-typed :class:`~checkout_kit.notifications.Notification`, ``None`` for ``Receipt``),
+typed :class:`~checkout_kit.notifications.Notification`, ``Receipt`` included),
 ``fields`` (every field as text), ``payment`` (the ledger snapshot after it, or
 ``None``), ``code`` (the answer) and ``record`` (the audit row)::
 

@@ -124,10 +124,13 @@ def make_shop(tmp_path: Path, keys: dict[int, bytes], *, notify: bool = False,
     made = Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
     if notify:
         for kind in NotificationType:
-            # Through the API, as a shop would (the sandbox also allows Check there).
-            made.state.client.update_notification_settings(
-                kind.value, is_enabled=True, http_method="POST",
-                address=f"{SHOP_ORIGIN}/checkout/notifications/{kind.value.lower()}")
+            address = f"{SHOP_ORIGIN}/checkout/notifications/{kind.value.lower()}"
+            if kind is NotificationType.CHECK:
+                # The API cannot set Check (docs/gateway.md §3.5): the merchant account.
+                made.sandbox.configure_notification(kind, address, http_method="POST")
+            else:  # through the API, as a shop would
+                made.state.client.update_notification_settings(
+                    kind.value, is_enabled=True, http_method="POST", address=address)
     return made
 
 
