@@ -425,6 +425,8 @@ _REQUIRED: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.RECURRENT: ("Id", "Status"),
     NotificationType.RECEIPT: (),
 }
+#: Types whose fields are UNCONFIRMED: a value of another shape is kept as text only.
+_LENIENT = frozenset({NotificationType.RECEIPT})
 #: Types that need at least one of these fields (the first one present is their id).
 _REQUIRED_ONE_OF: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.RECEIPT: ("TransactionId", "DocumentNumber"),
@@ -550,10 +552,13 @@ class Notification:
 
     @property
     def receipt_id(self) -> str | None:
-        """A Receipt's id: its ``TransactionId``, else its ``DocumentNumber``."""
-        if self.transaction_id is not None:
-            return str(self.transaction_id)
-        return self.document_number
+        """A Receipt's id: its ``TransactionId``, else its ``DocumentNumber``, as sent
+        (free text: the Receipt's fields are UNCONFIRMED)."""
+        for name in ("TransactionId", "DocumentNumber"):
+            text = self.fields.get(name, "").strip()
+            if text:
+                return text
+        return None
 
 
 def parse_notification(
@@ -585,6 +590,9 @@ def parse_notification(
     if one_of and not any(fields.get(name, "").strip() for name in one_of):
         raise MalformedNotificationError(
             f"a {kind.value} needs {' or '.join(one_of)}", one_of[0])
+    # A Receipt's fields are UNCONFIRMED (docs/gateway.md §10): one of an unexpected
+    # shape stays text in ``fields`` (its typed attribute None) instead of refusing it.
+    lenient = kind in _LENIENT
     values: dict[str, Any] = {}
     for attr, (wire, convert) in _FIELDS.items():
         text = fields.get(wire)
@@ -593,5 +601,7 @@ def parse_notification(
         try:
             values[attr] = convert(text)
         except (ValueError, ArithmeticError, InvalidOperation):
+            if lenient:
+                continue
             raise MalformedNotificationError(f"{wire} is not valid", wire) from None
     return Notification(type=kind, fields=fields, **values)

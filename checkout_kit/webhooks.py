@@ -277,7 +277,7 @@ def notification_key(received: Received | Notification) -> tuple[str, str, str]:
         counters = f"{n.successful_transactions_number}/{n.failed_transactions_number}"
         return (n.type.value, str(n.id), f"{n.status}:{counters}:{last}")
     if n.type is NotificationType.RECEIPT:
-        return (n.type.value, n.receipt_id or "", n.receipt_type or "")
+        return (n.type.value, n.receipt_id or "", (n.receipt_type or "").strip())
     operation = (n.operation_type or "Refund") if n.type is NotificationType.REFUND else ""
     return (n.type.value, str(n.transaction_id), operation)
 

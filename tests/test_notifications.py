@@ -230,3 +230,12 @@ def test_fields_the_gateway_fills_are_typed_and_the_place_hidden() -> None:
     with pytest.raises(MalformedNotificationError) as bad:
         nt.parse_notification("Pay", {"TransactionId": "5", "Amount": "1", "IpLatitude": "north"})
     assert bad.value.field == "IpLatitude"
+
+
+def test_a_receipt_field_of_another_shape_stays_text() -> None:
+    note = nt.parse_notification("Receipt", {"TransactionId": "9" * 40, "Amount": "ten",
+                                             "Type": " Income "})
+    assert note.transaction_id is None and note.amount is None  # not typed, not refused
+    assert note.receipt_id == "9" * 40 and note.fields["Amount"] == "ten"
+    with pytest.raises(MalformedNotificationError):  # the other types stay strict
+        nt.parse_notification("Pay", {"TransactionId": "9" * 40, "Amount": "1"})

@@ -89,6 +89,8 @@ OUTCOMES: Final = {
 CheckDecider = Callable[[Notification, Payment | None], int]
 
 #: Payment statuses a card notification may still settle.
+#: Types that change nothing in the ledger: they are recorded only.
+_RECORDED_ONLY: Final = frozenset({T.RECURRENT, T.RECEIPT})
 _OPEN: Final = frozenset({S.PROCESSING, S.AWAITING_3DS, S.UNKNOWN})
 _PAID: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED})
 #: Payment operations whose lost (``unknown``) attempt a card notification settles.
@@ -325,7 +327,7 @@ class Inbox:
         """The ledger payment a notification is about: by ``InvoiceId``, else by the
         gateway transaction (for a Refund: the refunded payment's)."""
         n = received.notification
-        if n is None or n.type is T.RECURRENT:
+        if n is None or n.type in _RECORDED_ONLY:
             return None
         if n.invoice_id:
             try:
@@ -338,7 +340,7 @@ class Inbox:
     def _effect(self, received: Received, unit: Unit | None, payment: Payment | None,
                 decide: CheckDecider) -> _Effect:
         n = received.notification
-        if n is None or n.type is T.RECURRENT:
+        if n is None or n.type in _RECORDED_ONLY:
             return _Effect("recorded")
         if n.type is T.CHECK:
             return _Effect("decided", code=int(decide(n, payment)))
