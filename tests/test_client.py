@@ -809,6 +809,31 @@ def test_maybe_sent_then_429_is_still_unknown(harness: MakeHarness) -> None:
 
 
 @pytest.mark.parametrize(
+    ("status", "body"),
+    [(408, b""), (404, b"<html>not found</html>"), (400, b'{"Model": {}}'), (401, b"")],
+    ids=["408", "404-html", "400-no-envelope", "401"],
+)
+def test_maybe_sent_then_a_refusal_without_envelope_is_still_unknown(
+    harness: MakeHarness, status: int, body: bytes
+) -> None:
+    """A proxy's 4xx or a 401 after an attempt that may have charged says nothing about
+    that first attempt: the outcome stays unknown (only the gateway's envelope is
+    definitive, as it replays the first answer for the same X-Request-ID)."""
+    h = harness(httpx.ReadTimeout("slow"), httpx.Response(status, content=body))
+    with pytest.raises(UnknownOutcomeError) as caught:
+        CALLS["charge"].invoke(h.client)
+    assert isinstance(caught.value.__cause__, GatewayError)
+    assert caught.value.status_code == status
+
+
+def test_maybe_sent_then_an_envelope_refusal_is_definitive(harness: MakeHarness) -> None:
+    h = harness(httpx.ReadTimeout("slow"),
+                reply({"Success": False, "Message": "Invalid amount"}, status=400))
+    with pytest.raises(RequestRejectedError):
+        CALLS["charge"].invoke(h.client)
+
+
+@pytest.mark.parametrize(
     "body",
     [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]", b'{"Model": {}}', b'{"Success": "yes"}'],
 )

@@ -929,10 +929,10 @@ class Attempts(Generic[_T]):
         """An answer came back (its body read)."""
         ctx, status = self.ctx, response.status_code
         if status == 401:
-            raise AuthenticationError(
+            self._refused(AuthenticationError(
                 f"{ctx.endpoint}: HTTP 401, the Public ID / API secret pair was refused",
                 **ctx.kw(401),
-            )
+            ))
         if status < 500 and status != 429:
             return Done(self._read(status, response.content))
         retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -983,6 +983,15 @@ class Attempts(Generic[_T]):
         )
         return Retry(delay)
 
+    def _refused(self, refusal: GatewayError) -> NoReturn:
+        """This attempt was refused without the gateway's envelope (a 401, a proxy's
+        4xx). That says nothing of an earlier attempt that may have reached the gateway:
+        only the envelope is definitive, as the gateway replays the first answer to the
+        same X-Request-ID. So after such an attempt the outcome stays unknown."""
+        self._failure = refusal
+        self._attempt += 1
+        self._give_up()
+
     def _give_up(self) -> NoReturn:
         failure, ctx = self._failure, self.ctx
         assert failure is not None
@@ -1006,10 +1015,12 @@ class Attempts(Generic[_T]):
         if not isinstance(data, dict):
             if 400 <= status < 500:
                 # A 4xx without our envelope (a proxy, a wrong path): refused, not processed.
-                raise RequestRejectedError(f"{ctx.endpoint}: HTTP {status}", **ctx.kw(status))
+                self._refused(RequestRejectedError(f"{ctx.endpoint}: HTTP {status}",
+                                                   **ctx.kw(status)))
             self._malformed(f"HTTP {status}, not a JSON object", status, None)
         if 400 <= status < 500 and not isinstance(data.get("Success"), bool):
-            raise RequestRejectedError(f"{ctx.endpoint}: HTTP {status}", **ctx.kw(status))
+            self._refused(RequestRejectedError(f"{ctx.endpoint}: HTTP {status}",
+                                               **ctx.kw(status)))
         if not 200 <= status < 500:
             self._malformed(f"unexpected HTTP {status}", status, None)
         try:
