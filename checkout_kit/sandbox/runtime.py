@@ -45,7 +45,8 @@ class Sandbox(Gateway):
         state = self.store.load() if self.store is not None else None
         super().__init__(settings, keys=keys, clock=clock, state=state, randbytes=randbytes)
         self.sender = Sender(notification_transport,
-                             lambda: self.settings.private_notification_targets)
+                             lambda: self.settings.private_notification_targets,
+                             lambda: self.settings.loopback_notification_targets)
         self.faults = Faults()
         #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
         self.app: Any = None

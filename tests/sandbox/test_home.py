@@ -47,6 +47,13 @@ def test_home_page_hides_a_secret_of_ones_own(cloudpayments_sandbox_keys: dict[i
     assert "not shown" in html
 
 
+def test_an_exposed_sandbox_shows_no_secret(cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    """Even the published default: anyone on the network can read the home page."""
+    app = create_sandbox_app(keys=cloudpayments_sandbox_keys, exposed=True)
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert DEFAULT_SECRET not in html and "not shown" in html
+
+
 def test_test_card_table_is_the_test_card_data(cloudpayments_sandbox: Sandbox) -> None:
     text = _text(cloudpayments_sandbox.app.test_client().get("/").get_data(as_text=True))
     cards, declines = card_rows()

@@ -83,7 +83,9 @@ def home() -> Response:
         base_url=request.host_url.rstrip("/"),
         public_id=sb.public_id,
         # The default secret is published in the docs; any other is the user's own.
-        api_secret=sb.api_secret if sb.api_secret == DEFAULT_SECRET else None,
+        # An exposed sandbox shows none: anyone on the network can read this page.
+        api_secret=(sb.api_secret if sb.api_secret == DEFAULT_SECRET
+                    and not sb.settings.exposed else None),
         key_version=sb.settings.key_version,
         site_name=sb.settings.site_name,
         token_required=bool(sb.settings.control_token),

@@ -32,14 +32,17 @@ RESPONSE_TIMEOUT = 30.0
 
 class Sender:
     """Sends deliveries with one httpx client (``transport`` routes them in-process);
-    ``allow_private`` says whether private addresses are allowed targets."""
+    ``allow_private`` and ``allow_loopback`` say whether private and loopback addresses
+    are allowed targets."""
 
     def __init__(
         self, transport: httpx.BaseTransport | None = None,
         allow_private: Callable[[], bool] = lambda: False,
+        allow_loopback: Callable[[], bool] = lambda: True,
     ) -> None:
         self.transport = transport
         self.allow_private = allow_private
+        self.allow_loopback = allow_loopback
         self._client: httpx.Client | None = None
 
     @property
@@ -64,7 +67,8 @@ class Sender:
         if self.transport is None:
             # Over the network only (an in-process transport reaches no address): check
             # where the name points and connect only to the addresses checked.
-            targets = pin_target(url, allow_private=self.allow_private())
+            targets = pin_target(url, allow_private=self.allow_private(),
+                                 allow_loopback=self.allow_loopback())
         for n, (target, host, extensions) in enumerate(targets, 1):
             request = self.client.build_request(
                 delivery.http_method.upper(), target, headers={**headers, **host},

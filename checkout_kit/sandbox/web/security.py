@@ -160,7 +160,8 @@ Target = tuple[httpx.URL, dict[str, str], dict[str, Any]]
 
 
 def pin_target(
-    url: httpx.URL, *, allow_private: bool, resolve: Resolver = _resolve,
+    url: httpx.URL, *, allow_private: bool, allow_loopback: bool = True,
+    resolve: Resolver = _resolve,
 ) -> list[Target]:
     """Resolve ``url``'s host and check every address it has; return, for each address
     in the resolver's order, the URL to send to (the host replaced by the address), the
@@ -175,7 +176,7 @@ def pin_target(
     for text in addresses:
         ip = ip_or_none(text.split("%", 1)[0])
         problem = "an unreadable address" if ip is None else target_refusal(
-            ip, allow_private=allow_private)
+            ip, allow_private=allow_private, allow_loopback=allow_loopback)
         if problem is not None:
             raise TargetRefused(f"notification target {host} refused: {problem}")
     if literal is not None:
