@@ -267,18 +267,25 @@ def _network_sandbox(keys: dict[int, bytes]) -> Sandbox:
     return sandbox_of(create_sandbox_app(keys=keys, deliver_immediately=False))
 
 
+def _pay_and_deliver(sandbox: Sandbox) -> Any:
+    """Charge once and send the one Pay notification; its one delivery attempt."""
+    sandbox.app.test_client().post(
+        "/payments/cards/charge", auth=(sandbox.public_id, sandbox.api_secret), json={
+            "Amount": 1, "IpAddress": IP,
+            "CardCryptogramPacket": sandbox.make_cryptogram("4000000000003055")})
+    assert sandbox.deliver_pending() == 1
+    (delivery,) = sandbox.state.deliveries.values()
+    (attempt,) = delivery.attempts
+    return attempt
+
+
 def test_a_refused_target_is_never_contacted(cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
     sandbox = _network_sandbox(cloudpayments_sandbox_keys)
     sandbox.settings.private_notification_targets = True
     sandbox.configure_notification("Pay", "http://10.255.255.1:9/cp")
     sandbox.settings.private_notification_targets = False  # turned off afterwards
     web = sandbox.app.test_client()
-    web.post("/payments/cards/charge", auth=(sandbox.public_id, sandbox.api_secret), json={
-        "Amount": 1, "IpAddress": IP,
-        "CardCryptogramPacket": sandbox.make_cryptogram("4000000000003055")})
-    assert sandbox.deliver_pending() == 1
-    (delivery,) = sandbox.state.deliveries.values()
-    (attempt,) = delivery.attempts
+    attempt = _pay_and_deliver(sandbox)
     assert not attempt.ok and attempt.error is not None
     assert attempt.error.startswith("TargetRefused") and "private" in attempt.error
     assert attempt.response is None and attempt.status_code is None
@@ -411,13 +418,7 @@ def test_an_exposed_sandbox_refuses_loopback_targets(
         sandbox.configure_notification("Pay", "http://127.0.0.1:6379/")
     # A name that resolves to loopback is refused when the notification goes out.
     sandbox.configure_notification("Pay", "http://localhost:9/cp")
-    web = sandbox.app.test_client()
-    web.post("/payments/cards/charge", auth=(sandbox.public_id, sandbox.api_secret), json={
-        "Amount": 1, "IpAddress": IP,
-        "CardCryptogramPacket": sandbox.make_cryptogram("4000000000003055")})
-    assert sandbox.deliver_pending() == 1
-    (delivery,) = sandbox.state.deliveries.values()
-    (attempt,) = delivery.attempts
+    attempt = _pay_and_deliver(sandbox)
     assert attempt.error is not None and attempt.error.startswith("TargetRefused")
     assert "loopback" in attempt.error
 
