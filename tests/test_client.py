@@ -1154,6 +1154,10 @@ def test_constructor_checks(client_class: type[Any]) -> None:
         client_class(PUBLIC_ID, "")
     with pytest.raises(InvalidRequestError):
         client_class(PUBLIC_ID, SECRET, max_retries=-1)
+    for bad in ({"max_backoff": -1.0}, {"max_retry_after": -0.5}, {"backoff": -1.0},
+                {"timeout": 0}):
+        with pytest.raises(InvalidRequestError):
+            client_class(PUBLIC_ID, SECRET, **bad)
 
 
 # --- one path, one pool, lifecycle ---------------------------------------------------------

@@ -857,8 +857,10 @@ class ClientCore:
             raise InvalidRequestError("public_id is required", "public_id")
         if not isinstance(api_secret, str) or not api_secret:
             raise InvalidRequestError("api_secret is required", "api_secret")
-        if max_retries < 0 or backoff < 0 or timeout <= 0:
-            raise InvalidRequestError("max_retries and backoff must be >= 0, timeout > 0")
+        if min(max_retries, backoff, max_backoff, max_retry_after) < 0 or timeout <= 0:
+            raise InvalidRequestError(
+                "max_retries, backoff, max_backoff and max_retry_after must be >= 0, "
+                "timeout > 0")
         self.public_id = public_id
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
