@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -103,7 +103,10 @@ def _http_error(exc: HTTPException) -> BaseResponse | HTTPException:
 
 def _crash(exc: Exception) -> Response:
     # A bug in the sandbox: log it (requests carry no card data), answer in the API's
-    # envelope on API paths.
+    # envelope on API paths. Under app.testing or PROPAGATE_EXCEPTIONS a test must see
+    # the bug itself, as Flask would show it without this handler.
+    if current_app.testing or current_app.config["PROPAGATE_EXCEPTIONS"]:
+        raise exc
     log.exception("sandbox error on %s %s", request.method, request.path)
     if api.is_api_path(request.path):
         return api.envelope_response({"Success": False, "Message": "Sandbox internal error"},
