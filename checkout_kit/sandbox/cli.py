@@ -118,3 +118,4 @@ def sandbox_command(
         stop.set()
         server.server_close()
         sandbox.save()
+        sandbox.close()

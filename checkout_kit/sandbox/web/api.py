@@ -21,7 +21,6 @@ API paths in lower case.
 from __future__ import annotations
 
 import hmac
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -275,38 +274,6 @@ def authorized(sb: Sandbox, route: Route, params: Params) -> bool:
 
 # --------------------------------------------------------------------------- dispatch
 
-#: (Public ID, X-Request-ID) -> (its lock, how many requests hold or wait for it). An
-#: entry lives only while some request uses it: the table is as small as the number of
-#: requests in flight, and a lock in use is never replaced by another.
-_request_locks: dict[str, tuple[threading.Lock, int]] = {}
-_request_locks_guard = threading.Lock()
-
-
-class _RequestLock:
-    """Hold the lock of one request id for the ``with`` block."""
-
-    __slots__ = ("key", "lock")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def __enter__(self) -> None:
-        with _request_locks_guard:
-            lock, users = _request_locks.get(self.key) or (threading.Lock(), 0)
-            _request_locks[self.key] = (lock, users + 1)
-        lock.acquire()
-        self.lock = lock
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.lock.release()
-        with _request_locks_guard:
-            users = _request_locks[self.key][1]
-            if users > 1:
-                _request_locks[self.key] = (self.lock, users - 1)
-            else:
-                del _request_locks[self.key]
-
-
 def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Response:
     try:
         result = route.handler(sb, params, ctx)
@@ -320,7 +287,7 @@ def _replay_or_run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Respo
     if not route.idempotent or not request_id:
         return _run(sb, route, params, ctx)
     key = f"{sb.public_id}\x00{request_id[:255]}"
-    with _RequestLock(key):
+    with sb.request_locks.hold(key):
         stored = sb.state.idempotency.get(key)
         if stored is not None and sb.now() - stored.created <= sb.settings.idempotency_ttl:
             return json_response(

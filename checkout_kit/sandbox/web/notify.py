@@ -13,6 +13,7 @@ once and the connection goes to the very address that was checked.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import httpx
@@ -44,13 +45,17 @@ class Sender:
         self.allow_private = allow_private
         self.allow_loopback = allow_loopback
         self._client: httpx.Client | None = None
+        # Deliveries run on several threads (requests, the worker): one client only.
+        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> httpx.Client:
         """One HTTP client for every delivery (made on first use)."""
-        if self._client is None:
-            self._client = httpx.Client(transport=self.transport, timeout=RESPONSE_TIMEOUT)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(transport=self.transport,
+                                            timeout=RESPONSE_TIMEOUT)
+            return self._client
 
     def _request(self, delivery: Delivery) -> httpx.Response:
         headers = dict(delivery.headers)
@@ -97,6 +102,7 @@ class Sender:
 
     def close(self) -> None:
         """Close the HTTP client."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
