@@ -142,7 +142,9 @@ class Route:
     handler: Handler
     auth: str = "secret"  # "secret" | "public" (Public ID alone suffices) | "none"
     methods: tuple[str, ...] = ("POST",)
-    idempotent: bool = True  # stores the answer under X-Request-ID
+    #: a mutating call: its answer is stored under X-Request-ID and replayed to a repeat
+    #: (a read answers the state of now, and stores nothing)
+    idempotent: bool = False
 
 
 def _test(sb: Sandbox, p: Params, ctx: Ctx) -> dict[str, Any]:
@@ -166,36 +168,40 @@ ROUTES: dict[str, Route] = {
     "/test": Route(_test, methods=("POST", "GET")),
     "/payments/cards/charge": Route(
         lambda sb, p, c: sb.finish(sb.pay_by_cryptogram(
-            p, two_stage=False, base_url=c.host, default_ip=c.public_caller_ip)), "public"),
+            p, two_stage=False, base_url=c.host, default_ip=c.public_caller_ip)), "public",
+        idempotent=True),
     "/payments/cards/auth": Route(
         lambda sb, p, c: sb.finish(sb.pay_by_cryptogram(
-            p, two_stage=True, base_url=c.host, default_ip=c.public_caller_ip)), "public"),
-    "/payments/cards/post3ds": Route(lambda sb, p, c: sb.post3ds(p)),
+            p, two_stage=True, base_url=c.host, default_ip=c.public_caller_ip)), "public",
+        idempotent=True),
+    "/payments/cards/post3ds": Route(lambda sb, p, c: sb.post3ds(p), idempotent=True),
     "/payments/tokens/charge": Route(
-        lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=False))),
-    "/payments/tokens/auth": Route(lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=True))),
-    "/payments/confirm": Route(lambda sb, p, c: sb.confirm(p)),
-    "/payments/void": Route(lambda sb, p, c: sb.void(p)),
-    "/payments/refund": Route(lambda sb, p, c: sb.refund(p)),
+        lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=False)), idempotent=True),
+    "/payments/tokens/auth": Route(
+        lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=True)), idempotent=True),
+    "/payments/confirm": Route(lambda sb, p, c: sb.confirm(p), idempotent=True),
+    "/payments/void": Route(lambda sb, p, c: sb.void(p), idempotent=True),
+    "/payments/refund": Route(lambda sb, p, c: sb.refund(p), idempotent=True),
     "/payments/get": Route(lambda sb, p, c: sb.get(p)),
     "/payments/find": Route(lambda sb, p, c: sb.find(p, v2=False)),
     "/v2/payments/find": Route(lambda sb, p, c: sb.find(p, v2=True)),
     "/payments/list": Route(lambda sb, p, c: sb.list_day(p)),
     "/v2/payments/list": Route(lambda sb, p, c: sb.list_period(p)),
     "/payments/tokens/list": Route(lambda sb, p, c: sb.list_tokens(p)),
-    "/subscriptions/create": Route(lambda sb, p, c: sb.subscriptions.create(p)),
+    "/subscriptions/create": Route(lambda sb, p, c: sb.subscriptions.create(p), idempotent=True),
     "/subscriptions/get": Route(lambda sb, p, c: sb.subscriptions.get(p)),
     "/subscriptions/find": Route(lambda sb, p, c: sb.subscriptions.find(p)),
-    "/subscriptions/update": Route(lambda sb, p, c: sb.subscriptions.update(p)),
-    "/subscriptions/cancel": Route(lambda sb, p, c: sb.subscriptions.cancel(p)),
-    "/orders/create": Route(lambda sb, p, c: sb.orders.create(p, base_url=c.base_url)),
-    "/orders/cancel": Route(lambda sb, p, c: sb.orders.cancel(p)),
+    "/subscriptions/update": Route(lambda sb, p, c: sb.subscriptions.update(p), idempotent=True),
+    "/subscriptions/cancel": Route(lambda sb, p, c: sb.subscriptions.cancel(p), idempotent=True),
+    "/orders/create": Route(
+        lambda sb, p, c: sb.orders.create(p, base_url=c.base_url), idempotent=True),
+    "/orders/cancel": Route(lambda sb, p, c: sb.orders.cancel(p), idempotent=True),
     "/site/notifications/<kind>/get": Route(
         lambda sb, p, c: sb.notification_settings(c.kind)),
     "/site/notifications/<kind>/update": Route(
-        lambda sb, p, c: sb.update_notification_settings(c.kind, p)),
-    "/payments/publickey": Route(_public_key, "none", ("GET",), idempotent=False),
-    "/payments/threedscallback": Route(_callback, "none", idempotent=False),
+        lambda sb, p, c: sb.update_notification_settings(c.kind, p), idempotent=True),
+    "/payments/publickey": Route(_public_key, "none", ("GET",)),
+    "/payments/threedscallback": Route(_callback, "none"),
 }
 
 
