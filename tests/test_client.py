@@ -1302,3 +1302,53 @@ def test_every_gateway_error_names_its_endpoint(harness: MakeHarness) -> None:
         with pytest.raises(GatewayError) as caught:
             h.client.void(5)
         assert caught.value.endpoint == "/payments/void"
+
+
+# --- a client of one's own ----------------------------------------------------------------
+
+
+def test_an_http_client_of_ones_own_is_used_as_configured_and_left_open() -> None:
+    gateway = Gateway([reply(OK_TX), reply(OK_TX)])
+    own = httpx.Client(transport=httpx.MockTransport(gateway), headers={"X-Shop": "7"},
+                       follow_redirects=True)
+    client = CloudPaymentsClient(PUBLIC_ID, SECRET, base_url="http://gw.test/api/",
+                                 http_client=own)
+    assert client.refund(1, Decimal("1.00")).transaction_id == 891510444
+    (request,) = gateway.requests
+    assert str(request.url) == "http://gw.test/api/payments/refund"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
+        f"{PUBLIC_ID}:{SECRET}".encode()).decode()
+    assert request.headers["X-Shop"] == "7" and "X-Request-ID" in request.headers
+    client.close()
+    assert not own.is_closed  # the caller's, closed by the caller
+    own.close()
+    with pytest.raises(InvalidRequestError, match="not both"):
+        CloudPaymentsClient(PUBLIC_ID, SECRET, http_client=httpx.Client(),
+                            transport=httpx.MockTransport(gateway))
+
+
+def test_an_async_http_client_of_ones_own() -> None:
+    gateway = Gateway([reply(OK_TX)])
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(gateway)) as own:
+            async with AsyncCloudPaymentsClient(PUBLIC_ID, SECRET, base_url="http://gw.test",
+                                                http_client=own) as client:
+                await client.refund(1, Decimal("1.00"))
+            assert not own.is_closed
+        (request,) = gateway.requests
+        assert str(request.url) == "http://gw.test/payments/refund"
+        assert request.headers["Authorization"].startswith("Basic ")
+
+    asyncio.run(run())
+
+
+def test_a_redirect_is_not_followed_by_a_client_of_ones_own() -> None:
+    """The gateway never redirects an API call: a 3xx is not followed even when the
+    given client would follow redirects."""
+    gateway = Gateway([httpx.Response(302, headers={"Location": "http://elsewhere.test/"})])
+    with httpx.Client(transport=httpx.MockTransport(gateway), follow_redirects=True) as own:
+        client = CloudPaymentsClient(PUBLIC_ID, SECRET, http_client=own, max_retries=0)
+        with pytest.raises(GatewayError):
+            client.get_payment(1)
+    assert len(gateway.requests) == 1

@@ -900,6 +900,28 @@ class ClientCore:
         base = min(self.max_backoff, self.backoff * (2**attempt))
         return float(base * (0.5 + 0.5 * self.random()))
 
+    def request_options(self, attempts: Attempts[Any], *, own_client: bool) -> dict[str, Any]:
+        """``build_request``'s arguments for ``attempts``. A client the shell made has
+        the base URL and the headers already; one the caller gave (``http_client``) is
+        theirs and left as it is, so each request carries the whole URL and our headers
+        (``Authorization`` included)."""
+        if own_client:
+            return {"method": attempts.method, "url": attempts.path,
+                    "content": attempts.content, "headers": attempts.headers}
+        return {"method": attempts.method, "url": self.base_url + attempts.path,
+                "content": attempts.content,
+                "headers": {**self.http_options["headers"], **attempts.headers}}
+
+    @staticmethod
+    def check_http_client(http_client: object, transport: object) -> bool:
+        """Whether the shell makes its own ``httpx`` client: not when ``http_client`` is
+        given, which then excludes ``transport`` (that belongs in the given client)."""
+        if http_client is not None and transport is not None:
+            raise InvalidRequestError(
+                "pass transport or http_client, not both (set the transport on the "
+                "http_client)", "transport")
+        return http_client is None
+
 
 class Attempts(Generic[_T]):
     """The attempts of one call: the request to send, and after each attempt what to do.
