@@ -29,10 +29,10 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Flask, Request, Response, current_app, request
 from werkzeug.routing import MapAdapter
 
-from ... import jsoncodec
 from ..rules.params import Params, RequestError, read_json
 from ..rules.records import StoredResponse
 from ..runtime import Sandbox
+from .answers import envelope_response, error_response, json_response
 
 __all__ = [
     "API_PREFIXES",
@@ -83,26 +83,6 @@ def get_sandbox() -> Sandbox:
     """The :class:`~checkout_kit.sandbox.runtime.Sandbox` of the current app."""
     sandbox: Sandbox = current_app.extensions["checkout_kit_sandbox"]
     return sandbox
-
-
-def envelope_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """``payload`` as a JSON response (exact decimals)."""
-    return json_response(jsoncodec.dumps_bytes(payload), status, headers)
-
-
-def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    """A response of JSON text already written (a stored answer sent again)."""
-    response = Response(body, status=status, mimetype="application/json")
-    if headers:
-        response.headers.update(headers)
-    return response
-
-
-def _error(message: str, status: int) -> Response:
-    return envelope_response({"Success": False, "Message": message}, status)
 
 
 # --------------------------------------------------------------------------- the table
@@ -284,7 +264,7 @@ def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Response:
     try:
         result = route.handler(sb, params, ctx)
     except RequestError as exc:
-        return _error(exc.message, exc.status)
+        return error_response(exc.message, exc.status)
     return result if isinstance(result, Response) else envelope_response(result)
 
 
@@ -323,10 +303,10 @@ def _view(route: Route) -> Callable[..., Response]:
             if authorized(sb, route, params):
                 answer = _replay_or_run(sb, route, params, Ctx(kind))
             else:
-                answer = _error("Authentication failed", 401)
+                answer = error_response("Authentication failed", 401)
                 answer.headers["WWW-Authenticate"] = 'Basic realm="CloudPayments"'
         except RequestError as exc:
-            answer = _error(exc.message, exc.status)
+            answer = error_response(exc.message, exc.status)
         if cors:
             answer.headers.update(CORS_HEADERS)
         return answer

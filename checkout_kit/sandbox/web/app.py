@@ -18,6 +18,7 @@ from ..rules.clock import VirtualClock
 from ..rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
 from ..runtime import Sandbox
 from . import acs, api, browser, controls, faults, home, orderpage, security
+from .answers import error_response
 
 __all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
 
@@ -98,7 +99,7 @@ def _http_error(exc: HTTPException) -> BaseResponse | HTTPException:
     code = exc.code or 500
     message = _HTTP_MESSAGES.get(code, exc.name) if is_api else exc.name
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    return api.envelope_response({"Success": False, "Message": message}, code, headers)
+    return error_response(message, code, headers)
 
 
 def _crash(exc: Exception) -> Response:
@@ -109,8 +110,7 @@ def _crash(exc: Exception) -> Response:
         raise exc
     log.exception("sandbox error on %s %s", request.method, request.path)
     if api.is_api_path(request.path):
-        return api.envelope_response({"Success": False, "Message": "Sandbox internal error"},
-                                     500)
+        return error_response("Sandbox internal error", 500)
     return Response("Sandbox internal error", status=500, mimetype="text/plain")
 
 

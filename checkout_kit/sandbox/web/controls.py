@@ -31,7 +31,8 @@ from werkzeug.wrappers import Response
 from ..rules import render
 from ..rules.params import RequestError, iso, parse_bool, read_json
 from ..rules.records import Delivery
-from .api import envelope_response, get_sandbox
+from .answers import envelope_response, error_response
+from .api import get_sandbox
 
 __all__ = ["bp"]
 
@@ -56,7 +57,7 @@ def _json_body() -> dict[str, Any]:
 
 
 def _bad(message: str) -> Response:
-    return envelope_response({"Success": False, "Message": message}, 400)
+    return error_response(message, 400)
 
 
 def _clock() -> dict[str, Any]:
@@ -117,7 +118,7 @@ def transaction(transaction_id: int) -> Response:
     with sb.lock:
         tx = sb.state.transactions.get(transaction_id)
         if tx is None:
-            return envelope_response({"Success": False, "Message": "Transaction not found"}, 404)
+            return error_response("Transaction not found", 404)
         return envelope_response({**sb.model(tx), "SandboxDetail": tx.detail})
 
 

@@ -48,8 +48,8 @@ from urllib.parse import parse_qs
 import httpx
 from werkzeug.http import parse_cookie, parse_options_header
 
-from ...jsoncodec import dumps_bytes
 from ..rules.policy import host_allowed, ip_or_none, target_refusal, url_host
+from .answers import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -66,12 +66,9 @@ TOKEN_HEADER = "HTTP_X_SANDBOX_TOKEN"  # noqa: S105 - a header name, not a secre
 # --------------------------------------------------------------------------- the guard
 
 
-def _refuse(start_response: StartResponse, status: str, message: str,
-            headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
-    body = dumps_bytes({"Success": False, "Message": message})
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body))), *headers])
-    return [body]
+def _refuse(environ: WSGIEnvironment, start_response: StartResponse, status: int,
+            message: str, headers: Iterable[tuple[str, str]] = ()) -> Iterable[bytes]:
+    return error_response(message, status, headers)(environ, start_response)
 
 
 class Guard:
@@ -89,7 +86,7 @@ class Guard:
         names = (*settings.allowed_hosts, url_host(settings.terminal_url))
         if not host_allowed(host, names):
             return _refuse(
-                start_response, "403 Forbidden",
+                environ, start_response, 403,
                 "This sandbox does not answer to that Host name; allow it with "
                 "--allowed-host (SandboxSettings.allowed_hosts)")
         path = environ.get("PATH_INFO", "") or ""
@@ -100,7 +97,7 @@ class Guard:
         if token:
             given = _given_token(environ)
             if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-                return _refuse(start_response, "401 Unauthorized",
+                return _refuse(environ, start_response, 401,
                                "The sandbox controls need the control token",
                                [("WWW-Authenticate", 'Bearer realm="checkout_kit sandbox"')])
             if _query_token(environ) is not None:
@@ -109,7 +106,7 @@ class Guard:
         if environ.get("REQUEST_METHOD", "GET").upper() == "POST":
             mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
             if mimetype.lower() != "application/json":
-                return _refuse(start_response, "415 Unsupported Media Type",
+                return _refuse(environ, start_response, 415,
                                "The sandbox controls take Content-Type: application/json")
         if not cookie:
             return self.app(environ, start_response)
