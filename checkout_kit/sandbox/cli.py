@@ -78,6 +78,7 @@ def sandbox_command(
 
     from .rules.policy import serving_options
     from .web.app import create_sandbox_app, sandbox_of, start_worker
+    from .web.security import CONTROL_PREFIX
 
     options: dict[str, Any] = {"site_name": site_name, "save_cards": save_cards,
                                "duplicate_notifications": duplicate_notifications,
@@ -102,10 +103,10 @@ def sandbox_command(
     click.echo(f"  key versions   {versions} (current {sandbox.settings.key_version}; "
                f"GET {base}/payments/publickey)")
     click.echo(f"  3-D Secure     {base}/acs")
-    click.echo(f"  controls       {base}/_sandbox/")
+    click.echo(f"  controls       {base}{CONTROL_PREFIX}/")
     if sandbox.settings.control_token:
         click.echo(f"  control token  {sandbox.settings.control_token} "
-                   f"(X-Sandbox-Token header, or open {base}/_sandbox/?token=…)")
+                   f"(X-Sandbox-Token header, or open {base}{CONTROL_PREFIX}/?token=…)")
     click.echo(f"  state          {state_path or 'in memory'}")
     click.echo("  client         CloudPaymentsClient(public_id, api_secret, "
                f"base_url={base!r})")

@@ -89,7 +89,9 @@ def test_test_order_button_creates_an_order_with_a_payment_page(
 def test_home_script_is_served(cloudpayments_sandbox: Sandbox) -> None:
     answer = cloudpayments_sandbox.app.test_client().get("/home.js")
     assert answer.status_code == 200 and answer.mimetype == "application/javascript"
-    assert b"/_sandbox/test-order" in answer.data and b"application/json" in answer.data
+    assert b"button.dataset.url" in answer.data and b"application/json" in answer.data
+    page = cloudpayments_sandbox.app.test_client().get("/").get_data(as_text=True)
+    assert 'data-url="/_sandbox/test-order"' in page  # where the button posts
 
 
 @pytest.mark.parametrize("path", ["/static/js/checkout.js", "/static/js/widget.js",

@@ -94,7 +94,7 @@ def _http_error(exc: HTTPException) -> BaseResponse | HTTPException:
     # An ordinary HTTP answer (404, 405, 413...): the envelope for the API and the JSON
     # controls, werkzeug's own page anywhere else; never the 500 of _crash.
     is_api = api.is_api_path(request.path)
-    if not (is_api or request.path.startswith("/_sandbox/")):
+    if not (is_api or request.path.startswith(security.CONTROL_PREFIX + "/")):
         return exc
     code = exc.code or 500
     message = _HTTP_MESSAGES.get(code, exc.name) if is_api else exc.name

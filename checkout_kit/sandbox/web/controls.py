@@ -33,10 +33,11 @@ from ..rules.params import RequestError, iso, parse_bool, read_json
 from ..rules.records import Delivery
 from .answers import envelope_response, error_response
 from .api import get_sandbox
+from .security import CONTROL_PREFIX
 
 __all__ = ["bp"]
 
-bp = Blueprint("cp_controls", __name__, url_prefix="/_sandbox")
+bp = Blueprint("cp_controls", __name__, url_prefix=CONTROL_PREFIX)
 
 _UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 

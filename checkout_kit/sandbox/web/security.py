@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTROL_PREFIX", "TOKEN_COOKIE", "Guard", "Target", "TargetRefused", "pin_target"]
 
+#: The one definition of where the controls live (controls, home, app and CLI use it).
 CONTROL_PREFIX = "/_sandbox"
 TOKEN_COOKIE = "checkout_kit_sandbox_token"  # noqa: S105 - a cookie name, not a secret
 TOKEN_HEADER = "HTTP_X_SANDBOX_TOKEN"  # noqa: S105 - a header name, not a secret
