@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...urls import is_loopback_host
 from .settings import DEFAULT_SECRET, SANDBOX_DEFAULT_HOSTS
 
 __all__ = [
@@ -36,8 +37,9 @@ _METADATA = (
     ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
 )
 
-#: Top-level names that are never delegated in public DNS (RFC 2606, RFC 6761).
-_UNRESOLVABLE_TLDS = ("test", "example", "invalid", "localhost")
+#: Top-level names that are never delegated in public DNS (RFC 2606, RFC 6761;
+#: ``localhost`` is loopback, :func:`checkout_kit.urls.is_loopback_host`).
+_UNRESOLVABLE_TLDS = ("test", "example", "invalid")
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
 
@@ -74,7 +76,7 @@ def host_allowed(host: str, allowed: tuple[str, ...] = ()) -> bool:
     name = split_host(host)
     if not name:
         return False
-    if ip_or_none(name) is not None:
+    if ip_or_none(name) is not None or is_loopback_host(name):
         return True
     if name in (n.lower().rstrip(".") for n in allowed):
         return True
@@ -98,9 +100,7 @@ def url_host(url: str) -> str:
 
 def is_loopback_bind(host: str) -> bool:
     """Whether listening on ``host`` keeps the sandbox on this machine."""
-    name = split_host(host)
-    ip = ip_or_none(name)
-    return name == "localhost" if ip is None else ip.is_loopback
+    return is_loopback_host(split_host(host))
 
 
 def serving_options(
