@@ -7,8 +7,8 @@ front of every request, and one for notifications:
 * **Host.** A request is answered only when its ``Host`` is one the sandbox may be
   reached by (:func:`~checkout_kit.sandbox.rules.policy.host_allowed`): a loopback
   address or any IP literal, ``localhost`` and ``*.localhost``, a name public DNS
-  cannot resolve (no dot, or under ``.test``, ``.example``, ``.invalid``,
-  ``.localhost``: what in-process tests use, like ``http://sandbox``), the host of
+  cannot resolve (no dot, or under ``.test``, ``.example``, ``.invalid``: what
+  in-process tests use, like ``http://sandbox``), the host of
   ``SandboxSettings.terminal_url`` (``sandbox.local``) or a name in
   ``SandboxSettings.allowed_hosts`` (``"*"``: any).
   Everything else is refused with 403: that is what defeats DNS rebinding, where an
@@ -26,7 +26,8 @@ front of every request, and one for notifications:
   requests do not carry it).
 * **Notification targets** (:func:`~checkout_kit.sandbox.rules.policy.target_refusal`,
   applied when notifications go out
-  over the network): loopback is allowed (a shop under development runs there);
+  over the network): loopback is allowed (a shop under development runs there),
+  but not by an exposed sandbox unless ``SandboxSettings.loopback_notification_targets``;
   link-local and cloud metadata addresses (``169.254.0.0/16``, ``fe80::/10``,
   ``fd00:ec2::254``), unspecified, multicast and reserved ones are refused; other
   non-global ranges (``10/8``, ``172.16/12``, ``192.168/16``, ``fc00::/7``,
