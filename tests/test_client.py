@@ -1340,7 +1340,7 @@ def test_an_async_http_client_of_ones_own() -> None:
         assert str(request.url) == "http://gw.test/payments/refund"
         assert request.headers["Authorization"].startswith("Basic ")
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_redirect_is_not_followed_by_a_client_of_ones_own() -> None:
