@@ -543,7 +543,8 @@ class ThreeDSChallenge:
     transaction_id: int
     acs_url: str
     pa_req: str = field(repr=False)
-    three_ds_callback_id: str | None = None
+    #: lets anyone finish the 3-D Secure step: masked in the repr, as ``CallbackMD``'s
+    three_ds_callback_id: str | None = field(default=None, metadata=_masked(mask_token))
     iframe_is_allowed: bool | None = None
     frame_width: int | None = None
     frame_height: int | None = None

@@ -28,7 +28,6 @@ import enum
 import hashlib
 import hmac
 import html
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from . import jsoncodec
 from .errors import ThreeDSError
 from .models import mask_token
+from .urls import is_loopback_host, url_problem
 
 __all__ = [
     "ACS_FIELDS",
@@ -218,26 +218,14 @@ def acs_form(acs_url: str, pa_req: str, md: str, term_url: str) -> dict[str, Any
     }
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_acs_url(acs_url: str) -> None:
     """An ``https`` URL, or ``http`` to a loopback host (the local sandbox's bank page):
     card data must not go to the bank page in clear over a network."""
-    try:
-        parts = urlsplit(acs_url)
-        host = parts.hostname or ""
-    except ValueError:
-        raise ThreeDSError("bad_acs_url", "the ACS URL is not a URL") from None
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in acs_url) or not host:
-        raise ThreeDSError("bad_acs_url", "the ACS URL must be an absolute URL")
-    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(host)):
+    problem = url_problem(acs_url)
+    if problem is not None:
+        raise ThreeDSError("bad_acs_url", f"the ACS URL {problem}")
+    parts = urlsplit(acs_url)
+    if parts.scheme.lower() == "https" or is_loopback_host(parts.hostname or ""):
         return
     raise ThreeDSError("bad_acs_url", "the ACS URL must be https (http only on loopback)")
 
@@ -329,17 +317,9 @@ def _md_object(value: str) -> Any:
 
 
 def _redirect_url(value: object) -> bool:
-    """An absolute http(s) URL with no whitespace or control characters: anything
-    else could not be sent back in a ``Location`` header."""
-    if not isinstance(value, str) or not value or len(value) > 2048:
-        return False
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    """An absolute http(s) URL (:func:`checkout_kit.urls.url_problem`): anything else
+    could not be sent back in a ``Location`` header."""
+    return isinstance(value, str) and url_problem(value) is None
 
 
 def decode_callback_md(value: str) -> CallbackMD:

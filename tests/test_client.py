@@ -812,6 +812,31 @@ def test_maybe_sent_then_429_is_still_unknown(harness: MakeHarness) -> None:
 
 
 @pytest.mark.parametrize(
+    ("status", "body"),
+    [(408, b""), (404, b"<html>not found</html>"), (400, b'{"Model": {}}'), (401, b"")],
+    ids=["408", "404-html", "400-no-envelope", "401"],
+)
+def test_maybe_sent_then_a_refusal_without_envelope_is_still_unknown(
+    harness: MakeHarness, status: int, body: bytes
+) -> None:
+    """A proxy's 4xx or a 401 after an attempt that may have charged says nothing about
+    that first attempt: the outcome stays unknown (only the gateway's envelope is
+    definitive, as it replays the first answer for the same X-Request-ID)."""
+    h = harness(httpx.ReadTimeout("slow"), httpx.Response(status, content=body))
+    with pytest.raises(UnknownOutcomeError) as caught:
+        CALLS["charge"].invoke(h.client)
+    assert isinstance(caught.value.__cause__, GatewayError)
+    assert caught.value.status_code == status
+
+
+def test_maybe_sent_then_an_envelope_refusal_is_definitive(harness: MakeHarness) -> None:
+    h = harness(httpx.ReadTimeout("slow"),
+                reply({"Success": False, "Message": "Invalid amount"}, status=400))
+    with pytest.raises(RequestRejectedError):
+        CALLS["charge"].invoke(h.client)
+
+
+@pytest.mark.parametrize(
     "body",
     [b"<html>502 Bad Gateway</html>", b"", b"[1, 2]", b'{"Model": {}}', b'{"Success": "yes"}'],
 )
@@ -1137,6 +1162,10 @@ def test_constructor_checks(client_class: type[Any]) -> None:
         client_class(PUBLIC_ID, "")
     with pytest.raises(InvalidRequestError):
         client_class(PUBLIC_ID, SECRET, max_retries=-1)
+    for bad in ({"max_backoff": -1.0}, {"max_retry_after": -0.5}, {"backoff": -1.0},
+                {"timeout": 0}):
+        with pytest.raises(InvalidRequestError):
+            client_class(PUBLIC_ID, SECRET, **bad)
 
 
 # --- one path, one pool, lifecycle ---------------------------------------------------------
@@ -1305,3 +1334,53 @@ def test_check_settings_are_refused_before_sending(harness: MakeHarness) -> None
     assert caught.value.field == "type" and h.gateway.requests == []
     h.client.update_notification_settings("Pay", is_enabled=False)  # the others go
     assert len(h.gateway.requests) == 1
+
+
+# --- a client of one's own ----------------------------------------------------------------
+
+
+def test_an_http_client_of_ones_own_is_used_as_configured_and_left_open() -> None:
+    gateway = Gateway([reply(OK_TX), reply(OK_TX)])
+    own = httpx.Client(transport=httpx.MockTransport(gateway), headers={"X-Shop": "7"},
+                       follow_redirects=True)
+    client = CloudPaymentsClient(PUBLIC_ID, SECRET, base_url="http://gw.test/api/",
+                                 http_client=own)
+    assert client.refund(1, Decimal("1.00")).transaction_id == 891510444
+    (request,) = gateway.requests
+    assert str(request.url) == "http://gw.test/api/payments/refund"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
+        f"{PUBLIC_ID}:{SECRET}".encode()).decode()
+    assert request.headers["X-Shop"] == "7" and "X-Request-ID" in request.headers
+    client.close()
+    assert not own.is_closed  # the caller's, closed by the caller
+    own.close()
+    with pytest.raises(InvalidRequestError, match="not both"):
+        CloudPaymentsClient(PUBLIC_ID, SECRET, http_client=httpx.Client(),
+                            transport=httpx.MockTransport(gateway))
+
+
+def test_an_async_http_client_of_ones_own() -> None:
+    gateway = Gateway([reply(OK_TX)])
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(gateway)) as own:
+            async with AsyncCloudPaymentsClient(PUBLIC_ID, SECRET, base_url="http://gw.test",
+                                                http_client=own) as client:
+                await client.refund(1, Decimal("1.00"))
+            assert not own.is_closed
+        (request,) = gateway.requests
+        assert str(request.url) == "http://gw.test/payments/refund"
+        assert request.headers["Authorization"].startswith("Basic ")
+
+    run_async(run())
+
+
+def test_a_redirect_is_not_followed_by_a_client_of_ones_own() -> None:
+    """The gateway never redirects an API call: a 3xx is not followed even when the
+    given client would follow redirects."""
+    gateway = Gateway([httpx.Response(302, headers={"Location": "http://elsewhere.test/"})])
+    with httpx.Client(transport=httpx.MockTransport(gateway), follow_redirects=True) as own:
+        client = CloudPaymentsClient(PUBLIC_ID, SECRET, http_client=own, max_retries=0)
+        with pytest.raises(GatewayError):
+            client.get_payment(1)
+    assert len(gateway.requests) == 1

@@ -19,6 +19,7 @@ CORE = [
     "checkout_kit.webhooks",
     "checkout_kit.threeds",
     "checkout_kit.models",
+    "checkout_kit.urls",
 ]
 FORBIDDEN = ["flask", "werkzeug", "httpx", "sqlalchemy", "wtforms", "socket", "http.client"]
 

@@ -208,6 +208,9 @@ def test_three_ds_challenge() -> None:
     assert challenge.acs_url == "https://demo.cloudpayments.ru/acs"
     assert challenge.iframe_is_allowed is True and challenge.frame_height is None
     assert challenge.three_ds_callback_id == "7be4d37f0a434c0a8a7fc0e328368d7d"
+    # The callback id finishes the 3-D Secure step: never whole in a repr.
+    assert "7be4d37f0a434c0a8a7fc0e328368d7d" not in repr(challenge)
+    assert "three_ds_callback_id='7be4" in repr(challenge)
 
 
 @pytest.mark.parametrize(

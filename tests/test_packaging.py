@@ -79,6 +79,11 @@ def test_installed_wheel_serves_the_browser_scripts(wheel: Path, tmp_path: Path)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
                     str(wheel)], check=True, capture_output=True, env=env, cwd=tmp_path)
+    # --no-deps installed nothing: the system's packages must meet the wheel's own
+    # requirements (names and version pins), or the wheel is broken for its users.
+    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True,
+                           text=True, env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
     done = subprocess.run([str(python), "-c", SERVE_FROM_INSTALLED], check=True,

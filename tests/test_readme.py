@@ -128,7 +128,7 @@ def test_readme_is_right_that_the_published_key_is_declined(sandbox_base: str) -
     from checkout_kit.sandbox import DEFAULT_PUBLIC_ID, DEFAULT_SECRET
 
     client = CloudPaymentsClient(DEFAULT_PUBLIC_ID, DEFAULT_SECRET, base_url=sandbox_base)
-    packet = cryptogram.build("4000 0000 0000 3055", "12/30", "123", DEFAULT_PUBLIC_ID)
+    packet = cryptogram.build("4000 0000 0000 3055", "12/40", "123", DEFAULT_PUBLIC_ID)
     with pytest.raises(PaymentDeclined) as declined:
         client.charge(Decimal("1.00"), ip_address="203.0.113.7", cryptogram=packet)
     assert declined.value.reason_code == 5030

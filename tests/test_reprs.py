@@ -27,6 +27,7 @@ SENSITIVE: dict[str, str] = {
     "cvv": "987",
     "api_secret": "sk_sentinel_secret_value_1234",
     "control_token": "ct_sentinel_control_token_5678",
+    "three_ds_callback_id": "cb_sentinel_callback_id_0123456789",
 }
 #: Fields with a sensitive-looking name that hold no personal data.
 NOT_PERSONAL = {("Brand", "name"), ("Reason", "name")}

@@ -35,7 +35,9 @@ class AsyncCloudPaymentsClient:
     FastAPI, aiohttp): the same methods, arguments, results and errors, as coroutines.
 
     One ``httpx.AsyncClient`` carries every call; ``transport`` replaces its network
-    layer (``httpx.MockTransport``, ``httpx.ASGITransport``...). Requests, the retry
+    layer (``httpx.MockTransport``, ``httpx.ASGITransport``...), or ``http_client`` is an
+    ``httpx.AsyncClient`` of one's own, used as configured and left open by
+    :meth:`aclose`. Requests, the retry
     policy and the reading of answers are the sync client's own (one sans-I/O core);
     ``sleep`` is awaited between attempts. Use ``async with`` or :meth:`aclose`.
     """
@@ -47,6 +49,7 @@ class AsyncCloudPaymentsClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
         backoff: float = 0.5,
@@ -65,14 +68,19 @@ class AsyncCloudPaymentsClient:
         self.public_id = self._core.public_id
         self.base_url = self._core.base_url
         self._sleep = sleep
-        self._http = httpx.AsyncClient(transport=transport, **self._core.http_options)
+        # A client given to us is the caller's: used as configured, never closed here.
+        self._owns_http = ClientCore.check_http_client(http_client, transport)
+        self._http = http_client if http_client is not None else httpx.AsyncClient(
+            transport=transport, **self._core.http_options)
 
     def __repr__(self) -> str:
         return f"AsyncCloudPaymentsClient({self._core!r})"
 
     async def aclose(self) -> None:
-        """Close the connection pool (and the transport given to us)."""
-        await self._http.aclose()
+        """Close the connection pool (and the transport given to us); an ``http_client``
+        given to us is left open: its owner closes it."""
+        if self._owns_http:
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncCloudPaymentsClient:
         return self
@@ -88,12 +96,11 @@ class AsyncCloudPaymentsClient:
     async def _run(self, call: Call[_T]) -> _T:
         attempts = self._core.start(call)
         request = self._http.build_request(
-            attempts.method, attempts.path, content=attempts.content, headers=attempts.headers
-        )
+            **self._core.request_options(attempts, own_client=self._owns_http))
         while True:
             step: Retry | Done[_T]
             try:
-                response = await self._http.send(request)
+                response = await self._http.send(request, follow_redirects=False)
             except httpx.RequestError as exc:
                 step = attempts.failed(exc)
             else:

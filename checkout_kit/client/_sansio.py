@@ -881,8 +881,10 @@ class ClientCore:
             raise InvalidRequestError("public_id is required", "public_id")
         if not isinstance(api_secret, str) or not api_secret:
             raise InvalidRequestError("api_secret is required", "api_secret")
-        if max_retries < 0 or backoff < 0 or timeout <= 0:
-            raise InvalidRequestError("max_retries and backoff must be >= 0, timeout > 0")
+        if min(max_retries, backoff, max_backoff, max_retry_after) < 0 or timeout <= 0:
+            raise InvalidRequestError(
+                "max_retries, backoff, max_backoff and max_retry_after must be >= 0, "
+                "timeout > 0")
         self.public_id = public_id
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
@@ -922,6 +924,28 @@ class ClientCore:
         base = min(self.max_backoff, self.backoff * (2**attempt))
         return float(base * (0.5 + 0.5 * self.random()))
 
+    def request_options(self, attempts: Attempts[Any], *, own_client: bool) -> dict[str, Any]:
+        """``build_request``'s arguments for ``attempts``. A client the shell made has
+        the base URL and the headers already; one the caller gave (``http_client``) is
+        theirs and left as it is, so each request carries the whole URL and our headers
+        (``Authorization`` included)."""
+        if own_client:
+            return {"method": attempts.method, "url": attempts.path,
+                    "content": attempts.content, "headers": attempts.headers}
+        return {"method": attempts.method, "url": self.base_url + attempts.path,
+                "content": attempts.content,
+                "headers": {**self.http_options["headers"], **attempts.headers}}
+
+    @staticmethod
+    def check_http_client(http_client: object, transport: object) -> bool:
+        """Whether the shell makes its own ``httpx`` client: not when ``http_client`` is
+        given, which then excludes ``transport`` (that belongs in the given client)."""
+        if http_client is not None and transport is not None:
+            raise InvalidRequestError(
+                "pass transport or http_client, not both (set the transport on the "
+                "http_client)", "transport")
+        return http_client is None
+
 
 class Attempts(Generic[_T]):
     """The attempts of one call: the request to send, and after each attempt what to do.
@@ -953,10 +977,10 @@ class Attempts(Generic[_T]):
         """An answer came back (its body read)."""
         ctx, status = self.ctx, response.status_code
         if status == 401:
-            raise AuthenticationError(
+            self._refused(AuthenticationError(
                 f"{ctx.endpoint}: HTTP 401, the Public ID / API secret pair was refused",
                 **ctx.kw(401),
-            )
+            ))
         if status < 500 and status != 429:
             return Done(self._read(status, response.content))
         retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -1007,6 +1031,15 @@ class Attempts(Generic[_T]):
         )
         return Retry(delay)
 
+    def _refused(self, refusal: GatewayError) -> NoReturn:
+        """This attempt was refused without the gateway's envelope (a 401, a proxy's
+        4xx). That says nothing of an earlier attempt that may have reached the gateway:
+        only the envelope is definitive, as the gateway replays the first answer to the
+        same X-Request-ID. So after such an attempt the outcome stays unknown."""
+        self._failure = refusal
+        self._attempt += 1
+        self._give_up()
+
     def _give_up(self) -> NoReturn:
         failure, ctx = self._failure, self.ctx
         assert failure is not None
@@ -1030,10 +1063,12 @@ class Attempts(Generic[_T]):
         if not isinstance(data, dict):
             if 400 <= status < 500:
                 # A 4xx without our envelope (a proxy, a wrong path): refused, not processed.
-                raise RequestRejectedError(f"{ctx.endpoint}: HTTP {status}", **ctx.kw(status))
+                self._refused(RequestRejectedError(f"{ctx.endpoint}: HTTP {status}",
+                                                   **ctx.kw(status)))
             self._malformed(f"HTTP {status}, not a JSON object", status, None)
         if 400 <= status < 500 and not isinstance(data.get("Success"), bool):
-            raise RequestRejectedError(f"{ctx.endpoint}: HTTP {status}", **ctx.kw(status))
+            self._refused(RequestRejectedError(f"{ctx.endpoint}: HTTP {status}",
+                                               **ctx.kw(status)))
         if not 200 <= status < 500:
             self._malformed(f"unexpected HTTP {status}", status, None)
         try:

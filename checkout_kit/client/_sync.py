@@ -35,7 +35,9 @@ class CloudPaymentsClient:
     settings and proxies of the environment); ``transport`` replaces its network layer,
     for tests: ``httpx.MockTransport(handler)`` or
     ``httpx.WSGITransport(app=create_sandbox_app(...))``. Either way a call takes the same
-    path: ``build_request`` and ``send``.
+    path: ``build_request`` and ``send``. ``http_client`` is an ``httpx.Client`` of one's
+    own (proxies, TLS, limits, event hooks, its timeout) to use instead: each request then
+    carries the whole URL and the client's headers and auth; :meth:`close` leaves it open.
 
     ``max_retries`` is the number of extra attempts after the first on connection
     failures, 429 and 5xx; the delay before retry *n* (from 0) is ``backoff * 2**n``
@@ -55,6 +57,7 @@ class CloudPaymentsClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
         backoff: float = 0.5,
@@ -73,14 +76,19 @@ class CloudPaymentsClient:
         self.public_id = self._core.public_id
         self.base_url = self._core.base_url
         self._sleep = sleep
-        self._http = httpx.Client(transport=transport, **self._core.http_options)
+        # A client given to us is the caller's: used as configured, never closed here.
+        self._owns_http = ClientCore.check_http_client(http_client, transport)
+        self._http = http_client if http_client is not None else httpx.Client(
+            transport=transport, **self._core.http_options)
 
     def __repr__(self) -> str:
         return f"CloudPaymentsClient({self._core!r})"
 
     def close(self) -> None:
-        """Close the connection pool (and the transport given to us)."""
-        self._http.close()
+        """Close the connection pool (and the transport given to us); an ``http_client``
+        given to us is left open: its owner closes it."""
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> CloudPaymentsClient:
         return self
@@ -96,12 +104,11 @@ class CloudPaymentsClient:
     def _run(self, call: Call[_T]) -> _T:
         attempts = self._core.start(call)
         request = self._http.build_request(
-            attempts.method, attempts.path, content=attempts.content, headers=attempts.headers
-        )
+            **self._core.request_options(attempts, own_client=self._owns_http))
         while True:
             step: Retry | Done[_T]
             try:
-                response = self._http.send(request)
+                response = self._http.send(request, follow_redirects=False)
             except httpx.RequestError as exc:
                 step = attempts.failed(exc)
             else:

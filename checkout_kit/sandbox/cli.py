@@ -42,8 +42,9 @@ def parse_key_option(values: Sequence[str]) -> dict[int, bytes] | None:
               help="Port to listen on; 0 picks a free one (printed at start).")
 @click.option("--public-id", default=DEFAULT_PUBLIC_ID, show_default=True,
               help="Public ID: the Basic-auth user name and the terminal of every payment.")
-@click.option("--api-secret", default=DEFAULT_SECRET, show_default=True,
-              help="API secret: the Basic-auth password and the notification HMAC key.")
+@click.option("--api-secret", metavar="SECRET",
+              help="API secret: the Basic-auth password and the notification HMAC key "
+                   f"(default: {DEFAULT_SECRET}; with --expose: a random one).")
 @click.option("--key", "keys", multiple=True, metavar="VERSION:PEM_FILE",
               help="A private key for cryptograms (repeatable); default: a generated key, v4.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -63,11 +64,14 @@ def parse_key_option(values: Sequence[str]) -> dict[int, bytes] | None:
               help="Another Host name to answer to (repeatable; '*' for any).")
 @click.option("--allow-private-targets", is_flag=True,
               help="Also send notifications to private addresses (10.x, 192.168.x...).")
+@click.option("--allow-loopback-targets", is_flag=True,
+              help="With --expose, still send notifications to loopback addresses "
+                   "(refused by default: anyone on the network could reach local ports).")
 def sandbox_command(
-    host: str, port: int, public_id: str, api_secret: str, keys: tuple[str, ...],
+    host: str, port: int, public_id: str, api_secret: str | None, keys: tuple[str, ...],
     state_path: Path | None, site_name: str, save_cards: str, duplicate_notifications: bool,
     expose: bool, control_token: str | None, allowed_hosts: tuple[str, ...],
-    allow_private_targets: bool,
+    allow_private_targets: bool, allow_loopback_targets: bool,
 ) -> None:
     """Run the CloudPayments sandbox: the gateway API, the 3-D Secure page, the
     browser scripts and the /_sandbox/ controls."""
@@ -75,17 +79,19 @@ def sandbox_command(
 
     from .rules.policy import serving_options
     from .web.app import create_sandbox_app, sandbox_of, start_worker
+    from .web.security import CONTROL_PREFIX
 
     options: dict[str, Any] = {"site_name": site_name, "save_cards": SaveCards(save_cards),
                                "duplicate_notifications": duplicate_notifications,
                                "private_notification_targets": allow_private_targets}
     try:
         options.update(serving_options(host, expose=expose, control_token=control_token,
-                                       allowed_hosts=allowed_hosts))
+                                       allowed_hosts=allowed_hosts, api_secret=api_secret,
+                                       allow_loopback_targets=allow_loopback_targets))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    app = create_sandbox_app(public_id=public_id, api_secret=api_secret,
-                             keys=parse_key_option(keys), state_path=state_path, **options)
+    app = create_sandbox_app(public_id=public_id, keys=parse_key_option(keys),
+                             state_path=state_path, **options)
     sandbox = sandbox_of(app)
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host}:{server.server_port}"
@@ -98,10 +104,10 @@ def sandbox_command(
     click.echo(f"  key versions   {versions} (current {sandbox.settings.key_version}; "
                f"GET {base}/payments/publickey)")
     click.echo(f"  3-D Secure     {base}/acs")
-    click.echo(f"  controls       {base}/_sandbox/")
+    click.echo(f"  controls       {base}{CONTROL_PREFIX}/")
     if sandbox.settings.control_token:
         click.echo(f"  control token  {sandbox.settings.control_token} "
-                   f"(X-Sandbox-Token header, or open {base}/_sandbox/?token=…)")
+                   f"(X-Sandbox-Token header, or open {base}{CONTROL_PREFIX}/?token=…)")
     click.echo(f"  state          {state_path or 'in memory'}")
     click.echo("  client         CloudPaymentsClient(public_id, api_secret, "
                f"base_url={base!r})")
@@ -114,3 +120,4 @@ def sandbox_command(
         stop.set()
         server.server_close()
         sandbox.save()
+        sandbox.close()

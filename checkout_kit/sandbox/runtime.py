@@ -11,7 +11,9 @@ the Flask app (:func:`checkout_kit.sandbox.web.app.create_sandbox_app`) serves i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,43 @@ from .store import Store
 from .web.faults import Faults
 from .web.notify import Sender
 
-__all__ = ["Sandbox"]
+__all__ = ["RequestLocks", "Sandbox"]
+
+
+class RequestLocks:
+    """One lock per request key (Public ID and ``X-Request-ID``), so that two requests
+    with one id run one after the other and the second replays the first's answer.
+
+    An entry lives only while some request uses it: the table is as small as the
+    number of requests in flight, and a lock in use is never replaced by another.
+    Each sandbox has its own: two sandboxes in one process never wait for each other.
+    """
+
+    def __init__(self) -> None:
+        #: key -> (its lock, how many requests hold or wait for it)
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Hold the lock of ``key`` for the ``with`` block."""
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users = self._locks[key][1]
+                if users > 1:
+                    self._locks[key] = (lock, users - 1)
+                else:
+                    del self._locks[key]
+
+    def in_use(self) -> int:
+        """How many keys some request holds or waits for."""
+        return len(self._locks)
 
 
 class Sandbox(Gateway):
@@ -45,8 +83,10 @@ class Sandbox(Gateway):
         state = self.store.load() if self.store is not None else None
         super().__init__(settings, keys=keys, clock=clock, state=state, randbytes=randbytes)
         self.sender = Sender(notification_transport,
-                             lambda: self.settings.private_notification_targets)
+                             lambda: self.settings.private_notification_targets,
+                             lambda: self.settings.loopback_notification_targets)
         self.faults = Faults()
+        self.request_locks = RequestLocks()
         #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
         self.app: Any = None
         self.save()  # a generated key, for one

@@ -1,8 +1,8 @@
 /*
  * checkout_kit sandbox — the home page's "create a test order" button.
  *
- * POSTs JSON to /_sandbox/test-order (the controls take JSON only, so no cross-site
- * form can do the same) and opens the order's payment page.
+ * POSTs JSON to the button's data-url, the test-order control (the controls take
+ * JSON only, so no cross-site form can do the same) and opens the order's payment page.
  */
 (function (global) {
   'use strict';
@@ -15,7 +15,7 @@
     button.disabled = true;
     status.textContent = 'Creating…';
     try {
-      const response = await global.fetch('/_sandbox/test-order', {
+      const response = await global.fetch(button.dataset.url, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: '{}',

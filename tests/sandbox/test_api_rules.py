@@ -16,7 +16,6 @@ from checkout_kit.errors import AuthenticationError, RateLimitError, UnknownOutc
 from checkout_kit.models import Transaction, TransactionStatus
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
-from checkout_kit.sandbox.web import api
 
 IP = "203.0.113.7"
 
@@ -100,6 +99,27 @@ def test_x_request_id_replays_the_first_answer_for_an_hour(
                           headers={"X-Request-ID": "order-43"})
         assert other.json()["Model"]["TransactionId"] not in (
             first.json()["Model"]["TransactionId"], later.json()["Model"]["TransactionId"])
+
+
+def test_reads_are_not_replayed(cloudpayments_sandbox: Sandbox) -> None:
+    """Only mutating calls store their answer under X-Request-ID: a read with one
+    answers the state of now, and stores nothing."""
+    auth = (cloudpayments_sandbox.public_id, cloudpayments_sandbox.api_secret)
+    headers = {"X-Request-ID": "read-1"}
+    with _raw(cloudpayments_sandbox) as http:
+        for path, body in (("/payments/find", {"InvoiceId": "inv-read"}),
+                           ("/v2/payments/find", {"InvoiceId": "inv-read"}),
+                           ("/subscriptions/find", {"accountId": "acc-read"}),
+                           ("/payments/tokens/list", {})):
+            http.post(path, json=body, auth=auth, headers=headers)
+        assert http.post("/payments/find", json={"InvoiceId": "inv-read"}, auth=auth,
+                         headers=headers).json()["Success"] is False
+        http.post("/payments/cards/charge", json=_body(cloudpayments_sandbox,
+                                                      InvoiceId="inv-read"), auth=auth)
+        found = http.post("/payments/find", json={"InvoiceId": "inv-read"}, auth=auth,
+                          headers=headers)
+        assert found.json()["Success"] is True and "X-Sandbox-Replayed" not in found.headers
+    assert not cloudpayments_sandbox.state.idempotency
 
 
 def test_dropped_connection_is_an_unknown_outcome_and_reconciles(
@@ -194,7 +214,8 @@ def test_a_request_id_in_flight_is_never_run_twice_however_many_ids_come_between
     web = app.test_client()
     basic = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
     for n in range(10_050):  # more ids than any table of locks may keep
-        web.post("/test", headers={"Authorization": basic, "X-Request-ID": f"other-{n}"})
+        web.post("/payments/void", json={"TransactionId": 1},  # mutating: its id is kept
+                 headers={"Authorization": basic, "X-Request-ID": f"other-{n}"})
     second = threading.Thread(target=charge)
     second.start()
     time.sleep(0.3)  # the repeat waits for the first instead of running beside it
@@ -204,7 +225,7 @@ def test_a_request_id_in_flight_is_never_run_twice_however_many_ids_come_between
     assert len(sandbox.state.transactions) == 1
     assert sorted(a.headers.get("X-Sandbox-Replayed", "") for a in answers) == ["", "true"]
     assert answers[0].content == answers[1].content
-    assert api._request_locks == {}  # nothing in flight, nothing kept
+    assert sandbox.request_locks.in_use() == 0  # nothing in flight, nothing kept
 
 
 def test_unknown_pages_are_404_not_500(cloudpayments_sandbox: Sandbox,

@@ -47,6 +47,13 @@ def test_home_page_hides_a_secret_of_ones_own(cloudpayments_sandbox_keys: dict[i
     assert "not shown" in html
 
 
+def test_an_exposed_sandbox_shows_no_secret(cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    """Even the published default: anyone on the network can read the home page."""
+    app = create_sandbox_app(keys=cloudpayments_sandbox_keys, exposed=True)
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert DEFAULT_SECRET not in html and "not shown" in html
+
+
 def test_test_card_table_is_the_test_card_data(cloudpayments_sandbox: Sandbox) -> None:
     text = _text(cloudpayments_sandbox.app.test_client().get("/").get_data(as_text=True))
     cards, declines = card_rows()
@@ -82,7 +89,9 @@ def test_test_order_button_creates_an_order_with_a_payment_page(
 def test_home_script_is_served(cloudpayments_sandbox: Sandbox) -> None:
     answer = cloudpayments_sandbox.app.test_client().get("/home.js")
     assert answer.status_code == 200 and answer.mimetype == "application/javascript"
-    assert b"/_sandbox/test-order" in answer.data and b"application/json" in answer.data
+    assert b"button.dataset.url" in answer.data and b"application/json" in answer.data
+    page = cloudpayments_sandbox.app.test_client().get("/").get_data(as_text=True)
+    assert 'data-url="/_sandbox/test-order"' in page  # where the button posts
 
 
 @pytest.mark.parametrize("path", ["/static/js/checkout.js", "/static/js/widget.js",

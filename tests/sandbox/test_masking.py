@@ -48,9 +48,11 @@ def test_sandbox_maskers() -> None:
 def test_transaction_repr() -> None:
     tx = Transaction(1, "pk", TxType.PAYMENT, Decimal("10.00"), "RUB", TxStatus.COMPLETED, NOW,
                      email=EMAIL, name=NAME, ip_address=IP, token=TOKEN,
-                     json_data={"phone": PHONE}, account_id="user-7")
+                     json_data={"phone": PHONE}, account_id="user-7",
+                     three_ds_callback_id="cb0123456789abcdef0123456789abcd")
     text = repr(tx)
     _clean(text)
+    assert "cb0123456789abcdef0123456789abcd" not in text  # it finishes the 3-D Secure step
     assert "email=i…@example.com" in text and "name=I… P…" in text
     assert "ip_address=203.0.*.*" in text and "token=tk_012…9abc" in text
     assert "amount=Decimal('10.00')" in text and "account_id='user-7'" in text

@@ -3,6 +3,8 @@ headers, retries on the virtual clock, duplicates, GET and Windows-1251."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -16,6 +18,7 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import PaymentDeclined
 from checkout_kit.models import ThreeDSChallenge, Transaction
 from checkout_kit.sandbox import Sandbox
+from checkout_kit.sandbox.web import notify
 
 IP = "203.0.113.7"
 
@@ -282,3 +285,26 @@ def test_a_deeply_nested_check_answer_is_a_format_error(
     with pytest.raises(PaymentDeclined) as exc:
         _charge(cloudpayments_client, cloudpayments_sandbox)
     assert exc.value.reason_code == 3005
+
+
+def test_sender_makes_one_client_for_all_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two deliveries starting at once share one client: none is made and leaked."""
+    made: list[httpx.Client] = []
+
+    class SlowClient(httpx.Client):
+        def __init__(self, **kwargs: Any) -> None:
+            time.sleep(0.05)  # widen the window between the check and the assignment
+            super().__init__(**kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(notify.httpx, "Client", SlowClient)
+    sender = notify.Sender(httpx.MockTransport(lambda request: httpx.Response(200)))
+    got: list[httpx.Client] = []
+    threads = [threading.Thread(target=lambda: got.append(sender.client)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert len(made) == 1 and all(client is made[0] for client in got)
+    sender.close()
+    assert made[0].is_closed

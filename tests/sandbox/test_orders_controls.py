@@ -107,6 +107,29 @@ def test_clock_inspector_faults_and_settings(cloudpayments_sandbox: Sandbox,
     assert web.post("/_sandbox/run", json={}).status_code == 200
 
 
+@pytest.mark.parametrize("bad", [
+    {"max_concurrent_requests": "many"}, {"max_concurrent_requests": 2.5},
+    {"max_concurrent_requests": 0}, {"auth_expiry_days": "soon"}, {"auth_expiry_days": -1},
+    {"auto_confirm_days": True}, {"deliver_immediately": "perhaps"}, {"site_name": ["x"]},
+    {"allowed_hosts": "a.dev"}, {"save_cards": None},
+])
+def test_settings_change_all_or_nothing_with_our_own_messages(
+    cloudpayments_sandbox: Sandbox, bad: dict[str, object],
+) -> None:
+    """A bad field is a 400 naming it, and the good fields before it are not applied."""
+    web = cloudpayments_sandbox.app.test_client()
+    before = web.get("/_sandbox/settings").get_json()
+    answer = web.post("/_sandbox/settings", json={
+        "save_cards": "always", "duplicate_notifications": True, "site_name": "Changed",
+        **bad})
+    assert answer.status_code == 400
+    message = answer.get_json()["Message"]
+    assert next(iter(bad)) in message
+    for python_text in ("invalid literal", "could not convert", "decimal.", "<class"):
+        assert python_text not in message
+    assert web.get("/_sandbox/settings").get_json() == before
+
+
 @pytest.mark.parametrize("path", ["/_sandbox/clock/advance", "/_sandbox/faults",
                                   "/_sandbox/settings"])
 @pytest.mark.parametrize("body", [

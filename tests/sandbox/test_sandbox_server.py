@@ -17,6 +17,7 @@ from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import UnknownOutcomeError
 from checkout_kit.models import Transaction
+from checkout_kit.sandbox import DEFAULT_SECRET
 from checkout_kit.sandbox.cli import parse_key_option
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +100,24 @@ def test_exposed_sandbox_needs_the_control_token(server: dict[str, str]) -> None
     rebound = httpx.get(f"{base}/_sandbox/clock",
                         headers={"X-Sandbox-Token": TOKEN, "Host": f"evil.com:{port}"})
     assert rebound.status_code == 403
+    assert "cli-secret" not in httpx.get(f"{base}/").text  # no secret shown when exposed
+    # No notification to a port of the sandbox's own host.
+    refused = httpx.post(f"{base}/site/notifications/Pay/update", auth=("test_api_cli",
+                         "cli-secret"), json={"IsEnabled": True,
+                                              "Address": f"http://127.0.0.1:{port}/_sandbox/run"})
+    assert refused.json()["Success"] is False and "loopback" in refused.json()["Message"]
+
+
+@pytest.mark.parametrize("server", [("--host", "0.0.0.0", "--expose", "--api-secret", "")],
+                         indirect=True)
+def test_exposed_sandbox_makes_its_own_secret(server: dict[str, str]) -> None:
+    """Exposed with no secret of one's own: a random one, printed, and the published
+    default credentials are refused."""
+    secret = server["API secret"]
+    assert secret not in ("", "cli-secret", DEFAULT_SECRET) and len(secret) >= 16
+    port = server["API base URL"].rsplit(":", 1)[1]
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/payments/find"
+    body = {"InvoiceId": "x"}
+    assert httpx.post(url, auth=("test_api_cli", DEFAULT_SECRET), json=body).status_code == 401
+    assert httpx.post(url, auth=("test_api_cli", secret), json=body).status_code == 200

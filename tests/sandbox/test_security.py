@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import RequestRejectedError
-from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
+from checkout_kit.sandbox import DEFAULT_SECRET, Sandbox, create_sandbox_app, sandbox_of
 from checkout_kit.sandbox.cli import sandbox_command
 from checkout_kit.sandbox.rules.policy import host_allowed, serving_options, target_refusal
 from checkout_kit.sandbox.web.security import TOKEN_COOKIE, TargetRefused, pin_target
@@ -267,18 +267,25 @@ def _network_sandbox(keys: dict[int, bytes]) -> Sandbox:
     return sandbox_of(create_sandbox_app(keys=keys, deliver_immediately=False))
 
 
+def _pay_and_deliver(sandbox: Sandbox) -> Any:
+    """Charge once and send the one Pay notification; its one delivery attempt."""
+    sandbox.app.test_client().post(
+        "/payments/cards/charge", auth=(sandbox.public_id, sandbox.api_secret), json={
+            "Amount": 1, "IpAddress": IP,
+            "CardCryptogramPacket": sandbox.make_cryptogram("4000000000003055")})
+    assert sandbox.deliver_pending() == 1
+    (delivery,) = sandbox.state.deliveries.values()
+    (attempt,) = delivery.attempts
+    return attempt
+
+
 def test_a_refused_target_is_never_contacted(cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
     sandbox = _network_sandbox(cloudpayments_sandbox_keys)
     sandbox.settings.private_notification_targets = True
     sandbox.configure_notification("Pay", "http://10.255.255.1:9/cp")
     sandbox.settings.private_notification_targets = False  # turned off afterwards
     web = sandbox.app.test_client()
-    web.post("/payments/cards/charge", auth=(sandbox.public_id, sandbox.api_secret), json={
-        "Amount": 1, "IpAddress": IP,
-        "CardCryptogramPacket": sandbox.make_cryptogram("4000000000003055")})
-    assert sandbox.deliver_pending() == 1
-    (delivery,) = sandbox.state.deliveries.values()
-    (attempt,) = delivery.attempts
+    attempt = _pay_and_deliver(sandbox)
     assert not attempt.ok and attempt.error is not None
     assert attempt.error.startswith("TargetRefused") and "private" in attempt.error
     assert attempt.response is None and attempt.status_code is None
@@ -347,7 +354,10 @@ def test_loopback_targets_get_their_response_shown(
 
 def test_serving_on_loopback_needs_nothing_more() -> None:
     options = serving_options("127.0.0.1", expose=False, control_token=None, allowed_hosts=())
-    assert options == {"allowed_hosts": ("cloudpayments.sandbox",), "control_token": None}
+    assert options == {"allowed_hosts": ("cloudpayments.sandbox",), "control_token": None,
+                       "api_secret": DEFAULT_SECRET}
+    assert serving_options("127.0.0.1", expose=False, control_token=None, allowed_hosts=(),
+                           api_secret="own-secret")["api_secret"] == "own-secret"
     assert serving_options("localhost", expose=False, control_token=None,
                            allowed_hosts=("a.dev",))["allowed_hosts"] == (
         "cloudpayments.sandbox", "a.dev")
@@ -365,6 +375,52 @@ def test_serving_beyond_loopback_needs_expose_and_a_token(host: str) -> None:
     assert given["control_token"] == "my-own-token-12345"
     if host == "sandbox.lan":  # the name it is served under answers
         assert "sandbox.lan" in options["allowed_hosts"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5"])
+def test_an_exposed_sandbox_takes_no_published_secret_and_no_loopback_target(host: str) -> None:
+    """Exposed, the default credentials would let anyone on the network use the API,
+    and loopback targets would let them make the sandbox POST to its host's ports."""
+    options = serving_options(host, expose=True, control_token=None, allowed_hosts=(),
+                              make_token=lambda: "generated-token-000001")
+    assert options["api_secret"] == "generated-token-000001"
+    assert options["exposed"] is True and options["loopback_notification_targets"] is False
+    with pytest.raises(ValueError, match="default API secret"):
+        serving_options(host, expose=True, control_token=None, allowed_hosts=(),
+                        api_secret=DEFAULT_SECRET)
+    own = serving_options(host, expose=True, control_token=None, allowed_hosts=(),
+                          api_secret="my-own-secret", allow_loopback_targets=True)
+    assert own["api_secret"] == "my-own-secret" and own["loopback_notification_targets"]
+
+
+def test_cli_refuses_the_published_secret_when_exposed() -> None:
+    result = CliRunner().invoke(sandbox_command, ["--host", "0.0.0.0", "--port", "0",
+                                                  "--expose", "--api-secret", DEFAULT_SECRET])
+    assert result.exit_code == 2
+    assert "default API secret" in result.output
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
+def test_loopback_targets_only_when_allowed(address: str) -> None:
+    ip = ipaddress.ip_address(address)
+    assert target_refusal(ip, allow_private=True) is None
+    problem = target_refusal(ip, allow_private=True, allow_loopback=False)
+    assert problem is not None and "--allow-loopback-targets" in problem
+
+
+def test_an_exposed_sandbox_refuses_loopback_targets(
+    cloudpayments_sandbox_keys: dict[int, bytes],
+) -> None:
+    sandbox = sandbox_of(create_sandbox_app(
+        keys=cloudpayments_sandbox_keys, deliver_immediately=False,
+        **serving_options("0.0.0.0", expose=True, control_token=None, allowed_hosts=())))
+    with pytest.raises(Exception, match="loopback"):
+        sandbox.configure_notification("Pay", "http://127.0.0.1:6379/")
+    # A name that resolves to loopback is refused when the notification goes out.
+    sandbox.configure_notification("Pay", "http://localhost:9/cp")
+    attempt = _pay_and_deliver(sandbox)
+    assert attempt.error is not None and attempt.error.startswith("TargetRefused")
+    assert "loopback" in attempt.error
 
 
 def test_a_weak_control_token_is_refused() -> None:

@@ -786,7 +786,8 @@ class Gateway:
             raise RequestError("Only the CloudPayments format is supported by the sandbox")
         problem = None if address is None else (
             url_problem(address, "Address") or literal_target_problem(
-                address, allow_private=self.settings.private_notification_targets))
+                address, allow_private=self.settings.private_notification_targets,
+                allow_loopback=self.settings.loopback_notification_targets))
         if problem is not None:
             raise RequestError(problem)
         if enabled and not address:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
-from ... import jsoncodec
+from ... import jsoncodec, urls
 from ...errors import JSONCodecError, MoneyError
 from ...models import mask_email, mask_ip, mask_name
 from ...money import CURRENCIES, parse_amount
@@ -150,24 +149,8 @@ def url_problem(url: str, name: str) -> str | None:
     an absolute ``http(s)`` URL with a host, at most :data:`MAX_TEXT` characters,
     without whitespace or control characters (it could not be a ``Location`` or a
     request line), with a valid port and a host name IDNA can encode."""
-    if len(url) > MAX_TEXT:
-        return f"{name} is too long"
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
-        return f"{name} must not contain whitespace or control characters"
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:  # a bad port or a malformed IPv6 literal
-        return f"{name} is not a valid URL"
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        return f"{name} must be an absolute http(s) URL"
-    if port == 0:
-        return f"{name} has an invalid port"
-    try:
-        host.encode("idna").decode("idna")  # both ways: "xn--a" encodes but is no name
-    except UnicodeError:
-        return f"{name} has an invalid host name"
-    return None
+    problem = urls.url_problem(url, max_length=MAX_TEXT)
+    return None if problem is None else f"{name} {problem}"
 
 
 class Params:

@@ -72,7 +72,7 @@ class CardInfo:
 
 
 @masked_repr(email=mask_email, name=mask_name, ip_address=mask_ip, token=mask_token,
-             json_data=mask_text, pa_req=mask_text)
+             json_data=mask_text, pa_req=mask_text, three_ds_callback_id=mask_token)
 @dataclass
 class Transaction:
     """A payment or a refund."""

@@ -82,4 +82,10 @@ class SandboxSettings:
     control_token: str | None = None
     #: send notifications to private (non-global) addresses too, not only loopback.
     private_notification_targets: bool = False
+    #: send notifications to loopback addresses (this machine). On by default for a
+    #: sandbox on this machine; off when it is exposed (``--expose``), where it would let
+    #: anyone on the network make the sandbox POST to any local port.
+    loopback_notification_targets: bool = True
+    #: served to other machines (``--expose``): the home page then shows no secret.
+    exposed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...cards import luhn_valid
+from ...cards import detect_brand, luhn_valid
+from ...reasons import REASONS
 
 __all__ = ["DEFAULT", "EXTRA_DECLINES", "TEST_CARDS", "CardBehaviour", "behaviour_for"]
 
@@ -32,45 +33,59 @@ class CardBehaviour:
 
 _OK, _NSF = 0, 5051
 
-# (label, number, 3-D Secure, cryptogram outcome, token outcome) — docs/gateway.md §8.
-_TABLE: tuple[tuple[str, str, bool, int, int | None], ...] = (
-    ("Visa", "4242424242424242", True, _OK, _OK),
-    ("Mastercard", "5555555555554444", True, _OK, _OK),
-    ("MIR", "2200000000000004", True, _OK, _OK),
-    ("Visa", "4012888888881881", True, _NSF, None),
-    ("Mastercard", "5105105105105100", True, _NSF, None),
-    ("MIR", "2202202202202200", True, _NSF, None),
-    ("Visa", "4000000000003055", False, _OK, _OK),
-    ("Mastercard", "5205000000003055", False, _OK, _OK),
-    ("MIR", "2202000000003055", False, _OK, _OK),
-    ("Visa", "4111111111111111", False, _OK, _NSF),
-    ("Mastercard", "5200828282828210", False, _OK, _NSF),
-    ("MIR", "2200000022222222", False, _OK, _NSF),
-    ("Visa", "4000056655665556", False, _NSF, None),
-    ("Mastercard", "5404000000000043", False, _NSF, None),
-    ("MIR", "2203000000000043", False, _NSF, None),
+# (number, 3-D Secure, cryptogram outcome, token outcome) — docs/gateway.md §8; the
+# brand shown is checkout_kit.cards'.
+_TABLE: tuple[tuple[str, bool, int, int | None], ...] = (
+    ("4242424242424242", True, _OK, _OK),
+    ("5555555555554444", True, _OK, _OK),
+    ("2200000000000004", True, _OK, _OK),
+    ("4012888888881881", True, _NSF, None),
+    ("5105105105105100", True, _NSF, None),
+    ("2202202202202200", True, _NSF, None),
+    ("4000000000003055", False, _OK, _OK),
+    ("5205000000003055", False, _OK, _OK),
+    ("2202000000003055", False, _OK, _OK),
+    ("4111111111111111", False, _OK, _NSF),
+    ("5200828282828210", False, _OK, _NSF),
+    ("2200000022222222", False, _OK, _NSF),
+    ("4000056655665556", False, _NSF, None),
+    ("5404000000000043", False, _NSF, None),
+    ("2203000000000043", False, _NSF, None),
 )
+
+
+def _brand(number: str) -> str:
+    brand = detect_brand(number)
+    if brand is None:  # pragma: no cover - every card here is of a known brand
+        raise ValueError(f"no brand for test card {number[:6]}…")
+    return brand.name
+
 
 TEST_CARDS: dict[str, CardBehaviour] = {
-    number: CardBehaviour(f"{label}, {'with' if tds else 'no'} 3-D Secure", tds, charge, token)
-    for label, number, tds, charge, token in _TABLE
+    number: CardBehaviour(f"{_brand(number)}, {'with' if tds else 'no'} 3-D Secure",
+                          tds, charge, token)
+    for number, tds, charge, token in _TABLE
 }
 
-#: Reason codes that have a magic decline card.
-EXTRA_REASON_CODES: tuple[int, ...] = (
-    5001, 5003, 5004, 5005, 5006, 5007, 5012, 5013, 5014, 5015, 5019, 5033, 5034, 5036,
-    5041, 5043, 5054, 5057, 5059, 5061, 5063, 5065, 5082, 5091, 5092, 5096, 5204, 5300,
-)
+#: Decline codes the sandbox gives by rules of their own, not by a magic card:
+#: insufficient funds (the documented cards), an unreadable cryptogram, 3-D Secure.
+_OWN_RULES = frozenset({_NSF, 5030, 5206, 5207})
+
+#: Reason codes that have a magic decline card: every decline (5xxx) of
+#: :data:`checkout_kit.reasons.REASONS` but those.
+EXTRA_REASON_CODES: tuple[int, ...] = tuple(
+    code for code in sorted(REASONS) if 5000 <= code < 6000 and code not in _OWN_RULES)
 
 
 def _with_check_digit(body: str) -> str:
     return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
+_EXTRA_NUMBERS = {code: _with_check_digit(f"400000{code}00000") for code in EXTRA_REASON_CODES}
+
 EXTRA_DECLINES: dict[str, CardBehaviour] = {
-    _with_check_digit(f"400000{code}00000"): CardBehaviour(
-        f"Visa, declines {code}", False, code, code)
-    for code in EXTRA_REASON_CODES
+    number: CardBehaviour(f"{_brand(number)}, declines {code}", False, code, code)
+    for code, number in _EXTRA_NUMBERS.items()
 }
 
 DEFAULT = CardBehaviour("any other valid card", False, _OK, _OK)

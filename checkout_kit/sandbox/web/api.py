@@ -21,7 +21,6 @@ API paths in lower case.
 from __future__ import annotations
 
 import hmac
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +29,10 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Flask, Request, Response, current_app, request
 from werkzeug.routing import MapAdapter
 
-from ... import jsoncodec
 from ..rules.params import Params, RequestError, read_json
 from ..rules.records import StoredResponse
 from ..runtime import Sandbox
+from .answers import envelope_response, error_response, json_response
 
 __all__ = [
     "API_PREFIXES",
@@ -86,26 +85,6 @@ def get_sandbox() -> Sandbox:
     return sandbox
 
 
-def envelope_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """``payload`` as a JSON response (exact decimals)."""
-    return json_response(jsoncodec.dumps_bytes(payload), status, headers)
-
-
-def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    """A response of JSON text already written (a stored answer sent again)."""
-    response = Response(body, status=status, mimetype="application/json")
-    if headers:
-        response.headers.update(headers)
-    return response
-
-
-def _error(message: str, status: int) -> Response:
-    return envelope_response({"Success": False, "Message": message}, status)
-
-
 # --------------------------------------------------------------------------- the table
 
 
@@ -143,7 +122,9 @@ class Route:
     handler: Handler
     auth: str = "secret"  # "secret" | "public" (Public ID alone suffices) | "none"
     methods: tuple[str, ...] = ("POST",)
-    idempotent: bool = True  # stores the answer under X-Request-ID
+    #: a mutating call: its answer is stored under X-Request-ID and replayed to a repeat
+    #: (a read answers the state of now, and stores nothing)
+    idempotent: bool = False
 
 
 def _test(sb: Sandbox, p: Params, ctx: Ctx) -> dict[str, Any]:
@@ -167,36 +148,40 @@ ROUTES: dict[str, Route] = {
     "/test": Route(_test, methods=("POST", "GET")),
     "/payments/cards/charge": Route(
         lambda sb, p, c: sb.finish(sb.pay_by_cryptogram(
-            p, two_stage=False, base_url=c.host, default_ip=c.public_caller_ip)), "public"),
+            p, two_stage=False, base_url=c.host, default_ip=c.public_caller_ip)), "public",
+        idempotent=True),
     "/payments/cards/auth": Route(
         lambda sb, p, c: sb.finish(sb.pay_by_cryptogram(
-            p, two_stage=True, base_url=c.host, default_ip=c.public_caller_ip)), "public"),
-    "/payments/cards/post3ds": Route(lambda sb, p, c: sb.post3ds(p)),
+            p, two_stage=True, base_url=c.host, default_ip=c.public_caller_ip)), "public",
+        idempotent=True),
+    "/payments/cards/post3ds": Route(lambda sb, p, c: sb.post3ds(p), idempotent=True),
     "/payments/tokens/charge": Route(
-        lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=False))),
-    "/payments/tokens/auth": Route(lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=True))),
-    "/payments/confirm": Route(lambda sb, p, c: sb.confirm(p)),
-    "/payments/void": Route(lambda sb, p, c: sb.void(p)),
-    "/payments/refund": Route(lambda sb, p, c: sb.refund(p)),
+        lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=False)), idempotent=True),
+    "/payments/tokens/auth": Route(
+        lambda sb, p, c: sb.finish(sb.pay_by_token(p, two_stage=True)), idempotent=True),
+    "/payments/confirm": Route(lambda sb, p, c: sb.confirm(p), idempotent=True),
+    "/payments/void": Route(lambda sb, p, c: sb.void(p), idempotent=True),
+    "/payments/refund": Route(lambda sb, p, c: sb.refund(p), idempotent=True),
     "/payments/get": Route(lambda sb, p, c: sb.get(p)),
     "/payments/find": Route(lambda sb, p, c: sb.find(p, v2=False)),
     "/v2/payments/find": Route(lambda sb, p, c: sb.find(p, v2=True)),
     "/payments/list": Route(lambda sb, p, c: sb.list_day(p)),
     "/v2/payments/list": Route(lambda sb, p, c: sb.list_period(p)),
     "/payments/tokens/list": Route(lambda sb, p, c: sb.list_tokens(p)),
-    "/subscriptions/create": Route(lambda sb, p, c: sb.subscriptions.create(p)),
+    "/subscriptions/create": Route(lambda sb, p, c: sb.subscriptions.create(p), idempotent=True),
     "/subscriptions/get": Route(lambda sb, p, c: sb.subscriptions.get(p)),
     "/subscriptions/find": Route(lambda sb, p, c: sb.subscriptions.find(p)),
-    "/subscriptions/update": Route(lambda sb, p, c: sb.subscriptions.update(p)),
-    "/subscriptions/cancel": Route(lambda sb, p, c: sb.subscriptions.cancel(p)),
-    "/orders/create": Route(lambda sb, p, c: sb.orders.create(p, base_url=c.base_url)),
-    "/orders/cancel": Route(lambda sb, p, c: sb.orders.cancel(p)),
+    "/subscriptions/update": Route(lambda sb, p, c: sb.subscriptions.update(p), idempotent=True),
+    "/subscriptions/cancel": Route(lambda sb, p, c: sb.subscriptions.cancel(p), idempotent=True),
+    "/orders/create": Route(
+        lambda sb, p, c: sb.orders.create(p, base_url=c.base_url), idempotent=True),
+    "/orders/cancel": Route(lambda sb, p, c: sb.orders.cancel(p), idempotent=True),
     "/site/notifications/<kind>/get": Route(
         lambda sb, p, c: sb.notification_settings(c.kind)),
     "/site/notifications/<kind>/update": Route(
-        lambda sb, p, c: sb.update_notification_settings(c.kind, p)),
-    "/payments/publickey": Route(_public_key, "none", ("GET",), idempotent=False),
-    "/payments/threedscallback": Route(_callback, "none", idempotent=False),
+        lambda sb, p, c: sb.update_notification_settings(c.kind, p), idempotent=True),
+    "/payments/publickey": Route(_public_key, "none", ("GET",)),
+    "/payments/threedscallback": Route(_callback, "none"),
 }
 
 
@@ -275,43 +260,11 @@ def authorized(sb: Sandbox, route: Route, params: Params) -> bool:
 
 # --------------------------------------------------------------------------- dispatch
 
-#: (Public ID, X-Request-ID) -> (its lock, how many requests hold or wait for it). An
-#: entry lives only while some request uses it: the table is as small as the number of
-#: requests in flight, and a lock in use is never replaced by another.
-_request_locks: dict[str, tuple[threading.Lock, int]] = {}
-_request_locks_guard = threading.Lock()
-
-
-class _RequestLock:
-    """Hold the lock of one request id for the ``with`` block."""
-
-    __slots__ = ("key", "lock")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def __enter__(self) -> None:
-        with _request_locks_guard:
-            lock, users = _request_locks.get(self.key) or (threading.Lock(), 0)
-            _request_locks[self.key] = (lock, users + 1)
-        lock.acquire()
-        self.lock = lock
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.lock.release()
-        with _request_locks_guard:
-            users = _request_locks[self.key][1]
-            if users > 1:
-                _request_locks[self.key] = (self.lock, users - 1)
-            else:
-                del _request_locks[self.key]
-
-
 def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Response:
     try:
         result = route.handler(sb, params, ctx)
     except RequestError as exc:
-        return _error(exc.message, exc.status)
+        return error_response(exc.message, exc.status)
     return result if isinstance(result, Response) else envelope_response(result)
 
 
@@ -320,7 +273,7 @@ def _replay_or_run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Respo
     if not route.idempotent or not request_id:
         return _run(sb, route, params, ctx)
     key = f"{sb.public_id}\x00{request_id[:255]}"
-    with _RequestLock(key):
+    with sb.request_locks.hold(key):
         stored = sb.state.idempotency.get(key)
         if stored is not None and sb.now() - stored.created <= sb.settings.idempotency_ttl:
             return json_response(
@@ -350,10 +303,10 @@ def _view(route: Route) -> Callable[..., Response]:
             if authorized(sb, route, params):
                 answer = _replay_or_run(sb, route, params, Ctx(kind))
             else:
-                answer = _error("Authentication failed", 401)
+                answer = error_response("Authentication failed", 401)
                 answer.headers["WWW-Authenticate"] = 'Basic realm="CloudPayments"'
         except RequestError as exc:
-            answer = _error(exc.message, exc.status)
+            answer = error_response(exc.message, exc.status)
         if cors:
             answer.headers.update(CORS_HEADERS)
         return answer

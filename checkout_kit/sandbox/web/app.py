@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -18,6 +18,7 @@ from ..rules.clock import VirtualClock
 from ..rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
 from ..runtime import Sandbox
 from . import acs, api, browser, controls, faults, home, orderpage, security
+from .answers import error_response
 
 __all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
 
@@ -93,21 +94,23 @@ def _http_error(exc: HTTPException) -> BaseResponse | HTTPException:
     # An ordinary HTTP answer (404, 405, 413...): the envelope for the API and the JSON
     # controls, werkzeug's own page anywhere else; never the 500 of _crash.
     is_api = api.is_api_path(request.path)
-    if not (is_api or request.path.startswith("/_sandbox/")):
+    if not (is_api or request.path.startswith(security.CONTROL_PREFIX + "/")):
         return exc
     code = exc.code or 500
     message = _HTTP_MESSAGES.get(code, exc.name) if is_api else exc.name
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    return api.envelope_response({"Success": False, "Message": message}, code, headers)
+    return error_response(message, code, headers)
 
 
 def _crash(exc: Exception) -> Response:
     # A bug in the sandbox: log it (requests carry no card data), answer in the API's
-    # envelope on API paths.
+    # envelope on API paths. Under app.testing or PROPAGATE_EXCEPTIONS a test must see
+    # the bug itself, as Flask would show it without this handler.
+    if current_app.testing or current_app.config["PROPAGATE_EXCEPTIONS"]:
+        raise exc
     log.exception("sandbox error on %s %s", request.method, request.path)
     if api.is_api_path(request.path):
-        return api.envelope_response({"Success": False, "Message": "Sandbox internal error"},
-                                     500)
+        return error_response("Sandbox internal error", 500)
     return Response("Sandbox internal error", status=500, mimetype="text/plain")
 
 

@@ -20,6 +20,7 @@ control token (:class:`checkout_kit.sandbox.web.security.Guard` enforces both).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,11 +32,13 @@ from ..rules import render
 from ..rules.params import RequestError, iso, parse_bool, read_json
 from ..rules.records import Delivery
 from ..rules.settings import SaveCards
-from .api import envelope_response, get_sandbox
+from .answers import envelope_response, error_response
+from .api import get_sandbox
+from .security import CONTROL_PREFIX
 
 __all__ = ["bp"]
 
-bp = Blueprint("cp_controls", __name__, url_prefix="/_sandbox")
+bp = Blueprint("cp_controls", __name__, url_prefix=CONTROL_PREFIX)
 
 _UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 
@@ -56,7 +59,7 @@ def _json_body() -> dict[str, Any]:
 
 
 def _bad(message: str) -> Response:
-    return envelope_response({"Success": False, "Message": message}, 400)
+    return error_response(message, 400)
 
 
 def _clock() -> dict[str, Any]:
@@ -117,7 +120,7 @@ def transaction(transaction_id: int) -> Response:
     with sb.lock:
         tx = sb.state.transactions.get(transaction_id)
         if tx is None:
-            return envelope_response({"Success": False, "Message": "Transaction not found"}, 404)
+            return error_response("Transaction not found", 404)
         return envelope_response({**sb.model(tx), "SandboxDetail": tx.detail})
 
 
@@ -225,19 +228,78 @@ def _settings_view() -> dict[str, Any]:
     }
 
 
-def _days(value: Any) -> timedelta:
-    days = float(value)
+def _number(value: Any, name: str) -> Decimal:
+    """A JSON number (or its text) as a finite Decimal; our own message otherwise, not
+    Python's (``could not convert string to float...``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise ValueError(f"{name} must be a number")
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{name} must be a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{name} must be a number")
+    return number
+
+
+def _days(value: Any, name: str) -> timedelta:
+    days = _number(value, name)
     if not 0 < days <= 3650:
-        raise ValueError("days must be in (0, 3650]")
-    return timedelta(days=days)
+        raise ValueError(f"{name} must be more than 0 and at most 3650")
+    return timedelta(days=float(days))
 
 
-def _host_names(value: Any) -> tuple[str, ...]:
+def _host_names(value: Any, name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(
             isinstance(n, str) and 0 < len(n) <= 253 and n.isprintable() and " " not in n
             for n in value):
-        raise ValueError("allowed_hosts is a list of host names")
+        raise ValueError(f"{name} is a list of host names")
     return tuple(dict.fromkeys(n.lower() for n in value))
+
+
+def _save_cards(value: Any, name: str) -> SaveCards:
+    try:
+        return SaveCards(value)
+    except ValueError:
+        raise ValueError(f"{name} is {', '.join(SaveCards)}") from None
+
+
+def _flag(value: Any, name: str) -> bool:
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise ValueError(f"{name} is true or false") from None
+
+
+def _optional_days(value: Any, name: str) -> timedelta | None:
+    return None if value is None else _days(value, name)
+
+
+def _request_cap(value: Any, name: str) -> int:
+    number = _number(value, name)
+    if number != number.to_integral_value() or not 1 <= number <= 1000:
+        raise ValueError(f"{name} must be a whole number from 1 to 1000")
+    return int(number)
+
+
+def _site_name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 200:
+        raise ValueError(f"{name} is a text of 1 to 200 characters")
+    return value
+
+
+#: body field -> (the SandboxSettings attribute it sets, its parser)
+_SETTINGS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "save_cards": ("save_cards", _save_cards),
+    "duplicate_notifications": ("duplicate_notifications", _flag),
+    "deliver_immediately": ("deliver_immediately", _flag),
+    "auto_confirm_days": ("auto_confirm_after", _optional_days),
+    "auth_expiry_days": ("auth_expiry", _days),
+    "max_concurrent_requests": ("max_concurrent_requests", _request_cap),
+    "site_name": ("site_name", _site_name),
+    "allowed_hosts": ("allowed_hosts", _host_names),
+    "private_notification_targets": ("private_notification_targets", _flag),
+}
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -249,33 +311,16 @@ def settings() -> Response:
     only when the sandbox starts (``--control-token``)."""
     sb = get_sandbox()
     if request.method == "POST":
+        # Every field is checked before any is set: a bad one changes nothing.
         try:
             body = _json_body()
-            s = sb.settings
-            if "save_cards" in body:
-                try:
-                    s.save_cards = SaveCards(body["save_cards"])
-                except ValueError:
-                    raise ValueError("save_cards is off, on_request or always") from None
-            if "duplicate_notifications" in body:
-                s.duplicate_notifications = parse_bool(body["duplicate_notifications"])
-            if "deliver_immediately" in body:
-                s.deliver_immediately = parse_bool(body["deliver_immediately"])
-            if "auto_confirm_days" in body:
-                value = body["auto_confirm_days"]
-                s.auto_confirm_after = None if value is None else _days(value)
-            if "auth_expiry_days" in body:
-                s.auth_expiry = _days(body["auth_expiry_days"])
-            if "max_concurrent_requests" in body:
-                s.max_concurrent_requests = max(1, int(body["max_concurrent_requests"]))
-            if "site_name" in body:
-                s.site_name = str(body["site_name"])[:200]
-            if "allowed_hosts" in body:
-                s.allowed_hosts = _host_names(body["allowed_hosts"])
-            if "private_notification_targets" in body:
-                s.private_notification_targets = parse_bool(body["private_notification_targets"])
-        except (ValueError, TypeError, ArithmeticError) as exc:
+            changes = {attribute: parse(body[name], name)
+                       for name, (attribute, parse) in _SETTINGS.items() if name in body}
+        except ValueError as exc:
             return _bad(str(exc))
+        with sb.lock:
+            for attribute, value in changes.items():
+                setattr(sb.settings, attribute, value)
     return envelope_response(_settings_view())
 
 

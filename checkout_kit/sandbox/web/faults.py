@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from flask import Flask, Response, g, request
 
-from ... import jsoncodec
+from .answers import error_response
 
 __all__ = ["FAULT_KINDS", "Fault", "Faults", "install"]
 
@@ -122,13 +122,6 @@ def _dropped(body: Iterable[str] | Iterable[bytes]) -> Iterator[bytes]:
     raise httpx.ReadError("connection dropped by a sandbox fault after the request was processed")
 
 
-def _fault_answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = Response(jsoncodec.dumps_bytes({"Success": False, "Message": message}),
-                        status=status, mimetype="application/json")
-    response.headers.update(headers or {})
-    return response
-
-
 def install(app: Flask, faults: Faults, max_in_flight: Callable[[], int],
             is_api: Callable[[], bool]) -> None:
     """Apply ``faults`` and the concurrency cap to the API requests of ``app`` (those
@@ -148,10 +141,10 @@ def install(app: Flask, faults: Faults, max_in_flight: Callable[[], int],
         if status is not None:
             extra = {} if status.retry_after is None else {
                 "Retry-After": f"{status.retry_after:g}"}
-            return _fault_answer(status.status, "Injected fault", extra)
+            return error_response("Injected fault", status.status, extra)
         with guard:
             if in_flight[0] >= max_in_flight():
-                return _fault_answer(429, "Too many concurrent requests")
+                return error_response("Too many concurrent requests", 429)
             in_flight[0] += 1
         g.checkout_kit_sandbox_counted = True
         return None

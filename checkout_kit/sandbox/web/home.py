@@ -23,6 +23,7 @@ from ..rules.settings import DEFAULT_SECRET
 from ..rules.testcards import EXTRA_DECLINES, TEST_CARDS, CardBehaviour
 from .api import envelope_response, get_sandbox
 from .browser import javascript_response, static_script
+from .security import CONTROL_PREFIX
 
 __all__ = ["CardRow", "bp", "card_rows"]
 
@@ -83,13 +84,17 @@ def home() -> Response:
         base_url=request.host_url.rstrip("/"),
         public_id=sb.public_id,
         # The default secret is published in the docs; any other is the user's own.
-        api_secret=sb.api_secret if sb.api_secret == DEFAULT_SECRET else None,
+        # An exposed sandbox shows none: anyone on the network can read this page.
+        api_secret=(sb.api_secret if sb.api_secret == DEFAULT_SECRET
+                    and not sb.settings.exposed else None),
         key_version=sb.settings.key_version,
         site_name=sb.settings.site_name,
         token_required=bool(sb.settings.control_token),
         cards=cards,
         declines=declines,
         home_js_url=url_for("cp_home.home_js"),
+        controls=CONTROL_PREFIX,
+        test_order_url=url_for("cp_home.test_order"),
     )
     return Response(html, mimetype="text/html", headers=_PAGE_HEADERS)
 
@@ -100,7 +105,7 @@ def home_js() -> Response:
     return javascript_response(static_script("home.js"))
 
 
-@bp.post("/_sandbox/test-order")
+@bp.post(f"{CONTROL_PREFIX}/test-order")
 def test_order() -> BaseResponse:
     """Create a test order (100.00 RUB) and answer ``/orders/create``'s envelope, whose
     ``Model.Url`` is its payment page."""

@@ -13,6 +13,7 @@ once and the connection goes to the very address that was checked.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import httpx
@@ -32,22 +33,29 @@ RESPONSE_TIMEOUT = 30.0
 
 class Sender:
     """Sends deliveries with one httpx client (``transport`` routes them in-process);
-    ``allow_private`` says whether private addresses are allowed targets."""
+    ``allow_private`` and ``allow_loopback`` say whether private and loopback addresses
+    are allowed targets."""
 
     def __init__(
         self, transport: httpx.BaseTransport | None = None,
         allow_private: Callable[[], bool] = lambda: False,
+        allow_loopback: Callable[[], bool] = lambda: True,
     ) -> None:
         self.transport = transport
         self.allow_private = allow_private
+        self.allow_loopback = allow_loopback
         self._client: httpx.Client | None = None
+        # Deliveries run on several threads (requests, the worker): one client only.
+        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> httpx.Client:
         """One HTTP client for every delivery (made on first use)."""
-        if self._client is None:
-            self._client = httpx.Client(transport=self.transport, timeout=RESPONSE_TIMEOUT)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(transport=self.transport,
+                                            timeout=RESPONSE_TIMEOUT)
+            return self._client
 
     def _request(self, delivery: Delivery) -> httpx.Response:
         headers = dict(delivery.headers)
@@ -64,7 +72,8 @@ class Sender:
         if self.transport is None:
             # Over the network only (an in-process transport reaches no address): check
             # where the name points and connect only to the addresses checked.
-            targets = pin_target(url, allow_private=self.allow_private())
+            targets = pin_target(url, allow_private=self.allow_private(),
+                                 allow_loopback=self.allow_loopback())
         for n, (target, host, extensions) in enumerate(targets, 1):
             request = self.client.build_request(
                 delivery.http_method.upper(), target, headers={**headers, **host},
@@ -93,6 +102,7 @@ class Sender:
 
     def close(self) -> None:
         """Close the HTTP client."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

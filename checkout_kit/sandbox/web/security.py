@@ -7,8 +7,8 @@ front of every request, and one for notifications:
 * **Host.** A request is answered only when its ``Host`` is one the sandbox may be
   reached by (:func:`~checkout_kit.sandbox.rules.policy.host_allowed`): a loopback
   address or any IP literal, ``localhost`` and ``*.localhost``, a name public DNS
-  cannot resolve (no dot, or under ``.test``, ``.example``, ``.invalid``,
-  ``.localhost``: what in-process tests use, like ``http://sandbox``), the host of
+  cannot resolve (no dot, or under ``.test``, ``.example``, ``.invalid``: what
+  in-process tests use, like ``http://sandbox``), the host of
   ``SandboxSettings.terminal_url`` (``sandbox.local``) or a name in
   ``SandboxSettings.allowed_hosts`` (``"*"``: any).
   Everything else is refused with 403: that is what defeats DNS rebinding, where an
@@ -26,7 +26,8 @@ front of every request, and one for notifications:
   requests do not carry it).
 * **Notification targets** (:func:`~checkout_kit.sandbox.rules.policy.target_refusal`,
   applied when notifications go out
-  over the network): loopback is allowed (a shop under development runs there);
+  over the network): loopback is allowed (a shop under development runs there),
+  but not by an exposed sandbox unless ``SandboxSettings.loopback_notification_targets``;
   link-local and cloud metadata addresses (``169.254.0.0/16``, ``fe80::/10``,
   ``fd00:ec2::254``), unspecified, multicast and reserved ones are refused; other
   non-global ranges (``10/8``, ``172.16/12``, ``192.168/16``, ``fc00::/7``,
@@ -48,8 +49,8 @@ from urllib.parse import parse_qs
 import httpx
 from werkzeug.http import parse_cookie, parse_options_header
 
-from ...jsoncodec import dumps_bytes
 from ..rules.policy import host_allowed, ip_or_none, target_refusal, url_host
+from .answers import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTROL_PREFIX", "TOKEN_COOKIE", "Guard", "Target", "TargetRefused", "pin_target"]
 
+#: The one definition of where the controls live (controls, home, app and CLI use it).
 CONTROL_PREFIX = "/_sandbox"
 TOKEN_COOKIE = "checkout_kit_sandbox_token"  # noqa: S105 - a cookie name, not a secret
 TOKEN_HEADER = "HTTP_X_SANDBOX_TOKEN"  # noqa: S105 - a header name, not a secret
@@ -66,12 +68,9 @@ TOKEN_HEADER = "HTTP_X_SANDBOX_TOKEN"  # noqa: S105 - a header name, not a secre
 # --------------------------------------------------------------------------- the guard
 
 
-def _refuse(start_response: StartResponse, status: str, message: str,
-            headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
-    body = dumps_bytes({"Success": False, "Message": message})
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body))), *headers])
-    return [body]
+def _refuse(environ: WSGIEnvironment, start_response: StartResponse, status: int,
+            message: str, headers: Iterable[tuple[str, str]] = ()) -> Iterable[bytes]:
+    return error_response(message, status, headers)(environ, start_response)
 
 
 class Guard:
@@ -89,7 +88,7 @@ class Guard:
         names = (*settings.allowed_hosts, url_host(settings.terminal_url))
         if not host_allowed(host, names):
             return _refuse(
-                start_response, "403 Forbidden",
+                environ, start_response, 403,
                 "This sandbox does not answer to that Host name; allow it with "
                 "--allowed-host (SandboxSettings.allowed_hosts)")
         path = environ.get("PATH_INFO", "") or ""
@@ -100,7 +99,7 @@ class Guard:
         if token:
             given = _given_token(environ)
             if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-                return _refuse(start_response, "401 Unauthorized",
+                return _refuse(environ, start_response, 401,
                                "The sandbox controls need the control token",
                                [("WWW-Authenticate", 'Bearer realm="checkout_kit sandbox"')])
             if _query_token(environ) is not None:
@@ -109,7 +108,7 @@ class Guard:
         if environ.get("REQUEST_METHOD", "GET").upper() == "POST":
             mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
             if mimetype.lower() != "application/json":
-                return _refuse(start_response, "415 Unsupported Media Type",
+                return _refuse(environ, start_response, 415,
                                "The sandbox controls take Content-Type: application/json")
         if not cookie:
             return self.app(environ, start_response)
@@ -160,7 +159,8 @@ Target = tuple[httpx.URL, dict[str, str], dict[str, Any]]
 
 
 def pin_target(
-    url: httpx.URL, *, allow_private: bool, resolve: Resolver = _resolve,
+    url: httpx.URL, *, allow_private: bool, allow_loopback: bool = True,
+    resolve: Resolver = _resolve,
 ) -> list[Target]:
     """Resolve ``url``'s host and check every address it has; return, for each address
     in the resolver's order, the URL to send to (the host replaced by the address), the
@@ -175,7 +175,7 @@ def pin_target(
     for text in addresses:
         ip = ip_or_none(text.split("%", 1)[0])
         problem = "an unreadable address" if ip is None else target_refusal(
-            ip, allow_private=allow_private)
+            ip, allow_private=allow_private, allow_loopback=allow_loopback)
         if problem is not None:
             raise TargetRefused(f"notification target {host} refused: {problem}")
     if literal is not None:
