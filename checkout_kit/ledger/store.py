@@ -190,8 +190,17 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
 
+#: The execution option of the ledger's read-only connections (:meth:`Ledger._reading`).
+_READ_ONLY: Final = "checkout_kit_read_only"
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(_READ_ONLY):
+        # A read needs no write lock: a deferred BEGIN takes SQLite's shared lock at
+        # its first SELECT, so readers neither wait for each other nor for the lock.
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def prepare_engine(engine: Engine) -> Engine:
@@ -199,7 +208,9 @@ def prepare_engine(engine: Engine) -> Engine:
 
     With SQLite's default deferred ``BEGIN``, two transactions may both read a
     payment and then race for the lock; ``IMMEDIATE`` makes the second wait before it
-    reads, which is the row lock SQLite cannot give. Other databases are left alone.
+    reads, which is the row lock SQLite cannot give. The ledger's read-only
+    connections (which never write) keep the deferred ``BEGIN``, so pages that only
+    read do not queue behind each other. Other databases are left alone.
     Connections the engine already pooled keep their settings, so prepare an engine
     before its first use. Safe to call twice.
     """
@@ -436,12 +447,12 @@ class Ledger:
 
     def get(self, payment_id: str) -> Payment:
         """The payment; raises :class:`~checkout_kit.errors.PaymentNotFoundError`."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return self._read(conn, payment_id)
 
     def get_by_invoice(self, invoice_id: str) -> Payment:
         """The payment for ``invoice_id``; raises ``PaymentNotFoundError``."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             found = self._find_invoice(conn, invoice_id)
         if found is None:
             raise PaymentNotFoundError(invoice_id, f"no payment for invoice {invoice_id!r}")
@@ -467,7 +478,7 @@ class Ledger:
             except ValueError:
                 raise InvalidRequestError(f"unknown status in {status!r}", "status") from None
             query = query.where(payments.c.status.in_(names))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
         return [Payment._from_row(row) for row in rows]
 
@@ -481,12 +492,12 @@ class Ledger:
             payments.c.status.in_(sorted(PaymentStatus(s).value for s in statuses))
             | payments.c.id.in_(open_ids)
         ).order_by(payments.c.created_at, payments.c.id)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return list(conn.execute(query).scalars())
 
     def history(self, payment_id: str) -> list[PaymentEvent]:
         """The payment's status changes, oldest first (creation included)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             self._read(conn, payment_id)
             rows = conn.execute(
                 sa.select(events).where(events.c.payment_id == payment_id).order_by(events.c.id)
@@ -495,7 +506,7 @@ class Ledger:
 
     def attempts(self, payment_id: str) -> list[PaymentAttempt]:
         """The payment's gateway calls, oldest first."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             self._read(conn, payment_id)
             return self._attempts(conn, payment_id, None)
 
@@ -517,6 +528,10 @@ class Ledger:
             return unit.transition(new, note=note, **changes)
 
     # --- internals --------------------------------------------------------------------
+
+    def _reading(self) -> Connection:
+        """A connection for reads only (a deferred ``BEGIN`` on SQLite)."""
+        return self.engine.connect().execution_options(**{_READ_ONLY: True})
 
     def _read(self, conn: Connection, payment_id: str, *, lock: bool = False) -> Payment:
         if not isinstance(payment_id, str):
