@@ -196,11 +196,11 @@ _READ_ONLY: Final = "checkout_kit_read_only"
 
 def _sqlite_begin(connection: Connection) -> None:
     if connection.get_execution_options().get(_READ_ONLY):
-        # A read needs no write lock: a deferred BEGIN takes SQLite's shared lock at
-        # its first SELECT, so readers neither wait for each other nor for the lock.
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read needs no write lock, nor a BEGIN: each SELECT runs in SQLite's own
+        # autocommit transaction (one consistent snapshot, the shared lock only), so
+        # readers neither wait for each other nor for a unit.
+        return
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def prepare_engine(engine: Engine) -> Engine:
@@ -209,8 +209,8 @@ def prepare_engine(engine: Engine) -> Engine:
     With SQLite's default deferred ``BEGIN``, two transactions may both read a
     payment and then race for the lock; ``IMMEDIATE`` makes the second wait before it
     reads, which is the row lock SQLite cannot give. The ledger's read-only
-    connections (which never write) keep the deferred ``BEGIN``, so pages that only
-    read do not queue behind each other. Other databases are left alone.
+    connections (which never write) send no ``BEGIN``, so pages that only read do not
+    queue behind each other. Other databases are left alone.
     Connections the engine already pooled keep their settings, so prepare an engine
     before its first use. Safe to call twice.
     """
@@ -530,7 +530,10 @@ class Ledger:
     # --- internals --------------------------------------------------------------------
 
     def _reading(self) -> Connection:
-        """A connection for reads only (a deferred ``BEGIN`` on SQLite)."""
+        """A connection for reads only (no ``BEGIN`` on SQLite: each statement is its
+        own snapshot). The reads that make two statements (:meth:`history`,
+        :meth:`attempts`) first check the payment exists, then read append-only rows,
+        so they need no snapshot across both."""
         return self.engine.connect().execution_options(**{_READ_ONLY: True})
 
     def _read(self, conn: Connection, payment_id: str, *, lock: bool = False) -> Payment:
