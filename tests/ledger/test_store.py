@@ -3,6 +3,7 @@ and (with CHECKOUT_KIT_TEST_DATABASE_URL) PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -269,6 +270,27 @@ def test_concurrent_transitions_under_the_row_lock(ledger: Ledger) -> None:
     assert len(ledger.attempts(payment.id)) == 1
     assert [e.new_status for e in ledger.history(payment.id)] == ["created", "processing"]
     assert ledger.get(payment.id).version == 2
+
+
+def test_reads_do_not_wait_for_a_unit(ledger: Ledger) -> None:
+    # Pages only read: they must not queue behind a payment's lock (on SQLite, the
+    # write lock a unit's BEGIN IMMEDIATE takes) and they see the last commit.
+    payment = ledger.create_payment(**BASE)
+    read: list[Any] = []
+
+    def reads() -> None:
+        read.extend((ledger.get(payment.id), ledger.get_by_invoice(BASE["invoice_id"]),
+                     ledger.history(payment.id), ledger.attempts(payment.id)))
+
+    with ledger.update(payment.id) as unit:
+        unit.update(token="tk_1")
+        reader = threading.Thread(target=reads)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "a read waited for the unit's lock"
+    assert read[0] == read[1] == payment and read[0].token is None
+    assert len(read[2]) == 1 and read[3] == []
+    assert ledger.get(payment.id).token == "tk_1"
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])

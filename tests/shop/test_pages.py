@@ -11,6 +11,8 @@ from .conftest import DECLINED, NO_3DS, WITH_3DS, Shop, path_of
 
 def test_form_mode_charge_without_3ds(shop: Shop) -> None:
     payment = shop.create(amount="250.50")
+    form = shop.client.get(f"/checkout/pay/{payment.id}/form")
+    assert form.text.count("<h1") == 1  # axe: page-has-heading-one
     response = shop.pay(payment.id, NO_3DS)
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/checkout/payments/{payment.id}")
@@ -26,6 +28,7 @@ def test_form_mode_3ds_confirmed_at_the_bank(shop: Shop) -> None:
     payment = shop.create()
     response = shop.pay(payment.id, WITH_3DS)
     assert response.status_code == 200 and 'data-page="threeds"' in response.text
+    assert response.text.count("<h1") == 1  # axe: page-has-heading-one
     assert shop.state.ledger.get(payment.id).status is PaymentStatus.AWAITING_3DS
     term_url, fields = shop.bank(response.text)
     # The bank's POST is cross-site: no session cookie comes with it.
