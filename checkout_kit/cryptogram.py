@@ -641,7 +641,8 @@ def build(
     if fmt in _CVV_FORMATS:
         return _build_cvv(cvv, fmt, key, key_version, registry)
     pan = _normalize_pan(card_number)
-    if check_luhn and not cards.luhn_valid(pan):
+    # pan is already normalised to digits: luhn_valid would normalise it again.
+    if check_luhn and not cards._luhn(pan):
         raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number fails the Luhn check")
     yymm = _expiry_yymm(exp, exp_month, exp_year)
     # The SDKs send the CVV as typed, possibly empty (Uzcard and Humo waive it).
