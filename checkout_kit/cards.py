@@ -392,7 +392,9 @@ class Expiry(_ExpiryFields):
             raise CardError({"expDateMonth": "ExpDateMonth_Invalid"}, "month must be 1–12")
         if not MIN_EXPIRY_YEAR <= year <= 9999:
             raise CardError({"expDateYear": "ExpDateYear_Invalid"}, "year out of range")
-        return super().__new__(cls, year, month)
+        # Named rather than super(): the same constructor, without building a super
+        # object on every expiry parsed.
+        return _ExpiryFields.__new__(cls, year, month)
 
     def yymm(self) -> str:
         """``YYMM`` as the cryptogram plaintext wants it (December 2030 → ``3012``)."""
