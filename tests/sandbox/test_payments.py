@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
@@ -140,6 +142,28 @@ def test_any_other_valid_card_is_approved_without_3ds(
                                    cryptogram=cloudpayments_sandbox.make_cryptogram(
         number))
     assert isinstance(tx, Transaction) and tx.status is TransactionStatus.AUTHORIZED
+
+
+@pytest.mark.parametrize("cvv", ["a123b", "12345"])
+def test_a_legacy_script_cvv_pays_as_any_cvv_does(
+    cvv: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+    cloudpayments_sandbox_keys: dict[int, bytes],
+) -> None:
+    # The legacy script encrypts such CVVs (docs/gateway.md §2.5, §7.4); the test cards
+    # take any CVV (§8), so the packet pays instead of failing as a format error.
+    number = "4000000000003055"
+    packet = cloudpayments_sandbox.make_cryptogram(number, format="01")
+    header = cryptogram.parse(packet)
+    assert header.exp_year is not None and header.exp_month is not None
+    plain = (f"{number}@{header.exp_year % 100:02d}{header.exp_month:02d}@{cvv}@"
+             f"{cloudpayments_sandbox.public_id}").encode()
+    key = cryptogram.load_private_key(cloudpayments_sandbox_keys[header.key_version])
+    sealed = base64.b64encode(header.ciphertext).decode()
+    legacy = packet[: -len(sealed)] + base64.b64encode(
+        key.public_key().encrypt(plain, padding.PKCS1v15())).decode()
+    assert cryptogram.decrypt(legacy, cloudpayments_sandbox.keys).cvv == cvv
+    tx = cloudpayments_client.charge(Decimal("5.00"), ip_address=IP, cryptogram=legacy)
+    assert isinstance(tx, Transaction) and tx.status is TransactionStatus.COMPLETED
 
 
 #: A frozen virtual now: 2026-03-04 05:06:07 UTC is 1772600767000 ms after the epoch.
