@@ -861,6 +861,47 @@ def test_a_public_id_with_the_separator_is_refused() -> None:
     assert info.value.code == "bad_public_id"
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    layout=st.sampled_from(CVV_LAYOUTS),
+    cvv=st.text(alphabet="0123456789", min_size=3, max_size=4),
+    mutation=st.sampled_from(["cut_text", "char", "ciphertext_bit", "cut_ciphertext"]),
+    data=st.data(),
+)
+def test_mutated_cvv_packets_give_a_typed_error_or_the_right_cvv(
+    layout: tuple[str, str, padding.AsymmetricPadding], cvv: str, mutation: str,
+    data: st.DataObject,
+) -> None:
+    """``02``-CVV and ``03`` packets (both paddings), truncated or changed anywhere:
+    ``parse`` and ``decrypt`` answer a typed error or the CVV that was sealed, never
+    another CVV (OpenSSL answers a bad PKCS#1 v1.5 block with random bytes) and never
+    an untyped exception."""
+    marker, _, pad = layout
+    packet = cvv_packet_by_cryptography(marker, pad, cvv, 7)
+    if mutation == "cut_text":
+        mutated = packet[: data.draw(st.integers(0, len(packet) - 1))]
+    elif mutation == "char":
+        at = data.draw(st.integers(0, len(packet) - 1))
+        new = data.draw(st.sampled_from(string.ascii_letters + string.digits + "+/=@ \x00é"))
+        mutated = packet[:at] + new + packet[at + 1:]
+    else:
+        block = bytearray(parse(packet).ciphertext)
+        if mutation == "ciphertext_bit":
+            bit = data.draw(st.integers(0, len(block) * 8 - 1))
+            block[bit // 8] ^= 1 << (bit % 8)
+        else:
+            del block[data.draw(st.integers(1, len(block) - 1)):]
+        mutated = packet[:4] + base64.b64encode(bytes(block)).decode()
+    try:
+        parse(mutated)
+        opened = decrypt(mutated, TEST_KEY)
+    except CryptogramError as exc:
+        assert type(exc) in {MalformedPacketError, DecryptionError}, type(exc)
+        assert exc.code
+    else:
+        assert opened.cvv == cvv, (mutation, mutated)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.text(max_size=400))
 def test_parse_never_fails_untyped(text: str) -> None:

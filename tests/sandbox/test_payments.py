@@ -333,6 +333,17 @@ def test_unknown_key_version_and_bad_packets_are_declined(
     assert listed[0].card_last_four == "3055"  # from the packet's clear header
 
 
+@pytest.mark.parametrize("fmt", ["03", "02-cvv"])
+def test_no_cvv_only_packet_pays(
+    fmt: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # Which field takes a CVV-only packet is UNCONFIRMED (docs/gateway.md §1.6): as a
+    # CardCryptogramPacket none pays, whatever its format or padding.
+    packet = cloudpayments_sandbox.make_cryptogram("4000000000003055", cvv="123", format=fmt)
+    assert cryptogram.decrypt(packet, cloudpayments_sandbox.keys).card_number is None
+    assert _declined_with(cloudpayments_client, packet) == 5030
+
+
 def test_missing_fields_are_request_errors(cloudpayments_client: CloudPaymentsClient,
                                            cloudpayments_sandbox: Sandbox) -> None:
     http = cloudpayments_client._http
