@@ -290,6 +290,34 @@ def test_every_packet_format_pays(fmt: str, cloudpayments_client: CloudPaymentsC
     assert isinstance(tx, Transaction) and tx.card_last_four == "3055"
 
 
+def test_find_answers_the_latest_attempt_of_an_invoice(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # A payer declined, then approved on retry, then declined again, all for one invoice:
+    # v1 and v2 find answer the latest each time, not the first nor the approved one.
+    def attempt(number: str) -> int:
+        packet = cloudpayments_sandbox.make_cryptogram(number)
+        try:
+            tx = cloudpayments_client.charge(Decimal("10"), ip_address=IP, cryptogram=packet,
+                                             invoice_id="L-1")
+        except PaymentDeclined as exc:
+            assert isinstance(exc.transaction, Transaction)
+            return exc.transaction.transaction_id
+        assert isinstance(tx, Transaction)
+        return tx.transaction_id
+
+    declined = attempt("4000056655665556")
+    approved = attempt("4000000000003055")
+    for find in (cloudpayments_client.find_payment, cloudpayments_client.find_operation):
+        found = find("L-1")
+        assert (found.transaction_id, found.status) == (approved, TransactionStatus.COMPLETED)
+    again = attempt("4000056655665556")
+    assert len({declined, approved, again}) == 3
+    for find in (cloudpayments_client.find_payment, cloudpayments_client.find_operation):
+        found = find("L-1")
+        assert (found.transaction_id, found.status) == (again, TransactionStatus.DECLINED)
+
+
 def _declined_with(client: CloudPaymentsClient, packet: str) -> int:
     with pytest.raises(PaymentDeclined) as exc:
         client.charge(Decimal("1"), ip_address=IP, cryptogram=packet)
