@@ -101,7 +101,8 @@ _G4 = (4, 8, 12)
 #: The brand table. Sources: docs/gateway.md §2.3 (SDK ranges) and the IIN ranges each
 #: network publishes (tests/vectors/brands.json lists them and checks the table against
 #: them). Within a shared lead the most specific prefix wins, so Troy's ``65…`` ranges
-#: take precedence over Discover's ``65`` and Maestro's catch-all ``6``.
+#: take precedence over Discover's ``65`` and Maestro's catch-all ``6``. Troy owns the
+#: whole ``9792`` its network publishes (the SDKs' rule stops at ``979289``).
 BRANDS: tuple[Brand, ...] = (
     Brand("visa", "Visa", _r(4), (16, 18, 19), _G4, "CVV", (3,),
           card_type="Visa", card_type_code=0),
@@ -135,7 +136,7 @@ BRANDS: tuple[Brand, ...] = (
           beats=("mastercard", "maestro"),
           card_type="Uzcard", card_type_code=10),
     Brand("troy", "Troy",
-          _r((979200, 979289), 650052, (650082, 650083), 650092, 650161, 650170, 650173,
+          _r(9792, 650052, (650082, 650083), 650092, 650161, 650170, 650173,
              650175, 650268, 650271, (650273, 650274), (650456, 650457), 650836,
              (650846, 650850), 650923, 650987, 650990, 654997, 657366, 657998, 658758,
              (658767, 658768)),

@@ -139,9 +139,10 @@ def _read_key(path: str) -> bytes:
 @click.option("--exp", required=True, help="Expiry as MM/YY, MM/YYYY or MMYY.")
 @click.option("--cvv", default="", help="CVV (may be empty for Uzcard and Humo).")
 @click.option("--format", "fmt", default="01", show_default=True,
-              type=click.Choice(["01", "02", "03", "cloudcard", "cloudcard-ios"]),
-              help="Packet format: 01 (PKCS#1 v1.5), 02 (OAEP), 03 (CVV only), or the "
-                   "CloudCard JSON of the Android / iOS SDKs.")
+              type=click.Choice(["01", "02", "03", "02-cvv", "cloudcard", "cloudcard-ios"]),
+              help="Packet format: 01 (PKCS#1 v1.5), 02 (OAEP), 03 (CVV only), 02-cvv (CVV "
+                   "only, OAEP, the 2019 Android SDK), or the CloudCard JSON of the "
+                   "Android / iOS SDKs.")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False),
               help="Public key PEM (default: the published key 04).")
 @click.option("--key-version", type=int, help="Version of --key (required with --key).")

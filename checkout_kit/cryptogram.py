@@ -648,8 +648,11 @@ def build(
     # The SDKs send the CVV as typed, possibly empty (Uzcard and Humo waive it).
     if not (isinstance(cvv, str) and _TYPED_CVV.fullmatch(cvv)):
         raise CardError({"cvv": "Cvv_Invalid"}, "CVV must be up to four digits")
-    if not (isinstance(public_id, str) and public_id.isascii() and public_id.isprintable()):
-        raise CryptogramError("bad_public_id", "public_id must be printable ASCII")
+    # "@" separates the packet's fields, and the legacy script's CVV may hold one: only a
+    # Public ID without it (as every real one is) can be told apart when opened.
+    if not (isinstance(public_id, str) and public_id.isascii() and public_id.isprintable()
+            and "@" not in public_id):
+        raise CryptogramError("bad_public_id", "public_id must be printable ASCII without '@'")
     public, version = _resolve_key(key, key_version, registry)
     message = f"{pan}@{yymm}@{cvv}@{public_id}".encode("ascii")
     value = _b64(_encrypt(public, message, FORMAT_PADDING[fmt]))
@@ -857,11 +860,31 @@ def parse(packet: str) -> PacketHeader:
 
 # --------------------------------------------------------------------------- decrypt
 
+# PAN@YYMM@CVV@PublicId. The CVV runs to the last "@" (a Public ID has none), since the
+# legacy script encrypts it as typed, "@" included; _cvv_text then judges it.
 _CARD_PLAINTEXT = re.compile(
-    rb"([0-9]{%d,%d})@([0-9]{2})([0-9]{2})@(%s)@([\x20-\x7e]*)"
-    % (PAN_LENGTHS.start, PAN_LENGTHS.stop - 1, _TYPED_CVV.pattern.encode("ascii"))
+    rb"([0-9]{%d,%d})@([0-9]{2})([0-9]{2})@([\x20-\x7e\x80-\xff]*)@([\x20-\x3f\x41-\x7e]*)"
+    % (PAN_LENGTHS.start, PAN_LENGTHS.stop - 1)
 )
-_CVV_PLAINTEXT = re.compile(_CVV_ONLY.pattern.encode("ascii"))
+_LEGACY_CVV_RULE = cards.LEGACY.cvv_patterns
+assert _LEGACY_CVV_RULE is not None
+#: What the legacy script lets through as a CVV (unless the card is an Amex, whose
+#: four digits the SDK rules already accept): text holding three consecutive digits.
+_LEGACY_CVV = re.compile(_LEGACY_CVV_RULE.other)
+
+
+def _cvv_text(raw: bytes, sdk_rule: re.Pattern[str]) -> str | None:
+    """The CVV a packet carries, or ``None`` when no SDK or script could have sent it:
+    the SDKs' ``sdk_rule`` (digits), or the legacy script's looser rule
+    (docs/gateway.md §2.5: ``a123b`` and ``12345`` pass it, and it encrypts them as
+    typed, docs/gateway.md §1.2, §7.4). Its text is UTF-8, as the script writes it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if sdk_rule.fullmatch(text) or (_LEGACY_CVV.search(text) and text.isprintable()):
+        return text
+    return None
 
 
 def _private_for(
@@ -905,7 +928,9 @@ def decrypt(
     from which the header's version is picked (:class:`UnknownKeyVersionError` if it
     is missing). The paddings are the format's (:attr:`PacketHeader.paddings`: PKCS#1
     v1.5, OAEP-SHA1 for ``02``, both for ``03`` with OAEP tried first); short
-    ciphertexts are left-padded with zero bytes.
+    ciphertexts are left-padded with zero bytes. The CVV is what an SDK or the legacy
+    script can send (docs/gateway.md §2.5): digits, or the legacy script's text
+    holding three consecutive digits, as typed.
 
     Raises :class:`MalformedPacketError` (see :func:`parse`) and
     :class:`DecryptionError` with ``code`` ``ciphertext_too_long``,
@@ -924,13 +949,17 @@ def decrypt(
         ciphertext = ciphertext.rjust(k, b"\x00")
     plain, scheme = _open(key, ciphertext, header.paddings)
     if header.format in _CVV_FORMATS:
-        if not _CVV_PLAINTEXT.fullmatch(plain):
+        only = _cvv_text(plain, _CVV_ONLY)
+        if only is None:
             raise _not_a_card("a CVV")
-        return DecryptedPacket(header, None, None, None, plain.decode("ascii"), None, scheme)
+        return DecryptedPacket(header, None, None, None, only, None, scheme)
     match = _CARD_PLAINTEXT.fullmatch(plain)
     if match is None:
         raise _not_a_card("PAN@YYMM@CVV@PublicId")
     pan_b, yy_b, mm_b, cvv_b, public_b = match.groups()
+    cvv = _cvv_text(cvv_b, _TYPED_CVV)
+    if cvv is None:
+        raise _not_a_card("PAN@YYMM@CVV@PublicId with a CVV as typed")
     pan = pan_b.decode("ascii")
     month = int(mm_b)
     if not 1 <= month <= 12:
@@ -949,7 +978,7 @@ def decrypt(
         card_number=pan,
         exp_month=month,
         exp_year=header.exp_year,
-        cvv=cvv_b.decode("ascii"),
+        cvv=cvv,
         public_id=public_b.decode("ascii"),
         padding=scheme,
     )

@@ -53,6 +53,7 @@ __all__ = [
     "format_value",
     "parse_fields",
     "parse_notification",
+    "receipt_key",
     "sign",
     "url_decode",
     "verify",
@@ -542,12 +543,12 @@ class Notification:
     @property
     def dedupe_key(self) -> tuple[str, str]:
         """``(type, TransactionId)`` — ``(type, Id:Status)`` for Recurrent,
-        ``(type, id:receipt Type)`` for Receipt — so a receiver applies each event once
-        however often it is delivered."""
+        ``(type, document:qualifier)`` of :func:`receipt_key` for Receipt — so a receiver
+        applies each event once however often it is delivered."""
         if self.type is NotificationType.RECURRENT:
             return (self.type.value, f"{self.id}:{self.status}")
         if self.type is NotificationType.RECEIPT:
-            return (self.type.value, f"{self.receipt_id}:{self.receipt_type or ''}")
+            return (self.type.value, ":".join(receipt_key(self.fields)))
         return (self.type.value, str(self.transaction_id))
 
     @property
@@ -559,6 +560,37 @@ class Notification:
             if text:
                 return text
         return None
+
+
+#: A fiscal document's register, in the order tried: any one of them with the
+#: ``DocumentNumber`` names the document (the Receipt's fields are UNCONFIRMED,
+#: docs/gateway.md §10).
+_RECEIPT_REGISTER_FIELDS = ("RegNumber", "FiscalNumber", "DeviceNumber")
+
+
+def receipt_key(fields: Mapping[str, str]) -> tuple[str, str]:
+    """``(document, qualifier)``: the identity of the fiscal document a ``Receipt``
+    notification carries, so that each document is applied once however often it is
+    delivered.
+
+    A payment's partial refunds each get their own receipt under the payment's
+    ``TransactionId`` and the same ``Type``, so the fiscal document decides: its
+    ``FiscalSign`` (with ``RegNumber`` when sent), else ``DocumentNumber`` with the
+    register (``RegNumber``, ``FiscalNumber`` or ``DeviceNumber``). Only when neither is
+    sent does it fall back to ``TransactionId`` (else ``DocumentNumber``) with ``Type``
+    (docs/gateway.md §10). The qualifier names the scheme, so that keys of two schemes
+    never meet."""
+    def text(name: str) -> str:
+        return fields.get(name, "").strip()
+
+    fiscal_sign = text("FiscalSign")
+    if fiscal_sign:
+        return (fiscal_sign, f"FiscalSign:{text('RegNumber')}")
+    document = text("DocumentNumber")
+    register = next((text(n) for n in _RECEIPT_REGISTER_FIELDS if text(n)), "")
+    if document and register:
+        return (document, f"Document:{register}")
+    return (text("TransactionId") or document, f"Type:{text('Type')}")
 
 
 def parse_notification(

@@ -49,6 +49,7 @@ from .notifications import (
     encode_body,
     format_value,
     parse_notification,
+    receipt_key,
     sign,
     verify,
 )
@@ -263,13 +264,16 @@ def notification_key(received: Received | Notification) -> tuple[str, str, str]:
       and a card payout under the same number stay apart;
     * ``Recurrent``: ``(Recurrent, subscription Id, Status + counters + last date)``: a
       subscription goes Active → PastDue → Active, and each change is a new event;
-    * ``Receipt``: ``(Receipt, TransactionId or DocumentNumber, receipt Type)``, since a
-      payment and its refund each get a receipt (fields UNCONFIRMED).
+    * ``Receipt``: ``(Receipt, *receipt_key)``: the fiscal document (FiscalSign, else
+      DocumentNumber with the register), since a payment's refunds each get a receipt
+      under one TransactionId (:func:`checkout_kit.notifications.receipt_key`).
     """
     n = received.notification if isinstance(received, Received) else received
     if n is None:
         assert isinstance(received, Received)
         fields = received.fields
+        if received.type == NotificationType.RECEIPT:
+            return (received.type, *receipt_key(fields))
         ident = fields.get("TransactionId", "").strip() or fields.get("DocumentNumber", "").strip()
         return (received.type, ident, fields.get("Type", "").strip())
     if n.type is NotificationType.RECURRENT:
@@ -277,7 +281,7 @@ def notification_key(received: Received | Notification) -> tuple[str, str, str]:
         counters = f"{n.successful_transactions_number}/{n.failed_transactions_number}"
         return (n.type.value, str(n.id), f"{n.status}:{counters}:{last}")
     if n.type is NotificationType.RECEIPT:
-        return (n.type.value, n.receipt_id or "", (n.receipt_type or "").strip())
+        return (n.type.value, *receipt_key(n.fields))
     operation = (n.operation_type or "Refund") if n.type is NotificationType.REFUND else ""
     return (n.type.value, str(n.transaction_id), operation)
 

@@ -305,33 +305,55 @@ def _published() -> dict[str, list[tuple[int, int]]]:
     }
 
 
-def test_brand_table_is_the_published_ranges() -> None:
-    published = _published()
-    assert set(published) == set(BRANDS_BY_ID)
-    for brand in BRANDS:
-        assert sorted(brand.patterns) == sorted(published[brand.id]), brand.id
+def _published_owner(
+    number: str, published: dict[str, list[tuple[int, int]]]
+) -> str | None:
+    """The brand whose published range holding ``number`` is longest (``None``: no
+    range holds it), computed from the published list alone."""
+    owners = [
+        (len(str(a)), owner)
+        for owner, ranges in published.items()
+        for a, b in ranges
+        if a <= int(number[: len(str(a))]) <= b
+    ]
+    if not owners:
+        return None
+    width = max(w for w, _ in owners)
+    best = [owner for w, owner in owners if w == width]
+    assert len(best) == 1, (number, best)  # the published lists never tie
+    return best[0]
+
+
+def _detected(number: str) -> str | None:
+    found = detect_brand(number)
+    return None if found is None else found.id
+
+
+def test_brand_table_covers_every_published_network() -> None:
+    assert set(_published()) == set(BRANDS_BY_ID)
 
 
 @pytest.mark.parametrize("brand_id", sorted(_published()))
-def test_every_published_range_detects_as_its_most_specific_owner(brand_id: str) -> None:
-    """Both ends of every published range, completed to 16 digits, go to the brand whose
-    published range containing them is longest (Troy's 650052 over Discover's 65 over
-    Maestro's 6), computed from the published list alone."""
+def test_brand_table_is_the_published_ranges(brand_id: str) -> None:
+    """Each published range's first and last 16-digit numbers (``lo`` then zeros, ``hi``
+    then nines), and the numbers just below and above it, go to the brand whose published
+    range holding them is longest (Troy's 650052 over Discover's 65 over Maestro's 6), or
+    to none: a table narrower or wider than its network's ranges fails here."""
     published = _published()
     for lo, hi in published[brand_id]:
-        for end in (lo, hi):
-            number = str(end).ljust(16, "0")
-            owners = [
-                (len(str(a)), owner)
-                for owner, ranges in published.items()
-                for a, b in ranges
-                if a <= int(number[: len(str(a))]) <= b
-            ]
-            width = max(w for w, _ in owners)
-            best = [owner for w, owner in owners if w == width]
-            assert len(best) == 1, (number, best)  # the published lists never tie
-            found = detect_brand(number)
-            assert found is not None and found.id == best[0], (number, best[0])
+        width = len(str(lo))
+        numbers = [str(lo).ljust(16, "0"), str(hi).ljust(16, "9")]
+        numbers += [str(n).ljust(16, pad) for n, pad in ((lo - 1, "9"), (hi + 1, "0"))
+                    if len(str(n)) == width]  # 9 + 1 is no longer a one-digit prefix
+        for number in numbers:
+            assert _detected(number) == _published_owner(number, published), number
+
+
+def test_troy_owns_the_whole_9792_prefix() -> None:
+    for prefix in ("979200", "979289", "979290", "979295", "979299"):
+        assert _detected(prefix.ljust(16, "0")) == "troy", prefix
+    for prefix in ("979199", "979300"):
+        assert _detected(prefix.ljust(16, "0")) is None, prefix
 
 
 @settings(max_examples=300)

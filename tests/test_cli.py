@@ -65,14 +65,20 @@ def test_build_inspect_decrypt_round_trip(keys: Path, fmt: str) -> None:
     assert record["public_id"] == "test_api_00000000000000000000001"
 
 
-def test_build_cvv_only_and_card_from_stdin(keys: Path) -> None:
+@pytest.mark.parametrize("fmt", ["03", "02-cvv"])
+def test_build_cvv_only_and_card_from_stdin(keys: Path, fmt: str) -> None:
     runner = CliRunner()
     built = runner.invoke(main, [
         "cryptogram", "build", "--public-id", "pk", "--card", "-", "--exp", "12/30",
-        "--cvv", "123", "--format", "03", "--key", str(keys / "public.pem"), "--key-version", "4",
+        "--cvv", "123", "--format", fmt, "--key", str(keys / "public.pem"), "--key-version", "4",
     ], input="4242424242424242\n")
     assert built.exit_code == 0, built.output
-    assert cryptogram.parse(built.output.strip()).format.value == "03"
+    packet = built.output.strip()
+    assert cryptogram.parse(packet).format.value == fmt
+    opened = runner.invoke(main, ["cryptogram", "decrypt", "--private-key",
+                                  str(keys / "private.pem"), "--json"], input=packet + "\n")
+    assert opened.exit_code == 0, opened.output
+    assert json.loads(opened.output)["cvv"] == "123"
 
 
 def test_inspect_continues_after_bad_packets_and_exits_one() -> None:

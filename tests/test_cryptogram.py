@@ -704,7 +704,7 @@ card_numbers = st.builds(
     _luhn_complete,
     st.text(alphabet="0123456789", min_size=11, max_size=18).filter(lambda s: s.strip("0")),
 )
-public_ids = st.text(alphabet=string.ascii_letters + string.digits + "_-@. ", max_size=40)
+public_ids = st.text(alphabet=string.ascii_letters + string.digits + "_-. ", max_size=40)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -811,6 +811,95 @@ def test_cvv_packets_of_every_sdk_open(
     if block[0] == 0:
         short = f"{marker}{version:02d}{base64.b64encode(block[1:]).decode()}"
         assert decrypt(short, TEST_KEY).cvv == cvv
+
+
+def _with_plaintext(packet: str, plain: bytes, pad: padding.AsymmetricPadding) -> str:
+    """``packet`` with its ciphertext replaced by ``plain`` sealed under TEST_KEY."""
+    sealed = base64.b64encode(parse(packet).ciphertext).decode()
+    assert packet.endswith(sealed)
+    ciphertext = TEST_KEY.public_key().encrypt(plain, pad)
+    return packet[: -len(sealed)] + base64.b64encode(ciphertext).decode()
+
+
+@pytest.mark.parametrize("cvv", ["a123b", "12345", "1@234", "№123", "1234"])
+def test_the_legacy_scripts_cvvs_open_as_typed(cvv: str) -> None:
+    # The legacy script only asks for three consecutive digits and encrypts the CVV as
+    # typed, in UTF-8 (docs/gateway.md §1.2, §2.5, §7.4): its packets open.
+    packet = build("4242424242424242", "12/30", "123", PID, format="01", key=TEST_KEY,
+                   key_version=7)
+    legacy = _with_plaintext(packet, f"4242424242424242@3012@{cvv}@{PID}".encode(),
+                             padding.PKCS1v15())
+    opened = decrypt(legacy, TEST_KEY)
+    assert (opened.cvv, opened.public_id, opened.card_number) == (cvv, PID, "4242424242424242")
+    only = cvv_packet_by_cryptography("03", padding.PKCS1v15(), "", 7)
+    only = _with_plaintext(only, cvv.encode(), padding.PKCS1v15())  # its mode "cvv"
+    assert decrypt(only, TEST_KEY).cvv == cvv
+
+
+@pytest.mark.parametrize("cvv", ["abc", "12a", "1\t234", "12\x00345"])
+def test_cvvs_no_script_sends_are_refused(cvv: str) -> None:
+    packet = build("4242424242424242", "12/30", "123", PID, format="01", key=TEST_KEY,
+                   key_version=7)
+    bad = _with_plaintext(packet, f"4242424242424242@3012@{cvv}@{PID}".encode(),
+                          padding.PKCS1v15())
+    with pytest.raises(DecryptionError) as info:
+        decrypt(bad, TEST_KEY)
+    assert info.value.code == "not_a_card_packet"
+    only = _with_plaintext(bad, cvv.encode(), padding.PKCS1v15())
+    with pytest.raises(DecryptionError):  # a card header on a CVV: not a card either
+        decrypt(only, TEST_KEY)
+    cvv_only = _with_plaintext(cvv_packet_by_cryptography("03", padding.PKCS1v15(), "", 7),
+                               cvv.encode(), padding.PKCS1v15())
+    with pytest.raises(DecryptionError) as info:
+        decrypt(cvv_only, TEST_KEY)
+    assert info.value.code == "not_a_card_packet"
+
+
+def test_a_public_id_with_the_separator_is_refused() -> None:
+    with pytest.raises(CryptogramError) as info:
+        build("4242424242424242", "12/30", "123", "pk@1")
+    assert info.value.code == "bad_public_id"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    layout=st.sampled_from(CVV_LAYOUTS),
+    cvv=st.text(alphabet="0123456789", min_size=3, max_size=4),
+    mutation=st.sampled_from(["cut_text", "char", "ciphertext_bit", "cut_ciphertext"]),
+    data=st.data(),
+)
+def test_mutated_cvv_packets_give_a_typed_error_or_the_right_cvv(
+    layout: tuple[str, str, padding.AsymmetricPadding], cvv: str, mutation: str,
+    data: st.DataObject,
+) -> None:
+    """``02``-CVV and ``03`` packets (both paddings), truncated or changed anywhere:
+    ``parse`` and ``decrypt`` answer a typed error or the CVV that was sealed, never
+    another CVV (OpenSSL answers a bad PKCS#1 v1.5 block with random bytes) and never
+    an untyped exception."""
+    marker, _, pad = layout
+    packet = cvv_packet_by_cryptography(marker, pad, cvv, 7)
+    if mutation == "cut_text":
+        mutated = packet[: data.draw(st.integers(0, len(packet) - 1))]
+    elif mutation == "char":
+        at = data.draw(st.integers(0, len(packet) - 1))
+        new = data.draw(st.sampled_from(string.ascii_letters + string.digits + "+/=@ \x00é"))
+        mutated = packet[:at] + new + packet[at + 1:]
+    else:
+        block = bytearray(parse(packet).ciphertext)
+        if mutation == "ciphertext_bit":
+            bit = data.draw(st.integers(0, len(block) * 8 - 1))
+            block[bit // 8] ^= 1 << (bit % 8)
+        else:
+            del block[data.draw(st.integers(1, len(block) - 1)):]
+        mutated = packet[:4] + base64.b64encode(bytes(block)).decode()
+    try:
+        parse(mutated)
+        opened = decrypt(mutated, TEST_KEY)
+    except CryptogramError as exc:
+        assert type(exc) in {MalformedPacketError, DecryptionError}, type(exc)
+        assert exc.code
+    else:
+        assert opened.cvv == cvv, (mutation, mutated)
 
 
 @settings(max_examples=30, deadline=None)

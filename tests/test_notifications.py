@@ -201,10 +201,33 @@ def test_receipt_is_parsed_with_every_field_optional() -> None:
         "7", "IncomeReturn", "2778489032", "7708806062")
     assert note.amount == Decimal("10.50") and note.transaction_id is None
     assert note.receipt == {"Items": [{"label": "Tea", "price": Decimal("10.50")}]}
-    assert note.dedupe_key == ("Receipt", "7:IncomeReturn") and note.receipt_id == "7"
+    assert note.dedupe_key == ("Receipt", "2778489032:FiscalSign:0000000001046735")
+    assert note.receipt_id == "7"
     assert "Tea" not in repr(note)  # the receipt may name the buyer: hidden
     text = nt.parse_notification("Receipt", {"TransactionId": "42", "Receipt": "not json"})
     assert text.receipt == "not json" and text.receipt_id == "42"
+
+
+def test_two_refund_receipts_of_one_payment_are_two_events() -> None:
+    # Two partial refunds of payment 42: same TransactionId and Type, two fiscal documents.
+    base = {"TransactionId": "42", "Type": "IncomeReturn", "Amount": "1.00"}
+    schemes = [
+        ({"FiscalSign": "2778489032"}, {"FiscalSign": "1187342911"}),
+        ({"DocumentNumber": "7", "RegNumber": "0000000001046735"},
+         {"DocumentNumber": "8", "RegNumber": "0000000001046735"}),
+        ({"DocumentNumber": "7", "FiscalNumber": "9999078900004312"},
+         {"DocumentNumber": "8", "FiscalNumber": "9999078900004312"}),
+    ]
+    for first, second in schemes:
+        one = nt.parse_notification("Receipt", {**base, **first})
+        other = nt.parse_notification("Receipt", {**base, **second})
+        again = nt.parse_notification("Receipt", {**base, **first, "Url": "https://r.test/1"})
+        assert one.dedupe_key != other.dedupe_key
+        assert one.dedupe_key == again.dedupe_key  # a second delivery is the same event
+    # Without any fiscal field the TransactionId and Type are all there is.
+    bare = nt.parse_notification("Receipt", base)
+    assert bare.dedupe_key == ("Receipt", "42:Type:IncomeReturn")
+    assert nt.receipt_key({"DocumentNumber": "7", "Type": "Income"}) == ("7", "Type:Income")
 
 
 def test_a_receipt_needs_an_id() -> None:

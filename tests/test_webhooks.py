@@ -290,6 +290,21 @@ def test_notification_key_identifies_one_event() -> None:
     assert payout.key == ("Refund", "43", "CardPayout")
 
 
+def test_refund_receipts_of_one_payment_have_two_keys() -> None:
+    # notification_key and dedupe_key share receipt_key: the fiscal document decides.
+    base = {"TransactionId": "42", "Type": "IncomeReturn", "Amount": "1.00",
+            "RegNumber": "0000000001046735"}
+    first = _note("Receipt", **base, DocumentNumber="7", FiscalSign="2778489032")
+    second = _note("Receipt", **base, DocumentNumber="8", FiscalSign="1187342911")
+    assert first.key != second.key
+    assert first.key == ("Receipt", "2778489032", "FiscalSign:0000000001046735")
+    assert _note("Receipt", **base, DocumentNumber="7", FiscalSign="2778489032").key == first.key
+    by_hand = wh.Received("Receipt", "POST", "utf-8", {**base, "DocumentNumber": "8"})
+    assert by_hand.key == ("Receipt", "8", "Document:0000000001046735")
+    assert first.notification is not None
+    assert first.key[1:] == tuple(first.notification.dedupe_key[1].split(":", 1))
+
+
 def test_recurrent_keys_change_with_each_status_change() -> None:
     base = {"Id": "sc_1", "Status": "Active", "SuccessfulTransactionsNumber": "1",
             "FailedTransactionsNumber": "0", "LastTransactionDate": "2026-01-01 00:00:00"}
@@ -305,9 +320,11 @@ def test_recurrent_keys_change_with_each_status_change() -> None:
 def test_receipt_keys() -> None:
     income = _note("Receipt", TransactionId="42", Type="Income", DocumentNumber="7")
     refund = _note("Receipt", TransactionId="42", Type="IncomeReturn", DocumentNumber="8")
-    assert income.key == ("Receipt", "42", "Income")
+    # No fiscal field: the fallback is TransactionId (else DocumentNumber) with Type.
+    assert income.key == ("Receipt", "42", "Type:Income")
     assert refund.key != income.key
-    assert _note("Receipt", DocumentNumber="9", Type="Income").key == ("Receipt", "9", "Income")
+    assert _note("Receipt", DocumentNumber="9", Type="Income").key == (
+        "Receipt", "9", "Type:Income")
 
 
 # --------------------------------------------------------------------------- Check

@@ -613,22 +613,32 @@ class PaymentService:
         """What the gateway has refunded of the payment: every completed refund
         operation that points at its transaction (``None``: it cannot be told now).
 
+        The ledger is asked first: with no refund call of ours in flight or unknown, its
+        ``refunded_amount`` already counts every refund it made and every Refund
+        notification applied, and the gateway is not asked. Otherwise, since
         ``/v2/payments/find`` answers only the latest operation of an invoice
-        (docs/gateway.md §3.5), so the refunds are read from ``/v2/payments/list``,
-        page by page, over the time a refund can follow the payment."""
+        (docs/gateway.md §3.5), the refunds are read from ``/v2/payments/list``, page by
+        page, from the payment to now (plus a margin for the two clocks and the list's
+        whole seconds; a year at most), stopping once they add up to the payment."""
+        if not any(a.operation == "refund" and a.outcome in ("pending", "unknown")
+                   for a in self.ledger.attempts(payment.id)):
+            return payment.refunded_amount
         if tx is None or tx.created_at is None:
             return None  # no payment at the gateway, or one we cannot place in time
         start = tx.created_at
+        # Our clock may trail the gateway's: never ask for less than the margin.
+        margin = timedelta(hours=1)
+        end = min(start + _REFUND_WINDOW, max(self._clock(), start) + margin)
         refunded, page = Decimal(0), 1
         while True:
-            rows = self.client.list_payments_v2(start, start + _REFUND_WINDOW, page=page)
+            rows = self.client.list_payments_v2(start, end, page=page)
             refunded += sum(
                 (op.amount for op in rows
                  if op.original_transaction_id == tx.transaction_id
                  and op.status == TransactionStatus.COMPLETED),
                 Decimal(0),
             )
-            if len(rows) < _LIST_PAGE_SIZE:
+            if len(rows) < _LIST_PAGE_SIZE or refunded >= tx.amount:
                 return refunded
             page += 1
 

@@ -24,12 +24,11 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.ledger import Ledger, PaymentService, upgrade
 from checkout_kit.ledger.store import Payment
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
-from checkout_kit.sandbox import Sandbox
+from checkout_kit.sandbox import Sandbox, VirtualClock
 
 # The plugin's fixtures, for a plain checkout where its entry point is not installed.
 cloudpayments_sandbox = pytest_plugin.cloudpayments_sandbox
 cloudpayments_sandbox_keys = pytest_plugin.cloudpayments_sandbox_keys
-cloudpayments_sandbox_options = pytest_plugin.cloudpayments_sandbox_options
 
 PG_URL = os.environ.get("CHECKOUT_KIT_TEST_DATABASE_URL")
 
@@ -89,6 +88,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
+def cloudpayments_sandbox_options(clock: Clock) -> dict[str, Any]:
+    """The sandbox's clock follows the ledger's (as the gateway's and a shop's both
+    follow real time); ``Sandbox.advance`` still moves the gateway ahead."""
+    return {"clock": VirtualClock(source=clock)}
+
+
+@pytest.fixture
 def ledger(migrated_url: str, clock: Clock) -> Iterator[Ledger]:
     ledger = Ledger(migrated_url, clock=clock)
     yield ledger
@@ -104,6 +110,7 @@ class Recorder:
         self._inner = httpx.WSGITransport(app=app)
         self.paths: list[str] = []
         self.request_ids: list[str | None] = []
+        self.bodies: list[bytes] = []
         self.drop_after: set[str] = set()
         self.fail_before: set[str] = set()
         #: path -> something to do after the sandbox answered, before we get the answer
@@ -113,6 +120,7 @@ class Recorder:
         path = request.url.path
         self.paths.append(path)
         self.request_ids.append(request.headers.get("X-Request-ID"))
+        self.bodies.append(request.content)
         if path in self.fail_before:
             raise httpx.ReadTimeout("sent, no answer", request=request)
         response = self._inner.handle_request(request)

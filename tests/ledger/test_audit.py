@@ -154,7 +154,8 @@ def test_an_outlandish_signed_key_is_still_applied_once(kit_app: Flask) -> None:
     # column, or holding a NUL, they are stored by their hash, never a database error.
     client = kit_app.test_client()
     for ident in ("9" * 400, "doc\x00ument"):
-        fields = {"TransactionId": ident, "Type": "Income\x00" + "x" * 400}
+        # The fiscal document is the key (webhooks.notification_key): its fields are odd.
+        fields = {"FiscalSign": ident, "RegNumber": "Income\x00" + "x" * 400}
         for _ in range(3):
             sent = send_notification(client, "Receipt", path="/checkout/notifications/receipt",
                                      fields=fields)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkout_kit import jsoncodec
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import (
     AuthenticationError,
@@ -517,6 +518,41 @@ def test_a_lost_refund_is_reconciled_from_every_page_of_the_period(
     (settled,) = service.reconcile()
     assert settled.refunded_amount == Decimal("130.00")
     assert service.client.find_operation("inv-1").original_transaction_id == tx_id
+
+
+def test_refunds_are_read_up_to_now_not_a_year_ahead(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+    clock: Clock,
+) -> None:
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    clock.advance(timedelta(days=3))
+    recorder.drop_after.add("/payments/refund")
+    with pytest.raises(UnknownOutcomeError):
+        service.refund(pid, "30.00")
+    _heal(recorder, cloudpayments_sandbox)
+    (settled,) = service.reconcile()
+    assert settled.refunded_amount == Decimal("30.00")
+    (body,) = [b for p, b in zip(recorder.paths, recorder.bodies, strict=True)
+               if p == "/v2/payments/list"]
+    period = jsoncodec.loads(body)
+    end = datetime.fromisoformat(period["CreatedDateLte"])
+    assert clock.now < end <= clock.now + timedelta(hours=1)  # now, with the clocks' margin
+
+
+def test_refunds_the_ledger_knows_are_not_asked_for(
+    service: PaymentService, card: Card, recorder: Recorder
+) -> None:
+    # No refund call of ours is open: the ledger's total is the answer, without a call.
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    service.refund(pid, "10.00")
+    payment = service.get(pid)
+    assert payment.gateway_transaction_id is not None
+    tx = service.client.get_payment(payment.gateway_transaction_id)
+    asked = len(recorder.paths)
+    assert service._refunded_total(payment, tx) == Decimal("10.00")
+    assert len(recorder.paths) == asked
 
 
 def test_a_stale_claim_of_a_dead_worker_is_settled(

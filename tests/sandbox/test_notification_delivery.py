@@ -71,7 +71,12 @@ def test_fail_confirm_cancel_refund_notifications(
     other = cloudpayments_client.auth(Decimal("5"), ip_address=IP,
                                       cryptogram=cloudpayments_sandbox.make_cryptogram("4000000000003055"))
     cloudpayments_client.void(other.transaction_id)
-    assert _verified(shop, "Cancel", secret).transaction_id == other.transaction_id
+    cancel = _verified(shop, "Cancel", secret)
+    assert cancel.transaction_id == other.transaction_id
+    # Only what docs/gateway.md §5.4 lists for Cancel (None-valued fields are left out).
+    assert set(cancel.fields) <= {"TransactionId", "Amount", "DateTime", "InvoiceId",
+                                  "AccountId", "Email", "Data", "Rrn"}
+    assert {"TransactionId", "Amount", "DateTime", "Rrn"} <= set(cancel.fields)
     refund = cloudpayments_client.refund(held.transaction_id, Decimal("15"))
     note = _verified(shop, "Refund", secret)
     assert note.transaction_id == refund.transaction_id

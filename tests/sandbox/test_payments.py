@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from checkout_kit import cryptogram
 from checkout_kit.client import CloudPaymentsClient
@@ -142,6 +144,28 @@ def test_any_other_valid_card_is_approved_without_3ds(
     assert isinstance(tx, Transaction) and tx.status is TransactionStatus.AUTHORIZED
 
 
+@pytest.mark.parametrize("cvv", ["a123b", "12345"])
+def test_a_legacy_script_cvv_pays_as_any_cvv_does(
+    cvv: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+    cloudpayments_sandbox_keys: dict[int, bytes],
+) -> None:
+    # The legacy script encrypts such CVVs (docs/gateway.md §2.5, §7.4); the test cards
+    # take any CVV (§8), so the packet pays instead of failing as a format error.
+    number = "4000000000003055"
+    packet = cloudpayments_sandbox.make_cryptogram(number, format="01")
+    header = cryptogram.parse(packet)
+    assert header.exp_year is not None and header.exp_month is not None
+    plain = (f"{number}@{header.exp_year % 100:02d}{header.exp_month:02d}@{cvv}@"
+             f"{cloudpayments_sandbox.public_id}").encode()
+    key = cryptogram.load_private_key(cloudpayments_sandbox_keys[header.key_version])
+    sealed = base64.b64encode(header.ciphertext).decode()
+    legacy = packet[: -len(sealed)] + base64.b64encode(
+        key.public_key().encrypt(plain, padding.PKCS1v15())).decode()
+    assert cryptogram.decrypt(legacy, cloudpayments_sandbox.keys).cvv == cvv
+    tx = cloudpayments_client.charge(Decimal("5.00"), ip_address=IP, cryptogram=legacy)
+    assert isinstance(tx, Transaction) and tx.status is TransactionStatus.COMPLETED
+
+
 #: A frozen virtual now: 2026-03-04 05:06:07 UTC is 1772600767000 ms after the epoch.
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 T0_MS, T0_ISO = "/Date(1772600767000)/", "2026-03-04T05:06:07"
@@ -266,6 +290,34 @@ def test_every_packet_format_pays(fmt: str, cloudpayments_client: CloudPaymentsC
     assert isinstance(tx, Transaction) and tx.card_last_four == "3055"
 
 
+def test_find_answers_the_latest_attempt_of_an_invoice(
+    cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # A payer declined, then approved on retry, then declined again, all for one invoice:
+    # v1 and v2 find answer the latest each time, not the first nor the approved one.
+    def attempt(number: str) -> int:
+        packet = cloudpayments_sandbox.make_cryptogram(number)
+        try:
+            tx = cloudpayments_client.charge(Decimal("10"), ip_address=IP, cryptogram=packet,
+                                             invoice_id="L-1")
+        except PaymentDeclined as exc:
+            assert isinstance(exc.transaction, Transaction)
+            return exc.transaction.transaction_id
+        assert isinstance(tx, Transaction)
+        return tx.transaction_id
+
+    declined = attempt("4000056655665556")
+    approved = attempt("4000000000003055")
+    for find in (cloudpayments_client.find_payment, cloudpayments_client.find_operation):
+        found = find("L-1")
+        assert (found.transaction_id, found.status) == (approved, TransactionStatus.COMPLETED)
+    again = attempt("4000056655665556")
+    assert len({declined, approved, again}) == 3
+    for find in (cloudpayments_client.find_payment, cloudpayments_client.find_operation):
+        found = find("L-1")
+        assert (found.transaction_id, found.status) == (again, TransactionStatus.DECLINED)
+
+
 def _declined_with(client: CloudPaymentsClient, packet: str) -> int:
     with pytest.raises(PaymentDeclined) as exc:
         client.charge(Decimal("1"), ip_address=IP, cryptogram=packet)
@@ -307,6 +359,17 @@ def test_unknown_key_version_and_bad_packets_are_declined(
     listed = cloudpayments_client.list_payments(cloudpayments_sandbox.now().date())
     assert [t.reason_code for t in listed] == [5030, 5030, 5030, 5014]
     assert listed[0].card_last_four == "3055"  # from the packet's clear header
+
+
+@pytest.mark.parametrize("fmt", ["03", "02-cvv"])
+def test_no_cvv_only_packet_pays(
+    fmt: str, cloudpayments_client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # Which field takes a CVV-only packet is UNCONFIRMED (docs/gateway.md §1.6): as a
+    # CardCryptogramPacket none pays, whatever its format or padding.
+    packet = cloudpayments_sandbox.make_cryptogram("4000000000003055", cvv="123", format=fmt)
+    assert cryptogram.decrypt(packet, cloudpayments_sandbox.keys).card_number is None
+    assert _declined_with(cloudpayments_client, packet) == 5030
 
 
 def test_missing_fields_are_request_errors(cloudpayments_client: CloudPaymentsClient,

@@ -60,8 +60,13 @@ TYPE_FIELDS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.PAY: ("CardId", "CardProduct", "Rrn"),
     NotificationType.FAIL: ("CardId", "Rrn"),
     NotificationType.CONFIRM: ("Rrn",),
-    NotificationType.CANCEL: ("Rrn",),
 }
+
+#: The only fields docs/gateway.md §5.4 lists for Cancel: no card, no ``Ip*``, no
+#: ``PaymentMethod`` (a Cancel is about an authorization, not a new card operation).
+CANCEL_FIELDS: tuple[str, ...] = (
+    "TransactionId", "Amount", "DateTime", "InvoiceId", "AccountId", "Email", "Data", "Rrn",
+)
 
 #: ``StatusCode`` of each transaction status (2, 3, 5 observed; 1 and 4 UNCONFIRMED).
 STATUS_CODES: dict[TxStatus, int] = {
@@ -207,7 +212,11 @@ def transaction_fields(
 ) -> dict[str, object]:
     """The fields of a ``kind`` notification about ``tx`` (docs/gateway.md §5.4): those
     common to Check, Pay, Fail, Confirm and Cancel, and those ``kind`` adds
-    (:data:`TYPE_FIELDS`)."""
+    (:data:`TYPE_FIELDS`); Cancel carries only :data:`CANCEL_FIELDS`."""
+    if kind is NotificationType.CANCEL:
+        every = transaction_fields(tx, when, None)
+        every["Rrn"] = tx.rrn
+        return {name: every[name] for name in CANCEL_FIELDS}
     card = tx.card
     location = _location(tx)
     for key in ("IpLatitude", "IpLongitude"):
