@@ -79,6 +79,10 @@ _STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
     S.AWAITING_3DS: "in_progress",
 }
 
+#: Statuses :meth:`PaymentService.refresh` always asks the gateway about.
+_ASKED: Final = frozenset({S.CREATED, S.FAILED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED})
+#: Attempt operations that start a new payment at the gateway (the scheme's call).
+_CARD_ATTEMPTS: Final = ("charge", "auth")
 #: Attempt operations that hold a claim on a settled payment while ``pending``.
 _AFTER_PAYMENT: Final = ("confirm", "void", "refund")
 #: How long after a payment refunds can come (the gateway's one year, docs/gateway.md
@@ -517,9 +521,15 @@ class PaymentService:
         """Ask the gateway about the payment and settle what the ledger does not know:
         ``unknown``, ``awaiting_3ds``, a stale ``processing`` claim, an ``authorized``
         payment the gateway confirmed or cancelled itself, refunds whose answer was
-        lost, and a ``created`` payment the payer paid through the gateway's widget
-        (found by its invoice). Other payments, and payments with a call in flight,
-        are returned as they are, without a call."""
+        lost, and a ``created`` or ``failed`` payment the payer paid (or tried again)
+        through the gateway's widget (found by its invoice). Other payments, and
+        payments with a call in flight, are returned as they are, without a call.
+
+        Only the latest card attempt's transaction counts: a transaction of an
+        earlier attempt (a decline, an abandoned 3-D Secure challenge) never settles
+        a payment whose new charge has no answer yet. Such a payment is settled
+        ``failed`` only once that charge is ``stale_after`` old and the gateway's
+        latest operation for the invoice is still not a new one."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
         stale = self._stale(attempts)
@@ -528,13 +538,18 @@ class PaymentService:
         # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
         open_calls = [a for a in attempts if a.outcome in ("unknown", "pending")]
         open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
-        asks = payment.status in (S.CREATED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(
-            open_after)
+        asks = payment.status in _ASKED or bool(open_after)
         if payment.status is S.PROCESSING:
             asks = stale
         if not asks:
             return payment
-        tx = self._lookup(payment)
+        tx, by_invoice = self._lookup(payment, attempts)
+        if by_invoice and tx is not None and tx.status == TransactionStatus.DECLINED and (
+                payment.status in (S.UNKNOWN, S.PROCESSING) and not stale):
+            # The invoice's latest operation is a decline we have not seen: ours, or
+            # one from before our charge that the gateway may not have taken yet.
+            # Either way it can wait until the charge has ended at the gateway.
+            return payment
         refunded = self._refunded_total(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
@@ -561,9 +576,10 @@ class PaymentService:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
         target = _FROM_GATEWAY.get(str(tx.status))
-        if current.status is S.CREATED and target is not None:
-            # Paid between the payer's browser and the gateway (the checkout.js widget):
-            # the gateway had it before we did. Through processing, as the table says.
+        if current.status in (S.CREATED, S.FAILED) and target is not None:
+            # Paid (or tried again) between the payer's browser and the gateway (the
+            # checkout.js widget): the gateway had it before we did. Through
+            # processing, as the table says.
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
@@ -598,16 +614,25 @@ class PaymentService:
                 log.warning("reconcile: payment %s not refreshed: %s", payment_id, exc)
         return settled
 
-    def _lookup(self, payment: Payment) -> Transaction | None:
-        """The gateway's record of the payment: by transaction id when we have one,
-        else the latest payment for the invoice (``None``: the gateway has none)."""
-        if payment.gateway_transaction_id is not None:
-            return self.client.get_payment(payment.gateway_transaction_id)
+    def _lookup(
+        self, payment: Payment, attempts: list[PaymentAttempt]
+    ) -> tuple[Transaction | None, bool]:
+        """The gateway's record of the payment's latest attempt, and whether it was
+        found by invoice. ``None``: the gateway has none, or only a transaction this
+        payment already had before (an earlier attempt's, or the one a ``failed``
+        payment ended with), which tells nothing about the latest attempt.
+
+        By transaction id when the latest attempt has one; else the invoice's latest
+        operation (``/payments/find``, docs/gateway.md §3.5)."""
+        tx_id, superseded = _latest_transaction(payment, attempts)
+        if tx_id is not None:
+            return self.client.get_payment(tx_id), False
         try:
-            return self.client.find_payment(payment.invoice_id)
+            tx = self.client.find_payment(payment.invoice_id)
         except RequestRejectedError:
             # find answers Success:false, "Not found" when the invoice has no payment.
-            return None
+            return None, True
+        return (None if tx.transaction_id in superseded else tx), True
 
     def _refunded_total(self, payment: Payment, tx: Transaction | None) -> Decimal | None:
         """What the gateway has refunded of the payment: every completed refund
@@ -661,6 +686,39 @@ class PaymentService:
             except Exception:
                 log.exception("on_change hook failed for payment %s (%s -> %s)",
                               payment.id, old.value, new.value)
+
+
+def _latest_transaction(
+    payment: Payment, attempts: list[PaymentAttempt]
+) -> tuple[int | None, frozenset[int]]:
+    """The gateway transaction of the payment's latest card attempt (``None``: it is
+    to be found by invoice), and the transactions that came before that attempt.
+
+    A new charge of a ``failed`` payment (or of an abandoned 3-D Secure challenge)
+    leaves the payment's ``gateway_transaction_id`` at the old transaction until the
+    answer comes; if the answer is lost, that old transaction says nothing about the
+    new charge. A ``created`` or ``failed`` payment is looked for by invoice: the
+    payer may have paid through the widget, which we hear of only from the gateway.
+    """
+    starts = [i for i, a in enumerate(attempts) if a.operation in _CARD_ATTEMPTS]
+    known = {a.gateway_transaction_id for a in attempts if a.gateway_transaction_id}
+    if payment.gateway_transaction_id is not None:
+        known.add(payment.gateway_transaction_id)
+    if payment.status in (S.CREATED, S.FAILED):
+        return None, frozenset(known)
+    if not starts:
+        return payment.gateway_transaction_id, frozenset()  # paid through the widget
+    latest = attempts[starts[-1]:]
+    ours = [a.gateway_transaction_id for a in latest if a.gateway_transaction_id is not None
+            and a.operation in (*_CARD_ATTEMPTS, "post3ds")]
+    older = known - set(ours)
+    if ours:
+        return ours[-1], frozenset(older)
+    if latest[0].outcome in ("pending", "unknown"):
+        return None, frozenset(older)  # its answer was lost: any id we hold is older
+    # Settled without an answer of its own (a notification, a reconcile): the
+    # payment's id is the one that settled it.
+    return payment.gateway_transaction_id, frozenset(older - {payment.gateway_transaction_id})
 
 
 def _tx_columns(tx: Transaction) -> dict[str, Any]:
