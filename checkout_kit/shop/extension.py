@@ -242,13 +242,20 @@ class CheckoutKit:
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+
         # The pages do their own CSRF checks (WTForms SessionCSRF; the TermUrl takes a
-        # signed URL instead), so Flask-WTF's global protection, when present, must
-        # leave them alone. Initialise CSRFProtect first, or exempt the blueprint.
-        csrf = app.extensions.get("csrf")
-        if csrf is not None and hasattr(csrf, "exempt"):
-            csrf.exempt(bp)
-            exempt_from_csrf(csrf)
+        # signed URL; notifications carry an HMAC), so Flask-WTF's global protection
+        # must leave them alone, whether CSRFProtect is set up before the kit or after.
+        # Before: exempt now. After: its before_request hook is registered after this
+        # one, so this one exempts the views first, on the first request.
+        def exempt_kit_views() -> None:
+            csrf = app.extensions.get("csrf")
+            if csrf is not None and hasattr(csrf, "exempt"):
+                csrf.exempt(bp)
+                exempt_from_csrf(csrf)
+
+        exempt_kit_views()
+        app.before_request(exempt_kit_views)
         app.cli.add_command(checkout_group)
         app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
         mounted = app.extensions.pop(_NOTIFY_MOUNTED, None)
