@@ -257,7 +257,6 @@ class CheckoutKit:
         exempt_kit_views()
         app.before_request(exempt_kit_views)
         app.cli.add_command(checkout_group)
-        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
         mounted = app.extensions.pop(_NOTIFY_MOUNTED, None)
         if mounted is not None:
             _notify_mounted_sandbox(mounted, settings.url_prefix)

@@ -43,6 +43,15 @@ def test_production_points_at_cloudpayments(tmp_path: Path) -> None:
     assert "secret" not in repr(settings)
 
 
+def test_the_apps_session_cookie_policy_is_left_alone(tmp_path: Path) -> None:
+    # The session policy is the app's: the kit recommends SameSite=Lax (docs/shop.md)
+    # but sets nothing, not even where the app's config lacks the key.
+    app = app_with(tmp_path)
+    del app.config["SESSION_COOKIE_SAMESITE"]
+    CheckoutKit(app)
+    assert "SESSION_COOKIE_SAMESITE" not in app.config
+
+
 @pytest.mark.parametrize(("config", "key"), [
     ({"CHECKOUT_KIT_PUBLIC_ID": None}, "CHECKOUT_KIT_PUBLIC_ID"),
     ({"CHECKOUT_KIT_API_SECRET": ""}, "CHECKOUT_KIT_API_SECRET"),
