@@ -187,6 +187,32 @@ def test_a_notification_that_does_not_match_the_payment_changes_nothing(shop: Sh
     assert unknown.code == 0 and shop.state.inbox.list()[0].outcome == "unknown_payment"
 
 
+@pytest.mark.parametrize(("scheme", "status", "settled"), [
+    ("charge", "Completed", "succeeded"), ("auth", "Authorized", "authorized"),
+    ("charge", "", "succeeded"), ("auth", "", "authorized"),  # no Status: the scheme
+])
+def test_a_pay_notification_settles_by_the_payments_scheme(
+        shop: Shop, scheme: str, status: str, settled: str) -> None:
+    payment = shop.create(scheme=scheme)
+    assert _send(shop, "Pay", _fields(payment, TransactionId="123", Status=status)).code == 0
+    assert shop.state.inbox.list()[0].outcome == "applied"
+    assert str(shop.state.ledger.get(payment.id).status) == settled
+
+
+@pytest.mark.parametrize(("scheme", "status"), [("charge", "Authorized"), ("auth", "Completed")])
+def test_a_pay_notification_of_the_other_scheme_is_a_mismatch(
+        shop: Shop, scheme: str, status: str) -> None:
+    # A one-stage payment cannot be held, nor a two-stage one taken by Pay: acknowledged,
+    # logged, not applied.
+    payment = shop.create(scheme=scheme)
+    sent = _send(shop, "Pay", _fields(payment, TransactionId="123", Status=status))
+    assert sent.code == 0
+    row = shop.state.inbox.list()[0]
+    assert (row.outcome, row.applied) == ("mismatch", False)
+    assert status in (row.error or "")
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.CREATED
+
+
 def test_a_widget_pay_notification_settles_the_pending_page(shop: Shop) -> None:
     payment = shop.create()
     page = shop.client.get(f"/checkout/payments/{payment.id}")
