@@ -92,7 +92,7 @@ def create_demo_app(instance_path: str | Path | None = None, **config: Any) -> F
 
     def render(template: str, **context: Any) -> str:
         page_policy(PagePolicy())
-        return render_template(f"checkout_kit/demo/{template}", nonce=nonce(),
+        return render_template(f"demo/{template}", nonce=nonce(),
                                product=PRODUCT, **context)
 
     @app.get("/")

@@ -47,7 +47,10 @@ __all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
 
 bp = Blueprint(
     "checkout_kit", __name__,
-    template_folder=str(resource_dir("templates")),
+    # A folder holding only checkout_kit/*: the sandbox's and the demo's templates stay
+    # out of every shop's template namespace. The app's own templates/checkout_kit/...
+    # come first (Flask asks the app's loader before the blueprints').
+    template_folder=str(resource_dir("templates") / "shop"),
     static_folder=str(resource_dir("static") / "checkout_kit"),
     static_url_path="/assets",
 )

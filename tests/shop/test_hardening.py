@@ -14,7 +14,7 @@ from checkout_kit.shop import CheckoutKit
 
 from .conftest import WITH_3DS, Shop
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "checkout_kit"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "shop" / "checkout_kit"
 
 
 def csp(response: object) -> dict[str, list[str]]:
@@ -159,6 +159,17 @@ def test_an_app_template_overrides_ours_by_path(tmp_path: Path,
     page = shop.client.get(f"/checkout/payments/{payment.id}")
     assert f"OUR OWN PENDING PAGE {payment.id}" in page.text
     assert "checkout_kit.css" in page.text  # the rest of ours still applies
+
+
+def test_only_the_kits_pages_enter_the_shops_template_namespace() -> None:
+    # The sandbox's and the demo's templates are no shop's business.
+    from checkout_kit.shop.views import bp
+
+    assert bp.jinja_loader is not None
+    names = bp.jinja_loader.list_templates()
+    assert "checkout_kit/form.html" in names
+    assert [n for n in names if not n.startswith("checkout_kit/")
+            or n.startswith("checkout_kit/demo/")] == []
 
 
 @pytest.mark.parametrize("csrf_first", [True, False], ids=["csrf_first", "csrf_after"])
