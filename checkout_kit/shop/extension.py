@@ -8,7 +8,7 @@ so two apps in one process share nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,9 @@ class KitState:
     checks: CheckRules
     #: sends the payment_* signal of a committed status change
     on_change: Callable[[LedgerPayment, Any, Any], None]
+    #: the card form's page data by language, written once (it is the same for every
+    #: payment); kept here so that it lives and dies with the app
+    form_data: dict[str, str] = field(default_factory=dict)
 
 
 def state(app: Flask | None = None) -> KitState:
