@@ -343,3 +343,20 @@ def test_replay_applies_a_notification_that_came_before_its_payment(shop: Shop) 
         args=["checkout", "notifications", "replay", str(early.id)])
     assert "outcome=applied" in result.output
     assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
+
+
+def test_an_app_hook_that_reads_the_form_first_makes_notifications_fail(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    # What docs/notifications.md warns about: the body must reach the view unread.
+    from flask import request
+
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys)
+
+    @shop.app.before_request
+    def reads_the_form() -> None:
+        request.form.get("anything")
+
+    payment = shop.create()
+    sent = _send(shop, "Pay", _fields(payment))  # signed right: 200 without the hook
+    assert (sent.status_code, sent.code) == (401, 13)
+    shop.state.ledger.engine.dispose()
