@@ -97,7 +97,7 @@ class PayOutcome:
     """What :meth:`PaymentService.pay` or :meth:`~PaymentService.complete_3ds` did.
 
     ``kind``: ``succeeded``, ``authorized`` (two-stage), ``three_ds`` (send the payer
-    to ``challenge.acs_url`` with ``PaReq``, ``MD`` and ``term_url``), ``declined``
+    to ``challenge.acs_url`` with ``PaReq``, ``MD`` and the caller's TermUrl), ``declined``
     (``reason_code``, ``cardholder_message``), ``unknown`` (the gateway's answer was
     lost; reconcile settles it), ``in_progress`` (another request holds the payment),
     ``already_paid``.
@@ -108,7 +108,6 @@ class PayOutcome:
     challenge: ThreeDSChallenge | None = None
     reason_code: int | None = None
     cardholder_message: str | None = None
-    term_url: str | None = None
 
 
 #: A claimed payment and the attempt recorded for the call about to be made.
@@ -205,7 +204,6 @@ class PaymentService:
         ip_address: str,
         name: str | None = None,
         email: str | None = None,
-        term_url: str | None = None,
     ) -> PayOutcome:
         """Pay a ``created`` or ``failed`` payment with a card cryptogram.
 
@@ -214,15 +212,14 @@ class PaymentService:
         never charges. A payment waiting for 3-D Secure answers ``in_progress`` too,
         until its challenge is ``stale_after`` old: then the payer may pay again. The
         amount, currency and invoice come from the ledger.
-        ``term_url`` (where the bank posts the 3-D Secure result) is handed back in the
-        outcome for the ACS form. A cancelled payment raises
+        A cancelled payment raises
         :class:`~checkout_kit.errors.InvalidTransitionError`. Gateway errors other than
         a decline or an unknown outcome (credentials refused, request rejected, no
         connection) leave the payment ``failed`` and are raised.
         """
         _text_arg(cryptogram, "cryptogram")
         _text_arg(ip_address, "ip_address")
-        for label, value in (("name", name), ("email", email), ("term_url", term_url)):
+        for label, value in (("name", name), ("email", email)):
             if value is not None:
                 _text_arg(value, label)
 
@@ -258,7 +255,7 @@ class PaymentService:
             )
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
-        return self._payment_answered(payment.id, attempt, result, term_url)
+        return self._payment_answered(payment.id, attempt, result)
 
     def _abandoned(self, unit: Unit) -> bool:
         """Whether the locked payment's 3-D Secure challenge is older than ``stale_after``.
@@ -304,11 +301,11 @@ class PaymentService:
             )
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
-        return self._payment_answered(payment.id, attempt, result, None)
+        return self._payment_answered(payment.id, attempt, result)
 
     def _payment_answered(
         self, payment_id: str, attempt: PaymentAttempt,
-        result: Transaction | ThreeDSChallenge, term_url: str | None,
+        result: Transaction | ThreeDSChallenge,
     ) -> PayOutcome:
         """Record an accepted charge/auth/post3ds (done, or 3-D Secure asked)."""
         with self._unit(payment_id) as unit:
@@ -319,7 +316,7 @@ class PaymentService:
                                        gateway_transaction_id=result.transaction_id)
                 if payment.status is not S.AWAITING_3DS:
                     return _stored_outcome(payment)
-                return PayOutcome("three_ds", payment, challenge=result, term_url=term_url)
+                return PayOutcome("three_ds", payment, challenge=result)
             status = _FROM_GATEWAY.get(str(result.status))
             if status not in (S.SUCCEEDED, S.AUTHORIZED):
                 # An accepted answer in a status an accepted payment cannot have: not

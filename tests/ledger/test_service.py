@@ -119,10 +119,8 @@ def test_3ds_then_complete_then_replays_call_post3ds_once(
     service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder
 ) -> None:
     pid = _new(service)
-    outcome = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP,
-                          term_url="https://shop.test/3ds")
+    outcome = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
     assert outcome.kind == "three_ds" and outcome.challenge is not None
-    assert outcome.term_url == "https://shop.test/3ds"
     assert outcome.payment.status is PaymentStatus.AWAITING_3DS
     md = outcome.challenge.md
     assert md == str(outcome.payment.gateway_transaction_id)
@@ -557,7 +555,7 @@ def test_reconcile_goes_on_when_one_lookup_fails(
 
 @pytest.mark.parametrize("kwargs", [
     {"cryptogram": ""}, {"cryptogram": None}, {"ip_address": ""}, {"ip_address": 17},
-    {"name": ""}, {"email": ""}, {"term_url": " "},
+    {"name": ""}, {"email": ""},
 ])
 def test_bad_pay_arguments_change_nothing(
     service: PaymentService, card: Card, recorder: Recorder, kwargs: dict[str, Any]
