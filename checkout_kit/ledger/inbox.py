@@ -429,8 +429,10 @@ def _fail(unit: Unit, n: Notification) -> _Effect:
         return _Effect("applied")
     if payment.status is S.FAILED:
         return _Effect("recorded")
-    if payment.status is S.PROCESSING and payment.gateway_transaction_id == n.transaction_id:
-        # The payer is already trying again; this is the earlier attempt's decline.
+    if payment.status in (S.PROCESSING, S.UNKNOWN) and (
+            payment.gateway_transaction_id == n.transaction_id):
+        # The payer is already trying again (its answer may be lost: unknown); this is
+        # the earlier attempt's decline, which says nothing of the new charge.
         unit.note(f"Fail notification {n.transaction_id} ({reason}) of an earlier attempt")
         return _Effect("applied")
     if payment.status is S.CREATED:

@@ -360,3 +360,30 @@ def test_an_app_hook_that_reads_the_form_first_makes_notifications_fail(
     sent = _send(shop, "Pay", _fields(payment))  # signed right: 200 without the hook
     assert (sent.status_code, sent.code) == (401, 13)
     shop.state.ledger.engine.dispose()
+
+
+def test_a_late_fail_of_the_declined_attempt_never_fails_a_retry_in_doubt(shop: Shop) -> None:
+    # The retry's answer was lost (unknown); the gateway re-delivers the Fail of the
+    # first, declined attempt: it is noted, the retry stays for reconcile to settle.
+    from checkout_kit.errors import UnknownOutcomeError
+
+    from .conftest import DECLINED
+
+    payment = shop.create()
+    shop.pay(payment.id, DECLINED)
+    old = shop.state.ledger.get(payment.id).gateway_transaction_id
+    client = shop.state.client
+
+    def lost(*_a: Any, **_k: Any) -> Any:
+        raise UnknownOutcomeError("the answer was lost")
+
+    client.charge = lost  # type: ignore[method-assign]
+    try:
+        shop.pay(payment.id, NO_3DS)
+    finally:
+        del client.charge
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
+    sent = _send(shop, "Fail", _fields(payment, TransactionId=str(old), ReasonCode="5051"))
+    assert sent.code == 0
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
+    assert "earlier attempt" in (shop.state.ledger.history(payment.id)[-1].note or "")
