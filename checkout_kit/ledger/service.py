@@ -689,33 +689,29 @@ def _latest_transaction(
     payment: Payment, attempts: list[PaymentAttempt]
 ) -> tuple[int | None, frozenset[int]]:
     """The gateway transaction of the payment's latest card attempt (``None``: it is
-    to be found by invoice), and the transactions that came before that attempt.
+    to be found by invoice), and the transactions known from before it.
 
     A new charge of a ``failed`` payment (or of an abandoned 3-D Secure challenge)
     leaves the payment's ``gateway_transaction_id`` at the old transaction until the
-    answer comes; if the answer is lost, that old transaction says nothing about the
-    new charge. A ``created`` or ``failed`` payment is looked for by invoice: the
-    payer may have paid through the widget, which we hear of only from the gateway.
+    answer comes; while that charge is open (``pending`` or ``unknown``) the old
+    transaction says nothing about it. Once the charge is settled (its answer, a
+    notification, a reconcile, a widget payment found later), the payment's own id
+    is the latest word. A ``created`` or ``failed`` payment is looked for by invoice:
+    the payer may have paid through the widget, which we hear of only from the gateway.
     """
-    starts = [i for i, a in enumerate(attempts) if a.operation in _CARD_ATTEMPTS]
     known = {a.gateway_transaction_id for a in attempts if a.gateway_transaction_id}
     if payment.gateway_transaction_id is not None:
         known.add(payment.gateway_transaction_id)
     if payment.status in (S.CREATED, S.FAILED):
         return None, frozenset(known)
-    if not starts:
-        return payment.gateway_transaction_id, frozenset()  # paid through the widget
-    latest = attempts[starts[-1]:]
-    ours = [a.gateway_transaction_id for a in latest if a.gateway_transaction_id is not None
-            and a.operation in (*_CARD_ATTEMPTS, "post3ds")]
-    older = known - set(ours)
-    if ours:
-        return ours[-1], frozenset(older)
-    if latest[0].outcome in ("pending", "unknown"):
-        return None, frozenset(older)  # its answer was lost: any id we hold is older
-    # Settled without an answer of its own (a notification, a reconcile): the
-    # payment's id is the one that settled it.
-    return payment.gateway_transaction_id, frozenset(older - {payment.gateway_transaction_id})
+    starts = [i for i, a in enumerate(attempts) if a.operation in _CARD_ATTEMPTS]
+    if not starts or attempts[starts[-1]].outcome not in ("pending", "unknown"):
+        return payment.gateway_transaction_id, frozenset()
+    # The latest charge/auth is open: only a transaction it (or a post3ds after it)
+    # recorded is its own; any other id we hold is older.
+    ours = [a.gateway_transaction_id for a in attempts[starts[-1]:]
+            if a.gateway_transaction_id is not None]
+    return (ours[-1] if ours else None), frozenset(known - set(ours))
 
 
 def _tx_columns(tx: Transaction) -> dict[str, Any]:

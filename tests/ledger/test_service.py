@@ -31,6 +31,7 @@ from checkout_kit.errors import (
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.service import PayOutcome
 from checkout_kit.ledger.store import Payment, Unit
+from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
 
@@ -801,3 +802,22 @@ def test_a_failed_payment_paid_again_through_the_widget_is_settled_by_refresh(
     paid = service.refresh(pid)
     assert paid.status is PaymentStatus.SUCCEEDED
     assert _statuses(service, pid)[-2:] == ["processing", "succeeded"]
+
+
+def test_a_widget_retry_of_a_failed_payment_is_followed_by_its_own_transaction(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    # After a form decline the payer pays in the widget with 3-D Secure: later
+    # refreshes follow the widget's transaction, not the declined attempt's.
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NSF), ip_address=IP)
+    challenge = client.charge("100.00", ip_address=IP, cryptogram=card(WITH_3DS),
+                              invoice_id="inv-1")
+    assert service.refresh(pid).status is PaymentStatus.AWAITING_3DS
+    assert isinstance(challenge, ThreeDSChallenge)
+    client.post3ds(challenge.transaction_id,
+                   cloudpayments_sandbox.pa_res_for(challenge.transaction_id))
+    done = service.refresh(pid)
+    assert done.status is PaymentStatus.SUCCEEDED
+    assert done.gateway_transaction_id == challenge.transaction_id
