@@ -395,7 +395,14 @@ def _settle_lost_calls(unit: Unit) -> None:
 
 def _pay(unit: Unit, n: Notification) -> _Effect:
     payment = unit.payment
-    target = S.AUTHORIZED if (n.status or "").lower() == "authorized" else S.SUCCEEDED
+    # The payment's scheme decides what Pay means; its Status (Completed for one
+    # stage, Authorized for two, docs/gateway.md §5.4) must agree, or it is not this
+    # payment's Pay: a one-stage payment is never left merely held, nor the reverse.
+    target = S.AUTHORIZED if payment.scheme == "auth" else S.SUCCEEDED
+    expected = "authorized" if target is S.AUTHORIZED else "completed"
+    if n.status and n.status.lower() != expected:
+        return _Effect("mismatch", error=f"Pay with Status={n.status} for {payment.scheme} "
+                                         f"payment {payment.id}")
     if payment.status in _PAID:
         if payment.gateway_transaction_id not in (None, n.transaction_id):
             unit.note(f"Pay notification for another transaction {n.transaction_id}")
@@ -422,8 +429,10 @@ def _fail(unit: Unit, n: Notification) -> _Effect:
         return _Effect("applied")
     if payment.status is S.FAILED:
         return _Effect("recorded")
-    if payment.status is S.PROCESSING and payment.gateway_transaction_id == n.transaction_id:
-        # The payer is already trying again; this is the earlier attempt's decline.
+    if payment.status in (S.PROCESSING, S.UNKNOWN) and (
+            payment.gateway_transaction_id == n.transaction_id):
+        # The payer is already trying again (its answer may be lost: unknown); this is
+        # the earlier attempt's decline, which says nothing of the new charge.
         unit.note(f"Fail notification {n.transaction_id} ({reason}) of an earlier attempt")
         return _Effect("applied")
     if payment.status is S.CREATED:

@@ -79,6 +79,10 @@ _STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
     S.AWAITING_3DS: "in_progress",
 }
 
+#: Statuses :meth:`PaymentService.refresh` always asks the gateway about.
+_ASKED: Final = frozenset({S.CREATED, S.FAILED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED})
+#: Attempt operations that start a new payment at the gateway (the scheme's call).
+_CARD_ATTEMPTS: Final = ("charge", "auth")
 #: Attempt operations that hold a claim on a settled payment while ``pending``.
 _AFTER_PAYMENT: Final = ("confirm", "void", "refund")
 #: How long after a payment refunds can come (the gateway's one year, docs/gateway.md
@@ -93,7 +97,7 @@ class PayOutcome:
     """What :meth:`PaymentService.pay` or :meth:`~PaymentService.complete_3ds` did.
 
     ``kind``: ``succeeded``, ``authorized`` (two-stage), ``three_ds`` (send the payer
-    to ``challenge.acs_url`` with ``PaReq``, ``MD`` and ``term_url``), ``declined``
+    to ``challenge.acs_url`` with ``PaReq``, ``MD`` and the caller's TermUrl), ``declined``
     (``reason_code``, ``cardholder_message``), ``unknown`` (the gateway's answer was
     lost; reconcile settles it), ``in_progress`` (another request holds the payment),
     ``already_paid``.
@@ -104,7 +108,6 @@ class PayOutcome:
     challenge: ThreeDSChallenge | None = None
     reason_code: int | None = None
     cardholder_message: str | None = None
-    term_url: str | None = None
 
 
 #: A claimed payment and the attempt recorded for the call about to be made.
@@ -201,7 +204,6 @@ class PaymentService:
         ip_address: str,
         name: str | None = None,
         email: str | None = None,
-        term_url: str | None = None,
     ) -> PayOutcome:
         """Pay a ``created`` or ``failed`` payment with a card cryptogram.
 
@@ -210,15 +212,14 @@ class PaymentService:
         never charges. A payment waiting for 3-D Secure answers ``in_progress`` too,
         until its challenge is ``stale_after`` old: then the payer may pay again. The
         amount, currency and invoice come from the ledger.
-        ``term_url`` (where the bank posts the 3-D Secure result) is handed back in the
-        outcome for the ACS form. A cancelled payment raises
+        A cancelled payment raises
         :class:`~checkout_kit.errors.InvalidTransitionError`. Gateway errors other than
         a decline or an unknown outcome (credentials refused, request rejected, no
         connection) leave the payment ``failed`` and are raised.
         """
         _text_arg(cryptogram, "cryptogram")
         _text_arg(ip_address, "ip_address")
-        for label, value in (("name", name), ("email", email), ("term_url", term_url)):
+        for label, value in (("name", name), ("email", email)):
             if value is not None:
                 _text_arg(value, label)
 
@@ -254,7 +255,7 @@ class PaymentService:
             )
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
-        return self._payment_answered(payment.id, attempt, result, term_url)
+        return self._payment_answered(payment.id, attempt, result)
 
     def _abandoned(self, unit: Unit) -> bool:
         """Whether the locked payment's 3-D Secure challenge is older than ``stale_after``.
@@ -300,11 +301,11 @@ class PaymentService:
             )
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
-        return self._payment_answered(payment.id, attempt, result, None)
+        return self._payment_answered(payment.id, attempt, result)
 
     def _payment_answered(
         self, payment_id: str, attempt: PaymentAttempt,
-        result: Transaction | ThreeDSChallenge, term_url: str | None,
+        result: Transaction | ThreeDSChallenge,
     ) -> PayOutcome:
         """Record an accepted charge/auth/post3ds (done, or 3-D Secure asked)."""
         with self._unit(payment_id) as unit:
@@ -315,7 +316,7 @@ class PaymentService:
                                        gateway_transaction_id=result.transaction_id)
                 if payment.status is not S.AWAITING_3DS:
                     return _stored_outcome(payment)
-                return PayOutcome("three_ds", payment, challenge=result, term_url=term_url)
+                return PayOutcome("three_ds", payment, challenge=result)
             status = _FROM_GATEWAY.get(str(result.status))
             if status not in (S.SUCCEEDED, S.AUTHORIZED):
                 # An accepted answer in a status an accepted payment cannot have: not
@@ -517,9 +518,15 @@ class PaymentService:
         """Ask the gateway about the payment and settle what the ledger does not know:
         ``unknown``, ``awaiting_3ds``, a stale ``processing`` claim, an ``authorized``
         payment the gateway confirmed or cancelled itself, refunds whose answer was
-        lost, and a ``created`` payment the payer paid through the gateway's widget
-        (found by its invoice). Other payments, and payments with a call in flight,
-        are returned as they are, without a call."""
+        lost, and a ``created`` or ``failed`` payment the payer paid (or tried again)
+        through the gateway's widget (found by its invoice). Other payments, and
+        payments with a call in flight, are returned as they are, without a call.
+
+        Only the latest card attempt's transaction counts: a transaction of an
+        earlier attempt (a decline, an abandoned 3-D Secure challenge) never settles
+        a payment whose new charge has no answer yet. Such a payment is settled
+        ``failed`` only once that charge is ``stale_after`` old and the gateway's
+        latest operation for the invoice is still not a new one."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
         stale = self._stale(attempts)
@@ -528,13 +535,18 @@ class PaymentService:
         # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
         open_calls = [a for a in attempts if a.outcome in ("unknown", "pending")]
         open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
-        asks = payment.status in (S.CREATED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED) or bool(
-            open_after)
+        asks = payment.status in _ASKED or bool(open_after)
         if payment.status is S.PROCESSING:
             asks = stale
         if not asks:
             return payment
-        tx = self._lookup(payment)
+        tx, by_invoice = self._lookup(payment, attempts)
+        if by_invoice and tx is not None and tx.status == TransactionStatus.DECLINED and (
+                payment.status in (S.UNKNOWN, S.PROCESSING) and not stale):
+            # The invoice's latest operation is a decline we have not seen: ours, or
+            # one from before our charge that the gateway may not have taken yet.
+            # Either way it can wait until the charge has ended at the gateway.
+            return payment
         refunded = self._refunded_total(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
@@ -561,9 +573,10 @@ class PaymentService:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
         target = _FROM_GATEWAY.get(str(tx.status))
-        if current.status is S.CREATED and target is not None:
-            # Paid between the payer's browser and the gateway (the checkout.js widget):
-            # the gateway had it before we did. Through processing, as the table says.
+        if current.status in (S.CREATED, S.FAILED) and target is not None:
+            # Paid (or tried again) between the payer's browser and the gateway (the
+            # checkout.js widget): the gateway had it before we did. Through
+            # processing, as the table says.
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
@@ -598,16 +611,25 @@ class PaymentService:
                 log.warning("reconcile: payment %s not refreshed: %s", payment_id, exc)
         return settled
 
-    def _lookup(self, payment: Payment) -> Transaction | None:
-        """The gateway's record of the payment: by transaction id when we have one,
-        else the latest payment for the invoice (``None``: the gateway has none)."""
-        if payment.gateway_transaction_id is not None:
-            return self.client.get_payment(payment.gateway_transaction_id)
+    def _lookup(
+        self, payment: Payment, attempts: list[PaymentAttempt]
+    ) -> tuple[Transaction | None, bool]:
+        """The gateway's record of the payment's latest attempt, and whether it was
+        found by invoice. ``None``: the gateway has none, or only a transaction this
+        payment already had before (an earlier attempt's, or the one a ``failed``
+        payment ended with), which tells nothing about the latest attempt.
+
+        By transaction id when the latest attempt has one; else the invoice's latest
+        operation (``/payments/find``, docs/gateway.md §3.5)."""
+        tx_id, superseded = _latest_transaction(payment, attempts)
+        if tx_id is not None:
+            return self.client.get_payment(tx_id), False
         try:
-            return self.client.find_payment(payment.invoice_id)
+            tx = self.client.find_payment(payment.invoice_id)
         except RequestRejectedError:
             # find answers Success:false, "Not found" when the invoice has no payment.
-            return None
+            return None, True
+        return (None if tx.transaction_id in superseded else tx), True
 
     def _refunded_total(self, payment: Payment, tx: Transaction | None) -> Decimal | None:
         """What the gateway has refunded of the payment: every completed refund
@@ -671,6 +693,35 @@ class PaymentService:
             except Exception:
                 log.exception("on_change hook failed for payment %s (%s -> %s)",
                               payment.id, old.value, new.value)
+
+
+def _latest_transaction(
+    payment: Payment, attempts: list[PaymentAttempt]
+) -> tuple[int | None, frozenset[int]]:
+    """The gateway transaction of the payment's latest card attempt (``None``: it is
+    to be found by invoice), and the transactions known from before it.
+
+    A new charge of a ``failed`` payment (or of an abandoned 3-D Secure challenge)
+    leaves the payment's ``gateway_transaction_id`` at the old transaction until the
+    answer comes; while that charge is open (``pending`` or ``unknown``) the old
+    transaction says nothing about it. Once the charge is settled (its answer, a
+    notification, a reconcile, a widget payment found later), the payment's own id
+    is the latest word. A ``created`` or ``failed`` payment is looked for by invoice:
+    the payer may have paid through the widget, which we hear of only from the gateway.
+    """
+    known = {a.gateway_transaction_id for a in attempts if a.gateway_transaction_id}
+    if payment.gateway_transaction_id is not None:
+        known.add(payment.gateway_transaction_id)
+    if payment.status in (S.CREATED, S.FAILED):
+        return None, frozenset(known)
+    starts = [i for i, a in enumerate(attempts) if a.operation in _CARD_ATTEMPTS]
+    if not starts or attempts[starts[-1]].outcome not in ("pending", "unknown"):
+        return payment.gateway_transaction_id, frozenset()
+    # The latest charge/auth is open: only a transaction it (or a post3ds after it)
+    # recorded is its own; any other id we hold is older.
+    ours = [a.gateway_transaction_id for a in attempts[starts[-1]:]
+            if a.gateway_transaction_id is not None]
+    return (ours[-1] if ours else None), frozenset(known - set(ours))
 
 
 def _tx_columns(tx: Transaction) -> dict[str, Any]:

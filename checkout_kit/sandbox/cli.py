@@ -78,7 +78,7 @@ def sandbox_command(
     from werkzeug.serving import make_server
 
     from .rules.policy import serving_options
-    from .web.app import create_sandbox_app, sandbox_of, start_worker
+    from .web.app import create_sandbox_app, sandbox_of, serve_until_interrupted
     from .web.security import CONTROL_PREFIX
 
     options: dict[str, Any] = {"site_name": site_name, "save_cards": SaveCards(save_cards),
@@ -111,13 +111,4 @@ def sandbox_command(
     click.echo(f"  state          {state_path or 'in memory'}")
     click.echo("  client         CloudPaymentsClient(public_id, api_secret, "
                f"base_url={base!r})")
-    stop = start_worker(sandbox)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        pass
-    finally:
-        stop.set()
-        server.server_close()
-        sandbox.save()
-        sandbox.close()
+    serve_until_interrupted(server, sandbox)

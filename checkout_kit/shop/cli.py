@@ -180,7 +180,7 @@ def _safe_url(url: str) -> str:
 #: Notification types whose address only the merchant account sets, and why.
 _ACCOUNT_ONLY: dict[str, str] = {
     "Check": "set it in the merchant account (the API cannot)",
-    "Receipt": "set it in the merchant account (the API's settings list no Receipt)",
+    "Receipt": "set it in the merchant account (the API's Receipt setting is unconfirmed)",
 }
 
 
@@ -197,9 +197,10 @@ def notifications_group() -> None:
 def notifications_configure_command(base_url: str, method: str, as_json: bool) -> None:
     """Point the gateway's notifications at this shop, for every type the API may change.
 
-    Check cannot be changed through the gateway's API (docs/gateway.md §3.5), and the
-    cash register's Receipt is not among the types it documents (§5.1): their
-    addresses are printed to be set in the merchant account.
+    Check cannot be changed through the gateway's API (docs/gateway.md §3.5), and
+    whether the API has ``/site/notifications/Receipt/update`` is unconfirmed
+    (docs/gateway.md §10): their addresses are printed to be set in the merchant
+    account.
     """
     from urllib.parse import urlsplit
 

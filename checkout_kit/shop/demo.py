@@ -21,13 +21,13 @@ import click
 from flask import Flask, abort, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 from wtforms import Form, HiddenField
-from wtforms.csrf.session import SessionCSRF
 
 from .._resources import resource_dir
 from ..errors import CheckoutKitError
 from ..sandbox import TEST_CARDS
 from ..sandbox.cli import DEFAULT_PORT
 from .extension import CheckoutKit, mount_sandbox, state
+from .forms import csrf_meta
 from .security import PagePolicy, harden, nonce, page_policy
 
 __all__ = ["PRODUCT", "create_demo_app", "demo_command"]
@@ -50,9 +50,8 @@ class _ActionForm(Form):  # type: ignore[misc]  # WTForms is untyped
 
 
 def _form(formdata: Any = None) -> _ActionForm:
-    app_secret = str(state().app.config["SECRET_KEY"]).encode("utf-8")
-    return _ActionForm(formdata, meta={"csrf": True, "csrf_class": SessionCSRF,
-                                       "csrf_secret": app_secret, "csrf_context": session})
+    return _ActionForm(formdata, meta=csrf_meta(
+        session, str(state().app.config["SECRET_KEY"]), "demo-actions"))
 
 
 def _secret_key(instance: Path) -> str:
@@ -92,7 +91,7 @@ def create_demo_app(instance_path: str | Path | None = None, **config: Any) -> F
 
     def render(template: str, **context: Any) -> str:
         page_policy(PagePolicy())
-        return render_template(f"checkout_kit/demo/{template}", nonce=nonce(),
+        return render_template(f"demo/{template}", nonce=nonce(),
                                product=PRODUCT, **context)
 
     @app.get("/")
@@ -153,23 +152,16 @@ def demo_command(host: str, port: int, instance_path: Path) -> None:
     """Run the demo shop with the sandbox beside it (one process, one port)."""
     from werkzeug.serving import make_server
 
-    from ..sandbox import sandbox_of, start_worker
+    from ..sandbox import sandbox_of
+    from ..sandbox.web.app import serve_until_interrupted
 
     app = create_demo_app(instance_path)
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host}:{server.server_port}"
     sandbox_app = app.wsgi_app.sandbox  # type: ignore[attr-defined]
-    stop = start_worker(sandbox_of(sandbox_app))
     click.echo("checkout_kit demo shop")
     click.echo(f"  shop      {base}/")
     click.echo(f"  ledger    {base}/ledger")
     click.echo(f"  sandbox   {base}/sandbox/_sandbox/transactions")
     click.echo(f"  instance  {Path(app.instance_path)}")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        pass
-    finally:
-        stop.set()
-        server.server_close()
-        sandbox_of(sandbox_app).save()
+    serve_until_interrupted(server, sandbox_of(sandbox_app))

@@ -8,7 +8,7 @@ so two apps in one process share nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
-from ..errors import GatewayError, PaymentNotFoundError, RequestRejectedError
+from ..errors import GatewayError, PaymentNotFoundError
 from ..ledger.inbox import Inbox
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
@@ -64,6 +64,9 @@ class KitState:
     checks: CheckRules
     #: sends the payment_* signal of a committed status change
     on_change: Callable[[LedgerPayment, Any, Any], None]
+    #: the card form's page data by language, written once (it is the same for every
+    #: payment); kept here so that it lives and dies with the app
+    form_data: dict[str, str] = field(default_factory=dict)
 
 
 def state(app: Flask | None = None) -> KitState:
@@ -242,15 +245,21 @@ class CheckoutKit:
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
+
         # The pages do their own CSRF checks (WTForms SessionCSRF; the TermUrl takes a
-        # signed URL instead), so Flask-WTF's global protection, when present, must
-        # leave them alone. Initialise CSRFProtect first, or exempt the blueprint.
-        csrf = app.extensions.get("csrf")
-        if csrf is not None and hasattr(csrf, "exempt"):
-            csrf.exempt(bp)
-            exempt_from_csrf(csrf)
+        # signed URL; notifications carry an HMAC), so Flask-WTF's global protection
+        # must leave them alone, whether CSRFProtect is set up before the kit or after.
+        # Before: exempt now. After: its before_request hook is registered after this
+        # one, so this one exempts the views first, on the first request.
+        def exempt_kit_views() -> None:
+            csrf = app.extensions.get("csrf")
+            if csrf is not None and hasattr(csrf, "exempt"):
+                csrf.exempt(bp)
+                exempt_from_csrf(csrf)
+
+        exempt_kit_views()
+        app.before_request(exempt_kit_views)
         app.cli.add_command(checkout_group)
-        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
         mounted = app.extensions.pop(_NOTIFY_MOUNTED, None)
         if mounted is not None:
             _notify_mounted_sandbox(mounted, settings.url_prefix)
@@ -333,7 +342,7 @@ class CheckoutKit:
     def refresh(self, payment: Payment | LedgerPayment | str) -> Payment:
         """Ask the gateway how a pending or unknown payment ended (a widget payment
         included, which the gateway takes without our server)."""
-        return self._wrap(refresh(state(), _payment_id(payment)))
+        return self._wrap(state().service.refresh(_payment_id(payment)))
 
     def reconcile(self) -> list[Payment]:
         """Refresh every unknown or pending payment, and every widget payment of the
@@ -347,7 +356,7 @@ class CheckoutKit:
             if payment.created_at < since:
                 break  # newest first: the rest are older
             try:
-                after = refresh(kit, payment.id)
+                after = kit.service.refresh(payment.id)
             except GatewayError:
                 continue  # the next run asks again
             if after.version != payment.version:
@@ -365,33 +374,6 @@ def _notify_mounted_sandbox(sandbox: Sandbox, url_prefix: str) -> None:
         sandbox.configure_notification(
             kind, f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}",
             http_method="POST")
-
-
-def refresh(kit: KitState, payment_id: str) -> LedgerPayment:
-    """:meth:`PaymentService.refresh`, plus the widget's case.
-
-    A widget payment is paid between the payer's browser and the gateway, so the
-    ledger still says ``created`` (or ``failed``, when the payer tries again after a
-    decline) and its ``refresh`` does not ask about it. Here the gateway is asked for
-    the invoice's latest payment; if it has one the ledger does not know, the ledger
-    claims it (``created|failed -> processing``, allowed by the state machine, with
-    that transaction) and ``refresh`` settles it from the gateway's record. Until the
-    gateway has a new payment, nothing changes.
-    """
-    payment = kit.ledger.get(payment_id)
-    if payment.status in _WIDGET_PAYABLE:
-        try:
-            latest = kit.client.find_payment(payment.invoice_id)
-        except RequestRejectedError:
-            return payment  # "Not found": the payer has not paid (yet)
-        if latest.transaction_id == payment.gateway_transaction_id:
-            return payment  # the attempt the ledger already recorded
-        with kit.ledger.update(payment_id) as unit:
-            if unit.payment.version != payment.version:
-                return unit.payment  # settled meanwhile by another request
-            unit.transition(PaymentStatus.PROCESSING, note="widget: paid at the gateway",
-                            gateway_transaction_id=latest.transaction_id)
-    return kit.service.refresh(payment_id)
 
 
 _WIDGET_PAYABLE = frozenset({PaymentStatus.CREATED, PaymentStatus.FAILED})

@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 from .. import cards, cryptogram
 from ..errors import MalformedPacketError
 
-__all__ = ["FIELDS", "PayForm", "make_pay_form", "unexpected_fields"]
+__all__ = ["FIELDS", "PayForm", "csrf_meta", "make_pay_form", "unexpected_fields"]
 
 #: The only fields a payment POST may carry.
 FIELDS = frozenset({"csrf_token", "cryptogram", "name", "email"})
@@ -66,15 +66,21 @@ class PayForm(Form):  # type: ignore[misc]  # WTForms is untyped
         filters=[lambda v: v.strip() if isinstance(v, str) else v])
 
 
+def csrf_meta(session: Any, secret: str | bytes, scope: str,
+              *, time_limit: timedelta = timedelta(minutes=30)) -> dict[str, Any]:
+    """WTForms ``meta`` for session CSRF keyed by ``secret`` and ``scope`` (a payment
+    id, a page): a token of one scope is refused in another."""
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    scoped = hmac.new(key, b"checkout-kit.csrf|" + scope.encode(), hashlib.sha256)
+    return {"csrf": True, "csrf_class": _SessionCSRF, "csrf_secret": scoped.digest(),
+            "csrf_context": session, "csrf_time_limit": time_limit}
+
+
 def make_pay_form(formdata: Any, session: Any, secret: str | bytes, payment_id: str,
                   *, time_limit: timedelta = timedelta(minutes=30), **data: Any) -> PayForm:
     """A :class:`PayForm` bound to ``session`` and to this payment."""
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    per_payment = hmac.new(key, b"checkout-kit.csrf|" + payment_id.encode(), hashlib.sha256)
-
-    return PayForm(formdata, meta={
-        "csrf": True, "csrf_class": _SessionCSRF, "csrf_secret": per_payment.digest(),
-        "csrf_context": session, "csrf_time_limit": time_limit}, **data)
+    return PayForm(formdata, meta=csrf_meta(session, secret, payment_id,
+                                            time_limit=time_limit), **data)
 
 
 def unexpected_fields(formdata: Mapping[str, Any]) -> list[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any, NoReturn
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
@@ -40,14 +39,17 @@ from ..threeds import acs_form
 from .config import origin_of
 from .extension import KitState, state
 from .forms import make_pay_form, unexpected_fields
-from .i18n import CHECKOUT_CODES, N_, Catalogs
+from .i18n import CHECKOUT_CODES, N_
 from .security import PagePolicy, harden, nonce, page_policy
 
 __all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
 
 bp = Blueprint(
     "checkout_kit", __name__,
-    template_folder=str(resource_dir("templates")),
+    # A folder holding only checkout_kit/*: the sandbox's and the demo's templates stay
+    # out of every shop's template namespace. The app's own templates/checkout_kit/...
+    # come first (Flask asks the app's loader before the blueprints').
+    template_folder=str(resource_dir("templates") / "shop"),
     static_folder=str(resource_dir("static") / "checkout_kit"),
     static_url_path="/assets",
 )
@@ -199,23 +201,27 @@ def _form_page(payment: Payment, form: Any, *, status: int = 200,
                         connect=(origin_of(kit.settings.checkout_script_url),))
     return _render("form.html", policy, status, payment=payment, amount=_amount(payment),
                    form=form, message=message,
-                   page_data=_form_data(kit.catalogs, language(), kit.settings.public_id),
+                   page_data=_form_data(kit, language()),
                    checkout_script_url=kit.settings.checkout_script_url)
 
 
-@lru_cache(maxsize=64)
-def _form_data(catalogs: Catalogs, lang: str, public_id: str) -> str:
+def _form_data(kit: KitState, lang: str) -> str:
     # The same for every payment of an app and language (the brand table and the
-    # texts), so written once: serialising it was a fifth of the form page's time.
-    translate = catalogs.get(lang).gettext
-    return _page_data({
+    # texts), so written once per app: serialising it was a fifth of the form page's
+    # time. Languages are the catalogs' own (language() chooses among them).
+    cached = kit.form_data.get(lang)
+    if cached is not None:
+        return cached
+    translate = kit.catalogs.get(lang).gettext
+    data = kit.form_data[lang] = _page_data({
         "page": "form",
-        "publicId": public_id,
+        "publicId": kit.settings.public_id,
         "brands": cards.brand_table(),
         "messages": {code: translate(text) for code, text in CHECKOUT_CODES.items()},
         "cvvLabel": translate(N_("Security code")),
         "busy": translate(N_("Paying…")),
     })
+    return data
 
 
 def _widget_page(payment: Payment) -> Response:

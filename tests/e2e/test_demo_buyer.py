@@ -131,7 +131,10 @@ def test_form_card_without_3ds(buyer: Any, demo: Demo, press: str) -> None:
     one_completed_charge(demo, payment_id)
     posts = [s for s in demo.recorder.requests
              if s.method == "POST" and s.path == f"/checkout/pay/{payment_id}/form"]
-    assert len(posts) == 1 if press == "click" else 1 <= len(posts) <= 2
+    # The page script disables Pay in the submit handler itself, before the cryptogram
+    # is made, so the second click of a double-click lands on a disabled button and
+    # the browser posts the form once (the server's claim would hold a second anyway).
+    assert len(posts) == 1
 
 
 def at_the_bank(page: Any, demo: Demo, card: str) -> str:

@@ -32,6 +32,7 @@ from checkout_kit.errors import (
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.service import PayOutcome
 from checkout_kit.ledger.store import Payment, Unit
+from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
 
@@ -120,10 +121,8 @@ def test_3ds_then_complete_then_replays_call_post3ds_once(
     service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder
 ) -> None:
     pid = _new(service)
-    outcome = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP,
-                          term_url="https://shop.test/3ds")
+    outcome = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
     assert outcome.kind == "three_ds" and outcome.challenge is not None
-    assert outcome.term_url == "https://shop.test/3ds"
     assert outcome.payment.status is PaymentStatus.AWAITING_3DS
     md = outcome.challenge.md
     assert md == str(outcome.payment.gateway_transaction_id)
@@ -593,7 +592,7 @@ def test_reconcile_goes_on_when_one_lookup_fails(
 
 @pytest.mark.parametrize("kwargs", [
     {"cryptogram": ""}, {"cryptogram": None}, {"ip_address": ""}, {"ip_address": 17},
-    {"name": ""}, {"email": ""}, {"term_url": " "},
+    {"name": ""}, {"email": ""},
 ])
 def test_bad_pay_arguments_change_nothing(
     service: PaymentService, card: Card, recorder: Recorder, kwargs: dict[str, Any]
@@ -755,3 +754,106 @@ def test_stale_after_must_be_positive(
     with pytest.raises(InvalidRequestError) as info:
         PaymentService(ledger, client, stale_after=delta)
     assert info.value.field == "stale_after"
+
+
+# --- a new card attempt after an earlier transaction ----------------------------------------
+
+
+def test_a_lost_retry_after_a_decline_is_settled_from_the_new_charge(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+) -> None:
+    # The retry's charge went through at the gateway but its answer was lost: the
+    # payment still holds the declined transaction, which must not settle it failed
+    # (the payer would pay a third time for a charge already taken).
+    pid = _new(service)
+    declined = service.pay(pid, cryptogram=card(NSF), ip_address=IP)
+    old = declined.payment.gateway_transaction_id
+    recorder.drop_after.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    _heal(recorder, cloudpayments_sandbox)
+    settled = service.refresh(pid)  # at once, as the result page does
+    (completed,) = [t for t in charges(cloudpayments_sandbox, "inv-1")
+                    if str(t.status) == "Completed"]
+    assert settled.status is PaymentStatus.SUCCEEDED
+    assert settled.gateway_transaction_id == completed.id != old
+    assert settled.reason_code is None
+
+
+def test_a_retry_that_never_reached_the_gateway_is_not_settled_from_the_old_decline(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+    clock: Clock,
+) -> None:
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NSF), ip_address=IP)
+    recorder.fail_before.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    _heal(recorder, cloudpayments_sandbox)
+    # The gateway's latest operation for the invoice is the old decline: it says
+    # nothing about the new charge, which may still be on its way.
+    assert service.refresh(pid).status is PaymentStatus.UNKNOWN
+    clock.advance(service.stale_after)
+    failed = service.refresh(pid)
+    assert failed.status is PaymentStatus.FAILED
+    assert service.ledger.history(pid)[-1].note == "reconciled: unknown to the gateway"
+
+
+def test_a_lost_retry_after_an_abandoned_challenge_never_goes_back_to_it(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+    clock: Clock,
+) -> None:
+    pid = _new(service)
+    first = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
+    assert first.challenge is not None
+    clock.advance(service.stale_after)
+    recorder.fail_before.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    _heal(recorder, cloudpayments_sandbox)
+    assert service.refresh(pid).status is PaymentStatus.UNKNOWN
+    clock.advance(service.stale_after)
+    assert service.refresh(pid).status is PaymentStatus.FAILED
+    assert _statuses(service, pid) == [
+        "created", "processing", "awaiting_3ds", "processing", "unknown", "failed"]
+
+
+def test_a_stale_claim_after_a_challenge_is_not_settled_from_the_old_transaction(
+    service: PaymentService, ledger: Ledger, card: Card, clock: Clock,
+) -> None:
+    pid = _new(service)
+    assert service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP).kind == "three_ds"
+    clock.advance(service.stale_after)
+    with ledger.update(pid) as unit:  # a retry's worker claims it, then dies
+        unit.transition("processing")
+        unit.add_attempt("charge", amount=unit.payment.amount)
+    clock.advance(service.stale_after)
+    assert service.refresh(pid).status is PaymentStatus.FAILED
+
+
+def test_a_failed_payment_paid_again_through_the_widget_is_settled_by_refresh(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+) -> None:
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NSF), ip_address=IP)
+    assert service.refresh(pid).status is PaymentStatus.FAILED  # the same decline
+    client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    paid = service.refresh(pid)
+    assert paid.status is PaymentStatus.SUCCEEDED
+    assert _statuses(service, pid)[-2:] == ["processing", "succeeded"]
+
+
+def test_a_widget_retry_of_a_failed_payment_is_followed_by_its_own_transaction(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    # After a form decline the payer pays in the widget with 3-D Secure: later
+    # refreshes follow the widget's transaction, not the declined attempt's.
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NSF), ip_address=IP)
+    challenge = client.charge("100.00", ip_address=IP, cryptogram=card(WITH_3DS),
+                              invoice_id="inv-1")
+    assert service.refresh(pid).status is PaymentStatus.AWAITING_3DS
+    assert isinstance(challenge, ThreeDSChallenge)
+    client.post3ds(challenge.transaction_id,
+                   cloudpayments_sandbox.pa_res_for(challenge.transaction_id))
+    done = service.refresh(pid)
+    assert done.status is PaymentStatus.SUCCEEDED
+    assert done.gateway_transaction_id == challenge.transaction_id

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 
-from checkout_kit.sandbox import create_sandbox_app
+from checkout_kit.sandbox import create_sandbox_app, sandbox_of
 
 
 class Bug(Exception):
@@ -43,3 +45,28 @@ def test_a_bug_propagates_under_testing(cloudpayments_sandbox_keys: dict[int, by
     for path in ("/boom", "/payments/boom"):
         with pytest.raises(Bug):
             web.get(path)
+
+
+def test_serving_until_interrupted_stops_the_worker_and_keeps_the_state(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    # The one serve loop of the sandbox's and the demo's commands: on Ctrl-C the
+    # server is closed and the sandbox saved and closed.
+    from checkout_kit.sandbox.web.app import serve_until_interrupted
+
+    class Server:
+        closed = False
+
+        def serve_forever(self) -> None:
+            raise KeyboardInterrupt
+
+        def server_close(self) -> None:
+            self.closed = True
+
+    path = tmp_path / "state.sqlite3"
+    sandbox = sandbox_of(create_sandbox_app(state_path=path, keys=cloudpayments_sandbox_keys))
+    saved: list[bool] = []
+    original_save = sandbox.save
+    sandbox.save = lambda: (saved.append(True), original_save())[1]  # type: ignore[method-assign]
+    server = Server()
+    serve_until_interrupted(server, sandbox)  # type: ignore[arg-type]
+    assert server.closed and saved == [True]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,15 @@ def test_production_points_at_cloudpayments(tmp_path: Path) -> None:
     assert PRODUCTION_API_URL == "https://api.cloudpayments.ru"
     assert settings.database_url == f"sqlite:///{tmp_path}/checkout_kit.sqlite3"
     assert "secret" not in repr(settings)
+
+
+def test_the_apps_session_cookie_policy_is_left_alone(tmp_path: Path) -> None:
+    # The session policy is the app's: the kit recommends SameSite=Lax (docs/shop.md)
+    # but sets nothing, not even where the app's config lacks the key.
+    app = app_with(tmp_path)
+    del app.config["SESSION_COOKIE_SAMESITE"]
+    CheckoutKit(app)
+    assert "SESSION_COOKIE_SAMESITE" not in app.config
 
 
 @pytest.mark.parametrize(("config", "key"), [
@@ -144,3 +155,19 @@ def test_a_shop_adds_a_language(tmp_path: Path, cloudpayments_sandbox_keys: dict
     page = shop.client.get(f"/checkout/pay/{payment.id}/form", headers={"Accept-Language": "de"})
     assert 'lang="de"' in page.text and "Kartennummer" in page.text
     assert "Security code" in page.text  # untranslated entries fall back to the msgid
+
+
+def test_the_form_page_data_lives_and_dies_with_its_app(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys)
+    payment = shop.create()
+    shop.form_page(payment.id, **{"Accept-Language": "en"})
+    shop.form_page(payment.id, **{"Accept-Language": "en"})
+    kit = shop.state
+    assert list(kit.form_data) == ["en"]  # written once, kept on the app's state
+    catalogs = weakref.ref(kit.catalogs)
+    kit.ledger.engine.dispose()
+    kit.client.close()
+    del shop, kit, payment
+    gc.collect()
+    assert catalogs() is None  # nothing module-wide keeps a dead app's catalogs

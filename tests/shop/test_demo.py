@@ -49,3 +49,15 @@ def test_demo_buys_pays_and_acts_from_the_ledger(tmp_path: Path) -> None:
 def test_demo_is_a_checkout_kit_command() -> None:
     result = CliRunner().invoke(main, ["demo", "--help"])
     assert result.exit_code == 0 and "--port" in result.output
+
+
+def test_a_demo_post_without_a_session_is_refused_not_a_500(tmp_path: Path) -> None:
+    # The demo's buttons share the payment form's CSRF (forms.csrf_meta): a POST with
+    # no session cookie at all is a 400, and so is a token of another page.
+    app = create_demo_app(tmp_path / "instance")
+    client = app.test_client()
+    refused = client.post("/buy", data={"csrf_token": "x", "mode": "form", "scheme": "auth"})
+    assert refused.status_code == 400
+    token = field_value(client.get("/").text, "csrf_token")
+    bought = client.post("/buy", data={"csrf_token": token, "mode": "form", "scheme": "auth"})
+    assert bought.status_code == 303

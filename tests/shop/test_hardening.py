@@ -7,13 +7,14 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from flask import Flask
 
 from checkout_kit.shop import CheckoutKit
 
 from .conftest import WITH_3DS, Shop
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "checkout_kit"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "shop" / "checkout_kit"
 
 
 def csp(response: object) -> dict[str, list[str]]:
@@ -160,27 +161,64 @@ def test_an_app_template_overrides_ours_by_path(tmp_path: Path,
     assert "checkout_kit.css" in page.text  # the rest of ours still applies
 
 
+def test_only_the_kits_pages_enter_the_shops_template_namespace() -> None:
+    # The sandbox's and the demo's templates are no shop's business.
+    from checkout_kit.shop.views import bp
+
+    assert bp.jinja_loader is not None
+    names = bp.jinja_loader.list_templates()
+    assert "checkout_kit/form.html" in names
+    assert [n for n in names if not n.startswith("checkout_kit/")
+            or n.startswith("checkout_kit/demo/")] == []
+
+
+@pytest.mark.parametrize("csrf_first", [True, False], ids=["csrf_first", "csrf_after"])
 def test_flask_wtf_csrf_protection_leaves_the_pages_alone(
-        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
-    flask_wtf = __import__("pytest").importorskip("flask_wtf.csrf")
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes], csrf_first: bool) -> None:
+    # CSRFProtect set up before or after the kit: the card form (its own SessionCSRF
+    # token), the TermUrl (a signed URL) and the notifications (an HMAC) all work,
+    # while the app's other POST routes stay protected.
+    from flask_wtf.csrf import CSRFProtect
+
     from checkout_kit.ledger import upgrade
-    from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID
+    from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID, send_notification
     from checkout_kit.sandbox import create_sandbox_app, sandbox_of
     from checkout_kit.shop import mount_sandbox
     from checkout_kit.shop.extension import state
 
-    from .conftest import Shop, path_of
+    from .conftest import NO_3DS, Shop, path_of
 
     app = Flask("with_flask_wtf", instance_path=str(tmp_path))
     app.config.update(SECRET_KEY="k", CHECKOUT_KIT_DATABASE_URL=f"sqlite:///{tmp_path}/l.db")
-    flask_wtf.CSRFProtect(app)
+
+    @app.post("/elsewhere")
+    def elsewhere() -> str:
+        return "ok"
+
+    if csrf_first:
+        CSRFProtect(app)
     sandbox_app = create_sandbox_app(public_id=SANDBOX_PUBLIC_ID, api_secret=SANDBOX_API_SECRET,
                                      keys=cloudpayments_sandbox_keys, acs_url="/sandbox/acs")
     mount_sandbox(app, sandbox_app)
     kit = CheckoutKit(app)
+    if not csrf_first:
+        CSRFProtect(app)
     upgrade(state(app).settings.database_url)
     shop = Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
+    assert shop.client.post("/elsewhere").status_code == 400  # CSRF is on
     payment = shop.create()
     response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 200 and "ck-acs" in response.text
     term_url, fields = shop.bank(response.text)
     assert shop.client.post(path_of(term_url), data=fields).status_code == 303
+    assert str(state(app).ledger.get(payment.id).status) == "succeeded"
+    other = shop.create("order-2")
+    assert shop.pay(other.id, NO_3DS).status_code == 303
+    sent = send_notification(shop.client, "Pay", path="/checkout/notifications/pay",
+                             secret=SANDBOX_API_SECRET,
+                             fields={"InvoiceId": "order-2", "Amount": "100.00",
+                                     "Currency": "RUB"})
+    assert sent.response.mimetype == "application/json"
+    assert (sent.status_code, sent.code) == (200, 0)
+    assert len(state(app).inbox.list()) == 1  # in the audit log
+    state(app).ledger.engine.dispose()

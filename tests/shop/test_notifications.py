@@ -187,6 +187,32 @@ def test_a_notification_that_does_not_match_the_payment_changes_nothing(shop: Sh
     assert unknown.code == 0 and shop.state.inbox.list()[0].outcome == "unknown_payment"
 
 
+@pytest.mark.parametrize(("scheme", "status", "settled"), [
+    ("charge", "Completed", "succeeded"), ("auth", "Authorized", "authorized"),
+    ("charge", "", "succeeded"), ("auth", "", "authorized"),  # no Status: the scheme
+])
+def test_a_pay_notification_settles_by_the_payments_scheme(
+        shop: Shop, scheme: str, status: str, settled: str) -> None:
+    payment = shop.create(scheme=scheme)
+    assert _send(shop, "Pay", _fields(payment, TransactionId="123", Status=status)).code == 0
+    assert shop.state.inbox.list()[0].outcome == "applied"
+    assert str(shop.state.ledger.get(payment.id).status) == settled
+
+
+@pytest.mark.parametrize(("scheme", "status"), [("charge", "Authorized"), ("auth", "Completed")])
+def test_a_pay_notification_of_the_other_scheme_is_a_mismatch(
+        shop: Shop, scheme: str, status: str) -> None:
+    # A one-stage payment cannot be held, nor a two-stage one taken by Pay: acknowledged,
+    # logged, not applied.
+    payment = shop.create(scheme=scheme)
+    sent = _send(shop, "Pay", _fields(payment, TransactionId="123", Status=status))
+    assert sent.code == 0
+    row = shop.state.inbox.list()[0]
+    assert (row.outcome, row.applied) == ("mismatch", False)
+    assert status in (row.error or "")
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.CREATED
+
+
 def test_a_widget_pay_notification_settles_the_pending_page(shop: Shop) -> None:
     payment = shop.create()
     page = shop.client.get(f"/checkout/payments/{payment.id}")
@@ -317,3 +343,47 @@ def test_replay_applies_a_notification_that_came_before_its_payment(shop: Shop) 
         args=["checkout", "notifications", "replay", str(early.id)])
     assert "outcome=applied" in result.output
     assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
+
+
+def test_an_app_hook_that_reads_the_form_first_makes_notifications_fail(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    # What docs/notifications.md warns about: the body must reach the view unread.
+    from flask import request
+
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys)
+
+    @shop.app.before_request
+    def reads_the_form() -> None:
+        request.form.get("anything")
+
+    payment = shop.create()
+    sent = _send(shop, "Pay", _fields(payment))  # signed right: 200 without the hook
+    assert (sent.status_code, sent.code) == (401, 13)
+    shop.state.ledger.engine.dispose()
+
+
+def test_a_late_fail_of_the_declined_attempt_never_fails_a_retry_in_doubt(shop: Shop) -> None:
+    # The retry's answer was lost (unknown); the gateway re-delivers the Fail of the
+    # first, declined attempt: it is noted, the retry stays for reconcile to settle.
+    from checkout_kit.errors import UnknownOutcomeError
+
+    from .conftest import DECLINED
+
+    payment = shop.create()
+    shop.pay(payment.id, DECLINED)
+    old = shop.state.ledger.get(payment.id).gateway_transaction_id
+    client = shop.state.client
+
+    def lost(*_a: Any, **_k: Any) -> Any:
+        raise UnknownOutcomeError("the answer was lost")
+
+    client.charge = lost  # type: ignore[method-assign]
+    try:
+        shop.pay(payment.id, NO_3DS)
+    finally:
+        del client.charge
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
+    sent = _send(shop, "Fail", _fields(payment, TransactionId=str(old), ReasonCode="5051"))
+    assert sent.code == 0
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
+    assert "earlier attempt" in (shop.state.ledger.history(payment.id)[-1].note or "")

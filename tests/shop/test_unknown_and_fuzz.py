@@ -9,9 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkout_kit.errors import UnknownOutcomeError
 from checkout_kit.ledger import PaymentStatus
 
-from .conftest import NO_3DS, Shop, make_shop
+from .conftest import DECLINED, NO_3DS, Shop, make_shop
 
 
 def test_a_lost_answer_is_pending_until_reconciled(
@@ -58,3 +59,33 @@ def test_random_form_posts_never_fail_the_server(shop: Shop, fields: dict[str, s
     assert (shop.state.ledger.get(payment.id), len(shop.sandbox.state.transactions)) == before
     term = shop.client.post("/checkout/3ds/" + (fields.get("x") or "t"), data=fields)
     assert term.status_code in (400, 404)
+
+
+def test_a_retry_charged_after_a_decline_is_never_shown_failed(shop: Shop) -> None:
+    # The gateway takes the retry's money, the answer is lost: the result page's first
+    # look at the gateway must find that charge, not the earlier decline.
+    payment = shop.create()
+    assert shop.pay(payment.id, DECLINED).status_code == 200  # the form, with the reason
+    declined = shop.state.ledger.get(payment.id)
+    assert declined.status is PaymentStatus.FAILED
+    old = declined.gateway_transaction_id
+    client = shop.state.client
+    real_charge = client.charge
+
+    def charged_then_lost(*args: Any, **kwargs: Any) -> Any:
+        real_charge(*args, **kwargs)
+        raise UnknownOutcomeError("the answer was lost")
+
+    client.charge = charged_then_lost  # type: ignore[method-assign]
+    try:
+        assert shop.pay(payment.id, NO_3DS).status_code == 303
+    finally:
+        del client.charge
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
+    page = shop.client.get(f"/checkout/payments/{payment.id}")
+    assert 'data-result="success"' in page.text
+    settled = shop.state.ledger.get(payment.id)
+    completed = [t for t in shop.sandbox.state.transactions.values()
+                 if str(t.status) == "Completed"]
+    assert [t.id for t in completed] == [settled.gateway_transaction_id]
+    assert settled.gateway_transaction_id != old

@@ -127,3 +127,17 @@ def test_without_its_notification_a_widget_payment_stays_pending_until_refreshed
     with shop.app.app_context():
         assert shop.kit.refresh(payment.id).status == "succeeded"
     assert 'data-result="success"' in shop.client.get(f"/checkout/payments/{payment.id}").text
+
+
+def test_a_widget_retry_soon_after_a_form_decline_is_settled_by_one_refresh(
+        shop: Shop) -> None:
+    # The form's declined attempt is seconds old; the widget's payment is settled by
+    # the same refresh that finds it, not left processing until reconcile.
+    payment = shop.create()
+    shop.pay(payment.id, DECLINED)
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.FAILED
+    widget_pays(shop, payment, NO_3DS)
+    with shop.app.app_context():
+        assert shop.kit.refresh(payment.id).status == "succeeded"
+    statuses = [str(e.new_status) for e in shop.state.ledger.history(payment.id)]
+    assert statuses == ["created", "processing", "failed", "processing", "succeeded"]

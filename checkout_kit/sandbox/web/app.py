@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from flask import Flask, Response, current_app, request
@@ -20,7 +20,11 @@ from ..runtime import Sandbox
 from . import acs, api, browser, controls, faults, home, orderpage, security
 from .answers import error_response
 
-__all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "start_worker"]
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+__all__ = ["EXTENSION_KEY", "create_sandbox_app", "sandbox_of", "serve_until_interrupted",
+           "start_worker"]
 
 log = logging.getLogger("checkout_kit.sandbox")
 
@@ -128,3 +132,19 @@ def start_worker(sandbox: Sandbox, interval: float = 1.0) -> threading.Event:
 
     threading.Thread(target=loop, name="sandbox-worker", daemon=True).start()
     return stop
+
+
+def serve_until_interrupted(server: BaseWSGIServer, sandbox: Sandbox) -> None:
+    """Serve ``server`` until Ctrl-C with ``sandbox``'s worker running (the command
+    line's sandbox and demo shop); then stop the worker, close the server, and save
+    and close the sandbox, so that a restart finds its state."""
+    stop = start_worker(sandbox)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+        sandbox.save()
+        sandbox.close()
