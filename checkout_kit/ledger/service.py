@@ -260,8 +260,9 @@ class PaymentService:
     def _abandoned(self, unit: Unit) -> bool:
         """Whether the locked payment's 3-D Secure challenge is older than ``stale_after``.
 
-        A challenge never answered keeps the gateway's transaction waiting for ever;
-        after this long the payer may start again. The old transaction can no longer
+        How long the gateway keeps an unanswered challenge waiting is not documented
+        (the sandbox declines it after 20 minutes, docs/gateway.md §4); after
+        ``stale_after`` the payer may start again. The old transaction can no longer
         be finished through us: :meth:`complete_3ds` accepts only the MD of the
         payment's latest transaction."""
         return self._stale(unit.attempts())
