@@ -20,6 +20,7 @@ CORE = [
     "checkout_kit.threeds",
     "checkout_kit.models",
     "checkout_kit.urls",
+    "checkout_kit.jsoncodec",
 ]
 FORBIDDEN = ["flask", "werkzeug", "httpx", "sqlalchemy", "wtforms", "socket", "http.client"]
 
