@@ -43,6 +43,7 @@ __all__ = [
     "detect_brand",
     "expiry_from_parts",
     "format_number",
+    "luhn_digits_valid",
     "luhn_valid",
     "mask_number",
     "normalize_number",
@@ -223,7 +224,10 @@ def normalize_number(number: str) -> str:
     return digits
 
 
-def _luhn(digits: str) -> bool:
+def luhn_digits_valid(digits: str) -> bool:
+    """The mod-10 check of a number already normalised to ASCII digits (what
+    :func:`normalize_number` returns); an all-zero number fails. :func:`luhn_valid`
+    takes a number as typed."""
     # Sums the digits without a Python-level loop: every digit is its
     # value plus 48, and the doubled digits go through a translation table.
     raw = digits.encode()
@@ -239,7 +243,7 @@ def luhn_valid(number: str) -> bool:
         digits = normalize_number(number)
     except CardError:
         return False
-    return bool(digits) and _luhn(digits)
+    return bool(digits) and luhn_digits_valid(digits)
 
 
 def detect_brand(number: str) -> Brand | None:
@@ -316,7 +320,7 @@ def _number_error(digits: str, brand: Brand | None) -> str | None:
     if not digits:
         return "CardNumber_Empty"
     lengths = brand.lengths if brand else UNKNOWN_BRAND_LENGTHS
-    if len(digits) not in lengths or not _luhn(digits):
+    if len(digits) not in lengths or not luhn_digits_valid(digits):
         return "CardNumber_Invalid"
     return None
 
@@ -329,7 +333,7 @@ def check_number(number: str) -> NumberCheck:
     except CardError:
         return NumberCheck(None, (), False, False, False, "CardNumber_Invalid")
     brand = detect_brand(digits)
-    luhn = bool(digits) and _luhn(digits)
+    luhn = bool(digits) and luhn_digits_valid(digits)
     error = _number_error(digits, brand)
     candidates = candidate_brands(digits)
     pool: Iterable[tuple[int, ...]] = (
@@ -772,7 +776,7 @@ def validate_card(
     else:
         brand = _detect(digits)
         number_error = _number_error(digits, brand) if rules.number_lengths else (
-            None if _luhn(digits) else "CardNumber_Invalid"
+            None if luhn_digits_valid(digits) else "CardNumber_Invalid"
         )
         if number_error:
             errors["cardNumber"] = number_error

@@ -642,7 +642,7 @@ def build(
         return _build_cvv(cvv, fmt, key, key_version, registry)
     pan = _normalize_pan(card_number)
     # pan is already normalised to digits: luhn_valid would normalise it again.
-    if check_luhn and not cards._luhn(pan):
+    if check_luhn and not cards.luhn_digits_valid(pan):
         raise CardError({"cardNumber": "CardNumber_Invalid"}, "card number fails the Luhn check")
     yymm = _expiry_yymm(exp, exp_month, exp_year)
     # The SDKs send the CVV as typed, possibly empty (Uzcard and Humo waive it).

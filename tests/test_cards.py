@@ -376,3 +376,8 @@ def test_detected_brand_is_the_unique_most_specific_match(number: str) -> None:
 def test_prefixes_of_valid_numbers_are_potentially_valid(number: str, cut: int) -> None:
     digits = normalize_number(number)
     assert check_number(digits[:cut]).is_potentially_valid
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=19))
+def test_luhn_on_normalised_digits_agrees_with_the_typed_form(digits: str) -> None:
+    assert cards.luhn_digits_valid(digits) == cards.luhn_valid(digits) == reference_luhn(digits)
