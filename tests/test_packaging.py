@@ -1,15 +1,21 @@
-"""The built wheel ships the static files, the templates and py.typed, and works once
-installed: a clean virtual environment serves the browser scripts from it."""
+"""The built wheel ships the static files, the templates and py.typed, and works on its
+own: a fresh virtual environment holding the wheel and the dependencies it declares (and
+nothing else) passes ``pip check``, serves the browser scripts and runs the demo."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import zipfile
+from html import unescape
+from importlib.metadata import distributions
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,30 +73,68 @@ def test_wheel_ships_static_templates_and_types(wheel: Path) -> None:
     assert any(line.split()[1].startswith("click") for line in requires)
 
 
-@pytest.mark.slow
-def test_installed_wheel_serves_the_browser_scripts(wheel: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    # System site-packages provide the dependencies offline; the wheel itself goes in
-    # with --no-deps, and nothing from the source tree is on the path.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, capture_output=True)
-    python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+def _clean_env() -> dict[str, str]:
+    """This process's environment without what would put another python's packages, or
+    the source tree, on the new venv's path."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
-                    str(wheel)], check=True, capture_output=True, env=env, cwd=tmp_path)
-    # --no-deps installed nothing: the system's packages must meet the wheel's own
-    # requirements (names and version pins), or the wheel is broken for its users.
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv (no system site-packages, whether this run is in a venv or not)
+    holding the built wheel and the dependencies it declares, nothing else.
+
+    The dependencies are resolved by ``pip wheel`` from the package index this test run's
+    pip is configured with, pinned to the versions installed here, into a wheelhouse;
+    the venv then installs from that wheelhouse alone (``--no-index``)."""
+    env = _clean_env()
+    root = tmp_path_factory.mktemp("installed")
+    house = root / "wheelhouse"
+    pins = root / "constraints.txt"
+    pins.write_text("".join(
+        f"{dist.metadata['Name']}=={dist.version}\n" for dist in distributions()
+        if dist.metadata["Name"] and dist.metadata["Name"].lower() != "checkout-kit"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house), "-c", str(pins),
+         str(wheel)], capture_output=True, text=True, env=env, cwd=root)
+    assert built.returncode == 0, "pip wheel of the wheel's dependencies:\n" + built.stderr
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True,
+                   env=env)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links",
+                    str(house), str(wheel)], check=True, capture_output=True, env=env, cwd=root)
+    return venv
+
+
+@pytest.mark.slow
+def test_installed_wheel_holds_its_own_dependencies(installed: Path) -> None:
+    python = installed / "bin" / "python"
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True,
-                           text=True, env=env, cwd=tmp_path)
+                           text=True, env=_clean_env(), cwd=installed)
     assert check.returncode == 0, check.stdout + check.stderr
+    # Only the wheel and what it declares: no test tool came along.
+    names = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"],
+                           capture_output=True, text=True, check=True, env=_clean_env())
+    listed = {line.split("==")[0].lower() for line in names.stdout.split()}
+    assert "checkout-kit" in listed and {"flask", "httpx", "sqlalchemy", "alembic"} <= listed
+    assert not listed & {"pytest", "hypothesis", "playwright", "babel", "flask-wtf"}
+
+
+@pytest.mark.slow
+def test_installed_wheel_serves_the_browser_scripts(installed: Path, tmp_path: Path) -> None:
+    python = installed / "bin" / "python"
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
     done = subprocess.run([str(python), "-c", SERVE_FROM_INSTALLED], check=True,
-                          capture_output=True, text=True, env=env, cwd=workdir)
+                          capture_output=True, text=True, env=_clean_env(), cwd=workdir)
     report = json.loads(done.stdout)
     module = Path(report["module"]).resolve()
-    assert module.is_relative_to(venv.resolve()), module
+    assert module.is_relative_to(installed.resolve()), module
     assert not module.is_relative_to(ROOT)
     pages = report["pages"]
     for path, (status, _mimetype, _body) in pages.items():
@@ -101,3 +145,59 @@ def test_installed_wheel_serves_the_browser_scripts(wheel: Path, tmp_path: Path)
     assert "cp.CloudPayments" in pages["/bundles/cloudpayments.js"][2]
     frame = pages["/widget/frame"]
     assert frame[1] == "text/html" and "<form" in frame[2] and "/widget/frame.js" in frame[2]
+
+
+def _field(html: str, name: str) -> str:
+    match = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', html)
+    assert match, f"no input {name}"
+    return unescape(match.group(1))
+
+
+@pytest.mark.slow
+def test_installed_demo_serves_the_form_the_script_and_the_widget(installed: Path,
+                                                                   tmp_path: Path) -> None:
+    # The console script of the venv, in a folder away from the source tree: the demo
+    # shop, its payment form, the checkout script and the widget frame come from the wheel.
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    proc = subprocess.Popen(
+        [str(installed / "bin" / "checkout-kit"), "demo", "--port", "0", "--instance",
+         str(workdir / "instance")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env(),
+        cwd=workdir)
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        base = None
+        for line in proc.stdout:
+            seen.append(line)
+            found = re.search(r"shop\s+(http://127\.0\.0\.1:\d+)/", line)
+            if found:
+                base = found.group(1)
+                threading.Thread(target=proc.stdout.read, daemon=True).start()
+                break
+        assert base, "the demo exited without its banner:\n" + "".join(seen)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            home = http.get("/")
+            assert home.status_code == 200
+            bought = http.post("/buy", data={"csrf_token": _field(home.text, "csrf_token"),
+                                             "mode": "form", "scheme": "charge"})
+            assert bought.status_code == 303, bought.text
+            form = http.get(bought.headers["Location"])
+            assert form.status_code == 200 and "/checkout/pay/" in str(form.url)
+            # Card inputs carry no name: the shop's server never receives card data.
+            number = re.search(r'<input[^>]*data-cp="cardNumber"[^>]*>', form.text)
+            assert number and " name=" not in number.group(0)
+            script_src = re.search(r'<script src="([^"]+)"></script>', form.text)
+            assert script_src, "the form page loads no checkout script"
+            script = http.get(script_src.group(1))
+            assert script.status_code == 200 and "cp.Checkout" in script.text
+            frame = http.get("/sandbox/widget/frame")
+            assert frame.status_code == 200 and "/widget/frame.js" in frame.text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
+            proc.kill()
+            proc.wait()

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from . import signals
-from .config import ConfigurationError
+from .config import ConfigurationError, Settings
 from .extension import CheckoutKit, Payment, mount_sandbox, state
 
-__all__ = ["CheckoutKit", "ConfigurationError", "Payment", "mount_sandbox", "signals", "state"]
+__all__ = ["CheckoutKit", "ConfigurationError", "Payment", "Settings", "mount_sandbox", "signals",
+           "state"]

@@ -195,6 +195,16 @@ class CheckoutKit:
         if app is not None:
             self.init_app(app)
 
+    @property
+    def settings(self) -> Settings:
+        """The current app's checked ``CHECKOUT_KIT_*`` settings (read-only).
+
+        Needs an app context, as every ``kit.*`` call does: one kit may serve several
+        apps. ``kit.settings.database_url`` is where the ledger lives (for
+        :func:`checkout_kit.ledger.upgrade`); the API secret is left out of the repr.
+        """
+        return state().settings
+
     def check_rule(self, fn: CheckRule) -> CheckRule:
         """Decorator: add a Check rule (``fn(notification, payment)`` returns ``None``
         to accept or a :class:`~checkout_kit.notifications.CheckCode` to decline). A

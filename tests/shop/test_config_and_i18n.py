@@ -171,3 +171,21 @@ def test_the_form_page_data_lives_and_dies_with_its_app(
     del shop, kit, payment
     gc.collect()
     assert catalogs() is None  # nothing module-wide keeps a dead app's catalogs
+
+
+def test_the_kit_reaches_the_current_apps_settings(tmp_path: Path) -> None:
+    # kit.settings is the public way to the checked settings (the README upgrades the
+    # ledger with kit.settings.database_url); one kit serving two apps answers per app.
+    kit = CheckoutKit()
+    first, second = app_with(tmp_path / "a"), app_with(tmp_path / "b")
+    kit.init_app(first)
+    kit.init_app(second)
+    with first.app_context():
+        assert kit.settings is state(first).settings
+        assert kit.settings.database_url == f"sqlite:///{tmp_path / 'a'}/checkout_kit.sqlite3"
+    with second.app_context():
+        assert kit.settings.database_url.endswith(f"{tmp_path / 'b'}/checkout_kit.sqlite3")
+    with pytest.raises(RuntimeError):
+        kit.settings  # noqa: B018 - outside an app context there is no current app
+    with first.app_context(), pytest.raises(AttributeError):
+        kit.settings.database_url = "sqlite://"  # type: ignore[misc]  # frozen
