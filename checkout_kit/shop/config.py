@@ -86,6 +86,9 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFICATION_IP_CHECK": False,   # the sender-IP allow-list; the HMAC is the authority
     "NOTIFICATION_NETWORKS": None,    # CIDR ranges; None: webhooks.GATEWAY_NETWORKS
     "NOTIFICATION_PROXY_HOPS": 0,     # proxies of our own in front of the app (X-Forwarded-For)
+    # False is the explicit opt-out that takes X-Content-HMAC alone (over the decoded
+    # text, which a re-encoded body still matches): docs/notifications.md.
+    "NOTIFICATION_REQUIRE_CONTENT_HMAC": True,
 }
 
 
@@ -113,6 +116,7 @@ class Settings:
     http_timeout: float = 30.0
     http_retries: int = 3
     notification_encoding: str = "utf-8"
+    notification_require_content_hmac: bool = True
     sender_check: SenderCheck = field(default_factory=SenderCheck)
 
     def __repr__(self) -> str:
@@ -258,6 +262,8 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         raise ConfigurationError(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
     return Settings(
         notification_encoding=_encoding("NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]),
+        notification_require_content_hmac=_bool("NOTIFICATION_REQUIRE_CONTENT_HMAC",
+                                                raw["NOTIFICATION_REQUIRE_CONTENT_HMAC"]),
         sender_check=_sender_check(raw),
         public_id=_text("PUBLIC_ID", raw["PUBLIC_ID"]),
         api_secret=_text("API_SECRET", raw["API_SECRET"]),

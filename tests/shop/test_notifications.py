@@ -3,6 +3,7 @@ decision and shop rules, exactly once, the sender-IP check, CSRF, the CLI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from checkout_kit.ledger import PaymentStatus
 from checkout_kit.notifications import CheckCode
 from checkout_kit.pytest_plugin import send_notification
 from checkout_kit.shop import signals
+from checkout_kit.shop.config import ConfigurationError
 from checkout_kit.shop.notifications import notification_path
 
 from .conftest import NO_3DS, Shop, make_shop
@@ -387,3 +389,40 @@ def test_a_late_fail_of_the_declined_attempt_never_fails_a_retry_in_doubt(shop: 
     assert sent.code == 0
     assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
     assert "earlier attempt" in (shop.state.ledger.history(payment.id)[-1].note or "")
+
+
+# --------------------------------------------------------------------------- forgery
+
+#: The forgery by re-encoding (issue 14 §2), from tests/vectors/notification_signatures.json.
+FORGED = [case for case in json.loads(
+    (Path(__file__).parent.parent / "vectors" / "notification_signatures.json")
+    .read_text("utf-8"))["cases"] if "attack" in case]
+
+
+@pytest.mark.parametrize("case", FORGED, ids=lambda c: c["name"])
+def test_a_re_encoded_refund_is_answered_4xx_json_and_changes_nothing(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
+        case: dict[str, Any]) -> None:
+    config: dict[str, Any] = {"CHECKOUT_KIT_API_SECRET": case["receiver_secret"]}
+    if case["decoded_hmac_allowed"]:
+        config["CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC"] = False
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys, **config)
+    try:
+        sent = shop.client.post(f"{BASE}/refund", data=base64.b64decode(case["body_b64"]),
+                                headers=case["headers"])
+        status = 400 if "failing_field" in case else 401
+        assert (sent.status_code, sent.get_json()) == (status, {"code": 13})
+        (row,) = shop.state.inbox.list()
+        assert (row.outcome, row.applied, row.key) == ("refused", False, None)
+        assert shop.state.inbox.applied_count(("Refund", "777", "Refund")) == 0
+    finally:
+        shop.state.ledger.engine.dispose()
+        shop.state.client.close()
+
+
+def test_the_opt_out_key_must_be_a_bool(tmp_path: Path,
+                                        cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    with pytest.raises(ConfigurationError) as exc:
+        make_shop(tmp_path, cloudpayments_sandbox_keys,
+                  CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC="no")
+    assert exc.value.key == "CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC"
