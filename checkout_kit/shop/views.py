@@ -16,9 +16,11 @@ the ledger as it was.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn
+from urllib.parse import urljoin
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired
@@ -32,6 +34,7 @@ from ..errors import (
     LedgerError,
     PaymentNotFoundError,
     RequestRejectedError,
+    ThreeDSError,
 )
 from ..ledger.store import Payment
 from ..reasons import reason_for
@@ -43,6 +46,8 @@ from .i18n import CHECKOUT_CODES, N_
 from .security import PagePolicy, harden, nonce, page_policy
 
 __all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint(
     "checkout_kit", __name__,
@@ -295,7 +300,12 @@ def submit(payment_id: str) -> Response:
         challenge = outcome.challenge
         # The frame only where both the shop and the gateway's answer allow it.
         framed = kit.settings.threeds_iframe and challenge.iframe_is_allowed is True
-        return _three_ds_page(outcome.payment, challenge, framed=framed)
+        try:
+            return _three_ds_page(outcome.payment, challenge, framed=framed)
+        except ThreeDSError as exc:
+            # The gateway named a bank page the payer's browser must not post to.
+            log.warning("payment %s: 3-D Secure page refused: %s", payment.id, exc)
+            return _problem_page("gateway", 502)
     if kind == "declined":
         message = outcome.cardholder_message or reason_for(
             int(outcome.reason_code or 0)).message("en" if language() == "en" else "ru")
@@ -315,7 +325,10 @@ def _term_url(payment_id: str, *, framed: bool) -> str:
 
 def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Response:
     term_url = _term_url(payment.id, framed=framed)
-    form = acs_form(challenge.acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
+    # Where the browser posts (a sandbox mounted in the app answers with a path on this
+    # site, 'self' to the CSP); acs_form refuses it unless https, or http on loopback.
+    acs_url = urljoin(request.url, challenge.acs_url)
+    form = acs_form(acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
     bank = origin_of(challenge.acs_url)
     # Framed, the frame goes on from the bank to our TermUrl and the exit page.
     policy = PagePolicy(form_actions=(bank,), frames=(bank, "'self'") if framed else ())
