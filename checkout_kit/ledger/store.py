@@ -26,6 +26,7 @@ from .. import jsoncodec
 from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundError
 from ..models import mask_token
 from ..money import minor_units, parse_amount
+from ..urls import url_problem
 from .schema import attempts, events, payments
 from .states import PaymentStatus, check_transition
 
@@ -385,8 +386,10 @@ class Ledger:
         The same ``invoice_id`` with the same data returns the payment already
         recorded (a double-clicked "Pay" creates one payment); with other data it
         raises :class:`~checkout_kit.errors.PaymentConflictError`. Bad arguments raise
-        :class:`~checkout_kit.errors.InvalidRequestError` (``field`` names the argument)
-        or :class:`~checkout_kit.errors.MoneyError`, and record nothing.
+        :class:`~checkout_kit.errors.InvalidRequestError` (``field`` names the argument;
+        ``success_url`` and ``fail_url`` must be absolute http(s) URLs,
+        :func:`checkout_kit.urls.url_problem`) or :class:`~checkout_kit.errors.MoneyError`,
+        and record nothing.
         """
         values = self._new_values(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
@@ -431,6 +434,11 @@ class Ledger:
                                    ("fail_url", fail_url, 2048)):
             if value is not None:
                 _text(value, name, limit)
+        for name, value in (("success_url", success_url), ("fail_url", fail_url)):
+            # Shown to the payer as a link: an absolute http(s) URL, never javascript:.
+            problem = None if value is None else url_problem(value, max_length=2048)
+            if problem is not None:
+                raise InvalidRequestError(f"{name} {problem}", name)
         if email is not None and "@" not in email:
             raise InvalidRequestError("email is not an e-mail address", "email")
         # JSONCodecError / MoneyError (floats) here, before anything is stored.

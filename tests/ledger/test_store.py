@@ -111,6 +111,10 @@ BAD_INPUT: list[tuple[dict[str, Any], type[Exception], str | None]] = [
     ({"email": "not-an-address"}, InvalidRequestError, "email"),
     ({"account_id": ""}, InvalidRequestError, "account_id"),
     ({"success_url": "x" * 3000}, InvalidRequestError, "success_url"),
+    ({"success_url": "javascript:alert(document.cookie)"}, InvalidRequestError, "success_url"),
+    ({"fail_url": "data:text/html,<script>alert(1)</script>"}, InvalidRequestError,
+     "fail_url"),
+    ({"fail_url": "//evil.example/cart"}, InvalidRequestError, "fail_url"),
     ({"metadata": {"price": 1.5}}, MoneyError, None),
     ({"metadata": {"n": Decimal("NaN")}}, JSONCodecError, None),
 ]
