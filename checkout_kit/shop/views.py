@@ -100,6 +100,8 @@ def gettext(message: str) -> str:
 
 
 def _render(template: str, policy: PagePolicy, status: int = 200, **context: Any) -> Response:
+    # ``page_data`` goes into a <script type="application/json"> element unescaped: it is
+    # always jsoncodec.dumps_for_script's text (no "<", ">", "&", U+2028 or U+2029).
     page_policy(policy)
     lang = language()
     translate: Callable[[str], str] = _kit().catalogs.get(lang).gettext
@@ -134,12 +136,6 @@ def _result_url(payment_id: str, *, framed: bool = False) -> str:
 
 def _see_other(url: str) -> Response:
     return redirect(url, code=303)
-
-
-def _page_data(data: dict[str, Any]) -> str:
-    # Read by our script from a non-executed <script type="application/json">; "<" is
-    # escaped so the text cannot close the element.
-    return jsoncodec.dumps(data).replace("<", "\\u003c")
 
 
 def _amount(payment: Payment) -> str:
@@ -218,7 +214,7 @@ def _form_data(kit: KitState, lang: str) -> str:
     if cached is not None:
         return cached
     translate = kit.catalogs.get(lang).gettext
-    data = kit.form_data[lang] = _page_data({
+    data = kit.form_data[lang] = jsoncodec.dumps_for_script({
         "page": "form",
         "publicId": kit.settings.public_id,
         "brands": cards.brand_table(),
@@ -249,7 +245,8 @@ def _widget_page(payment: Payment) -> Response:
     policy = PagePolicy(scripts=(origin_of(kit.settings.widget_script_url),), frames=origins,
                         connect=origins, inline_styles=True)
     return _render("widget.html", policy, payment=payment, amount=_amount(payment),
-                   page_data=_page_data(data), widget_script_url=kit.settings.widget_script_url)
+                   page_data=jsoncodec.dumps_for_script(data),
+                   widget_script_url=kit.settings.widget_script_url)
 
 
 def _form_problem(payment: Payment, form: Any) -> Response:
@@ -336,7 +333,7 @@ def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Respons
     height = max(challenge.frame_height or 500, 500)
     return _render("threeds.html", policy, payment=payment, amount=_amount(payment),
                    form=form, framed=framed, width=width, height=height,
-                   page_data=_page_data({"page": "threeds", "framed": framed}))
+                   page_data=jsoncodec.dumps_for_script({"page": "threeds", "framed": framed}))
 
 
 # No merging of "//": a token with a slash is no token (404), not a redirect elsewhere.
@@ -380,7 +377,8 @@ def result(payment_id: str) -> Response:
         # The last stop of the framed 3-D Secure page: send the whole window on.
         policy = PagePolicy(framed_by_self=True)
         return _render("breakout.html", policy, url=_result_url(payment.id),
-                       page_data=_page_data({"page": "breakout", "url": _result_url(payment.id)}))
+                       page_data=jsoncodec.dumps_for_script(
+                           {"page": "breakout", "url": _result_url(payment.id)}))
     if str(payment.status) in _IN_FLIGHT:
         # A call of our server whose answer is late or lost: the gateway knows. A widget
         # payment (created, or failed before a retry) is settled by its Pay or Fail

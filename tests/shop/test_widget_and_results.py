@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from checkout_kit import jsoncodec
 from checkout_kit.errors import PaymentDeclined
 from checkout_kit.jsoncodec import loads
 from checkout_kit.ledger import PaymentStatus
@@ -141,3 +142,17 @@ def test_a_widget_retry_soon_after_a_form_decline_is_settled_by_one_refresh(
         assert shop.kit.refresh(payment.id).status == "succeeded"
     statuses = [str(e.new_status) for e in shop.state.ledger.history(payment.id)]
     assert statuses == ["created", "processing", "failed", "processing", "succeeded"]
+
+
+def test_page_data_is_the_one_script_safe_json(shop: Shop) -> None:
+    # The shop's own text (the description) goes into the page's JSON: it must not close
+    # the <script> element, open a comment or break a line for an old JavaScript engine.
+    hostile = "</script><script>alert(1)</script><!-- & --> \u2028\u2029 Чайник"
+    payment = shop.create(description=hostile)
+    response = shop.client.get(f"/checkout/pay/{payment.id}/widget")
+    raw = re.search(r'id="checkout-kit-data">(.*?)</script>', response.text, re.S)
+    assert raw is not None
+    text = raw.group(1)
+    assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"} and text.isascii()
+    assert page_data(response.text)["intent"]["description"] == hostile
+    assert text == jsoncodec.dumps_for_script(loads(text))
