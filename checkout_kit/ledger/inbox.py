@@ -100,7 +100,8 @@ _CARD_CALLS: Final = frozenset({"charge", "auth", "post3ds"})
 @dataclass(frozen=True)
 class NotificationRecord:
     """One row of the audit log. ``body`` is the raw bytes (the query string of a GET);
-    ``headers`` the ones that matter (HMAC, content type, forwarding)."""
+    ``headers`` the ones that matter (HMAC, content type, forwarding). Once
+    ``purged_at`` is set the body is a masked copy (:mod:`.retention`)."""
 
     id: int
     type: str
@@ -117,6 +118,7 @@ class NotificationRecord:
     replay_of: int | None
     error: str | None
     received_at: datetime
+    purged_at: datetime | None = None
 
     @classmethod
     def _from_row(cls, row: RowMapping) -> NotificationRecord:
