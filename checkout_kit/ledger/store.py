@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -27,7 +27,7 @@ from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundE
 from ..models import mask_token
 from ..money import minor_units, parse_amount
 from ..urls import url_problem
-from .schema import attempts, events, payments
+from .schema import attempts, events, lookups, payments
 from .states import PaymentStatus, check_transition
 
 __all__ = [
@@ -550,6 +550,34 @@ class Ledger:
         with self._reading() as conn:
             self._read(conn, payment_id)
             return self._attempts(conn, payment_id, None)
+
+    def claim_lookup(self, payment_id: str, every: timedelta) -> bool:
+        """Whether the caller may ask the gateway about ``payment_id`` now: ``True`` at
+        most once per ``every`` (by the ledger's clock), however many app instances
+        share the database. Claiming records the moment; the pending page calls it
+        before each lookup, so a page reloading every few seconds does not make a
+        gateway call each time. Raises ``PaymentNotFoundError`` for an unknown id."""
+        now = self.now()
+        with self.engine.begin() as conn:
+            self._read(conn, payment_id)
+            claimed = conn.execute(
+                lookups.update()
+                .where(lookups.c.payment_id == payment_id,
+                       lookups.c.looked_up_at <= now - every)
+                .values(looked_up_at=now)
+            ).rowcount
+            if claimed:
+                return True
+            if conn.execute(sa.select(lookups.c.payment_id)
+                            .where(lookups.c.payment_id == payment_id)).first():
+                return False  # claimed less than ``every`` ago
+            try:
+                with conn.begin_nested():  # another instance may insert it first
+                    conn.execute(lookups.insert().values(payment_id=payment_id,
+                                                         looked_up_at=now))
+            except sa.exc.IntegrityError:
+                return False
+            return True
 
     # --- writing ----------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "TERM_URL_MAX_AGE": 3600,     # seconds a signed TermUrl stays valid
     "THREEDS_IFRAME": False,      # show the bank page in a frame when the gateway allows
     "PENDING_REFRESH": 3,         # seconds between reloads of the pending page
+    "PENDING_LOOKUP_INTERVAL": 10,  # at most one gateway lookup per payment this often
     "HTTP_TIMEOUT": 30.0,
     "HTTP_RETRIES": 3,            # extra attempts on connection failures, 429 and 5xx
     # Notifications (docs/notifications.md). The encoding configured at the gateway; a
@@ -113,6 +114,7 @@ class Settings:
     term_url_max_age: int = 3600
     threeds_iframe: bool = False
     pending_refresh: int = 3
+    pending_lookup_interval: float = 10.0
     http_timeout: float = 30.0
     http_retries: int = 3
     notification_encoding: str = "utf-8"
@@ -282,6 +284,8 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         term_url_max_age=_positive("TERM_URL_MAX_AGE", raw["TERM_URL_MAX_AGE"]),
         threeds_iframe=_bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]),
         pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
+        pending_lookup_interval=_positive("PENDING_LOOKUP_INTERVAL",
+                                          raw["PENDING_LOOKUP_INTERVAL"], float),
         http_timeout=_positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float),
         http_retries=_count("HTTP_RETRIES", raw["HTTP_RETRIES"]),
     )

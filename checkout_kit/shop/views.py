@@ -19,6 +19,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, NoReturn
 from urllib.parse import urljoin
 
@@ -383,9 +384,13 @@ def result(payment_id: str) -> Response:
         # A call of our server whose answer is late or lost: the gateway knows. A widget
         # payment (created, or failed before a retry) is settled by its Pay or Fail
         # notification, or by reconcile, never by the payer's browser coming back: the
-        # page stays pending and reloads until the notification lands.
-        with contextlib.suppress(GatewayError):  # still pending: the page asks again
-            payment = kit.service.refresh(payment.id)
+        # page stays pending and reloads until the notification lands. The page reloads
+        # every few seconds: the gateway is asked at most once per
+        # PENDING_LOOKUP_INTERVAL for a payment, across every instance of the app.
+        every = timedelta(seconds=kit.settings.pending_lookup_interval)
+        if kit.ledger.claim_lookup(payment.id, every):
+            with contextlib.suppress(GatewayError):  # still pending: the page asks again
+                payment = kit.service.refresh(payment.id)
     status = str(payment.status)
     if status in SUCCESS:
         return _render("success.html", PagePolicy(), payment=payment, amount=_amount(payment))
