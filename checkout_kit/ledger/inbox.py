@@ -3,7 +3,8 @@
 :class:`Inbox` is the only writer of ``checkout_notifications`` (one row per request
 that reached the shop, forged ones included, with the raw bytes) and of
 ``checkout_notification_keys`` (one row per notification applied, keyed by
-:func:`checkout_kit.webhooks.notification_key`).
+:func:`checkout_kit.webhooks.notification_key`), but for
+:func:`checkout_kit.ledger.retention.purge_notifications`, which masks old bodies.
 
 Applying happens in one transaction: under the payment's row lock (found by
 ``InvoiceId``, else by transaction id), the key is looked up; if it is there the

@@ -90,6 +90,9 @@ DEFAULTS: dict[str, Any] = {
     # False is the explicit opt-out that takes X-Content-HMAC alone (over the decoded
     # text, which a re-encoded body still matches): docs/notifications.md.
     "NOTIFICATION_REQUIRE_CONTENT_HMAC": True,
+    # Days the audit log keeps a notification's body as received; after that
+    # `flask checkout notifications purge` keeps a masked copy (ledger.retention).
+    "NOTIFICATION_RETENTION_DAYS": 90,
 }
 
 
@@ -119,6 +122,7 @@ class Settings:
     http_retries: int = 3
     notification_encoding: str = "utf-8"
     notification_require_content_hmac: bool = True
+    notification_retention_days: int = 90
     sender_check: SenderCheck = field(default_factory=SenderCheck)
 
     def __repr__(self) -> str:
@@ -266,6 +270,8 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         notification_encoding=_encoding("NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]),
         notification_require_content_hmac=_bool("NOTIFICATION_REQUIRE_CONTENT_HMAC",
                                                 raw["NOTIFICATION_REQUIRE_CONTENT_HMAC"]),
+        notification_retention_days=_positive("NOTIFICATION_RETENTION_DAYS",
+                                              raw["NOTIFICATION_RETENTION_DAYS"]),
         sender_check=_sender_check(raw),
         public_id=_text("PUBLIC_ID", raw["PUBLIC_ID"]),
         api_secret=_text("API_SECRET", raw["API_SECRET"]),

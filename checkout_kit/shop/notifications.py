@@ -180,8 +180,12 @@ def _announce(kit: KitState, received: webhooks.Received, applied: Applied) -> N
 def replay(kit: KitState, record_id: int) -> tuple[int, int, NotificationRecord]:
     """Deliver a stored notification again (``flask checkout notifications replay``):
     checked and applied as if it came now, under the same exactly-once key, and
-    recorded as a new row pointing at ``record_id``. ``LookupError`` if there is none."""
+    recorded as a new row pointing at ``record_id``. ``LookupError`` if there is none,
+    or if only its masked copy is left (purged after the retention period)."""
     stored = kit.inbox.get(record_id)
+    if stored.purged_at is not None:
+        raise LookupError(f"notification {record_id} was purged on "
+                          f"{stored.purged_at:%Y-%m-%d}: only a masked copy is kept")
     return deliver(kit, stored.type, stored.method, stored.body, stored.headers,
                    remote_addr=stored.remote_addr, replay_of=stored.id)
 
