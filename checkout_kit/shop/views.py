@@ -324,10 +324,12 @@ def _term_url(payment_id: str, *, framed: bool) -> str:
 def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Response:
     term_url = _term_url(payment.id, framed=framed)
     # Where the browser posts (a sandbox mounted in the app answers with a path on this
-    # site, 'self' to the CSP); acs_form refuses it unless https, or http on loopback.
+    # site: 'self' to the CSP); acs_form refuses it unless https, or http on loopback.
     acs_url = urljoin(request.url, challenge.acs_url)
     form = acs_form(acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
-    bank = origin_of(challenge.acs_url)
+    bank = origin_of(acs_url)
+    if bank == origin_of(request.host_url):
+        bank = "'self'"
     # Framed, the frame goes on from the bank to our TermUrl and the exit page.
     policy = PagePolicy(form_actions=(bank,), frames=(bank, "'self'") if framed else ())
     width = max(challenge.frame_width or 500, 500)  # docs/gateway.md §4: at least 500x500
