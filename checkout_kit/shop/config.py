@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import CheckoutKitError
+from ..ledger.retention import DEFAULT_RETENTION_DAYS
 from ..notifications import codec_for
 from ..webhooks import SenderCheck
 
@@ -92,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFICATION_REQUIRE_CONTENT_HMAC": True,
     # Days the audit log keeps a notification's body as received; after that
     # `flask checkout notifications purge` keeps a masked copy (ledger.retention).
-    "NOTIFICATION_RETENTION_DAYS": 90,
+    "NOTIFICATION_RETENTION_DAYS": DEFAULT_RETENTION_DAYS,
 }
 
 
@@ -122,7 +123,7 @@ class Settings:
     http_retries: int = 3
     notification_encoding: str = "utf-8"
     notification_require_content_hmac: bool = True
-    notification_retention_days: int = 90
+    notification_retention_days: int = DEFAULT_RETENTION_DAYS
     sender_check: SenderCheck = field(default_factory=SenderCheck)
 
     def __repr__(self) -> str:
