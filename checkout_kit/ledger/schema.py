@@ -138,6 +138,20 @@ events = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
+#: When the gateway was last asked about a payment on behalf of its pending page: one
+#: row per payment, so that every app instance sharing the database asks at most once
+#: per interval (:meth:`checkout_kit.ledger.store.Ledger.claim_lookup`; revision
+#: 0005_pending_lookups).
+lookups = sa.Table(
+    "checkout_payment_lookups",
+    metadata,
+    sa.Column(
+        "payment_id", sa.String(40),
+        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), primary_key=True,
+    ),
+    sa.Column("looked_up_at", UTCDateTime, nullable=False),
+)
+
 #: The audit log: one row per notification request that reached the shop, forged ones
 #: included, with the raw bytes exactly as received (the POST body, or the query string
 #: of a GET), so that any of them can be checked again or replayed. After the retention
@@ -181,18 +195,4 @@ notification_keys = sa.Table(
     ),
     sa.Column("code", sa.Integer, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),
-)
-
-#: When the gateway was last asked about a payment on behalf of its pending page: one
-#: row per payment, so that every app instance sharing the database asks at most once
-#: per interval (:meth:`checkout_kit.ledger.store.Ledger.claim_lookup`; revision
-#: 0005_pending_lookups).
-lookups = sa.Table(
-    "checkout_payment_lookups",
-    metadata,
-    sa.Column(
-        "payment_id", sa.String(40),
-        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), primary_key=True,
-    ),
-    sa.Column("looked_up_at", UTCDateTime, nullable=False),
 )

@@ -2,9 +2,11 @@
 
 ``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
 ``reconcile``, ``payments`` (the ledger, with ``--history``), ``db upgrade`` and
-``notifications configure|list|replay|purge``.
+``notifications configure|list|replay``.
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
+
+``notifications purge`` masks the audit log's old bodies (:mod:`checkout_kit.ledger.retention`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,11 @@ from checkout_kit.ledger.migrations import (
 from checkout_kit.ledger.schema import metadata
 
 LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_payment_events",
-                 "checkout_notifications", "checkout_notification_keys",
-                 "checkout_payment_lookups"}
+                 "checkout_notifications", "checkout_notification_keys"}
+
+
+#: The pending page's lookups (revision 0005_pending_lookups).
+LEDGER_TABLES |= {"checkout_payment_lookups"}
 
 
 def _diff(engine: sa.Engine) -> list[Any]:
