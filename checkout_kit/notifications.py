@@ -16,6 +16,11 @@ Signatures (docs/gateway.md §5.2). Every notification carries two headers, each
   "UTF-8 bytes of the message"; the Windows-1251 case is UNCONFIRMED).
 
 :func:`verify` reads the raw bytes, not a parsed form, and compares in constant time.
+It requires ``Content-HMAC``: ``X-Content-HMAC`` covers only the decoded text, which
+many raw bodies share (``Email=a%26TransactionId%3D7`` and ``Email=a&TransactionId=7``
+decode alike), so alone it does not prove which fields were sent. A receiver may opt
+out (``require_content_hmac=False``); a field name repeated in a body is refused either
+way (:func:`parse_fields`).
 """
 
 from __future__ import annotations
@@ -195,19 +200,24 @@ def verify(
     *,
     encoding: str = "utf-8",
     require_both: bool = False,
+    require_content_hmac: bool = True,
 ) -> None:
     """Check the HMAC headers of a notification; return ``None`` or raise.
 
     ``raw`` is the request body exactly as received (or the raw query string of a
-    GET delivery), read before any form parsing. At least one of the two headers
-    must be present (both with ``require_both``), and every header present must
-    match. Raises :class:`~checkout_kit.errors.SignatureVerificationError` whose
+    GET delivery), read before any form parsing. ``Content-HMAC`` (over those bytes)
+    must be present; with ``require_content_hmac=False`` (an explicit opt-out) either
+    header will do, and with ``require_both`` both must be there. Every header present
+    must match. Raises :class:`~checkout_kit.errors.SignatureVerificationError` whose
     ``header`` names the failing header (``None`` when none was sent).
     """
     given_raw = _header(headers, HEADER_RAW)
     given_decoded = _header(headers, HEADER_DECODED)
     if given_raw is None and given_decoded is None:
         raise SignatureVerificationError("the notification carries no HMAC header")
+    if given_raw is None and require_content_hmac:
+        # X-Content-HMAC alone: a body re-encoded to say something else still matches.
+        raise SignatureVerificationError(f"{HEADER_RAW} is missing", HEADER_RAW)
     if require_both:
         missing = HEADER_RAW if given_raw is None else HEADER_DECODED
         if given_raw is None or given_decoded is None:
@@ -262,8 +272,11 @@ def parse_fields(
     """Decode a notification body (or GET query string) into its fields.
 
     Form-URL-encoded in ``encoding`` by default; a JSON object when ``content_type``
-    says JSON (that delivery format is UNCONFIRMED). Raises
-    :class:`~checkout_kit.errors.MalformedNotificationError`.
+    says JSON (that delivery format is UNCONFIRMED). A field name sent twice is refused
+    (no reader may pick one of two values: the gateway sends each field once, and a
+    repeat is how a re-encoded body smuggles a second ``TransactionId``). Raises
+    :class:`~checkout_kit.errors.MalformedNotificationError` (``field`` names a
+    repeated field).
     """
     codec = codec_for(encoding)
     try:
@@ -286,7 +299,13 @@ def parse_fields(
         pairs = parse_qsl(text, keep_blank_values=True, encoding=codec, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise MalformedNotificationError(f"the body is not valid {encoding}") from None
-    return dict(pairs)
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise MalformedNotificationError(f"{name[:64]!r} is sent more than once",
+                                             name[:64])
+        fields[name] = value
+    return fields
 
 
 # --------------------------------------------------------------------------- typed values

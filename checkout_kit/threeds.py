@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from . import jsoncodec
 from .errors import ThreeDSError
 from .models import mask_token
-from .urls import is_loopback_host, url_problem
+from .urls import secure_url_problem, url_problem
 
 __all__ = [
     "ACS_FIELDS",
@@ -210,7 +210,13 @@ def verify_pares(pa_res: str, transaction_id: int, secret: str | bytes) -> PaRes
 
 def acs_form(acs_url: str, pa_req: str, md: str, term_url: str) -> dict[str, Any]:
     """The POST the payer's browser must make to the bank: ``{"action", "method",
-    "fields"}`` with exactly ``PaReq``, ``MD`` and ``TermUrl``."""
+    "fields"}`` with exactly ``PaReq``, ``MD`` and ``TermUrl``.
+
+    Every ACS form is built here, so the rule holds for every caller: raises
+    :class:`ThreeDSError` (``bad_acs_url``) unless ``acs_url`` is ``https``, or ``http``
+    on a loopback host (:func:`checkout_kit.urls.secure_url_problem`).
+    """
+    _check_acs_url(acs_url)
     return {
         "action": acs_url,
         "method": "POST",
@@ -221,13 +227,9 @@ def acs_form(acs_url: str, pa_req: str, md: str, term_url: str) -> dict[str, Any
 def _check_acs_url(acs_url: str) -> None:
     """An ``https`` URL, or ``http`` to a loopback host (the local sandbox's bank page):
     card data must not go to the bank page in clear over a network."""
-    problem = url_problem(acs_url)
+    problem = secure_url_problem(acs_url)
     if problem is not None:
         raise ThreeDSError("bad_acs_url", f"the ACS URL {problem}")
-    parts = urlsplit(acs_url)
-    if parts.scheme.lower() == "https" or is_loopback_host(parts.hostname or ""):
-        return
-    raise ThreeDSError("bad_acs_url", "the ACS URL must be https (http only on loopback)")
 
 
 def acs_form_html(
@@ -245,9 +247,8 @@ def acs_form_html(
     page's ``Content-Security-Policy: script-src 'nonce-…'``); there are no inline
     event handlers, and a button submits the form when scripts are off. Every value
     written is HTML-escaped. Raises :class:`ThreeDSError` (``bad_acs_url``) unless
-    ``acs_url`` is ``https``, or ``http`` on a loopback host.
+    ``acs_url`` is ``https``, or ``http`` on a loopback host (:func:`acs_form`).
     """
-    _check_acs_url(acs_url)
     form = acs_form(acs_url, pa_req, md, term_url)
     inputs = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'

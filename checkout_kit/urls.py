@@ -1,5 +1,6 @@
-"""URL and loopback checks shared by 3-D Secure (:mod:`checkout_kit.threeds`) and the
-sandbox: one definition of an acceptable absolute URL and of a loopback host.
+"""URL and loopback checks shared by 3-D Secure (:mod:`checkout_kit.threeds`), the
+ledger's redirect URLs and the sandbox: one definition of an acceptable absolute URL,
+of a URL card data may travel to, and of a loopback host.
 
 Pure: the standard library only, no network (a host name is never resolved).
 """
@@ -10,7 +11,7 @@ import ipaddress
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_LENGTH", "is_loopback_host", "url_problem"]
+__all__ = ["MAX_URL_LENGTH", "is_loopback_host", "secure_url_problem", "url_problem"]
 
 #: The longest URL taken anywhere (the gateway's text fields hold 2000 characters).
 MAX_URL_LENGTH = 2000
@@ -44,6 +45,19 @@ def url_problem(
     except UnicodeError:
         return "has an invalid host name"
     return None
+
+
+def secure_url_problem(text: str, *, max_length: int = MAX_URL_LENGTH) -> str | None:
+    """:func:`url_problem`, and ``https`` only, ``http`` only to a loopback host (a
+    sandbox on this machine): for URLs that card data or its 3-D Secure step travel
+    to, which must never cross a network in clear."""
+    problem = url_problem(text, max_length=max_length)
+    if problem is not None:
+        return problem
+    parts = urlsplit(text)
+    if parts.scheme.lower() == "https" or is_loopback_host(parts.hostname or ""):
+        return None
+    return "must be https (http only on loopback)"
 
 
 def is_loopback_host(host: str) -> bool:

@@ -170,17 +170,22 @@ def receive(
     expected_type: NotificationType | str,
     encoding: str = "utf-8",
     require_both: bool = False,
+    require_content_hmac: bool = True,
 ) -> Received:
     """Verify and parse one delivery of a notification of ``expected_type``.
 
     ``raw`` is the request body exactly as received for a POST, or the raw query
     string (the bytes after ``?``, not re-encoded) for a GET. ``headers`` must give
-    ``Content-HMAC`` / ``X-Content-HMAC`` (any case) and, for a POST, ``Content-Type``.
-    ``encoding`` is the one configured for this type at the gateway; a POST's declared
-    ``charset`` overrides it. ``require_both`` insists on both HMAC headers.
+    ``Content-HMAC`` (any case) and, for a POST, ``Content-Type``; an
+    ``X-Content-HMAC`` sent too must match as well. ``encoding`` is the one configured
+    for this type at the gateway; a POST's declared ``charset`` overrides it.
+    ``require_both`` insists on both HMAC headers; ``require_content_hmac=False`` is
+    the explicit opt-out that takes ``X-Content-HMAC`` alone (docs/notifications.md:
+    it covers the decoded text only, so a re-encoded body still matches it).
 
     The HMAC is checked over the exact bytes, in constant time, before anything is
-    parsed. Raises :class:`~checkout_kit.errors.SignatureVerificationError` or
+    parsed; a field name repeated in the body is refused. Raises
+    :class:`~checkout_kit.errors.SignatureVerificationError` or
     :class:`~checkout_kit.errors.MalformedNotificationError`.
     """
     verb = method.strip().upper()
@@ -195,7 +200,8 @@ def receive(
         raise MalformedNotificationError(f"the notification is over {MAX_BODY_BYTES} bytes")
     content_type = _header(headers, "Content-Type") if verb == "POST" else None
     text_encoding = _resolve_encoding(verb, content_type, encoding)
-    verify(raw, headers, secret, encoding=text_encoding, require_both=require_both)
+    verify(raw, headers, secret, encoding=text_encoding, require_both=require_both,
+           require_content_hmac=require_content_hmac)
     try:
         parsed = parse_notification(kind, raw, encoding=text_encoding, content_type=content_type)
     except RecursionError:

@@ -29,9 +29,15 @@ def test_sign_matches_independent_vectors(v: dict[str, Any]) -> None:
 def test_verify_accepts_each_header_alone_and_both(v: dict[str, Any]) -> None:
     raw = v["body"].encode("ascii")
     for headers in ({"Content-HMAC": v["content_hmac"]},
-                    {"x-content-hmac": v["x_content_hmac"]},
                     {"Content-HMAC": v["content_hmac"], "X-Content-HMAC": v["x_content_hmac"]}):
         nt.verify(raw, headers, v["secret"], encoding=v["encoding"])
+    # X-Content-HMAC alone only for a receiver that opted out of Content-HMAC.
+    decoded_only = {"x-content-hmac": v["x_content_hmac"]}
+    with pytest.raises(SignatureVerificationError) as missing:
+        nt.verify(raw, decoded_only, v["secret"], encoding=v["encoding"])
+    assert missing.value.header == "Content-HMAC"
+    nt.verify(raw, decoded_only, v["secret"], encoding=v["encoding"],
+              require_content_hmac=False)
     with pytest.raises(SignatureVerificationError) as exc:
         nt.verify(raw, {"Content-HMAC": v["content_hmac"]}, v["secret"],
                   encoding=v["encoding"], require_both=True)
@@ -62,7 +68,8 @@ def test_verify_without_headers_and_with_garbage() -> None:
     with pytest.raises(SignatureVerificationError):
         nt.verify(b"a=1", {"Content-HMAC": "ключ"}, "s")
     with pytest.raises(SignatureVerificationError):
-        nt.verify(b"a=%FF", {"X-Content-HMAC": "x"}, "s")  # not UTF-8 once decoded
+        # not UTF-8 once decoded
+        nt.verify(b"a=%FF", {"X-Content-HMAC": "x"}, "s", require_content_hmac=False)
 
 
 @pytest.mark.parametrize("v", [v for v in VECTORS if "fields" in v], ids=lambda v: v["name"])

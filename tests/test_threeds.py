@@ -114,6 +114,11 @@ def test_acs_url_refused(url: str) -> None:
     with pytest.raises(ThreeDSError) as exc:
         threeds.acs_form_html(url, "p", "1", "https://shop/t")
     assert exc.value.code == "bad_acs_url"
+    # acs_form is what every page builds on (the shop's 3-D Secure page renders its
+    # dict itself): the same rule there, not only in acs_form_html.
+    with pytest.raises(ThreeDSError) as direct:
+        threeds.acs_form(url, "p", "1", "https://shop/t")
+    assert direct.value.code == "bad_acs_url"
 
 
 MD = CallbackMD(3192600857, "cb0123", "https://shop.example/ok", "https://shop.example/fail")

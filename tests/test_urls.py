@@ -56,3 +56,19 @@ def test_one_loopback_test_everywhere(host: str, loopback: bool) -> None:
     elif host:
         with pytest.raises(ThreeDSError):
             threeds.acs_form_html(acs, "pareq", "md", "https://shop.test/term")
+
+
+@pytest.mark.parametrize(("url", "secure"), [
+    ("https://bank.example/acs", True), ("http://127.0.0.1:8787/acs", True),
+    ("http://localhost/acs", True), ("http://[::1]/acs", True),
+    ("http://bank.example/acs", False), ("http://10.0.0.1/acs", False),
+    ("javascript:alert(1)", False), ("/acs", False),
+])
+def test_secure_url_is_https_or_loopback_http_and_acs_forms_use_it(url: str,
+                                                                    secure: bool) -> None:
+    assert (urls.secure_url_problem(url) is None) is secure
+    if secure:
+        assert threeds.acs_form(url, "p", "1", "https://shop.test/t")["action"] == url
+    else:
+        with pytest.raises(ThreeDSError):
+            threeds.acs_form(url, "p", "1", "https://shop.test/t")

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import random
+import urllib.parse
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,13 +29,21 @@ from checkout_kit.notifications import CheckCode
 CASES = json.loads((Path(__file__).parent / "vectors" / "notification_signatures.json")
                    .read_text("utf-8"))["cases"]
 VALID = [c for c in CASES if c["valid"]]
-INVALID = [c for c in CASES if not c["valid"]]
+INVALID = [c for c in CASES if "failing_header" in c]
+MALFORMED = [c for c in CASES if "failing_field" in c]
+#: The forgery by re-encoding (issue 14 §2): a genuine Refund's X-Content-HMAC on other bytes.
+FORGED = [c for c in CASES if "attack" in c]
 SECRET = "sk_test_webhooks"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _raw(case: dict[str, Any]) -> bytes:
     return base64.b64decode(case["body_b64"])
+
+
+def _opt_out(case: dict[str, Any]) -> dict[str, Any]:
+    """The receiver's explicit opt-out of Content-HMAC, when the case makes it."""
+    return {"require_content_hmac": False} if case["decoded_hmac_allowed"] else {}
 
 
 def _typed(value: Any) -> Any:
@@ -60,7 +69,8 @@ def test_sign_and_url_decode_match_the_independent_vectors(case: dict[str, Any])
 @pytest.mark.parametrize("case", VALID, ids=lambda c: c["name"])
 def test_valid_vectors_verify_and_parse(case: dict[str, Any]) -> None:
     raw, headers = _raw(case), case["headers"]
-    nt.verify(raw, headers, case["receiver_secret"], encoding=case["text_encoding"])
+    nt.verify(raw, headers, case["receiver_secret"], encoding=case["text_encoding"],
+              **_opt_out(case))
     content_type = headers.get("Content-Type") if case["method"] == "POST" else None
     parsed = nt.parse_notification(case["type"], raw, encoding=case["text_encoding"],
                                    content_type=content_type)
@@ -72,8 +82,42 @@ def test_valid_vectors_verify_and_parse(case: dict[str, Any]) -> None:
 def test_invalid_vectors_fail_verification_naming_the_header(case: dict[str, Any]) -> None:
     with pytest.raises(SignatureVerificationError) as exc:
         nt.verify(_raw(case), case["headers"], case["receiver_secret"],
-                  encoding=case["text_encoding"])
+                  encoding=case["text_encoding"], **_opt_out(case))
     assert exc.value.header == case["failing_header"]
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=lambda c: c["name"])
+def test_a_field_name_sent_twice_is_refused_though_signed(case: dict[str, Any]) -> None:
+    raw, headers = _raw(case), case["headers"]
+    nt.verify(raw, headers, case["receiver_secret"], encoding=case["text_encoding"],
+              **_opt_out(case))
+    with pytest.raises(MalformedNotificationError) as exc:
+        nt.parse_notification(case["type"], raw, encoding=case["text_encoding"],
+                              content_type=headers.get("Content-Type"))
+    assert exc.value.field == case["failing_field"]
+
+
+@pytest.mark.parametrize("case", FORGED, ids=lambda c: c["name"])
+def test_a_re_encoded_refund_is_refused_not_applied_under_another_key(
+        case: dict[str, Any]) -> None:
+    raw, headers = _raw(case), case["headers"]
+    genuine = case["signed_body"].encode("utf-8")
+    # The forgery keeps the decoded text, so the genuine X-Content-HMAC matches it...
+    assert raw != genuine and nt.url_decode(raw) == nt.url_decode(genuine)
+    assert nt.sign(raw, case["secret"])["X-Content-HMAC"] == case["x_content_hmac"]
+    # ...and read naively it names another refund: TransactionId 777, not 2001.
+    assert dict(urllib.parse.parse_qsl(raw.decode()))["TransactionId"] == "777"
+    with pytest.raises(NotificationError) as exc:
+        wh.receive(case["method"], raw, headers, case["receiver_secret"],
+                   expected_type=case["type"], encoding=case["encoding"], **_opt_out(case))
+    if "failing_field" in case:
+        assert isinstance(exc.value, MalformedNotificationError)
+        assert exc.value.field == case["failing_field"]
+        assert wh.answer_error(exc.value) == (400, b'{"code":13}')
+    else:
+        assert isinstance(exc.value, SignatureVerificationError)
+        assert exc.value.header == case["failing_header"]
+        assert wh.answer_error(exc.value) == (401, b'{"code":13}')
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
@@ -82,7 +126,7 @@ def test_receive_gives_the_vector_verdict(case: dict[str, Any]) -> None:
     def run() -> wh.Received:
         return wh.receive(case["method"], _raw(case), case["headers"],
                           case["receiver_secret"], expected_type=case["type"],
-                          encoding=case["encoding"])
+                          encoding=case["encoding"], **_opt_out(case))
     if case["valid"]:
         received = run()
         assert received.type == case["type"]
@@ -91,6 +135,11 @@ def test_receive_gives_the_vector_verdict(case: dict[str, Any]) -> None:
         assert received.notification is not None
         assert {k: _typed(getattr(received.notification, k)) for k in case["typed"]} == \
             case["typed"]
+    elif "failing_field" in case:
+        with pytest.raises(MalformedNotificationError) as bad:
+            run()
+        assert bad.value.field == case["failing_field"]
+        assert wh.answer_error(bad.value) == (400, b'{"code":13}')
     else:
         with pytest.raises(SignatureVerificationError) as exc:
             run()

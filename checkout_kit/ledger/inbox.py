@@ -3,7 +3,8 @@
 :class:`Inbox` is the only writer of ``checkout_notifications`` (one row per request
 that reached the shop, forged ones included, with the raw bytes) and of
 ``checkout_notification_keys`` (one row per notification applied, keyed by
-:func:`checkout_kit.webhooks.notification_key`).
+:func:`checkout_kit.webhooks.notification_key`), but for
+:func:`checkout_kit.ledger.retention.purge_notifications`, which masks old bodies.
 
 Applying happens in one transaction: under the payment's row lock (found by
 ``InvoiceId``, else by transaction id), the key is looked up; if it is there the
@@ -100,7 +101,8 @@ _CARD_CALLS: Final = frozenset({"charge", "auth", "post3ds"})
 @dataclass(frozen=True)
 class NotificationRecord:
     """One row of the audit log. ``body`` is the raw bytes (the query string of a GET);
-    ``headers`` the ones that matter (HMAC, content type, forwarding)."""
+    ``headers`` the ones that matter (HMAC, content type, forwarding). Once
+    ``purged_at`` is set the body is a masked copy (:mod:`.retention`)."""
 
     id: int
     type: str
@@ -117,6 +119,7 @@ class NotificationRecord:
     replay_of: int | None
     error: str | None
     received_at: datetime
+    purged_at: datetime | None = None
 
     @classmethod
     def _from_row(cls, row: RowMapping) -> NotificationRecord:

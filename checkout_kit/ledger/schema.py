@@ -22,6 +22,7 @@ __all__ = [
     "UTCDateTime",
     "attempts",
     "events",
+    "lookups",
     "metadata",
     "notification_keys",
     "notifications",
@@ -137,9 +138,25 @@ events = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
+#: When the gateway was last asked about a payment on behalf of its pending page: one
+#: row per payment, so that every app instance sharing the database asks at most once
+#: per interval (:meth:`checkout_kit.ledger.store.Ledger.claim_lookup`; revision
+#: 0005_pending_lookups).
+lookups = sa.Table(
+    "checkout_payment_lookups",
+    metadata,
+    sa.Column(
+        "payment_id", sa.String(40),
+        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), primary_key=True,
+    ),
+    sa.Column("looked_up_at", UTCDateTime, nullable=False),
+)
+
 #: The audit log: one row per notification request that reached the shop, forged ones
 #: included, with the raw bytes exactly as received (the POST body, or the query string
-#: of a GET), so that any of them can be checked again or replayed.
+#: of a GET), so that any of them can be checked again or replayed. After the retention
+#: period the body is replaced by a masked copy and ``purged_at`` is set (revision
+#: 0004_audit_retention; :mod:`checkout_kit.ledger.retention`).
 notifications = sa.Table(
     "checkout_notifications",
     metadata,
@@ -158,6 +175,7 @@ notifications = sa.Table(
     sa.Column("replay_of", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("purged_at", UTCDateTime),
 )
 
 #: One row per notification applied: its key (webhooks.notification_key) is the primary

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -26,7 +26,8 @@ from .. import jsoncodec
 from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundError
 from ..models import mask_token
 from ..money import minor_units, parse_amount
-from .schema import attempts, events, payments
+from ..urls import url_problem
+from .schema import attempts, events, lookups, payments
 from .states import PaymentStatus, check_transition
 
 __all__ = [
@@ -385,8 +386,10 @@ class Ledger:
         The same ``invoice_id`` with the same data returns the payment already
         recorded (a double-clicked "Pay" creates one payment); with other data it
         raises :class:`~checkout_kit.errors.PaymentConflictError`. Bad arguments raise
-        :class:`~checkout_kit.errors.InvalidRequestError` (``field`` names the argument)
-        or :class:`~checkout_kit.errors.MoneyError`, and record nothing.
+        :class:`~checkout_kit.errors.InvalidRequestError` (``field`` names the argument;
+        ``success_url`` and ``fail_url`` must be absolute http(s) URLs,
+        :func:`checkout_kit.urls.url_problem`) or :class:`~checkout_kit.errors.MoneyError`,
+        and record nothing.
         """
         values = self._new_values(
             invoice_id=invoice_id, amount=amount, currency=currency, description=description,
@@ -431,6 +434,11 @@ class Ledger:
                                    ("fail_url", fail_url, 2048)):
             if value is not None:
                 _text(value, name, limit)
+        for name, value in (("success_url", success_url), ("fail_url", fail_url)):
+            # Shown to the payer as a link: an absolute http(s) URL, never javascript:.
+            problem = None if value is None else url_problem(value, max_length=2048)
+            if problem is not None:
+                raise InvalidRequestError(f"{name} {problem}", name)
         if email is not None and "@" not in email:
             raise InvalidRequestError("email is not an e-mail address", "email")
         # JSONCodecError / MoneyError (floats) here, before anything is stored.
@@ -542,6 +550,34 @@ class Ledger:
         with self._reading() as conn:
             self._read(conn, payment_id)
             return self._attempts(conn, payment_id, None)
+
+    def claim_lookup(self, payment_id: str, every: timedelta) -> bool:
+        """Whether the caller may ask the gateway about ``payment_id`` now: ``True`` at
+        most once per ``every`` (by the ledger's clock), however many app instances
+        share the database. Claiming records the moment; the pending page calls it
+        before each lookup, so a page reloading every few seconds does not make a
+        gateway call each time. Raises ``PaymentNotFoundError`` for an unknown id."""
+        now = self.now()
+        with self.engine.begin() as conn:
+            self._read(conn, payment_id)
+            claimed = conn.execute(
+                lookups.update()
+                .where(lookups.c.payment_id == payment_id,
+                       lookups.c.looked_up_at <= now - every)
+                .values(looked_up_at=now)
+            ).rowcount
+            if claimed:
+                return True
+            if conn.execute(sa.select(lookups.c.payment_id)
+                            .where(lookups.c.payment_id == payment_id)).first():
+                return False  # claimed less than ``every`` ago
+            try:
+                with conn.begin_nested():  # another instance may insert it first
+                    conn.execute(lookups.insert().values(payment_id=payment_id,
+                                                         looked_up_at=now))
+            except sa.exc.IntegrityError:
+                return False
+            return True
 
     # --- writing ----------------------------------------------------------------------
 

@@ -5,6 +5,8 @@
 ``notifications configure|list|replay``.
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
+
+``notifications purge`` masks the audit log's old bodies (:mod:`checkout_kit.ledger.retention`).
 """
 
 from __future__ import annotations
@@ -240,6 +242,8 @@ def _record(record: Any) -> dict[str, Any]:
         "signature_valid": record.signature_valid, "applied": record.applied,
         "outcome": record.outcome, "code": record.code, "key": record.key,
         "payment": record.payment_id, "replay_of": record.replay_of, "error": record.error,
+        "purged_at": None if record.purged_at is None
+        else record.purged_at.isoformat(timespec="seconds"),
     }
 
 
@@ -278,6 +282,36 @@ def notifications_replay_command(record_id: int, as_json: bool) -> None:
     with _errors():
         try:
             _status, _code, record = replay(state(), record_id)
-        except LookupError:
-            raise click.ClickException(f"no notification {record_id}") from None
+        except LookupError as exc:
+            detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+            raise click.ClickException(detail if "purged" in detail
+                                       else f"no notification {record_id}") from None
         _show_record(record, as_json)
+
+
+@notifications_group.command("purge")
+@click.option("--older-than", "days", type=click.IntRange(min=1), default=None,
+              metavar="DAYS",
+              help="Mask notifications received more than DAYS days ago "
+                   "(default: CHECKOUT_KIT_NOTIFICATION_RETENTION_DAYS).")
+@_json_option
+def notifications_purge_command(days: int | None, as_json: bool) -> None:
+    """Replace the body of old notifications in the audit log by a masked copy.
+
+    The payer's e-mail, name, IP address and token go; identifiers, amounts, statuses
+    and everything the exactly-once key is made of stay, so a late redelivery is still
+    recognised. A purged notification cannot be replayed. Run it daily (cron).
+    """
+    from datetime import timedelta
+
+    from ..ledger.retention import purge_notifications
+    from .extension import state
+
+    with _errors():
+        kit = state()
+        period = days if days is not None else kit.settings.notification_retention_days
+        count = purge_notifications(kit.ledger, older_than=timedelta(days=period))
+        if as_json:
+            click.echo(json.dumps({"purged": count, "older_than_days": period}))
+        else:
+            click.echo(f"{count} notification(s) older than {period} day(s) masked")

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import CheckoutKitError
+from ..ledger.retention import DEFAULT_RETENTION_DAYS
 from ..notifications import codec_for
 from ..webhooks import SenderCheck
 
@@ -78,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "TERM_URL_MAX_AGE": 3600,     # seconds a signed TermUrl stays valid
     "THREEDS_IFRAME": False,      # show the bank page in a frame when the gateway allows
     "PENDING_REFRESH": 3,         # seconds between reloads of the pending page
+    "PENDING_LOOKUP_INTERVAL": 10,  # at most one gateway lookup per payment this often
     "HTTP_TIMEOUT": 30.0,
     "HTTP_RETRIES": 3,            # extra attempts on connection failures, 429 and 5xx
     # Notifications (docs/notifications.md). The encoding configured at the gateway; a
@@ -86,6 +88,12 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFICATION_IP_CHECK": False,   # the sender-IP allow-list; the HMAC is the authority
     "NOTIFICATION_NETWORKS": None,    # CIDR ranges; None: webhooks.GATEWAY_NETWORKS
     "NOTIFICATION_PROXY_HOPS": 0,     # proxies of our own in front of the app (X-Forwarded-For)
+    # False is the explicit opt-out that takes X-Content-HMAC alone (over the decoded
+    # text, which a re-encoded body still matches): docs/notifications.md.
+    "NOTIFICATION_REQUIRE_CONTENT_HMAC": True,
+    # Days the audit log keeps a notification's body as received; after that
+    # `flask checkout notifications purge` keeps a masked copy (ledger.retention).
+    "NOTIFICATION_RETENTION_DAYS": DEFAULT_RETENTION_DAYS,
 }
 
 
@@ -110,9 +118,12 @@ class Settings:
     term_url_max_age: int = 3600
     threeds_iframe: bool = False
     pending_refresh: int = 3
+    pending_lookup_interval: float = 10.0
     http_timeout: float = 30.0
     http_retries: int = 3
     notification_encoding: str = "utf-8"
+    notification_require_content_hmac: bool = True
+    notification_retention_days: int = DEFAULT_RETENTION_DAYS
     sender_check: SenderCheck = field(default_factory=SenderCheck)
 
     def __repr__(self) -> str:
@@ -258,6 +269,10 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         raise ConfigurationError(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
     return Settings(
         notification_encoding=_encoding("NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]),
+        notification_require_content_hmac=_bool("NOTIFICATION_REQUIRE_CONTENT_HMAC",
+                                                raw["NOTIFICATION_REQUIRE_CONTENT_HMAC"]),
+        notification_retention_days=_positive("NOTIFICATION_RETENTION_DAYS",
+                                              raw["NOTIFICATION_RETENTION_DAYS"]),
         sender_check=_sender_check(raw),
         public_id=_text("PUBLIC_ID", raw["PUBLIC_ID"]),
         api_secret=_text("API_SECRET", raw["API_SECRET"]),
@@ -276,6 +291,8 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         term_url_max_age=_positive("TERM_URL_MAX_AGE", raw["TERM_URL_MAX_AGE"]),
         threeds_iframe=_bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]),
         pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
+        pending_lookup_interval=_positive("PENDING_LOOKUP_INTERVAL",
+                                          raw["PENDING_LOOKUP_INTERVAL"], float),
         http_timeout=_positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float),
         http_retries=_count("HTTP_RETRIES", raw["HTTP_RETRIES"]),
     )

@@ -306,7 +306,9 @@ class CheckoutKit:
         From ``expires_at`` (aware) on, the gateway's Check for it is answered 20.
 
         The same ``invoice_id`` with the same data returns the existing payment;
-        with other data it raises ``PaymentConflictError``.
+        with other data it raises ``PaymentConflictError``. ``success_url`` and
+        ``fail_url`` (the result pages' links back to the shop) must be absolute http(s)
+        URLs: anything else (``javascript:``...) raises ``InvalidRequestError`` (``field``).
         """
         kit = state()
         try:

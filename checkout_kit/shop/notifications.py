@@ -11,11 +11,13 @@ Each request is read as raw bytes (the POST body, or the raw query string of a G
 before anything parses a form, stored in the audit log (``checkout_notifications``) with
 the headers that matter, verified (:func:`checkout_kit.webhooks.receive`) and applied
 exactly once (:class:`checkout_kit.ledger.inbox.Inbox`). Every answer is JSON
-``{"code": N}``: 200 for a notification taken, 401 for a missing or wrong signature, 400
-for an unreadable one, 403 for a sender outside the allowed networks, 413 for a body
-over 1 MiB, 405 for another method, 500 for a failure inside the shop. Anything but
-200 with code 0 makes the gateway deliver the notification again later
-(docs/gateway.md §5.1, §5.3). Signals go out after the ledger committed.
+``{"code": N}``: 200 for a notification taken, 401 for a missing or wrong signature
+(``Content-HMAC`` is required unless ``CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC``
+is False), 400 for an unreadable one (a field name sent twice included), 403 for a
+sender outside the allowed networks, 413 for a body over 1 MiB, 405 for another method,
+500 for a failure inside the shop. Anything but 200 with code 0 makes the gateway
+deliver the notification again later (docs/gateway.md §5.1, §5.3). Signals go out
+after the ledger committed.
 """
 
 from __future__ import annotations
@@ -79,10 +81,13 @@ def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def _signature_holds(raw: bytes, headers: Mapping[str, str], secret: str, encoding: str) -> bool:
+def _signature_holds(kit: KitState, raw: bytes, headers: Mapping[str, str]) -> bool:
     """Whether the HMAC of an unreadable notification was right (for the audit log)."""
+    settings = kit.settings
     try:
-        notifications.verify(raw, headers, secret, encoding=encoding)
+        notifications.verify(
+            raw, headers, settings.api_secret, encoding=settings.notification_encoding,
+            require_content_hmac=settings.notification_require_content_hmac)
     except (NotificationError, ValueError):
         return False
     return True
@@ -118,13 +123,14 @@ def deliver(
     settings = kit.settings
     kept = _kept_headers(headers)
     try:
-        received = webhooks.receive(method, raw, headers, settings.api_secret,
-                                    expected_type=kind,
-                                    encoding=settings.notification_encoding)
+        received = webhooks.receive(
+            method, raw, headers, settings.api_secret, expected_type=kind,
+            encoding=settings.notification_encoding,
+            require_content_hmac=settings.notification_require_content_hmac)
     except NotificationError as exc:
         status, _ = webhooks.answer_error(exc, type=kind)
         valid = isinstance(exc, MalformedNotificationError) and _signature_holds(
-            raw, headers, settings.api_secret, settings.notification_encoding)
+            kit, raw, headers)
         record = kit.inbox.record(type=kind, method=method, body=raw, headers=kept,
                                   remote_addr=remote_addr, signature_valid=valid,
                                   outcome="refused", code=webhooks.REJECT_CODE,
@@ -174,8 +180,12 @@ def _announce(kit: KitState, received: webhooks.Received, applied: Applied) -> N
 def replay(kit: KitState, record_id: int) -> tuple[int, int, NotificationRecord]:
     """Deliver a stored notification again (``flask checkout notifications replay``):
     checked and applied as if it came now, under the same exactly-once key, and
-    recorded as a new row pointing at ``record_id``. ``LookupError`` if there is none."""
+    recorded as a new row pointing at ``record_id``. ``LookupError`` if there is none,
+    or if only its masked copy is left (purged after the retention period)."""
     stored = kit.inbox.get(record_id)
+    if stored.purged_at is not None:
+        raise LookupError(f"notification {record_id} was purged on "
+                          f"{stored.purged_at:%Y-%m-%d}: only a masked copy is kept")
     return deliver(kit, stored.type, stored.method, stored.body, stored.headers,
                    remote_addr=stored.remote_addr, replay_of=stored.id)
 

@@ -16,9 +16,12 @@ the ledger as it was.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, NoReturn
+from urllib.parse import urljoin
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired
@@ -32,6 +35,7 @@ from ..errors import (
     LedgerError,
     PaymentNotFoundError,
     RequestRejectedError,
+    ThreeDSError,
 )
 from ..ledger.store import Payment
 from ..reasons import reason_for
@@ -43,6 +47,8 @@ from .i18n import CHECKOUT_CODES, N_
 from .security import PagePolicy, harden, nonce, page_policy
 
 __all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint(
     "checkout_kit", __name__,
@@ -95,6 +101,8 @@ def gettext(message: str) -> str:
 
 
 def _render(template: str, policy: PagePolicy, status: int = 200, **context: Any) -> Response:
+    # ``page_data`` goes into a <script type="application/json"> element unescaped: it is
+    # always jsoncodec.dumps_for_script's text (no "<", ">", "&", U+2028 or U+2029).
     page_policy(policy)
     lang = language()
     translate: Callable[[str], str] = _kit().catalogs.get(lang).gettext
@@ -129,12 +137,6 @@ def _result_url(payment_id: str, *, framed: bool = False) -> str:
 
 def _see_other(url: str) -> Response:
     return redirect(url, code=303)
-
-
-def _page_data(data: dict[str, Any]) -> str:
-    # Read by our script from a non-executed <script type="application/json">; "<" is
-    # escaped so the text cannot close the element.
-    return jsoncodec.dumps(data).replace("<", "\\u003c")
 
 
 def _amount(payment: Payment) -> str:
@@ -213,7 +215,7 @@ def _form_data(kit: KitState, lang: str) -> str:
     if cached is not None:
         return cached
     translate = kit.catalogs.get(lang).gettext
-    data = kit.form_data[lang] = _page_data({
+    data = kit.form_data[lang] = jsoncodec.dumps_for_script({
         "page": "form",
         "publicId": kit.settings.public_id,
         "brands": cards.brand_table(),
@@ -244,7 +246,8 @@ def _widget_page(payment: Payment) -> Response:
     policy = PagePolicy(scripts=(origin_of(kit.settings.widget_script_url),), frames=origins,
                         connect=origins, inline_styles=True)
     return _render("widget.html", policy, payment=payment, amount=_amount(payment),
-                   page_data=_page_data(data), widget_script_url=kit.settings.widget_script_url)
+                   page_data=jsoncodec.dumps_for_script(data),
+                   widget_script_url=kit.settings.widget_script_url)
 
 
 def _form_problem(payment: Payment, form: Any) -> Response:
@@ -295,7 +298,12 @@ def submit(payment_id: str) -> Response:
         challenge = outcome.challenge
         # The frame only where both the shop and the gateway's answer allow it.
         framed = kit.settings.threeds_iframe and challenge.iframe_is_allowed is True
-        return _three_ds_page(outcome.payment, challenge, framed=framed)
+        try:
+            return _three_ds_page(outcome.payment, challenge, framed=framed)
+        except ThreeDSError as exc:
+            # The gateway named a bank page the payer's browser must not post to.
+            log.warning("payment %s: 3-D Secure page refused: %s", payment.id, exc)
+            return _problem_page("gateway", 502)
     if kind == "declined":
         message = outcome.cardholder_message or reason_for(
             int(outcome.reason_code or 0)).message("en" if language() == "en" else "ru")
@@ -315,15 +323,20 @@ def _term_url(payment_id: str, *, framed: bool) -> str:
 
 def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Response:
     term_url = _term_url(payment.id, framed=framed)
-    form = acs_form(challenge.acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
-    bank = origin_of(challenge.acs_url)
+    # Where the browser posts (a sandbox mounted in the app answers with a path on this
+    # site: 'self' to the CSP); acs_form refuses it unless https, or http on loopback.
+    acs_url = urljoin(request.url, challenge.acs_url)
+    form = acs_form(acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
+    bank = origin_of(acs_url)
+    if bank == origin_of(request.host_url):
+        bank = "'self'"
     # Framed, the frame goes on from the bank to our TermUrl and the exit page.
     policy = PagePolicy(form_actions=(bank,), frames=(bank, "'self'") if framed else ())
     width = max(challenge.frame_width or 500, 500)  # docs/gateway.md §4: at least 500x500
     height = max(challenge.frame_height or 500, 500)
     return _render("threeds.html", policy, payment=payment, amount=_amount(payment),
                    form=form, framed=framed, width=width, height=height,
-                   page_data=_page_data({"page": "threeds", "framed": framed}))
+                   page_data=jsoncodec.dumps_for_script({"page": "threeds", "framed": framed}))
 
 
 # No merging of "//": a token with a slash is no token (404), not a redirect elsewhere.
@@ -367,14 +380,19 @@ def result(payment_id: str) -> Response:
         # The last stop of the framed 3-D Secure page: send the whole window on.
         policy = PagePolicy(framed_by_self=True)
         return _render("breakout.html", policy, url=_result_url(payment.id),
-                       page_data=_page_data({"page": "breakout", "url": _result_url(payment.id)}))
+                       page_data=jsoncodec.dumps_for_script(
+                           {"page": "breakout", "url": _result_url(payment.id)}))
     if str(payment.status) in _IN_FLIGHT:
         # A call of our server whose answer is late or lost: the gateway knows. A widget
         # payment (created, or failed before a retry) is settled by its Pay or Fail
         # notification, or by reconcile, never by the payer's browser coming back: the
-        # page stays pending and reloads until the notification lands.
-        with contextlib.suppress(GatewayError):  # still pending: the page asks again
-            payment = kit.service.refresh(payment.id)
+        # page stays pending and reloads until the notification lands. The page reloads
+        # every few seconds: the gateway is asked at most once per
+        # PENDING_LOOKUP_INTERVAL for a payment, across every instance of the app.
+        every = timedelta(seconds=kit.settings.pending_lookup_interval)
+        if kit.ledger.claim_lookup(payment.id, every):
+            with contextlib.suppress(GatewayError):  # still pending: the page asks again
+                payment = kit.service.refresh(payment.id)
     status = str(payment.status)
     if status in SUCCESS:
         return _render("success.html", PagePolicy(), payment=payment, amount=_amount(payment))

@@ -21,6 +21,10 @@ LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_pay
                  "checkout_notifications", "checkout_notification_keys"}
 
 
+#: The pending page's lookups (revision 0005_pending_lookups).
+LEDGER_TABLES |= {"checkout_payment_lookups"}
+
+
 def _diff(engine: sa.Engine) -> list[Any]:
     def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         # Another application's tables may share the database; only ours are compared.

@@ -111,6 +111,10 @@ BAD_INPUT: list[tuple[dict[str, Any], type[Exception], str | None]] = [
     ({"email": "not-an-address"}, InvalidRequestError, "email"),
     ({"account_id": ""}, InvalidRequestError, "account_id"),
     ({"success_url": "x" * 3000}, InvalidRequestError, "success_url"),
+    ({"success_url": "javascript:alert(document.cookie)"}, InvalidRequestError, "success_url"),
+    ({"fail_url": "data:text/html,<script>alert(1)</script>"}, InvalidRequestError,
+     "fail_url"),
+    ({"fail_url": "//evil.example/cart"}, InvalidRequestError, "fail_url"),
     ({"metadata": {"price": 1.5}}, MoneyError, None),
     ({"metadata": {"n": Decimal("NaN")}}, JSONCodecError, None),
 ]
@@ -302,3 +306,40 @@ def test_any_amount_round_trips_exactly(ledger: Ledger, cents: int) -> None:
     with ledger.update(payment.id) as unit:
         unit.update(refunded_amount=amount)
     assert ledger.get(payment.id).refunded_amount == amount
+
+
+def test_a_lookup_is_claimed_once_per_interval_across_ledgers(
+        ledger: Ledger, migrated_url: str, clock: Clock) -> None:
+    # Two app instances on one database: the pending page of either asks the gateway
+    # at most once per interval for one payment.
+    other = Ledger(migrated_url, clock=clock)
+    try:
+        payment = ledger.create_payment(**BASE)
+        second = ledger.create_payment(**{**BASE, "invoice_id": "inv-2"})
+        every = timedelta(seconds=10)
+        assert ledger.claim_lookup(payment.id, every) is True
+        assert other.claim_lookup(payment.id, every) is False
+        assert ledger.claim_lookup(payment.id, every) is False
+        assert other.claim_lookup(second.id, every) is True  # per payment
+        clock.advance(timedelta(seconds=9))
+        assert other.claim_lookup(payment.id, every) is False
+        clock.advance(timedelta(seconds=1))
+        assert other.claim_lookup(payment.id, every) is True
+        assert ledger.claim_lookup(payment.id, every) is False
+        with pytest.raises(PaymentNotFoundError):
+            ledger.claim_lookup("pay_missing", every)
+    finally:
+        other.engine.dispose()
+
+
+def test_concurrent_claims_give_one_lookup(ledger: Ledger, migrated_url: str,
+                                           clock: Clock) -> None:
+    payment = ledger.create_payment(**BASE)
+    ledgers = [Ledger(migrated_url, clock=clock) for _ in range(4)]
+    try:
+        results = together(4, lambda n: ledgers[n].claim_lookup(payment.id,
+                                                               timedelta(seconds=10)))
+        assert sorted(results) == [False, False, False, True]
+    finally:
+        for lg in ledgers:
+            lg.engine.dispose()

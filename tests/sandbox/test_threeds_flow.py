@@ -39,10 +39,11 @@ def _bank(sandbox: Sandbox, challenge: ThreeDSChallenge, action: str,
           md: str | None = None) -> tuple[str, dict[str, str]]:
     """Open the bank page as a browser would, press ``action``; returns the page text
     and the fields the auto-submitting form posts to TermUrl."""
-    web = sandbox.app.test_client()
-    form = threeds.acs_form(urlsplit(challenge.acs_url).path, challenge.pa_req,
-                            md or str(challenge.transaction_id), TERM_URL)
-    page = web.post(form["action"], data=form["fields"])
+    web = sandbox.app.test_client()  # the sandbox on this machine, as the browser sees it
+    bank = "http://localhost" + urlsplit(challenge.acs_url).path
+    form = threeds.acs_form(bank, challenge.pa_req, md or str(challenge.transaction_id),
+                            TERM_URL)
+    page = web.post(urlsplit(form["action"]).path, data=form["fields"])
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     fields = _hidden(text)

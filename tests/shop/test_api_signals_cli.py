@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from checkout_kit.errors import InvalidTransitionError, PaymentConflictError
+from checkout_kit.errors import (
+    InvalidRequestError,
+    InvalidTransitionError,
+    PaymentConflictError,
+)
 from checkout_kit.ledger import PaymentStatus
 from checkout_kit.shop import signals
 
@@ -109,6 +113,27 @@ def test_cli_commands(shop: Shop) -> None:
     assert missing.exit_code == 1 and "PaymentNotFoundError" in missing.output
     bad_amount = cli(shop, "refund", row["id"], "--amount", "lots")
     assert bad_amount.exit_code == 1 and "MoneyError" in bad_amount.output
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(document.cookie)", "JavaScript:alert(1)", " javascript:alert(1)",
+    "vbscript:msgbox(1)", "data:text/html,<script>alert(1)</script>", "/thanks",
+    "//evil.example/thanks", "ftp://shop.test/thanks", "https://shop.test/a b",
+])
+@pytest.mark.parametrize("field", ["success_url", "fail_url"])
+def test_redirect_urls_must_be_http_urls(shop: Shop, received: list[Any], field: str,
+                                         url: str) -> None:
+    # The result pages link to them: a javascript: URL would run on the payment page.
+    with pytest.raises(InvalidRequestError) as exc:
+        shop.create("bad-url", **{field: url})
+    assert exc.value.field == field
+    assert shop.state.ledger.list_payments() == [] and received == []
+    ok = shop.create("good-url", success_url="https://shop.test/thanks?order=1",
+                     fail_url="http://localhost:5000/cart")
+    assert ok.success_url == "https://shop.test/thanks?order=1"
+    result = cli(shop, "create", "--invoice", "cli-bad", "--amount", "1",
+                 "--description", "x", f"--{field.replace('_', '-')}", url.strip())
+    assert result.exit_code == 1 and "InvalidRequestError" in result.output
 
 
 def test_cli_db_upgrade(shop: Shop) -> None:

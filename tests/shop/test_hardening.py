@@ -222,3 +222,13 @@ def test_flask_wtf_csrf_protection_leaves_the_pages_alone(
     assert (sent.status_code, sent.code) == (200, 0)
     assert len(state(app).inbox.list()) == 1  # in the audit log
     state(app).ledger.engine.dispose()
+
+
+def test_a_bank_elsewhere_is_the_only_form_action(shop: Shop,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shop.sandbox.settings, "acs_url", "https://acs.bank.example/3ds")
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 200
+    assert assert_hardened(response)["form-action"] == ["https://acs.bank.example"]
+    assert 'action="https://acs.bank.example/3ds"' in response.text

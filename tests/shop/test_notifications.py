@@ -3,6 +3,7 @@ decision and shop rules, exactly once, the sender-IP check, CSRF, the CLI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from checkout_kit.ledger import PaymentStatus
 from checkout_kit.notifications import CheckCode
 from checkout_kit.pytest_plugin import send_notification
 from checkout_kit.shop import signals
+from checkout_kit.shop.config import ConfigurationError
 from checkout_kit.shop.notifications import notification_path
 
 from .conftest import NO_3DS, Shop, make_shop
@@ -331,6 +333,60 @@ def test_cli_list_and_replay_keep_exactly_once(shop: Shop) -> None:
     assert missing.exit_code == 1 and "no notification 9999" in missing.output
 
 
+def test_purge_masks_old_bodies_and_keeps_exactly_once(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = shop.state.ledger
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    monkeypatch.setattr(ledger, "_clock", lambda: now[0])
+    payment = shop.create()
+    personal = {"Email": "ivan.petrov@example.com", "Name": "IVAN PETROV",
+                "Token": "tk_4f2a9c8b7e6d5a4f3e2d1c0b9a8f7e6d", "IpAddress": "198.51.100.23"}
+    fields = _fields(payment, TransactionId="700555", **personal)
+    assert _send(shop, "Pay", fields).code == 0
+    now[0] += timedelta(days=89)
+    newer = _send(shop, "Pay", _fields(payment, TransactionId="700556", Email="x@example.com"))
+    assert newer.code == 0
+    runner = shop.app.test_cli_runner()
+    now[0] += timedelta(days=2)  # the first is 91 days old: past the default 90
+    purged = runner.invoke(args=["checkout", "notifications", "purge", "--json"])
+    assert purged.exit_code == 0, purged.output
+    assert json.loads(purged.output) == {"purged": 1, "older_than_days": 90}
+    old, recent = sorted(shop.state.inbox.list(), key=lambda r: r.id)
+    assert old.purged_at == now[0] and recent.purged_at is None
+    for value in personal.values():
+        assert value.encode() not in old.body
+    assert b"TransactionId=700555" in old.body and b"x%40example.com" in recent.body
+    assert old.key == recent.key.replace("700556", "700555")  # the key stays
+    # Exactly once still holds: the gateway delivering it again changes nothing.
+    assert _send(shop, "Pay", fields).code == 0
+    assert shop.state.inbox.list(limit=1)[0].outcome == "duplicate"
+    refused = runner.invoke(args=["checkout", "notifications", "replay", str(old.id)])
+    assert refused.exit_code == 1 and "purged" in refused.output
+    assert "Traceback" not in refused.output
+    listed = runner.invoke(args=["checkout", "notifications", "list", "--json"])
+    assert json.loads(listed.output.splitlines()[-1])["purged_at"] is not None
+    # --older-than overrides the setting; a purged body is never purged again.
+    again = runner.invoke(args=["checkout", "notifications", "purge", "--older-than", "1"])
+    assert again.exit_code == 0 and again.output.startswith("1 notification(s)")  # 2 days old
+    assert runner.invoke(args=["checkout", "notifications", "purge", "--older-than",
+                               "0"]).exit_code == 2
+
+
+def test_the_retention_setting_is_checked(tmp_path: Path,
+                                          cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys,
+                     CHECKOUT_KIT_NOTIFICATION_RETENTION_DAYS=30)
+    try:
+        assert shop.state.settings.notification_retention_days == 30
+    finally:
+        shop.state.ledger.engine.dispose()
+        shop.state.client.close()
+    with pytest.raises(ConfigurationError) as exc:
+        make_shop(tmp_path, cloudpayments_sandbox_keys,
+                  CHECKOUT_KIT_NOTIFICATION_RETENTION_DAYS=0)
+    assert exc.value.key == "CHECKOUT_KIT_NOTIFICATION_RETENTION_DAYS"
+
+
 def test_replay_applies_a_notification_that_came_before_its_payment(shop: Shop) -> None:
     # A Pay that found no payment is kept; once the payment is there, replay applies it.
     fields = {"InvoiceId": "late-1", "Amount": "100.00", "Currency": "RUB",
@@ -387,3 +443,40 @@ def test_a_late_fail_of_the_declined_attempt_never_fails_a_retry_in_doubt(shop: 
     assert sent.code == 0
     assert shop.state.ledger.get(payment.id).status is PaymentStatus.UNKNOWN
     assert "earlier attempt" in (shop.state.ledger.history(payment.id)[-1].note or "")
+
+
+# --------------------------------------------------------------------------- forgery
+
+#: The forgery by re-encoding (issue 14 §2), from tests/vectors/notification_signatures.json.
+FORGED = [case for case in json.loads(
+    (Path(__file__).parent.parent / "vectors" / "notification_signatures.json")
+    .read_text("utf-8"))["cases"] if "attack" in case]
+
+
+@pytest.mark.parametrize("case", FORGED, ids=lambda c: c["name"])
+def test_a_re_encoded_refund_is_answered_4xx_json_and_changes_nothing(
+        tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
+        case: dict[str, Any]) -> None:
+    config: dict[str, Any] = {"CHECKOUT_KIT_API_SECRET": case["receiver_secret"]}
+    if case["decoded_hmac_allowed"]:
+        config["CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC"] = False
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys, **config)
+    try:
+        sent = shop.client.post(f"{BASE}/refund", data=base64.b64decode(case["body_b64"]),
+                                headers=case["headers"])
+        status = 400 if "failing_field" in case else 401
+        assert (sent.status_code, sent.get_json()) == (status, {"code": 13})
+        (row,) = shop.state.inbox.list()
+        assert (row.outcome, row.applied, row.key) == ("refused", False, None)
+        assert shop.state.inbox.applied_count(("Refund", "777", "Refund")) == 0
+    finally:
+        shop.state.ledger.engine.dispose()
+        shop.state.client.close()
+
+
+def test_the_opt_out_key_must_be_a_bool(tmp_path: Path,
+                                        cloudpayments_sandbox_keys: dict[int, bytes]) -> None:
+    with pytest.raises(ConfigurationError) as exc:
+        make_shop(tmp_path, cloudpayments_sandbox_keys,
+                  CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC="no")
+    assert exc.value.key == "CHECKOUT_KIT_NOTIFICATION_REQUIRE_CONTENT_HMAC"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from checkout_kit.ledger import PaymentStatus
 
 from .conftest import DECLINED, NO_3DS, WITH_3DS, Shop, path_of
@@ -52,3 +54,17 @@ def test_decline_returns_to_the_form_with_the_cardholder_message(shop: Shop) -> 
     again = shop.pay(payment.id, NO_3DS)
     assert again.status_code == 303
     assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("acs_url", ["http://bank.example/acs", "javascript:alert(1)",
+                                     "ftp://bank.example/acs", "http://10.0.0.1/acs"])
+def test_the_three_ds_page_refuses_a_bank_page_that_is_not_https(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch, acs_url: str) -> None:
+    # The gateway's AcsUrl goes through the same rule as threeds.acs_form_html: https,
+    # http only on loopback. The payer's browser never gets a form to post elsewhere.
+    monkeypatch.setattr(shop.sandbox.settings, "acs_url", acs_url)
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 502 and 'data-page="threeds"' not in response.text
+    assert "PaReq" not in response.text and acs_url.split(":")[1] not in response.text
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.AWAITING_3DS

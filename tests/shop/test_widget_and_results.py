@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from checkout_kit import jsoncodec
 from checkout_kit.errors import PaymentDeclined
 from checkout_kit.jsoncodec import loads
 from checkout_kit.ledger import PaymentStatus
@@ -141,3 +144,45 @@ def test_a_widget_retry_soon_after_a_form_decline_is_settled_by_one_refresh(
         assert shop.kit.refresh(payment.id).status == "succeeded"
     statuses = [str(e.new_status) for e in shop.state.ledger.history(payment.id)]
     assert statuses == ["created", "processing", "failed", "processing", "succeeded"]
+
+
+def test_page_data_is_the_one_script_safe_json(shop: Shop) -> None:
+    # The shop's own text (the description) goes into the page's JSON: it must not close
+    # the <script> element, open a comment or break a line for an old JavaScript engine.
+    hostile = "</script><script>alert(1)</script><!-- & --> \u2028\u2029 Чайник"
+    payment = shop.create(description=hostile)
+    response = shop.client.get(f"/checkout/pay/{payment.id}/widget")
+    raw = re.search(r'id="checkout-kit-data">(.*?)</script>', response.text, re.S)
+    assert raw is not None
+    text = raw.group(1)
+    assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"} and text.isascii()
+    assert page_data(response.text)["intent"]["description"] == hostile
+    assert text == jsoncodec.dumps_for_script(loads(text))
+
+
+def test_the_pending_page_asks_the_gateway_once_per_interval(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The page reloads every PENDING_REFRESH (3) seconds; a payment in flight is looked
+    # up at the gateway at most once per PENDING_LOOKUP_INTERVAL (10) seconds.
+    ledger = shop.state.ledger
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    monkeypatch.setattr(ledger, "_clock", lambda: now[0])
+    payment = shop.create()
+    ledger.transition(payment.id, PaymentStatus.PROCESSING)
+    ledger.transition(payment.id, PaymentStatus.UNKNOWN)
+    asked: list[str] = []
+
+    def refresh(payment_id: str) -> Any:
+        asked.append(payment_id)
+        return ledger.get(payment_id)  # the gateway still does not know
+
+    monkeypatch.setattr(shop.state.service, "refresh", refresh)
+    for _ in range(4):
+        page = shop.client.get(f"/checkout/payments/{payment.id}")
+        assert 'data-result="pending"' in page.text
+        now[0] += timedelta(seconds=3)
+    assert asked == [payment.id]  # at 0 s; not at 3, 6, 9 s
+    now[0] += timedelta(seconds=1)  # 13 s: past the interval
+    shop.client.get(f"/checkout/payments/{payment.id}")
+    shop.client.get(f"/checkout/payments/{payment.id}")
+    assert asked == [payment.id, payment.id]

@@ -62,14 +62,12 @@ CASES: list[dict[str, Any]] = [
         "typed": {"invoice_id": "a==", "description": "x=y&z % 1+1"},
     },
     {
-        # The signature covers the whole text; of a repeated key the last value counts.
+        # Signed, but a field name sent twice: no reader may pick one of the values.
         "name": "repeated-keys", "type": "Pay", "method": "POST",
         "content_type": FORM, "encoding": "utf-8",
         "body": "TransactionId=1003&Amount=5.00&AccountId=alice&AccountId=bob",
         "decoded": "TransactionId=1003&Amount=5.00&AccountId=alice&AccountId=bob",
-        "send": "both",
-        "fields": {"TransactionId": "1003", "Amount": "5.00", "AccountId": "bob"},
-        "typed": {"account_id": "bob"},
+        "send": "both", "failing_field": "AccountId",
     },
     {
         "name": "get-delivery", "type": "Pay", "method": "GET",
@@ -131,7 +129,7 @@ CASES: list[dict[str, Any]] = [
                 "&OperationType=Refund&Data=%7B%22order%22%3A%2212%22%7D",
         "decoded": "TransactionId=1010&PaymentTransactionId=1001&Amount=500.00"
                    '&OperationType=Refund&Data={"order":"12"}',
-        "send": "decoded_only_lowercase",
+        "send": "decoded_only_lowercase", "decoded_hmac_allowed": True,
         "fields": {"TransactionId": "1010", "PaymentTransactionId": "1001",
                    "Amount": "500.00", "OperationType": "Refund", "Data": '{"order":"12"}'},
         "typed": {"payment_transaction_id": 1001, "data": {"order": "12"}},
@@ -157,7 +155,14 @@ CASES: list[dict[str, Any]] = [
         "name": "wrong-secret-x-content-hmac-only", "type": "Pay", "method": "POST",
         "content_type": FORM, "encoding": "utf-8", "receiver_secret": "sk_test_other",
         "body": CYRILLIC_BODY, "decoded": CYRILLIC_DECODED, "send": "decoded_only",
-        "failing_header": "X-Content-HMAC",
+        "decoded_hmac_allowed": True, "failing_header": "X-Content-HMAC",
+    },
+    {
+        # A right X-Content-HMAC alone is not enough unless the receiver opted out.
+        "name": "x-content-hmac-only-refused-by-default", "type": "Pay", "method": "POST",
+        "content_type": FORM, "encoding": "utf-8",
+        "body": CYRILLIC_BODY, "decoded": CYRILLIC_DECODED, "send": "decoded_only",
+        "failing_header": "Content-HMAC",
     },
     {
         # Each header carries the other's digest: both are wrong.
@@ -182,7 +187,7 @@ CASES: list[dict[str, Any]] = [
         "name": "hex-digest-in-x-content-hmac", "type": "Pay", "method": "GET",
         "content_type": None, "encoding": "utf-8",
         "body": CYRILLIC_BODY, "decoded": CYRILLIC_DECODED, "send": "hex_decoded_only",
-        "failing_header": "X-Content-HMAC",
+        "decoded_hmac_allowed": True, "failing_header": "X-Content-HMAC",
     },
     {
         "name": "tampered-amount", "type": "Pay", "method": "POST",
@@ -197,6 +202,58 @@ CASES: list[dict[str, Any]] = [
         "content_type": FORM, "encoding": "utf-8",
         "body": "TransactionId=1013&Amount=1.00", "decoded": "TransactionId=1013&Amount=1.00",
         "send": "none", "failing_header": None,
+    },
+]
+
+
+# The forgery by re-encoding (issue 14 §2). A genuine Refund whose payer-typed Email
+# holds "&TransactionId=777": sent percent-encoded, it is one field. Its decoded text,
+# which X-Content-HMAC covers, is also the decoded text of a body in which that "&" is
+# a separator: re-encoded so, the same X-Content-HMAC matches a body with a second
+# TransactionId, and a last-value-wins reader applies the refund again under another
+# key (Refund, 777). Content-HMAC, over the raw bytes, does not match it.
+REFUND_BODY = (
+    "TransactionId=2001&PaymentTransactionId=1001&Amount=50.00&Currency=RUB"
+    "&OperationType=Refund&InvoiceId=order-77&Email=eve%40example.com%26TransactionId%3D777"
+)
+REFUND_DECODED = (
+    "TransactionId=2001&PaymentTransactionId=1001&Amount=50.00&Currency=RUB"
+    "&OperationType=Refund&InvoiceId=order-77&Email=eve@example.com&TransactionId=777"
+)
+REFUND_REENCODED = (
+    "TransactionId=2001&PaymentTransactionId=1001&Amount=50.00&Currency=RUB"
+    "&OperationType=Refund&InvoiceId=order-77&Email=eve%40example.com&TransactionId=777"
+)
+FORGERY = "re-encoded genuine Refund; its X-Content-HMAC still matches"
+CASES += [
+    {
+        "name": "refund-genuine-email-holding-ampersand", "type": "Refund", "method": "POST",
+        "content_type": FORM, "encoding": "utf-8",
+        "body": REFUND_BODY, "decoded": REFUND_DECODED, "send": "both",
+        "fields": {"TransactionId": "2001", "PaymentTransactionId": "1001",
+                   "Amount": "50.00", "Currency": "RUB", "OperationType": "Refund",
+                   "InvoiceId": "order-77", "Email": "eve@example.com&TransactionId=777"},
+        "typed": {"transaction_id": 2001, "email": "eve@example.com&TransactionId=777"},
+    },
+    {
+        "name": "refund-re-encoded-x-content-hmac-only", "type": "Refund", "method": "POST",
+        "content_type": FORM, "encoding": "utf-8", "attack": FORGERY,
+        "body": REFUND_BODY, "decoded": REFUND_DECODED, "send": "decoded_only",
+        "received_body": REFUND_REENCODED, "failing_header": "Content-HMAC",
+    },
+    {
+        # The shop opted out of Content-HMAC: the repeated name is still refused.
+        "name": "refund-re-encoded-x-content-hmac-only-opted-out", "type": "Refund",
+        "method": "POST", "content_type": FORM, "encoding": "utf-8", "attack": FORGERY,
+        "body": REFUND_BODY, "decoded": REFUND_DECODED, "send": "decoded_only",
+        "decoded_hmac_allowed": True, "received_body": REFUND_REENCODED,
+        "failing_field": "TransactionId",
+    },
+    {
+        "name": "refund-re-encoded-both-headers", "type": "Refund", "method": "POST",
+        "content_type": FORM, "encoding": "utf-8", "attack": FORGERY,
+        "body": REFUND_BODY, "decoded": REFUND_DECODED, "send": "both",
+        "received_body": REFUND_REENCODED, "failing_header": "Content-HMAC",
     },
 ]
 
@@ -267,7 +324,10 @@ def build(case: dict[str, Any]) -> dict[str, Any]:
     if case["content_type"]:
         headers["Content-Type"] = case["content_type"]
     received = case.get("received_body", case["body"]).encode("utf-8")
-    valid = "failing_header" not in case
+    if "attack" in case:
+        # What makes it a forgery: other bytes, the same decoded text.
+        assert received != raw and plain_decode(received.decode()) == decoded, case["name"]
+    valid = "failing_header" not in case and "failing_field" not in case
     out: dict[str, Any] = {
         "name": case["name"],
         "type": case["type"],
@@ -282,11 +342,16 @@ def build(case: dict[str, Any]) -> dict[str, Any]:
         "content_hmac": raw_mac,
         "x_content_hmac": decoded_mac,
         "headers": headers,
+        "decoded_hmac_allowed": case.get("decoded_hmac_allowed", False),
         "valid": valid,
     }
+    if "attack" in case:
+        out["attack"] = case["attack"]
     if valid:
         out["fields"] = case["fields"]
         out["typed"] = case["typed"]
+    elif "failing_field" in case:
+        out["failing_field"] = case["failing_field"]
     else:
         out["failing_header"] = case["failing_header"]
     return out
@@ -297,7 +362,10 @@ def main() -> None:
         "description": (
             "Signed notification deliveries (docs/gateway.md §5.2) and the verdict of a "
             "receiver. body_b64 is the request body (POST) or raw query string (GET) as "
-            "received; signed_body what was signed. content_hmac / x_content_hmac are "
+            "received; signed_body what was signed. decoded_hmac_allowed: the receiver "
+            "opted out of requiring Content-HMAC. An invalid case names its failing_header "
+            "(signature, 401) or failing_field (a field name sent twice, 400). "
+            "content_hmac / x_content_hmac are "
             "base64(HMAC-SHA256(secret, ...)) over signed_body and over 'decoded' as UTF-8, "
             "made with openssl by gen_notification_signatures.py; 'decoded' and the fields "
             "are written by hand there."
