@@ -80,6 +80,7 @@ __all__ = [
     "receive",
     "sample_fields",
     "sender_address",
+    "settlement_mismatch",
 ]
 
 logger = logging.getLogger("checkout_kit.webhooks")
@@ -345,22 +346,55 @@ def check_decision(
 
 
 def payment_mismatch(
-    notification: Notification, payment: PaymentSnapshot, *, partial: bool = False
+    notification: Notification, payment: PaymentSnapshot, *, partial: bool = False,
+    status: str | None = None,
 ) -> CheckCode | None:
-    """Whether a notification does not belong to ``payment``: ``INVALID_ACCOUNT_ID``
-    (the payment has an account and it is another), ``INVALID_AMOUNT`` (another
-    currency, when the notification names one; another amount, or with ``partial``
-    more than the payment's, as a capture or refund may be), else ``None``."""
-    if payment.account_id is not None and notification.account_id is not None and (
-            notification.account_id != payment.account_id):
+    """Whether a notification does not belong to ``payment``: :func:`settlement_mismatch`
+    on its account, amount, currency and (given ``status``: a Pay's) Status."""
+    return settlement_mismatch(
+        payment, amount=notification.amount, currency=notification.currency,
+        account_id=notification.account_id, status=status, partial=partial)
+
+
+def settlement_mismatch(
+    payment: PaymentSnapshot,
+    *,
+    amount: Decimal | None,
+    currency: str | None,
+    account_id: str | None,
+    status: str | None = None,
+    partial: bool = False,
+    capture: bool = False,
+) -> CheckCode | None:
+    """The one rule for whether a gateway transaction may settle ``payment``
+    (docs/gateway.md §5.4): ``None`` when it may, else the code that says why not.
+
+    * ``INVALID_ACCOUNT_ID``: the payment has an account and the transaction names
+      another (or none);
+    * ``INVALID_AMOUNT``: another currency (a notification of a capture or refund may
+      leave it out: ``partial``), or another amount, exactly, as ``Decimal`` (with
+      ``partial``: more than the payment's, as a capture or refund may be less);
+    * ``NOT_ACCEPTED``: the scheme differs, told by the transaction's ``status`` when
+      given: ``Authorized`` money is only held, so it never pays a one-stage payment,
+      and ``Completed`` pays a two-stage payment only as the ``capture`` of its own hold.
+
+    The amount is the payment's as recorded, never the gateway's: a browser builds the
+    widget's charge and may change it, and a shop that wants another amount records
+    another payment. Every path that settles a payment (the pages' calls, the
+    notification inbox, refresh, reconcile) asks this rule first."""
+    if payment.account_id is not None and account_id != payment.account_id:
         return CheckCode.INVALID_ACCOUNT_ID
-    if notification.currency is not None or not partial:
-        same = (notification.currency or "").strip().upper() == payment.currency.upper()
-        if not same:
-            return CheckCode.INVALID_AMOUNT
-    amount = notification.amount
+    named = currency is not None or not partial
+    if named and (currency or "").strip().upper() != payment.currency.upper():
+        return CheckCode.INVALID_AMOUNT
     if amount is None or (amount > payment.amount if partial else amount != payment.amount):
         return CheckCode.INVALID_AMOUNT
+    scheme = getattr(payment, "scheme", None)
+    told = (status or "").strip().lower()
+    if scheme == "charge" and told == "authorized":
+        return CheckCode.NOT_ACCEPTED
+    if scheme == "auth" and told == "completed" and not capture:
+        return CheckCode.NOT_ACCEPTED
     return None
 
 

@@ -18,7 +18,8 @@ from checkout_kit.ledger.migrations import (
 from checkout_kit.ledger.schema import metadata
 
 LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_payment_events",
-                 "checkout_notifications", "checkout_notification_keys"}
+                 "checkout_notifications", "checkout_notification_keys",
+                 "checkout_payment_refunds", "checkout_payment_problems"}
 
 
 def _diff(engine: sa.Engine) -> list[Any]:
