@@ -69,6 +69,7 @@ __all__ = [
     "PaymentSnapshot",
     "Received",
     "SenderCheck",
+    "UnownedCheckRule",
     "answer",
     "answer_error",
     "build_notification",
@@ -403,6 +404,10 @@ _CHECK_CODES = frozenset(int(code) for code in CheckCode)
 #: A shop rule: ``None`` or ``0`` lets the payment through, a :class:`CheckCode` declines.
 CheckRule = Callable[[Notification, PaymentSnapshot], "int | None"]
 _R = TypeVar("_R", bound=CheckRule)
+#: A shop rule for a payment the shop's record does not hold (a subscription's charge,
+#: a token charge made with the client, another channel's payment): same answers.
+UnownedCheckRule = Callable[[Notification], "int | None"]
+_U = TypeVar("_U", bound=UnownedCheckRule)
 
 
 class CheckRules:
@@ -416,6 +421,11 @@ class CheckRules:
         def no_weekend_tickets(notification, payment):
             return CheckCode.NOT_ACCEPTED if is_sold_out(payment.invoice_id) else None
 
+    A Check for a payment the record does not own (no record for its ``InvoiceId``, or
+    a subscription's charge, which carries ``SubscriptionId``) is not the record's to
+    decline (docs/gateway.md §5.3): it goes to the :meth:`unowned_rule` rules instead,
+    and with none, or none declining, it is accepted.
+
     A rule that raises, or returns anything but ``None``, an ``int`` that is a
     :class:`CheckCode`, answers ``on_error`` (13, "the payment cannot be accepted", by
     default): a broken rule must decline, not accept, and must not turn into an HTTP
@@ -426,16 +436,28 @@ class CheckRules:
     def __init__(self, *, on_error: CheckCode = CheckCode.NOT_ACCEPTED) -> None:
         self.on_error = on_error
         self._rules: list[CheckRule] = []
+        self._unowned: list[UnownedCheckRule] = []
 
     def rule(self, fn: _R) -> _R:
         """Decorator: add ``fn`` as the last rule."""
         self._rules.append(fn)
         return fn
 
+    def unowned_rule(self, fn: _U) -> _U:
+        """Decorator: add ``fn(notification)`` as the last rule for Checks of payments
+        the record does not own."""
+        self._unowned.append(fn)
+        return fn
+
     @property
     def rules(self) -> tuple[CheckRule, ...]:
         """The registered rules, in the order they run."""
         return tuple(self._rules)
+
+    @property
+    def unowned_rules(self) -> tuple[UnownedCheckRule, ...]:
+        """The rules for payments the record does not own, in the order they run."""
+        return tuple(self._unowned)
 
     def decide(
         self,
@@ -445,14 +467,25 @@ class CheckRules:
         now: datetime,
         closed_statuses: frozenset[str] = CLOSED_STATUSES,
     ) -> CheckCode:
-        """The code to answer: the first non-zero of the default decision and the rules."""
+        """The code to answer: the first non-zero of the default decision and the rules
+        (for a payment the record does not own: of the :meth:`unowned_rule` rules)."""
+        if payment is None or notification.subscription_id:
+            return self._first_decline(
+                [(rule, (notification,)) for rule in self._unowned], notification)
         code = check_decision(notification, payment, now=now, closed_statuses=closed_statuses)
-        if code is not CheckCode.ACCEPT or payment is None:
+        if code is not CheckCode.ACCEPT:
             return code
-        for rule in self._rules:
+        return self._first_decline(
+            [(rule, (notification, payment)) for rule in self._rules], notification)
+
+    def _first_decline(
+        self, calls: list[tuple[Callable[..., object], tuple[object, ...]]],
+        notification: Notification,
+    ) -> CheckCode:
+        for rule, args in calls:
             name = getattr(rule, "__qualname__", repr(rule))
             try:
-                result = rule(notification, payment)
+                result = rule(*args)
             except Exception as exc:  # a shop rule's bug must decline, never crash the endpoint
                 logger.error(
                     "Check rule %s raised %s for transaction %s; answering %d",

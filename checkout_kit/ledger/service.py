@@ -259,7 +259,8 @@ class PaymentService:
                 # processing / awaiting_3ds: another request holds it; unknown: reconcile
                 # first; cancelled: InvalidTransitionError.
                 return _stored_outcome(payment)
-            if payment.expires_at is not None and self._clock() >= payment.expires_at:
+            if payment.expired(self._clock()):
+                assert payment.expires_at is not None
                 raise PaymentExpiredError(payment.id, payment.expires_at)
             unit.transition(S.PROCESSING, note=f"{payment.scheme} sent",
                             reason_code=None, cardholder_message=None)

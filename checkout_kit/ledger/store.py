@@ -94,6 +94,11 @@ class Payment:
     version: int
     expires_at: datetime | None = None
 
+    def expired(self, now: datetime) -> bool:
+        """Whether ``expires_at`` has come at ``now``: the payment is not charged any
+        more (by our calls; the gateway refuses it only where Check is configured)."""
+        return self.expires_at is not None and now >= self.expires_at
+
     @property
     def refundable_amount(self) -> Decimal:
         """What may still be refunded (zero unless the payment succeeded)."""
