@@ -386,15 +386,22 @@ class Unit:
         return PaymentAttempt(id=new_id[0], gateway_transaction_id=None, reason_code=None,
                               error=None, finished_at=None, **values)
 
-    def finish_attempt(self, attempt: PaymentAttempt, outcome: str, **result: Any) -> None:
-        """Record a call's outcome (``gateway_transaction_id``, ``reason_code``, ``error``)."""
+    def finish_attempt(self, attempt: PaymentAttempt, outcome: str, **result: Any) -> bool:
+        """Record a call's outcome (``gateway_transaction_id``, ``reason_code``, ``error``).
+
+        Only an open attempt (``pending`` or ``unknown``) is finished: one a lookup
+        already settled (``reconciled``) or answered keeps its outcome, so that a late
+        answer cannot finish it, and count its money, a second time. Returns whether it
+        was finished now."""
         bad = set(result) - _ATTEMPT_RESULT
         if bad:
             raise TypeError(f"not an attempt result: {', '.join(sorted(bad))}")
-        self._conn.execute(
-            attempts.update().where(attempts.c.id == attempt.id)
+        done = self._conn.execute(
+            attempts.update()
+            .where(attempts.c.id == attempt.id, attempts.c.outcome.in_(("pending", "unknown")))
             .values(outcome=outcome, finished_at=self._ledger.now(), **result)
         )
+        return bool(done.rowcount)
 
     def attempts(self, *, outcome: str | None = None) -> list[PaymentAttempt]:
         """This payment's attempts (optionally with one outcome), oldest first."""
