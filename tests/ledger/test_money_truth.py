@@ -53,19 +53,30 @@ def _deliver(inbox: Inbox, sandbox: Sandbox, kind: str, fields: dict[str, str]) 
 def test_refresh_never_settles_on_a_charge_of_another_amount(
     service: PaymentService, card: Card, client: CloudPaymentsClient,
 ) -> None:
-    seen: list[tuple[str, str]] = []
-    watched = PaymentService(service.ledger, client, clock=service._clock,
-                             on_problem=lambda p, problem: seen.append((p.id, problem.kind)))
-    pid = _new(watched, "1490.00")
+    pid = _new(service, "1490.00")
     # The widget's charge is built in the payer's browser: 1.00 on our invoice.
     client.charge("1.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     for _ in range(2):  # a second look records nothing new
-        refreshed = watched.refresh(pid)
+        refreshed = service.refresh(pid)
         assert refreshed.status is S.CREATED and refreshed.amount == Decimal("1490.00")
         assert refreshed.gateway_transaction_id is None
-    (problem,) = watched.ledger.problems(pid)
+    (problem,) = service.ledger.problems(pid)
     assert (problem.kind, problem.amount) == ("mismatch", Decimal("1.00"))
+
+
+def test_a_mismatch_is_signalled_once(
+    ledger: Ledger, card: Card, client: CloudPaymentsClient, clock: Clock,
+) -> None:
+    seen: list[tuple[str, str]] = []
+    service = PaymentService(ledger, client, clock=clock,
+                             on_problem=lambda p, problem: seen.append((p.id, problem.kind)))
+    pid = _new(service, "1490.00")
+    client.charge("1.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    service.refresh(pid)
+    service.reconcile()
+    service.refresh(pid)
     assert seen == [(pid, "mismatch")]
+    assert [e.note for e in ledger.history(pid)][-1].startswith("mismatch: transaction")
 
 
 def test_refresh_never_overwrites_an_auth_payments_amount(
@@ -139,11 +150,12 @@ def test_stale_after_must_exceed_the_clients_worst_case_call(
 ) -> None:
     with CloudPaymentsClient(cloudpayments_sandbox.public_id, cloudpayments_sandbox.api_secret,
                              base_url=SANDBOX_BASE_URL) as defaults:
-        # 30 s x 4 attempts + 3 waits of up to 60 s (Retry-After): 5 minutes.
-        assert defaults.worst_case_seconds == 300
+        # 30 s x 4 attempts + 3 waits of up to 60 s (Retry-After): 5 minutes, which a
+        # 5-minute stale_after would cut into.
         with pytest.raises(InvalidRequestError) as info:
             PaymentService(ledger, defaults, stale_after=timedelta(minutes=5))
         assert info.value.field == "stale_after"
+        assert defaults.worst_case_seconds == 300
         assert PaymentService(ledger, defaults).stale_after > timedelta(minutes=5)
 
 
