@@ -661,16 +661,20 @@ class PaymentService:
         transaction that does not match is recorded (once) and signalled."""
         payment = unit.payment
         expected = payment
-        confirming = _confirming(unit)
-        if confirming is not None and str(tx.status) == TransactionStatus.COMPLETED:
-            # Our own capture of part of the hold: its amount is ours, from the attempt.
-            expected = replace(payment, amount=confirming)
+        # The payment's own hold (its transaction, not one found by invoice) may be
+        # captured in part, as a Confirm notification says (docs/gateway.md §5.4).
         capture = payment.scheme == "auth" and payment.status in (
             S.AUTHORIZED, S.UNKNOWN, S.SUCCEEDED, S.REFUNDED) and (
             tx.transaction_id == payment.gateway_transaction_id)
+        partial = capture
+        confirming = _confirming(unit)
+        if confirming is not None and str(tx.status) == TransactionStatus.COMPLETED:
+            # Our own confirm call: the amount it asked for, exactly.
+            expected, partial = replace(payment, amount=confirming), False
         code = settlement_mismatch(
             expected, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
-            status=None if tx.status is None else str(tx.status), capture=capture)
+            status=None if tx.status is None else str(tx.status), partial=partial,
+            capture=capture)
         if code is None:
             return None
         unit.record_problem(
@@ -706,11 +710,11 @@ class PaymentService:
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
         if target is S.SUCCEEDED and captured:
-            # Captured in part by our own confirm: the amount is the one we asked for
-            # (the rule above held it to the attempt's), never read from the gateway.
+            # A capture of the payment's own hold (the rule above allowed no other):
+            # by our confirm call, the amount it asked for; else the capture made in the
+            # back office, as its Confirm notification would say.
             confirming = _confirming(unit)
-            if confirming is not None:
-                columns["amount"] = confirming
+            columns["amount"] = tx.amount if confirming is None else confirming
         if target is S.FAILED:
             columns.update(reason_code=int(tx.reason_code or 0) or None,
                            cardholder_message=tx.cardholder_message)

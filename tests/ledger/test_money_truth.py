@@ -312,3 +312,17 @@ def test_a_second_charge_is_a_duplicate_problem(
     (problem,) = service.ledger.problems(pid)
     assert (problem.kind, problem.gateway_transaction_id) == ("duplicate", second.transaction_id)
     assert service.get(pid).gateway_transaction_id == first.gateway_transaction_id
+
+
+def test_a_capture_of_part_of_the_payments_own_hold_is_taken_by_refresh_as_by_confirm(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+) -> None:
+    # The one rule on both paths: the back office captured 60.00 of our own hold (the
+    # Confirm notification takes that amount); a refresh finds the same capture.
+    pid = _new(service, scheme="auth")
+    tx_id = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment.gateway_transaction_id
+    assert tx_id is not None
+    client.confirm(tx_id, "60.00")
+    settled = service.refresh(pid)
+    assert (settled.status, settled.amount) == (S.SUCCEEDED, Decimal("60.00"))
+    assert service.ledger.problems(pid) == []
