@@ -819,23 +819,24 @@ class PaymentService:
 
     @contextmanager
     def _unit(self, payment_id: str) -> Iterator[Unit]:
-        """:meth:`Ledger.update`, then the ``on_change`` hooks once it committed."""
+        """:meth:`Ledger.update`, then the ``on_change`` and ``on_problem`` hooks once
+        it committed."""
         with self.ledger.update(payment_id) as unit:
             yield unit
-        for payment, problem in unit.problems if self._on_problem is not None else ():
-            try:
-                self._on_problem(payment, problem)  # type: ignore[misc]
-            except Exception:
-                log.exception("on_problem hook failed for payment %s (%s)",
-                              payment.id, problem.kind)
-        if self._on_change is None:
-            return
-        for payment, old, new in unit.changes:
-            try:
-                self._on_change(payment, old, new)
-            except Exception:
-                log.exception("on_change hook failed for payment %s (%s -> %s)",
-                              payment.id, old.value, new.value)
+        if self._on_change is not None:
+            for payment, old, new in unit.changes:
+                try:
+                    self._on_change(payment, old, new)
+                except Exception:
+                    log.exception("on_change hook failed for payment %s (%s -> %s)",
+                                  payment.id, old.value, new.value)
+        if self._on_problem is not None:
+            for payment, problem in unit.problems:
+                try:
+                    self._on_problem(payment, problem)
+                except Exception:
+                    log.exception("on_problem hook failed for payment %s (%s)",
+                                  payment.id, problem.kind)
 
 
 def _latest_transaction(

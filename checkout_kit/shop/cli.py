@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import money
-from ..errors import CheckoutKitError
+from ..errors import CheckoutKitError, MoneyError
 
 __all__ = ["checkout_group"]
 
@@ -165,8 +165,10 @@ def payments_command(status: str | None, limit: int, history: bool, problems: bo
 
 
 def _problem(problem: Any) -> dict[str, Any]:
-    amount = None if problem.amount is None or problem.currency is None else (
-        money.format_amount(problem.amount, problem.currency))
+    amount = None if problem.amount is None else str(problem.amount)
+    if amount is not None and problem.currency:
+        with suppress(MoneyError):  # a mismatch may be in a currency the shop never takes
+            amount = money.format_amount(problem.amount, problem.currency)
     row = {"problem": problem.kind, "transaction": problem.gateway_transaction_id,
            "amount": amount, "currency": problem.currency,
            "created_at": problem.created_at.isoformat(timespec="seconds"),
