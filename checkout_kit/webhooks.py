@@ -371,7 +371,7 @@ def settlement_mismatch(
     (docs/gateway.md §5.4): ``None`` when it may, else the code that says why not.
 
     * ``INVALID_ACCOUNT_ID``: the payment has an account and the transaction names
-      another (or none);
+      another (or none, unless ``partial``);
     * ``INVALID_AMOUNT``: another currency (a notification of a capture or refund may
       leave it out: ``partial``), or another amount, exactly, as ``Decimal`` (with
       ``partial``: more than the payment's, as a capture or refund may be less);
@@ -383,7 +383,10 @@ def settlement_mismatch(
     widget's charge and may change it, and a shop that wants another amount records
     another payment. Every path that settles a payment (the pages' calls, the
     notification inbox, refresh, reconcile) asks this rule first."""
-    if payment.account_id is not None and account_id != payment.account_id:
+    # A capture, refund or cancel names its transaction, which is checked apart; the
+    # gateway may leave their AccountId out (docs/gateway.md §5.4).
+    told_account = account_id is not None or not partial
+    if payment.account_id is not None and told_account and account_id != payment.account_id:
         return CheckCode.INVALID_ACCOUNT_ID
     named = currency is not None or not partial
     if named and (currency or "").strip().upper() != payment.currency.upper():

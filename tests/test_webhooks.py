@@ -522,3 +522,32 @@ def test_sample_fields() -> None:
         wh.build_notification("Pay", one, SECRET, method="PUT")
     with pytest.raises(ValueError):
         wh.build_notification("Pay", one, SECRET, encoding="koi8-r")
+
+
+@dataclass(frozen=True)
+class _Scheme(Payment):
+    scheme: str = "charge"
+
+
+@pytest.mark.parametrize(("payment", "given", "code"), [
+    (_Scheme(), {}, None),
+    (_Scheme(), {"amount": Decimal("1500")}, None),  # 1500 is 1500.00: Decimal, exactly
+    (_Scheme(), {"amount": Decimal("1.00")}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"amount": Decimal("1500.01")}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"currency": "USD"}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"account_id": "mallory"}, CheckCode.INVALID_ACCOUNT_ID),
+    (_Scheme(), {"account_id": None}, CheckCode.INVALID_ACCOUNT_ID),
+    (_Scheme(), {"account_id": None, "amount": Decimal("10"), "partial": True}, None),
+    (_Scheme(), {"amount": Decimal("1600"), "partial": True}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"status": "Authorized"}, CheckCode.NOT_ACCEPTED),
+    (_Scheme(scheme="auth"), {"status": "Authorized"}, None),
+    (_Scheme(scheme="auth"), {"status": "Completed"}, CheckCode.NOT_ACCEPTED),
+    (_Scheme(scheme="auth"), {"status": "Completed", "capture": True}, None),
+    (replace(_Scheme(), account_id=None), {"account_id": "anyone"}, None),
+])
+def test_the_settlement_rule(payment: _Scheme, given: dict[str, Any],
+                             code: CheckCode | None) -> None:
+    # Regression (issue 14, §1.1): one rule for every path that settles a payment.
+    args: dict[str, Any] = {"amount": Decimal("1500.00"), "currency": "RUB",
+                            "account_id": "user@example.com", **given}
+    assert wh.settlement_mismatch(payment, **args) is code
