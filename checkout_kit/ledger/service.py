@@ -747,8 +747,9 @@ class PaymentService:
     ) -> tuple[Transaction | None, bool]:
         """The gateway's record of the payment's latest attempt, and whether it was
         found by invoice. ``None``: the gateway has none, or only a transaction this
-        payment already had before (an earlier attempt's, or the one a ``failed``
-        payment ended with), which tells nothing about the latest attempt.
+        payment already had before (an earlier attempt's decline or challenge, or the
+        one a ``failed`` payment ended with), which tells nothing about the latest
+        attempt. A transaction that took or holds money is returned even so.
 
         By transaction id when the latest attempt has one; else the invoice's latest
         operation (``/payments/find``, docs/gateway.md §3.5)."""
