@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from checkout_kit.models import ThreeDSChallenge
@@ -124,3 +125,27 @@ def test_a_check_for_a_payment_the_ledger_does_not_own_goes_to_the_shops_rule(
     other = {"InvoiceId": "elsewhere-1", "Amount": "10.00", "Currency": "RUB"}
     assert _send(shop, "Check", other).code == CheckCode.NOT_ACCEPTED
     assert _send(shop, "Check", {**other, "SubscriptionId": "sc_1"}).code == 0
+
+
+def test_a_subscription_the_shop_started_with_the_client_is_charged(
+    notified_shop: Shop,
+) -> None:
+    # Issue 14 §1.8 as reported: with Check configured, the sandbox declined the shop's
+    # own token charges and every recurrent charge with 3001 (the shop answered 10),
+    # and rejected the subscription after three days.
+    shop = notified_shop
+    client = shop.state.client
+    saved = client.charge("1.00", ip_address="203.0.113.7", account_id="reader-1",
+                          cryptogram=shop.sandbox.make_cryptogram(NO_3DS), save_card=True)
+    assert not isinstance(saved, ThreeDSChallenge) and isinstance(saved.token, str)
+    sub = client.create_subscription(
+        token=saved.token, account_id="reader-1", amount=Decimal("100.00"),
+        description="Magazine", start_date=shop.sandbox.now() + timedelta(minutes=10),
+        interval="Day", period=1)
+    shop.sandbox.advance(timedelta(days=3, minutes=11))
+    charges = [t for t in shop.sandbox.state.transactions.values()
+               if t.subscription_id == sub.id]
+    assert [str(t.status) for t in charges] == ["Completed"] * 4
+    assert str(client.get_subscription(sub.id).status) == "Active"
+    rows = shop.state.inbox.list(type="Check")
+    assert [(r.outcome, r.code) for r in rows] == [("decided", 0)] * 5
