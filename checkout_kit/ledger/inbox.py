@@ -366,7 +366,7 @@ class Inbox:
                     CheckCode.INVALID_AMOUNT: "amount/currency"}.get(mismatch, "scheme")
             error = f"{n.type.value}: another {what} than payment {payment.id}" + (
                 f" (Status={n.status}, {payment.scheme} payment)" if what == "scheme" else "")
-            if n.type is T.PAY:
+            if n.type is T.PAY and n.transaction_id is not None:
                 # Money moved on our invoice, but not as the payment says: the shop sees it.
                 unit.record_problem("mismatch", transaction_id=n.transaction_id,
                                     amount=n.amount, currency=n.currency,

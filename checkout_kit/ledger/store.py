@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from .. import jsoncodec
 from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundError
 from ..models import mask_token
-from ..money import minor_units, parse_amount
+from ..money import MAX_AMOUNT, minor_units, parse_amount
 from .schema import attempts, events, payments, problems, refunds
 from .states import PaymentStatus, check_transition
 
@@ -301,10 +301,15 @@ class Unit:
             problems.c.gateway_transaction_id == transaction_id)).first()
         if found is not None:
             return None
-        values: dict[str, Any] = {"payment_id": self.payment.id, "kind": kind,
-                  "gateway_transaction_id": transaction_id, "amount": amount,
-                  "currency": currency, "detail": detail[:2000],
-                  "created_at": self._ledger.now()}
+        # What a notification claims is kept only where the columns can hold it: a
+        # forged-looking amount or currency must not turn a record into a 500.
+        fits = amount is not None and amount.is_finite() and abs(amount) <= MAX_AMOUNT and (
+            amount == amount.quantize(Decimal("0.01")))
+        values: dict[str, Any] = {
+            "payment_id": self.payment.id, "kind": kind,
+            "gateway_transaction_id": transaction_id, "amount": amount if fits else None,
+            "currency": currency if currency and len(currency) <= 3 else None,
+            "detail": detail.replace("\x00", "")[:2000], "created_at": self._ledger.now()}
         new_id = self._conn.execute(problems.insert().values(**values)).inserted_primary_key
         assert new_id is not None
         self.note(f"{kind}: {detail}")

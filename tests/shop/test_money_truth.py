@@ -149,3 +149,16 @@ def test_a_subscription_the_shop_started_with_the_client_is_charged(
     assert str(client.get_subscription(sub.id).status) == "Active"
     rows = shop.state.inbox.list(type="Check")
     assert [(r.outcome, r.code) for r in rows] == [("decided", 0)] * 5
+
+
+def test_a_pay_of_an_absurd_amount_is_a_mismatch_not_a_500(shop: Shop) -> None:
+    payment = shop.create()
+    sent = _send(shop, "Pay", {"TransactionId": "9001", "InvoiceId": payment.invoice_id,
+                               "Amount": "99999999999999.99", "Currency": "RUBLES",
+                               "Status": "Completed"})
+    assert (sent.status_code, sent.code) == (200, 0)
+    (row,) = shop.state.inbox.list(type="Pay")
+    assert row.outcome == "mismatch"
+    (problem,) = shop.state.ledger.problems(payment.id)
+    assert (problem.kind, problem.gateway_transaction_id, problem.amount, problem.currency) == (
+        "mismatch", 9001, None, None)
