@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.notifications import CheckCode
 from checkout_kit.pytest_plugin import send_notification
 from checkout_kit.shop import signals
+from checkout_kit.shop.config import ConfigurationError
 
-from .conftest import NO_3DS, Shop, field_value
+from .conftest import NO_3DS, Shop, field_value, make_shop
 
 BASE = "/checkout/notifications"
 
@@ -162,3 +166,14 @@ def test_a_pay_of_an_absurd_amount_is_a_mismatch_not_a_500(shop: Shop) -> None:
     (problem,) = shop.state.ledger.problems(payment.id)
     assert (problem.kind, problem.gateway_transaction_id, problem.amount, problem.currency) == (
         "mismatch", 9001, None, None)
+
+
+def test_an_http_timeout_a_stale_takeover_would_cut_into_is_refused(
+    tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
+) -> None:
+    # Issue 14 §1.2: with calls that may run 13 minutes (150 s x 4 + 3 x 60 s), a worker
+    # still waiting would be taken for dead by the ledger's stale_after (10 minutes).
+    with pytest.raises(ConfigurationError) as info:
+        make_shop(tmp_path, cloudpayments_sandbox_keys, CHECKOUT_KIT_HTTP_TIMEOUT=150)
+    assert info.value.key == "CHECKOUT_KIT_HTTP_TIMEOUT"
+    assert "stale_after" in str(info.value)
