@@ -19,7 +19,8 @@ on message text. Messages never contain a full card number or a CVV.
     ├── LedgerError                  the payment ledger (checkout_kit.ledger)
     │   ├── PaymentNotFoundError     no payment with that id (``payment_id``)
     │   ├── InvalidTransitionError   a status change the state machine forbids (``old``, ``new``)
-    │   └── PaymentConflictError     an invoice reused with other data, an amount exceeded
+    │   ├── PaymentConflictError     an invoice reused with other data, an amount exceeded
+    │   └── PaymentExpiredError      paying after the payment's ``expires_at``
     ├── NotificationError            gateway notifications (webhooks)
     │   ├── SignatureVerificationError
     │   └── MalformedNotificationError
@@ -36,6 +37,7 @@ on message text. Messages never contain a full card number or a CVV.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "NotificationError",
     "PaymentConflictError",
     "PaymentDeclined",
+    "PaymentExpiredError",
     "PaymentNotFoundError",
     "RateLimitError",
     "RequestRejectedError",
@@ -193,6 +196,16 @@ class PaymentConflictError(LedgerError):
     def __init__(self, message: str, payment_id: str | None = None) -> None:
         self.payment_id = payment_id
         super().__init__(message)
+
+
+class PaymentExpiredError(LedgerError):
+    """The payment's ``expires_at`` has passed: it is not charged any more (the shop
+    records a new payment if it still wants the money). ``payment_id``, ``expires_at``."""
+
+    def __init__(self, payment_id: str, expires_at: datetime) -> None:
+        self.payment_id = payment_id
+        self.expires_at = expires_at
+        super().__init__(f"payment {payment_id!r} expired at {expires_at.isoformat()}")
 
 
 class NotificationError(CheckoutKitError):

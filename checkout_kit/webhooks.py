@@ -69,6 +69,7 @@ __all__ = [
     "PaymentSnapshot",
     "Received",
     "SenderCheck",
+    "UnownedCheckRule",
     "answer",
     "answer_error",
     "build_notification",
@@ -80,6 +81,7 @@ __all__ = [
     "receive",
     "sample_fields",
     "sender_address",
+    "settlement_mismatch",
 ]
 
 logger = logging.getLogger("checkout_kit.webhooks")
@@ -351,22 +353,58 @@ def check_decision(
 
 
 def payment_mismatch(
-    notification: Notification, payment: PaymentSnapshot, *, partial: bool = False
+    notification: Notification, payment: PaymentSnapshot, *, partial: bool = False,
+    status: str | None = None,
 ) -> CheckCode | None:
-    """Whether a notification does not belong to ``payment``: ``INVALID_ACCOUNT_ID``
-    (the payment has an account and it is another), ``INVALID_AMOUNT`` (another
-    currency, when the notification names one; another amount, or with ``partial``
-    more than the payment's, as a capture or refund may be), else ``None``."""
-    if payment.account_id is not None and notification.account_id is not None and (
-            notification.account_id != payment.account_id):
+    """Whether a notification does not belong to ``payment``: :func:`settlement_mismatch`
+    on its account, amount, currency and (given ``status``: a Pay's) Status."""
+    return settlement_mismatch(
+        payment, amount=notification.amount, currency=notification.currency,
+        account_id=notification.account_id, status=status, partial=partial)
+
+
+def settlement_mismatch(
+    payment: PaymentSnapshot,
+    *,
+    amount: Decimal | None,
+    currency: str | None,
+    account_id: str | None,
+    status: str | None = None,
+    partial: bool = False,
+    capture: bool = False,
+) -> CheckCode | None:
+    """The one rule for whether a gateway transaction may settle ``payment``
+    (docs/gateway.md §5.4): ``None`` when it may, else the code that says why not.
+
+    * ``INVALID_ACCOUNT_ID``: the payment has an account and the transaction names
+      another (or none, unless ``partial``);
+    * ``INVALID_AMOUNT``: another currency (a notification of a capture or refund may
+      leave it out: ``partial``), or another amount, exactly, as ``Decimal`` (with
+      ``partial``: more than the payment's, as a capture or refund may be less);
+    * ``NOT_ACCEPTED``: the scheme differs, told by the transaction's ``status`` when
+      given: ``Authorized`` money is only held, so it never pays a one-stage payment,
+      and ``Completed`` pays a two-stage payment only as the ``capture`` of its own hold.
+
+    The amount is the payment's as recorded, never the gateway's: a browser builds the
+    widget's charge and may change it, and a shop that wants another amount records
+    another payment. Every path that settles a payment (the pages' calls, the
+    notification inbox, refresh, reconcile) asks this rule first."""
+    # A capture, refund or cancel names its transaction, which is checked apart; the
+    # gateway may leave their AccountId out (docs/gateway.md §5.4).
+    told_account = account_id is not None or not partial
+    if payment.account_id is not None and told_account and account_id != payment.account_id:
         return CheckCode.INVALID_ACCOUNT_ID
-    if notification.currency is not None or not partial:
-        same = (notification.currency or "").strip().upper() == payment.currency.upper()
-        if not same:
-            return CheckCode.INVALID_AMOUNT
-    amount = notification.amount
+    named = currency is not None or not partial
+    if named and (currency or "").strip().upper() != payment.currency.upper():
+        return CheckCode.INVALID_AMOUNT
     if amount is None or (amount > payment.amount if partial else amount != payment.amount):
         return CheckCode.INVALID_AMOUNT
+    scheme = getattr(payment, "scheme", None)
+    told = (status or "").strip().lower()
+    if scheme == "charge" and told == "authorized":
+        return CheckCode.NOT_ACCEPTED
+    if scheme == "auth" and told == "completed" and not capture:
+        return CheckCode.NOT_ACCEPTED
     return None
 
 
@@ -375,6 +413,10 @@ _CHECK_CODES = frozenset(int(code) for code in CheckCode)
 #: A shop rule: ``None`` or ``0`` lets the payment through, a :class:`CheckCode` declines.
 CheckRule = Callable[[Notification, PaymentSnapshot], "int | None"]
 _R = TypeVar("_R", bound=CheckRule)
+#: A shop rule for a payment the shop's record does not hold (a subscription's charge,
+#: a token charge made with the client, another channel's payment): same answers.
+UnownedCheckRule = Callable[[Notification], "int | None"]
+_U = TypeVar("_U", bound=UnownedCheckRule)
 
 
 class CheckRules:
@@ -388,6 +430,11 @@ class CheckRules:
         def no_weekend_tickets(notification, payment):
             return CheckCode.NOT_ACCEPTED if is_sold_out(payment.invoice_id) else None
 
+    A Check for a payment the record does not own (no record for its ``InvoiceId``, or
+    a subscription's charge, which carries ``SubscriptionId``) is not the record's to
+    decline (docs/gateway.md §5.3): it goes to the :meth:`unowned_rule` rules instead,
+    and with none, or none declining, it is accepted.
+
     A rule that raises, or returns anything but ``None``, an ``int`` that is a
     :class:`CheckCode`, answers ``on_error`` (13, "the payment cannot be accepted", by
     default): a broken rule must decline, not accept, and must not turn into an HTTP
@@ -398,16 +445,28 @@ class CheckRules:
     def __init__(self, *, on_error: CheckCode = CheckCode.NOT_ACCEPTED) -> None:
         self.on_error = on_error
         self._rules: list[CheckRule] = []
+        self._unowned: list[UnownedCheckRule] = []
 
     def rule(self, fn: _R) -> _R:
         """Decorator: add ``fn`` as the last rule."""
         self._rules.append(fn)
         return fn
 
+    def unowned_rule(self, fn: _U) -> _U:
+        """Decorator: add ``fn(notification)`` as the last rule for Checks of payments
+        the record does not own."""
+        self._unowned.append(fn)
+        return fn
+
     @property
     def rules(self) -> tuple[CheckRule, ...]:
         """The registered rules, in the order they run."""
         return tuple(self._rules)
+
+    @property
+    def unowned_rules(self) -> tuple[UnownedCheckRule, ...]:
+        """The rules for payments the record does not own, in the order they run."""
+        return tuple(self._unowned)
 
     def decide(
         self,
@@ -417,14 +476,25 @@ class CheckRules:
         now: datetime,
         closed_statuses: frozenset[str] = CLOSED_STATUSES,
     ) -> CheckCode:
-        """The code to answer: the first non-zero of the default decision and the rules."""
+        """The code to answer: the first non-zero of the default decision and the rules
+        (for a payment the record does not own: of the :meth:`unowned_rule` rules)."""
+        if payment is None or notification.subscription_id:
+            return self._first_decline(
+                [(rule, (notification,)) for rule in self._unowned], notification)
         code = check_decision(notification, payment, now=now, closed_statuses=closed_statuses)
-        if code is not CheckCode.ACCEPT or payment is None:
+        if code is not CheckCode.ACCEPT:
             return code
-        for rule in self._rules:
+        return self._first_decline(
+            [(rule, (notification, payment)) for rule in self._rules], notification)
+
+    def _first_decline(
+        self, calls: list[tuple[Callable[..., object], tuple[object, ...]]],
+        notification: Notification,
+    ) -> CheckCode:
+        for rule, args in calls:
             name = getattr(rule, "__qualname__", repr(rule))
             try:
-                result = rule(notification, payment)
+                result = rule(*args)
             except Exception as exc:  # a shop rule's bug must decline, never crash the endpoint
                 logger.error(
                     "Check rule %s raised %s for transaction %s; answering %d",

@@ -438,10 +438,21 @@ ANSWER_FOR["find_payments"] = "get_completed"
 
 
 def test_every_method_is_covered() -> None:
-    public = {n for n in vars(CloudPaymentsClient) if not n.startswith("_") and n != "close"}
-    assert public == set(CALLS)
+    # Besides the calls: closing, and the worst-case call time (a ledger's stale_after
+    # must exceed it).
+    public = {n for n in vars(CloudPaymentsClient) if not n.startswith("_")}
+    assert public - {"close", "worst_case_seconds"} == set(CALLS)
     public = {n for n in vars(AsyncCloudPaymentsClient) if not n.startswith("_")}
-    assert public - {"aclose"} == set(CALLS)
+    assert public - {"aclose", "worst_case_seconds"} == set(CALLS)
+
+
+def test_the_worst_case_call_counts_every_attempt_and_wait() -> None:
+    sync = CloudPaymentsClient("pk", "secret", timeout=10, max_retries=2, max_backoff=5,
+                               max_retry_after=20)
+    assert sync.worst_case_seconds == 10 * 3 + 20 * 2
+    sync.close()
+    asynchronous = AsyncCloudPaymentsClient("pk", "secret", timeout=10, max_retries=0)
+    assert asynchronous.worst_case_seconds == 10
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

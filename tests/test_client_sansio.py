@@ -61,6 +61,7 @@ def test_operations_are_the_client_methods() -> None:
 
     names = [operation.__name__ for operation in _sansio.OPERATIONS]
     assert len(set(names)) == len(names)
-    assert {n for n in vars(CloudPaymentsClient) if not n.startswith("_")} - {"close"} == set(
+    assert {n for n in vars(CloudPaymentsClient) if not n.startswith("_")} - {
+        "close", "worst_case_seconds"} == set(
         names
     )

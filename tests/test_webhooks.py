@@ -449,9 +449,34 @@ def test_check_rules_run_after_the_default_in_order(caplog: pytest.LogCaptureFix
         CheckCode.NOT_ACCEPTED
     assert seen == ["first", "sold_out"]
     seen.clear()
-    assert checks.decide(_check(), None, now=NOW) is CheckCode.INVALID_INVOICE_ID
+    # No record: not the record's payment, and not its rules' either (they take one).
+    assert checks.decide(_check(), None, now=NOW) is CheckCode.ACCEPT
     assert checks.decide(_check(Amount="1"), Payment(), now=NOW) is CheckCode.INVALID_AMOUNT
     assert seen == []
+
+
+def test_a_check_for_a_payment_the_record_does_not_own_goes_to_the_unowned_rules() -> None:
+    # Regression (issue 14, §1.8): a subscription's charge, a token charge or another
+    # channel's payment was declined with 10 (or 13: the subscription's first payment is
+    # closed), and the gateway declined every recurrent charge.
+    checks = wh.CheckRules()
+    assert checks.decide(_check(), None, now=NOW) is CheckCode.ACCEPT
+    closed = replace(Payment(), status="succeeded")
+    assert checks.decide(_check(SubscriptionId="sc_1"), closed, now=NOW) is CheckCode.ACCEPT
+    assert checks.decide(_check(), closed, now=NOW) is CheckCode.NOT_ACCEPTED  # owned
+
+    seen: list[str | None] = []
+
+    @checks.unowned_rule
+    def only_known_subscriptions(n: nt.Notification) -> int | None:
+        seen.append(n.subscription_id)
+        return None if n.subscription_id == "sc_1" else CheckCode.NOT_ACCEPTED
+
+    assert checks.unowned_rules == (only_known_subscriptions,)
+    assert checks.decide(_check(SubscriptionId="sc_1"), None, now=NOW) is CheckCode.ACCEPT
+    assert checks.decide(_check(), None, now=NOW) is CheckCode.NOT_ACCEPTED
+    assert checks.decide(_check(), Payment(), now=NOW) is CheckCode.ACCEPT  # owned: not asked
+    assert seen == ["sc_1", None]
 
 
 @pytest.mark.parametrize(
@@ -546,3 +571,32 @@ def test_sample_fields() -> None:
         wh.build_notification("Pay", one, SECRET, method="PUT")
     with pytest.raises(ValueError):
         wh.build_notification("Pay", one, SECRET, encoding="koi8-r")
+
+
+@dataclass(frozen=True)
+class _Scheme(Payment):
+    scheme: str = "charge"
+
+
+@pytest.mark.parametrize(("payment", "given", "code"), [
+    (_Scheme(), {}, None),
+    (_Scheme(), {"amount": Decimal("1500")}, None),  # 1500 is 1500.00: Decimal, exactly
+    (_Scheme(), {"amount": Decimal("1.00")}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"amount": Decimal("1500.01")}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"currency": "USD"}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"account_id": "mallory"}, CheckCode.INVALID_ACCOUNT_ID),
+    (_Scheme(), {"account_id": None}, CheckCode.INVALID_ACCOUNT_ID),
+    (_Scheme(), {"account_id": None, "amount": Decimal("10"), "partial": True}, None),
+    (_Scheme(), {"amount": Decimal("1600"), "partial": True}, CheckCode.INVALID_AMOUNT),
+    (_Scheme(), {"status": "Authorized"}, CheckCode.NOT_ACCEPTED),
+    (_Scheme(scheme="auth"), {"status": "Authorized"}, None),
+    (_Scheme(scheme="auth"), {"status": "Completed"}, CheckCode.NOT_ACCEPTED),
+    (_Scheme(scheme="auth"), {"status": "Completed", "capture": True}, None),
+    (replace(_Scheme(), account_id=None), {"account_id": "anyone"}, None),
+])
+def test_the_settlement_rule(payment: _Scheme, given: dict[str, Any],
+                             code: CheckCode | None) -> None:
+    # Regression (issue 14, §1.1): one rule for every path that settles a payment.
+    args: dict[str, Any] = {"amount": Decimal("1500.00"), "currency": "RUB",
+                            "account_id": "user@example.com", **given}
+    assert wh.settlement_mismatch(payment, **args) is code

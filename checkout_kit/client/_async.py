@@ -76,6 +76,11 @@ class AsyncCloudPaymentsClient:
     def __repr__(self) -> str:
         return f"AsyncCloudPaymentsClient({self._core!r})"
 
+    @property
+    def worst_case_seconds(self) -> float:
+        """The longest one call may take, retries and their waits included."""
+        return self._core.worst_case_seconds
+
     async def aclose(self) -> None:
         """Close the connection pool (and the transport given to us); an ``http_client``
         given to us is left open: its owner closes it."""

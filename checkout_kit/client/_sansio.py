@@ -913,6 +913,7 @@ class ClientCore:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
+        self.timeout = timeout
         self.random = random
         self.new_request_id = request_id_factory or _new_request_id
         credentials = base64.b64encode(f"{public_id}:{api_secret}".encode()).decode("ascii")
@@ -929,6 +930,14 @@ class ClientCore:
 
     def __repr__(self) -> str:
         return f"public_id={self.public_id!r}, base_url={self.base_url!r}"
+
+    @property
+    def worst_case_seconds(self) -> float:
+        """How long one call may take before it gives up: every attempt waiting out the
+        timeout, and the longest wait before each retry (a ``Retry-After`` up to
+        ``max_retry_after``, or the capped backoff)."""
+        wait = max(self.max_retry_after, self.max_backoff)
+        return self.timeout * (self.max_retries + 1) + wait * self.max_retries
 
     def start(self, call: Call[_T]) -> Attempts[_T]:
         """Begin a call: its key (a mutating call always has one) and its body, both

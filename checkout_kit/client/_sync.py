@@ -84,6 +84,12 @@ class CloudPaymentsClient:
     def __repr__(self) -> str:
         return f"CloudPaymentsClient({self._core!r})"
 
+    @property
+    def worst_case_seconds(self) -> float:
+        """The longest one call may take, retries and their waits included (a ledger
+        must not take a call this young for a dead worker's)."""
+        return self._core.worst_case_seconds
+
     def close(self) -> None:
         """Close the connection pool (and the transport given to us); an ``http_client``
         given to us is left open: its owner closes it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .migrations import upgrade
 from .service import PaymentService, PayOutcome
 from .states import TRANSITIONS, PaymentStatus, check_transition
-from .store import Ledger, Payment, PaymentAttempt, PaymentEvent
+from .store import Ledger, Payment, PaymentAttempt, PaymentEvent, PaymentProblem
 
 __all__ = [
     "TRANSITIONS",
@@ -20,6 +20,7 @@ __all__ = [
     "Payment",
     "PaymentAttempt",
     "PaymentEvent",
+    "PaymentProblem",
     "PaymentService",
     "PaymentStatus",
     "check_transition",

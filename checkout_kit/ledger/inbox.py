@@ -19,21 +19,26 @@ The effects (docs/gateway.md §5.1, §5.4):
 ``Check``    decided by the caller's ``decide`` (the default: webhooks.check_decision);
              the code is stored, so a repeated Check gets the same answer
 ``Pay``      ``created|failed -> processing -> succeeded`` (``authorized`` for a
-             two-stage payment); a payment already succeeded is left alone (no-op)
+             two-stage payment); a payment already succeeded is left alone (no-op);
+             one already paid by another transaction records a ``duplicate`` problem
+             (outcome ``payment_duplicate``: the shop refunds one)
 ``Fail``     a pending payment becomes ``failed`` with the reason; after a ``Pay`` it is
-             only noted in the history: it never undoes a payment
+             only noted in the history: it never undoes a payment, nor does the Fail of
+             an earlier attempt (an abandoned 3-D Secure challenge) fail the live one
 ``Confirm``  ``authorized -> succeeded`` with the captured amount
 ``Cancel``   ``authorized -> cancelled``
-``Refund``   ``refunded_amount`` grows (``refunded`` once it is all); a refund the
-             ledger made itself (an attempt carrying that transaction) is not counted
-             twice
+``Refund``   ``refunded_amount`` grows (``refunded`` once it is all); a refund counted
+             before (the refunds table holds its transaction) is not counted twice;
+             while a refund call of ours is in flight it is answered non-zero, so
+             that the gateway delivers it again once the call has ended
 others       recorded only (``Recurrent``, ``Receipt``)
 ===========  ===========================================================================
 
-Every payment-bound notification is checked against the payment first: its account,
-amount and currency (webhooks.payment_mismatch) and, for ``Confirm``, ``Cancel`` and
-``Refund``, its transaction. A notification that does not match changes nothing and is
-recorded as ``mismatch``.
+Every payment-bound notification is checked against the payment first, by the one
+settlement rule (webhooks.settlement_mismatch: account, amount, currency, and a Pay's
+Status against the scheme) and, for ``Confirm``, ``Cancel`` and ``Refund``, its
+transaction. A notification that does not match changes nothing and is recorded as
+``mismatch``; a Pay that does not match is also a payment problem (money moved).
 """
 
 from __future__ import annotations
@@ -51,12 +56,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from .. import jsoncodec
-from ..errors import PaymentNotFoundError
+from ..errors import PaymentConflictError, PaymentNotFoundError
 from ..notifications import CheckCode, Notification, NotificationType
-from ..webhooks import Received, payment_mismatch
+from ..webhooks import REJECT_CODE, Received, payment_mismatch
 from .schema import notification_keys, notifications
 from .states import PaymentStatus
-from .store import Ledger, Payment, Unit
+from .store import Ledger, Payment, PaymentProblem, Unit
 
 __all__ = [
     "OUTCOMES",
@@ -80,9 +85,12 @@ OUTCOMES: Final = {
     "recorded": "nothing to change in the ledger (Recurrent, Receipt, an already settled "
                 "payment)",
     "duplicate": "applied before under the same key: acknowledged, changed nothing",
+    "payment_duplicate": "a second payment for a payment already paid: recorded as a "
+                         "problem for the shop to refund",
     "mismatch": "account, amount, currency or transaction differ from the payment",
     "unknown_payment": "no payment in the ledger for it",
-    "deferred": "a refund call of our own is in flight: its answer (or reconcile) counts it",
+    "deferred": "a refund call of our own is in flight: answered non-zero, so that the "
+                "gateway delivers it again once the call has ended",
     "error": "failed inside the shop; the gateway will deliver it again",
 }
 
@@ -140,6 +148,8 @@ class Applied:
     payment: Payment | None = None
     changes: tuple[tuple[Payment, PaymentStatus, PaymentStatus], ...] = ()
     refunded: Decimal | None = None
+    #: problems recorded (a duplicate or mismatched payment), committed
+    problems: tuple[tuple[Payment, PaymentProblem], ...] = ()
 
     @property
     def duplicate(self) -> bool:
@@ -163,7 +173,7 @@ class _Effect:
     def consumes_key(self) -> bool:
         # Only what was acted on is "applied once"; a mismatch or an unknown payment may
         # be replayed once the shop fixed its side.
-        return self.outcome in ("applied", "decided", "recorded")
+        return self.outcome in ("applied", "decided", "recorded", "payment_duplicate")
 
 
 def _key_text(key: tuple[str, str, str]) -> str:
@@ -291,6 +301,7 @@ class Inbox:
                     current = unit.payment
                 record = self._finish(conn, record_id, key, effect, current)
                 changes = tuple(unit.changes) if unit is not None else ()
+                problems = tuple(unit.problems) if unit is not None else ()
         except sa.exc.IntegrityError:
             # A concurrent delivery of the same notification inserted the key first
             # (possible only where no payment row was there to lock).
@@ -303,7 +314,7 @@ class Inbox:
                 effect = _Effect("duplicate", code=int(stored))
                 record = self._finish(conn, record_id, key, effect, payment)
             return Applied(record, effect.code, payment)
-        return Applied(record, effect.code, current, changes, effect.refunded)
+        return Applied(record, effect.code, current, changes, effect.refunded, problems)
 
     @contextmanager
     def _transaction(
@@ -351,11 +362,20 @@ class Inbox:
             return _Effect("unknown_payment", error=f"no payment for invoice {n.invoice_id!r}"
                            f" / transaction {n.transaction_id}")
         partial = n.type in (T.CONFIRM, T.REFUND, T.CANCEL)
-        mismatch = payment_mismatch(n, payment, partial=partial)
+        mismatch = payment_mismatch(n, payment, partial=partial,
+                                    status=n.status if n.type is T.PAY else None)
         if mismatch is not None:
-            what = "account" if mismatch is CheckCode.INVALID_ACCOUNT_ID else "amount/currency"
-            return _Effect("mismatch", error=f"{n.type.value}: another {what} than payment "
-                                             f"{payment.id}")
+            what = {CheckCode.INVALID_ACCOUNT_ID: "account",
+                    CheckCode.INVALID_AMOUNT: "amount/currency"}.get(mismatch, "scheme")
+            error = f"{n.type.value}: another {what} than payment {payment.id}" + (
+                f" (Status={n.status}, {payment.scheme} payment)" if what == "scheme" else "")
+            if n.type is T.PAY and n.transaction_id is not None:
+                # Money moved on our invoice, but not as the payment says: the shop sees it.
+                unit.record_problem("mismatch", transaction_id=n.transaction_id,
+                                    amount=n.amount, currency=n.currency,
+                                    detail=f"{error} (Pay {n.transaction_id}, {n.amount} "
+                                           f"{n.currency}, Status {n.status})")
+            return _Effect("mismatch", error=error)
         handler = _HANDLERS[n.type]
         return handler(unit, n)
 
@@ -398,23 +418,23 @@ def _settle_lost_calls(unit: Unit) -> None:
 
 def _pay(unit: Unit, n: Notification) -> _Effect:
     payment = unit.payment
-    # The payment's scheme decides what Pay means; its Status (Completed for one
-    # stage, Authorized for two, docs/gateway.md §5.4) must agree, or it is not this
-    # payment's Pay: a one-stage payment is never left merely held, nor the reverse.
+    # The payment's scheme decides what Pay means (its Status was held to it by the
+    # settlement rule, docs/gateway.md §5.4).
     target = S.AUTHORIZED if payment.scheme == "auth" else S.SUCCEEDED
-    expected = "authorized" if target is S.AUTHORIZED else "completed"
-    if n.status and n.status.lower() != expected:
-        return _Effect("mismatch", error=f"Pay with Status={n.status} for {payment.scheme} "
-                                         f"payment {payment.id}")
     if payment.status in _PAID:
         if payment.gateway_transaction_id not in (None, n.transaction_id):
-            unit.note(f"Pay notification for another transaction {n.transaction_id}")
-            return _Effect("applied", error=f"payment {payment.id} was already paid by "
-                                            f"transaction {payment.gateway_transaction_id}")
+            # A widget open in two tabs, paid twice: the payer is owed one back.
+            error = (f"payment {payment.id} was already paid by transaction "
+                     f"{payment.gateway_transaction_id}; {n.transaction_id} is a second charge")
+            unit.record_problem("duplicate", transaction_id=n.transaction_id,
+                                amount=n.amount, currency=n.currency, detail=error)
+            return _Effect("payment_duplicate", error=error)
         return _Effect("recorded")  # the page (or an earlier notification) got there first
     if payment.status is S.CANCELLED:
-        unit.note(f"Pay notification {n.transaction_id} for a cancelled payment")
-        return _Effect("applied", error=f"payment {payment.id} is cancelled")
+        error = f"payment {payment.id} is cancelled; Pay {n.transaction_id} took the money"
+        unit.record_problem("paid_after_cancel", transaction_id=n.transaction_id,
+                            amount=n.amount, currency=n.currency, detail=error)
+        return _Effect("applied", error=error)
     if payment.status in (S.CREATED, S.FAILED):
         unit.transition(S.PROCESSING, note="Pay notification: paid at the gateway")
     unit.transition(target, note=f"Pay notification {n.transaction_id}", reason_code=None,
@@ -432,8 +452,13 @@ def _fail(unit: Unit, n: Notification) -> _Effect:
         return _Effect("applied")
     if payment.status is S.FAILED:
         return _Effect("recorded")
-    if payment.status in (S.PROCESSING, S.UNKNOWN) and (
-            payment.gateway_transaction_id == n.transaction_id):
+    earlier = (payment.gateway_transaction_id == n.transaction_id
+               if payment.status in (S.PROCESSING, S.UNKNOWN)
+               # The live challenge is the payment's transaction: a Fail of another one
+               # is an abandoned challenge's (the gateway gives up on it later).
+               else payment.status is S.AWAITING_3DS
+               and payment.gateway_transaction_id != n.transaction_id)
+    if earlier:
         # The payer is already trying again (its answer may be lost: unknown); this is
         # the earlier attempt's decline, which says nothing of the new charge.
         unit.note(f"Fail notification {n.transaction_id} ({reason}) of an earlier attempt")
@@ -493,26 +518,27 @@ def _refund(unit: Unit, n: Notification) -> _Effect:
     if other is not None:
         return other
     assert n.amount is not None  # payment_mismatch refused a notification without one
-    refunds = [a for a in unit.attempts() if a.operation == "refund"]
-    if any(a.gateway_transaction_id == n.transaction_id for a in refunds):
-        return _Effect("recorded")  # our own refund call, already counted
-    if any(a.outcome in ("pending", "unknown") for a in refunds):
-        return _Effect("deferred", error="a refund call of ours is in flight or unknown; "
-                                         "its answer or reconcile counts it")
+    assert n.transaction_id is not None  # the key of every card notification
+    if unit.refund_counted(n.transaction_id):
+        return _Effect("recorded")  # our refund call's answer, or a lookup, counted it
+    if any(a.operation == "refund" and a.outcome in ("pending", "unknown")
+           for a in unit.attempts()):
+        # It may be our own call's refund, whose transaction we learn only from the
+        # answer: count it now and the answer would count it again. Answered non-zero,
+        # it comes again (docs/gateway.md §5.1) once the call has ended and the
+        # refunds table tells ours from a back office's.
+        return _Effect("deferred", code=int(REJECT_CODE),
+                       error="a refund call of ours is in flight or unknown; deliver again")
     payment = unit.payment
     if payment.status is not S.SUCCEEDED:
         unit.note(f"Refund notification {n.transaction_id} in status {payment.status.value}")
         return _Effect("applied", error=f"Refund for payment {payment.id} in status "
                                         f"{payment.status.value}")
-    total = payment.refunded_amount + n.amount
-    if total > payment.amount:
-        return _Effect("mismatch", error=f"refunds of {total} exceed payment {payment.id}")
-    note = f"Refund notification {n.transaction_id}: {n.amount} refunded"
-    if total == payment.amount:
-        unit.transition(S.REFUNDED, note=note, refunded_amount=total)
-    else:
-        unit.update(refunded_amount=total)
-        unit.note(note)
+    try:
+        unit.count_refund(n.transaction_id, n.amount, source="notification",
+                          note=f"Refund notification {n.transaction_id}: {n.amount} refunded")
+    except PaymentConflictError as exc:
+        return _Effect("mismatch", error=exc.message)
     return _Effect("applied", refunded=n.amount)
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "notification_keys",
     "notifications",
     "payments",
+    "problems",
+    "refunds",
 ]
 
 #: Names of constraints and indexes, so that migrations and models spell them alike.
@@ -195,4 +197,47 @@ notification_keys = sa.Table(
     ),
     sa.Column("code", sa.Integer, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+#: One row per refund transaction counted in a payment's ``refunded_amount``, whoever
+#: told us first (our refund call's answer, a Refund notification, a lookup of the
+#: gateway's list). The primary key is the refund's gateway transaction, so a refund is
+#: counted once however many of those report it.
+refunds = sa.Table(
+    "checkout_payment_refunds",
+    metadata,
+    sa.Column("transaction_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column(
+        "payment_id", sa.String(40),
+        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), nullable=False, index=True,
+    ),
+    # NULL only for refunds counted before this table existed (see migration 0003).
+    sa.Column("amount", AMOUNT),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: Money the ledger saw move but could not settle a payment with: a second charge on
+#: one invoice (``duplicate``), a transaction whose amount, currency, account or scheme
+#: is not the payment's (``mismatch``), a charge after the shop cancelled the payment
+#: (``paid_after_cancel``). The shop decides (refund, ship...); ``flask checkout
+#: payments --problems`` lists them. Unique per payment, kind and transaction, so a
+#: lookup repeated every reconcile run records a problem once.
+problems = sa.Table(
+    "checkout_payment_problems",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "payment_id", sa.String(40),
+        sa.ForeignKey("checkout_payments.id", ondelete="CASCADE"), nullable=False, index=True,
+    ),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("gateway_transaction_id", sa.BigInteger),
+    sa.Column("amount", AMOUNT),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # Named here: the convention's name would pass PostgreSQL's 63 characters.
+    sa.UniqueConstraint("payment_id", "kind", "gateway_transaction_id",
+                        name="uq_checkout_payment_problems_once"),
 )

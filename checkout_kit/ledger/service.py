@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
@@ -34,14 +34,17 @@ from ..errors import (
     InvalidTransitionError,
     PaymentConflictError,
     PaymentDeclined,
+    PaymentExpiredError,
     RequestRejectedError,
     ThreeDSError,
     UnknownOutcomeError,
 )
 from ..models import ThreeDSChallenge, Transaction, TransactionStatus
 from ..money import parse_amount
+from ..notifications import CheckCode
+from ..webhooks import settlement_mismatch
 from .states import PENDING, PaymentStatus, can_transition
-from .store import Ledger, Payment, PaymentAttempt, Unit
+from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit
 
 if TYPE_CHECKING:
     from ..client import CloudPaymentsClient
@@ -57,6 +60,7 @@ OutcomeKind = Literal[
 ]
 
 ChangeHook = Callable[[Payment, PaymentStatus, PaymentStatus], None]
+ProblemHook = Callable[[Payment, PaymentProblem], None]
 
 #: The gateway's transaction status -> the ledger status it means.
 _FROM_GATEWAY: Final[dict[str, PaymentStatus]] = {
@@ -79,6 +83,10 @@ _STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
     S.AWAITING_3DS: "in_progress",
 }
 
+#: Statuses in which the payer's money is taken or held.
+_PAID: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED})
+#: The gateway statuses of a transaction that took or holds money.
+_MONEY_MOVED: Final = frozenset({TransactionStatus.COMPLETED, TransactionStatus.AUTHORIZED})
 #: Statuses :meth:`PaymentService.refresh` always asks the gateway about.
 _ASKED: Final = frozenset({S.CREATED, S.FAILED, S.UNKNOWN, S.AWAITING_3DS, S.AUTHORIZED})
 #: Attempt operations that start a new payment at the gateway (the scheme's call).
@@ -141,9 +149,16 @@ class PaymentService:
     attempt older than this is taken to belong to a worker that died; a payment the
     gateway has never heard of is settled ``failed`` only once its last attempt is
     this old (the gateway may still be working on a call we gave up on); a 3-D Secure
-    challenge this old may be given up for a new attempt. The default, 5 minutes, is
-    the gateway's own response timeout (docs/gateway.md §3.1): a call older than that
-    has ended at the gateway, one way or the other.
+    challenge this old may be given up for a new attempt. It must exceed the client's
+    worst-case call (:attr:`CloudPaymentsClient.worst_case_seconds`: every attempt's
+    timeout and every wait before a retry), or a live worker's call would be taken
+    over and its answer would come after the takeover
+    (:class:`~checkout_kit.errors.InvalidRequestError` otherwise). The default, 10
+    minutes, is twice the gateway's own response timeout (docs/gateway.md §3.1) and
+    above the client's defaults (5 minutes at worst).
+    ``on_problem(payment, problem)`` is called after commit for each
+    :class:`~checkout_kit.ledger.store.PaymentProblem` recorded (a second charge, a
+    transaction that does not match the payment).
     """
 
     def __init__(
@@ -153,14 +168,22 @@ class PaymentService:
         *,
         clock: Callable[[], datetime] | None = None,
         on_change: ChangeHook | None = None,
-        stale_after: timedelta = timedelta(minutes=5),
+        stale_after: timedelta = timedelta(minutes=10),
+        on_problem: ProblemHook | None = None,
     ) -> None:
         if stale_after <= timedelta(0):
             raise InvalidRequestError("stale_after must be positive", "stale_after")
+        worst = timedelta(seconds=client.worst_case_seconds)
+        if stale_after <= worst:
+            raise InvalidRequestError(
+                f"stale_after ({stale_after}) must exceed the client's worst-case call "
+                f"({worst}: timeout x (retries + 1) plus the waits before retries)",
+                "stale_after")
         self.ledger = ledger
         self.client = client
         self._clock = clock or ledger.now
         self._on_change = on_change
+        self._on_problem = on_problem
         self.stale_after = stale_after
 
     def __repr__(self) -> str:
@@ -212,6 +235,9 @@ class PaymentService:
         never charges. A payment waiting for 3-D Secure answers ``in_progress`` too,
         until its challenge is ``stale_after`` old: then the payer may pay again. The
         amount, currency and invoice come from the ledger.
+        A payment past its ``expires_at`` raises
+        :class:`~checkout_kit.errors.PaymentExpiredError` and is not charged (the Check
+        notification, which would refuse it at the gateway, may not be configured).
         A cancelled payment raises
         :class:`~checkout_kit.errors.InvalidTransitionError`. Gateway errors other than
         a decline or an unknown outcome (credentials refused, request rejected, no
@@ -233,6 +259,9 @@ class PaymentService:
                 # processing / awaiting_3ds: another request holds it; unknown: reconcile
                 # first; cancelled: InvalidTransitionError.
                 return _stored_outcome(payment)
+            if payment.expired(self._clock()):
+                assert payment.expires_at is not None
+                raise PaymentExpiredError(payment.id, payment.expires_at)
             unit.transition(S.PROCESSING, note=f"{payment.scheme} sent",
                             reason_code=None, cardholder_message=None)
             attempt = unit.add_attempt(payment.scheme, amount=payment.amount)
@@ -328,6 +357,14 @@ class PaymentService:
                 payment = self._settle(unit, S.UNKNOWN, f"gateway: {result.status}",
                                        gateway_transaction_id=result.transaction_id)
                 return _stored_outcome(payment)
+            if self._mismatch(unit, result) is not None:
+                # Our call sent the ledger's amount; an answer for another one is not
+                # this payment's, and not a failure either: left unknown, recorded.
+                unit.finish_attempt(attempt, "unknown",
+                                    gateway_transaction_id=result.transaction_id,
+                                    error="the answer does not match the payment")
+                payment = self._settle(unit, S.UNKNOWN, "answer does not match the payment")
+                return _stored_outcome(payment)
             outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
             payment = self._settle(unit, status, f"gateway: {result.status}", **_tx_columns(result))
@@ -372,16 +409,53 @@ class PaymentService:
     ) -> Payment:
         """Move a claimed (``processing``) payment to ``status``. If the claim was
         taken over meanwhile (reconcile found the worker stale and settled it), the
-        payment is left as the ledger already holds it."""
-        if unit.payment.status is S.PROCESSING:
+        payment is left as the ledger already holds it, except that a success is never
+        thrown away: the payer's money was taken or held, so it settles a payment that
+        was given up as ``failed`` (or found ``unknown``), and one already paid by
+        another transaction records the second charge as a ``duplicate``."""
+        current = unit.payment
+        if current.status is S.PROCESSING:
             return unit.transition(status, note=note, **columns)
-        if unit.payment.status is status and columns:
+        tx_id = columns.get("gateway_transaction_id")
+        if status in (S.SUCCEEDED, S.AUTHORIZED):
+            return self._late_success(unit, status, note, **columns)
+        if current.status is status and columns and (
+                tx_id is None or tx_id == current.gateway_transaction_id
+                or current.status not in _PAID):
             # The gateway's notification settled it the same way while our call was
             # on its way: the answer completes the row (token, message...).
             return unit.update(**columns)
         log.warning("payment %s: answer (%s) after it was settled as %s; kept as is",
-                    unit.payment.id, status.value, unit.payment.status.value)
-        return unit.payment
+                    current.id, status.value, current.status.value)
+        return current
+
+    def _late_success(
+        self, unit: Unit, status: PaymentStatus, note: str, **columns: Any
+    ) -> Payment:
+        """A charge's success that comes after the payment left ``processing``."""
+        current = unit.payment
+        tx_id = columns.get("gateway_transaction_id")
+        if current.status in _PAID:
+            if tx_id is not None and current.gateway_transaction_id not in (None, tx_id):
+                unit.record_problem(
+                    "duplicate", transaction_id=tx_id, amount=current.amount,
+                    currency=current.currency,
+                    detail=f"a second charge {tx_id}; the payment was paid by "
+                           f"{current.gateway_transaction_id}: refund one")
+                return unit.payment
+            return unit.update(**columns) if current.status is status else current
+        if current.status is S.CANCELLED:
+            unit.record_problem(
+                "paid_after_cancel", transaction_id=tx_id, amount=current.amount,
+                currency=current.currency,
+                detail=f"charge {tx_id} succeeded after the payment was cancelled")
+            return unit.payment
+        log.warning("payment %s: a success after it was settled as %s: the success counts",
+                    current.id, current.status.value)
+        if current.status in (S.CREATED, S.FAILED):
+            unit.transition(S.PROCESSING, note="a late answer: the charge went through")
+        return unit.transition(status, note=f"{note} (late answer)", reason_code=None,
+                               cardholder_message=None, **columns)
 
     # --- after the payment ------------------------------------------------------------
 
@@ -448,12 +522,31 @@ class PaymentService:
         except BaseException as exc:
             self._after_failed(payment.id, attempt, exc, unknown_status=None)
         with self._unit(payment_id) as unit:
+            # A lookup that took the call for a dead worker's may have counted this
+            # refund already (from the gateway's list): the refunds table knows.
             unit.finish_attempt(attempt, "succeeded",
                                 gateway_transaction_id=refund.transaction_id)
-            total = unit.payment.refunded_amount + exact
-            if total == unit.payment.amount:
-                return unit.transition(S.REFUNDED, note=f"refunded {exact}", refunded_amount=total)
-            return unit.update(refunded_amount=total)
+            self._count_refund(unit, refund.transaction_id, exact, "call",
+                               f"refunded {exact}")
+            return unit.payment
+
+    @staticmethod
+    def _count_refund(unit: Unit, tx_id: int, amount: Decimal, source: str, note: str) -> None:
+        """Count a refund the gateway made; one that cannot fit the payment (the
+        ledger's refunds and the gateway's disagree) is recorded as a problem, never an
+        error after the money moved."""
+        if unit.payment.status is not S.SUCCEEDED:
+            if not unit.refund_counted(tx_id):
+                unit.record_problem("mismatch", transaction_id=tx_id, amount=amount,
+                                    currency=unit.payment.currency,
+                                    detail=f"refund {tx_id} of {amount} in status "
+                                           f"{unit.payment.status.value}")
+            return
+        try:
+            unit.count_refund(tx_id, amount, source=source, note=note)
+        except PaymentConflictError as exc:
+            unit.record_problem("mismatch", transaction_id=tx_id, amount=amount,
+                                currency=unit.payment.currency, detail=exc.message)
 
     def _after_done(
         self, payment_id: str, attempt: PaymentAttempt, target: PaymentStatus, note: str,
@@ -548,12 +641,12 @@ class PaymentService:
             # one from before our charge that the gateway may not have taken yet.
             # Either way it can wait until the charge has ended at the gateway.
             return payment
-        refunded = self._refunded_total(payment, tx) if any(
+        refunds = self._gateway_refunds(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
             if unit.payment.version != payment.version or unit.attempts() != attempts:
                 return unit.payment  # someone acted while we asked: theirs is newer
-            current = self._settle_from(unit, tx, refunded, stale)
+            current = self._settle_from(unit, tx, refunds, stale)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
                     unit.finish_attempt(attempt, "reconciled")
@@ -563,16 +656,51 @@ class PaymentService:
         """Whether the last attempt is older than ``stale_after`` (or there is none)."""
         return not attempts or self._clock() - attempts[-1].created_at >= self.stale_after
 
+    def _mismatch(self, unit: Unit, tx: Transaction) -> CheckCode | None:
+        """Apply the one settlement rule (webhooks.settlement_mismatch) to ``tx``; a
+        transaction that does not match is recorded (once) and signalled."""
+        payment = unit.payment
+        expected = payment
+        # The payment's own hold (its transaction, not one found by invoice) may be
+        # captured in part, as a Confirm notification says (docs/gateway.md §5.4).
+        capture = payment.scheme == "auth" and payment.status in (
+            S.AUTHORIZED, S.UNKNOWN, S.SUCCEEDED, S.REFUNDED) and (
+            tx.transaction_id == payment.gateway_transaction_id)
+        partial = capture
+        confirming = _confirming(unit)
+        if confirming is not None and str(tx.status) == TransactionStatus.COMPLETED:
+            # Our own confirm call: the amount it asked for, exactly.
+            expected, partial = replace(payment, amount=confirming), False
+        code = settlement_mismatch(
+            expected, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
+            status=None if tx.status is None else str(tx.status), partial=partial,
+            capture=capture)
+        if code is None:
+            return None
+        unit.record_problem(
+            "mismatch", transaction_id=tx.transaction_id, amount=tx.amount,
+            currency=tx.currency,
+            detail=f"transaction {tx.transaction_id} ({tx.status}, {tx.amount} "
+                   f"{tx.currency}) is not this payment's ({expected.amount} "
+                   f"{payment.currency}, {payment.scheme}): check code {int(code)}")
+        log.warning("payment %s: transaction %s does not match it (code %d); not settled",
+                    payment.id, tx.transaction_id, int(code))
+        return code
+
     def _settle_from(
-        self, unit: Unit, tx: Transaction | None, refunded: Decimal | None, stale: bool
+        self, unit: Unit, tx: Transaction | None,
+        refunds: list[tuple[int, Decimal]] | None, stale: bool,
     ) -> Payment:
         """Bring the locked payment in line with the gateway's transaction ``tx`` and
-        its ``refunded`` total (``None``: not asked)."""
+        its refund operations ``refunds`` (``None``: not asked). A transaction that
+        does not match the payment settles nothing."""
         current = unit.payment
         if tx is None:
             if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
+        if self._mismatch(unit, tx) is not None:
+            return unit.payment
         target = _FROM_GATEWAY.get(str(tx.status))
         if current.status in (S.CREATED, S.FAILED) and target is not None:
             # Paid (or tried again) between the payer's browser and the gateway (the
@@ -581,8 +709,12 @@ class PaymentService:
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
-        if target is S.SUCCEEDED and captured and 0 < tx.amount <= current.amount:
-            columns["amount"] = tx.amount  # captured in part: what was taken is the amount
+        if target is S.SUCCEEDED and captured:
+            # A capture of the payment's own hold (the rule above allowed no other):
+            # by our confirm call, the amount it asked for; else the capture made in the
+            # back office, as its Confirm notification would say.
+            confirming = _confirming(unit)
+            columns["amount"] = tx.amount if confirming is None else confirming
         if target is S.FAILED:
             columns.update(reason_code=int(tx.reason_code or 0) or None,
                            cardholder_message=tx.cardholder_message)
@@ -590,14 +722,12 @@ class PaymentService:
                 current.status, target):
             current = unit.transition(target, note=f"reconciled: gateway says {tx.status}",
                                       **columns)
-        if refunded is not None and current.status is S.SUCCEEDED:
-            total = min(refunded, current.amount)
-            if total == current.amount:
-                current = unit.transition(S.REFUNDED, note="reconciled: refunded in full",
-                                          refunded_amount=total)
-            elif total != current.refunded_amount:
-                current = unit.update(refunded_amount=total)
-        return current
+        for refund_id, amount in refunds or ():
+            if unit.payment.status is not S.SUCCEEDED:
+                break
+            self._count_refund(unit, refund_id, amount, "lookup",
+                               f"reconciled: refund {refund_id} of {amount}")
+        return unit.payment
 
     def reconcile(self) -> list[Payment]:
         """:meth:`refresh` every payment that is ``unknown``, ``processing`` or
@@ -617,8 +747,9 @@ class PaymentService:
     ) -> tuple[Transaction | None, bool]:
         """The gateway's record of the payment's latest attempt, and whether it was
         found by invoice. ``None``: the gateway has none, or only a transaction this
-        payment already had before (an earlier attempt's, or the one a ``failed``
-        payment ended with), which tells nothing about the latest attempt.
+        payment already had before (an earlier attempt's decline or challenge, or the
+        one a ``failed`` payment ended with), which tells nothing about the latest
+        attempt. A transaction that took or holds money is returned even so.
 
         By transaction id when the latest attempt has one; else the invoice's latest
         operation (``/payments/find``, docs/gateway.md §3.5)."""
@@ -630,39 +761,45 @@ class PaymentService:
         except RequestRejectedError:
             # find answers Success:false, "Not found" when the invoice has no payment.
             return None, True
-        return (None if tx.transaction_id in superseded else tx), True
+        if tx.transaction_id in superseded and str(tx.status) not in _MONEY_MOVED:
+            # An earlier attempt's decline or abandoned challenge. A success is never
+            # superseded: it is money taken (a late answer we gave up on, a charge in a
+            # second tab), and it settles the payment or is recorded as a duplicate.
+            return None, True
+        return tx, True
 
-    def _refunded_total(self, payment: Payment, tx: Transaction | None) -> Decimal | None:
-        """What the gateway has refunded of the payment: every completed refund
-        operation that points at its transaction (``None``: it cannot be told now).
+    def _gateway_refunds(
+        self, payment: Payment, tx: Transaction | None
+    ) -> list[tuple[int, Decimal]] | None:
+        """The gateway's completed refund operations of the payment, ``(transaction,
+        amount)`` each (``None``: nothing to ask, or it cannot be told now).
 
-        The ledger is asked first: with no refund call of ours in flight or unknown, its
-        ``refunded_amount`` already counts every refund it made and every Refund
-        notification applied, and the gateway is not asked. Otherwise, since
+        Asked only while a refund call of ours is in flight or unknown: otherwise every
+        refund is already counted (our calls' answers, Refund notifications). Since
         ``/v2/payments/find`` answers only the latest operation of an invoice
-        (docs/gateway.md §3.5), the refunds are read from ``/v2/payments/list``, page by
-        page, from the payment to now (plus a margin for the two clocks and the list's
-        whole seconds; a year at most), stopping once they add up to the payment."""
+        (docs/gateway.md §3.5), they are read from ``/v2/payments/list``, page by page,
+        from the payment to now (plus a margin for the two clocks and the list's whole
+        seconds; a year at most), stopping once they add up to the payment. Which of
+        them the ledger counted already, the refunds table says."""
         if not any(a.operation == "refund" and a.outcome in ("pending", "unknown")
                    for a in self.ledger.attempts(payment.id)):
-            return payment.refunded_amount
+            return None
         if tx is None or tx.created_at is None:
             return None  # no payment at the gateway, or one we cannot place in time
         start = tx.created_at
         # Our clock may trail the gateway's: never ask for less than the margin.
         margin = timedelta(hours=1)
         end = min(start + _REFUND_WINDOW, max(self._clock(), start) + margin)
-        refunded, page = Decimal(0), 1
+        found: list[tuple[int, Decimal]] = []
+        page = 1
         while True:
             rows = self.client.list_payments_v2(start, end, page=page)
-            refunded += sum(
-                (op.amount for op in rows
-                 if op.original_transaction_id == tx.transaction_id
-                 and op.status == TransactionStatus.COMPLETED),
-                Decimal(0),
-            )
-            if len(rows) < _LIST_PAGE_SIZE or refunded >= tx.amount:
-                return refunded
+            found += [(op.transaction_id, op.amount) for op in rows
+                      if op.original_transaction_id == tx.transaction_id
+                      and op.status == TransactionStatus.COMPLETED]
+            if len(rows) < _LIST_PAGE_SIZE or sum(
+                    (amount for _, amount in found), Decimal(0)) >= tx.amount:
+                return found
             page += 1
 
     # --- hooks ------------------------------------------------------------------------
@@ -683,17 +820,24 @@ class PaymentService:
 
     @contextmanager
     def _unit(self, payment_id: str) -> Iterator[Unit]:
-        """:meth:`Ledger.update`, then the ``on_change`` hooks once it committed."""
+        """:meth:`Ledger.update`, then the ``on_change`` and ``on_problem`` hooks once
+        it committed."""
         with self.ledger.update(payment_id) as unit:
             yield unit
-        if self._on_change is None:
-            return
-        for payment, old, new in unit.changes:
-            try:
-                self._on_change(payment, old, new)
-            except Exception:
-                log.exception("on_change hook failed for payment %s (%s -> %s)",
-                              payment.id, old.value, new.value)
+        if self._on_change is not None:
+            for payment, old, new in unit.changes:
+                try:
+                    self._on_change(payment, old, new)
+                except Exception:
+                    log.exception("on_change hook failed for payment %s (%s -> %s)",
+                                  payment.id, old.value, new.value)
+        if self._on_problem is not None:
+            for payment, problem in unit.problems:
+                try:
+                    self._on_problem(payment, problem)
+                except Exception:
+                    log.exception("on_problem hook failed for payment %s (%s)",
+                                  payment.id, problem.kind)
 
 
 def _latest_transaction(
@@ -723,6 +867,13 @@ def _latest_transaction(
     ours = [a.gateway_transaction_id for a in attempts[starts[-1]:]
             if a.gateway_transaction_id is not None]
     return (ours[-1] if ours else None), frozenset(known - set(ours))
+
+
+def _confirming(unit: Unit) -> Decimal | None:
+    """The amount of the locked payment's confirm call whose answer we lack, if any."""
+    amounts = [a.amount for a in unit.attempts() if a.operation == "confirm"
+               and a.outcome in ("pending", "unknown")]
+    return amounts[-1] if amounts else None
 
 
 def _tx_columns(tx: Transaction) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from .. import jsoncodec
 from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundError
 from ..models import mask_token
-from ..money import minor_units, parse_amount
+from ..money import MAX_AMOUNT, minor_units, parse_amount
 from ..urls import url_problem
-from .schema import attempts, events, lookups, payments
+from .schema import attempts, events, lookups, payments, problems, refunds
 from .states import PaymentStatus, check_transition
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Payment",
     "PaymentAttempt",
     "PaymentEvent",
+    "PaymentProblem",
     "Unit",
     "create_ledger_engine",
     "mask_email",
@@ -93,6 +94,11 @@ class Payment:
     updated_at: datetime
     version: int
     expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether ``expires_at`` has come at ``now``: the payment is not charged any
+        more (by our calls; the gateway refuses it only where Check is configured)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     @property
     def refundable_amount(self) -> Decimal:
@@ -154,6 +160,23 @@ class PaymentEvent:
     old_status: PaymentStatus | None
     new_status: PaymentStatus
     note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PaymentProblem:
+    """Money the ledger saw move but did not settle the payment with (see
+    :data:`~checkout_kit.ledger.schema.problems`): ``kind`` is ``duplicate`` (a second
+    charge on the invoice: refund it), ``mismatch`` (another amount, currency, account
+    or scheme than the payment's) or ``paid_after_cancel``."""
+
+    id: int
+    payment_id: str
+    kind: str
+    gateway_transaction_id: int | None
+    amount: Decimal | None
+    currency: str | None
+    detail: str | None
     created_at: datetime
 
 
@@ -236,6 +259,8 @@ class Unit:
         self._conn = conn
         self.payment = payment
         self.changes: list[tuple[Payment, PaymentStatus, PaymentStatus]] = []
+        #: problems recorded in this unit (a repeat of one recorded before is not)
+        self.problems: list[tuple[Payment, PaymentProblem]] = []
 
     def transition(
         self, new: PaymentStatus | str, *, note: str | None = None, **changes: Any
@@ -265,6 +290,65 @@ class Unit:
             payment_id=self.payment.id, old_status=status, new_status=status,
             note=text, created_at=self._ledger.now(),
         ))
+
+    def record_problem(
+        self, kind: str, *, transaction_id: int | None, amount: Decimal | None,
+        currency: str | None, detail: str,
+    ) -> PaymentProblem | None:
+        """Record money that moved without settling the payment, once per ``(kind,
+        transaction)``, with a history note; ``None`` when it was recorded before."""
+        found = self._conn.execute(sa.select(problems.c.id).where(
+            problems.c.payment_id == self.payment.id, problems.c.kind == kind,
+            problems.c.gateway_transaction_id == transaction_id)).first()
+        if found is not None:
+            return None
+        # What a notification claims is kept only where the columns can hold it: a
+        # forged-looking amount or currency must not turn a record into a 500.
+        fits = amount is not None and amount.is_finite() and abs(amount) <= MAX_AMOUNT and (
+            amount == amount.quantize(Decimal("0.01")))
+        values: dict[str, Any] = {
+            "payment_id": self.payment.id, "kind": kind,
+            "gateway_transaction_id": transaction_id, "amount": amount if fits else None,
+            "currency": currency if currency and len(currency) <= 3 else None,
+            "detail": detail.replace("\x00", "")[:2000], "created_at": self._ledger.now()}
+        new_id = self._conn.execute(problems.insert().values(**values)).inserted_primary_key
+        assert new_id is not None
+        self.note(f"{kind}: {detail}")
+        problem = PaymentProblem(id=int(new_id[0]), **values)
+        self.problems.append((self.payment, problem))
+        return problem
+
+    def refund_counted(self, transaction_id: int) -> bool:
+        """Whether the refund transaction is already in ``refunded_amount``."""
+        return self._conn.execute(sa.select(refunds.c.payment_id).where(
+            refunds.c.transaction_id == transaction_id)).first() is not None
+
+    def count_refund(
+        self, transaction_id: int, amount: Decimal, *, source: str, note: str
+    ) -> bool:
+        """Add one refund of the locked ``succeeded`` payment to ``refunded_amount``
+        (``refunded`` once it is all), unless that refund transaction was counted
+        before, by whichever path: the refunds table's key is the transaction, so a
+        refund reported by our call's answer, a notification and a lookup counts once.
+        Returns whether it was counted now. More than is left raises
+        :class:`~checkout_kit.errors.PaymentConflictError`, before anything changed."""
+        if self.refund_counted(transaction_id):
+            return False
+        payment = self.payment
+        total = payment.refunded_amount + amount
+        if amount <= 0 or total > payment.amount:
+            raise PaymentConflictError(
+                f"a refund of {amount} would make {total} refunded of {payment.amount}",
+                payment.id)
+        self._conn.execute(refunds.insert().values(
+            transaction_id=transaction_id, payment_id=payment.id, amount=amount,
+            source=source, created_at=self._ledger.now()))
+        if total == payment.amount:
+            self.transition(PaymentStatus.REFUNDED, note=note, refunded_amount=total)
+        else:
+            self.update(refunded_amount=total)
+            self.note(note)
+        return True
 
     @property
     def connection(self) -> Connection:
@@ -308,15 +392,22 @@ class Unit:
         return PaymentAttempt(id=new_id[0], gateway_transaction_id=None, reason_code=None,
                               error=None, finished_at=None, **values)
 
-    def finish_attempt(self, attempt: PaymentAttempt, outcome: str, **result: Any) -> None:
-        """Record a call's outcome (``gateway_transaction_id``, ``reason_code``, ``error``)."""
+    def finish_attempt(self, attempt: PaymentAttempt, outcome: str, **result: Any) -> bool:
+        """Record a call's outcome (``gateway_transaction_id``, ``reason_code``, ``error``).
+
+        Only an open attempt (``pending`` or ``unknown``) is finished: one a lookup
+        already settled (``reconciled``) or answered keeps its outcome, so that a late
+        answer cannot finish it, and count its money, a second time. Returns whether it
+        was finished now."""
         bad = set(result) - _ATTEMPT_RESULT
         if bad:
             raise TypeError(f"not an attempt result: {', '.join(sorted(bad))}")
-        self._conn.execute(
-            attempts.update().where(attempts.c.id == attempt.id)
+        done = self._conn.execute(
+            attempts.update()
+            .where(attempts.c.id == attempt.id, attempts.c.outcome.in_(("pending", "unknown")))
             .values(outcome=outcome, finished_at=self._ledger.now(), **result)
         )
+        return bool(done.rowcount)
 
     def attempts(self, *, outcome: str | None = None) -> list[PaymentAttempt]:
         """This payment's attempts (optionally with one outcome), oldest first."""
@@ -544,6 +635,16 @@ class Ledger:
                 sa.select(events).where(events.c.payment_id == payment_id).order_by(events.c.id)
             ).mappings().all()
         return [_event(row) for row in rows]
+
+    def problems(self, payment_id: str | None = None, *, limit: int = 1000) -> list[PaymentProblem]:
+        """Recorded problems (duplicates, mismatches...), newest first; of one payment
+        or of all."""
+        query = sa.select(problems).order_by(problems.c.id.desc()).limit(limit)
+        if payment_id is not None:
+            query = query.where(problems.c.payment_id == payment_id)
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [PaymentProblem(**dict(row)) for row in rows]
 
     def attempts(self, payment_id: str) -> list[PaymentAttempt]:
         """The payment's gateway calls, oldest first."""

@@ -1,7 +1,8 @@
 """``flask checkout …``: the shop's API on the command line.
 
 ``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
-``reconcile``, ``payments`` (the ledger, with ``--history``), ``db upgrade`` and
+``reconcile``, ``payments`` (the ledger, with ``--history``; ``--problems``: second
+charges to refund, transactions that do not match), ``db upgrade`` and
 ``notifications configure|list|replay``.
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import money
-from ..errors import CheckoutKitError
+from ..errors import CheckoutKitError, MoneyError
 
 __all__ = ["checkout_group"]
 
@@ -133,20 +134,48 @@ def reconcile_command(as_json: bool) -> None:
 @click.option("--status", help="Only payments in this status.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--history", is_flag=True, help="Also print each payment's status history.")
+@click.option("--problems", is_flag=True,
+              help="Only payments with a problem (a second charge to refund, a transaction "
+                   "that does not match), each followed by its problems.")
 @_json_option
-def payments_command(status: str | None, limit: int, history: bool, as_json: bool) -> None:
+def payments_command(status: str | None, limit: int, history: bool, problems: bool,
+                     as_json: bool) -> None:
     """List the ledger's payments, newest first."""
     from .extension import state
 
     with _errors():
         kit = state()
-        for payment in kit.ledger.list_payments(status=status, limit=limit):
+        listed = kit.ledger.list_payments(status=status, limit=limit)
+        found: dict[str, list[Any]] = {}
+        if problems:
+            for problem in kit.ledger.problems(limit=10_000):
+                found.setdefault(problem.payment_id, []).append(problem)
+            wanted = {str(status)} if status else None
+            listed = [p for p in (kit.ledger.get(pid) for pid in found)
+                      if wanted is None or str(p.status) in wanted][:limit]
+        for payment in listed:
             _show(payment, as_json)
+            for problem in reversed(found.get(payment.id, [])):
+                line = _problem(problem)
+                click.echo(json.dumps(line, ensure_ascii=False) if as_json
+                           else "    " + "  ".join(f"{k}={v}" for k, v in line.items()))
             if history:
                 for event in kit.ledger.history(payment.id):
                     line = _event(event)
                     click.echo(json.dumps(line, ensure_ascii=False) if as_json
                                else "    " + "  ".join(f"{k}={v}" for k, v in line.items()))
+
+
+def _problem(problem: Any) -> dict[str, Any]:
+    amount = None if problem.amount is None else str(problem.amount)
+    if amount is not None and problem.currency:
+        with suppress(MoneyError):  # a mismatch may be in a currency the shop never takes
+            amount = money.format_amount(problem.amount, problem.currency)
+    row = {"problem": problem.kind, "transaction": problem.gateway_transaction_id,
+           "amount": amount, "currency": problem.currency,
+           "created_at": problem.created_at.isoformat(timespec="seconds"),
+           "detail": problem.detail}
+    return {k: v for k, v in row.items() if v is not None}
 
 
 def _event(event: Any) -> dict[str, Any]:

@@ -20,13 +20,13 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
-from ..errors import GatewayError, PaymentNotFoundError
+from ..errors import GatewayError, InvalidRequestError, PaymentNotFoundError
 from ..ledger.inbox import Inbox
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
-from ..ledger.store import Ledger
+from ..ledger.store import Ledger, PaymentProblem
 from ..ledger.store import Payment as LedgerPayment
-from ..webhooks import CheckRule, CheckRules
+from ..webhooks import CheckRule, CheckRules, UnownedCheckRule
 from . import signals
 from .config import ConfigurationError, Settings, load_settings
 from .i18n import Catalogs
@@ -64,6 +64,8 @@ class KitState:
     checks: CheckRules
     #: sends the payment_* signal of a committed status change
     on_change: Callable[[LedgerPayment, Any, Any], None]
+    #: sends payment_duplicate / payment_mismatch and payment_problem, after commit
+    on_problem: Callable[[LedgerPayment, PaymentProblem], None]
     #: the card form's page data by language, written once (it is the same for every
     #: payment); kept here so that it lives and dies with the app
     form_data: dict[str, str] = field(default_factory=dict)
@@ -211,6 +213,14 @@ class CheckoutKit:
         rule that raises declines with 13 and is logged; it never becomes a 500."""
         return self.checks.rule(fn)
 
+    def unowned_check_rule(self, fn: UnownedCheckRule) -> UnownedCheckRule:
+        """Decorator: add a Check rule for payments the ledger does not own (no payment
+        for the ``InvoiceId``, or a subscription's charge): ``fn(notification)`` returns
+        ``None`` to accept or a :class:`~checkout_kit.notifications.CheckCode` to
+        decline. Without any, such payments are accepted (and recorded in the audit
+        log), docs/gateway.md §5.3."""
+        return self.checks.unowned_rule(fn)
+
     def init_app(self, app: Flask) -> None:
         """Check the settings, open the ledger, register the blueprint and commands.
 
@@ -244,11 +254,22 @@ class CheckoutKit:
             if signal is not None:
                 signal.send(app, payment=payment, old_status=None if old is None else str(old))
 
-        service = PaymentService(ledger, client, on_change=on_change)
+        def on_problem(payment: LedgerPayment, problem: PaymentProblem) -> None:
+            signal = signals.BY_PROBLEM.get(problem.kind)
+            if signal is not None:
+                signal.send(app, payment=payment, problem=problem)
+            signals.payment_problem.send(app, payment=payment, problem=problem)
+
+        try:
+            service = PaymentService(ledger, client, on_change=on_change,
+                                     on_problem=on_problem)
+        except InvalidRequestError as exc:
+            raise ConfigurationError("CHECKOUT_KIT_HTTP_TIMEOUT", exc.message) from None
         app.extensions[EXTENSION_KEY] = KitState(
             app=app, settings=settings, client=client, ledger=ledger, service=service,
             catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),
-            inbox=Inbox(ledger), checks=self.checks, on_change=on_change)
+            inbox=Inbox(ledger), checks=self.checks, on_change=on_change,
+            on_problem=on_problem)
 
         from .cli import checkout_group
         from .notifications import exempt_from_csrf

@@ -154,7 +154,7 @@ def _announce(kit: KitState, received: webhooks.Received, applied: Applied) -> N
     """The signals of an applied notification (its status changes, then itself)."""
     sends: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
         (kit.on_change, (p, old, new), {}) for p, old, new in applied.changes
-    ]
+    ] + [(kit.on_problem, (p, problem), {}) for p, problem in applied.problems]
     payment = applied.payment
     if applied.refunded is not None and payment is not None and not applied.changes:
         # A partial refund keeps the status: the ledger reports no change.

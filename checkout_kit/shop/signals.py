@@ -12,6 +12,16 @@ snapshot after the change) and ``old_status`` as keyword arguments::
 ``payment_refunded`` is also sent for a partial refund (the status stays
 ``succeeded``; ``payment.refunded_amount`` grows), with ``amount`` set.
 
+Money that moved without settling the payment sends a problem signal, once per
+problem, with ``payment`` and ``problem`` (a
+:class:`~checkout_kit.ledger.store.PaymentProblem`: ``kind``,
+``gateway_transaction_id``, ``amount``, ``currency``, ``detail``):
+``payment_duplicate`` for a second charge on a paid payment (a widget paid in two tabs:
+refund one), ``payment_mismatch`` for a transaction of another amount, currency,
+account or scheme on the payment's invoice (never settled), and ``payment_problem`` for
+every kind (``paid_after_cancel`` included). ``flask checkout payments --problems``
+lists them.
+
 Notifications from the gateway send ``notification_received`` and the signal of their
 type (``notification_pay``... :data:`BY_NOTIFICATION`), once per notification (never
 for a duplicate), after the ledger committed, with ``type``, ``notification`` (the
@@ -30,6 +40,7 @@ from blinker import Namespace, Signal
 
 __all__ = [
     "BY_NOTIFICATION",
+    "BY_PROBLEM",
     "BY_STATUS",
     "notification_cancel",
     "notification_check",
@@ -43,7 +54,10 @@ __all__ = [
     "payment_authorized",
     "payment_cancelled",
     "payment_created",
+    "payment_duplicate",
     "payment_failed",
+    "payment_mismatch",
+    "payment_problem",
     "payment_refunded",
     "payment_succeeded",
 ]
@@ -56,6 +70,15 @@ payment_succeeded: Signal = _signals.signal("checkout-kit.payment-succeeded")
 payment_failed: Signal = _signals.signal("checkout-kit.payment-failed")
 payment_refunded: Signal = _signals.signal("checkout-kit.payment-refunded")
 payment_cancelled: Signal = _signals.signal("checkout-kit.payment-cancelled")
+payment_duplicate: Signal = _signals.signal("checkout-kit.payment-duplicate")
+payment_mismatch: Signal = _signals.signal("checkout-kit.payment-mismatch")
+payment_problem: Signal = _signals.signal("checkout-kit.payment-problem")
+
+#: The signal of each problem kind, sent before ``payment_problem``.
+BY_PROBLEM: dict[str, Signal] = {
+    "duplicate": payment_duplicate,
+    "mismatch": payment_mismatch,
+}
 
 #: The signal a ledger status change sends (statuses without one send nothing).
 BY_STATUS: dict[str, Signal] = {

@@ -33,6 +33,7 @@ from ..errors import (
     CheckoutKitError,
     GatewayError,
     LedgerError,
+    PaymentExpiredError,
     PaymentNotFoundError,
     RequestRejectedError,
     ThreeDSError,
@@ -82,6 +83,8 @@ PROBLEMS: dict[str, str] = {
     "missing_pares": N_("The bank's answer is incomplete."),
     "conflict": N_("This payment cannot do that in its current state."),
     "gateway": N_("The payment service is unavailable. Try again in a minute."),
+    "expired": N_("The time to pay this order has run out, and nothing was charged. "
+                  "Return to the shop to order again."),
 }
 
 
@@ -154,6 +157,7 @@ def _harden(response: Response) -> Response:
 #: An error a page did not handle itself -> (problem code, HTTP status); first match.
 _ERROR_PAGES: tuple[tuple[type[CheckoutKitError], str, int], ...] = (
     (PaymentNotFoundError, "not_found", 404),
+    (PaymentExpiredError, "expired", 410),
     (LedgerError, "conflict", 409),          # a transition the payment's state forbids
     (GatewayError, "gateway", 503),          # the gateway refused or could not be reached
     (CheckoutKitError, "conflict", 400),     # ThreeDSError, MoneyError...
@@ -181,10 +185,18 @@ def pay_in(payment_id: str, mode: str) -> Response:
     return _pay_page(payment_id, mode)
 
 
+def _refuse_expired(payment: Payment) -> None:
+    # The service refuses to charge it too; the page says so before any card is typed
+    # (the widget would charge from the browser, where only Check could stop it).
+    if payment.expired(_kit().ledger.now()):
+        _problem("expired", 410)
+
+
 def _pay_page(payment_id: str, mode: str) -> Response:
     payment = _payment(payment_id)
     if str(payment.status) not in _PAYABLE:
         return _see_other(_result_url(payment.id))
+    _refuse_expired(payment)
     if mode == "widget":
         return _widget_page(payment)
     form = make_pay_form(None, session, _secret(), payment.id, email=payment.email or "")
@@ -278,6 +290,7 @@ def submit(payment_id: str) -> Response:
         return _form_problem(payment, form)
     if str(payment.status) not in _PAYABLE:
         return _see_other(_result_url(payment.id))
+    _refuse_expired(payment)
     try:
         outcome = kit.service.pay(
             payment.id, cryptogram=form.cryptogram.data.strip(),

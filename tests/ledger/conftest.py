@@ -115,12 +115,16 @@ class Recorder:
         self.fail_before: set[str] = set()
         #: path -> something to do after the sandbox answered, before we get the answer
         self.meanwhile: dict[str, Callable[[], object]] = {}
+        #: path -> something to do before the request reaches the sandbox
+        self.before: dict[str, Callable[[], object]] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         self.paths.append(path)
         self.request_ids.append(request.headers.get("X-Request-ID"))
         self.bodies.append(request.content)
+        if path in self.before:
+            self.before.pop(path)()
         if path in self.fail_before:
             raise httpx.ReadTimeout("sent, no answer", request=request)
         response = self._inner.handle_request(request)

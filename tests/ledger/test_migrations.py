@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,14 +16,12 @@ from checkout_kit.ledger.migrations import (
     downgrade,
     head_revision,
 )
-from checkout_kit.ledger.schema import metadata
+from checkout_kit.ledger.schema import metadata, notification_keys, notifications, refunds
 
 LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_payment_events",
-                 "checkout_notifications", "checkout_notification_keys"}
-
-
-#: The pending page's lookups (revision 0005_pending_lookups).
-LEDGER_TABLES |= {"checkout_payment_lookups"}
+                 "checkout_notifications", "checkout_notification_keys",
+                 "checkout_payment_refunds", "checkout_payment_problems",
+                 "checkout_payment_lookups"}
 
 
 def _diff(engine: sa.Engine) -> list[Any]:
@@ -112,5 +111,43 @@ def test_upgrade_through_a_ledgers_own_engine(db_url: str) -> None:
         upgrade(ledger.engine)
         assert current_revision(ledger.engine) == head_revision()
         assert ledger.list_payments() == []
+    finally:
+        ledger.engine.dispose()
+
+
+def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
+    # Refunds a ledger at 0002 counted (its own calls, Refund notifications) go into the
+    # refunds table, so that a later lookup or notification does not count them again.
+    upgrade(db_url, "0002")
+    ledger = Ledger(db_url)
+    try:
+        payment = ledger.create_payment(invoice_id="m-1", amount="100.00", currency="RUB",
+                                        description="refunded before 0003")
+        with ledger.update(payment.id) as unit:
+            unit.transition("processing")
+            unit.transition("succeeded", gateway_transaction_id=500)
+            call = unit.add_attempt("refund", amount=Decimal("30.00"))
+            unit.finish_attempt(call, "succeeded", gateway_transaction_id=501)
+            unit.update(refunded_amount=Decimal("50.00"))
+            conn = unit.connection
+            conn.execute(notifications.insert().values(
+                id=7, type="Refund", method="POST", body=b"", headers="{}",
+                signature_valid=True, applied=True, outcome="applied", payment_id=payment.id,
+                received_at=ledger.now()))
+            conn.execute(notification_keys.insert().values(
+                type="Refund", ident="502", qualifier="Refund", notification_id=7, code=0,
+                applied_at=ledger.now()))
+        upgrade(db_url)
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(sa.select(refunds.c.transaction_id, refunds.c.amount,
+                                          refunds.c.source)
+                                .order_by(refunds.c.transaction_id)).all()
+        assert [tuple(r) for r in rows] == [(501, Decimal("30.00"), "call"),
+                                            (502, None, "notification")]
+        with ledger.update(payment.id) as unit:
+            assert unit.refund_counted(501) and unit.refund_counted(502)
+            assert not unit.count_refund(502, Decimal("20.00"), source="notification",
+                                         note="again")
+            assert unit.payment.refunded_amount == Decimal("50.00")
     finally:
         ledger.engine.dispose()

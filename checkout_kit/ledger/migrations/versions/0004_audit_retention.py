@@ -1,7 +1,7 @@
 """Audit retention: a notification's body is masked after the retention period.
 
 Revision ID: 0004_audit_retention
-Revises: 0002
+Revises: 0003_refunds_and_problems
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_audit_retention"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_refunds_and_problems"
 branch_labels: str | None = None
 depends_on: str | None = None
 
