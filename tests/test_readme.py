@@ -61,7 +61,8 @@ def test_readme_states_the_two_commands() -> None:
     first = re.search(r"```bash\n(.*?)\n```", TEXT, re.S)
     assert first is not None and first.group(1).endswith("checkout-kit demo")
     assert f"http://127.0.0.1:{DEFAULT_PORT}/" in TEXT
-    assert re.search(r"<!-- test-command -->\n```bash\n.*pytest( -n auto --dist worksteal)?\n```", TEXT)
+    assert re.search(
+        r"<!-- test-command -->\n```bash\n.*pytest( -n auto --dist worksteal)?\n```", TEXT)
     assert "checkout-kit sandbox" in TEXT
     assert "Basic auth" in TEXT
     for image in re.findall(r'src="(docs/images/[^"]+)"', TEXT):
