@@ -239,6 +239,14 @@ def _str(model: Mapping[str, Any], key: str) -> str | None:
 
 
 def _int_value(key: str, value: object) -> int:
+    number = _any_int(key, value)
+    # The ledger keeps ids in BIGINT columns: 19 digits above 2**63 - 1 are no id.
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(f"{key} is not a 64-bit integer")
+    return number
+
+
+def _any_int(key: str, value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{key} is not an integer")
     if isinstance(value, int):

@@ -311,13 +311,21 @@ def parse_fields(
 # --------------------------------------------------------------------------- typed values
 
 
+#: The range of the ledger's BIGINT columns (a signed 64-bit integer).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _to_int(text: str) -> int:
     value = Decimal(text)
-    # An id beyond 64 bits is not the gateway's; checking the exponent first keeps
-    # ``1E9999999`` from being written out digit by digit.
+    # An id beyond 64 bits is not the gateway's (and would not fit the ledger's BIGINT
+    # columns); checking the exponent first keeps ``1E9999999`` from being written out
+    # digit by digit, the range check then refuses 19 digits above 2**63 - 1.
     if not value.is_finite() or value.adjusted() > 18 or value != value.to_integral_value():
         raise ValueError("not an integer id")
-    return int(value)
+    number = int(value)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError("not a 64-bit integer id")
+    return number
 
 
 def _to_decimal(text: str) -> Decimal:

@@ -129,6 +129,7 @@ def test_declined_transaction_carries_the_reason_row() -> None:
         ({"TestMode": "True"}, "test_mode", True),
         ({"TestMode": 0}, "test_mode", False),
         ({"TransactionId": "891510444"}, "transaction_id", 891510444),
+        ({"TransactionId": "9223372036854775807"}, "transaction_id", 2**63 - 1),
         ({"JsonData": '{"a": [1, 2.50]}'}, "json_data", {"a": [1, Decimal("2.50")]}),
         ({"JsonData": "plain text"}, "json_data", "plain text"),
         ({"JsonData": '"quoted"'}, "json_data", '"quoted"'),
@@ -168,6 +169,11 @@ def test_unknown_reason_code_gets_a_generic_row() -> None:
         {"TransactionId": Decimal("Infinity")},
         {"StatusCode": Decimal("NaN")},
         {"StatusCode": float("inf")},
+        # Ids that do not fit the ledger's BIGINT columns (2**63 - 1 is the largest).
+        {"TransactionId": 9999999999999999999},
+        {"TransactionId": "9223372036854775808"},
+        {"TransactionId": Decimal("9223372036854775808")},
+        {"OriginalTransactionId": 2**63},
     ],
 )
 def test_malformed_transaction_raises_value_error(changes: dict[str, Any]) -> None:

@@ -186,11 +186,30 @@ def test_data_objects_keep_exact_numbers() -> None:
     assert nt.parse_notification("Pay", body).data == data
 
 
-@pytest.mark.parametrize("value", ["1E9999999", "1E+19", "NaN", "Infinity", "1.5"])
+@pytest.mark.parametrize("value", [
+    "1E9999999", "1E+19", "NaN", "Infinity", "1.5",
+    # 19 digits, beyond 2**63 - 1: no gateway id, and no fit for the ledger's BIGINT
+    # (a signed notification carrying one was answered 500, not 400).
+    "9999999999999999999", "9223372036854775808", "-9223372036854775809",
+])
 def test_ids_beyond_64_bits_or_not_integers_are_malformed(value: str) -> None:
     body = f"TransactionId={value}&Amount=1.00&Currency=RUB&DateTime=2026-01-01 00:00:00".encode()
-    with pytest.raises(MalformedNotificationError):
-        nt.parse_notification(body, "Pay")
+    with pytest.raises(MalformedNotificationError) as exc:
+        nt.parse_notification("Pay", body)
+    assert exc.value.field == "TransactionId"
+
+
+@pytest.mark.parametrize("kind,wire", [
+    ("Pay", "TransactionId"), ("Refund", "PaymentTransactionId"), ("Pay", "ReasonCode"),
+])
+def test_the_largest_64_bit_id_is_taken_and_the_next_refused(kind: str, wire: str) -> None:
+    fields = {"TransactionId": "5", "PaymentTransactionId": "4", "Amount": "1.00"}
+    largest = nt.parse_notification(kind, fields | {wire: str(2**63 - 1)})
+    assert 2**63 - 1 in (largest.transaction_id, largest.payment_transaction_id,
+                         largest.reason_code)
+    with pytest.raises(MalformedNotificationError) as exc:
+        nt.parse_notification(kind, fields | {wire: str(2**63)})
+    assert exc.value.field == wire
 
 
 # --------------------------------------------------------------------------- Receipt, filled fields

@@ -129,6 +129,10 @@ def _mask_form(body: bytes) -> bytes:
 
 
 def _mask_json(body: bytes) -> bytes:
+    """The masked copy of a JSON body; empty when the body is no JSON object, or when
+    its masked copy cannot be written back (a kept number out of range, ``1e400``, or
+    text with a lone surrogate, ``"\\ud800"``: anyone can send such a body to a
+    notification route, and it must never stop a purge)."""
     try:
         parsed = jsoncodec.loads(body)
     except JSONCodecError:
@@ -145,7 +149,10 @@ def _mask_json(body: bytes) -> bytes:
             masked[name] = _masked_value(name, value)
         else:
             masked[name] = HIDDEN
-    return jsoncodec.dumps_bytes(masked)
+    try:
+        return jsoncodec.dumps_bytes(masked)
+    except (ValueError, TypeError):  # JSONCodecError (and MoneyError) are ValueErrors
+        return b""
 
 
 def mask_body(body: bytes, content_type: str | None = None) -> bytes:
