@@ -5,13 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from checkout_kit.ledger import Ledger, upgrade
 from checkout_kit.ledger.migrations import (
     VERSION_TABLE,
+    alembic_config,
     current_revision,
     downgrade,
     head_revision,
@@ -149,5 +152,60 @@ def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
             assert not unit.count_refund(502, Decimal("20.00"), source="notification",
                                          note="again")
             assert unit.payment.refunded_amount == Decimal("50.00")
+    finally:
+        ledger.engine.dispose()
+
+
+#: Every revision whose upgrade or downgrade rebuilds a table in SQLite's batch mode
+#: (copy, DROP, rename), and a child table whose rows an enforced ON DELETE CASCADE of
+#: that DROP would delete.
+BATCH_REVISIONS = [("0002", "checkout_payment_attempts"),
+                   ("0004_audit_retention", "checkout_notification_keys")]
+
+
+def _seed(ledger: Ledger) -> None:
+    payment = ledger.create_payment(invoice_id="b-1", amount="1.00", currency="RUB",
+                                    description="kept")
+    with ledger.update(payment.id) as unit:
+        unit.transition("processing")
+        unit.add_attempt("charge")
+    with ledger.engine.begin() as conn:
+        conn.execute(notifications.insert().values(
+            id=7, type="Pay", method="POST", body=b"x", headers="{}", signature_valid=True,
+            applied=True, outcome="applied", received_at=ledger.now()))
+        conn.execute(notification_keys.insert().values(
+            type="Pay", ident="1", qualifier="", notification_id=7, code=0,
+            applied_at=ledger.now()))
+
+
+def _count(ledger: Ledger, table: str) -> int:
+    with ledger.engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+@pytest.mark.parametrize(("revision", "child"), BATCH_REVISIONS)
+def test_batch_migrations_through_the_ledgers_engine_keep_the_child_rows(
+    db_url: str, revision: str, child: str
+) -> None:
+    # Regression: downgrading 0004 through Ledger(url).engine (SQLite with
+    # foreign_keys=ON) copied and dropped checkout_notifications, and the DROP's
+    # ON DELETE CASCADE emptied checkout_notification_keys: exactly-once was lost.
+    ledger = Ledger(db_url)
+    try:
+        upgrade(ledger.engine)
+        _seed(ledger)
+        below = ScriptDirectory.from_config(alembic_config()).get_revision(
+            revision).down_revision
+        # Down through the batch revision and up again: both directions rebuild it.
+        downgrade(ledger.engine, str(below))
+        assert _count(ledger, child) == 1
+        upgrade(ledger.engine)
+        assert current_revision(ledger.engine) == head_revision()
+        assert _count(ledger, child) == 1
+        if ledger.engine.dialect.name == "sqlite":
+            with ledger.engine.connect() as conn:
+                # The ledger's connections still enforce foreign keys afterwards.
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     finally:
         ledger.engine.dispose()
