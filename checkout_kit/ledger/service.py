@@ -799,8 +799,15 @@ class PaymentService:
                       and op.status == TransactionStatus.COMPLETED]
             if len(rows) < _LIST_PAGE_SIZE or sum(
                     (amount for _, amount in found), Decimal(0)) >= tx.amount:
-                return found
+                break
             page += 1
+        # A ledger upgraded from 0002 may have counted some of them without naming
+        # them (0002's lookups kept no transaction): those are marked counted first, so
+        # that only what the ledger has not counted yet is added (docs/ledger.md,
+        # "Upgrading").
+        with self.ledger.update(payment.id) as unit:
+            unit.absorb_unnamed_refunds(found)
+        return found
 
     # --- hooks ------------------------------------------------------------------------
 

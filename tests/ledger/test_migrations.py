@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from checkout_kit.ledger import Ledger, upgrade
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.errors import UnknownOutcomeError
+from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus, upgrade
 from checkout_kit.ledger.migrations import (
     VERSION_TABLE,
     alembic_config,
@@ -20,6 +23,9 @@ from checkout_kit.ledger.migrations import (
     head_revision,
 )
 from checkout_kit.ledger.schema import metadata, notification_keys, notifications, refunds
+from checkout_kit.models import Transaction
+
+from .conftest import Clock, Recorder
 
 LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_payment_events",
                  "checkout_notifications", "checkout_notification_keys",
@@ -207,5 +213,49 @@ def test_batch_migrations_through_the_ledgers_engine_keep_the_child_rows(
                 # The ledger's connections still enforce foreign keys afterwards.
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    finally:
+        ledger.engine.dispose()
+
+
+def test_0003_refunds_counted_by_0002s_lookups_are_not_counted_again(
+    db_url: str, clock: Clock, client: CloudPaymentsClient, recorder: Recorder,
+    card: Callable[[str], str],
+) -> None:
+    # Regression: at 0002 an unknown refund call was closed `reconciled` (no transaction
+    # kept) and refunded_amount set from the gateway's list, back-office refunds
+    # included. After 0003 the next unknown refund's lookup counted them all again.
+    upgrade(db_url, "0002")
+    ledger = Ledger(db_url, clock=clock)
+    try:
+        charged = client.charge("100.00", ip_address="203.0.113.7",
+                                cryptogram=card("4000 0000 0000 3055"), invoice_id="m-1")
+        assert isinstance(charged, Transaction)
+        tx = charged.transaction_id
+        client.refund(tx, "30.00")  # our call, whose answer was lost at 0002
+        client.refund(tx, "20.00")  # a refund made in the gateway's back office
+        payment = ledger.create_payment(invoice_id="m-1", amount="100.00", currency="RUB",
+                                        description="refunded at 0002")
+        with ledger.update(payment.id) as unit:
+            unit.transition("processing")
+            unit.transition("succeeded", gateway_transaction_id=tx)
+            call = unit.add_attempt("refund", amount=Decimal("30.00"))
+            # What 0002's refresh did: the list said 30 + 20, counted without names.
+            unit.finish_attempt(call, "reconciled")
+            unit.update(refunded_amount=Decimal("50.00"))
+        upgrade(db_url)
+        service = PaymentService(ledger, client, clock=clock)
+        recorder.drop_after.add("/payments/refund")
+        with pytest.raises(UnknownOutcomeError):
+            service.refund(payment.id, "10.00")
+        clock.advance(service.stale_after)
+        for _ in range(2):  # a second lookup counts nothing either
+            refreshed = service.refresh(payment.id)
+            assert refreshed.refunded_amount == Decimal("60.00")  # the gateway's 30+20+10
+            assert refreshed.status is PaymentStatus.SUCCEEDED
+        assert ledger.problems(payment.id) == []
+        with ledger.engine.connect() as conn:
+            sources = dict(conn.execute(sa.select(refunds.c.amount, refunds.c.source)).all())
+        assert sources == {Decimal("30.00"): "baseline", Decimal("20.00"): "baseline",
+                           Decimal("10.00"): "lookup"}
     finally:
         ledger.engine.dispose()
