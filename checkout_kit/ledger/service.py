@@ -18,6 +18,7 @@ The rules it keeps (``docs/ledger.md`` explains them):
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -173,12 +174,22 @@ class PaymentService:
     ) -> None:
         if stale_after <= timedelta(0):
             raise InvalidRequestError("stale_after must be positive", "stale_after")
-        worst = timedelta(seconds=client.worst_case_seconds)
-        if stale_after <= worst:
+        worst = getattr(client, "worst_case_seconds", None)
+        if isinstance(worst, bool) or not isinstance(worst, int | float):
+            # A client of one's own (a wrapper, a fake) must say how long a call may
+            # take; without it no stale_after is known to be safe.
+            raise TypeError(
+                f"the client ({type(client).__name__}) must have a worst_case_seconds "
+                "attribute: the longest one call may take, in seconds (see "
+                "CloudPaymentsClient.worst_case_seconds)")
+        if not math.isfinite(worst) or stale_after.total_seconds() <= worst:
+            # An unlimited call (math.inf: a phase of the http_client's timeout is None)
+            # is never safe to take over.
+            shown = "unlimited" if not math.isfinite(worst) else timedelta(seconds=worst)
             raise InvalidRequestError(
                 f"stale_after ({stale_after}) must exceed the client's worst-case call "
-                f"({worst}: timeout x (retries + 1) plus the waits before retries)",
-                "stale_after")
+                f"({shown}: the limit of an attempt x (retries + 1) plus the waits "
+                "before retries)", "stale_after")
         self.ledger = ledger
         self.client = client
         self._clock = clock or ledger.now
