@@ -879,6 +879,20 @@ def _new_request_id() -> str:
     return secrets.token_hex(16)
 
 
+def worst_case_seconds(
+    attempt_seconds: float, *, max_retries: int, max_backoff: float = 30.0,
+    max_retry_after: float = 60.0,
+) -> float:
+    """The longest a call may take: ``max_retries + 1`` attempts of ``attempt_seconds``
+    each and the longest wait before each retry (``Retry-After`` up to
+    ``max_retry_after``, or the capped backoff); ``math.inf`` for unlimited attempts.
+    The defaults are the clients' (a shop's settings check it before opening one)."""
+    if not math.isfinite(attempt_seconds):
+        return math.inf
+    wait = max(max_retry_after, max_backoff)
+    return attempt_seconds * (max_retries + 1) + wait * max_retries
+
+
 class _UntilDeadline(dict[str, Any]):
     """A request's ``timeout`` extension whose every phase is cut to what is left
     before the attempt's deadline: httpcore looks a phase up (``get``) as it starts
@@ -993,10 +1007,9 @@ class ClientCore:
         limit (:meth:`use_http_client`), and the longest wait before each retry (a
         ``Retry-After`` up to ``max_retry_after``, or the capped backoff). Infinite when
         an attempt has no limit."""
-        if not math.isfinite(self.attempt_seconds):
-            return math.inf
-        wait = max(self.max_retry_after, self.max_backoff)
-        return self.attempt_seconds * (self.max_retries + 1) + wait * self.max_retries
+        return worst_case_seconds(self.attempt_seconds, max_retries=self.max_retries,
+                                  max_backoff=self.max_backoff,
+                                  max_retry_after=self.max_retry_after)
 
     def limit(self, request: httpx.Request) -> float:
         """Start an attempt of ``request``: return its deadline (``time.monotonic``).
