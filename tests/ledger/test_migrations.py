@@ -146,13 +146,24 @@ def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
             conn.execute(notification_keys.insert().values(
                 type="Refund", ident="502", qualifier="Refund", notification_id=7, code=0,
                 applied_at=ledger.now()))
+            # A Refund notification whose body says its amount: 0003 keeps it, so that
+            # the refund is not mistaken for one 0002's lookups counted unnamed.
+            conn.execute(notifications.insert().values(
+                id=8, type="Refund", method="POST", headers="{}", signature_valid=True,
+                body=b"TransactionId=503&PaymentTransactionId=500&Amount=15.00",
+                applied=True, outcome="applied", payment_id=payment.id,
+                received_at=ledger.now()))
+            conn.execute(notification_keys.insert().values(
+                type="Refund", ident="503", qualifier="Refund", notification_id=8, code=0,
+                applied_at=ledger.now()))
         upgrade(db_url)
         with ledger.engine.connect() as conn:
             rows = conn.execute(sa.select(refunds.c.transaction_id, refunds.c.amount,
                                           refunds.c.source)
                                 .order_by(refunds.c.transaction_id)).all()
         assert [tuple(r) for r in rows] == [(501, Decimal("30.00"), "call"),
-                                            (502, None, "notification")]
+                                            (502, None, "notification"),
+                                            (503, Decimal("15.00"), "notification")]
         with ledger.update(payment.id) as unit:
             assert unit.refund_counted(501) and unit.refund_counted(502)
             assert not unit.count_refund(502, Decimal("20.00"), source="notification",

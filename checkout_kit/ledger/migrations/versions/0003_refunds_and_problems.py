@@ -115,7 +115,9 @@ def upgrade() -> None:
         bind.execute(sa.text(
             "INSERT INTO checkout_payment_refunds "
             "(transaction_id, payment_id, amount, source, created_at) "
-            "VALUES (:tx, :payment, :amount, 'notification', :at)"),
+            "VALUES (:tx, :payment, :amount, 'notification', :at)"
+            # Typed, as SQLite's driver takes no Decimal.
+        ).bindparams(sa.bindparam("amount", type_=_AMOUNT)),
             {"tx": int(ident), "payment": payment_id, "amount": _notified_amount(body),
              "at": applied_at})
 
