@@ -154,7 +154,8 @@ class PaymentService:
     worst-case call (:attr:`CloudPaymentsClient.worst_case_seconds`: every attempt's
     timeout and every wait before a retry), or a live worker's call would be taken
     over and its answer would come after the takeover
-    (:class:`~checkout_kit.errors.InvalidRequestError` otherwise). The default, 10
+    (:class:`~checkout_kit.errors.InvalidRequestError` otherwise, and for a client whose
+    calls have no limit; ``TypeError`` for a client without ``worst_case_seconds``). The default, 10
     minutes, is twice the gateway's own response timeout (docs/gateway.md §3.1) and
     above the client's defaults (5 minutes at worst).
     ``on_problem(payment, problem)`` is called after commit for each
