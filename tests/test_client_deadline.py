@@ -112,6 +112,22 @@ def test_an_answer_after_the_deadline_is_a_timeout_sync() -> None:
     client.close()
 
 
+def test_an_answer_after_the_deadline_is_a_timeout_async() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(LIMIT + 0.05)
+        return httpx.Response(200, content=ANSWER)
+
+    async def run() -> None:
+        client = AsyncCloudPaymentsClient(
+            "pk", "secret", base_url="https://api.example",
+            transport=httpx.MockTransport(handler), timeout=LIMIT, max_retries=0)
+        with pytest.raises(APIConnectionError, match="after sending"):
+            await client.test()
+        await client.aclose()
+
+    asyncio.run(run())
+
+
 def test_an_answer_within_the_deadline_is_read_as_before() -> None:
     client = _sync(lambda request: httpx.Response(200, content=ANSWER))
     assert client.test() == "OK"
