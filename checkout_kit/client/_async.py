@@ -72,13 +72,15 @@ class AsyncCloudPaymentsClient:
         self._owns_http = ClientCore.check_http_client(http_client, transport)
         self._http = http_client if http_client is not None else httpx.AsyncClient(
             transport=transport, **self._core.http_options)
+        self._core.use_http_client(http_client)
 
     def __repr__(self) -> str:
         return f"AsyncCloudPaymentsClient({self._core!r})"
 
     @property
     def worst_case_seconds(self) -> float:
-        """The longest one call may take, retries and their waits included."""
+        """The longest one call may take, retries and their waits included: as
+        :attr:`CloudPaymentsClient.worst_case_seconds`."""
         return self._core.worst_case_seconds
 
     async def aclose(self) -> None:
@@ -104,12 +106,22 @@ class AsyncCloudPaymentsClient:
             **self._core.request_options(attempts, own_client=self._owns_http))
         while True:
             step: Retry | Done[_T]
+            # One deadline for the whole attempt, as in the sync client.
+            deadline = self._core.limit(request)
             try:
-                response = await self._http.send(request, follow_redirects=False)
+                response = await self._http.send(request, follow_redirects=False, stream=True)
+                try:
+                    ops.past_deadline(request, deadline)
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        ops.past_deadline(request, deadline)
+                finally:
+                    await response.aclose()
             except httpx.RequestError as exc:
                 step = attempts.failed(exc)
             else:
-                step = attempts.answered(response)
+                step = attempts.answered(response, bytes(body))
             if isinstance(step, Done):
                 return step.value
             await self._sleep(step.delay)

@@ -27,8 +27,10 @@ import functools
 import http.cookiejar
 import inspect
 import logging
+import math
 import re
 import secrets
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -877,6 +879,57 @@ def _new_request_id() -> str:
     return secrets.token_hex(16)
 
 
+def worst_case_seconds(
+    attempt_seconds: float, *, max_retries: int, max_backoff: float = 30.0,
+    max_retry_after: float = 60.0,
+) -> float:
+    """The longest a call may take: ``max_retries + 1`` attempts of ``attempt_seconds``
+    each and the longest wait before each retry (``Retry-After`` up to
+    ``max_retry_after``, or the capped backoff); ``math.inf`` for unlimited attempts.
+    The defaults are the clients' (a shop's settings check it before opening one)."""
+    if not math.isfinite(attempt_seconds):
+        return math.inf
+    wait = max(max_retry_after, max_backoff)
+    return attempt_seconds * (max_retries + 1) + wait * max_retries
+
+
+class _UntilDeadline(dict[str, Any]):
+    """A request's ``timeout`` extension whose every phase is cut to what is left
+    before the attempt's deadline: httpcore looks a phase up (``get``) as it starts
+    each operation, so a slow connect, write or read cannot take the attempt past it."""
+
+    def __init__(self, phases: Mapping[str, Any], deadline: float) -> None:
+        super().__init__(phases)
+        self.phases = dict(phases)
+        self.deadline = deadline
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # Never 0, which a socket takes as "do not block" rather than "time is up".
+        left = max(self.deadline - time.monotonic(), 0.001)
+        phase = self.phases.get(key, default)
+        return left if phase is None else min(float(phase), left)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.get(key)
+
+
+def past_deadline(request: httpx.Request, deadline: float) -> None:
+    """Raise ``httpx.ReadTimeout`` when the attempt's deadline has passed: the same
+    path as any timeout after sending (retried; an unknown outcome for a mutating
+    call)."""
+    if time.monotonic() > deadline:
+        raise httpx.ReadTimeout("the attempt ran past its deadline", request=request)
+
+
+def read_within(chunks: Iterable[bytes], request: httpx.Request, deadline: float) -> bytes:
+    """A streamed answer's body, read until ``deadline`` at the latest."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        past_deadline(request, deadline)
+    return bytes(body)
+
+
 class ClientCore:
     """A client's settings, shared by the sync and the async shell: how to build the
     ``httpx`` client, the retry policy and the request-id factory.
@@ -914,6 +967,8 @@ class ClientCore:
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
         self.timeout = timeout
+        #: The most one attempt may take, in seconds (:meth:`use_http_client`).
+        self.attempt_seconds = float(timeout)
         self.random = random
         self.new_request_id = request_id_factory or _new_request_id
         credentials = base64.b64encode(f"{public_id}:{api_secret}".encode()).decode("ascii")
@@ -931,13 +986,47 @@ class ClientCore:
     def __repr__(self) -> str:
         return f"public_id={self.public_id!r}, base_url={self.base_url!r}"
 
+    def use_http_client(self, http_client: httpx.Client | httpx.AsyncClient | None) -> None:
+        """Take the limit of one attempt from the ``httpx`` client that sends it.
+
+        Our own client's attempt is limited to ``timeout`` in all (:meth:`limit`). A
+        client given to us keeps its own ``Timeout``; its phases (pool, connect, write,
+        read) together are the attempt's limit, and with any phase unlimited (``None``)
+        so is the attempt (:attr:`worst_case_seconds` is then infinite)."""
+        if http_client is None:
+            self.attempt_seconds = self.timeout
+            return
+        t = http_client.timeout
+        phases = (t.pool, t.connect, t.write, t.read)
+        self.attempt_seconds = math.inf if any(p is None for p in phases) else float(
+            sum(p for p in phases if p is not None))
+
     @property
     def worst_case_seconds(self) -> float:
-        """How long one call may take before it gives up: every attempt waiting out the
-        timeout, and the longest wait before each retry (a ``Retry-After`` up to
-        ``max_retry_after``, or the capped backoff)."""
-        wait = max(self.max_retry_after, self.max_backoff)
-        return self.timeout * (self.max_retries + 1) + wait * self.max_retries
+        """How long one call may take before it gives up: every attempt running to its
+        limit (:meth:`use_http_client`), and the longest wait before each retry (a
+        ``Retry-After`` up to ``max_retry_after``, or the capped backoff). Infinite when
+        an attempt has no limit."""
+        return worst_case_seconds(self.attempt_seconds, max_retries=self.max_retries,
+                                  max_backoff=self.max_backoff,
+                                  max_retry_after=self.max_retry_after)
+
+    def limit(self, request: httpx.Request) -> float:
+        """Start an attempt of ``request``: return its deadline (``time.monotonic``).
+
+        ``httpx.Timeout`` limits each phase on its own (waiting for the pool, connecting,
+        every write, every read), so one attempt could take several times the timeout,
+        and an answer that drips in never ends. Every phase httpx's transport starts now
+        waits at most for what is left before the deadline (the transport reads the
+        request's ``timeout`` extension at each operation), and the shell stops reading
+        the body once the deadline has passed (:func:`read_within`)."""
+        deadline = time.monotonic() + self.attempt_seconds
+        base = request.extensions.get("timeout")
+        if isinstance(base, _UntilDeadline):
+            base = base.phases
+        request.extensions["timeout"] = _UntilDeadline(
+            base if isinstance(base, Mapping) else {}, deadline)
+        return deadline
 
     def start(self, call: Call[_T]) -> Attempts[_T]:
         """Begin a call: its key (a mutating call always has one) and its body, both
@@ -1004,16 +1093,19 @@ class Attempts(Generic[_T]):
         self._maybe_sent = False  # some attempt may have reached the gateway
         self._failure: GatewayError | None = None
 
-    def answered(self, response: httpx.Response) -> Retry | Done[_T]:
-        """An answer came back (its body read)."""
+    def answered(self, response: httpx.Response, content: bytes | None = None) -> Retry | Done[_T]:
+        """An answer came back: its body read (``response.content``), or ``content``
+        when the shell read a streamed body itself (:func:`read_within`)."""
         ctx, status = self.ctx, response.status_code
+        if content is None:
+            content = response.content
         if status == 401:
             self._refused(AuthenticationError(
                 f"{ctx.endpoint}: HTTP 401, the Public ID / API secret pair was refused",
                 **ctx.kw(401),
             ))
         if status < 500 and status != 429:
-            return Done(self._read(status, response.content))
+            return Done(self._read(status, content))
         retry_after = _retry_after(response.headers.get("Retry-After"))
         if status == 429:
             self._failure = RateLimitError(

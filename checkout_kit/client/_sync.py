@@ -80,6 +80,7 @@ class CloudPaymentsClient:
         self._owns_http = ClientCore.check_http_client(http_client, transport)
         self._http = http_client if http_client is not None else httpx.Client(
             transport=transport, **self._core.http_options)
+        self._core.use_http_client(http_client)
 
     def __repr__(self) -> str:
         return f"CloudPaymentsClient({self._core!r})"
@@ -87,7 +88,9 @@ class CloudPaymentsClient:
     @property
     def worst_case_seconds(self) -> float:
         """The longest one call may take, retries and their waits included (a ledger
-        must not take a call this young for a dead worker's)."""
+        must not take a call this young for a dead worker's): ``timeout`` per attempt,
+        or with ``http_client`` its timeout's phases added up (``math.inf`` when one of
+        them is ``None``)."""
         return self._core.worst_case_seconds
 
     def close(self) -> None:
@@ -113,12 +116,20 @@ class CloudPaymentsClient:
             **self._core.request_options(attempts, own_client=self._owns_http))
         while True:
             step: Retry | Done[_T]
+            # One deadline for the whole attempt (ClientCore.limit): httpx's timeouts
+            # limit each phase only, and a dripping answer would never end.
+            deadline = self._core.limit(request)
             try:
-                response = self._http.send(request, follow_redirects=False)
+                response = self._http.send(request, follow_redirects=False, stream=True)
+                try:
+                    ops.past_deadline(request, deadline)
+                    content = ops.read_within(response.iter_bytes(), request, deadline)
+                finally:
+                    response.close()
             except httpx.RequestError as exc:
                 step = attempts.failed(exc)
             else:
-                step = attempts.answered(response)
+                step = attempts.answered(response, content)
             if isinstance(step, Done):
                 return step.value
             self._sleep(step.delay)

@@ -18,6 +18,7 @@ The rules it keeps (``docs/ledger.md`` explains them):
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -153,7 +154,8 @@ class PaymentService:
     worst-case call (:attr:`CloudPaymentsClient.worst_case_seconds`: every attempt's
     timeout and every wait before a retry), or a live worker's call would be taken
     over and its answer would come after the takeover
-    (:class:`~checkout_kit.errors.InvalidRequestError` otherwise). The default, 10
+    (:class:`~checkout_kit.errors.InvalidRequestError` otherwise, and for a client whose
+    calls have no limit; ``TypeError`` for a client without ``worst_case_seconds``). The default, 10
     minutes, is twice the gateway's own response timeout (docs/gateway.md §3.1) and
     above the client's defaults (5 minutes at worst).
     ``on_problem(payment, problem)`` is called after commit for each
@@ -173,12 +175,22 @@ class PaymentService:
     ) -> None:
         if stale_after <= timedelta(0):
             raise InvalidRequestError("stale_after must be positive", "stale_after")
-        worst = timedelta(seconds=client.worst_case_seconds)
-        if stale_after <= worst:
+        worst = getattr(client, "worst_case_seconds", None)
+        if isinstance(worst, bool) or not isinstance(worst, int | float):
+            # A client of one's own (a wrapper, a fake) must say how long a call may
+            # take; without it no stale_after is known to be safe.
+            raise TypeError(
+                f"the client ({type(client).__name__}) must have a worst_case_seconds "
+                "attribute: the longest one call may take, in seconds (see "
+                "CloudPaymentsClient.worst_case_seconds)")
+        if not math.isfinite(worst) or stale_after.total_seconds() <= worst:
+            # An unlimited call (math.inf: a phase of the http_client's timeout is None)
+            # is never safe to take over.
+            shown = "unlimited" if not math.isfinite(worst) else timedelta(seconds=worst)
             raise InvalidRequestError(
                 f"stale_after ({stale_after}) must exceed the client's worst-case call "
-                f"({worst}: timeout x (retries + 1) plus the waits before retries)",
-                "stale_after")
+                f"({shown}: the limit of an attempt x (retries + 1) plus the waits "
+                "before retries)", "stale_after")
         self.ledger = ledger
         self.client = client
         self._clock = clock or ledger.now
@@ -799,8 +811,15 @@ class PaymentService:
                       and op.status == TransactionStatus.COMPLETED]
             if len(rows) < _LIST_PAGE_SIZE or sum(
                     (amount for _, amount in found), Decimal(0)) >= tx.amount:
-                return found
+                break
             page += 1
+        # A ledger upgraded from 0002 may have counted some of them without naming
+        # them (0002's lookups kept no transaction): those are marked counted first, so
+        # that only what the ledger has not counted yet is added (docs/ledger.md,
+        # "Upgrading").
+        with self.ledger.update(payment.id) as unit:
+            unit.absorb_unnamed_refunds(found)
+        return found
 
     # --- hooks ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ lock up front), and every status change inside it passes
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -349,6 +349,44 @@ class Unit:
             self.update(refunded_amount=total)
             self.note(note)
         return True
+
+    def absorb_unnamed_refunds(self, listed: Sequence[tuple[int, Decimal]]) -> list[int]:
+        """Mark as counted the gateway's refunds (``listed``: ``(transaction, amount)``
+        of the locked payment) that ``refunded_amount`` holds without naming them, and
+        return their transactions.
+
+        Since 0003 every refund counted has its row, so ``refunded_amount`` is the sum of
+        the rows' amounts and nothing is absorbed. A ledger upgraded from 0002 may hold
+        more: 0002's lookups counted refunds (back-office ones included) from the
+        gateway's list and kept no transaction. That unnamed remainder is matched with
+        the oldest listed refunds the table does not know (the gateway's transaction
+        ids grow with time, and those refunds came before the upgrade), which get a
+        ``baseline`` row and add nothing; the others are left to be counted. A row
+        without an amount (a Refund notification 0003 could not read) takes the listed
+        amount of its transaction."""
+        known = dict(self._conn.execute(sa.select(
+            refunds.c.transaction_id, refunds.c.amount).where(
+            refunds.c.payment_id == self.payment.id)).all())
+        listed_amount = dict(listed)
+        named = Decimal(0)
+        for transaction_id, amount in known.items():
+            if amount is None:
+                amount = listed_amount.get(transaction_id)
+            named += amount or Decimal(0)
+        unnamed = self.payment.refunded_amount - named
+        absorbed: list[int] = []
+        for transaction_id, amount in sorted(listed):
+            if transaction_id in known or amount <= 0:
+                continue
+            if amount > unnamed:
+                break  # the oldest unknown ones only: a newer one is a new refund
+            self._conn.execute(refunds.insert().values(
+                transaction_id=transaction_id, payment_id=self.payment.id, amount=amount,
+                source="baseline", created_at=self._ledger.now()))
+            known[transaction_id] = amount
+            unnamed -= amount
+            absorbed.append(transaction_id)
+        return absorbed
 
     @property
     def connection(self) -> Connection:

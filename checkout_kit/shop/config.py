@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..client._sansio import worst_case_seconds
 from ..errors import CheckoutKitError
 from ..ledger.retention import DEFAULT_RETENTION_DAYS
 from ..notifications import codec_for
@@ -82,6 +83,10 @@ DEFAULTS: dict[str, Any] = {
     "PENDING_LOOKUP_INTERVAL": 10,  # at most one gateway lookup per payment this often
     "HTTP_TIMEOUT": 30.0,
     "HTTP_RETRIES": 3,            # extra attempts on connection failures, 429 and 5xx
+    # Seconds after which the ledger takes a call without an answer for a dead worker's
+    # (PaymentService's stale_after): above the longest call HTTP_TIMEOUT and
+    # HTTP_RETRIES allow.
+    "STALE_AFTER": 600,
     # Notifications (docs/notifications.md). The encoding configured at the gateway; a
     # POST's declared charset wins over it.
     "NOTIFICATION_ENCODING": "utf-8",
@@ -121,6 +126,7 @@ class Settings:
     pending_lookup_interval: float = 10.0
     http_timeout: float = 30.0
     http_retries: int = 3
+    stale_after: float = 600.0
     notification_encoding: str = "utf-8"
     notification_require_content_hmac: bool = True
     notification_retention_days: int = DEFAULT_RETENTION_DAYS
@@ -267,6 +273,10 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
     dirs = raw["TRANSLATION_DIRS"]
     if isinstance(dirs, str | Path) or not all(isinstance(d, str | Path) for d in dirs):
         raise ConfigurationError(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
+    timeout = _positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float)
+    retries = _count("HTTP_RETRIES", raw["HTTP_RETRIES"])
+    stale_after = _positive("STALE_AFTER", raw["STALE_AFTER"], float)
+    _check_stale_after(timeout, retries, stale_after)
     return Settings(
         notification_encoding=_encoding("NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]),
         notification_require_content_hmac=_bool("NOTIFICATION_REQUIRE_CONTENT_HMAC",
@@ -293,6 +303,38 @@ def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
         pending_lookup_interval=_positive("PENDING_LOOKUP_INTERVAL",
                                           raw["PENDING_LOOKUP_INTERVAL"], float),
-        http_timeout=_positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float),
-        http_retries=_count("HTTP_RETRIES", raw["HTTP_RETRIES"]),
+        http_timeout=timeout,
+        http_retries=retries,
+        stale_after=stale_after,
     )
+
+
+def _check_stale_after(timeout: float, retries: int, stale_after: float) -> None:
+    """Refuse settings under which a call still waiting for the gateway could be taken
+    for a dead worker's (issue 14 §1.2), before anything is opened. The key named is
+    the one that breaks settings otherwise at their defaults: the timeout, the retries,
+    or STALE_AFTER itself."""
+
+    def fits(t: float, r: int, s: float) -> bool:
+        return s > worst_case_seconds(t, max_retries=r)
+
+    if fits(timeout, retries, stale_after):
+        return
+    default_t, default_r = float(DEFAULTS["HTTP_TIMEOUT"]), int(DEFAULTS["HTTP_RETRIES"])
+    default_s = float(DEFAULTS["STALE_AFTER"])
+    if timeout != default_t and fits(default_t, retries, stale_after):
+        key = "HTTP_TIMEOUT"
+    elif retries != default_r and fits(timeout, default_r, stale_after):
+        key = "HTTP_RETRIES"
+    elif stale_after != default_s:
+        key = "STALE_AFTER"
+    else:
+        key = "HTTP_TIMEOUT"
+    worst = worst_case_seconds(timeout, max_retries=retries)
+    raise ConfigurationError(
+        PREFIX + key,
+        f"with HTTP_TIMEOUT={timeout:g} and HTTP_RETRIES={retries} one gateway call may "
+        f"take {worst:g} s (every attempt, and up to 60 s before each retry), not less "
+        f"than {PREFIX}STALE_AFTER ({stale_after:g} s): a call still waiting for the "
+        "gateway would be taken for a dead worker's. Lower the timeout or the retries, "
+        f"or raise {PREFIX}STALE_AFTER")

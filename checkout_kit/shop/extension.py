@@ -20,7 +20,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
-from ..errors import GatewayError, InvalidRequestError, PaymentNotFoundError
+from ..errors import GatewayError, PaymentNotFoundError
 from ..ledger.inbox import Inbox
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
@@ -260,11 +260,10 @@ class CheckoutKit:
                 signal.send(app, payment=payment, problem=problem)
             signals.payment_problem.send(app, payment=payment, problem=problem)
 
-        try:
-            service = PaymentService(ledger, client, on_change=on_change,
-                                     on_problem=on_problem)
-        except InvalidRequestError as exc:
-            raise ConfigurationError("CHECKOUT_KIT_HTTP_TIMEOUT", exc.message) from None
+        # load_settings checked STALE_AFTER against the timeout and the retries before
+        # the client and the ledger were opened.
+        service = PaymentService(ledger, client, on_change=on_change, on_problem=on_problem,
+                                 stale_after=timedelta(seconds=settings.stale_after))
         app.extensions[EXTENSION_KEY] = KitState(
             app=app, settings=settings, client=client, ledger=ledger, service=service,
             catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),

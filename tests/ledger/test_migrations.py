@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from checkout_kit.ledger import Ledger, upgrade
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.errors import UnknownOutcomeError
+from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus, upgrade
 from checkout_kit.ledger.migrations import (
     VERSION_TABLE,
+    alembic_config,
     current_revision,
     downgrade,
     head_revision,
 )
 from checkout_kit.ledger.schema import metadata, notification_keys, notifications, refunds
+from checkout_kit.models import Transaction
+
+from .conftest import Clock, Recorder
 
 LEDGER_TABLES = {"checkout_payments", "checkout_payment_attempts", "checkout_payment_events",
                  "checkout_notifications", "checkout_notification_keys",
@@ -137,17 +146,127 @@ def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
             conn.execute(notification_keys.insert().values(
                 type="Refund", ident="502", qualifier="Refund", notification_id=7, code=0,
                 applied_at=ledger.now()))
+            # A Refund notification whose body says its amount: 0003 keeps it, so that
+            # the refund is not mistaken for one 0002's lookups counted unnamed.
+            conn.execute(notifications.insert().values(
+                id=8, type="Refund", method="POST", headers="{}", signature_valid=True,
+                body=b"TransactionId=503&PaymentTransactionId=500&Amount=15.00",
+                applied=True, outcome="applied", payment_id=payment.id,
+                received_at=ledger.now()))
+            conn.execute(notification_keys.insert().values(
+                type="Refund", ident="503", qualifier="Refund", notification_id=8, code=0,
+                applied_at=ledger.now()))
         upgrade(db_url)
         with ledger.engine.connect() as conn:
             rows = conn.execute(sa.select(refunds.c.transaction_id, refunds.c.amount,
                                           refunds.c.source)
                                 .order_by(refunds.c.transaction_id)).all()
         assert [tuple(r) for r in rows] == [(501, Decimal("30.00"), "call"),
-                                            (502, None, "notification")]
+                                            (502, None, "notification"),
+                                            (503, Decimal("15.00"), "notification")]
         with ledger.update(payment.id) as unit:
             assert unit.refund_counted(501) and unit.refund_counted(502)
             assert not unit.count_refund(502, Decimal("20.00"), source="notification",
                                          note="again")
             assert unit.payment.refunded_amount == Decimal("50.00")
+    finally:
+        ledger.engine.dispose()
+
+
+#: Every revision whose upgrade or downgrade rebuilds a table in SQLite's batch mode
+#: (copy, DROP, rename), and a child table whose rows an enforced ON DELETE CASCADE of
+#: that DROP would delete.
+BATCH_REVISIONS = [("0002", "checkout_payment_attempts"),
+                   ("0004_audit_retention", "checkout_notification_keys")]
+
+
+def _seed(ledger: Ledger) -> None:
+    payment = ledger.create_payment(invoice_id="b-1", amount="1.00", currency="RUB",
+                                    description="kept")
+    with ledger.update(payment.id) as unit:
+        unit.transition("processing")
+        unit.add_attempt("charge")
+    with ledger.engine.begin() as conn:
+        conn.execute(notifications.insert().values(
+            id=7, type="Pay", method="POST", body=b"x", headers="{}", signature_valid=True,
+            applied=True, outcome="applied", received_at=ledger.now()))
+        conn.execute(notification_keys.insert().values(
+            type="Pay", ident="1", qualifier="", notification_id=7, code=0,
+            applied_at=ledger.now()))
+
+
+def _count(ledger: Ledger, table: str) -> int:
+    with ledger.engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+@pytest.mark.parametrize(("revision", "child"), BATCH_REVISIONS)
+def test_batch_migrations_through_the_ledgers_engine_keep_the_child_rows(
+    db_url: str, revision: str, child: str
+) -> None:
+    # Regression: downgrading 0004 through Ledger(url).engine (SQLite with
+    # foreign_keys=ON) copied and dropped checkout_notifications, and the DROP's
+    # ON DELETE CASCADE emptied checkout_notification_keys: exactly-once was lost.
+    ledger = Ledger(db_url)
+    try:
+        upgrade(ledger.engine)
+        _seed(ledger)
+        below = ScriptDirectory.from_config(alembic_config()).get_revision(
+            revision).down_revision
+        # Down through the batch revision and up again: both directions rebuild it.
+        downgrade(ledger.engine, str(below))
+        assert _count(ledger, child) == 1
+        upgrade(ledger.engine)
+        assert current_revision(ledger.engine) == head_revision()
+        assert _count(ledger, child) == 1
+        if ledger.engine.dialect.name == "sqlite":
+            with ledger.engine.connect() as conn:
+                # The ledger's connections still enforce foreign keys afterwards.
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    finally:
+        ledger.engine.dispose()
+
+
+def test_0003_refunds_counted_by_0002s_lookups_are_not_counted_again(
+    db_url: str, clock: Clock, client: CloudPaymentsClient, recorder: Recorder,
+    card: Callable[[str], str],
+) -> None:
+    # Regression: at 0002 an unknown refund call was closed `reconciled` (no transaction
+    # kept) and refunded_amount set from the gateway's list, back-office refunds
+    # included. After 0003 the next unknown refund's lookup counted them all again.
+    upgrade(db_url, "0002")
+    ledger = Ledger(db_url, clock=clock)
+    try:
+        charged = client.charge("100.00", ip_address="203.0.113.7",
+                                cryptogram=card("4000 0000 0000 3055"), invoice_id="m-1")
+        assert isinstance(charged, Transaction)
+        tx = charged.transaction_id
+        client.refund(tx, "30.00")  # our call, whose answer was lost at 0002
+        client.refund(tx, "20.00")  # a refund made in the gateway's back office
+        payment = ledger.create_payment(invoice_id="m-1", amount="100.00", currency="RUB",
+                                        description="refunded at 0002")
+        with ledger.update(payment.id) as unit:
+            unit.transition("processing")
+            unit.transition("succeeded", gateway_transaction_id=tx)
+            call = unit.add_attempt("refund", amount=Decimal("30.00"))
+            # What 0002's refresh did: the list said 30 + 20, counted without names.
+            unit.finish_attempt(call, "reconciled")
+            unit.update(refunded_amount=Decimal("50.00"))
+        upgrade(db_url)
+        service = PaymentService(ledger, client, clock=clock)
+        recorder.drop_after.add("/payments/refund")
+        with pytest.raises(UnknownOutcomeError):
+            service.refund(payment.id, "10.00")
+        clock.advance(service.stale_after)
+        for _ in range(2):  # a second lookup counts nothing either
+            refreshed = service.refresh(payment.id)
+            assert refreshed.refunded_amount == Decimal("60.00")  # the gateway's 30+20+10
+            assert refreshed.status is PaymentStatus.SUCCEEDED
+        assert ledger.problems(payment.id) == []
+        with ledger.engine.connect() as conn:
+            sources = dict(conn.execute(sa.select(refunds.c.amount, refunds.c.source)).all())
+        assert sources == {Decimal("30.00"): "baseline", Decimal("20.00"): "baseline",
+                           Decimal("10.00"): "lookup"}
     finally:
         ledger.engine.dispose()

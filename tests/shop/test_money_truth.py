@@ -176,4 +176,36 @@ def test_an_http_timeout_a_stale_takeover_would_cut_into_is_refused(
     with pytest.raises(ConfigurationError) as info:
         make_shop(tmp_path, cloudpayments_sandbox_keys, CHECKOUT_KIT_HTTP_TIMEOUT=150)
     assert info.value.key == "CHECKOUT_KIT_HTTP_TIMEOUT"
-    assert "stale_after" in str(info.value)
+    assert "CHECKOUT_KIT_STALE_AFTER" in str(info.value)
+
+
+@pytest.mark.parametrize(("setting", "key"), [
+    ({"CHECKOUT_KIT_HTTP_RETRIES": 10}, "CHECKOUT_KIT_HTTP_RETRIES"),
+    ({"CHECKOUT_KIT_HTTP_TIMEOUT": 150}, "CHECKOUT_KIT_HTTP_TIMEOUT"),
+    ({"CHECKOUT_KIT_STALE_AFTER": 120}, "CHECKOUT_KIT_STALE_AFTER"),
+])
+def test_the_stale_after_check_names_the_key_at_fault_before_opening_anything(
+    tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
+    monkeypatch: pytest.MonkeyPatch, setting: dict[str, Any], key: str,
+) -> None:
+    # Regression: HTTP_RETRIES=10 was reported as CHECKOUT_KIT_HTTP_TIMEOUT (with
+    # stale_after, not a shop setting), after the client and the ledger were opened.
+    from checkout_kit.shop import extension
+
+    opened: list[str] = []
+    monkeypatch.setattr(extension, "CloudPaymentsClient",
+                        lambda *a, **kw: opened.append("client"))
+    monkeypatch.setattr(extension, "Ledger", lambda *a, **kw: opened.append("ledger"))
+    with pytest.raises(ConfigurationError) as info:
+        make_shop(tmp_path, cloudpayments_sandbox_keys, **setting)
+    assert info.value.key == key
+    assert opened == []
+
+
+def test_stale_after_is_a_shop_setting(
+    tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes],
+) -> None:
+    # A longer timeout is fine with a stale_after above the call it allows.
+    shop = make_shop(tmp_path, cloudpayments_sandbox_keys, CHECKOUT_KIT_HTTP_TIMEOUT=150,
+                     CHECKOUT_KIT_STALE_AFTER=1200)
+    assert shop.state.service.stale_after == timedelta(seconds=1200)

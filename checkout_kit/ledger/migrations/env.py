@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from checkout_kit.ledger.migrations import VERSION_TABLE
 from checkout_kit.ledger.schema import metadata
@@ -16,15 +18,46 @@ if not isinstance(engine, Engine):
         "the ledger's migrations run through checkout_kit.ledger.upgrade(url_or_engine)"
     )
 
+
+def _sqlite_foreign_keys(connection: Connection, on: bool | None) -> bool:
+    """Read SQLite's ``foreign_keys`` setting and, when ``on`` is given, set it first.
+
+    Batch mode rebuilds a table by copying it and dropping the old one; with foreign
+    keys enforced (the ledger's own engine turns them on), that DROP deletes the rows
+    of every ``ON DELETE CASCADE`` child: downgrading 0004 emptied the applied
+    notification keys. The pragma is a no-op inside a transaction, so it goes to the
+    driver's connection before the migration's transaction begins (as Alembic's batch
+    documentation recommends)."""
+    raw: Any = connection.connection.driver_connection
+    if on is not None:
+        raw.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+    return bool(raw.execute("PRAGMA foreign_keys").fetchone()[0])
+
+
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=metadata,
-        version_table=VERSION_TABLE,
-        compare_type=True,
-        # SQLite cannot ALTER most things: batch mode copies the table instead.
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    sqlite = connection.dialect.name == "sqlite"
+    enforced = sqlite and _sqlite_foreign_keys(connection, None)
+    if enforced:
+        _sqlite_foreign_keys(connection, False)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=VERSION_TABLE,
+            compare_type=True,
+            # SQLite cannot ALTER most things: batch mode copies the table instead.
+            render_as_batch=sqlite,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        if enforced:
+            # What the copies hold must still hold together, as enforcement would say.
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        connection.commit()
+    finally:
+        if enforced:
+            # The connection goes back to the ledger's pool: as the ledger set it up.
+            connection.rollback()
+            _sqlite_foreign_keys(connection, True)
