@@ -136,7 +136,9 @@ def test_an_answer_within_the_deadline_is_read_as_before() -> None:
 
 def test_each_phase_waits_only_for_what_is_left_of_the_attempt() -> None:
     # httpx's transport looks up a phase's timeout as it starts each operation: later
-    # operations of the attempt get only what is left before its deadline.
+    # operations of the attempt get only what is left before its deadline. The deadline
+    # is generous (5 s against a 0.2 s pause) so that a loaded machine cannot turn the
+    # attempt into a timeout and a retry.
     seen: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -148,10 +150,10 @@ def test_each_phase_waits_only_for_what_is_left_of_the_attempt() -> None:
         return httpx.Response(200, content=ANSWER)
 
     client = CloudPaymentsClient("pk", "secret", base_url="https://api.example",
-                                 transport=httpx.MockTransport(handler), timeout=0.5)
+                                 transport=httpx.MockTransport(handler), timeout=5.0)
     assert client.test() == "OK"
     first, later, write = seen
-    assert first <= 0.5 and later <= 0.31 and write <= 0.31
+    assert first <= 5.0 and later <= first - 0.19 and write <= first - 0.19
     client.close()
 
 
