@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NoReturn
-from urllib.parse import urljoin
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired
@@ -336,9 +335,10 @@ def _term_url(payment_id: str, *, framed: bool) -> str:
 
 def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Response:
     term_url = _term_url(payment.id, framed=framed)
-    # Where the browser posts (a sandbox mounted in the app answers with a path on this
-    # site: 'self' to the CSP); acs_form refuses it unless https, or http on loopback.
-    acs_url = urljoin(request.url, challenge.acs_url)
+    # Where the browser posts, exactly as the gateway named it: acs_form refuses
+    # anything but an absolute https URL (http on loopback). A mounted sandbox answers
+    # with this site's own origin ('self' to the CSP).
+    acs_url = str(challenge.acs_url)
     form = acs_form(acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
     bank = origin_of(acs_url)
     if bank == origin_of(request.host_url):
