@@ -70,7 +70,23 @@ def test_the_three_ds_page_refuses_a_bank_page_that_is_not_https(
     response = shop.pay(payment.id, WITH_3DS)
     assert response.status_code == 502 and 'data-page="threeds"' not in response.text
     assert "PaReq" not in response.text and acs_url.split(":")[1] not in response.text
-    assert shop.state.ledger.get(payment.id).status is PaymentStatus.AWAITING_3DS
+
+
+def test_a_refused_bank_page_is_a_final_answer_and_another_card_may_pay(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review finding: the refusal said "try again in a minute" while the payment stayed
+    # awaiting_3ds and every new card got "in progress" for stale_after (10 minutes).
+    monkeypatch.setattr(shop.sandbox.settings, "acs_url", "http://bank.example/acs")
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 502 and 'data-result="failure"' in response.text
+    assert "с карты не списаны" in response.text and "через минуту" not in response.text
+    assert f"/checkout/pay/{payment.id}" in response.text  # "Try another card"
+    stored = shop.state.ledger.get(payment.id)
+    assert stored.status is PaymentStatus.FAILED
+    again = shop.pay(payment.id, NO_3DS)
+    assert again.status_code == 303
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
 
 
 def test_a_relative_acs_url_from_the_gateway_is_refused(
