@@ -60,6 +60,7 @@ __all__ = [
     "PaymentDeclined",
     "PaymentExpiredError",
     "PaymentNotFoundError",
+    "ProblemNotFoundError",
     "RateLimitError",
     "RequestRejectedError",
     "ServerError",
@@ -177,6 +178,14 @@ class PaymentNotFoundError(LedgerError, LookupError):
     def __init__(self, payment_id: str, message: str | None = None) -> None:
         self.payment_id = payment_id
         super().__init__(message or f"no payment {payment_id!r}")
+
+
+class ProblemNotFoundError(LedgerError, LookupError):
+    """No recorded payment problem has this id."""
+
+    def __init__(self, problem_id: object) -> None:
+        self.problem_id = problem_id
+        super().__init__(f"no payment problem {problem_id!r}")
 
 
 class InvalidTransitionError(LedgerError):
