@@ -56,6 +56,7 @@ __all__ = [
     "MalformedPacketError",
     "MoneyError",
     "NotificationError",
+    "NotificationPurgedError",
     "PaymentConflictError",
     "PaymentDeclined",
     "PaymentExpiredError",
@@ -219,6 +220,17 @@ class PaymentExpiredError(LedgerError):
 
 class NotificationError(CheckoutKitError):
     """A gateway notification could not be accepted."""
+
+
+class NotificationPurgedError(NotificationError, LookupError):
+    """Only the masked copy of this audit-log notification is left (purged after the
+    retention period): it cannot be checked or replayed again."""
+
+    def __init__(self, record_id: int, purged_at: datetime) -> None:
+        self.record_id = record_id
+        self.purged_at = purged_at
+        super().__init__(f"notification {record_id} was purged on {purged_at:%Y-%m-%d}: "
+                         "only a masked copy is kept")
 
 
 class SignatureVerificationError(NotificationError):

@@ -24,7 +24,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import money
-from ..errors import CheckoutKitError, MoneyError
+from ..errors import CheckoutKitError, MoneyError, NotificationPurgedError
 
 __all__ = ["checkout_group"]
 
@@ -340,10 +340,10 @@ def notifications_replay_command(record_id: int, as_json: bool) -> None:
     with _errors():
         try:
             _status, _code, record = replay(state(), record_id)
-        except LookupError as exc:
-            detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
-            raise click.ClickException(detail if "purged" in detail
-                                       else f"no notification {record_id}") from None
+        except NotificationPurgedError as exc:
+            raise click.ClickException(str(exc)) from None
+        except LookupError:
+            raise click.ClickException(f"no notification {record_id}") from None
         _show_record(record, as_json)
 
 
