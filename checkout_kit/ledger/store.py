@@ -776,7 +776,9 @@ class Ledger:
         gateway call each time. Raises ``PaymentNotFoundError`` for an unknown id."""
         now = self.now()
         with self.engine.begin() as conn:
-            self._read(conn, payment_id)
+            # The payment is read only the first time: a lookups row exists only for an
+            # existing payment (its foreign key cascades), so the hot path of a page
+            # reloading every few seconds makes no read of the payment it already has.
             claimed = conn.execute(
                 lookups.update()
                 .where(lookups.c.payment_id == payment_id,
@@ -788,6 +790,7 @@ class Ledger:
             if conn.execute(sa.select(lookups.c.payment_id)
                             .where(lookups.c.payment_id == payment_id)).first():
                 return False  # claimed less than ``every`` ago
+            self._read(conn, payment_id)  # PaymentNotFoundError before the first insert
             try:
                 with conn.begin_nested():  # another instance may insert it first
                     conn.execute(lookups.insert().values(payment_id=payment_id,

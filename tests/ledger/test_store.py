@@ -379,3 +379,23 @@ def test_payments_with_problems_pages_filters_and_resolves(ledger: Ledger, clock
     with pytest.raises(ValueError), ledger.update(made[0].id) as unit:
         unit.record_problem("oops", transaction_id=1, amount=None, currency=None,
                                 detail="x")
+
+
+def test_claim_lookup_does_not_read_the_payment_again(ledger: Ledger, clock: Clock) -> None:
+    # Review finding: the pending page has the payment; every claim re-read it.
+    payment = ledger.create_payment(**BASE)
+    every = timedelta(seconds=5)
+    assert ledger.claim_lookup(payment.id, every) is True  # the first: checks it exists
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        assert ledger.claim_lookup(payment.id, every) is False
+        clock.advance(every)
+        assert ledger.claim_lookup(payment.id, every) is True
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", seen)
+    assert statements and not [s for s in statements if "FROM checkout_payments" in s]
