@@ -137,13 +137,26 @@ class _MountedSandboxTransport(httpx.WSGITransport):
     an absolute ``AcsUrl`` on that origin, which the shop's 3-D Secure page posts to
     like any bank's. Outside a request the configured API URL stays."""
 
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app=app)
+        self.sandbox_app = app
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if has_request_context():
+        # Only a Host the sandbox answers (its browser pages would get 403 on another,
+        # so no bank page there either); else the API call still goes through as before.
+        if has_request_context() and self._answered(flask_request.host):
             origin = httpx.URL(flask_request.host_url)
             request.url = request.url.copy_with(scheme=origin.scheme, host=origin.host,
                                                 port=origin.port)
             request.headers["Host"] = flask_request.host
         return super().handle_request(request)
+
+    def _answered(self, host: str) -> bool:
+        from ..sandbox import sandbox_of
+        from ..sandbox.rules.policy import host_allowed, url_host
+
+        settings = sandbox_of(self.sandbox_app).settings
+        return host_allowed(host, (*settings.allowed_hosts, url_host(settings.terminal_url)))
 
 
 #: The paths the sandbox's widget uses at the root of its origin.

@@ -125,3 +125,16 @@ def test_the_mounted_sandbox_order_page_posts_to_an_absolute_bank_page(shop: Sho
     to_bank = shop.client.post(f"{path}/pay", data=card)
     assert to_bank.status_code == 200, to_bank.text
     assert 'action="http://localhost/sandbox/acs"' in to_bank.text
+
+
+def test_a_shop_host_the_sandbox_does_not_answer_still_reaches_its_api(shop: Shop) -> None:
+    # The mounted sandbox's calls take the browser's origin only where the sandbox
+    # answers that Host (its pages would be 403 elsewhere): the API calls still work.
+    payment = shop.create()
+    host = {"Host": "shop.example.com"}
+    _, token = shop.form_page(payment.id, **host)
+    response = shop.client.post(f"/checkout/pay/{payment.id}/form", headers=host, data={
+        "csrf_token": token, "cryptogram": shop.sandbox.make_cryptogram(NO_3DS),
+        "name": "IVAN PETROV", "email": "payer@example.com"})
+    assert response.status_code == 303, response.text
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
