@@ -357,7 +357,6 @@ def _bank_page_refused(kit: KitState, payment: Payment, challenge: Any) -> Respo
                    can_retry=str(current.status) == "failed")
 
 
-
 def _term_url(payment_id: str, *, framed: bool) -> str:
     token = _kit().signer.dumps({"p": payment_id, "f": int(framed)})
     return url_for("checkout_kit.term", token=token, _external=True)
