@@ -56,10 +56,12 @@ __all__ = [
     "MalformedPacketError",
     "MoneyError",
     "NotificationError",
+    "NotificationPurgedError",
     "PaymentConflictError",
     "PaymentDeclined",
     "PaymentExpiredError",
     "PaymentNotFoundError",
+    "ProblemNotFoundError",
     "RateLimitError",
     "RequestRejectedError",
     "ServerError",
@@ -179,6 +181,14 @@ class PaymentNotFoundError(LedgerError, LookupError):
         super().__init__(message or f"no payment {payment_id!r}")
 
 
+class ProblemNotFoundError(LedgerError, LookupError):
+    """No recorded payment problem has this id."""
+
+    def __init__(self, problem_id: object) -> None:
+        self.problem_id = problem_id
+        super().__init__(f"no payment problem {problem_id!r}")
+
+
 class InvalidTransitionError(LedgerError):
     """The payment state machine forbids moving from ``old`` to ``new``."""
 
@@ -210,6 +220,17 @@ class PaymentExpiredError(LedgerError):
 
 class NotificationError(CheckoutKitError):
     """A gateway notification could not be accepted."""
+
+
+class NotificationPurgedError(NotificationError, LookupError):
+    """Only the masked copy of this audit-log notification is left (purged after the
+    retention period): it cannot be checked or replayed again."""
+
+    def __init__(self, record_id: int, purged_at: datetime) -> None:
+        self.record_id = record_id
+        self.purged_at = purged_at
+        super().__init__(f"notification {record_id} was purged on {purged_at:%Y-%m-%d}: "
+                         "only a masked copy is kept")
 
 
 class SignatureVerificationError(NotificationError):

@@ -11,7 +11,15 @@ from __future__ import annotations
 from .migrations import upgrade
 from .service import PaymentService, PayOutcome
 from .states import TRANSITIONS, PaymentStatus, check_transition
-from .store import Ledger, Payment, PaymentAttempt, PaymentEvent, PaymentProblem
+from .store import (
+    Ledger,
+    Payment,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentProblem,
+    ProblemKind,
+    ProblemPage,
+)
 
 __all__ = [
     "TRANSITIONS",
@@ -23,6 +31,8 @@ __all__ = [
     "PaymentProblem",
     "PaymentService",
     "PaymentStatus",
+    "ProblemKind",
+    "ProblemPage",
     "check_transition",
     "upgrade",
 ]

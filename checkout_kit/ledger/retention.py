@@ -5,7 +5,8 @@ so that it can be checked again or replayed. Those bytes carry the payer's e-mai
 name, IP address and card token. Once a notification is older than the shop's retention
 period (``CHECKOUT_KIT_NOTIFICATION_RETENTION_DAYS``, ``flask checkout notifications
 purge``), :func:`purge_notifications` replaces its body by :func:`mask_body`'s copy and
-sets ``purged_at``. The row itself stays: its ``key``, ``outcome`` and
+sets ``purged_at``; :func:`mask_error` hides what its ``error`` quotes. The row itself
+stays: its ``key``, ``outcome`` and
 ``checkout_notification_keys`` row are what keep a late redelivery from being applied
 twice, and the masked copy keeps every field that key is made of
 (:func:`checkout_kit.webhooks.notification_key`), so it still reads as the same
@@ -33,6 +34,7 @@ __all__ = [
     "HIDDEN",
     "KEPT_FIELDS",
     "mask_body",
+    "mask_error",
     "purge_notifications",
 ]
 
@@ -178,6 +180,21 @@ def _content_type(headers_json: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: A value the error text quotes (``repr`` of a field name or value from the body).
+_QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_EMAIL_LIKE: Final = re.compile(r"[^\s'\"<>@]+@[^\s'\"<>@]+")
+
+
+def mask_error(error: str | None) -> str | None:
+    """The audit row's ``error`` as a purge leaves it: every quoted value and every
+    e-mail address is hidden. A refused body's error quotes what the sender chose (a
+    repeated field's name can be anything, an e-mail too), and the masked body no
+    longer holds it either; the sentence stays, so the row still tells why."""
+    if error is None:
+        return None
+    return _EMAIL_LIKE.sub("***", _QUOTED.sub("'***'", error))
+
+
 def purge_notifications(ledger: Ledger, *, older_than: timedelta, batch: int = 500) -> int:
     """Mask the body of every notification received more than ``older_than`` ago (by
     the ledger's clock) and not purged yet; returns how many were masked.
@@ -194,7 +211,8 @@ def purge_notifications(ledger: Ledger, *, older_than: timedelta, batch: int = 5
     while True:
         with ledger.engine.begin() as conn:
             rows = conn.execute(
-                sa.select(notifications.c.id, notifications.c.body, notifications.c.headers)
+                sa.select(notifications.c.id, notifications.c.body, notifications.c.headers,
+                          notifications.c.error)
                 .where(notifications.c.received_at < cutoff,
                        notifications.c.purged_at.is_(None))
                 .order_by(notifications.c.id).limit(batch)
@@ -204,7 +222,7 @@ def purge_notifications(ledger: Ledger, *, older_than: timedelta, batch: int = 5
                 purged += conn.execute(
                     notifications.update()
                     .where(notifications.c.id == row["id"], notifications.c.purged_at.is_(None))
-                    .values(body=masked, purged_at=now)
+                    .values(body=masked, error=mask_error(row["error"]), purged_at=now)
                 ).rowcount
         if len(rows) < batch:
             return purged

@@ -237,6 +237,8 @@ problems = sa.Table(
     sa.Column("currency", sa.String(3)),
     sa.Column("detail", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # When the shop dealt with it (refunded the second charge...): NULL while open.
+    sa.Column("resolved_at", UTCDateTime),
     # Named here: the convention's name would pass PostgreSQL's 63 characters.
     sa.UniqueConstraint("payment_id", "kind", "gateway_transaction_id",
                         name="uq_checkout_payment_problems_once"),

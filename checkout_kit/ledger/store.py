@@ -11,10 +11,11 @@ lock up front), and every status change inside it passes
 
 from __future__ import annotations
 
+import enum
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -23,7 +24,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from .. import jsoncodec
-from ..errors import InvalidRequestError, PaymentConflictError, PaymentNotFoundError
+from ..errors import (
+    InvalidRequestError,
+    PaymentConflictError,
+    PaymentNotFoundError,
+    ProblemNotFoundError,
+)
 from ..models import mask_token
 from ..money import MAX_AMOUNT, minor_units, parse_amount
 from ..urls import url_problem
@@ -37,6 +43,8 @@ __all__ = [
     "PaymentAttempt",
     "PaymentEvent",
     "PaymentProblem",
+    "ProblemKind",
+    "ProblemPage",
     "Unit",
     "create_ledger_engine",
     "mask_email",
@@ -117,7 +125,7 @@ class Payment:
         )
 
     @classmethod
-    def _from_row(cls, row: RowMapping) -> Payment:
+    def _from_row(cls, row: RowMapping | Mapping[str, Any]) -> Payment:
         data = dict(row)
         data["status"] = PaymentStatus(data["status"])
         text = data["metadata"]
@@ -163,21 +171,48 @@ class PaymentEvent:
     created_at: datetime
 
 
+class ProblemKind(enum.StrEnum):
+    """What kind of money moved without settling a payment."""
+
+    DUPLICATE = "duplicate"
+    """A second charge on the payment's invoice: refund it."""
+    MISMATCH = "mismatch"
+    """Another amount, currency, account or scheme than the payment's."""
+    PAID_AFTER_CANCEL = "paid_after_cancel"
+    """A charge that arrived after the payment was cancelled."""
+
+
 @dataclass(frozen=True)
 class PaymentProblem:
     """Money the ledger saw move but did not settle the payment with (see
-    :data:`~checkout_kit.ledger.schema.problems`): ``kind`` is ``duplicate`` (a second
-    charge on the invoice: refund it), ``mismatch`` (another amount, currency, account
-    or scheme than the payment's) or ``paid_after_cancel``."""
+    :data:`~checkout_kit.ledger.schema.problems`): ``kind`` is a :class:`ProblemKind`.
+    ``resolved_at`` is set once the shop has dealt with it
+    (:meth:`Ledger.resolve_problem`); until then the problem is open."""
 
     id: int
     payment_id: str
-    kind: str
+    kind: ProblemKind
     gateway_transaction_id: int | None
     amount: Decimal | None
     currency: str | None
     detail: str | None
     created_at: datetime
+    resolved_at: datetime | None = None
+
+    @classmethod
+    def _from_row(cls, row: RowMapping, prefix: str = "") -> PaymentProblem:
+        data = {f.name: row[prefix + f.name] for f in fields(cls)}
+        data["kind"] = ProblemKind(data["kind"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ProblemPage:
+    """One page of :meth:`Ledger.payments_with_problems`: each payment with its
+    problems (newest first), and whether more payments follow this page."""
+
+    payments: list[tuple[Payment, list[PaymentProblem]]]
+    more: bool
 
 
 def _event(row: RowMapping) -> PaymentEvent:
@@ -292,11 +327,13 @@ class Unit:
         ))
 
     def record_problem(
-        self, kind: str, *, transaction_id: int | None, amount: Decimal | None,
+        self, kind: ProblemKind | str, *, transaction_id: int | None, amount: Decimal | None,
         currency: str | None, detail: str,
     ) -> PaymentProblem | None:
         """Record money that moved without settling the payment, once per ``(kind,
-        transaction)``, with a history note; ``None`` when it was recorded before."""
+        transaction)``, with a history note; ``None`` when it was recorded before (even
+        if it was resolved since: it is the same money)."""
+        kind = ProblemKind(kind)  # an unknown kind is a bug: ValueError before any write
         found = self._conn.execute(sa.select(problems.c.id).where(
             problems.c.payment_id == self.payment.id, problems.c.kind == kind,
             problems.c.gateway_transaction_id == transaction_id)).first()
@@ -307,14 +344,14 @@ class Unit:
         fits = amount is not None and amount.is_finite() and abs(amount) <= MAX_AMOUNT and (
             amount == amount.quantize(Decimal("0.01")))
         values: dict[str, Any] = {
-            "payment_id": self.payment.id, "kind": kind,
+            "payment_id": self.payment.id, "kind": kind.value,
             "gateway_transaction_id": transaction_id, "amount": amount if fits else None,
             "currency": currency if currency and len(currency) <= 3 else None,
             "detail": detail.replace("\x00", "")[:2000], "created_at": self._ledger.now()}
         new_id = self._conn.execute(problems.insert().values(**values)).inserted_primary_key
         assert new_id is not None
         self.note(f"{kind}: {detail}")
-        problem = PaymentProblem(id=int(new_id[0]), **values)
+        problem = PaymentProblem(id=int(new_id[0]), **{**values, "kind": kind})
         self.problems.append((self.payment, problem))
         return problem
 
@@ -674,15 +711,94 @@ class Ledger:
             ).mappings().all()
         return [_event(row) for row in rows]
 
-    def problems(self, payment_id: str | None = None, *, limit: int = 1000) -> list[PaymentProblem]:
+    def problems(self, payment_id: str | None = None, *, limit: int = 1000,
+                 open_only: bool = False) -> list[PaymentProblem]:
         """Recorded problems (duplicates, mismatches...), newest first; of one payment
-        or of all."""
+        or of all; with ``open_only`` only those not resolved yet."""
         query = sa.select(problems).order_by(problems.c.id.desc()).limit(limit)
         if payment_id is not None:
             query = query.where(problems.c.payment_id == payment_id)
+        if open_only:
+            query = query.where(problems.c.resolved_at.is_(None))
         with self._reading() as conn:
             rows = conn.execute(query).mappings().all()
-        return [PaymentProblem(**dict(row)) for row in rows]
+        return [PaymentProblem._from_row(row) for row in rows]
+
+    def payments_with_problems(
+        self,
+        status: PaymentStatus | str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        include_resolved: bool = False,
+    ) -> ProblemPage:
+        """Payments with open problems (``include_resolved``: with any), newest payment
+        first, each with its problems, newest first; ``status`` filters the payments.
+
+        One query: a page of ``limit`` payments from ``offset`` (one more is read to
+        tell whether :attr:`ProblemPage.more` payments follow), joined to their
+        problems."""
+        if not isinstance(limit, int) or not 0 < limit <= 10_000:
+            raise InvalidRequestError("limit must be 1..10000", "limit")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidRequestError("offset must be >= 0", "offset")
+        shown = sa.true() if include_resolved else problems.c.resolved_at.is_(None)
+        page = (sa.select(payments.c.id).where(sa.exists().where(
+                    problems.c.payment_id == payments.c.id, shown))
+                .order_by(payments.c.created_at.desc(), payments.c.id))
+        if status is not None:
+            try:
+                page = page.where(payments.c.status == PaymentStatus(status).value)
+            except ValueError:
+                raise InvalidRequestError(f"unknown status {status!r}", "status") from None
+        ids = page.limit(limit + 1).offset(offset).subquery()
+        labelled = [c.label(f"problem_{c.name}") for c in problems.c]
+        query = (sa.select(payments, *labelled)
+                 .join(problems, problems.c.payment_id == payments.c.id)
+                 .where(payments.c.id.in_(sa.select(ids.c.id)), shown)
+                 .order_by(payments.c.created_at.desc(), payments.c.id, problems.c.id.desc()))
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        found: dict[str, tuple[Payment, list[PaymentProblem]]] = {}
+        for row in rows:
+            if row["id"] not in found:
+                payment_row = {c.name: row[c.name] for c in payments.c}
+                found[row["id"]] = (Payment._from_row(payment_row), [])
+            found[row["id"]][1].append(PaymentProblem._from_row(row, "problem_"))
+        listed = list(found.values())
+        return ProblemPage(payments=listed[:limit], more=len(listed) > limit)
+
+    def resolve_problem(self, problem_id: int, *, note: str | None = None) -> PaymentProblem:
+        """Mark a problem resolved (the second charge refunded, the mismatch looked
+        into): it leaves the open list, and the payment's history says so, with
+        ``note``. Resolving a resolved problem changes nothing and returns it. Raises
+        :class:`~checkout_kit.errors.ProblemNotFoundError` for an unknown id."""
+        if note is not None:
+            note = _text(note, "note", 500)
+        if isinstance(problem_id, bool) or not isinstance(problem_id, int):
+            raise ProblemNotFoundError(problem_id)
+        with self._problem_unit(problem_id) as (unit, problem):
+            if problem.resolved_at is not None:
+                return problem
+            now = self.now()
+            unit._conn.execute(problems.update().where(problems.c.id == problem_id)
+                               .values(resolved_at=now))
+            unit.note(f"{problem.kind} problem {problem_id} resolved"
+                      + (f": {note}" if note else ""))
+            return replace(problem, resolved_at=now)
+
+    @contextmanager
+    def _problem_unit(self, problem_id: int) -> Iterator[tuple[Unit, PaymentProblem]]:
+        """The problem and its payment's :meth:`update` unit (the payment's row lock)."""
+        with self._reading() as conn:
+            row = conn.execute(sa.select(problems.c.payment_id)
+                               .where(problems.c.id == problem_id)).first()
+        if row is None:
+            raise ProblemNotFoundError(problem_id)
+        with self.update(str(row[0])) as unit:
+            found = unit._conn.execute(sa.select(problems).where(problems.c.id == problem_id)
+                                       ).mappings().one()
+            yield unit, PaymentProblem._from_row(found)
 
     def attempts(self, payment_id: str) -> list[PaymentAttempt]:
         """The payment's gateway calls, oldest first."""
@@ -698,7 +814,9 @@ class Ledger:
         gateway call each time. Raises ``PaymentNotFoundError`` for an unknown id."""
         now = self.now()
         with self.engine.begin() as conn:
-            self._read(conn, payment_id)
+            # The payment is read only the first time: a lookups row exists only for an
+            # existing payment (its foreign key cascades), so the hot path of a page
+            # reloading every few seconds makes no read of the payment it already has.
             claimed = conn.execute(
                 lookups.update()
                 .where(lookups.c.payment_id == payment_id,
@@ -710,6 +828,7 @@ class Ledger:
             if conn.execute(sa.select(lookups.c.payment_id)
                             .where(lookups.c.payment_id == payment_id)).first():
                 return False  # claimed less than ``every`` ago
+            self._read(conn, payment_id)  # PaymentNotFoundError before the first insert
             try:
                 with conn.begin_nested():  # another instance may insert it first
                     conn.execute(lookups.insert().values(payment_id=payment_id,

@@ -1,9 +1,9 @@
 """``flask checkout …``: the shop's API on the command line.
 
 ``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
-``reconcile``, ``payments`` (the ledger, with ``--history``; ``--problems``: second
-charges to refund, transactions that do not match), ``db upgrade`` and
-``notifications configure|list|replay``.
+``reconcile``, ``payments`` (the ledger, with ``--history``; ``--problems``: open
+second charges to refund, transactions that do not match), ``resolve-problem``,
+``db upgrade`` and ``notifications configure|list|replay``.
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import money
-from ..errors import CheckoutKitError, MoneyError
+from ..errors import CheckoutKitError, MoneyError, NotificationPurgedError
 
 __all__ = ["checkout_group"]
 
@@ -133,29 +134,34 @@ def reconcile_command(as_json: bool) -> None:
 @checkout_group.command("payments")
 @click.option("--status", help="Only payments in this status.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip this many payments (the next page).")
 @click.option("--history", is_flag=True, help="Also print each payment's status history.")
 @click.option("--problems", is_flag=True,
-              help="Only payments with a problem (a second charge to refund, a transaction "
-                   "that does not match), each followed by its problems.")
+              help="Only payments with an open problem (a second charge to refund, a "
+                   "transaction that does not match), each followed by its problems.")
+@click.option("--resolved", "include_resolved", is_flag=True,
+              help="With --problems: resolved problems too.")
 @_json_option
-def payments_command(status: str | None, limit: int, history: bool, problems: bool,
-                     as_json: bool) -> None:
+def payments_command(status: str | None, limit: int, offset: int, history: bool,
+                     problems: bool, include_resolved: bool, as_json: bool) -> None:
     """List the ledger's payments, newest first."""
     from .extension import state
 
     with _errors():
         kit = state()
-        listed = kit.ledger.list_payments(status=status, limit=limit)
-        found: dict[str, list[Any]] = {}
+        listed: list[tuple[Any, list[Any]]]
+        more = False
         if problems:
-            for problem in kit.ledger.problems(limit=10_000):
-                found.setdefault(problem.payment_id, []).append(problem)
-            wanted = {str(status)} if status else None
-            listed = [p for p in (kit.ledger.get(pid) for pid in found)
-                      if wanted is None or str(p.status) in wanted][:limit]
-        for payment in listed:
+            page = kit.ledger.payments_with_problems(
+                status, limit=limit, offset=offset, include_resolved=include_resolved)
+            listed, more = page.payments, page.more
+        else:
+            listed = [(p, []) for p in kit.ledger.list_payments(status=status, limit=limit,
+                                                                offset=offset)]
+        for payment, found in listed:
             _show(payment, as_json)
-            for problem in reversed(found.get(payment.id, [])):
+            for problem in found:
                 line = _problem(problem)
                 click.echo(json.dumps(line, ensure_ascii=False) if as_json
                            else "    " + "  ".join(f"{k}={v}" for k, v in line.items()))
@@ -164,6 +170,27 @@ def payments_command(status: str | None, limit: int, history: bool, problems: bo
                     line = _event(event)
                     click.echo(json.dumps(line, ensure_ascii=False) if as_json
                                else "    " + "  ".join(f"{k}={v}" for k, v in line.items()))
+        if more:
+            # Never a silent cut: say where the next page starts (on stderr with --json,
+            # so that stdout stays one JSON object per line).
+            click.echo(f"more payments with problems: --offset {offset + limit}",
+                       err=as_json)
+
+
+@checkout_group.command("resolve-problem")
+@click.argument("problem_id", type=int)
+@click.option("--note", help="What was done (kept in the payment's history).")
+@_json_option
+def resolve_problem_command(problem_id: int, note: str | None, as_json: bool) -> None:
+    """Mark a payment problem resolved (the second charge refunded...): it leaves
+    ``payments --problems``. PROBLEM_ID is the ``problem_id`` that list prints."""
+    from .extension import state
+
+    with _errors():
+        problem = state().ledger.resolve_problem(problem_id, note=note)
+        line = {"payment": problem.payment_id, **_problem(problem)}
+        click.echo(json.dumps(line, ensure_ascii=False) if as_json
+                   else "  ".join(f"{k}={v}" for k, v in line.items()))
 
 
 def _problem(problem: Any) -> dict[str, Any]:
@@ -171,10 +198,12 @@ def _problem(problem: Any) -> dict[str, Any]:
     if amount is not None and problem.currency:
         with suppress(MoneyError):  # a mismatch may be in a currency the shop never takes
             amount = money.format_amount(problem.amount, problem.currency)
-    row = {"problem": problem.kind, "transaction": problem.gateway_transaction_id,
+    row = {"problem": str(problem.kind), "transaction": problem.gateway_transaction_id,
            "amount": amount, "currency": problem.currency,
            "created_at": problem.created_at.isoformat(timespec="seconds"),
-           "detail": problem.detail}
+           "detail": problem.detail, "problem_id": problem.id,
+           "resolved_at": None if problem.resolved_at is None
+           else problem.resolved_at.isoformat(timespec="seconds")}
     return {k: v for k, v in row.items() if v is not None}
 
 
@@ -311,10 +340,10 @@ def notifications_replay_command(record_id: int, as_json: bool) -> None:
     with _errors():
         try:
             _status, _code, record = replay(state(), record_id)
-        except LookupError as exc:
-            detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
-            raise click.ClickException(detail if "purged" in detail
-                                       else f"no notification {record_id}") from None
+        except NotificationPurgedError as exc:
+            raise click.ClickException(str(exc)) from None
+        except LookupError:
+            raise click.ClickException(f"no notification {record_id}") from None
         _show_record(record, as_json)
 
 
@@ -331,8 +360,6 @@ def notifications_purge_command(days: int | None, as_json: bool) -> None:
     and everything the exactly-once key is made of stay, so a late redelivery is still
     recognised. A purged notification cannot be replayed. Run it daily (cron).
     """
-    from datetime import timedelta
-
     from ..ledger.retention import purge_notifications
     from .extension import state
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, has_request_context, url_for
+from flask import request as flask_request
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
@@ -130,6 +131,34 @@ class _SandboxMount:
         return self.dispatch(environ, start_response)
 
 
+class _MountedSandboxTransport(httpx.WSGITransport):
+    """The shop's in-process calls to a mounted sandbox, made as if to the origin the
+    payer's browser reached the shop at (during a request): the sandbox then answers
+    an absolute ``AcsUrl`` on that origin, which the shop's 3-D Secure page posts to
+    like any bank's. Outside a request the configured API URL stays."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app=app)
+        self.sandbox_app = app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # Only a Host the sandbox answers (its browser pages would get 403 on another,
+        # so no bank page there either); else the API call still goes through as before.
+        if has_request_context() and self._answered(flask_request.host):
+            origin = httpx.URL(flask_request.host_url)
+            request.url = request.url.copy_with(scheme=origin.scheme, host=origin.host,
+                                                port=origin.port)
+            request.headers["Host"] = flask_request.host
+        return super().handle_request(request)
+
+    def _answered(self, host: str) -> bool:
+        from ..sandbox import sandbox_of
+        from ..sandbox.rules.policy import host_allowed, url_host
+
+        settings = sandbox_of(self.sandbox_app).settings
+        return host_allowed(host, (*settings.allowed_hosts, url_host(settings.terminal_url)))
+
+
 #: The paths the sandbox's widget uses at the root of its origin.
 WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
 
@@ -149,10 +178,11 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
 
     Without ``sandbox_app`` one is created (``sandbox_options`` go to
     :func:`~checkout_kit.sandbox.create_sandbox_app`) whose bank page is
-    ``<prefix>/acs``, on the shop's own origin. With ``widget_paths`` the sandbox also
-    answers ``/widget/…``, ``/payments/…`` and ``/checkout.js`` at the root
-    (:data:`WIDGET_ROOT_PATHS`), where its widget looks for them; the shop's own routes
-    must not use those.
+    ``<prefix>/acs``, on the shop's own origin: during a request the sandbox's
+    ``AcsUrl`` is that absolute URL on the origin the payer reached the shop at. With
+    ``widget_paths`` the sandbox also answers ``/widget/…``, ``/payments/…`` and
+    ``/checkout.js`` at the root (:data:`WIDGET_ROOT_PATHS`), where its widget looks
+    for them; the shop's own routes must not use those.
     The server side calls the sandbox in-process (``httpx.WSGITransport``).
     With ``notify`` a sandbox made here sends every notification type (Check too) to
     the app's notification routes, in-process: :meth:`CheckoutKit.init_app` sets the
@@ -176,7 +206,7 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     app.config.update({
         "CHECKOUT_KIT_SANDBOX": True,
         "CHECKOUT_KIT_SANDBOX_URL": prefix,
-        "CHECKOUT_KIT_API_TRANSPORT": httpx.WSGITransport(app=sandbox_app),
+        "CHECKOUT_KIT_API_TRANSPORT": _MountedSandboxTransport(app=sandbox_app),
         "CHECKOUT_KIT_API_URL": "http://sandbox.invalid",
     })
     app.config.setdefault("CHECKOUT_KIT_PUBLIC_ID", sandbox.public_id)

@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .. import jsoncodec, notifications, webhooks
-from ..errors import MalformedNotificationError, NotificationError
+from ..errors import MalformedNotificationError, NotificationError, NotificationPurgedError
 from ..ledger.inbox import Applied, NotificationRecord
 from ..ledger.store import Payment
 from ..notifications import Notification
@@ -180,12 +180,12 @@ def _announce(kit: KitState, received: webhooks.Received, applied: Applied) -> N
 def replay(kit: KitState, record_id: int) -> tuple[int, int, NotificationRecord]:
     """Deliver a stored notification again (``flask checkout notifications replay``):
     checked and applied as if it came now, under the same exactly-once key, and
-    recorded as a new row pointing at ``record_id``. ``LookupError`` if there is none,
-    or if only its masked copy is left (purged after the retention period)."""
+    recorded as a new row pointing at ``record_id``. ``LookupError`` if there is none;
+    :class:`~checkout_kit.errors.NotificationPurgedError` (a ``LookupError`` too) if
+    only its masked copy is left (purged after the retention period)."""
     stored = kit.inbox.get(record_id)
     if stored.purged_at is not None:
-        raise LookupError(f"notification {record_id} was purged on "
-                          f"{stored.purged_at:%Y-%m-%d}: only a masked copy is kept")
+        raise NotificationPurgedError(record_id, stored.purged_at)
     return deliver(kit, stored.type, stored.method, stored.body, stored.headers,
                    remote_addr=stored.remote_addr, replay_of=stored.id)
 

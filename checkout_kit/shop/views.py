@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NoReturn
-from urllib.parse import urljoin
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired
@@ -38,6 +37,7 @@ from ..errors import (
     RequestRejectedError,
     ThreeDSError,
 )
+from ..ledger.states import PaymentStatus
 from ..ledger.store import Payment
 from ..reasons import reason_for
 from ..threeds import acs_form
@@ -83,6 +83,8 @@ PROBLEMS: dict[str, str] = {
     "missing_pares": N_("The bank's answer is incomplete."),
     "conflict": N_("This payment cannot do that in its current state."),
     "gateway": N_("The payment service is unavailable. Try again in a minute."),
+    "bank_page": N_("Your bank's verification page could not be opened, and the card was "
+                    "not charged. Try again or use another card."),
     "expired": N_("The time to pay this order has run out, and nothing was charged. "
                   "Return to the shop to order again."),
 }
@@ -316,7 +318,7 @@ def submit(payment_id: str) -> Response:
         except ThreeDSError as exc:
             # The gateway named a bank page the payer's browser must not post to.
             log.warning("payment %s: 3-D Secure page refused: %s", payment.id, exc)
-            return _problem_page("gateway", 502)
+            return _bank_page_refused(kit, outcome.payment, challenge)
     if kind == "declined":
         message = outcome.cardholder_message or reason_for(
             int(outcome.reason_code or 0)).message("en" if language() == "en" else "ru")
@@ -329,6 +331,32 @@ def submit(payment_id: str) -> Response:
 # --------------------------------------------------------------------------- 3-D Secure
 
 
+def _bank_page_refused(kit: KitState, payment: Payment, challenge: Any) -> Response:
+    """The gateway's bank page was refused: this challenge can never be answered.
+
+    Left ``awaiting_3ds``, the payment would answer ``in_progress`` to every new card
+    until ``stale_after``; so this challenge's payment is ``failed`` now (nothing was
+    charged: the transaction waits for an authentication that cannot come) and the
+    payer may try another card at once. A later answer from the gateway still settles
+    it: the ledger never discards a success."""
+    with kit.ledger.update(payment.id) as unit:
+        current = unit.payment
+        if (current.status is PaymentStatus.AWAITING_3DS
+                and current.gateway_transaction_id == challenge.transaction_id):
+            unit.transition(PaymentStatus.FAILED, note="3-D Secure: the gateway's bank page "
+                            "URL was refused", reason_code=None, cardholder_message=None)
+        changes = list(unit.changes)
+        current = unit.payment
+    for changed, old, new in changes:  # after commit, as the service's own changes
+        try:
+            kit.on_change(changed, old, new)
+        except Exception:  # a shop's receiver failing must not turn this page into a 500
+            log.exception("on_change hook failed for payment %s", changed.id)
+    return _render("failure.html", PagePolicy(), 502, payment=current,
+                   amount=_amount(current), reason=gettext(PROBLEMS["bank_page"]),
+                   can_retry=str(current.status) == "failed")
+
+
 def _term_url(payment_id: str, *, framed: bool) -> str:
     token = _kit().signer.dumps({"p": payment_id, "f": int(framed)})
     return url_for("checkout_kit.term", token=token, _external=True)
@@ -336,9 +364,10 @@ def _term_url(payment_id: str, *, framed: bool) -> str:
 
 def _three_ds_page(payment: Payment, challenge: Any, *, framed: bool) -> Response:
     term_url = _term_url(payment.id, framed=framed)
-    # Where the browser posts (a sandbox mounted in the app answers with a path on this
-    # site: 'self' to the CSP); acs_form refuses it unless https, or http on loopback.
-    acs_url = urljoin(request.url, challenge.acs_url)
+    # Where the browser posts, exactly as the gateway named it: acs_form refuses
+    # anything but an absolute https URL (http on loopback). A mounted sandbox answers
+    # with this site's own origin ('self' to the CSP).
+    acs_url = str(challenge.acs_url)
     form = acs_form(acs_url, challenge.pa_req, str(challenge.transaction_id), term_url)
     bank = origin_of(acs_url)
     if bank == origin_of(request.host_url):

@@ -11,7 +11,7 @@ from checkout_kit import jsoncodec, webhooks
 from checkout_kit.errors import InvalidRequestError
 from checkout_kit.ledger import Ledger
 from checkout_kit.ledger.inbox import Inbox
-from checkout_kit.ledger.retention import HIDDEN, mask_body, purge_notifications
+from checkout_kit.ledger.retention import HIDDEN, mask_body, mask_error, purge_notifications
 from checkout_kit.notifications import parse_notification
 
 from .conftest import Clock
@@ -108,3 +108,20 @@ def test_purge_masks_only_what_is_older_than_the_period(ledger: Ledger, clock: C
     with pytest.raises(InvalidRequestError) as exc:
         purge_notifications(ledger, older_than=timedelta(days=-1))
     assert exc.value.field == "older_than"
+
+
+def test_purge_masks_what_the_error_quotes(ledger: Ledger, clock: Clock) -> None:
+    # Review finding: a refused body's error names what the sender chose (a repeated
+    # field's name); the purge masked the body and left the error as it was.
+    inbox = Inbox(ledger)
+    refused = inbox.record(
+        type="Pay", method="POST", body=b"ivan%40example.com=1&ivan%40example.com=2",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        remote_addr="203.0.113.1", signature_valid=False, outcome="refused",
+        error="'ivan@example.com' is sent more than once").id
+    plain = _record(inbox, b"TransactionId=1")
+    clock.advance(timedelta(days=91))
+    assert purge_notifications(ledger, older_than=timedelta(days=90)) == 2
+    assert inbox.get(refused).error == "'***' is sent more than once"
+    assert inbox.get(plain).error is None
+    assert mask_error('"it\'s" from jane@example.com') == "'***' from ***"

@@ -20,8 +20,9 @@ from checkout_kit.errors import (
     MoneyError,
     PaymentConflictError,
     PaymentNotFoundError,
+    ProblemNotFoundError,
 )
-from checkout_kit.ledger import Ledger, PaymentStatus
+from checkout_kit.ledger import Ledger, PaymentStatus, ProblemKind
 from checkout_kit.ledger.schema import attempts, events, payments
 from checkout_kit.ledger.store import mask_email
 
@@ -343,3 +344,58 @@ def test_concurrent_claims_give_one_lookup(ledger: Ledger, migrated_url: str,
     finally:
         for lg in ledgers:
             lg.engine.dispose()
+
+
+# --- problems: the open list and its resolution (review of issue 14) ---------------------------
+
+
+def test_payments_with_problems_pages_filters_and_resolves(ledger: Ledger, clock: Clock) -> None:
+    made = []
+    for number in range(3):
+        payment = ledger.create_payment(**{**BASE, "invoice_id": f"inv-{number}"})
+        with ledger.update(payment.id) as unit:
+            for tx in (10 * number + 1, 10 * number + 2):
+                unit.record_problem("duplicate", transaction_id=tx, amount=Decimal("1.00"),
+                                    currency="RUB", detail="second charge")
+        made.append(payment)
+        clock.advance(timedelta(seconds=1))
+    page = ledger.payments_with_problems(limit=2)
+    assert page.more and [p.id for p, _ in page.payments] == [made[2].id, made[1].id]
+    assert [q.gateway_transaction_id for q in page.payments[0][1]] == [22, 21]
+    assert all(q.kind is ProblemKind.DUPLICATE for _, qs in page.payments for q in qs)
+    rest = ledger.payments_with_problems(limit=2, offset=2)
+    assert not rest.more and [p.id for p, _ in rest.payments] == [made[0].id]
+    assert ledger.payments_with_problems(status="succeeded").payments == []
+    for problem in ledger.problems(made[0].id):
+        resolved = ledger.resolve_problem(problem.id, note="refunded")
+        assert resolved.resolved_at is not None
+    assert [p.id for p, _ in ledger.payments_with_problems().payments] == [
+        made[2].id, made[1].id]
+    assert len(ledger.payments_with_problems(include_resolved=True).payments) == 3
+    assert ledger.problems(made[0].id, open_only=True) == []
+    with pytest.raises(ProblemNotFoundError):
+        ledger.resolve_problem(10**9)
+    # An unknown kind is refused before any write.
+    with pytest.raises(ValueError), ledger.update(made[0].id) as unit:
+        unit.record_problem("oops", transaction_id=1, amount=None, currency=None,
+                                detail="x")
+
+
+def test_claim_lookup_does_not_read_the_payment_again(ledger: Ledger, clock: Clock) -> None:
+    # Review finding: the pending page has the payment; every claim re-read it.
+    payment = ledger.create_payment(**BASE)
+    every = timedelta(seconds=5)
+    assert ledger.claim_lookup(payment.id, every) is True  # the first: checks it exists
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        assert ledger.claim_lookup(payment.id, every) is False
+        clock.advance(every)
+        assert ledger.claim_lookup(payment.id, every) is True
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", seen)
+    assert statements and not [s for s in statements if "FROM checkout_payments" in s]

@@ -19,7 +19,7 @@ from checkout_kit.notifications import CheckCode
 from checkout_kit.pytest_plugin import send_notification
 from checkout_kit.shop import signals
 from checkout_kit.shop.config import ConfigurationError
-from checkout_kit.shop.notifications import notification_path
+from checkout_kit.shop.notifications import notification_path, replay
 
 from .conftest import NO_3DS, Shop, make_shop
 
@@ -363,6 +363,12 @@ def test_purge_masks_old_bodies_and_keeps_exactly_once(
     refused = runner.invoke(args=["checkout", "notifications", "replay", str(old.id)])
     assert refused.exit_code == 1 and "purged" in refused.output
     assert "Traceback" not in refused.output
+    # A typed error, recognised by its type, not by a word in its message.
+    from checkout_kit.errors import NotificationPurgedError
+    with shop.app.app_context(), pytest.raises(NotificationPurgedError) as purged_exc:
+        replay(shop.state, old.id)
+    assert isinstance(purged_exc.value, LookupError)
+    assert (purged_exc.value.record_id, purged_exc.value.purged_at) == (old.id, now[0])
     listed = runner.invoke(args=["checkout", "notifications", "list", "--json"])
     assert json.loads(listed.output.splitlines()[-1])["purged_at"] is not None
     # --older-than overrides the setting; a purged body is never purged again.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from checkout_kit.ledger import PaymentStatus
 
-from .conftest import DECLINED, NO_3DS, WITH_3DS, Shop, path_of
+from .conftest import DECLINED, NO_3DS, WITH_3DS, Shop, form_of, path_of
 
 
 def test_form_mode_charge_without_3ds(shop: Shop) -> None:
@@ -67,4 +70,71 @@ def test_the_three_ds_page_refuses_a_bank_page_that_is_not_https(
     response = shop.pay(payment.id, WITH_3DS)
     assert response.status_code == 502 and 'data-page="threeds"' not in response.text
     assert "PaReq" not in response.text and acs_url.split(":")[1] not in response.text
-    assert shop.state.ledger.get(payment.id).status is PaymentStatus.AWAITING_3DS
+
+
+def test_a_refused_bank_page_is_a_final_answer_and_another_card_may_pay(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review finding: the refusal said "try again in a minute" while the payment stayed
+    # awaiting_3ds and every new card got "in progress" for stale_after (10 minutes).
+    monkeypatch.setattr(shop.sandbox.settings, "acs_url", "http://bank.example/acs")
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 502 and 'data-result="failure"' in response.text
+    assert "с карты не списаны" in response.text and "через минуту" not in response.text
+    assert f"/checkout/pay/{payment.id}" in response.text  # "Try another card"
+    stored = shop.state.ledger.get(payment.id)
+    assert stored.status is PaymentStatus.FAILED
+    again = shop.pay(payment.id, NO_3DS)
+    assert again.status_code == 303
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED
+
+
+def test_a_relative_acs_url_from_the_gateway_is_refused(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review finding: the page used to join the gateway's AcsUrl to its own URL, so a
+    # bare path got past threeds.acs_form's absolute-URL rule in production too.
+    service = shop.state.service
+    real_pay = service.pay
+
+    def relative_pay(*args: Any, **kwargs: Any) -> Any:
+        outcome = real_pay(*args, **kwargs)
+        if outcome.challenge is None:
+            return outcome
+        return replace(outcome, challenge=replace(outcome.challenge, acs_url="/sandbox/acs"))
+
+    monkeypatch.setattr(service, "pay", relative_pay)
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 502 and 'data-page="threeds"' not in response.text
+    assert "PaReq" not in response.text
+
+
+def test_the_mounted_sandbox_names_an_absolute_bank_page_on_the_shop_origin(shop: Shop) -> None:
+    payment = shop.create()
+    response = shop.pay(payment.id, WITH_3DS)
+    assert response.status_code == 200
+    assert form_of(response.text, "ck-acs")["action"] == "http://localhost/sandbox/acs"
+
+
+def test_the_mounted_sandbox_order_page_posts_to_an_absolute_bank_page(shop: Shop) -> None:
+    # Review finding: the sandbox's own order page, mounted, handed acs_form_html the
+    # bare path of its bank page (refused: no bank form at all).
+    order = shop.state.client.create_order(Decimal("3"), description="3ds", invoice_id="INV-3")
+    path = "/sandbox" + urlsplit(order.url or "").path
+    card = {"cardNumber": WITH_3DS, "expDate": "12/35", "cvv": "1"}
+    to_bank = shop.client.post(f"{path}/pay", data=card)
+    assert to_bank.status_code == 200, to_bank.text
+    assert 'action="http://localhost/sandbox/acs"' in to_bank.text
+
+
+def test_a_shop_host_the_sandbox_does_not_answer_still_reaches_its_api(shop: Shop) -> None:
+    # The mounted sandbox's calls take the browser's origin only where the sandbox
+    # answers that Host (its pages would be 403 elsewhere): the API calls still work.
+    payment = shop.create()
+    host = {"Host": "shop.example.com"}
+    _, token = shop.form_page(payment.id, **host)
+    response = shop.client.post(f"/checkout/pay/{payment.id}/form", headers=host, data={
+        "csrf_token": token, "cryptogram": shop.sandbox.make_cryptogram(NO_3DS),
+        "name": "IVAN PETROV", "email": "payer@example.com"})
+    assert response.status_code == 303, response.text
+    assert shop.state.ledger.get(payment.id).status is PaymentStatus.SUCCEEDED

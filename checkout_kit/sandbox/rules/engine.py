@@ -413,7 +413,7 @@ class Gateway:
             "TransactionId": tx.id,
             "PaReq": tx.pa_req,
             "GoReq": None,
-            "AcsUrl": self.settings.acs_url or f"{base}/acs",
+            "AcsUrl": self._acs_url(base),
             "ThreeDsSessionData": None,
             "IFrameIsAllowed": True,
             "FrameWidth": None,
@@ -422,6 +422,18 @@ class Gateway:
             "EscrowAccumulationId": None,
         }
         return {"Success": False, "Message": None, "Model": model}
+
+    def _acs_url(self, base: str) -> str:
+        """The bank page's absolute URL: a real gateway sends one, and the shop posts
+        the payer's browser only to an absolute https (or loopback http) URL. A path
+        in ``settings.acs_url`` (a sandbox mounted under a prefix of the shop) is put
+        on the origin the caller reached us at."""
+        configured = self.settings.acs_url
+        if not configured:
+            return f"{base}/acs"
+        if configured.startswith("/") and not configured.startswith("//"):
+            return base + configured
+        return configured
 
     def _decline(self, tx: Transaction, code: int, detail: str) -> None:
         tx.status = TxStatus.DECLINED

@@ -70,7 +70,9 @@ class SandboxSettings:
     #: off, they wait for ``Sandbox.deliver_pending`` or the clock.
     deliver_immediately: bool = True
     max_concurrent_requests: int = 5
-    #: the bank page URL put in 3-D Secure answers; ``None``: ``<host>/acs``.
+    #: the bank page URL put in 3-D Secure answers; ``None``: ``<host>/acs``; a path
+    #: (``/sandbox/acs``, a sandbox mounted in a shop) goes on ``<host>``: the answer
+    #: is always absolute, as a real gateway's.
     acs_url: str | None = None
     #: the key version ``GET /payments/publickey`` hands out.
     key_version: int = DEFAULT_KEY_VERSION
