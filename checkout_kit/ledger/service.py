@@ -42,7 +42,7 @@ from ..errors import (
 from ..models import ThreeDSChallenge, Transaction, TransactionStatus
 from ..money import parse_amount
 from ..notifications import CheckCode
-from ..webhooks import settlement_mismatch
+from ..webhooks import owns, settlement_mismatch
 from .states import PENDING, PaymentStatus, can_transition
 from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit
 
@@ -673,8 +673,8 @@ class PaymentService:
             expected, partial = replace(payment, amount=confirming), False
         code = settlement_mismatch(
             expected, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
-            status=None if tx.status is None else str(tx.status), partial=partial,
-            capture=capture)
+            status=None if tx.status is None else str(tx.status), scheme=payment.scheme,
+            partial=partial, capture=capture)
         if code is None:
             return None
         unit.record_problem(
@@ -765,6 +765,13 @@ class PaymentService:
             # An earlier attempt's decline or abandoned challenge. A success is never
             # superseded: it is money taken (a late answer we gave up on, a charge in a
             # second tab), and it settles the payment or is recorded as a duplicate.
+            return None, True
+        if not owns(tx, payment, payment_transaction_id=payment.gateway_transaction_id):
+            # The invoice's latest operation is a charge that only names it (a
+            # subscription's, a token charge of the shop's, docs/gateway.md §3.5): it
+            # tells nothing of this payment, and settles or contradicts nothing.
+            log.info("payment %s: transaction %s on its invoice is not its own; ignored",
+                     payment.id, tx.transaction_id)
             return None, True
         return tx, True
 

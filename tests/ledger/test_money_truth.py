@@ -314,6 +314,24 @@ def test_a_second_charge_is_a_duplicate_problem(
     assert service.get(pid).gateway_transaction_id == first.gateway_transaction_id
 
 
+def test_refresh_never_takes_a_token_charge_on_the_invoice_for_the_payments_own(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+) -> None:
+    # Regression (review of issue 14 §1.8): the lookup by invoice took any charge naming
+    # the invoice. The ledger charges cryptograms only: a token charge (the shop's own,
+    # a subscription's) on the invoice is not this payment's, whatever its amount.
+    pid = _new(service, account_id="reader-1")
+    saved = client.charge("1.00", ip_address=IP, cryptogram=card(NO_3DS),
+                          account_id="reader-1", save_card=True)
+    assert not isinstance(saved, ThreeDSChallenge) and saved.token
+    client.charge_token("100.00", account_id="reader-1", token=saved.token,
+                        tr_initiator_code=0, invoice_id="inv-1")
+    for _ in range(2):
+        refreshed = service.refresh(pid)
+        assert (refreshed.status, refreshed.gateway_transaction_id) == (S.CREATED, None)
+    assert service.ledger.problems(pid) == []
+
+
 def test_a_capture_of_part_of_the_payments_own_hold_is_taken_by_refresh_as_by_confirm(
     service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
 ) -> None:
