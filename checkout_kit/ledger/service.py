@@ -344,7 +344,10 @@ class PaymentService:
                                     gateway_transaction_id=result.transaction_id)
                 payment = self._settle(unit, S.AWAITING_3DS, "3-D Secure asked",
                                        gateway_transaction_id=result.transaction_id)
-                if payment.status is not S.AWAITING_3DS:
+                if payment.status is not S.AWAITING_3DS or (
+                        payment.gateway_transaction_id != result.transaction_id):
+                    # Settled meanwhile, or waiting on another (the live) challenge:
+                    # this one was abandoned, and its bank page would be refused.
                     return _stored_outcome(payment)
                 return PayOutcome("three_ds", payment, challenge=result)
             status = _FROM_GATEWAY.get(str(result.status))
@@ -420,13 +423,16 @@ class PaymentService:
         if status in (S.SUCCEEDED, S.AUTHORIZED):
             return self._late_success(unit, status, note, **columns)
         if current.status is status and columns and (
-                tx_id is None or tx_id == current.gateway_transaction_id
-                or current.status not in _PAID):
-            # The gateway's notification settled it the same way while our call was
-            # on its way: the answer completes the row (token, message...).
+                tx_id is None or tx_id == current.gateway_transaction_id):
+            # The gateway's notification settled it the same way, by the same
+            # transaction, while our call was on its way: the answer completes the row
+            # (token, message...). Another transaction in the same status is a stale
+            # worker's (an abandoned 3-D Secure challenge, an earlier decline): taking
+            # its id would make the live attempt's answers look foreign.
             return unit.update(**columns)
-        log.warning("payment %s: answer (%s) after it was settled as %s; kept as is",
-                    current.id, status.value, current.status.value)
+        log.warning("payment %s: answer (%s, transaction %s) after it was settled as %s "
+                    "(transaction %s); kept as is", current.id, status.value, tx_id,
+                    current.status.value, current.gateway_transaction_id)
         return current
 
     def _late_success(

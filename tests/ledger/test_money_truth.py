@@ -182,6 +182,51 @@ def test_the_fail_of_an_abandoned_challenge_does_not_fail_the_live_one(
     assert done.kind == "succeeded"
 
 
+def test_a_stale_workers_challenge_never_replaces_the_live_one(
+    service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    # Regression (review of issue 14 §1.3, by another path): _settle updated the row
+    # whenever the status was the same and not paid, so a stale worker's answer (its own,
+    # abandoned challenge) overwrote the live challenge's transaction, and the payer's
+    # return from the bank for the live one was refused as the wrong transaction.
+    pid = _new(service)
+    live: list[Any] = []
+
+    def meanwhile() -> None:
+        # Worker A's answer is slow: a refresh takes it over, the payer starts again.
+        clock.advance(service.stale_after)
+        assert service.refresh(pid).status is S.AWAITING_3DS
+        clock.advance(service.stale_after)
+        live.append(service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP))
+
+    recorder.meanwhile[CHARGE] = meanwhile
+    late = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
+    (second,) = live
+    assert second.kind == "three_ds" and second.challenge is not None
+    live_tx = second.challenge.transaction_id
+    # The stale worker is not sent to the bank with its abandoned challenge.
+    assert late.kind != "three_ds" and late.challenge is None
+    payment = service.get(pid)
+    assert (payment.status, payment.gateway_transaction_id) == (S.AWAITING_3DS, live_tx)
+    done = service.complete_3ds(pid, md=live_tx,
+                                pa_res=cloudpayments_sandbox.pa_res_for(live_tx))
+    assert done.kind == "succeeded"
+
+
+def test_settle_keeps_the_transaction_of_the_same_status(ledger: Ledger,
+                                                         service: PaymentService) -> None:
+    # The review's repro: a late answer for an awaiting_3ds payment carries another
+    # (abandoned) challenge's transaction; it is logged and kept, for every status.
+    pid = _new(service)
+    with ledger.update(pid) as unit:
+        unit.transition(S.PROCESSING)
+        unit.transition(S.AWAITING_3DS, gateway_transaction_id=2)
+        kept = service._settle(unit, S.AWAITING_3DS, "3-D Secure asked",
+                               gateway_transaction_id=1)
+    assert kept.gateway_transaction_id == 2 == service.get(pid).gateway_transaction_id
+
+
 # --- 4. a Refund notification while our refund call is in flight ---------------------------------
 
 
