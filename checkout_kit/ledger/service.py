@@ -360,13 +360,20 @@ class PaymentService:
                 payment = self._settle(unit, S.UNKNOWN, f"gateway: {result.status}",
                                        gateway_transaction_id=result.transaction_id)
                 return _stored_outcome(payment)
-            if self._mismatch(unit, result) is not None:
-                # Our call sent the ledger's amount; an answer for another one is not
-                # this payment's, and not a failure either: left unknown, recorded.
-                unit.finish_attempt(attempt, "unknown",
+            code = self._mismatch(unit, result)
+            if code is not None:
+                # Our call sent the ledger's amount, and the gateway answered with a
+                # transaction of another: money moved, but not as this payment says.
+                # That transaction never pays it, and asking again would get the same
+                # answer forever, so the payment fails (the payer sees a final page
+                # and may pay again) and the problem recorded by _mismatch tells the
+                # shop to refund the transaction (payment_mismatch).
+                unit.finish_attempt(attempt, "mismatch",
                                     gateway_transaction_id=result.transaction_id,
-                                    error="the answer does not match the payment")
-                payment = self._settle(unit, S.UNKNOWN, "answer does not match the payment")
+                                    error=f"the answer does not match the payment "
+                                          f"(check code {int(code)})")
+                payment = self._settle(unit, S.FAILED, _mismatch_note(result, code),
+                                       reason_code=_MISMATCH_REASON[code])
                 return _stored_outcome(payment)
             outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
@@ -652,7 +659,7 @@ class PaymentService:
         with self._unit(payment_id) as unit:
             if unit.payment.version != payment.version or unit.attempts() != attempts:
                 return unit.payment  # someone acted while we asked: theirs is newer
-            current = self._settle_from(unit, tx, refunds, stale)
+            current = self._settle_from(unit, tx, refunds, stale, by_invoice)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
                     unit.finish_attempt(attempt, "reconciled")
@@ -683,6 +690,12 @@ class PaymentService:
             partial=partial, capture=capture)
         if code is None:
             return None
+        if str(tx.status) not in _MONEY_MOVED:
+            # A decline or a cancelled hold took nothing: nothing for the shop to
+            # refund, so no problem (the inbox records one only for a Pay, likewise).
+            log.info("payment %s: transaction %s (%s) does not match it (code %d)",
+                     payment.id, tx.transaction_id, tx.status, int(code))
+            return code
         unit.record_problem(
             "mismatch", transaction_id=tx.transaction_id, amount=tx.amount,
             currency=tx.currency,
@@ -695,17 +708,29 @@ class PaymentService:
 
     def _settle_from(
         self, unit: Unit, tx: Transaction | None,
-        refunds: list[tuple[int, Decimal]] | None, stale: bool,
+        refunds: list[tuple[int, Decimal]] | None, stale: bool, by_invoice: bool,
     ) -> Payment:
-        """Bring the locked payment in line with the gateway's transaction ``tx`` and
-        its refund operations ``refunds`` (``None``: not asked). A transaction that
-        does not match the payment settles nothing."""
+        """Bring the locked payment in line with the gateway's transaction ``tx`` (found
+        by ``by_invoice``, else by the latest attempt's transaction id) and its refund
+        operations ``refunds`` (``None``: not asked). A transaction that does not match
+        the payment settles nothing; when it is the latest attempt's own, an
+        ``unknown`` payment is failed, as the call's answer would have failed it."""
         current = unit.payment
         if tx is None:
             if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
-        if self._mismatch(unit, tx) is not None:
+        code = self._mismatch(unit, tx)
+        if code is not None:
+            if current.status in (S.UNKNOWN, S.PROCESSING) and not by_invoice:
+                # The latest attempt's own transaction (found by its id) is not this
+                # payment's: asking again would get the same answer forever. As when
+                # the call's answer says so (_payment_answered): failed, and the
+                # problem, if money moved, tells the shop to refund it.
+                return unit.transition(S.FAILED, note=f"reconciled: {_mismatch_note(tx, code)}",
+                                       reason_code=_MISMATCH_REASON[code])
+            # Found by invoice: perhaps the payer's browser's charge, not ours, which
+            # may still come; the payment stays as it is, the problem recorded.
             return unit.payment
         target = _FROM_GATEWAY.get(str(tx.status))
         if current.status in (S.CREATED, S.FAILED) and target is not None:
@@ -880,6 +905,23 @@ def _latest_transaction(
     ours = [a.gateway_transaction_id for a in attempts[starts[-1]:]
             if a.gateway_transaction_id is not None]
     return (ours[-1] if ours else None), frozenset(known - set(ours))
+
+
+#: The reason code a payment fails with when the transaction of its own call does not
+#: match it: the decline the gateway gives for the same Check code (docs/gateway.md §5.3).
+_MISMATCH_REASON: Final[dict[CheckCode, int]] = {
+    CheckCode.INVALID_INVOICE_ID: 3001,
+    CheckCode.INVALID_ACCOUNT_ID: 3002,
+    CheckCode.INVALID_AMOUNT: 3003,
+    CheckCode.NOT_ACCEPTED: 3008,
+    CheckCode.EXPIRED: 3004,
+    CheckCode.ACCEPT: 3008,  # never a mismatch; here so that the lookup is total
+}
+
+
+def _mismatch_note(tx: Transaction, code: CheckCode) -> str:
+    return (f"transaction {tx.transaction_id} ({tx.status}, {tx.amount} {tx.currency}) does "
+            f"not match the payment (check code {int(code)}): not paid by it")
 
 
 def _confirming(unit: Unit) -> Decimal | None:

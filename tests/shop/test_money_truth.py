@@ -3,6 +3,7 @@ a second charge on one invoice, and Checks for payments the ledger does not own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -202,6 +203,24 @@ def test_a_recurrent_or_token_pay_of_another_amount_is_not_a_mismatch(shop: Shop
     after = shop.state.ledger.get(payment.id)
     assert (str(after.status), after.gateway_transaction_id) == ("succeeded", 42)
     assert shop.state.ledger.problems(payment.id) == []
+
+
+def test_the_payer_sees_a_final_page_when_the_answer_does_not_match(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression (review of issue 14 §1.1): a charge answered with another amount left
+    # the payment unknown, and the pending page reloaded forever.
+    real = shop.state.client.charge
+
+    def charge(*args: Any, **kwargs: Any) -> Any:
+        return dataclasses.replace(real(*args, **kwargs), amount=Decimal("1.00"))
+
+    monkeypatch.setattr(shop.state.client, "charge", charge)
+    payment = shop.create()
+    page = shop.pay(payment.id, NO_3DS)
+    assert page.status_code == 200 and "Неверная сумма платежа" in page.text
+    assert str(shop.state.ledger.get(payment.id).status) == "failed"
+    assert [p.kind for p in shop.state.ledger.problems(payment.id)] == ["mismatch"]
 
 
 def test_a_pay_of_an_absurd_amount_is_a_mismatch_not_a_500(shop: Shop) -> None:
