@@ -372,6 +372,13 @@ class Inbox:
                       f"payment's own (SubscriptionId {n.subscription_id or '-'}"
                       f"{'' if n.tr_initiator_code is None else ', a token charge'})")
             return _Effect("recorded")
+        if n.type is T.PAY and payment.status in _PAID and (
+                n.transaction_id == payment.gateway_transaction_id):
+            # A late or repeated Pay of the transaction that already settled the
+            # payment: it says what that transaction was when it was made (a hold of
+            # the full amount, since captured in part), not something new. Held to
+            # the payment's amount now it would read as a mismatch; it changes nothing.
+            return _Effect("recorded")
         partial = n.type in (T.CONFIRM, T.REFUND, T.CANCEL)
         mismatch = payment_mismatch(n, payment, partial=partial,
                                     status=n.status if n.type is T.PAY else None,

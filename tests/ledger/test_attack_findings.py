@@ -365,9 +365,6 @@ def test_a_subscriptions_charge_is_not_a_duplicate_to_refund(
 # --- (8) a late Pay of the own hold after a partial capture ------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 8: a late Pay (Authorized, 100.00) of the payment's own hold after a partial "
-    "capture of 60.00 is recorded as a mismatch (Inbox Pay handling, ledger/inbox.py)"))
 def test_a_late_pay_of_the_own_hold_after_a_partial_capture_is_no_problem(
     service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox,
 ) -> None:
