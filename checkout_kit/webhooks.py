@@ -35,6 +35,7 @@ from typing import Protocol, TypeVar
 
 from . import jsoncodec
 from .errors import (
+    InvalidRequestError,
     JSONCodecError,
     MalformedNotificationError,
     NotificationError,
@@ -63,6 +64,7 @@ __all__ = [
     "REJECT_STATUS",
     "SAMPLE_FIELDS",
     "WEBHOOK_TYPES",
+    "ChargeOperation",
     "CheckRule",
     "CheckRules",
     "OutgoingNotification",
@@ -75,6 +77,7 @@ __all__ = [
     "build_notification",
     "check_decision",
     "notification_key",
+    "owns",
     "parse_networks",
     "payment_mismatch",
     "read_answer",
@@ -326,6 +329,55 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+class ChargeOperation(Protocol):
+    """What :func:`owns` needs to know of a charge: a notification (``Check``, ``Pay``,
+    ``Fail``) or a gateway :class:`~checkout_kit.models.Transaction`."""
+
+    @property
+    def transaction_id(self) -> int | None: ...
+    @property
+    def subscription_id(self) -> str | None: ...
+    @property
+    def tr_initiator_code(self) -> int | None: ...
+
+
+def owns(
+    operation: ChargeOperation,
+    payment: PaymentSnapshot | None,
+    *,
+    payment_transaction_id: int | None = None,
+    closed_statuses: frozenset[str] = CLOSED_STATUSES,
+) -> bool:
+    """Whether a charge found by its ``InvoiceId`` is ``payment``'s own: the one rule
+    (docs/gateway.md §5.3) the Check decision, the notification inbox and the ledger's
+    lookups share.
+
+    Not the payment's, though it names the payment's invoice:
+
+    * a subscription's charge (it carries ``SubscriptionId``) once the payment is
+      closed (``closed_statuses``: paid, refunded, cancelled). A subscription's charges
+      name the invoice of the payment that started it (docs/gateway.md §3.5), and that
+      first payment's own ``Pay`` carries the ``SubscriptionId`` too: while the payment
+      is open, the charge is its first one;
+    * a token charge (it carries ``TrInitiatorCode``): the ledger charges cryptograms
+      only, so a token charge is one the shop made with the client.
+
+    ``payment_transaction_id``: the payment's own gateway transaction, when known; that
+    transaction is the payment's whatever it carries. ``None`` ``payment``: not owned.
+    A charge that is not owned is never a second charge nor a mismatch of the payment.
+    """
+    if payment is None:
+        return False
+    if payment_transaction_id is not None and (
+            operation.transaction_id == payment_transaction_id):
+        return True
+    if operation.tr_initiator_code is not None:
+        return False
+    if operation.subscription_id:
+        return payment.status.strip().lower() not in closed_statuses
+    return True
+
+
 def check_decision(
     notification: Notification,
     payment: PaymentSnapshot | None,
@@ -354,13 +406,14 @@ def check_decision(
 
 def payment_mismatch(
     notification: Notification, payment: PaymentSnapshot, *, partial: bool = False,
-    status: str | None = None,
+    status: str | None = None, scheme: str | None = None,
 ) -> CheckCode | None:
     """Whether a notification does not belong to ``payment``: :func:`settlement_mismatch`
-    on its account, amount, currency and (given ``status``: a Pay's) Status."""
+    on its account, amount, currency and (given ``status``: a Pay's) Status against the
+    payment's ``scheme``."""
     return settlement_mismatch(
         payment, amount=notification.amount, currency=notification.currency,
-        account_id=notification.account_id, status=status, partial=partial)
+        account_id=notification.account_id, status=status, partial=partial, scheme=scheme)
 
 
 def settlement_mismatch(
@@ -370,6 +423,7 @@ def settlement_mismatch(
     currency: str | None,
     account_id: str | None,
     status: str | None = None,
+    scheme: str | None = None,
     partial: bool = False,
     capture: bool = False,
 ) -> CheckCode | None:
@@ -382,13 +436,20 @@ def settlement_mismatch(
       leave it out: ``partial``), or another amount, exactly, as ``Decimal`` (with
       ``partial``: more than the payment's, as a capture or refund may be less);
     * ``NOT_ACCEPTED``: the scheme differs, told by the transaction's ``status`` when
-      given: ``Authorized`` money is only held, so it never pays a one-stage payment,
-      and ``Completed`` pays a two-stage payment only as the ``capture`` of its own hold.
+      given: ``Authorized`` money is only held, so it never pays a one-stage payment
+      (``scheme`` ``"charge"``), and ``Completed`` pays a two-stage payment (``"auth"``)
+      only as the ``capture`` of its own hold. The scheme is passed, not read from
+      ``payment`` (:class:`PaymentSnapshot` has none): a ``status`` without a
+      ``scheme`` raises :class:`~checkout_kit.errors.InvalidRequestError`, as the rule
+      would otherwise be skipped without a word.
 
     The amount is the payment's as recorded, never the gateway's: a browser builds the
     widget's charge and may change it, and a shop that wants another amount records
     another payment. Every path that settles a payment (the pages' calls, the
     notification inbox, refresh, reconcile) asks this rule first."""
+    if status is not None and scheme is None:
+        raise InvalidRequestError("a status is held to the payment's scheme: pass scheme",
+                                  "scheme")
     # A capture, refund or cancel names its transaction, which is checked apart; the
     # gateway may leave their AccountId out (docs/gateway.md §5.4).
     told_account = account_id is not None or not partial
@@ -399,7 +460,6 @@ def settlement_mismatch(
         return CheckCode.INVALID_AMOUNT
     if amount is None or (amount > payment.amount if partial else amount != payment.amount):
         return CheckCode.INVALID_AMOUNT
-    scheme = getattr(payment, "scheme", None)
     told = (status or "").strip().lower()
     if scheme == "charge" and told == "authorized":
         return CheckCode.NOT_ACCEPTED
@@ -431,9 +491,15 @@ class CheckRules:
             return CheckCode.NOT_ACCEPTED if is_sold_out(payment.invoice_id) else None
 
     A Check for a payment the record does not own (no record for its ``InvoiceId``, or
-    a subscription's charge, which carries ``SubscriptionId``) is not the record's to
-    decline (docs/gateway.md §5.3): it goes to the :meth:`unowned_rule` rules instead,
-    and with none, or none declining, it is accepted.
+    a charge :func:`owns` says is not the record's: a subscription's recurrent charge, a
+    token charge) is not the record's to decline (docs/gateway.md §5.3): it goes to the
+    :meth:`unowned_rule` rules instead, and with none, or none declining, it is
+    answered ``unowned_default``. Accepting is opt-in: by default (``None``) such a
+    Check is answered as :func:`check_decision` answers it (10 with no record), as it
+    always was. The Flask extension, whose ledger records every payment of its own,
+    sets ``unowned_default=CheckCode.ACCEPT``::
+
+        checks = CheckRules(unowned_default=CheckCode.ACCEPT)
 
     A rule that raises, or returns anything but ``None``, an ``int`` that is a
     :class:`CheckCode`, answers ``on_error`` (13, "the payment cannot be accepted", by
@@ -442,8 +508,14 @@ class CheckRules:
     the rule's name and the transaction id, never the notification's fields.
     """
 
-    def __init__(self, *, on_error: CheckCode = CheckCode.NOT_ACCEPTED) -> None:
+    def __init__(
+        self, *, on_error: CheckCode = CheckCode.NOT_ACCEPTED,
+        unowned_default: CheckCode | None = None,
+    ) -> None:
         self.on_error = on_error
+        #: the answer to a Check of a payment the record does not own, once its rules
+        #: let it through (``None``: :func:`check_decision`'s answer)
+        self.unowned_default = unowned_default
         self._rules: list[CheckRule] = []
         self._unowned: list[UnownedCheckRule] = []
 
@@ -477,10 +549,19 @@ class CheckRules:
         closed_statuses: frozenset[str] = CLOSED_STATUSES,
     ) -> CheckCode:
         """The code to answer: the first non-zero of the default decision and the rules
-        (for a payment the record does not own: of the :meth:`unowned_rule` rules)."""
-        if payment is None or notification.subscription_id:
-            return self._first_decline(
+        (for a payment the record does not own: of the :meth:`unowned_rule` rules, then
+        ``unowned_default``)."""
+        if not owns(notification, payment, closed_statuses=closed_statuses):
+            code = self._first_decline(
                 [(rule, (notification,)) for rule in self._unowned], notification)
+            if code is not CheckCode.ACCEPT:
+                return code
+            if self.unowned_default is not None:
+                return self.unowned_default
+            # Not opted in: the record's answer, as check_decision gives it.
+            return check_decision(notification, payment, now=now,
+                                  closed_statuses=closed_statuses)
+        assert payment is not None  # owns() owns nothing without a record
         code = check_decision(notification, payment, now=now, closed_statuses=closed_statuses)
         if code is not CheckCode.ACCEPT:
             return code

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from checkout_kit import notifications as nt
 from checkout_kit import webhooks as wh
 from checkout_kit.errors import (
+    InvalidRequestError,
     MalformedNotificationError,
     NotificationError,
     SignatureVerificationError,
@@ -449,8 +450,9 @@ def test_check_rules_run_after_the_default_in_order(caplog: pytest.LogCaptureFix
         CheckCode.NOT_ACCEPTED
     assert seen == ["first", "sold_out"]
     seen.clear()
-    # No record: not the record's payment, and not its rules' either (they take one).
-    assert checks.decide(_check(), None, now=NOW) is CheckCode.ACCEPT
+    # No record: not the record's payment, and not its rules' either (they take one);
+    # without opting in, answered as check_decision answers it.
+    assert checks.decide(_check(), None, now=NOW) is CheckCode.INVALID_INVOICE_ID
     assert checks.decide(_check(Amount="1"), Payment(), now=NOW) is CheckCode.INVALID_AMOUNT
     assert seen == []
 
@@ -459,7 +461,7 @@ def test_a_check_for_a_payment_the_record_does_not_own_goes_to_the_unowned_rules
     # Regression (issue 14, §1.8): a subscription's charge, a token charge or another
     # channel's payment was declined with 10 (or 13: the subscription's first payment is
     # closed), and the gateway declined every recurrent charge.
-    checks = wh.CheckRules()
+    checks = wh.CheckRules(unowned_default=CheckCode.ACCEPT)
     assert checks.decide(_check(), None, now=NOW) is CheckCode.ACCEPT
     closed = replace(Payment(), status="succeeded")
     assert checks.decide(_check(SubscriptionId="sc_1"), closed, now=NOW) is CheckCode.ACCEPT
@@ -477,6 +479,55 @@ def test_a_check_for_a_payment_the_record_does_not_own_goes_to_the_unowned_rules
     assert checks.decide(_check(), None, now=NOW) is CheckCode.NOT_ACCEPTED
     assert checks.decide(_check(), Payment(), now=NOW) is CheckCode.ACCEPT  # owned: not asked
     assert seen == ["sc_1", None]
+
+
+def test_accepting_an_unowned_check_is_opt_in() -> None:
+    # Regression (review of issue 14 §1.8): CheckRules().decide(n, None) changed from
+    # 10 to 0 for every user of the pure core, not only for the Flask extension.
+    closed = replace(Payment(), status="succeeded")
+    recurrent = _check(SubscriptionId="sc_1")
+    plain = wh.CheckRules()
+    assert plain.unowned_default is None
+    assert plain.decide(_check(), None, now=NOW) is CheckCode.INVALID_INVOICE_ID
+    assert plain.decide(_check(), None, now=NOW) is wh.check_decision(_check(), None, now=NOW)
+    assert plain.decide(recurrent, closed, now=NOW) is wh.check_decision(
+        recurrent, closed, now=NOW) is CheckCode.NOT_ACCEPTED
+    accepting = wh.CheckRules(unowned_default=CheckCode.ACCEPT)
+    assert accepting.decide(_check(), None, now=NOW) is CheckCode.ACCEPT
+    assert accepting.decide(recurrent, closed, now=NOW) is CheckCode.ACCEPT
+    # An unowned rule still declines before the default answers.
+    accepting.unowned_rule(lambda n: CheckCode.NOT_ACCEPTED)
+    assert accepting.decide(_check(), None, now=NOW) is CheckCode.NOT_ACCEPTED
+
+
+def test_owns_tells_a_subscriptions_or_token_charge_from_the_payments_own() -> None:
+    # Regression (review of issue 14 §1.8): a recurrent charge names the invoice of the
+    # payment that started it; only the Check was told apart, not Pay or a lookup.
+    open_ = Payment()
+    paid = replace(Payment(), status="succeeded")
+    assert wh.owns(_check(), open_) and wh.owns(_check(), paid)
+    assert not wh.owns(_check(), None)
+    recurrent = _check(SubscriptionId="sc_1")
+    assert wh.owns(recurrent, open_)  # the first charge, which started the subscription
+    assert not wh.owns(recurrent, paid)
+    assert wh.owns(recurrent, paid, payment_transaction_id=recurrent.transaction_id)
+    token = _check(TrInitiatorCode="1")
+    assert not wh.owns(token, open_) and not wh.owns(token, paid)
+
+
+def test_the_scheme_rule_is_not_skipped_for_a_snapshot_without_a_scheme() -> None:
+    # Regression (review of issue 14): settlement_mismatch read getattr(payment,
+    # "scheme", None), so a shop's own PaymentSnapshot silently skipped the rule.
+    args = {"amount": Decimal("1500.00"), "currency": "RUB", "account_id": "user-1"}
+    snapshot = replace(Payment(), account_id="user-1")
+    assert wh.settlement_mismatch(snapshot, status="Authorized", scheme="charge",
+                                  **args) is CheckCode.NOT_ACCEPTED
+    assert wh.settlement_mismatch(snapshot, status="Completed", scheme="auth",
+                                  **args) is CheckCode.NOT_ACCEPTED
+    assert wh.settlement_mismatch(snapshot, status="Completed", scheme="charge",
+                                  **args) is None
+    with pytest.raises(InvalidRequestError):
+        wh.settlement_mismatch(snapshot, status="Authorized", **args)
 
 
 @pytest.mark.parametrize(
@@ -599,4 +650,6 @@ def test_the_settlement_rule(payment: _Scheme, given: dict[str, Any],
     # Regression (issue 14, §1.1): one rule for every path that settles a payment.
     args: dict[str, Any] = {"amount": Decimal("1500.00"), "currency": "RUB",
                             "account_id": "user@example.com", **given}
+    if "status" in given:
+        args["scheme"] = payment.scheme
     assert wh.settlement_mismatch(payment, **args) is code

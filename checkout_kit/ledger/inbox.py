@@ -21,7 +21,9 @@ The effects (docs/gateway.md §5.1, §5.4):
 ``Pay``      ``created|failed -> processing -> succeeded`` (``authorized`` for a
              two-stage payment); a payment already succeeded is left alone (no-op);
              one already paid by another transaction records a ``duplicate`` problem
-             (outcome ``payment_duplicate``: the shop refunds one)
+             (outcome ``payment_duplicate``: the shop refunds one); a charge the
+             payment does not own (webhooks.owns: a subscription's, a token charge)
+             is ``recorded`` with a note, for ``Fail`` too
 ``Fail``     a pending payment becomes ``failed`` with the reason; after a ``Pay`` it is
              only noted in the history: it never undoes a payment, nor does the Fail of
              an earlier attempt (an abandoned 3-D Secure challenge) fail the live one
@@ -58,7 +60,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from .. import jsoncodec
 from ..errors import PaymentConflictError, PaymentNotFoundError
 from ..notifications import CheckCode, Notification, NotificationType
-from ..webhooks import REJECT_CODE, Received, payment_mismatch
+from ..webhooks import REJECT_CODE, Received, owns, payment_mismatch
 from .schema import notification_keys, notifications
 from .states import PaymentStatus
 from .store import Ledger, Payment, PaymentProblem, Unit
@@ -361,9 +363,26 @@ class Inbox:
         if unit is None or payment is None:
             return _Effect("unknown_payment", error=f"no payment for invoice {n.invoice_id!r}"
                            f" / transaction {n.transaction_id}")
+        if n.type in (T.PAY, T.FAIL) and not owns(
+                n, payment, payment_transaction_id=payment.gateway_transaction_id):
+            # A subscription's recurrent charge (it names the invoice of the payment
+            # that started it) or a token charge of the shop's: money moved, but not
+            # for this payment, which it neither pays twice nor contradicts.
+            unit.note(f"{n.type.value} notification {n.transaction_id} of a charge not the "
+                      f"payment's own (SubscriptionId {n.subscription_id or '-'}"
+                      f"{'' if n.tr_initiator_code is None else ', a token charge'})")
+            return _Effect("recorded")
+        if n.type is T.PAY and payment.status in _PAID and (
+                n.transaction_id == payment.gateway_transaction_id):
+            # A late or repeated Pay of the transaction that already settled the
+            # payment: it says what that transaction was when it was made (a hold of
+            # the full amount, since captured in part), not something new. Held to
+            # the payment's amount now it would read as a mismatch; it changes nothing.
+            return _Effect("recorded")
         partial = n.type in (T.CONFIRM, T.REFUND, T.CANCEL)
         mismatch = payment_mismatch(n, payment, partial=partial,
-                                    status=n.status if n.type is T.PAY else None)
+                                    status=n.status if n.type is T.PAY else None,
+                                    scheme=payment.scheme)
         if mismatch is not None:
             what = {CheckCode.INVALID_ACCOUNT_ID: "account",
                     CheckCode.INVALID_AMOUNT: "amount/currency"}.get(mismatch, "scheme")

@@ -43,7 +43,7 @@ from ..errors import (
 from ..models import ThreeDSChallenge, Transaction, TransactionStatus
 from ..money import parse_amount
 from ..notifications import CheckCode
-from ..webhooks import settlement_mismatch
+from ..webhooks import owns, settlement_mismatch
 from .states import PENDING, PaymentStatus, can_transition
 from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit
 
@@ -356,7 +356,10 @@ class PaymentService:
                                     gateway_transaction_id=result.transaction_id)
                 payment = self._settle(unit, S.AWAITING_3DS, "3-D Secure asked",
                                        gateway_transaction_id=result.transaction_id)
-                if payment.status is not S.AWAITING_3DS:
+                if payment.status is not S.AWAITING_3DS or (
+                        payment.gateway_transaction_id != result.transaction_id):
+                    # Settled meanwhile, or waiting on another (the live) challenge:
+                    # this one was abandoned, and its bank page would be refused.
                     return _stored_outcome(payment)
                 return PayOutcome("three_ds", payment, challenge=result)
             status = _FROM_GATEWAY.get(str(result.status))
@@ -369,13 +372,20 @@ class PaymentService:
                 payment = self._settle(unit, S.UNKNOWN, f"gateway: {result.status}",
                                        gateway_transaction_id=result.transaction_id)
                 return _stored_outcome(payment)
-            if self._mismatch(unit, result) is not None:
-                # Our call sent the ledger's amount; an answer for another one is not
-                # this payment's, and not a failure either: left unknown, recorded.
-                unit.finish_attempt(attempt, "unknown",
+            code = self._mismatch(unit, result)
+            if code is not None:
+                # Our call sent the ledger's amount, and the gateway answered with a
+                # transaction of another: money moved, but not as this payment says.
+                # That transaction never pays it, and asking again would get the same
+                # answer forever, so the payment fails (the payer sees a final page
+                # and may pay again) and the problem recorded by _mismatch tells the
+                # shop to refund the transaction (payment_mismatch).
+                unit.finish_attempt(attempt, "mismatch",
                                     gateway_transaction_id=result.transaction_id,
-                                    error="the answer does not match the payment")
-                payment = self._settle(unit, S.UNKNOWN, "answer does not match the payment")
+                                    error=f"the answer does not match the payment "
+                                          f"(check code {int(code)})")
+                payment = self._settle(unit, S.FAILED, _mismatch_note(result, code),
+                                       reason_code=_MISMATCH_REASON[code])
                 return _stored_outcome(payment)
             outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
@@ -432,13 +442,16 @@ class PaymentService:
         if status in (S.SUCCEEDED, S.AUTHORIZED):
             return self._late_success(unit, status, note, **columns)
         if current.status is status and columns and (
-                tx_id is None or tx_id == current.gateway_transaction_id
-                or current.status not in _PAID):
-            # The gateway's notification settled it the same way while our call was
-            # on its way: the answer completes the row (token, message...).
+                tx_id is None or tx_id == current.gateway_transaction_id):
+            # The gateway's notification settled it the same way, by the same
+            # transaction, while our call was on its way: the answer completes the row
+            # (token, message...). Another transaction in the same status is a stale
+            # worker's (an abandoned 3-D Secure challenge, an earlier decline): taking
+            # its id would make the live attempt's answers look foreign.
             return unit.update(**columns)
-        log.warning("payment %s: answer (%s) after it was settled as %s; kept as is",
-                    current.id, status.value, current.status.value)
+        log.warning("payment %s: answer (%s, transaction %s) after it was settled as %s "
+                    "(transaction %s); kept as is", current.id, status.value, tx_id,
+                    current.status.value, current.gateway_transaction_id)
         return current
 
     def _late_success(
@@ -658,7 +671,7 @@ class PaymentService:
         with self._unit(payment_id) as unit:
             if unit.payment.version != payment.version or unit.attempts() != attempts:
                 return unit.payment  # someone acted while we asked: theirs is newer
-            current = self._settle_from(unit, tx, refunds, stale)
+            current = self._settle_from(unit, tx, refunds, stale, by_invoice)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
                     unit.finish_attempt(attempt, "reconciled")
@@ -685,10 +698,16 @@ class PaymentService:
             expected, partial = replace(payment, amount=confirming), False
         code = settlement_mismatch(
             expected, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
-            status=None if tx.status is None else str(tx.status), partial=partial,
-            capture=capture)
+            status=None if tx.status is None else str(tx.status), scheme=payment.scheme,
+            partial=partial, capture=capture)
         if code is None:
             return None
+        if str(tx.status) not in _MONEY_MOVED:
+            # A decline or a cancelled hold took nothing: nothing for the shop to
+            # refund, so no problem (the inbox records one only for a Pay, likewise).
+            log.info("payment %s: transaction %s (%s) does not match it (code %d)",
+                     payment.id, tx.transaction_id, tx.status, int(code))
+            return code
         unit.record_problem(
             "mismatch", transaction_id=tx.transaction_id, amount=tx.amount,
             currency=tx.currency,
@@ -701,17 +720,29 @@ class PaymentService:
 
     def _settle_from(
         self, unit: Unit, tx: Transaction | None,
-        refunds: list[tuple[int, Decimal]] | None, stale: bool,
+        refunds: list[tuple[int, Decimal]] | None, stale: bool, by_invoice: bool,
     ) -> Payment:
-        """Bring the locked payment in line with the gateway's transaction ``tx`` and
-        its refund operations ``refunds`` (``None``: not asked). A transaction that
-        does not match the payment settles nothing."""
+        """Bring the locked payment in line with the gateway's transaction ``tx`` (found
+        by ``by_invoice``, else by the latest attempt's transaction id) and its refund
+        operations ``refunds`` (``None``: not asked). A transaction that does not match
+        the payment settles nothing; when it is the latest attempt's own, an
+        ``unknown`` payment is failed, as the call's answer would have failed it."""
         current = unit.payment
         if tx is None:
             if current.status in (S.UNKNOWN, S.PROCESSING) and stale:
                 return unit.transition(S.FAILED, note="reconciled: unknown to the gateway")
             return current
-        if self._mismatch(unit, tx) is not None:
+        code = self._mismatch(unit, tx)
+        if code is not None:
+            if current.status in (S.UNKNOWN, S.PROCESSING) and not by_invoice:
+                # The latest attempt's own transaction (found by its id) is not this
+                # payment's: asking again would get the same answer forever. As when
+                # the call's answer says so (_payment_answered): failed, and the
+                # problem, if money moved, tells the shop to refund it.
+                return unit.transition(S.FAILED, note=f"reconciled: {_mismatch_note(tx, code)}",
+                                       reason_code=_MISMATCH_REASON[code])
+            # Found by invoice: perhaps the payer's browser's charge, not ours, which
+            # may still come; the payment stays as it is, the problem recorded.
             return unit.payment
         target = _FROM_GATEWAY.get(str(tx.status))
         if current.status in (S.CREATED, S.FAILED) and target is not None:
@@ -777,6 +808,13 @@ class PaymentService:
             # An earlier attempt's decline or abandoned challenge. A success is never
             # superseded: it is money taken (a late answer we gave up on, a charge in a
             # second tab), and it settles the payment or is recorded as a duplicate.
+            return None, True
+        if not owns(tx, payment, payment_transaction_id=payment.gateway_transaction_id):
+            # The invoice's latest operation is a charge that only names it (a
+            # subscription's, a token charge of the shop's, docs/gateway.md §3.5): it
+            # tells nothing of this payment, and settles or contradicts nothing.
+            log.info("payment %s: transaction %s on its invoice is not its own; ignored",
+                     payment.id, tx.transaction_id)
             return None, True
         return tx, True
 
@@ -886,6 +924,23 @@ def _latest_transaction(
     ours = [a.gateway_transaction_id for a in attempts[starts[-1]:]
             if a.gateway_transaction_id is not None]
     return (ours[-1] if ours else None), frozenset(known - set(ours))
+
+
+#: The reason code a payment fails with when the transaction of its own call does not
+#: match it: the decline the gateway gives for the same Check code (docs/gateway.md §5.3).
+_MISMATCH_REASON: Final[dict[CheckCode, int]] = {
+    CheckCode.INVALID_INVOICE_ID: 3001,
+    CheckCode.INVALID_ACCOUNT_ID: 3002,
+    CheckCode.INVALID_AMOUNT: 3003,
+    CheckCode.NOT_ACCEPTED: 3008,
+    CheckCode.EXPIRED: 3004,
+    CheckCode.ACCEPT: 3008,  # never a mismatch; here so that the lookup is total
+}
+
+
+def _mismatch_note(tx: Transaction, code: CheckCode) -> str:
+    return (f"transaction {tx.transaction_id} ({tx.status}, {tx.amount} {tx.currency}) does "
+            f"not match the payment (check code {int(code)}): not paid by it")
 
 
 def _confirming(unit: Unit) -> Decimal | None:

@@ -140,8 +140,9 @@ class PaymentAttempt:
     ``operation``: ``charge``, ``auth``, ``post3ds``, ``confirm``, ``void`` or ``refund``.
     ``outcome``: ``pending`` (sent or about to be), ``succeeded``, ``authorized``,
     ``three_ds``, ``declined``, ``rejected`` (refused before processing), ``error``
-    (not sent), ``unknown`` (may or may not have happened) or ``reconciled`` (was
-    unknown; a lookup settled the payment).
+    (not sent), ``mismatch`` (answered with a transaction that is not the payment's:
+    another amount, currency, account or scheme), ``unknown`` (may or may not have
+    happened) or ``reconciled`` (was unknown; a lookup settled the payment).
     """
 
     id: int

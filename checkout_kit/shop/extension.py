@@ -27,6 +27,7 @@ from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
 from ..ledger.store import Ledger, PaymentProblem
 from ..ledger.store import Payment as LedgerPayment
+from ..notifications import CheckCode
 from ..webhooks import CheckRule, CheckRules, UnownedCheckRule
 from . import signals
 from .config import ConfigurationError, Settings, load_settings
@@ -223,7 +224,10 @@ class CheckoutKit:
 
     def __init__(self, app: Flask | None = None) -> None:
         #: The shop's own Check rules (docs/notifications.md), run after the ledger's.
-        self.checks = CheckRules()
+        # The ledger records every payment the shop makes through it: a Check of any
+        # other (a subscription's charge, a token charge) is not its to decline
+        # (docs/gateway.md §5.3), so the extension opts in to accepting those.
+        self.checks = CheckRules(unowned_default=CheckCode.ACCEPT)
         if app is not None:
             self.init_app(app)
 

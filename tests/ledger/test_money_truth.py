@@ -4,6 +4,7 @@ that moved (reproduced with the sandbox), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 
 from checkout_kit.client import CloudPaymentsClient
-from checkout_kit.errors import InvalidRequestError, PaymentExpiredError
+from checkout_kit.errors import InvalidRequestError, PaymentDeclined, PaymentExpiredError
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.inbox import Applied, Inbox
+from checkout_kit.ledger.states import PENDING
 from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
@@ -26,6 +28,7 @@ S = PaymentStatus
 
 NO_3DS = "4000 0000 0000 3055"
 WITH_3DS = "4242 4242 4242 4242"
+DECLINED = "4000 0566 5566 5556"  # declined 5051, no 3-D Secure
 IP = "203.0.113.7"
 CHARGE = "/payments/cards/charge"
 AUTH = "/payments/cards/auth"
@@ -101,6 +104,96 @@ def test_a_held_transaction_never_settles_a_one_stage_payment(
     client.auth("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert service.refresh(pid).status is S.CREATED
     assert [p.kind for p in service.ledger.problems(pid)] == ["mismatch"]
+
+
+def _tampered(client: CloudPaymentsClient, monkeypatch: pytest.MonkeyPatch,
+              amount: str = "1.00") -> list[int]:
+    """Make every charge the gateway answers, and every lookup of it, say ``amount``."""
+    seen: list[int] = []
+    real_charge, real_get, real_find = client.charge, client.get_payment, client.find_payment
+
+    def charge(*args: Any, **kwargs: Any) -> Any:
+        answer = real_charge(*args, **kwargs)
+        if isinstance(answer, ThreeDSChallenge):
+            return answer
+        seen.append(answer.transaction_id)
+        return replace(answer, amount=Decimal(amount))
+
+    def get_payment(tx_id: int, **kwargs: Any) -> Any:
+        found = real_get(tx_id, **kwargs)
+        return replace(found, amount=Decimal(amount)) if tx_id in seen else found
+
+    def find_payment(invoice_id: str, **kwargs: Any) -> Any:
+        found = real_find(invoice_id, **kwargs)
+        return replace(found, amount=Decimal(amount)) if found.transaction_id in seen else found
+
+    monkeypatch.setattr(client, "charge", charge)
+    monkeypatch.setattr(client, "get_payment", get_payment)
+    monkeypatch.setattr(client, "find_payment", find_payment)
+    return seen
+
+
+def test_a_mismatched_answer_to_our_own_call_ends_the_payment(
+    ledger: Ledger, card: Card, client: CloudPaymentsClient, clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression (review of issue 14 §1.1): the answer of another amount left the
+    # payment unknown forever: every reconcile asked again, the pending page reloaded.
+    problems: list[str] = []
+    service = PaymentService(ledger, client, clock=clock,
+                             on_problem=lambda _p, problem: problems.append(problem.kind))
+    seen = _tampered(client, monkeypatch)
+    pid = _new(service)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert outcome.kind == "declined" and outcome.reason_code == 3003  # a final page
+    payment = service.get(pid)
+    assert payment.status is S.FAILED and payment.gateway_transaction_id is None
+    (problem,) = ledger.problems(pid)
+    assert (problem.kind, problem.gateway_transaction_id) == ("mismatch", seen[0])
+    assert [a.outcome for a in ledger.attempts(pid)] == ["mismatch"]
+    assert pid not in ledger.ids_to_reconcile(PENDING)  # reconcile asks no more
+    assert service.refresh(pid).status is S.FAILED
+    service.reconcile()
+    assert problems == ["mismatch"]  # the shop is told once to refund it
+
+
+def test_a_payment_left_unknown_by_a_mismatched_answer_is_failed_by_refresh(
+    ledger: Ledger, service: PaymentService, card: Card, client: CloudPaymentsClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the old code left behind: the attempt unknown with the answer's transaction.
+    # Looked up by that id it is the call's own, and definite: the payment ends.
+    seen = _tampered(client, monkeypatch)
+    pid = _new(service)
+    answer = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS),
+                           invoice_id="inv-1")
+    with ledger.update(pid) as unit:
+        unit.transition(S.PROCESSING)
+        attempt = unit.add_attempt("charge", amount=unit.payment.amount)
+        unit.finish_attempt(attempt, "unknown", gateway_transaction_id=answer.transaction_id,
+                            error="the answer does not match the payment")
+        unit.transition(S.UNKNOWN, note="answer does not match the payment")
+    refreshed = service.refresh(pid)
+    assert (refreshed.status, refreshed.reason_code) == (S.FAILED, 3003)
+    assert [a.outcome for a in ledger.attempts(pid)] == ["reconciled"]
+    assert [(p.kind, p.gateway_transaction_id) for p in ledger.problems(pid)] == [
+        ("mismatch", seen[0])]
+    assert service.reconcile() == []
+
+
+def test_a_mismatched_decline_records_no_problem(
+    ledger: Ledger, card: Card, client: CloudPaymentsClient, clock: Clock,
+) -> None:
+    # Regression (review of issue 14 §1.1): a Declined transaction of another amount
+    # was recorded as a mismatch problem and signalled, though no money moved.
+    problems: list[str] = []
+    service = PaymentService(ledger, client, clock=clock,
+                             on_problem=lambda _p, problem: problems.append(problem.kind))
+    pid = _new(service, "1490.00")
+    with pytest.raises(PaymentDeclined):
+        client.charge("1.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1")
+    assert service.refresh(pid).status is S.CREATED
+    assert ledger.problems(pid) == [] and problems == []
 
 
 # --- 2. a gateway success is never thrown away --------------------------------------------------
@@ -180,6 +273,51 @@ def test_the_fail_of_an_abandoned_challenge_does_not_fail_the_live_one(
     done = service.complete_3ds(pid, md=second.transaction_id,
                                 pa_res=cloudpayments_sandbox.pa_res_for(second.transaction_id))
     assert done.kind == "succeeded"
+
+
+def test_a_stale_workers_challenge_never_replaces_the_live_one(
+    service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    # Regression (review of issue 14 §1.3, by another path): _settle updated the row
+    # whenever the status was the same and not paid, so a stale worker's answer (its own,
+    # abandoned challenge) overwrote the live challenge's transaction, and the payer's
+    # return from the bank for the live one was refused as the wrong transaction.
+    pid = _new(service)
+    live: list[Any] = []
+
+    def meanwhile() -> None:
+        # Worker A's answer is slow: a refresh takes it over, the payer starts again.
+        clock.advance(service.stale_after)
+        assert service.refresh(pid).status is S.AWAITING_3DS
+        clock.advance(service.stale_after)
+        live.append(service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP))
+
+    recorder.meanwhile[CHARGE] = meanwhile
+    late = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
+    (second,) = live
+    assert second.kind == "three_ds" and second.challenge is not None
+    live_tx = second.challenge.transaction_id
+    # The stale worker is not sent to the bank with its abandoned challenge.
+    assert late.kind != "three_ds" and late.challenge is None
+    payment = service.get(pid)
+    assert (payment.status, payment.gateway_transaction_id) == (S.AWAITING_3DS, live_tx)
+    done = service.complete_3ds(pid, md=live_tx,
+                                pa_res=cloudpayments_sandbox.pa_res_for(live_tx))
+    assert done.kind == "succeeded"
+
+
+def test_settle_keeps_the_transaction_of_the_same_status(ledger: Ledger,
+                                                         service: PaymentService) -> None:
+    # The review's repro: a late answer for an awaiting_3ds payment carries another
+    # (abandoned) challenge's transaction; it is logged and kept, for every status.
+    pid = _new(service)
+    with ledger.update(pid) as unit:
+        unit.transition(S.PROCESSING)
+        unit.transition(S.AWAITING_3DS, gateway_transaction_id=2)
+        kept = service._settle(unit, S.AWAITING_3DS, "3-D Secure asked",
+                               gateway_transaction_id=1)
+    assert kept.gateway_transaction_id == 2 == service.get(pid).gateway_transaction_id
 
 
 # --- 4. a Refund notification while our refund call is in flight ---------------------------------
@@ -312,6 +450,24 @@ def test_a_second_charge_is_a_duplicate_problem(
     (problem,) = service.ledger.problems(pid)
     assert (problem.kind, problem.gateway_transaction_id) == ("duplicate", second.transaction_id)
     assert service.get(pid).gateway_transaction_id == first.gateway_transaction_id
+
+
+def test_refresh_never_takes_a_token_charge_on_the_invoice_for_the_payments_own(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+) -> None:
+    # Regression (review of issue 14 §1.8): the lookup by invoice took any charge naming
+    # the invoice. The ledger charges cryptograms only: a token charge (the shop's own,
+    # a subscription's) on the invoice is not this payment's, whatever its amount.
+    pid = _new(service, account_id="reader-1")
+    saved = client.charge("1.00", ip_address=IP, cryptogram=card(NO_3DS),
+                          account_id="reader-1", save_card=True)
+    assert not isinstance(saved, ThreeDSChallenge) and saved.token
+    client.charge_token("100.00", account_id="reader-1", token=saved.token,
+                        tr_initiator_code=0, invoice_id="inv-1")
+    for _ in range(2):
+        refreshed = service.refresh(pid)
+        assert (refreshed.status, refreshed.gateway_transaction_id) == (S.CREATED, None)
+    assert service.ledger.problems(pid) == []
 
 
 def test_a_capture_of_part_of_the_payments_own_hold_is_taken_by_refresh_as_by_confirm(

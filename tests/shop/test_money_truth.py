@@ -3,6 +3,7 @@ a second charge on one invoice, and Checks for payments the ledger does not own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -153,6 +154,73 @@ def test_a_subscription_the_shop_started_with_the_client_is_charged(
     assert str(client.get_subscription(sub.id).status) == "Active"
     rows = shop.state.inbox.list(type="Check")
     assert [(r.outcome, r.code) for r in rows] == [("decided", 0)] * 5
+
+
+def test_a_subscriptions_recurrent_charge_on_the_paid_invoice_is_recorded_not_a_duplicate(
+    notified_shop: Shop,
+) -> None:
+    # Regression (review of issue 14 §1.8): the charges of a subscription a payment
+    # started carry that payment's InvoiceId, so each recurrent Pay landed on the owned,
+    # already-paid payment and was recorded as a second charge to refund
+    # (payment_duplicate). The sandbox sent no InvoiceId on them, which hid it.
+    shop = notified_shop
+    heard: list[Any] = []
+    signals.payment_problem.connect(lambda _app, **kw: heard.append(kw), sender=shop.app)
+    payment = shop.create("magazine-1", account_id="reader-1")
+    first = shop.state.client.charge(
+        "100.00", ip_address="203.0.113.7", account_id="reader-1",
+        invoice_id=payment.invoice_id, cryptogram=shop.sandbox.make_cryptogram(NO_3DS),
+        json_data={"CloudPayments": {"recurrent": {"interval": "Day", "period": 1}}})
+    assert not isinstance(first, ThreeDSChallenge) and first.subscription_id
+    shop.sandbox.advance(timedelta(days=2, minutes=1))
+    charges = [t for t in shop.sandbox.state.transactions.values()
+               if t.subscription_id == first.subscription_id and t.id != first.transaction_id]
+    assert len(charges) == 2
+    assert {t.invoice_id for t in charges} == {payment.invoice_id}
+    paid = shop.state.ledger.get(payment.id)
+    assert (str(paid.status), paid.gateway_transaction_id) == (
+        "succeeded", first.transaction_id)
+    assert [(r.outcome, r.code) for r in shop.state.inbox.list(type="Pay")] == [
+        ("recorded", 0), ("recorded", 0), ("applied", 0)]
+    assert [r.code for r in shop.state.inbox.list(type="Check")] == [0, 0, 0]
+    assert shop.state.ledger.problems(payment.id) == [] and heard == []
+
+
+def test_a_recurrent_or_token_pay_of_another_amount_is_not_a_mismatch(shop: Shop) -> None:
+    # Regression (review of issue 14 §1.8): not the payment's charge, so neither a second
+    # charge nor a mismatch (a subscription may charge another amount).
+    payment = shop.create("plan-1")
+    paid = {"InvoiceId": payment.invoice_id, "Amount": "100.00", "Currency": "RUB",
+            "Status": "Completed"}
+    assert _send(shop, "Pay", {**paid, "TransactionId": "42"}).code == 0
+    for extra in ({"TransactionId": "43", "SubscriptionId": "sc_1", "Amount": "250.00"},
+                  {"TransactionId": "44", "TrInitiatorCode": "1"}):
+        assert _send(shop, "Pay", {**paid, **extra}).code == 0
+    assert _send(shop, "Fail", {**paid, "TransactionId": "45", "SubscriptionId": "sc_1",
+                                "Reason": "InsufficientFunds", "ReasonCode": "5051"}).code == 0
+    assert [r.outcome for r in shop.state.inbox.list()][:4] == [
+        "recorded", "recorded", "recorded", "applied"]
+    after = shop.state.ledger.get(payment.id)
+    assert (str(after.status), after.gateway_transaction_id) == ("succeeded", 42)
+    assert shop.state.ledger.problems(payment.id) == []
+
+
+def test_the_payer_sees_a_final_page_when_the_answer_does_not_match(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression (review of issue 14 §1.1): a charge answered with another amount left
+    # the payment unknown, and the pending page reloaded forever.
+    real = shop.state.client.charge
+
+    def charge(*args: Any, **kwargs: Any) -> Any:
+        return dataclasses.replace(real(*args, **kwargs), amount=Decimal("1.00"))
+
+    monkeypatch.setattr(shop.state.client, "charge", charge)
+    payment = shop.create()
+    page = shop.pay(payment.id, NO_3DS)
+    assert page.status_code == 200 and "Неверная сумма платежа" in page.text
+    assert str(shop.state.ledger.get(payment.id).status) == "failed"
+    assert [p.kind for p in shop.state.ledger.problems(payment.id)] == ["mismatch"]
 
 
 def test_a_pay_of_an_absurd_amount_is_a_mismatch_not_a_500(shop: Shop) -> None:

@@ -161,6 +161,9 @@ class Subscription:
     last_transaction_date: datetime | None = None
     next_transaction_date: datetime | None = None
     receipt: Any = None
+    #: the InvoiceId of the payment that started it (a widget payment's), which its
+    #: charges carry (docs/gateway.md §3.5); ``None`` for one created through the API
+    invoice_id: str | None = None
 
 
 @masked_repr(email=mask_email, phone=mask_phone, json_data=mask_text)

@@ -229,7 +229,7 @@ class Subscriptions:
             interval=interval, period=period, max_periods=max_periods,
             culture_name=tx.culture_name, status=SubscriptionStatus.ACTIVE, created=sb.now(),
             next_transaction_date=start,
-            receipt=p.json_value("customerReceipt"),
+            receipt=p.json_value("customerReceipt"), invoice_id=tx.invoice_id,
         )
         sb.state.add(sub)
         tx.subscription_id = sub.id
@@ -261,8 +261,12 @@ class Subscriptions:
         charge makes (a token payment; hand its answer to :meth:`charged`)."""
         with self.sandbox.lock:
             sub = self._store[sub_id]
+            # The charges of a subscription a payment started carry that payment's
+            # InvoiceId (docs/gateway.md §3.5): a shop's ledger finds them on a payment
+            # it owns, already paid, and must not take them for a second charge.
             req = PaymentRequest(
                 amount=sub.amount, currency=sub.currency, account_id=sub.account_id,
+                invoice_id=sub.invoice_id,
                 email=sub.email, description=sub.description, culture_name=sub.culture_name,
             )
             return sub, self.sandbox.state.tokens.get(sub.token), req
