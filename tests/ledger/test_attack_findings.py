@@ -60,10 +60,6 @@ def gateway_refunded(sandbox: Sandbox, tx_id: int) -> Decimal:
 # --- (1) a lost charge answer after a stale takeover ------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 1: after a stale takeover settled the payment failed, the charge's lost "
-    "answer is reported 'declined' and reconcile never looks again "
-    "(PaymentService.pay / refresh, ledger/service.py)"))
 def test_lost_answer_after_stale_takeover_is_not_a_decline(
     service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
     cloudpayments_sandbox: Sandbox,
@@ -115,9 +111,6 @@ def _refund_taken_over_then_lost(service: PaymentService, card: Card, recorder: 
     return pid, paid.payment.gateway_transaction_id
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 2: a refund whose answer is lost after a stale takeover is never counted; "
-    "reconcile does not look for it (PaymentService.refund / reconcile, ledger/service.py)"))
 def test_lost_refund_answer_after_stale_takeover_is_counted(
     service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
     cloudpayments_sandbox: Sandbox,
