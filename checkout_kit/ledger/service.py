@@ -685,7 +685,9 @@ class PaymentService:
         earlier attempt (a decline, an abandoned 3-D Secure challenge) never settles
         a payment whose new charge has no answer yet. Such a payment is settled
         ``failed`` only once that charge is ``stale_after`` old and the gateway's
-        latest operation for the invoice is still not a new one."""
+        latest operation for the invoice is still not a new one. A decline found by
+        invoice while that charge is open answers only for itself: the invoice's
+        operations (:meth:`_money_on_invoice`) say whether our charge took money."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
         stale = self._stale(attempts)
@@ -706,6 +708,15 @@ class PaymentService:
             # one from before our charge that the gateway may not have taken yet.
             # Either way it can wait until the charge has ended at the gateway.
             return payment
+        if by_invoice and tx is not None and tx.status == TransactionStatus.DECLINED and (
+                payment.status in (S.UNKNOWN, S.PROCESSING)):
+            # The charge has ended, and the invoice's latest operation is a decline.
+            # /payments/find answers only that latest operation, so the decline may be
+            # another tab's (the widget, another card) after ours took the money: it
+            # answers for its own transaction only. The invoice's operations since our
+            # charge say whether one of them took or holds money; if none did, nothing
+            # was taken and the decline settles the payment failed.
+            tx = self._money_on_invoice(payment, attempts) or tx
         refunds = self._gateway_refunds(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
@@ -857,6 +868,37 @@ class PaymentService:
                      payment.id, tx.transaction_id)
             return None, True
         return tx, True
+
+    def _money_on_invoice(
+        self, payment: Payment, attempts: list[PaymentAttempt]
+    ) -> Transaction | None:
+        """The payment's own transaction on its invoice that took or holds money
+        (``Completed``, ``Authorized``) since its latest card attempt began, read from
+        ``/v2/payments/list`` page by page (docs/gateway.md §3.5), or ``None``. The
+        latest such one if there are several: a second charge is then recorded as a
+        duplicate by whatever reports it. Only charges the payment owns (webhooks.owns)
+        count."""
+        starts = [a.created_at for a in attempts if a.operation in _CARD_ATTEMPTS]
+        if not starts:
+            return None
+        # The two clocks may disagree, and the list's bounds are whole seconds.
+        margin = timedelta(hours=1)
+        start = starts[-1] - margin
+        end = max(self._clock(), starts[-1]) + margin
+        found: Transaction | None = None
+        page = 1
+        while True:
+            rows = self.client.list_payments_v2(start, end, page=page)
+            for op in rows:
+                if (op.invoice_id == payment.invoice_id and str(op.status) in _MONEY_MOVED
+                        # a payment (type 0), not a refund of one
+                        and not op.type and op.original_transaction_id is None
+                        and owns(op, payment,
+                                 payment_transaction_id=payment.gateway_transaction_id)):
+                    found = op
+            if len(rows) < _LIST_PAGE_SIZE:
+                return found
+            page += 1
 
     def _gateway_refunds(
         self, payment: Payment, tx: Transaction | None

@@ -147,9 +147,6 @@ def test_the_shops_retry_of_a_lost_refund_does_not_refund_twice(
 # --- (3) a decline from another tab after our charge's answer was lost ------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 3: reconcile settles an unknown (charged) payment failed from a later decline "
-    "on its invoice (refresh's choice of transaction, ledger/service.py)"))
 def test_a_later_decline_of_another_tab_does_not_fail_a_charged_payment(
     service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
     clock: Clock, cloudpayments_sandbox: Sandbox,
