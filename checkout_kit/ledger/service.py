@@ -97,10 +97,6 @@ _AFTER_PAYMENT: Final = ("confirm", "void", "refund")
 #: How long after a payment refunds can come (the gateway's one year, docs/gateway.md
 #: §3.5, and a day of margin for time zones).
 _REFUND_WINDOW: Final = timedelta(days=366)
-#: How long after a call its X-Request-ID still gets the gateway's stored answer: the
-#: gateway keeps answers one hour (docs/gateway.md §3.1); ten minutes of margin for the
-#: two clocks.
-_REQUEST_ID_KEPT: Final = timedelta(minutes=50)
 #: Operations per page of ``/v2/payments/list`` (docs/gateway.md §3.5).
 _LIST_PAGE_SIZE: Final = 100
 
@@ -559,10 +555,7 @@ class PaymentService:
         part. Partial refunds add up in ``refunded_amount``; the one that reaches the
         amount makes the payment ``refunded``. More than is left raises
         :class:`~checkout_kit.errors.PaymentConflictError`, and so does a refund while
-        an earlier one's outcome is unknown (reconcile first). Once reconciled, a
-        refund of the same amount within 50 minutes is the shop's retry of that lost
-        call: sent again with its ``X-Request-ID``, so the gateway refunds once
-        (:meth:`_lost_refund`)."""
+        an earlier one's outcome is unknown (reconcile first)."""
         with self._unit(payment_id) as unit:
             payment = self._claim_after(unit, "refund", S.REFUNDED)
             left = payment.refundable_amount
@@ -572,9 +565,7 @@ class PaymentService:
                     f"cannot refund {exact}: {left} of {payment.amount} is left to refund",
                     payment.id,
                 )
-            lost = self._lost_refund(unit, exact)
-            attempt = unit.add_attempt("refund", amount=exact) if lost is None else (
-                unit.resend_attempt(lost))
+            attempt = unit.add_attempt("refund", amount=exact)
         assert payment.gateway_transaction_id is not None
         try:
             refund = self.client.refund(payment.gateway_transaction_id, exact,
@@ -589,31 +580,6 @@ class PaymentService:
             self._count_refund(unit, refund.transaction_id, exact, "call",
                                f"refunded {exact}")
             return unit.payment
-
-    def _lost_refund(self, unit: Unit, amount: Decimal) -> PaymentAttempt | None:
-        """The locked payment's latest refund call, if a refund of ``amount`` repeats
-        it: its answer was lost (its caller got
-        :class:`~checkout_kit.errors.UnknownOutcomeError`), a lookup settled it since,
-        the amount is the same, and the gateway still keeps its answer (an hour per
-        request id, docs/gateway.md §3.1, less a margin for the two clocks).
-
-        The shop's retry after an unknown outcome is the same refund: sent again with
-        the same request id, the gateway answers with the refund it made (counted
-        once, by its transaction) and refunds nothing more. ``None``: a new refund."""
-        calls = [a for a in unit.attempts() if a.operation == "refund"]
-        if not calls:
-            return None
-        last = calls[-1]
-        # error set: the call ended without an answer (a reconciled call that was
-        # answered, or whose worker died, has none).
-        if last.outcome != "reconciled" or last.error is None or last.amount != amount:
-            return None
-        if self._clock() - last.created_at >= _REQUEST_ID_KEPT:
-            return None
-        log.info("payment %s: a refund of %s repeats the refund whose answer was lost "
-                 "(request id %s): sent with the same request id", unit.payment.id,
-                 amount, last.request_id)
-        return last
 
     @staticmethod
     def _count_refund(unit: Unit, tx_id: int, amount: Decimal, source: str, note: str) -> None:

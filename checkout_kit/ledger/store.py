@@ -499,21 +499,6 @@ class Unit:
         )
         return bool(done.rowcount)
 
-    def resend_attempt(self, attempt: PaymentAttempt) -> PaymentAttempt:
-        """Open a ``reconciled`` attempt again (``pending``) for its call to be sent once
-        more with the same ``X-Request-ID``: the gateway answers a repeated request id
-        with the stored result of the first, so nothing happens twice. Its
-        ``created_at`` stays the first call's, which bounds how long the gateway keeps
-        that result. Returns the attempt as it now is."""
-        done = self._conn.execute(
-            attempts.update()
-            .where(attempts.c.id == attempt.id, attempts.c.outcome == "reconciled")
-            .values(outcome="pending", finished_at=None, error=None)
-        )
-        if done.rowcount != 1:
-            raise RuntimeError(f"attempt {attempt.id} is not reconciled")
-        return replace(attempt, outcome="pending", finished_at=None, error=None)
-
     def attempts(self, *, outcome: str | None = None) -> list[PaymentAttempt]:
         """This payment's attempts (optionally with one outcome), oldest first."""
         return self._ledger._attempts(self._conn, self.payment.id, outcome)

@@ -124,6 +124,9 @@ def test_lost_refund_answer_after_stale_takeover_is_counted(
     assert payment.refunded_amount == Decimal("30.00"), payment
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "defect 2: the uncounted refund lets the shop's retry refund a second time "
+    "(PaymentService.refund / reconcile, ledger/service.py)"))
 def test_the_shops_retry_of_a_lost_refund_does_not_refund_twice(
     service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
     cloudpayments_sandbox: Sandbox,
