@@ -1,0 +1,1 @@
+"""The deterministic simulation of shop, gateway and network (issue 14 §3)."""

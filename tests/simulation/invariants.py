@@ -1,0 +1,281 @@
+"""What must hold: after every step (:func:`check_step`) and at quiescence
+(:func:`check_final`), judged against the gateway's own record (the sandbox's state).
+
+Each finding is a :class:`Violation` naming its invariant. :func:`classify` then says
+whether it is one of the defects issue 14 §1 already lists (``D1``…``D8``), by what
+the run did to that payment; anything it cannot place is ``new``, and always fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from checkout_kit import jsoncodec
+from checkout_kit.ledger.schema import notifications
+
+if TYPE_CHECKING:
+    from .world import PaymentModel, World
+
+#: Invariant names.
+PAID_MATCHES = "paid_has_matching_gateway_tx"
+REFUNDS = "refunds_within_gateway"
+SHOWN = "success_never_shown_as_failure"
+ANSWERS = "notification_answers_json_not_500"
+CRASH = "shop_never_crashes"
+SETTLED = "quiescent_ledger_equals_gateway"
+DUPLICATE = "extra_charge_flagged_duplicate"
+MISMATCH = "other_amount_charge_flagged"
+
+INVARIANTS = (PAID_MATCHES, REFUNDS, SHOWN, ANSWERS, CRASH, SETTLED, DUPLICATE, MISMATCH)
+
+#: Audit-log outcomes that flag a charge as a duplicate of the payment (issue 14 §1.7 adds
+#: ``payment_duplicate``; adapt here if the ledger names it otherwise).
+DUPLICATE_OUTCOMES = frozenset({"duplicate", "payment_duplicate"})
+#: ... and as a charge of another amount, currency or account.
+MISMATCH_OUTCOMES = frozenset({"mismatch", "payment_mismatch"})
+
+_SUCCESSFUL = frozenset({"Completed", "Authorized"})
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    invoice: str | None
+    detail: str
+    #: ``D1``…``D8`` (issue 14 §1) or ``new``
+    defect: str = "new"
+
+    def __str__(self) -> str:
+        return f"[{self.invariant}/{self.defect}] {self.invoice or '-'}: {self.detail}"
+
+
+def _status(tx: Any) -> str:
+    return str(tx.status)
+
+
+def _was_successful(tx: Any) -> bool:
+    """Completed, Authorized, or an authorization cancelled later (voided, expired)."""
+    return _status(tx) in _SUCCESSFUL or (_status(tx) == "Cancelled" and tx.auth_date is not None)
+
+
+def _charged_amount(tx: Any) -> Decimal:
+    """What the payer agreed to pay in this transaction (an auth's whole hold)."""
+    return tx.auth_amount if tx.auth_amount is not None else tx.amount
+
+
+def _fits(tx: Any, model: PaymentModel) -> bool:
+    return (_charged_amount(tx) == model.amount and tx.currency == "RUB"
+            and tx.account_id == model.account)
+
+
+# ---------------------------------------------------------------- after every step
+
+
+def check_step(world: World) -> list[Violation]:
+    found: list[Violation] = []
+    by_invoice = {m.invoice: m for m in world.payments}
+    for payment in world.ledger_payments():
+        model = by_invoice[payment.invoice_id]
+        status = payment.status.value
+        tx = world.gateway_tx(payment.gateway_transaction_id)
+        if status in ("succeeded", "authorized", "refunded"):
+            allowed = {"succeeded": {"Completed"}, "refunded": {"Completed"},
+                       "authorized": {"Authorized", "Completed", "Cancelled"}}[status]
+            if tx is None or tx.invoice_id != payment.invoice_id:
+                found.append(Violation(PAID_MATCHES, model.invoice,
+                                       f"{status} with no gateway transaction of its invoice "
+                                       f"(tx {payment.gateway_transaction_id})"))
+            elif not _fits(tx, model) or payment.currency != tx.currency or (
+                    payment.amount != tx.amount):
+                found.append(Violation(PAID_MATCHES, model.invoice,
+                                       f"{status} {payment.amount} (created for {model.amount}"
+                                       f" {model.account}) from tx {tx.id} of "
+                                       f"{_charged_amount(tx)}/{tx.amount} {tx.account_id}"))
+            elif _status(tx) not in allowed:
+                found.append(Violation(PAID_MATCHES, model.invoice,
+                                       f"{status} from tx {tx.id} which is {_status(tx)}"))
+        if payment.refunded_amount > payment.amount:
+            found.append(Violation(REFUNDS, model.invoice,
+                                   f"refunded {payment.refunded_amount} > {payment.amount}"))
+        if payment.refunded_amount > 0:
+            gateway = world.gateway_refunded(tx.id) if tx is not None else Decimal(0)
+            if payment.refunded_amount > gateway:
+                found.append(Violation(REFUNDS, model.invoice,
+                                       f"ledger refunded {payment.refunded_amount}, gateway "
+                                       f"{gateway} (counted twice)"))
+    for invoice, shown, made in world.shown:
+        if shown != "failure":
+            continue
+        won = [tx_id for tx_id in made
+               if (tx := world.gateway_tx(tx_id)) is not None and _status(tx) in _SUCCESSFUL]
+        if won:
+            found.append(Violation(SHOWN, invoice,
+                                   f"payer shown a failure; the gateway took tx {won}"))
+    world.shown.clear()
+    for number, status, body in world.answers:
+        try:
+            data = jsoncodec.loads(body)
+            ok = isinstance(data, dict) and isinstance(data.get("code"), int)
+        except Exception:
+            ok = False
+        if status >= 500 or not ok:
+            found.append(Violation(ANSWERS, None,
+                                   f"notification #{number} answered {status} {body[:80]!r}"))
+    world.answers.clear()
+    for what, exc in world.errors:
+        found.append(Violation(CRASH, _invoice_of(what),
+                               f"{what}: {type(exc).__name__}: {str(exc)[:160]}"))
+    world.errors.clear()
+    return [classify(world, v) for v in found]
+
+
+def _invoice_of(what: str) -> str | None:
+    return next((word for word in what.split() if word.startswith("inv-")), None)
+
+
+# ---------------------------------------------------------------- at quiescence
+
+
+def audit_outcomes(world: World, kind: str) -> dict[int, set[str]]:
+    """Transaction id -> the outcomes the audit log recorded for its ``kind``
+    notifications (``Pay``...)."""
+    engine = world.instances[0].state.ledger.engine
+    found: dict[int, set[str]] = {}
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(notifications.c.type, notifications.c.body,
+                                          notifications.c.outcome)).all()
+    except SQLAlchemyError:
+        return found
+    from urllib.parse import parse_qsl
+
+    for type_, body, outcome in rows:
+        if str(type_).lower() != kind.lower():
+            continue
+        fields = dict(parse_qsl(bytes(body).decode("utf-8", "replace")))
+        tx = fields.get("TransactionId", "")
+        if tx.isdigit():
+            found.setdefault(int(tx), set()).add(str(outcome))
+    return found
+
+
+def duplicate_flagged(world: World, tx_id: int, pay_outcomes: dict[int, set[str]]) -> bool:
+    """Whether the ledger flagged gateway transaction ``tx_id`` as an extra charge."""
+    return bool(pay_outcomes.get(tx_id, set()) & DUPLICATE_OUTCOMES)
+
+
+def check_final(world: World) -> list[Violation]:
+    found: list[Violation] = []
+    pays = audit_outcomes(world, "pay")
+    by_invoice = {m.invoice: m for m in world.payments}
+    for payment in world.ledger_payments():
+        model = by_invoice[payment.invoice_id]
+        txs = world.gateway_payments(model.invoice)
+        good = [tx for tx in txs if _was_successful(tx) and _fits(tx, model)]
+        status = payment.status.value
+        mine = next((tx for tx in good if tx.id == payment.gateway_transaction_id), None)
+        if good and mine is None:
+            found.append(Violation(SETTLED, model.invoice,
+                                   f"ledger {status} tx {payment.gateway_transaction_id}; the "
+                                   f"gateway took {[(t.id, _status(t)) for t in good]}"))
+        elif mine is not None:
+            refunded = world.gateway_refunded(mine.id)
+            expected = {"Completed": "succeeded", "Authorized": "authorized",
+                        "Cancelled": "cancelled"}[_status(mine)]
+            if expected == "succeeded" and refunded == mine.amount:
+                expected = "refunded"
+            if (status, payment.amount, payment.refunded_amount) != (
+                    expected, mine.amount, refunded):
+                found.append(Violation(
+                    SETTLED, model.invoice,
+                    f"ledger {status} {payment.amount} refunded {payment.refunded_amount}; "
+                    f"gateway tx {mine.id} {expected} {mine.amount} refunded {refunded}"))
+        elif status not in ("created", "failed", "cancelled"):
+            found.append(Violation(SETTLED, model.invoice,
+                                   f"ledger {status} tx {payment.gateway_transaction_id}; the "
+                                   f"gateway took no charge of {model.amount}"))
+        for tx in good:
+            if mine is not None and tx.id != mine.id and not duplicate_flagged(world, tx.id, pays):
+                found.append(Violation(DUPLICATE, model.invoice,
+                                       f"extra charge tx {tx.id} ({_status(tx)}) beside "
+                                       f"tx {mine.id}: not flagged (Pay outcomes "
+                                       f"{sorted(pays.get(tx.id, ()))})"))
+        for tx in txs:
+            if _was_successful(tx) and not _fits(tx, model) and not (
+                    pays.get(tx.id, set()) & MISMATCH_OUTCOMES):
+                found.append(Violation(MISMATCH, model.invoice,
+                                       f"tx {tx.id} of {_charged_amount(tx)} for a payment of "
+                                       f"{model.amount}: not flagged "
+                                       f"({sorted(pays.get(tx.id, ()))})"))
+    return [classify(world, v) for v in found]
+
+
+# ---------------------------------------------------------------- known defects
+
+
+def classify(world: World, violation: Violation) -> Violation:
+    """Name the §1 defect a violation is an instance of, from what happened to its
+    payment; ``new`` when no rule fits."""
+    from dataclasses import replace
+
+    model = world.model(violation.invoice) if violation.invoice else None
+    tags = model.tags if model is not None else set()
+    defect = "new"
+    for rule in RULES:
+        name = rule(violation, tags)
+        if name is not None:
+            defect = name
+            break
+    return replace(violation, defect=defect)
+
+
+_STALLS = frozenset({"stall_before", "stall_after"})
+
+
+def _d1(v: Violation, tags: set[str]) -> str | None:
+    """§1.1: settled from a transaction of another amount (the widget was tampered)."""
+    if v.invariant in (PAID_MATCHES, SETTLED) and "tampered" in tags:
+        return "D1"
+    return None
+
+
+def _d2(v: Violation, tags: set[str]) -> str | None:
+    """§1.2: a call outlived ``stale_after``, refresh settled it, the late success was
+    thrown away (the payer told "declined", the ledger ``failed``)."""
+    if v.invariant in (SHOWN, SETTLED) and tags & _STALLS and "refunded" not in v.detail:
+        return "D2"
+    return None
+
+
+def _d4(v: Violation, tags: set[str]) -> str | None:
+    """§1.4: a back-office refund's notification came while our refund call was in
+    flight; answered "deferred" with code 0, it is never counted."""
+    if v.invariant == SETTLED and "back_office_refund" in tags and "refunded" in v.detail:
+        return "D4"
+    return None
+
+
+def _d5(v: Violation, tags: set[str]) -> str | None:
+    """§1.5: a late refund answer after a stale refresh is counted twice (or, for a full
+    refund, trips the CHECK constraint after the money moved)."""
+    if not tags & _STALLS:
+        return None
+    if v.invariant == REFUNDS and "counted twice" in v.detail:
+        return "D5"
+    if v.invariant == CRASH and "refunded_within_amount" in v.detail:
+        return "D5"
+    return None
+
+
+def _d7(v: Violation, tags: set[str]) -> str | None:
+    """§1.7: a second successful charge on one invoice is not flagged."""
+    return "D7" if v.invariant == DUPLICATE else None
+
+
+#: First match wins; a violation no rule claims is ``new``.
+RULES = (_d1, _d5, _d2, _d4, _d7)
