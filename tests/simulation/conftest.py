@@ -1,0 +1,1 @@
+"""The simulation builds its own worlds (tests/simulation/world.py); nothing shared."""
