@@ -101,13 +101,18 @@ def create_payment(world: World) -> None:
     amount = world.pick(list(AMOUNTS))
     scheme = "auth" if world.rng.random() < 0.35 else "charge"
     account = f"acc-{world.rng.randrange(3)}"
+    expires_at = None
+    if world.rng.random() < 0.25:
+        expires_at = world.now() + timedelta(minutes=world.rng.choice((3, 10, 30)))
     instance = _instance(world)
     with instance.context():
         payment = instance.kit.create_payment(
             invoice_id=invoice, amount=amount, currency="RUB", description=f"Order {n}",
-            account_id=account, scheme=scheme)
-    world.payments.append(PaymentModel(invoice, payment.id, Decimal(amount), scheme, account))
-    world.log(f"{instance.name} create {invoice} {scheme} {amount} {account}")
+            account_id=account, scheme=scheme, expires_at=expires_at)
+    world.payments.append(PaymentModel(invoice, payment.id, Decimal(amount), scheme, account,
+                                       expires_at))
+    world.log(f"{instance.name} create {invoice} {scheme} {amount} {account}"
+              + (f" expires {expires_at:%H:%M:%S}" if expires_at else ""))
 
 
 def _card(world: World) -> str:
@@ -127,6 +132,7 @@ def pay_form(world: World) -> None:
         model.payment_id, cryptogram=cryptogram, ip_address="203.0.113.7",
         name="IVAN PETROV", email="payer@example.com"))
     made = _new_txs(world, before, model.invoice)
+    model.form_txs.extend(made)
     if outcome is None:
         # The form page shows "the payment service is unavailable" for a GatewayError.
         world.shown.append((model.invoice, "failure", made))
@@ -134,6 +140,8 @@ def pay_form(world: World) -> None:
     world.log(f"  -> {outcome.kind}")
     if outcome.kind == "three_ds" and outcome.challenge is not None:
         tx_id = int(outcome.challenge.transaction_id)
+        if model.challenges:
+            model.tags.add("3ds_again")
         model.challenges.append(tx_id)
         world.challenges.append(Challenge(model.invoice, tx_id, "form", instance.name))
     shown = {"declined": "failure", "succeeded": "success", "authorized": "success"}
@@ -175,6 +183,9 @@ def finish_3ds(world: World) -> None:
     response = instance.app.test_client().post(
         f"{URL_PREFIX}/3ds/{token}", data={"MD": str(challenge.transaction_id), "PaRes": pa_res})
     world.log(f"  -> {response.status_code}")
+    if model.challenges and challenge.transaction_id == model.challenges[-1]:
+        world.live_returns.append((model.invoice, challenge.transaction_id,
+                                   response.status_code))
     if response.status_code == 503:
         # "The payment service is unavailable": the payer takes it for a failure.
         world.shown.append((model.invoice, "failure", [challenge.transaction_id]))
@@ -347,6 +358,21 @@ def back_office(world: World) -> None:
         world.log(f"  refused: {exc}")
 
 
+def foreign_charge(world: World) -> None:
+    """A charge the ledger does not own (a subscription's, a token charge the shop made
+    with the client, another channel's): made at the gateway with the API secret."""
+    n = len(world.checks) + world.rng.randrange(1000)
+    invoice = f"sub-{n}"
+    world.log(f"back office charge {invoice} (not the ledger's)")
+    try:
+        world.back_office.charge(
+            Decimal("10.00"), currency="RUB", ip_address="203.0.113.5",
+            cryptogram=world.sandbox.make_cryptogram("4000 0000 0000 3055"),
+            invoice_id=invoice, account_id="acc-sub")
+    except GatewayError as exc:
+        world.log(f"  -> {type(exc).__name__}: {str(exc)[:80]}")
+
+
 # ---------------------------------------------------------------- the network and the clock
 
 
@@ -376,7 +402,7 @@ def tick(world: World) -> None:
 
 
 def jump(world: World) -> None:
-    delta = world.rng.choice((timedelta(minutes=6), timedelta(minutes=21),
+    delta = world.rng.choice((timedelta(minutes=6), timedelta(minutes=16), timedelta(minutes=21),
                               timedelta(days=7, hours=1)))
     world.log(f"clock jump +{delta}")
     world.advance(delta)
@@ -394,6 +420,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("void", 2, void),
     Action("refund", 5, refund),
     Action("back_office", 3, back_office),
+    Action("foreign_charge", 1, foreign_charge),
     Action("refresh", 4, refresh),
     Action("reconcile", 2, reconcile),
     Action("result_page", 2, result_page),

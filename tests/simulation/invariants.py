@@ -30,8 +30,12 @@ CRASH = "shop_never_crashes"
 SETTLED = "quiescent_ledger_equals_gateway"
 DUPLICATE = "extra_charge_flagged_duplicate"
 MISMATCH = "other_amount_charge_flagged"
+LIVE_3DS = "live_3ds_return_accepted"
+EXPIRED = "expired_payment_never_charged"
+FOREIGN_CHECK = "foreign_check_not_declined"
 
-INVARIANTS = (PAID_MATCHES, REFUNDS, SHOWN, ANSWERS, CRASH, SETTLED, DUPLICATE, MISMATCH)
+INVARIANTS = (PAID_MATCHES, REFUNDS, SHOWN, ANSWERS, CRASH, SETTLED, DUPLICATE, MISMATCH,
+              LIVE_3DS, EXPIRED, FOREIGN_CHECK)
 
 #: Audit-log outcomes that flag a charge as a duplicate of the payment (issue 14 §1.7 adds
 #: ``payment_duplicate``; adapt here if the ledger names it otherwise).
@@ -117,6 +121,31 @@ def check_step(world: World) -> list[Violation]:
             found.append(Violation(SHOWN, invoice,
                                    f"payer shown a failure; the gateway took tx {won}"))
     world.shown.clear()
+    for invoice, tx_id, status in world.live_returns:
+        payment = world.instances[0].state.ledger.get(by_invoice[invoice].payment_id)
+        tx = world.gateway_tx(tx_id)
+        if status == 400 and tx is not None and payment.status.value not in (
+                "succeeded", "authorized", "refunded", "cancelled"):
+            found.append(Violation(LIVE_3DS, invoice,
+                                   f"the bank's return for the live challenge tx {tx_id} was "
+                                   f"refused (400); ledger {payment.status.value} tx "
+                                   f"{payment.gateway_transaction_id}"))
+    world.live_returns.clear()
+    for model in world.payments:
+        if model.expires_at is None:
+            continue
+        for tx_id in model.form_txs:
+            tx = world.gateway_tx(tx_id)
+            if tx is not None and _was_successful(tx) and tx.created >= model.expires_at:
+                found.append(Violation(EXPIRED, model.invoice,
+                                       f"charged tx {tx_id} at {tx.created:%H:%M:%S}; the "
+                                       f"payment expired at {model.expires_at:%H:%M:%S}"))
+    for invoice, status, code in world.checks:
+        if (invoice is None or invoice not in by_invoice) and (status != 200 or code != 0):
+            found.append(Violation(FOREIGN_CHECK, None,
+                                   f"Check for {invoice} (not the ledger's) answered "
+                                   f"{status} code {code}"))
+    world.checks.clear()
     for number, status, body in world.answers:
         try:
             data = jsoncodec.loads(body)
@@ -239,7 +268,7 @@ _STALLS = frozenset({"stall_before", "stall_after"})
 
 def _d1(v: Violation, tags: set[str]) -> str | None:
     """§1.1: settled from a transaction of another amount (the widget was tampered)."""
-    if v.invariant in (PAID_MATCHES, SETTLED) and "tampered" in tags:
+    if v.invariant == PAID_MATCHES and "tampered" in tags:
         return "D1"
     return None
 
@@ -272,10 +301,25 @@ def _d5(v: Violation, tags: set[str]) -> str | None:
     return None
 
 
+def _d3(v: Violation, tags: set[str]) -> str | None:
+    """§1.3: the Fail of an abandoned challenge failed the live one (its return refused)."""
+    return "D3" if v.invariant == LIVE_3DS and "3ds_again" in tags else None
+
+
+def _d6(v: Violation, tags: set[str]) -> str | None:
+    """§1.6: ``expires_at`` enforced only by Check."""
+    return "D6" if v.invariant == EXPIRED else None
+
+
+def _d8(v: Violation, tags: set[str]) -> str | None:
+    """§1.8: a Check for a payment the ledger does not own is declined."""
+    return "D8" if v.invariant == FOREIGN_CHECK else None
+
+
 def _d7(v: Violation, tags: set[str]) -> str | None:
     """§1.7: a second successful charge on one invoice is not flagged."""
     return "D7" if v.invariant == DUPLICATE else None
 
 
 #: First match wins; a violation no rule claims is ``new``.
-RULES = (_d1, _d5, _d2, _d4, _d7)
+RULES = (_d1, _d5, _d2, _d4, _d3, _d6, _d7, _d8)

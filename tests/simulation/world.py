@@ -112,6 +112,9 @@ class PaymentModel:
     amount: Decimal
     scheme: str
     account: str
+    expires_at: datetime | None = None
+    #: gateway transactions made by the shop's own charge/auth calls
+    form_txs: list[int] = field(default_factory=list)
     #: gateway transaction ids of 3-D Secure challenges opened for it (form or widget)
     challenges: list[int] = field(default_factory=list)
     #: stall events and back-office actions seen, for classifying violations
@@ -136,6 +139,10 @@ class World:
         self.answers: list[tuple[int, int, bytes]] = []
         #: (invoice, what the payer was shown, gateway tx ids made by that call)
         self.shown: list[tuple[str, str, list[int]]] = []
+        #: Check answers: (InvoiceId, HTTP status, code)
+        self.checks: list[tuple[str | None, int, int | None]] = []
+        #: TermUrl answers for a payment's latest challenge: (invoice, tx id, status)
+        self.live_returns: list[tuple[str, int, int]] = []
         #: 3-D Secure challenges the payer has open (:class:`.actions.Challenge`)
         self.challenges: list[Any] = []
         #: ``True`` while a fault's side effect runs (no nested stalls)
@@ -151,7 +158,11 @@ class World:
             notification_transport=httpx.MockTransport(self._capture),
             randbytes=byte_rng.randbytes,
         ))
+        #: Whether the shop configured Check at the gateway (a shop may never have).
+        self.check_configured = self.rng.random() < 0.6
         for kind in NotificationType:
+            if kind is NotificationType.CHECK and not self.check_configured:
+                continue
             self.sandbox.configure_notification(
                 kind, f"{SHOP_ORIGIN}{URL_PREFIX}/notifications/{kind.value.lower()}",
                 http_method="POST")
@@ -285,6 +296,7 @@ class World:
         delivery = Delivery(next(self._numbers), kind, path, body, headers, fields)
         if kind == "check":
             status, answer = self.deliver(self.pick(self.instances), delivery)
+            self.checks.append((fields.get("InvoiceId"), status, _code(answer)))
             return httpx.Response(status, content=answer)
         self.network.append(delivery)
         self.log(f"gateway queued {kind} #{delivery.number} tx={fields.get('TransactionId')} "
