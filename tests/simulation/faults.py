@@ -112,6 +112,8 @@ class FaultyTransport(httpx.BaseTransport):
         self.inner = inner
         #: faults to use, by name (``None``: all of :data:`FAULTS`)
         self.enabled: frozenset[str] | None = None
+        #: faults for the next money calls, in order (scripted regressions)
+        self.forced: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         world = self.world
@@ -122,6 +124,10 @@ class FaultyTransport(httpx.BaseTransport):
         def send() -> httpx.Response:
             return self.inner.handle_request(request)
 
+        if self.forced and path in MONEY_PATHS and not world.in_stall:
+            fault = next(f for f in FAULTS if f.name == self.forced.pop(0))
+            world.log(f"  forced fault {fault.name} on {self.name} {path} {what}")
+            return fault.apply(self, request, send)
         rate = FAULT_RATE if path in MONEY_PATHS else FAULT_RATE / 3
         if world.in_stall or world.rng.random() >= rate:
             return send()

@@ -302,8 +302,13 @@ def _d5(v: Violation, tags: set[str]) -> str | None:
 
 
 def _d3(v: Violation, tags: set[str]) -> str | None:
-    """§1.3: the Fail of an abandoned challenge failed the live one (its return refused)."""
-    return "D3" if v.invariant == LIVE_3DS and "3ds_again" in tags else None
+    """§1.3: a Fail for another transaction failed the live challenge (its return is
+    refused): the inbox does not compare transaction ids in ``awaiting_3ds``. Found by
+    the abandoned challenge's Fail after 20 minutes, and by a late Fail of an earlier
+    declined attempt (delivered out of order)."""
+    if v.invariant == LIVE_3DS and "ledger failed" in v.detail:
+        return "D3"
+    return None
 
 
 def _d6(v: Violation, tags: set[str]) -> str | None:

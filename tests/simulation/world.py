@@ -124,8 +124,8 @@ class PaymentModel:
 class World:
     """Everything one run touches. ``db_url``: an empty, migrated ledger database."""
 
-    def __init__(self, seed: int, db_url: str, *, corrupt: Callable[[World], None] | None = None
-                 ) -> None:
+    def __init__(self, seed: int, db_url: str, *, corrupt: Callable[[World], None] | None = None,
+                 check: bool | None = None) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.db_url = db_url
@@ -159,7 +159,8 @@ class World:
             randbytes=byte_rng.randbytes,
         ))
         #: Whether the shop configured Check at the gateway (a shop may never have).
-        self.check_configured = self.rng.random() < 0.6
+        drawn = self.rng.random() < 0.6
+        self.check_configured = drawn if check is None else check
         for kind in NotificationType:
             if kind is NotificationType.CHECK and not self.check_configured:
                 continue

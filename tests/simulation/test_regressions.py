@@ -1,0 +1,70 @@
+"""Defects the simulation found beyond issue 14 §1's eight, each reproduced directly by a
+scripted world (no random faults: only the ones forced here). They fail on today's
+code, hence ``xfail(strict=True)``: when a fix lands the test passes, strict xfail turns
+that into a failure, and the marker is to be removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from checkout_kit.errors import UnknownOutcomeError
+
+from .runner import database
+from .world import World
+
+NO_3DS = "4000 0000 0000 3055"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with database(None, tmp_path) as url:
+        made = World(0, url, check=False)
+        for instance in made.instances:
+            instance.transport.enabled = frozenset()  # only forced faults
+        yield made
+        made.close()
+
+
+def _paid(world: World, amount: str = "100.00") -> str:
+    """A one-stage payment paid through instance A; its notifications delivered."""
+    a = world.instances[0]
+    with a.context():
+        payment = a.kit.create_payment(invoice_id="inv-1", amount=amount,
+                                       description="Order", account_id="acc-1")
+        outcome = a.service.pay(payment.id, cryptogram=world.sandbox.make_cryptogram(NO_3DS),
+                                ip_address="203.0.113.7")
+    assert outcome.kind == "succeeded"
+    _deliver_all(world)
+    return payment.id
+
+
+def _deliver_all(world: World) -> None:
+    for delivery in world.network:
+        if not delivery.taken:
+            world.deliver(world.instances[0], delivery)
+
+
+@pytest.mark.xfail(strict=True, reason="new (simulation seed 87): reconcile settles a refund "
+                   "whose answer was lost without recording its transaction, so the Refund "
+                   "notification that follows is applied again")
+def test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification(
+        world: World) -> None:
+    a = world.instances[0]
+    payment_id = _paid(world)
+    a.transport.forced = ["lost_after"] * 3  # the call and both retries: answer lost
+    with a.context(), pytest.raises(UnknownOutcomeError):
+        a.kit.refund(payment_id, "30.00")
+    with a.context():
+        a.kit.reconcile()
+    ledger = a.state.ledger
+    assert ledger.get(payment_id).refunded_amount == Decimal("30.00")  # reconcile found it
+    _deliver_all(world)  # the gateway's Refund notification for that same refund
+    payment = ledger.get(payment_id)
+    assert payment.gateway_transaction_id is not None
+    assert world.gateway_refunded(payment.gateway_transaction_id) == Decimal("30.00")
+    assert payment.refunded_amount == Decimal("30.00")
