@@ -244,6 +244,9 @@ def refund(world: World) -> None:
     world.log(f"{instance.name} refund {model.invoice} {amount or 'full'}")
     _shop_call(world, instance, f"refund {model.invoice}",
                lambda: instance.kit.refund(model.payment_id, amount))
+    attempts = instance.state.ledger.attempts(model.payment_id)
+    if attempts and attempts[-1].operation == "refund" and attempts[-1].outcome == "unknown":
+        model.tags.add("refund_unknown")
 
 
 def refresh(world: World) -> None:

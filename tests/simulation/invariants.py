@@ -253,7 +253,9 @@ def classify(world: World, violation: Violation) -> Violation:
     from dataclasses import replace
 
     model = world.model(violation.invoice) if violation.invoice else None
-    tags = model.tags if model is not None else set()
+    tags = set(model.tags) if model is not None else set()
+    if model is not None:
+        tags |= _ledger_facts(world, model)
     defect = "new"
     for rule in RULES:
         name = rule(violation, tags)
@@ -261,6 +263,24 @@ def classify(world: World, violation: Violation) -> Violation:
             defect = name
             break
     return replace(violation, defect=defect)
+
+
+def _ledger_facts(world: World, model: PaymentModel) -> set[str]:
+    """Tags read from the ledger's own record of the payment: how its Refund
+    notifications were taken."""
+    facts: set[str] = set()
+    ledger = world.instances[0].state.ledger
+    for event in ledger.history(model.payment_id):
+        note = event.note or ""
+        if note.startswith("Refund notification") and " in status " in note:
+            facts.add("refund_dropped")  # recorded, not counted: the payment was not succeeded
+    engine = ledger.engine
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(notifications.c.type, notifications.c.outcome).where(
+            notifications.c.payment_id == model.payment_id)).all()
+    if any(str(t).lower() == "refund" and o == "deferred" for t, o in rows):
+        facts.add("refund_deferred")
+    return facts
 
 
 _STALLS = frozenset({"stall_before", "stall_after"})
@@ -283,9 +303,21 @@ def _d2(v: Violation, tags: set[str]) -> str | None:
 
 def _d4(v: Violation, tags: set[str]) -> str | None:
     """§1.4: a back-office refund's notification came while our refund call was in
-    flight; answered "deferred" with code 0, it is never counted."""
-    if v.invariant == SETTLED and "back_office_refund" in tags and "refunded" in v.detail:
+    flight (or unknown); answered "deferred" with code 0, it is never counted."""
+    if v.invariant == SETTLED and "refund_deferred" in tags and "refunded" in v.detail:
         return "D4"
+    return None
+
+
+def _n2(v: Violation, tags: set[str]) -> str | None:
+    """New (seed 219): a Refund notification that arrives before the payment is
+    ``succeeded`` in the ledger (the back office confirmed and refunded; the Confirm
+    notification comes later) is recorded, answered 0 and never counted; refresh and
+    reconcile do not look either.
+    test_regressions.py::test_refund_notification_before_confirm_notification_is_counted
+    """
+    if v.invariant == SETTLED and "refund_dropped" in tags and "refunded" in v.detail:
+        return "N2"
     return None
 
 
@@ -321,10 +353,24 @@ def _d8(v: Violation, tags: set[str]) -> str | None:
     return "D8" if v.invariant == FOREIGN_CHECK else None
 
 
+def _n1(v: Violation, tags: set[str]) -> str | None:
+    """New (seed 87): a refund whose answer was lost is settled by reconcile, which does
+    not record the refund's transaction; its Refund notification then counts it again.
+    test_regressions.py::test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification
+    """
+    if "refund_unknown" not in tags:
+        return None
+    if v.invariant == REFUNDS and "counted twice" in v.detail:
+        return "N1"
+    if v.invariant == CRASH and "refunded_within_amount" in v.detail:
+        return "N1"
+    return None
+
+
 def _d7(v: Violation, tags: set[str]) -> str | None:
     """§1.7: a second successful charge on one invoice is not flagged."""
     return "D7" if v.invariant == DUPLICATE else None
 
 
 #: First match wins; a violation no rule claims is ``new``.
-RULES = (_d1, _d5, _d2, _d4, _d3, _d6, _d7, _d8)
+RULES = (_d1, _d5, _d2, _d4, _d3, _d6, _d7, _d8, _n1, _n2)
