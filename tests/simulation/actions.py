@@ -332,9 +332,10 @@ def _gateway_tx(world: World, model: PaymentModel, status: str) -> Any:
     return world.pick(txs) if txs else None
 
 
-def back_office(world: World) -> None:
-    """Someone at the gateway's back office refunds, voids or confirms, bypassing us."""
-    model = _payment(world, ("succeeded", "authorized"))
+def back_office(world: World, model: PaymentModel | None = None) -> None:
+    """Someone at the gateway's back office refunds, voids or confirms, bypassing us
+    (``model``: on that payment, else one drawn)."""
+    model = model or _payment(world, ("succeeded", "authorized"))
     if model is None:
         return
     what = world.rng.choice(("refund", "refund", "void", "confirm"))
@@ -379,13 +380,14 @@ def foreign_charge(world: World) -> None:
 # ---------------------------------------------------------------- the network and the clock
 
 
-def deliver(world: World) -> None:
-    """The gateway delivers one queued notification (any of them: out of order), to
-    either instance; sometimes the answer is lost and it stays queued (twice)."""
+def deliver(world: World, newest: bool = False) -> None:
+    """The gateway delivers one queued notification (any of them: out of order; the
+    newest with ``newest``), to either instance; sometimes the answer is lost and it
+    stays queued (twice)."""
     waiting = [d for d in world.network if not d.taken]
     if not waiting:
         return
-    delivery = world.pick(waiting)
+    delivery = waiting[-1] if newest else world.pick(waiting)
     world.deliver(_instance(world), delivery)
     if delivery.taken and world.rng.random() < 0.15:
         delivery.taken = False  # our answer was lost on the way back: it comes again

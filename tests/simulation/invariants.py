@@ -276,10 +276,14 @@ def _ledger_facts(world: World, model: PaymentModel) -> set[str]:
             facts.add("refund_dropped")  # recorded, not counted: the payment was not succeeded
     engine = ledger.engine
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(notifications.c.type, notifications.c.outcome).where(
+        rows = conn.execute(sa.select(
+            notifications.c.type, notifications.c.outcome, notifications.c.error).where(
             notifications.c.payment_id == model.payment_id)).all()
-    if any(str(t).lower() == "refund" and o == "deferred" for t, o in rows):
+    refunds = [(o, e or "") for t, o, e in rows if str(t).lower() == "refund"]
+    if any(o == "deferred" for o, _ in refunds):
         facts.add("refund_deferred")
+    if any(o == "mismatch" and e.startswith("Refund for transaction") for o, e in refunds):
+        facts.add("refund_dropped")  # came before the ledger held the payment's transaction
     return facts
 
 
@@ -296,7 +300,12 @@ def _d1(v: Violation, tags: set[str]) -> str | None:
 def _d2(v: Violation, tags: set[str]) -> str | None:
     """§1.2: a call outlived ``stale_after``, refresh settled it, the late success was
     thrown away (the payer told "declined", the ledger ``failed``)."""
-    if v.invariant in (SHOWN, SETTLED) and tags & _STALLS and "refunded" not in v.detail:
+    if not tags & _STALLS:
+        return None
+    if v.invariant == SHOWN:
+        return "D2"
+    if v.invariant == SETTLED and v.detail.startswith(("ledger failed", "ledger unknown")) \
+            and "the gateway took" in v.detail:
         return "D2"
     return None
 
@@ -310,11 +319,13 @@ def _d4(v: Violation, tags: set[str]) -> str | None:
 
 
 def _n2(v: Violation, tags: set[str]) -> str | None:
-    """New (seed 219): a Refund notification that arrives before the payment is
-    ``succeeded`` in the ledger (the back office confirmed and refunded; the Confirm
-    notification comes later) is recorded, answered 0 and never counted; refresh and
-    reconcile do not look either.
+    """New (seeds 219, 95): a Refund notification that arrives before the ledger holds
+    the payment as ``succeeded`` with that transaction is answered 0 and never counted:
+    "in status authorized" when the Confirm notification comes later (the back office
+    confirmed and refunded), a "mismatch" when the widget payment's Pay (or reconcile)
+    comes later. Refresh and reconcile, settling the payment, do not read its refunds.
     test_regressions.py::test_refund_notification_before_confirm_notification_is_counted
+    test_regressions.py::test_refund_notification_before_the_widget_payment_is_known_is_counted
     """
     if v.invariant == SETTLED and "refund_dropped" in tags and "refunded" in v.detail:
         return "N2"

@@ -251,16 +251,29 @@ class World:
             model = self.model(invoice)
             if model is not None:
                 model.tags.add("stall_after" if acted else "stall_before")
+        from .actions import back_office, deliver
+
         self.in_stall = True
         try:
             self.advance(self.rng.choice(STALLS))
-            with other.context():
-                if payment is not None and self.rng.random() < 0.7:
-                    after = other.service.refresh(payment)
-                    self.log(f"  {other.name} refresh during stall -> {after.status.value}")
+            # Meanwhile: the other instance takes over, and the world goes on.
+            for _ in range(self.rng.randint(1, 3)):
+                what = self.rng.choices(("takeover", "deliver", "back_office"),
+                                        weights=(4, 3, 1))[0]
+                if what == "deliver":
+                    deliver(self, newest=self.rng.random() < 0.5)
+                elif what == "back_office":
+                    back_office(self, None if payment is None or self.rng.random() < 0.3
+                                else self.model(ledger.get(payment).invoice_id))
                 else:
-                    other.kit.reconcile()
-                    self.log(f"  {other.name} reconcile during stall")
+                    with other.context():
+                        if payment is not None and self.rng.random() < 0.7:
+                            after = other.service.refresh(payment)
+                            self.log(f"  {other.name} refresh during stall -> "
+                                     f"{after.status.value}")
+                        else:
+                            other.kit.reconcile()
+                            self.log(f"  {other.name} reconcile during stall")
         except Exception as exc:  # recorded; the invariants judge
             self.log(f"  {other.name} during stall raised {type(exc).__name__}: {exc}")
             self.errors.append((f"stall refresh on {other.name}", exc))
