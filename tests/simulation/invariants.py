@@ -220,9 +220,13 @@ def check_final(world: World) -> list[Violation]:
                 expected = "refunded"
             if (status, payment.amount, payment.refunded_amount) != (
                     expected, mine.amount, refunded):
+                # "refunds:" when only the refunded amounts differ (the status may follow)
+                only = payment.amount == mine.amount and payment.refunded_amount != refunded \
+                    and {status, expected} <= {"succeeded", "refunded"}
                 found.append(Violation(
                     SETTLED, model.invoice,
-                    f"ledger {status} {payment.amount} refunded {payment.refunded_amount}; "
+                    ("refunds: " if only else "")
+                    + f"ledger {status} {payment.amount} refunded {payment.refunded_amount}; "
                     f"gateway tx {mine.id} {expected} {mine.amount} refunded {refunded}"))
         elif status not in ("created", "failed", "cancelled"):
             found.append(Violation(SETTLED, model.invoice,
@@ -313,7 +317,7 @@ def _d2(v: Violation, tags: set[str]) -> str | None:
 def _d4(v: Violation, tags: set[str]) -> str | None:
     """§1.4: a back-office refund's notification came while our refund call was in
     flight (or unknown); answered "deferred" with code 0, it is never counted."""
-    if v.invariant == SETTLED and "refund_deferred" in tags and "refunded" in v.detail:
+    if v.invariant == SETTLED and "refund_deferred" in tags and v.detail.startswith("refunds:"):
         return "D4"
     return None
 
@@ -327,7 +331,7 @@ def _n2(v: Violation, tags: set[str]) -> str | None:
     test_regressions.py::test_refund_notification_before_confirm_notification_is_counted
     test_regressions.py::test_refund_notification_before_the_widget_payment_is_known_is_counted
     """
-    if v.invariant == SETTLED and "refund_dropped" in tags and "refunded" in v.detail:
+    if v.invariant == SETTLED and "refund_dropped" in tags and v.detail.startswith("refunds:"):
         return "N2"
     return None
 
