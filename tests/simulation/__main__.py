@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .runner import KNOWN_DEFECTS, STEPS, RunResult, replay_command, run_in_fresh_database
+from .runner import KNOWN_DEFECTS, STEPS, RunResult, databases, replay_command, run_seed
 
 
 def root_causes(result: RunResult) -> list[tuple[str, str, str]]:
@@ -50,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     first: dict[tuple[str, str], tuple[int, str]] = {}
     failing_runs = 0
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ck-sim-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ck-sim-") as tmp, databases(
+            args.db, Path(tmp)) as fresh:
         for seed in range(args.start, args.start + args.seeds):
-            result = run_in_fresh_database(seed, args.db, Path(tmp), steps=args.steps,
-                                           stop_on=None)
+            with fresh() as url:
+                result = run_seed(seed, url, steps=args.steps, stop_on=None)
             if args.history:
                 print("\n".join(result.history))
             causes = root_causes(result)

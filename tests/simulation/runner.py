@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -171,6 +171,38 @@ def database(url: str | None, directory: Path) -> Iterator[str]:
         yield made
 
 
+Fresh = Callable[[], AbstractContextManager[str]]
+
+
+@contextmanager
+def databases(url: str | None, directory: Path) -> Iterator[Fresh]:
+    """A maker of fresh ledger databases, one per run: SQLite copies in ``directory``,
+    or on PostgreSQL one migrated schema, emptied (``TRUNCATE … RESTART IDENTITY``)
+    before each run: migrating a schema per run would take longer than the run."""
+    if url is None or url.startswith("sqlite"):
+        yield lambda: sqlite_database(directory)
+        return
+    from checkout_kit.ledger.schema import metadata
+
+    from .pg import fresh_schema
+
+    with fresh_schema(url) as made:
+        upgrade(made)
+        engine = sa.create_engine(made)
+        tables = ", ".join(table.name for table in metadata.sorted_tables)
+
+        @contextmanager
+        def emptied() -> Iterator[str]:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            yield made
+
+        try:
+            yield emptied
+        finally:
+            engine.dispose()
+
+
 def run_in_fresh_database(seed: int, url: str | None, directory: Path, **kw: object
                           ) -> RunResult:
     with database(url, directory) as db_url:
@@ -185,4 +217,4 @@ def env_seconds(default: float = 60.0) -> float:
     return float(os.environ.get("CHECKOUT_KIT_SIM_SECONDS", default))
 
 
-__all__ = ["KNOWN_DEFECTS", "RunResult", "database", "quiesce", "run_seed", "sa"]
+__all__ = ["KNOWN_DEFECTS", "RunResult", "database", "databases", "quiesce", "run_seed"]

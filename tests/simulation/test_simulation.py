@@ -17,7 +17,9 @@ from . import invariants as inv
 from .pg import BACKENDS, PG_URL
 from .runner import (
     KNOWN_DEFECTS,
+    RunResult,
     database,
+    databases,
     env_seconds,
     replay_command,
     run_in_fresh_database,
@@ -39,18 +41,26 @@ def test_simulation_budget(server_url: str | None, tmp_path: Path) -> None:
     budget = env_seconds() / backends
     deadline = time.monotonic() + budget
     seed, runs = 0, 0
-    while time.monotonic() < deadline or runs == 0:
-        result = run_in_fresh_database(seed, server_url, tmp_path)
-        failures = result.failures()
-        if failures:
-            tail = "\n".join(result.history[-60:])
-            pytest.fail(
-                f"seed {seed} broke invariants:\n  " + "\n  ".join(map(str, failures))
-                + f"\nreplay: {replay_command(seed, server_url)}\n--- history (tail) ---\n{tail}",
-                pytrace=False)
-        seed, runs = seed + 1, runs + 1
+    with databases(server_url, tmp_path) as fresh:
+        while time.monotonic() < deadline or runs == 0:
+            with fresh() as url:
+                result = run_seed(seed, url)
+            _judge(result, server_url)
+            seed, runs = seed + 1, runs + 1
     print(f"\nsimulation: {runs} schedules (seeds 0..{seed - 1}) in {budget:.0f} s; "
           f"tolerated: {sorted(KNOWN_DEFECTS)}")
+
+
+def _judge(result: RunResult, server_url: str | None) -> None:
+    """Fail with the seed, the replay command and the history's tail."""
+    failures = result.failures()
+    if failures:
+        tail = "\n".join(result.history[-60:])
+        pytest.fail(
+            f"seed {result.seed} broke invariants:\n  " + "\n  ".join(map(str, failures))
+            + f"\nreplay: {replay_command(result.seed, server_url)}"
+            + f"\n--- history (tail) ---\n{tail}",
+            pytrace=False)
 
 
 def test_one_seed_replays_the_same_history(tmp_path: Path) -> None:

@@ -1,1 +1,0 @@
-"""The simulation builds its own worlds (tests/simulation/world.py); nothing shared."""
