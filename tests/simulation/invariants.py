@@ -38,8 +38,9 @@ INVARIANTS = (PAID_MATCHES, REFUNDS, SHOWN, ANSWERS, CRASH, SETTLED, DUPLICATE, 
               LIVE_3DS, EXPIRED, FOREIGN_CHECK)
 
 #: Audit-log outcomes that flag a charge as a duplicate of the payment (issue 14 §1.7 adds
-#: ``payment_duplicate``; adapt here if the ledger names it otherwise).
-DUPLICATE_OUTCOMES = frozenset({"duplicate", "payment_duplicate"})
+#: ``payment_duplicate``; adapt here if the ledger names it otherwise). Not the inbox's
+#: ``duplicate``: that is a notification delivered again, not a second charge.
+DUPLICATE_OUTCOMES = frozenset({"payment_duplicate"})
 #: ... and as a charge of another amount, currency or account.
 MISMATCH_OUTCOMES = frozenset({"mismatch", "payment_mismatch"})
 
@@ -276,18 +277,20 @@ def _ledger_facts(world: World, model: PaymentModel) -> set[str]:
     ledger = world.instances[0].state.ledger
     for event in ledger.history(model.payment_id):
         note = event.note or ""
-        if note.startswith("Refund notification") and " in status " in note:
-            facts.add("refund_dropped")  # recorded, not counted: the payment was not succeeded
+        if note.startswith(("Refund notification", "Cancel notification",
+                            "Confirm notification")) and " in status " in note:
+            facts.add("notice_dropped")  # recorded, not applied: the status was not yet right
     engine = ledger.engine
     with engine.connect() as conn:
         rows = conn.execute(sa.select(
             notifications.c.type, notifications.c.outcome, notifications.c.error).where(
             notifications.c.payment_id == model.payment_id)).all()
-    refunds = [(o, e or "") for t, o, e in rows if str(t).lower() == "refund"]
-    if any(o == "deferred" for o, _ in refunds):
+    if any(str(t).lower() == "refund" and o == "deferred" for t, o, _ in rows):
         facts.add("refund_deferred")
-    if any(o == "mismatch" and e.startswith("Refund for transaction") for o, e in refunds):
-        facts.add("refund_dropped")  # came before the ledger held the payment's transaction
+    if any(o == "mismatch" and (e or "").startswith(
+            ("Refund for transaction", "Cancel for transaction", "Confirm for transaction"))
+            for _, o, e in rows):
+        facts.add("notice_dropped")  # came before the ledger held the payment's transaction
     return facts
 
 
@@ -323,15 +326,17 @@ def _d4(v: Violation, tags: set[str]) -> str | None:
 
 
 def _n2(v: Violation, tags: set[str]) -> str | None:
-    """New (seeds 219, 95): a Refund notification that arrives before the ledger holds
-    the payment as ``succeeded`` with that transaction is answered 0 and never counted:
-    "in status authorized" when the Confirm notification comes later (the back office
-    confirmed and refunded), a "mismatch" when the widget payment's Pay (or reconcile)
-    comes later. Refresh and reconcile, settling the payment, do not read its refunds.
+    """New (seeds 219, 95, 197): a Refund or Cancel notification that arrives before the
+    ledger holds its transaction in the right status (delivered ahead of the Pay or
+    Confirm it follows) is answered 0 and dropped: "in status authorized", or a
+    "mismatch" of transaction ids. The gateway never sends it again, and refresh and
+    reconcile, settling the payment later, read neither its refunds nor (for a held
+    payment) its cancellation.
     test_regressions.py::test_refund_notification_before_confirm_notification_is_counted
     test_regressions.py::test_refund_notification_before_the_widget_payment_is_known_is_counted
+    test_regressions.py::test_cancel_notification_before_the_widget_payment_is_known_is_applied
     """
-    if v.invariant == SETTLED and "refund_dropped" in tags and v.detail.startswith("refunds:"):
+    if v.invariant == SETTLED and "notice_dropped" in tags:
         return "N2"
     return None
 

@@ -175,3 +175,12 @@ def test_success_shown_as_failure_is_caught(
         if any(v.invariant == inv.SHOWN for v in result.violations):
             return
     pytest.fail("no seed paid successfully through the form")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="CHECKOUT_KIT_TEST_DATABASE_URL is not set")
+def test_postgresql_and_sqlite_make_the_same_history(tmp_path: Path) -> None:
+    on_sqlite = run_in_fresh_database(11, None, tmp_path, stop_on=None)
+    with databases(PG_URL, tmp_path) as fresh, fresh() as url:
+        on_postgresql = run_seed(11, url, stop_on=None)
+    assert on_postgresql.history == on_sqlite.history
