@@ -8,6 +8,7 @@ the run did to that payment; anything it cannot place is ``new``, and always fai
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -277,9 +278,10 @@ def _ledger_facts(world: World, model: PaymentModel) -> set[str]:
     ledger = world.instances[0].state.ledger
     for event in ledger.history(model.payment_id):
         note = event.note or ""
-        if note.startswith(("Refund notification", "Cancel notification",
-                            "Confirm notification")) and " in status " in note:
-            facts.add("notice_dropped")  # recorded, not applied: the status was not yet right
+        for kind in ("Refund", "Cancel", "Confirm"):
+            if note.startswith(f"{kind} notification") and " in status " in note:
+                # recorded, not applied: the status was not yet right
+                facts.add(f"dropped_{kind.lower()}")
     engine = ledger.engine
     with engine.connect() as conn:
         rows = conn.execute(sa.select(
@@ -287,10 +289,11 @@ def _ledger_facts(world: World, model: PaymentModel) -> set[str]:
             notifications.c.payment_id == model.payment_id)).all()
     if any(str(t).lower() == "refund" and o == "deferred" for t, o, _ in rows):
         facts.add("refund_deferred")
-    if any(o == "mismatch" and (e or "").startswith(
-            ("Refund for transaction", "Cancel for transaction", "Confirm for transaction"))
-            for _, o, e in rows):
-        facts.add("notice_dropped")  # came before the ledger held the payment's transaction
+    for kind in ("Refund", "Cancel", "Confirm"):
+        if any(o == "mismatch" and (e or "").startswith(f"{kind} for transaction")
+               for _, o, e in rows):
+            # came before the ledger held the payment's transaction
+            facts.add(f"dropped_{kind.lower()}")
     return facts
 
 
@@ -336,7 +339,14 @@ def _n2(v: Violation, tags: set[str]) -> str | None:
     test_regressions.py::test_refund_notification_before_the_widget_payment_is_known_is_counted
     test_regressions.py::test_cancel_notification_before_the_widget_payment_is_known_is_applied
     """
-    if v.invariant == SETTLED and "notice_dropped" in tags:
+    if v.invariant != SETTLED:
+        return None
+    if v.detail.startswith("refunds:") and "dropped_refund" in tags:
+        return "N2"
+    held = re.match(r"ledger authorized .*; gateway tx \d+ (\w+) ", v.detail)
+    if held and held.group(1) == "cancelled" and "dropped_cancel" in tags:
+        return "N2"
+    if held and held.group(1) in ("succeeded", "refunded") and "dropped_confirm" in tags:
         return "N2"
     return None
 

@@ -87,6 +87,9 @@ def run_seed(seed: int, db_url: str, *, steps: int = STEPS,
             if _stop(result, stop_on):
                 return result
         quiesce(world)
+        world.quiesced = True
+        if world.corrupt is not None:
+            world.corrupt(world)
         _record(world, result, check_step(world))
         _record(world, result, check_final(world))
         return result

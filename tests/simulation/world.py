@@ -149,6 +149,8 @@ class World:
         self.in_stall = False
         #: exceptions the shop raised that no caller should see (what, exception)
         self.errors: list[tuple[str, BaseException]] = []
+        #: set once the run reached quiescence (before the final checks)
+        self.quiesced = False
         #: a deliberately broken ledger step, for the invariants' self-test
         self.corrupt = corrupt
         byte_rng = random.Random(seed ^ 0x5EED)
