@@ -123,6 +123,12 @@ def check_step(world: World) -> list[Violation]:
             found.append(Violation(SHOWN, invoice,
                                    f"payer shown a failure; the gateway took tx {won}"))
     world.shown.clear()
+    for invoice, tx_id in world.shop_failed:
+        tx = world.gateway_tx(tx_id)
+        if tx is not None and _status(tx) in _SUCCESSFUL:
+            found.append(Violation(SHOWN, invoice, f"the shop got payment_failed; its "
+                                                   f"tx {tx_id} is {_status(tx)}"))
+    world.shop_failed.clear()
     for invoice, tx_id, status in world.live_returns:
         payment = world.instances[0].state.ledger.get(by_invoice[invoice].payment_id)
         tx = world.gateway_tx(tx_id)

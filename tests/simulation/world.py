@@ -43,7 +43,7 @@ from checkout_kit.pytest_plugin import (
     SANDBOX_PUBLIC_ID,
 )
 from checkout_kit.sandbox import Sandbox, VirtualClock, create_sandbox_app, sandbox_of
-from checkout_kit.shop import CheckoutKit
+from checkout_kit.shop import CheckoutKit, signals
 from checkout_kit.shop.extension import KitState, state
 
 from .faults import FaultyTransport
@@ -139,6 +139,8 @@ class World:
         self.answers: list[tuple[int, int, bytes]] = []
         #: (invoice, what the payer was shown, gateway tx ids made by that call)
         self.shown: list[tuple[str, str, list[int]]] = []
+        #: ``payment_failed`` signals the shop got: (invoice, the transaction named)
+        self.shop_failed: list[tuple[str, int | None]] = []
         #: Check answers: (InvoiceId, HTTP status, code)
         self.checks: list[tuple[str | None, int, int | None]] = []
         #: TermUrl answers for a payment's latest challenge: (invoice, tx id, status)
@@ -191,6 +193,7 @@ class World:
         )
         kit = CheckoutKit(app)
         kit_state = state(app)
+        signals.payment_failed.connect(self._failed_signal, sender=app, weak=False)
         # The instance on the virtual clock; retries "sleep" by moving it.
         kit_state.client.close()
         client = CloudPaymentsClient(
@@ -210,7 +213,13 @@ class World:
         kit_state.inbox = Inbox(ledger)
         return Instance(name, app, kit, transport)
 
+    def _failed_signal(self, sender: Flask, payment: Any, **_: Any) -> None:
+        """What the shop hears: ``payment_failed``, and the transaction it names."""
+        self.shop_failed.append((payment.invoice_id, payment.gateway_transaction_id))
+
     def close(self) -> None:
+        for instance in self.instances:
+            signals.payment_failed.disconnect(self._failed_signal, sender=instance.app)
         for instance in self.instances:
             instance.state.client.close()
             instance.state.ledger.engine.dispose()
