@@ -33,8 +33,7 @@ from flask import Flask
 
 from checkout_kit import jsoncodec
 from checkout_kit.client import CloudPaymentsClient
-from checkout_kit.ledger import Ledger, PaymentService
-from checkout_kit.ledger.inbox import Inbox
+from checkout_kit.ledger import PaymentService
 from checkout_kit.notifications import NotificationType
 from checkout_kit.pytest_plugin import (
     GATEWAY_SENDER_ADDRESS,
@@ -200,17 +199,19 @@ class World:
             SANDBOX_PUBLIC_ID, SANDBOX_API_SECRET, base_url=SANDBOX_BASE_URL,
             transport=transport, max_retries=2, sleep=self.sleep, random=self.rng.random,
             request_id_factory=lambda: f"req-{next(self._ids)}")
-        kit_state.ledger.engine.dispose()
-        ledger = Ledger(self.db_url, clock=self.now,
-                        id_factory=lambda: f"pay_{next(self._ids):06d}",
-                        request_id_factory=lambda: f"rid-{next(self._ids)}")
+        # The kit's own ledger, service and inbox are kept (with whatever hooks
+        # init_app gives them); only their clock, ids and client are the world's. The
+        # ledger has no public setter for those: its constructor's arguments are set
+        # here as the constructor would (the service's clock is the ledger's).
+        ledger = kit_state.ledger
+        ledger._clock = self.now
+        ledger._new_id = lambda: f"pay_{next(self._ids):06d}"
+        ledger._new_request_id = lambda: f"rid-{next(self._ids)}"
+        ledger.engine.dispose()
         if ledger.engine.dialect.name == "sqlite":
             # No crash is simulated: skip the fsync of every commit (4x faster runs).
             sa.event.listen(ledger.engine, "connect", _no_fsync)
-        kit_state.client, kit_state.ledger = client, ledger
-        kit_state.service = PaymentService(ledger, client, clock=self.now,
-                                           on_change=kit_state.on_change)
-        kit_state.inbox = Inbox(ledger)
+        kit_state.client = kit_state.service.client = client
         return Instance(name, app, kit, transport)
 
     def _failed_signal(self, sender: Flask, payment: Any, **_: Any) -> None:
