@@ -271,7 +271,7 @@ class World:
             # Meanwhile: the other instance takes over, and the world goes on.
             for _ in range(self.rng.randint(1, 3)):
                 what = self.rng.choices(("takeover", "deliver", "back_office"),
-                                        weights=(4, 3, 1))[0]
+                                        weights=(3, 3, 2))[0]
                 if what == "deliver":
                     deliver(self, newest=self.rng.random() < 0.5)
                 elif what == "back_office":
