@@ -335,7 +335,7 @@ def _d4(v: Violation, tags: set[str]) -> str | None:
 
 
 def _n2(v: Violation, tags: set[str]) -> str | None:
-    """New (seeds 219, 95, 197): a Refund or Cancel notification that arrives before the
+    """New (seeds 95, 197): a Refund or Cancel notification that arrives before the
     ledger holds its transaction in the right status (delivered ahead of the Pay or
     Confirm it follows) is answered 0 and dropped: "in status authorized", or a
     "mismatch" of transaction ids. The gateway never sends it again, and refresh and

@@ -49,7 +49,7 @@ def _deliver_all(world: World) -> None:
             world.deliver(world.instances[0], delivery)
 
 
-@pytest.mark.xfail(strict=True, reason="new (simulation seed 87): reconcile settles a refund "
+@pytest.mark.xfail(strict=True, reason="new, N1 (simulation seed 87): reconcile settles a refund "
                    "whose answer was lost without recording its transaction, so the Refund "
                    "notification that follows is applied again")
 def test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification(
@@ -83,9 +83,10 @@ def _authorized(world: World, amount: str = "100.00") -> str:
     return payment.id
 
 
-@pytest.mark.xfail(strict=True, reason="new (simulation seed 219): a Refund notification "
-                   "that comes before the Confirm notification is recorded 'in status "
-                   "authorized', answered 0 and never counted; reconcile does not look")
+@pytest.mark.xfail(strict=True, reason="new, N2 (found by the simulation while it was "
+                   "being built): a Refund notification that comes before the Confirm "
+                   "notification is recorded 'in status authorized', answered 0 and never "
+                   "counted; reconcile does not look")
 def test_refund_notification_before_confirm_notification_is_counted(world: World) -> None:
     a = world.instances[0]
     payment_id = _authorized(world)
@@ -106,7 +107,7 @@ def test_refund_notification_before_confirm_notification_is_counted(world: World
     assert payment.refunded_amount == Decimal("30.00")
 
 
-@pytest.mark.xfail(strict=True, reason="new (simulation seed 95): a Refund notification for "
+@pytest.mark.xfail(strict=True, reason="new, N2 (simulation seed 95): a Refund notification for "
                    "a widget payment the ledger has not settled yet is a 'mismatch', answered "
                    "0; reconcile then settles the payment without reading its refunds")
 def test_refund_notification_before_the_widget_payment_is_known_is_counted(
@@ -134,7 +135,7 @@ def test_refund_notification_before_the_widget_payment_is_known_is_counted(
     assert settled.refunded_amount == Decimal("10.00")
 
 
-@pytest.mark.xfail(strict=True, reason="new (simulation seed 197): a Cancel notification for "
+@pytest.mark.xfail(strict=True, reason="new, N2 (simulation seed 197): a Cancel notification for "
                    "a widget authorization the ledger does not hold yet is a 'mismatch', "
                    "answered 0; the Pay that follows leaves the ledger 'authorized' for good")
 def test_cancel_notification_before_the_widget_payment_is_known_is_applied(
