@@ -403,10 +403,21 @@ def _n1(v: Violation, tags: set[str]) -> str | None:
     return None
 
 
+def _n3(v: Violation, tags: set[str]) -> str | None:
+    """New (seed 1880): refresh of a ``created``/``failed`` payment whose invoice's latest
+    gateway operation is a cancelled authorization (voided, or expired after 7 days)
+    moves it to ``processing``, which may not become ``cancelled``: it stays there, and
+    every later refresh does the same. Only a Pay notification the ledger accepts gets
+    it out.
+    test_regressions.py::test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing
+    """
+    return "N3" if v.invariant == SETTLED and v.detail.startswith("ledger processing") else None
+
+
 def _d7(v: Violation, tags: set[str]) -> str | None:
     """§1.7: a second successful charge on one invoice is not flagged."""
     return "D7" if v.invariant == DUPLICATE else None
 
 
 #: First match wins; a violation no rule claims is ``new``.
-RULES = (_d1, _d5, _d2, _d4, _d3, _d6, _d7, _d8, _n1, _n2)
+RULES = (_d1, _d5, _d2, _d4, _d3, _d6, _d7, _d8, _n1, _n2, _n3)

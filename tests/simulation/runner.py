@@ -36,7 +36,7 @@ from .world import World
 #: how a violation is matched to each.
 KNOWN_DEFECTS: frozenset[str] = frozenset({
     "D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8",
-    "N1", "N2",
+    "N1", "N2", "N3",
 })
 
 #: Actions per schedule before quiescence.

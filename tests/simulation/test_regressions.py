@@ -159,3 +159,24 @@ def test_cancel_notification_before_the_widget_payment_is_known_is_applied(
         a.kit.reconcile()
     assert str(world.gateway_tx(tx_id).status) == "Cancelled"
     assert a.state.ledger.get(payment.id).status.value == "cancelled"
+
+
+@pytest.mark.xfail(strict=True, reason="new, N3 (simulation seed 1880): refresh of a created "
+                   "payment whose invoice's latest gateway operation is a cancelled "
+                   "authorization moves it to processing, which cannot go to cancelled: stuck until a "
+                   "Pay notification the ledger accepts (none if it was lost or a mismatch)")
+def test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing(
+        world: World) -> None:
+    a = world.instances[0]
+    with a.context():
+        payment = a.kit.create_payment(invoice_id="inv-1", amount="100.00", scheme="auth",
+                                       description="Order", account_id="acc-1")
+    answer = world.browser.post("/payments/cards/auth", json={
+        "PublicId": world.sandbox.public_id, "Amount": "100.00", "Currency": "RUB",
+        "InvoiceId": "inv-1", "AccountId": "acc-1", "IpAddress": "203.0.113.9",
+        "CardCryptogramPacket": world.sandbox.make_cryptogram(NO_3DS)}).json()
+    world.back_office.void(int(answer["Model"]["TransactionId"]))  # notifications not yet in
+    with a.context():
+        a.kit.refresh(payment.id)
+        a.kit.reconcile()
+    assert a.state.ledger.get(payment.id).status.value != "processing"
