@@ -163,8 +163,9 @@ def test_cancel_notification_before_the_widget_payment_is_known_is_applied(
 
 @pytest.mark.xfail(strict=True, reason="new, N3 (simulation seed 1880): refresh of a created "
                    "payment whose invoice's latest gateway operation is a cancelled "
-                   "authorization moves it to processing, which cannot go to cancelled: stuck until a "
-                   "Pay notification the ledger accepts (none if it was lost or a mismatch)")
+                   "authorization moves it to processing, which cannot go to cancelled: "
+                   "stuck until a Pay notification the ledger accepts (none if it was lost "
+                   "or a mismatch)")
 def test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing(
         world: World) -> None:
     a = world.instances[0]
