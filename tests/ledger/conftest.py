@@ -11,6 +11,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     assert PG_URL
+    with fresh_schema(PG_URL) as url:
+        yield url
+
+
+@contextmanager
+def fresh_schema(server_url: str) -> Iterator[str]:
+    """A URL whose connections use a new, empty schema on the PostgreSQL server at
+    ``server_url`` (``search_path`` set on every connection), dropped afterwards."""
     schema = "ledger_test_" + secrets.token_hex(6)
-    admin = sa.create_engine(PG_URL)
+    admin = sa.create_engine(server_url)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = sa.make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
