@@ -745,10 +745,15 @@ class PaymentService:
             # may still come; the payment stays as it is, the problem recorded.
             return unit.payment
         target = _FROM_GATEWAY.get(str(tx.status))
-        if current.status in (S.CREATED, S.FAILED) and target is not None:
+        if current.status in (S.CREATED, S.FAILED) and target is not None and (
+                not can_transition(current.status, target)
+                and can_transition(S.PROCESSING, target)):
             # Paid (or tried again) between the payer's browser and the gateway (the
             # checkout.js widget): the gateway had it before we did. Through
-            # processing, as the table says.
+            # processing, as the table says, but only when the target is reachable
+            # from there and not directly: a widget hold found already voided goes
+            # created -> cancelled, and a payment is never left processing with no
+            # call in flight (nothing would ever move it on).
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)

@@ -279,10 +279,6 @@ def test_refund_notification_while_unknown_is_not_lost(
 # --- (5) a cancelled hold found by invoice -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 5: refresh finding a Cancelled transaction by invoice moves the payment "
-    "created -> processing and has no edge processing -> cancelled: stuck processing "
-    "(PaymentService.refresh, ledger/service.py; ledger/states.py)"))
 @pytest.mark.parametrize("scheme", ["auth", "charge"])
 def test_a_cancelled_hold_found_by_invoice_never_sticks_the_payment(
     service: PaymentService, card: Card, client: CloudPaymentsClient, clock: Clock,
