@@ -305,10 +305,6 @@ def test_a_cancelled_hold_found_by_invoice_never_sticks_the_payment(
 # --- (6) a lost auth answer, then a capture in the back office ---------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 6: reconcile of an unknown auth payment whose own hold was captured in the "
-    "back office records a false mismatch and leaves it unknown "
-    "(PaymentService.refresh, ledger/service.py)"))
 def test_lost_auth_answer_then_back_office_capture_settles(
     service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
     cloudpayments_sandbox: Sandbox,
