@@ -66,6 +66,7 @@ from ..errors import PaymentConflictError, PaymentNotFoundError
 from ..notifications import CheckCode, Notification, NotificationType
 from ..webhooks import REJECT_CODE, Received, owns, payment_mismatch
 from .schema import notification_keys, notifications
+from .schema import problems as problems_table
 from .states import PaymentStatus
 from .store import Ledger, Payment, PaymentProblem, Unit
 
@@ -542,17 +543,32 @@ def _cancel(unit: Unit, n: Notification) -> _Effect:
 _SETTLED: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED, S.CANCELLED})
 
 
+def _not_the_payments(unit: Unit) -> frozenset[int]:
+    """Transactions the ledger has already told apart from the locked payment: those
+    its problems name (a second charge, a mismatch, a charge after a cancel: money the
+    shop is asked to refund) and those its own calls were answered with that did not
+    match it (attempt outcome ``mismatch``). None of them ever settles the payment."""
+    named = unit.connection.execute(
+        sa.select(problems_table.c.gateway_transaction_id).where(
+            problems_table.c.payment_id == unit.payment.id,
+            problems_table.c.gateway_transaction_id.is_not(None))).scalars().all()
+    refused = (a.gateway_transaction_id for a in unit.attempts()
+               if a.outcome == "mismatch" and a.gateway_transaction_id is not None)
+    return frozenset(int(t) for t in named) | frozenset(refused)
+
+
 def _refund_not_yet(unit: Unit, n: Notification) -> _Effect | None:
     """A Refund the ledger cannot count yet, because it has not settled the payment
     (a delayed Pay or Confirm, a lost confirm answer): deferred, answered non-zero, so
     that the gateway delivers it again once it has (docs/gateway.md §5.1). A Refund of
     a transaction that is provably not the payment's (it is settled on another, or
-    cancelled) is a ``mismatch`` answered 0: deferring it would only repeat it to the
-    end of the gateway's retries."""
+    cancelled, or the transaction is one the ledger already refused for it, as a
+    problem to refund or a mismatched answer) is a ``mismatch`` answered 0: deferring it
+    would only repeat it to the end of the gateway's retries."""
     payment = unit.payment
     tx = n.payment_transaction_id
     if tx is None or payment.gateway_transaction_id != tx:
-        if tx is None or payment.status in _SETTLED:
+        if tx is None or payment.status in _SETTLED or tx in _not_the_payments(unit):
             # Paid (or held, or voided) by another transaction: the refunded one is a
             # second charge (recorded as a duplicate problem), a subscription's or a
             # token charge's, never this payment's.

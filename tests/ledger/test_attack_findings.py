@@ -313,6 +313,30 @@ def test_a_refund_of_another_transaction_than_a_settled_payments_is_not_deferred
     assert service.get(pid).refunded_amount == Decimal("0")
 
 
+def test_the_refund_of_a_transaction_recorded_as_a_problem_is_not_deferred(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    """Defect 4's bound, before the payment is settled: a tampered widget charged 50.00
+    on the invoice of a 100.00 payment (its Pay recorded a mismatch problem: refund it).
+    The shop's refund of it is not the payment's: recorded, answered 0, not deferred."""
+    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    wrong = client.charge("50.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    assert not isinstance(wrong, ThreeDSChallenge)
+    inbox = Inbox(service.ledger)
+    pay = deliver(inbox, cloudpayments_sandbox, "Pay", {
+        "TransactionId": str(wrong.transaction_id), "InvoiceId": "inv-1",
+        "Amount": "50.00", "Currency": "RUB", "Status": "Completed"})
+    assert pay.record.outcome == "mismatch" and service.get(pid).status is S.CREATED
+    refund = client.refund(wrong.transaction_id, "50.00")
+    applied = deliver(inbox, cloudpayments_sandbox, "Refund", {
+        "TransactionId": str(refund.transaction_id),
+        "PaymentTransactionId": str(wrong.transaction_id),
+        "InvoiceId": "inv-1", "Amount": "50.00"})
+    assert (applied.code, applied.record.outcome) == (0, "mismatch"), applied.record
+    assert service.get(pid).refunded_amount == Decimal("0")
+
+
 # --- (5) a cancelled hold found by invoice -----------------------------------------------
 
 
