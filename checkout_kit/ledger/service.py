@@ -369,11 +369,10 @@ class PaymentService:
             if status not in (S.SUCCEEDED, S.AUTHORIZED):
                 # An accepted answer in a status an accepted payment cannot have: not
                 # guessed at, left for a lookup to settle.
-                unit.finish_attempt(attempt, "unknown",
-                                    gateway_transaction_id=result.transaction_id,
-                                    error=f"accepted in status {result.status}")
-                payment = self._settle(unit, S.UNKNOWN, f"gateway: {result.status}",
-                                       gateway_transaction_id=result.transaction_id)
+                payment = self._unknown(
+                    unit, attempt, f"gateway: {result.status}",
+                    f"accepted in status {result.status}",
+                    gateway_transaction_id=result.transaction_id)
                 return _stored_outcome(payment)
             code = self._mismatch(unit, result)
             if code is not None:
@@ -421,13 +420,40 @@ class PaymentService:
                 # UnknownOutcomeError, or anything unforeseen after the call may have
                 # left: the payment may exist at the gateway.
                 message = exc.message if isinstance(exc, CheckoutKitError) else repr(exc)
-                unit.finish_attempt(attempt, "unknown", error=message[:2000])
-                payment = self._settle(unit, S.UNKNOWN, "outcome unknown")
+                payment = self._unknown(unit, attempt, "outcome unknown", message[:2000])
                 if isinstance(exc, UnknownOutcomeError):
                     log.warning("payment %s: outcome unknown (request id %s)",
                                 payment.id, attempt.request_id)
                     return _stored_outcome(payment)
         raise exc
+
+    def _unknown(
+        self, unit: Unit, attempt: PaymentAttempt, note: str, error: str, **columns: Any
+    ) -> Payment:
+        """Record that a charge/auth/post3ds ended without an answer we can settle by.
+
+        Normally the claim is still ours: the attempt and the payment become
+        ``unknown``. If a lookup took the call for a dead worker's and settled the
+        payment ``failed`` meanwhile (the gateway had no charge then, or only a
+        decline), that guess is withdrawn: the call was alive, and the gateway may have
+        charged after the lookup looked. The attempt is reopened (``unknown``) and the
+        payment moves ``failed`` -> ``unknown``, so that the payer is told ``unknown``,
+        not ``declined``, nobody charges it again before it is settled, and reconcile
+        asks the gateway once more (docs/ledger.md, "Takeovers")."""
+        if unit.finish_attempt(attempt, "unknown", error=error, **columns):
+            return self._settle(unit, S.UNKNOWN, note, **columns)
+        current = unit.payment
+        if current.status is S.FAILED and unit.reopen_attempt(attempt, error):
+            log.warning("payment %s: the %s taken over as dead ended without an answer "
+                        "(request id %s): unknown again", current.id, attempt.operation,
+                        attempt.request_id)
+            return unit.transition(S.UNKNOWN, note=f"{note} after a takeover",
+                                   reason_code=None, cardholder_message=None, **columns)
+        # Settled by an answer or the gateway's own record (paid, cancelled, failed by
+        # a transaction of its own): that is the word; nothing is guessed over it.
+        log.warning("payment %s: %s without an answer after it was settled as %s; kept",
+                    current.id, attempt.operation, current.status.value)
+        return current
 
     def _settle(
         self, unit: Unit, status: PaymentStatus, note: str, **columns: Any
@@ -621,7 +647,9 @@ class PaymentService:
     ) -> NoReturn:
         """Record a confirm/void/refund that raised, then re-raise. A lost answer makes
         the payment ``unknown_status`` (``None``: the status stays; the attempt is
-        ``unknown`` and blocks further refunds until reconciled)."""
+        ``unknown`` and blocks further refunds until reconciled). An attempt a lookup
+        settled (``reconciled``) while the call was on its way is opened again: the
+        gateway may have acted after the lookup looked."""
         with self._unit(payment_id) as unit:
             known = isinstance(exc, GatewayError | InvalidRequestError) and not isinstance(
                 exc, UnknownOutcomeError)
@@ -629,8 +657,20 @@ class PaymentService:
                 outcome = "rejected" if isinstance(exc, RequestRejectedError) else "error"
                 unit.finish_attempt(attempt, outcome, error=str(exc)[:2000])
             else:
-                unit.finish_attempt(attempt, "unknown", error=str(exc)[:2000] or repr(exc))
-                if unknown_status is not None:
+                error = str(exc)[:2000] or repr(exc)
+                if not unit.finish_attempt(attempt, "unknown", error=error):
+                    # A lookup took the call for a dead worker's and settled it
+                    # (reconciled) before the call ended: the gateway may have acted
+                    # after it looked (a refund made then is in no count). Open again,
+                    # the attempt keeps the payment in reconcile's list and refuses a
+                    # second refund until a lookup has read the gateway's refunds.
+                    if not unit.reopen_attempt(attempt, error):
+                        raise exc  # answered meanwhile: that answer stands
+                    log.warning("payment %s: the %s taken over as dead ended without an "
+                                "answer (request id %s): unknown again", payment_id,
+                                attempt.operation, attempt.request_id)
+                if unknown_status is not None and can_transition(
+                        unit.payment.status, unknown_status):
                     unit.transition(unknown_status, note=f"{attempt.operation}: outcome unknown")
         raise exc
 
@@ -648,7 +688,9 @@ class PaymentService:
         earlier attempt (a decline, an abandoned 3-D Secure challenge) never settles
         a payment whose new charge has no answer yet. Such a payment is settled
         ``failed`` only once that charge is ``stale_after`` old and the gateway's
-        latest operation for the invoice is still not a new one."""
+        latest operation for the invoice is still not a new one. A decline found by
+        invoice while that charge is open answers only for itself: the invoice's
+        operations (:meth:`_money_on_invoice`) say whether our charge took money."""
         payment = self.ledger.get(payment_id)
         attempts = self.ledger.attempts(payment_id)
         stale = self._stale(attempts)
@@ -669,6 +711,15 @@ class PaymentService:
             # one from before our charge that the gateway may not have taken yet.
             # Either way it can wait until the charge has ended at the gateway.
             return payment
+        if by_invoice and tx is not None and tx.status == TransactionStatus.DECLINED and (
+                payment.status in (S.UNKNOWN, S.PROCESSING)):
+            # The charge has ended, and the invoice's latest operation is a decline.
+            # /payments/find answers only that latest operation, so the decline may be
+            # another tab's (the widget, another card) after ours took the money: it
+            # answers for its own transaction only. The invoice's operations since our
+            # charge say whether one of them took or holds money; if none did, nothing
+            # was taken and the decline settles the payment failed.
+            tx = self._money_on_invoice(payment, attempts) or tx
         refunds = self._gateway_refunds(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
@@ -833,6 +884,37 @@ class PaymentService:
                      payment.id, tx.transaction_id)
             return None, True
         return tx, True
+
+    def _money_on_invoice(
+        self, payment: Payment, attempts: list[PaymentAttempt]
+    ) -> Transaction | None:
+        """The payment's own transaction on its invoice that took or holds money
+        (``Completed``, ``Authorized``) since its latest card attempt began, read from
+        ``/v2/payments/list`` page by page (docs/gateway.md §3.5), or ``None``. The
+        latest such one if there are several: a second charge is then recorded as a
+        duplicate by whatever reports it. Only charges the payment owns (webhooks.owns)
+        count."""
+        starts = [a.created_at for a in attempts if a.operation in _CARD_ATTEMPTS]
+        if not starts:
+            return None
+        # The two clocks may disagree, and the list's bounds are whole seconds.
+        margin = timedelta(hours=1)
+        start = starts[-1] - margin
+        end = max(self._clock(), starts[-1]) + margin
+        found: Transaction | None = None
+        page = 1
+        while True:
+            rows = self.client.list_payments_v2(start, end, page=page)
+            for op in rows:
+                if (op.invoice_id == payment.invoice_id and str(op.status) in _MONEY_MOVED
+                        # a payment (type 0), not a refund of one
+                        and not op.type and op.original_transaction_id is None
+                        and owns(op, payment,
+                                 payment_transaction_id=payment.gateway_transaction_id)):
+                    found = op
+            if len(rows) < _LIST_PAGE_SIZE:
+                return found
+            page += 1
 
     def _gateway_refunds(
         self, payment: Payment, tx: Transaction | None

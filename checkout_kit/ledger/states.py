@@ -9,7 +9,7 @@ writes a status without it. The table, not code paths, says what may happen::
        │          │  │  ▼          │
        │          │  awaiting_3ds  │
        │          ▼                ▼
-       │        failed ◄────── unknown (settled later by reconcile)
+       │        failed ◄─────► unknown (settled later by reconcile)
        ▼
     cancelled ◄── processing (a stale claim whose hold a lookup finds voided)
 
@@ -80,7 +80,10 @@ TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     # Only a full refund changes the status; partial ones grow refunded_amount.
     S.SUCCEEDED: frozenset({S.REFUNDED}),
     # The payer may retry with another card; the shop may give up on the order.
-    S.FAILED: frozenset({S.PROCESSING, S.CANCELLED}),
+    # unknown: a lookup took a live call for a dead worker's and failed the payment
+    # (the gateway had no charge yet); the call then ended without an answer, so the
+    # gateway may have charged after all: not known, and settled by reconcile.
+    S.FAILED: frozenset({S.PROCESSING, S.CANCELLED, S.UNKNOWN}),
     S.CANCELLED: frozenset(),
     S.REFUNDED: frozenset(),
     # Whatever the gateway turns out to hold. Never processing: a payment whose outcome

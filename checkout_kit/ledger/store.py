@@ -485,6 +485,20 @@ class Unit:
         )
         return bool(done.rowcount)
 
+    def reopen_attempt(self, attempt: PaymentAttempt, error: str) -> bool:
+        """Make an attempt a lookup settled (``reconciled``) ``unknown`` again, with
+        ``error``: its call ended after the lookup without an answer, so the gateway may
+        have acted after the lookup looked. An open attempt keeps the payment in the
+        next reconcile run (:meth:`Ledger.ids_to_reconcile`) until a lookup settles it
+        again. Only a ``reconciled`` attempt is reopened (an answered one keeps its
+        outcome). Returns whether it was reopened."""
+        done = self._conn.execute(
+            attempts.update()
+            .where(attempts.c.id == attempt.id, attempts.c.outcome == "reconciled")
+            .values(outcome="unknown", finished_at=self._ledger.now(), error=error)
+        )
+        return bool(done.rowcount)
+
     def attempts(self, *, outcome: str | None = None) -> list[PaymentAttempt]:
         """This payment's attempts (optionally with one outcome), oldest first."""
         return self._ledger._attempts(self._conn, self.payment.id, outcome)

@@ -25,7 +25,7 @@ ALLOWED = {
     ("awaiting_3ds", "succeeded"), ("awaiting_3ds", "failed"), ("awaiting_3ds", "cancelled"),
     ("authorized", "succeeded"), ("authorized", "cancelled"), ("authorized", "unknown"),
     ("succeeded", "refunded"),
-    ("failed", "processing"), ("failed", "cancelled"),
+    ("failed", "processing"), ("failed", "cancelled"), ("failed", "unknown"),
     ("unknown", "awaiting_3ds"), ("unknown", "authorized"), ("unknown", "succeeded"),
     ("unknown", "failed"), ("unknown", "cancelled"),
 }
