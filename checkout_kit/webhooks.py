@@ -437,8 +437,9 @@ def settlement_mismatch(
       ``partial``: more than the payment's, as a capture or refund may be less);
     * ``NOT_ACCEPTED``: the scheme differs, told by the transaction's ``status`` when
       given: ``Authorized`` money is only held, so it never pays a one-stage payment
-      (``scheme`` ``"charge"``), and ``Completed`` pays a two-stage payment (``"auth"``)
-      only as the ``capture`` of its own hold. The scheme is passed, not read from
+      (``scheme`` ``"charge"``), nor does a ``Cancelled`` (voided) hold settle one,
+      and ``Completed`` pays a two-stage payment (``"auth"``) only as the ``capture``
+      of its own hold. The scheme is passed, not read from
       ``payment`` (:class:`PaymentSnapshot` has none): a ``status`` without a
       ``scheme`` raises :class:`~checkout_kit.errors.InvalidRequestError`, as the rule
       would otherwise be skipped without a word.
@@ -461,7 +462,9 @@ def settlement_mismatch(
     if amount is None or (amount > payment.amount if partial else amount != payment.amount):
         return CheckCode.INVALID_AMOUNT
     told = (status or "").strip().lower()
-    if scheme == "charge" and told == "authorized":
+    if scheme == "charge" and told in ("authorized", "cancelled"):
+        # Cancelled is a voided hold (only an authorization is voided or expires): a
+        # two-stage operation, so a tampered widget's, never a one-stage payment's.
         return CheckCode.NOT_ACCEPTED
     if scheme == "auth" and told == "completed" and not capture:
         return CheckCode.NOT_ACCEPTED

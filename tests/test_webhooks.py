@@ -640,6 +640,9 @@ class _Scheme(Payment):
     (_Scheme(), {"account_id": None, "amount": Decimal("10"), "partial": True}, None),
     (_Scheme(), {"amount": Decimal("1600"), "partial": True}, CheckCode.INVALID_AMOUNT),
     (_Scheme(), {"status": "Authorized"}, CheckCode.NOT_ACCEPTED),
+    # a voided hold is a two-stage operation: never a one-stage payment's (defect 5)
+    (_Scheme(), {"status": "Cancelled"}, CheckCode.NOT_ACCEPTED),
+    (_Scheme(scheme="auth"), {"status": "Cancelled"}, None),
     (_Scheme(scheme="auth"), {"status": "Authorized"}, None),
     (_Scheme(scheme="auth"), {"status": "Completed"}, CheckCode.NOT_ACCEPTED),
     (_Scheme(scheme="auth"), {"status": "Completed", "capture": True}, None),

@@ -31,8 +31,12 @@ The effects (docs/gateway.md §5.1, §5.4):
 ``Cancel``   ``authorized -> cancelled``
 ``Refund``   ``refunded_amount`` grows (``refunded`` once it is all); a refund counted
              before (the refunds table holds its transaction) is not counted twice;
-             while a refund call of ours is in flight it is answered non-zero, so
-             that the gateway delivers it again once the call has ended
+             while a refund call of ours is in flight, or before the ledger has
+             settled the payment (a delayed Pay or Confirm, a lost confirm answer:
+             ``authorized``, ``unknown``, ``created``...), it is ``deferred``: answered
+             non-zero, so that the gateway delivers it again (up to 100 times over
+             about two days, docs/gateway.md §5.1). A Refund of a transaction provably
+             not the payment's (the payment is settled on another) is a ``mismatch``
 others       recorded only (``Recurrent``, ``Receipt``)
 ===========  ===========================================================================
 
@@ -62,6 +66,7 @@ from ..errors import PaymentConflictError, PaymentNotFoundError
 from ..notifications import CheckCode, Notification, NotificationType
 from ..webhooks import REJECT_CODE, Received, owns, payment_mismatch
 from .schema import notification_keys, notifications
+from .schema import problems as problems_table
 from .states import PaymentStatus
 from .store import Ledger, Payment, PaymentProblem, Unit
 
@@ -91,8 +96,9 @@ OUTCOMES: Final = {
                          "problem for the shop to refund",
     "mismatch": "account, amount, currency or transaction differ from the payment",
     "unknown_payment": "no payment in the ledger for it",
-    "deferred": "a refund call of our own is in flight: answered non-zero, so that the "
-                "gateway delivers it again once the call has ended",
+    "deferred": "a Refund the ledger cannot count yet (a refund call of our own in "
+                "flight, or the payment not settled yet): answered non-zero, so that the "
+                "gateway delivers it again",
     "error": "failed inside the shop; the gateway will deliver it again",
 }
 
@@ -532,10 +538,60 @@ def _cancel(unit: Unit, n: Notification) -> _Effect:
     return _Effect("applied")
 
 
+#: Statuses in which a payment's transaction is settled for good: a Refund of another
+#: transaction is then provably not of this payment.
+_SETTLED: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED, S.CANCELLED})
+
+
+def _not_the_payments(unit: Unit) -> frozenset[int]:
+    """Transactions the ledger has already told apart from the locked payment: those
+    its problems name (a second charge, a mismatch, a charge after a cancel: money the
+    shop is asked to refund) and those its own calls were answered with that did not
+    match it (attempt outcome ``mismatch``). None of them ever settles the payment."""
+    named = unit.connection.execute(
+        sa.select(problems_table.c.gateway_transaction_id).where(
+            problems_table.c.payment_id == unit.payment.id,
+            problems_table.c.gateway_transaction_id.is_not(None))).scalars().all()
+    refused = (a.gateway_transaction_id for a in unit.attempts()
+               if a.outcome == "mismatch" and a.gateway_transaction_id is not None)
+    return frozenset(int(t) for t in named) | frozenset(refused)
+
+
+def _refund_not_yet(unit: Unit, n: Notification) -> _Effect | None:
+    """A Refund the ledger cannot count yet, because it has not settled the payment
+    (a delayed Pay or Confirm, a lost confirm answer): deferred, answered non-zero, so
+    that the gateway delivers it again once it has (docs/gateway.md §5.1). A Refund of
+    a transaction that is provably not the payment's (it is settled on another, or
+    cancelled, or the transaction is one the ledger already refused for it, as a
+    problem to refund or a mismatched answer) is a ``mismatch`` answered 0: deferring it
+    would only repeat it to the end of the gateway's retries."""
+    payment = unit.payment
+    tx = n.payment_transaction_id
+    if tx is None or payment.gateway_transaction_id != tx:
+        if tx is None or payment.status in _SETTLED or tx in _not_the_payments(unit):
+            # Paid (or held, or voided) by another transaction: the refunded one is a
+            # second charge (recorded as a duplicate problem), a subscription's or a
+            # token charge's, never this payment's.
+            return _other_transaction(unit, tx, n)
+        # Not settled yet (created, processing, awaiting_3ds, failed, unknown): the
+        # refunded transaction may be the one a delayed Pay or a lookup settles it on.
+        return _Effect("deferred", code=int(REJECT_CODE),
+                       error=f"Refund of transaction {tx} before payment {payment.id} "
+                             f"is settled ({payment.status.value}); deliver again")
+    if payment.status in (S.SUCCEEDED, S.REFUNDED, S.CANCELLED):
+        return None  # counted below, or noted (a final status takes no refund)
+    # The payment's own transaction, not yet captured as far as the ledger knows (a
+    # delayed Confirm, a confirm whose answer was lost): the refund proves the capture,
+    # but its amount is the Confirm's (or the lookup's) to say.
+    return _Effect("deferred", code=int(REJECT_CODE),
+                   error=f"Refund of transaction {tx} while payment {payment.id} is "
+                         f"{payment.status.value}; deliver again once it is settled")
+
+
 def _refund(unit: Unit, n: Notification) -> _Effect:
-    other = _other_transaction(unit, n.payment_transaction_id, n)
-    if other is not None:
-        return other
+    not_yet = _refund_not_yet(unit, n)
+    if not_yet is not None:
+        return not_yet
     assert n.amount is not None  # payment_mismatch refused a notification without one
     assert n.transaction_id is not None  # the key of every card notification
     if unit.refund_counted(n.transaction_id):
@@ -550,6 +606,8 @@ def _refund(unit: Unit, n: Notification) -> _Effect:
                        error="a refund call of ours is in flight or unknown; deliver again")
     payment = unit.payment
     if payment.status is not S.SUCCEEDED:
+        # refunded or cancelled: final, nothing more to count (a refund beyond the
+        # payment would be refused by count_refund anyway).
         unit.note(f"Refund notification {n.transaction_id} in status {payment.status.value}")
         return _Effect("applied", error=f"Refund for payment {payment.id} in status "
                                         f"{payment.status.value}")

@@ -99,6 +99,9 @@ _AFTER_PAYMENT: Final = ("confirm", "void", "refund")
 _REFUND_WINDOW: Final = timedelta(days=366)
 #: Operations per page of ``/v2/payments/list`` (docs/gateway.md §3.5).
 _LIST_PAGE_SIZE: Final = 100
+#: How far the gateway's clock may trail ours when a transaction's time is compared
+#: with an attempt's.
+_CLOCK_MARGIN: Final = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -743,6 +746,14 @@ class PaymentService:
             S.AUTHORIZED, S.UNKNOWN, S.SUCCEEDED, S.REFUNDED) and (
             tx.transaction_id == payment.gateway_transaction_id)
         partial = capture
+        if not capture and _lost_auth_captured(unit, tx):
+            # Our auth's answer was lost, so the payment has no transaction to compare,
+            # and its hold was captured (in the back office) before reconcile asked:
+            # the invoice's latest operation is then that hold, Completed. It counts
+            # as the capture of the payment's own hold, but at the payment's amount
+            # exactly (not partial): with no id to prove it ours, only an exact match
+            # does; a capture for less stays a mismatch for the shop to look at.
+            capture = True
         confirming = _confirming(unit)
         if confirming is not None and str(tx.status) == TransactionStatus.COMPLETED:
             # Our own confirm call: the amount it asked for, exactly.
@@ -796,10 +807,15 @@ class PaymentService:
             # may still come; the payment stays as it is, the problem recorded.
             return unit.payment
         target = _FROM_GATEWAY.get(str(tx.status))
-        if current.status in (S.CREATED, S.FAILED) and target is not None:
+        if current.status in (S.CREATED, S.FAILED) and target is not None and (
+                not can_transition(current.status, target)
+                and can_transition(S.PROCESSING, target)):
             # Paid (or tried again) between the payer's browser and the gateway (the
             # checkout.js widget): the gateway had it before we did. Through
-            # processing, as the table says.
+            # processing, as the table says, but only when the target is reachable
+            # from there and not directly: a widget hold found already voided goes
+            # created -> cancelled, and a payment is never left processing with no
+            # call in flight (nothing would ever move it on).
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
         captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
@@ -1023,6 +1039,35 @@ _MISMATCH_REASON: Final[dict[CheckCode, int]] = {
 def _mismatch_note(tx: Transaction, code: CheckCode) -> str:
     return (f"transaction {tx.transaction_id} ({tx.status}, {tx.amount} {tx.currency}) does "
             f"not match the payment (check code {int(code)}): not paid by it")
+
+
+def _lost_auth_captured(unit: Unit, tx: Transaction) -> bool:
+    """Whether ``tx`` (found by invoice) may be the capture of the hold made by the
+    locked payment's open ``auth`` call, whose answer we lack: a two-stage payment
+    ``unknown`` with no gateway transaction, its latest card attempt an ``auth`` still
+    open with no transaction of its own, and ``tx`` ``Completed``, owned by the payment
+    (webhooks.owns: no subscription's, no token charge) and made no earlier than that
+    call (the gateway's clock may trail ours by :data:`_CLOCK_MARGIN`). The amount,
+    currency and account are then held to the payment by the one settlement rule."""
+    payment = unit.payment
+    if payment.scheme != "auth" or payment.status is not S.UNKNOWN or (
+            payment.gateway_transaction_id is not None) or (
+            str(tx.status) != TransactionStatus.COMPLETED):
+        return False
+    attempts = unit.attempts()
+    starts = [a for a in attempts if a.operation in _CARD_ATTEMPTS]
+    if not starts:
+        return False
+    latest = starts[-1]
+    if latest.operation != "auth" or latest.outcome not in ("pending", "unknown") or (
+            latest.gateway_transaction_id is not None):
+        return False
+    # A transaction any attempt of the payment already knew is an earlier one's.
+    if tx.transaction_id in {a.gateway_transaction_id for a in attempts}:
+        return False
+    if not owns(tx, payment):
+        return False
+    return tx.created_at is None or tx.created_at >= latest.created_at - _CLOCK_MARGIN
 
 
 def _confirming(unit: Unit) -> Decimal | None:

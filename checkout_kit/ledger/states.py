@@ -11,7 +11,7 @@ writes a status without it. The table, not code paths, says what may happen::
        │          ▼                ▼
        │        failed ◄─────► unknown (settled later by reconcile)
        ▼
-    cancelled
+    cancelled ◄── processing (a stale claim whose hold a lookup finds voided)
 
 See ``docs/ledger.md`` for the full table and why each edge exists.
 """
@@ -64,7 +64,11 @@ TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     # A shop may cancel an order nobody has paid yet.
     S.CREATED: frozenset({S.PROCESSING, S.CANCELLED}),
     # The gateway's answer to charge/auth/post3ds, or no answer at all (unknown).
-    S.PROCESSING: frozenset({S.AWAITING_3DS, S.AUTHORIZED, S.SUCCEEDED, S.FAILED, S.UNKNOWN}),
+    # cancelled: a lookup of a stale claim finds its hold already voided (by the back
+    # office, or expired), which no answer of the dead worker's call can undo.
+    S.PROCESSING: frozenset(
+        {S.AWAITING_3DS, S.AUTHORIZED, S.SUCCEEDED, S.FAILED, S.UNKNOWN, S.CANCELLED}
+    ),
     # processing: complete_3ds claims the payment for post3ds. The others: what a lookup
     # finds when the bank's answer reached the gateway without us (checkout.js's
     # ThreeDSCallback), or when the payer never came back.

@@ -169,9 +169,6 @@ def test_a_later_decline_of_another_tab_does_not_fail_a_charged_payment(
 # --- (4) a Refund notification before the ledger settled the payment --------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 4: a Refund notification before the delayed Pay is answered 0 (outcome "
-    "mismatch) and never counted (Inbox Refund handling, ledger/inbox.py)"))
 def test_refund_notification_before_a_delayed_pay_is_not_lost(
     service: PaymentService, card: Card, client: CloudPaymentsClient,
     cloudpayments_sandbox: Sandbox,
@@ -199,9 +196,6 @@ def test_refund_notification_before_a_delayed_pay_is_not_lost(
         first.code, first.record.outcome, payment)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 4: a Refund notification before the delayed Confirm is applied as a note "
-    "(code 0) and never counted (Inbox Refund handling, ledger/inbox.py)"))
 def test_refund_notification_before_a_delayed_confirm_is_not_lost(
     service: PaymentService, card: Card, client: CloudPaymentsClient,
     cloudpayments_sandbox: Sandbox,
@@ -230,10 +224,6 @@ def test_refund_notification_before_a_delayed_confirm_is_not_lost(
         first.code, first.record.outcome, payment)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 4: a Refund notification while the payment is unknown is applied as a note "
-    "(code 0) and never counted; reconcile then settles it with nothing refunded "
-    "(Inbox Refund handling, ledger/inbox.py)"))
 def test_refund_notification_while_unknown_is_not_lost(
     service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
     cloudpayments_sandbox: Sandbox,
@@ -262,13 +252,80 @@ def test_refund_notification_while_unknown_is_not_lost(
         applied.code, applied.record.outcome, payment)
 
 
+def test_a_deferred_refund_is_counted_once_when_delivered_again(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    """Defect 4, the other half: the Refund deferred before the delayed Pay is counted
+    once its redelivery comes after the Pay, and a further delivery changes nothing."""
+    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    paid = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    assert not isinstance(paid, ThreeDSChallenge)
+    refund = client.refund(paid.transaction_id, "30.00")
+    inbox = Inbox(service.ledger)
+    fields = {"TransactionId": str(refund.transaction_id),
+              "PaymentTransactionId": str(paid.transaction_id),
+              "InvoiceId": "inv-1", "Amount": "30.00"}
+    first = deliver(inbox, cloudpayments_sandbox, "Refund", fields)
+    assert (first.code, first.record.outcome, first.applied) == (13, "deferred", False)
+    deliver(inbox, cloudpayments_sandbox, "Pay", {
+        "TransactionId": str(paid.transaction_id), "InvoiceId": "inv-1",
+        "Amount": "100.00", "Currency": "RUB", "Status": "Completed"})
+    again = deliver(inbox, cloudpayments_sandbox, "Refund", fields)
+    assert (again.code, again.record.outcome) == (0, "applied"), again.record
+    last = deliver(inbox, cloudpayments_sandbox, "Refund", fields)
+    assert (last.code, last.record.outcome) == (0, "duplicate"), last.record
+    assert service.get(pid).refunded_amount == Decimal("30.00")
+
+
+def test_a_refund_of_another_transaction_than_a_settled_payments_is_not_deferred(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    """Defect 4's bound: a Refund of a transaction that is provably not the payment's
+    (the payment is paid by another) is recorded as a mismatch and answered 0, not
+    deferred to the end of the gateway's retries; nothing is counted."""
+    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    ours = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
+    assert ours.status is S.SUCCEEDED
+    other = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    assert not isinstance(other, ThreeDSChallenge)
+    refund = client.refund(other.transaction_id, "100.00")
+    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Refund", {
+        "TransactionId": str(refund.transaction_id),
+        "PaymentTransactionId": str(other.transaction_id),
+        "InvoiceId": "inv-1", "Amount": "100.00"})
+    assert (applied.code, applied.record.outcome) == (0, "mismatch"), applied.record
+    assert service.get(pid).refunded_amount == Decimal("0")
+
+
+def test_the_refund_of_a_transaction_recorded_as_a_problem_is_not_deferred(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    """Defect 4's bound, before the payment is settled: a tampered widget charged 50.00
+    on the invoice of a 100.00 payment (its Pay recorded a mismatch problem: refund it).
+    The shop's refund of it is not the payment's: recorded, answered 0, not deferred."""
+    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    wrong = client.charge("50.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    assert not isinstance(wrong, ThreeDSChallenge)
+    inbox = Inbox(service.ledger)
+    pay = deliver(inbox, cloudpayments_sandbox, "Pay", {
+        "TransactionId": str(wrong.transaction_id), "InvoiceId": "inv-1",
+        "Amount": "50.00", "Currency": "RUB", "Status": "Completed"})
+    assert pay.record.outcome == "mismatch" and service.get(pid).status is S.CREATED
+    refund = client.refund(wrong.transaction_id, "50.00")
+    applied = deliver(inbox, cloudpayments_sandbox, "Refund", {
+        "TransactionId": str(refund.transaction_id),
+        "PaymentTransactionId": str(wrong.transaction_id),
+        "InvoiceId": "inv-1", "Amount": "50.00"})
+    assert (applied.code, applied.record.outcome) == (0, "mismatch"), applied.record
+    assert service.get(pid).refunded_amount == Decimal("0")
+
+
 # --- (5) a cancelled hold found by invoice -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 5: refresh finding a Cancelled transaction by invoice moves the payment "
-    "created -> processing and has no edge processing -> cancelled: stuck processing "
-    "(PaymentService.refresh, ledger/service.py; ledger/states.py)"))
 @pytest.mark.parametrize("scheme", ["auth", "charge"])
 def test_a_cancelled_hold_found_by_invoice_never_sticks_the_payment(
     service: PaymentService, card: Card, client: CloudPaymentsClient, clock: Clock,
@@ -295,10 +352,6 @@ def test_a_cancelled_hold_found_by_invoice_never_sticks_the_payment(
 # --- (6) a lost auth answer, then a capture in the back office ---------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 6: reconcile of an unknown auth payment whose own hold was captured in the "
-    "back office records a false mismatch and leaves it unknown "
-    "(PaymentService.refresh, ledger/service.py)"))
 def test_lost_auth_answer_then_back_office_capture_settles(
     service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
     cloudpayments_sandbox: Sandbox,

@@ -20,7 +20,7 @@ from checkout_kit.ledger.states import (
 ALLOWED = {
     ("created", "processing"), ("created", "cancelled"),
     ("processing", "awaiting_3ds"), ("processing", "authorized"), ("processing", "succeeded"),
-    ("processing", "failed"), ("processing", "unknown"),
+    ("processing", "failed"), ("processing", "unknown"), ("processing", "cancelled"),
     ("awaiting_3ds", "processing"), ("awaiting_3ds", "authorized"),
     ("awaiting_3ds", "succeeded"), ("awaiting_3ds", "failed"), ("awaiting_3ds", "cancelled"),
     ("authorized", "succeeded"), ("authorized", "cancelled"), ("authorized", "unknown"),

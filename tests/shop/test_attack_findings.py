@@ -25,10 +25,6 @@ BASE = "/checkout/notifications"
 # --- (5) a cancelled hold found by invoice, through the shop's routine reconcile --------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect 5: the kit's reconcile finding a voided hold on the invoice of a created "
-    "payment leaves it 'processing' for good (PaymentService.refresh, ledger/service.py; "
-    "ledger/states.py has no processing -> cancelled edge)"))
 def test_the_shops_routine_reconcile_does_not_stick_a_payment(shop: Shop) -> None:
     """Defect 5. ``flask checkout payments reconcile`` (CheckoutKit.reconcile) looks at
     every created/failed payment of the last day. A widget hold on the invoice, voided,
