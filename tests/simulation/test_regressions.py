@@ -49,9 +49,6 @@ def _deliver_all(world: World) -> None:
             world.deliver(world.instances[0], delivery)
 
 
-@pytest.mark.xfail(strict=True, reason="new, N1 (simulation seed 87): reconcile settles a refund "
-                   "whose answer was lost without recording its transaction, so the Refund "
-                   "notification that follows is applied again")
 def test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification(
         world: World) -> None:
     a = world.instances[0]
@@ -161,11 +158,6 @@ def test_cancel_notification_before_the_widget_payment_is_known_is_applied(
     assert a.state.ledger.get(payment.id).status.value == "cancelled"
 
 
-@pytest.mark.xfail(strict=True, reason="new, N3 (simulation seed 1880): refresh of a created "
-                   "payment whose invoice's latest gateway operation is a cancelled "
-                   "authorization moves it to processing, which cannot go to cancelled: "
-                   "stuck until a Pay notification the ledger accepts (none if it was lost "
-                   "or a mismatch)")
 def test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing(
         world: World) -> None:
     a = world.instances[0]
