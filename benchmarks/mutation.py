@@ -58,7 +58,7 @@ def main() -> None:
     results = _mutmut("results", "--all", "true", env=env)
     statuses: dict[str, str] = {}
     for line in results.stdout.splitlines():
-        found = re.match(r"\s*([\w.]+__mutmut_\d+): (\w+)", line)
+        found = re.match(r"\s*(\S+__mutmut_\d+): (.+?)\s*$", line)
         if found:
             statuses[found.group(1)] = found.group(2)
     if not statuses:
@@ -66,17 +66,22 @@ def main() -> None:
         return
     by_file: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for name, status in statuses.items():
-        by_file[name.split(".x")[0]]["killed" if status in KILLED else status] += 1
+        # mutmut names a mutant module.xǁClassǁmethod__mutmut_N (or module.x_function__…).
+        module = re.split(r"\.x[ǁ_]", name, maxsplit=1)[0]
+        by_file[module]["killed" if status in KILLED else status] += 1
     total = collections.Counter(status if status not in KILLED else "killed"
                                 for status in statuses.values())
     print(json.dumps({"total": sum(total.values()), **total}, sort_keys=True))
-    all_count = sum(total.values())
-    print(f"killed / total = {total['killed']}/{all_count} = {total['killed'] / all_count:.3f}"
-          "  (target >= 0.90)")
+    # A mutant mutmut has not run yet (an interrupted pass) is left out of the ratio.
+    checked = sum(n for status, n in total.items() if status != "not checked")
+    print(f"killed / total = {total['killed']}/{checked} = "
+          f"{total['killed'] / max(checked, 1):.3f}  (target >= 0.90)"
+          + (f"; {total['not checked']} not run yet" if total["not checked"] else ""))
     for module, counts in sorted(by_file.items()):
-        n = sum(counts.values())
-        print(f"  {module}: {counts['killed']}/{n} = {counts['killed'] / n:.3f}")
-    survivors = sorted(name for name, status in statuses.items() if status not in KILLED)
+        n = sum(v for status, v in counts.items() if status != "not checked")
+        print(f"  {module}: {counts['killed']}/{n} = {counts['killed'] / max(n, 1):.3f}")
+    survivors = sorted(name for name, status in statuses.items()
+                       if status not in KILLED and status != "not checked")
     print(f"not killed ({len(survivors)}):")
     for name in survivors:
         print(f"  {name}: {statuses[name]}")
