@@ -9,8 +9,9 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import zipfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from html import unescape
 from importlib.metadata import distributions
 from pathlib import Path
@@ -154,50 +155,30 @@ def _field(html: str, name: str) -> str:
 
 
 @pytest.mark.slow
-def test_installed_demo_serves_the_form_the_script_and_the_widget(installed: Path,
-                                                                   tmp_path: Path) -> None:
+def test_installed_demo_serves_the_form_the_script_and_the_widget(
+    installed: Path, tmp_path: Path, served: Callable[..., AbstractContextManager[str]],
+) -> None:
     # The console script of the venv, in a folder away from the source tree: the demo
     # shop, its payment form, the checkout script and the widget frame come from the wheel.
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
-    proc = subprocess.Popen(
-        [str(installed / "bin" / "checkout-kit"), "demo", "--port", "0", "--instance",
-         str(workdir / "instance")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env(),
-        cwd=workdir)
-    try:
-        assert proc.stdout is not None
-        seen: list[str] = []
-        base = None
-        for line in proc.stdout:
-            seen.append(line)
-            found = re.search(r"shop\s+(http://127\.0\.0\.1:\d+)/", line)
-            if found:
-                base = found.group(1)
-                threading.Thread(target=proc.stdout.read, daemon=True).start()
-                break
-        assert base, "the demo exited without its banner:\n" + "".join(seen)
-        with httpx.Client(base_url=base, timeout=30) as http:
-            home = http.get("/")
-            assert home.status_code == 200
-            bought = http.post("/buy", data={"csrf_token": _field(home.text, "csrf_token"),
-                                             "mode": "form", "scheme": "charge"})
-            assert bought.status_code == 303, bought.text
-            form = http.get(bought.headers["Location"])
-            assert form.status_code == 200 and "/checkout/pay/" in str(form.url)
-            # Card inputs carry no name: the shop's server never receives card data.
-            number = re.search(r'<input[^>]*data-cp="cardNumber"[^>]*>', form.text)
-            assert number and " name=" not in number.group(0)
-            script_src = re.search(r'<script src="([^"]+)"></script>', form.text)
-            assert script_src, "the form page loads no checkout script"
-            script = http.get(script_src.group(1))
-            assert script.status_code == 200 and "cp.Checkout" in script.text
-            frame = http.get("/sandbox/widget/frame")
-            assert frame.status_code == 200 and "/widget/frame.js" in frame.text
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
-            proc.kill()
-            proc.wait()
+    command = [str(installed / "bin" / "checkout-kit"), "demo", "--host", "127.0.0.1",
+               "--port", "0", "--instance", str(workdir / "instance")]
+    with served(command, "shop", env=_clean_env(), cwd=workdir) as base, \
+            httpx.Client(base_url=base, timeout=30) as http:
+        home = http.get("/")
+        assert home.status_code == 200
+        bought = http.post("/buy", data={"csrf_token": _field(home.text, "csrf_token"),
+                                         "mode": "form", "scheme": "charge"})
+        assert bought.status_code == 303, bought.text
+        form = http.get(bought.headers["Location"])
+        assert form.status_code == 200 and "/checkout/pay/" in str(form.url)
+        # Card inputs carry no name: the shop's server never receives card data.
+        number = re.search(r'<input[^>]*data-cp="cardNumber"[^>]*>', form.text)
+        assert number and " name=" not in number.group(0)
+        script_src = re.search(r'<script src="([^"]+)"></script>', form.text)
+        assert script_src, "the form page loads no checkout script"
+        script = http.get(script_src.group(1))
+        assert script.status_code == 200 and "cp.Checkout" in script.text
+        frame = http.get("/sandbox/widget/frame")
+        assert frame.status_code == 200 and "/widget/frame.js" in frame.text

@@ -7,9 +7,9 @@ import doctest
 import io
 import os
 import re
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 
@@ -69,44 +69,26 @@ def test_readme_states_the_two_commands() -> None:
         assert (ROOT / image).is_file(), image
 
 
-@contextlib.contextmanager
-def _cli_server(args: list[str], banner: str) -> Iterator[str]:
-    """``checkout-kit ARGS`` (this source tree) on a free 127.0.0.1 port; yields the URL
-    its banner line names."""
+def _cli_server(served: Callable[..., AbstractContextManager[str]], args: list[str],
+                banner: str) -> AbstractContextManager[str]:
+    """``checkout-kit ARGS`` (this source tree) on a free 127.0.0.1 port; its URL."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "checkout_kit.cli", *args, "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:  # the banner names the port the OS picked
-            seen.append(line)
-            found = re.search(banner + r"\s+(http://127\.0\.0\.1:\d+)", line)
-            if found:
-                yield found.group(1)
-                break
-        else:
-            pytest.fail(f"checkout-kit {args[0]} exited without its banner:\n" + "".join(seen))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
-            proc.kill()
-            proc.wait()
+    return served([sys.executable, "-m", "checkout_kit.cli", *args, "--host", "127.0.0.1",
+                   "--port", "0"], banner, env=env, cwd=ROOT)
 
 
 @pytest.fixture
-def sandbox_base() -> Iterator[str]:
+def sandbox_base(served: Callable[..., AbstractContextManager[str]]) -> Iterator[str]:
     """A real ``checkout-kit sandbox`` process on a free 127.0.0.1 port."""
-    with _cli_server(["sandbox"], "API base URL") as url:
+    with _cli_server(served, ["sandbox"], "API base URL") as url:
         yield url
 
 
-def test_readme_first_command_serves_the_demo(tmp_path: Path) -> None:
-    with _cli_server(["demo", "--instance", str(tmp_path / "instance")], "shop") as url:
+def test_readme_first_command_serves_the_demo(
+    tmp_path: Path, served: Callable[..., AbstractContextManager[str]],
+) -> None:
+    with _cli_server(served, ["demo", "--instance", str(tmp_path / "instance")],
+                     "shop") as url:
         page = httpx.get(url + "/", timeout=30)
         assert page.status_code == 200 and "Test cards" in page.text
         assert "4000 0000 0000 3055" in page.text or "4000000000003055" in page.text
