@@ -67,8 +67,8 @@ from ..notifications import CheckCode, Notification, NotificationType
 from ..webhooks import REJECT_CODE, Received, owns, payment_mismatch
 from .schema import notification_keys, notifications
 from .schema import problems as problems_table
-from .states import PaymentStatus
-from .store import Ledger, Payment, PaymentProblem, Unit
+from .states import FINAL, PaymentStatus
+from .store import Ledger, Payment, PaymentProblem, ProblemKind, Unit
 
 __all__ = [
     "OUTCOMES",
@@ -446,20 +446,17 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
     # The payment's scheme decides what Pay means (its Status was held to it by the
     # settlement rule, docs/gateway.md §5.4).
     target = S.AUTHORIZED if payment.scheme == "auth" else S.SUCCEEDED
-    if payment.status in _PAID:
-        if payment.gateway_transaction_id not in (None, n.transaction_id):
-            # A widget open in two tabs, paid twice: the payer is owed one back.
-            error = (f"payment {payment.id} was already paid by transaction "
-                     f"{payment.gateway_transaction_id}; {n.transaction_id} is a second charge")
-            unit.record_problem("duplicate", transaction_id=n.transaction_id,
-                                amount=n.amount, currency=n.currency, detail=error)
-            return _Effect("payment_duplicate", error=error)
+    extra = unit.record_extra_charge(n.transaction_id, amount=n.amount, currency=n.currency,
+                                     source=f"Pay notification {n.transaction_id}")
+    if extra is ProblemKind.DUPLICATE:
+        # A widget open in two tabs, paid twice: the payer is owed one back.
+        return _Effect("payment_duplicate", error=f"payment {payment.id}: {n.transaction_id} "
+                                                  f"is a second charge")
+    if extra is ProblemKind.PAID_AFTER_CANCEL:
+        return _Effect("applied", error=f"payment {payment.id} is cancelled; Pay "
+                                        f"{n.transaction_id} took the money")
+    if payment.status in _PAID or payment.status is S.CANCELLED:
         return _Effect("recorded")  # the page (or an earlier notification) got there first
-    if payment.status is S.CANCELLED:
-        error = f"payment {payment.id} is cancelled; Pay {n.transaction_id} took the money"
-        unit.record_problem("paid_after_cancel", transaction_id=n.transaction_id,
-                            amount=n.amount, currency=n.currency, detail=error)
-        return _Effect("applied", error=error)
     if payment.status in (S.CREATED, S.FAILED):
         unit.transition(S.PROCESSING, note="Pay notification: paid at the gateway")
     unit.transition(target, note=f"Pay notification {n.transaction_id}", reason_code=None,
@@ -508,9 +505,9 @@ def _other_transaction(unit: Unit, tx: int | None, n: Notification) -> _Effect |
 
 
 def _confirm(unit: Unit, n: Notification) -> _Effect:
-    other = _other_transaction(unit, n.transaction_id, n)
-    if other is not None:
-        return other
+    not_yet = _not_yet(unit, n, frozenset({S.AUTHORIZED, S.UNKNOWN, S.SUCCEEDED}))
+    if not_yet is not None:
+        return not_yet
     payment = unit.payment
     if payment.status is S.SUCCEEDED or payment.status is S.REFUNDED:
         return _Effect("recorded")  # our own confirm call recorded it already
@@ -524,9 +521,9 @@ def _confirm(unit: Unit, n: Notification) -> _Effect:
 
 
 def _cancel(unit: Unit, n: Notification) -> _Effect:
-    other = _other_transaction(unit, n.transaction_id, n)
-    if other is not None:
-        return other
+    not_yet = _not_yet(unit, n, frozenset({S.AUTHORIZED, S.UNKNOWN, S.AWAITING_3DS}))
+    if not_yet is not None:
+        return not_yet
     payment = unit.payment
     if payment.status is S.CANCELLED:
         return _Effect("recorded")
@@ -557,39 +554,44 @@ def _not_the_payments(unit: Unit) -> frozenset[int]:
     return frozenset(int(t) for t in named) | frozenset(refused)
 
 
-def _refund_not_yet(unit: Unit, n: Notification) -> _Effect | None:
-    """A Refund the ledger cannot count yet, because it has not settled the payment
-    (a delayed Pay or Confirm, a lost confirm answer): deferred, answered non-zero, so
-    that the gateway delivers it again once it has (docs/gateway.md §5.1). A Refund of
-    a transaction that is provably not the payment's (it is settled on another, or
-    cancelled, or the transaction is one the ledger already refused for it, as a
-    problem to refund or a mismatched answer) is a ``mismatch`` answered 0: deferring it
-    would only repeat it to the end of the gateway's retries."""
+def _not_yet(unit: Unit, n: Notification, ready: frozenset[S]) -> _Effect | None:
+    """A Refund, Cancel or Confirm the ledger cannot apply yet, because it has not
+    settled the payment on the transaction it is about (a delayed Pay or Confirm, our
+    own call still in flight, a lost answer): deferred, answered non-zero, so that the
+    gateway delivers it again once it has (docs/gateway.md §5.1). ``ready``: the
+    statuses in which the handler can apply it to the payment's own transaction.
+
+    One about a transaction that is provably not the payment's (it is settled on
+    another, or cancelled, or the transaction is one the ledger already refused for it,
+    as a problem to refund or a mismatched answer) is a ``mismatch`` answered 0:
+    deferring it would only repeat it to the end of the gateway's retries."""
     payment = unit.payment
-    tx = n.payment_transaction_id
+    # A Refund names the refunded transaction apart; a Cancel or Confirm is its own.
+    tx = n.payment_transaction_id if n.type is T.REFUND else n.transaction_id
     if tx is None or payment.gateway_transaction_id != tx:
         if tx is None or payment.status in _SETTLED or tx in _not_the_payments(unit):
-            # Paid (or held, or voided) by another transaction: the refunded one is a
-            # second charge (recorded as a duplicate problem), a subscription's or a
-            # token charge's, never this payment's.
+            # Paid (or held, or voided) by another transaction: this one is a second
+            # charge (recorded as a duplicate problem), a subscription's or a token
+            # charge's, never this payment's.
             return _other_transaction(unit, tx, n)
         # Not settled yet (created, processing, awaiting_3ds, failed, unknown): the
-        # refunded transaction may be the one a delayed Pay or a lookup settles it on.
+        # transaction may be the one a delayed Pay or a lookup settles it on.
         return _Effect("deferred", code=int(REJECT_CODE),
-                       error=f"Refund of transaction {tx} before payment {payment.id} "
-                             f"is settled ({payment.status.value}); deliver again")
-    if payment.status in (S.SUCCEEDED, S.REFUNDED, S.CANCELLED):
-        return None  # counted below, or noted (a final status takes no refund)
-    # The payment's own transaction, not yet captured as far as the ledger knows (a
-    # delayed Confirm, a confirm whose answer was lost): the refund proves the capture,
-    # but its amount is the Confirm's (or the lookup's) to say.
+                       error=f"{n.type.value} of transaction {tx} before payment "
+                             f"{payment.id} is settled ({payment.status.value}); deliver "
+                             f"again")
+    if payment.status in ready or payment.status in FINAL:
+        return None  # applied by the handler, or noted (a final status takes nothing)
+    # The payment's own transaction, in a status the ledger has not settled yet (a
+    # delayed Confirm before a Refund, a call of ours in flight): its own report comes
+    # first, then this.
     return _Effect("deferred", code=int(REJECT_CODE),
-                   error=f"Refund of transaction {tx} while payment {payment.id} is "
-                         f"{payment.status.value}; deliver again once it is settled")
+                   error=f"{n.type.value} of transaction {tx} while payment {payment.id} "
+                         f"is {payment.status.value}; deliver again once it is settled")
 
 
 def _refund(unit: Unit, n: Notification) -> _Effect:
-    not_yet = _refund_not_yet(unit, n)
+    not_yet = _not_yet(unit, n, frozenset({S.SUCCEEDED}))
     if not_yet is not None:
         return not_yet
     assert n.amount is not None  # payment_mismatch refused a notification without one

@@ -489,21 +489,11 @@ class PaymentService:
         """A charge's success that comes after the payment left ``processing``."""
         current = unit.payment
         tx_id = columns.get("gateway_transaction_id")
-        if current.status in _PAID:
-            if tx_id is not None and current.gateway_transaction_id not in (None, tx_id):
-                unit.record_problem(
-                    "duplicate", transaction_id=tx_id, amount=current.amount,
-                    currency=current.currency,
-                    detail=f"a second charge {tx_id}; the payment was paid by "
-                           f"{current.gateway_transaction_id}: refund one")
-                return unit.payment
-            return unit.update(**columns) if current.status is status else current
-        if current.status is S.CANCELLED:
-            unit.record_problem(
-                "paid_after_cancel", transaction_id=tx_id, amount=current.amount,
-                currency=current.currency,
-                detail=f"charge {tx_id} succeeded after the payment was cancelled")
+        if unit.record_extra_charge(tx_id, amount=current.amount, currency=current.currency,
+                                    source=note) is not None:
             return unit.payment
+        if current.status in _PAID or current.status is S.CANCELLED:
+            return unit.update(**columns) if current.status is status else current
         log.warning("payment %s: a success after it was settled as %s: the success counts",
                     current.id, current.status.value)
         if current.status in (S.CREATED, S.FAILED):
@@ -806,6 +796,10 @@ class PaymentService:
             # Found by invoice: perhaps the payer's browser's charge, not ours, which
             # may still come; the payment stays as it is, the problem recorded.
             return unit.payment
+        if str(tx.status) in _MONEY_MOVED and unit.record_extra_charge(
+                tx.transaction_id, amount=tx.amount, currency=tx.currency,
+                source="reconciled") is not None:
+            return unit.payment  # money beside the payment's own: the shop gives it back
         target = _FROM_GATEWAY.get(str(tx.status))
         if current.status in (S.CREATED, S.FAILED) and target is not None and (
                 not can_transition(current.status, target)

@@ -235,6 +235,9 @@ _MUTABLE: Final = frozenset({
 })
 #: Attempt columns :meth:`Unit.finish_attempt` may set.
 _ATTEMPT_RESULT: Final = frozenset({"gateway_transaction_id", "reason_code", "error"})
+#: Statuses in which a charge has settled the payment (Unit.record_extra_charge).
+_SETTLED_BY_CHARGE: Final = frozenset(
+    {PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED})
 
 
 def create_ledger_engine(url: str | sa.URL) -> Engine:
@@ -355,6 +358,45 @@ class Unit:
         problem = PaymentProblem(id=int(new_id[0]), **{**values, "kind": kind})
         self.problems.append((self.payment, problem))
         return problem
+
+    def record_extra_charge(
+        self, transaction_id: int | None, *, amount: Decimal | None, currency: str | None,
+        source: str,
+    ) -> ProblemKind | None:
+        """The one rule for a charge's success reported after the payment is settled
+        (its answer, a Pay notification, a lookup): money the shop must give back is
+        recorded as a problem, and its kind returned. ``None``: the success is not extra
+        (the payment is not settled yet, or it is the payment's own transaction), and
+        the caller settles or keeps the payment as usual.
+
+        - Paid, held or refunded by another transaction: a ``duplicate`` (a widget in two
+          tabs).
+        - Cancelled after its own charge or hold (voided, expired): any other success is
+          a ``duplicate`` of it too; a success of the own transaction is a late report
+          of the hold that was voided (two-stage), or money taken after the cancel.
+        - Cancelled before any charge: ``paid_after_cancel``.
+        """
+        payment = self.payment
+        own = payment.gateway_transaction_id
+        kind: ProblemKind | None = None
+        if payment.status in _SETTLED_BY_CHARGE:
+            if own is not None and transaction_id is not None and own != transaction_id:
+                kind = ProblemKind.DUPLICATE
+        elif payment.status is PaymentStatus.CANCELLED:
+            if own is None or own == transaction_id:
+                kind = (None if own is not None and payment.scheme == "auth"
+                        else ProblemKind.PAID_AFTER_CANCEL)
+            else:
+                kind = ProblemKind.DUPLICATE
+        if kind is None:
+            return None
+        detail = (f"{source}: a second charge {transaction_id}; the payment was paid by "
+                  f"{own}: refund one" if kind is ProblemKind.DUPLICATE else
+                  f"{source}: charge {transaction_id} succeeded after the payment was "
+                  f"cancelled")
+        self.record_problem(kind, transaction_id=transaction_id, amount=amount,
+                            currency=currency, detail=detail)
+        return kind
 
     def refund_counted(self, transaction_id: int) -> bool:
         """Whether the refund transaction is already in ``refunded_amount``."""

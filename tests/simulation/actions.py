@@ -180,10 +180,14 @@ def finish_3ds(world: World) -> None:
     world.log(f"payer 3ds form {challenge.invoice} tx {challenge.transaction_id} {outcome.name}"
               f" via {instance.name}")
     before = world.max_tx_id()
+    # A challenge is live while the bank still waits on it; a replayed return for one
+    # already finished (the payer's back button) may be refused.
+    waiting = (tx := world.gateway_tx(challenge.transaction_id)) is not None and str(
+        tx.status) == "AwaitingAuthentication"
     response = instance.app.test_client().post(
         f"{URL_PREFIX}/3ds/{token}", data={"MD": str(challenge.transaction_id), "PaRes": pa_res})
     world.log(f"  -> {response.status_code}")
-    if model.challenges and challenge.transaction_id == model.challenges[-1]:
+    if waiting and model.challenges and challenge.transaction_id == model.challenges[-1]:
         world.live_returns.append((model.invoice, challenge.transaction_id,
                                    response.status_code))
     if response.status_code == 503:

@@ -82,8 +82,20 @@ def _stall(acted: bool) -> Callable[..., httpx.Response]:
         response = send() if acted else None
         if response is not None:
             response.read()
+        released = t.world.now()
         t.world.stall(t.name, request, acted=acted)
-        return response if response is not None else send()
+        if response is not None:
+            return response
+        # Our code let the request go before the stall (a process frozen between its
+        # last check and its write): what it decided is judged at that time.
+        response = send()
+        response.read()
+        try:
+            tx_id = int(jsoncodec.loads(response.content)["Model"]["TransactionId"])
+        except (ValueError, KeyError, TypeError):
+            return response
+        t.world.released_at[tx_id] = released
+        return response
     return stall
 
 

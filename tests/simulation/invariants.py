@@ -147,9 +147,13 @@ def check_step(world: World) -> list[Violation]:
             continue
         for tx_id in model.form_txs:
             tx = world.gateway_tx(tx_id)
-            if tx is not None and _was_successful(tx) and tx.created >= model.expires_at:
+            # When our code let the charge go, not when a frozen process's request
+            # reached the gateway: nothing but the gateway's Check can stop that one
+            # (docs/ledger.md, "Expiry").
+            sent = world.released_at.get(tx_id, tx.created) if tx is not None else None
+            if tx is not None and _was_successful(tx) and sent >= model.expires_at:
                 found.append(Violation(EXPIRED, model.invoice,
-                                       f"charged tx {tx_id} at {tx.created:%H:%M:%S}; the "
+                                       f"charged tx {tx_id} sent at {sent:%H:%M:%S}; the "
                                        f"payment expired at {model.expires_at:%H:%M:%S}"))
     for invoice, status, code in world.checks:
         if (invoice is None or invoice not in by_invoice) and (status != 200 or code != 0):
@@ -204,11 +208,6 @@ def audit_outcomes(world: World, kind: str) -> dict[int, set[str]]:
     return found
 
 
-def duplicate_flagged(world: World, tx_id: int, pay_outcomes: dict[int, set[str]]) -> bool:
-    """Whether the ledger flagged gateway transaction ``tx_id`` as an extra charge."""
-    return bool(pay_outcomes.get(tx_id, set()) & DUPLICATE_OUTCOMES)
-
-
 def check_final(world: World) -> list[Violation]:
     found: list[Violation] = []
     pays = audit_outcomes(world, "pay")
@@ -243,8 +242,13 @@ def check_final(world: World) -> list[Violation]:
             found.append(Violation(SETTLED, model.invoice,
                                    f"ledger {status} tx {payment.gateway_transaction_id}; the "
                                    f"gateway took no charge of {model.amount}"))
+        # Once a partial capture has made the payment's amount smaller, a second charge
+        # of the original amount no longer matches it: it is flagged as a mismatch, a
+        # problem to refund all the same (docs/ledger.md, "Problems").
+        flags = DUPLICATE_OUTCOMES | (MISMATCH_OUTCOMES if payment.amount != model.amount
+                                      else frozenset())
         for tx in good:
-            if mine is not None and tx.id != mine.id and not duplicate_flagged(world, tx.id, pays):
+            if mine is not None and tx.id != mine.id and not (pays.get(tx.id, set()) & flags):
                 found.append(Violation(DUPLICATE, model.invoice,
                                        f"extra charge tx {tx.id} ({_status(tx)}) beside "
                                        f"tx {mine.id}: not flagged (Pay outcomes "

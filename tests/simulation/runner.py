@@ -34,14 +34,7 @@ from .world import World
 #: tests/ledger/test_attack_findings.py); the fixed ones are gone from here. Remove each
 #: entry when its fix is merged (``frozenset()`` once all are): every entry left here
 #: hides a class of failures. invariants.RULES says how a violation is matched to each.
-KNOWN_DEFECTS: frozenset[str] = frozenset({
-    # Open (issue 14): a worker stalled between its claim and its charge call still
-    # sends the charge after a takeover, past the payment's expiry (seed 23).
-    "D6",
-    # Open (issue 14): an extra charge beside the payment's own is not always flagged as
-    # a duplicate at quiescence (seed 17: an Authorized extra charge).
-    "D7",
-})
+KNOWN_DEFECTS: frozenset[str] = frozenset()
 
 #: Actions per schedule before quiescence.
 STEPS = 60

@@ -130,6 +130,9 @@ class World:
         self.db_url = db_url
         self.history: list[str] = []
         self.clock = VirtualClock(START, frozen=True)
+        #: gateway transaction -> when our code released its request, for a request
+        #: that a stall then held back (faults._stall)
+        self.released_at: dict[int, datetime] = {}
         self.network: list[Delivery] = []
         self._numbers = itertools.count(1)
         self._ids = itertools.count(1)
