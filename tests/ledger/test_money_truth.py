@@ -482,3 +482,64 @@ def test_a_capture_of_part_of_the_payments_own_hold_is_taken_by_refresh_as_by_co
     settled = service.refresh(pid)
     assert (settled.status, settled.amount) == (S.SUCCEEDED, Decimal("60.00"))
     assert service.ledger.problems(pid) == []
+
+
+# --- 4. mutation testing: branches no test reached before (issue 14 §4) --------------------
+
+
+def test_refresh_leaves_alone_a_payment_someone_moved_while_it_asked(
+    service: PaymentService, ledger: Ledger, clock: Clock, recorder: Recorder,
+) -> None:
+    # A charge whose answer was lost (unknown); long after, a refresh asks the gateway,
+    # which has nothing on the invoice. While it asks, another instance settles the
+    # payment failed and the payer tries again: a live claim, its call on its way. The
+    # refresh's "nothing at the gateway" is about the old attempt, and must not fail
+    # the new one (its call may take the money a moment later).
+    pid = _new(service)
+    with ledger.update(pid) as unit:
+        unit.transition(S.PROCESSING)
+        lost = unit.add_attempt("charge", amount=unit.payment.amount)
+        unit.finish_attempt(lost, "unknown")
+        unit.transition(S.UNKNOWN, note="outcome unknown")
+    clock.advance(service.stale_after)
+
+    def meanwhile() -> None:
+        with ledger.update(pid) as unit:
+            unit.transition(S.FAILED, note="another instance: unknown to the gateway")
+            unit.finish_attempt(unit.attempts()[-1], "reconciled")
+            unit.transition(S.PROCESSING)
+            unit.add_attempt("charge", amount=unit.payment.amount)
+
+    recorder.before["/payments/find"] = meanwhile
+    refreshed = service.refresh(pid)
+    assert recorder.count("/payments/find") == 1  # it did ask
+    assert refreshed.status is S.PROCESSING
+    assert service.get(pid).status is S.PROCESSING
+    assert [a.outcome for a in ledger.attempts(pid)] == ["reconciled", "pending"]
+
+
+def test_our_decline_answer_completes_a_payment_its_fail_notification_settled_first(
+    service: PaymentService, card: Card, recorder: Recorder, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # The gateway's Fail notification comes while our charge's answer is on its way, and
+    # says less than the answer (no message for the payer). The answer is about the same
+    # transaction in the same status: it completes the row, so the payer's page shows
+    # the bank's message.
+    pid = _new(service)
+
+    def fail_notification() -> None:
+        (tx,) = charges(cloudpayments_sandbox, "inv-1")
+        applied = _deliver(Inbox(service.ledger), cloudpayments_sandbox, "Fail", {
+            "TransactionId": str(tx.id), "InvoiceId": "inv-1", "Amount": "100.00",
+            "Currency": "RUB", "ReasonCode": "5051", "CardHolderMessage": ""})
+        assert applied.code == 0
+        assert service.get(pid).status is S.FAILED
+        assert service.get(pid).cardholder_message is None
+
+    recorder.meanwhile[CHARGE] = fail_notification
+    outcome = service.pay(pid, cryptogram=card(DECLINED), ip_address=IP)
+    assert outcome.kind == "declined"
+    payment = service.get(pid)
+    assert payment.status is S.FAILED
+    assert payment.cardholder_message  # the answer's, kept on the row
+    assert payment.reason_code == 5051
