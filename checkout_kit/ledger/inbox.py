@@ -378,12 +378,7 @@ class Inbox:
                       f"payment's own (SubscriptionId {n.subscription_id or '-'}"
                       f"{'' if n.tr_initiator_code is None else ', a token charge'})")
             return _Effect("recorded")
-        if n.type is T.PAY and payment.status in _PAID and (
-                n.transaction_id == payment.gateway_transaction_id):
-            # A late or repeated Pay of the transaction that already settled the
-            # payment: it says what that transaction was when it was made (a hold of
-            # the full amount, since captured in part), not something new. Held to
-            # the payment's amount now it would read as a mismatch; it changes nothing.
+        if n.type is T.PAY and unit.already_settled_by(n.transaction_id):
             return _Effect("recorded")
         partial = n.type in (T.CONFIRM, T.REFUND, T.CANCEL)
         mismatch = payment_mismatch(n, payment, partial=partial,
@@ -455,7 +450,7 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
     if extra is ProblemKind.PAID_AFTER_CANCEL:
         return _Effect("applied", error=f"payment {payment.id} is cancelled; Pay "
                                         f"{n.transaction_id} took the money")
-    if payment.status in _PAID or payment.status is S.CANCELLED:
+    if payment.status in _PAID or payment.status is S.CANCELLED or unit.settled_by_charge():
         return _Effect("recorded")  # the page (or an earlier notification) got there first
     if payment.status in (S.CREATED, S.FAILED):
         unit.transition(S.PROCESSING, note="Pay notification: paid at the gateway")
@@ -468,9 +463,21 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
 def _fail(unit: Unit, n: Notification) -> _Effect:
     payment = unit.payment
     reason = f"{n.reason_code} {n.reason or ''}".strip()
-    if payment.status in _PAID or payment.status is S.CANCELLED:
+    if payment.status in _PAID or payment.status is S.CANCELLED or unit.settled_by_charge():
         # A decline of another attempt (or a backup acquirer's) never undoes a payment.
         unit.note(f"Fail notification {n.transaction_id} ({reason}) after the payment")
+        return _Effect("applied")
+    if payment.status in (S.PROCESSING, S.UNKNOWN) and (
+            payment.gateway_transaction_id != n.transaction_id) and any(
+            a.operation in _CARD_CALLS and a.outcome in ("pending", "unknown")
+            for a in unit.attempts()):
+        # Our charge is on its way, or its answer was lost: its transaction is not known,
+        # so this decline may be another tab's (the widget, another card) while ours
+        # took the money. It answers for itself only: our call's answer, its Pay, or
+        # reconcile (which reads the invoice's operations) settles the payment, as
+        # refresh does with a decline it finds by invoice.
+        unit.note(f"Fail notification {n.transaction_id} ({reason}) while a charge of "
+                  f"ours is open: not taken as its outcome")
         return _Effect("applied")
     if payment.status is S.FAILED:
         return _Effect("recorded")
@@ -569,7 +576,8 @@ def _not_yet(unit: Unit, n: Notification, ready: frozenset[S]) -> _Effect | None
     # A Refund names the refunded transaction apart; a Cancel or Confirm is its own.
     tx = n.payment_transaction_id if n.type is T.REFUND else n.transaction_id
     if tx is None or payment.gateway_transaction_id != tx:
-        if tx is None or payment.status in _SETTLED or tx in _not_the_payments(unit):
+        if tx is None or payment.status in _SETTLED or unit.settled_by_charge() or (
+                tx in _not_the_payments(unit)):
             # Paid (or held, or voided) by another transaction: this one is a second
             # charge (recorded as a duplicate problem), a subscription's or a token
             # charge's, never this payment's.

@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 S = PaymentStatus
 
 OutcomeKind = Literal[
-    "succeeded", "authorized", "three_ds", "declined", "unknown", "in_progress", "already_paid"
+    "succeeded", "authorized", "three_ds", "declined", "unknown", "in_progress", "already_paid",
+    "cancelled"
 ]
 
 ChangeHook = Callable[[Payment, PaymentStatus, PaymentStatus], None]
@@ -82,6 +83,7 @@ _STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
     S.UNKNOWN: "unknown",
     S.PROCESSING: "in_progress",
     S.AWAITING_3DS: "in_progress",
+    S.CANCELLED: "cancelled",
 }
 
 #: Statuses in which the payer's money is taken or held.
@@ -112,7 +114,8 @@ class PayOutcome:
     to ``challenge.acs_url`` with ``PaReq``, ``MD`` and the caller's TermUrl), ``declined``
     (``reason_code``, ``cardholder_message``), ``unknown`` (the gateway's answer was
     lost; reconcile settles it), ``in_progress`` (another request holds the payment),
-    ``already_paid``.
+    ``already_paid``, ``cancelled`` (the shop cancelled the payment while the call was on
+    its way: money it took anyway is recorded as a problem for the shop to give back).
     """
 
     kind: OutcomeKind
@@ -127,9 +130,7 @@ _Claimed = tuple[Payment, PaymentAttempt]
 
 
 def _stored_outcome(payment: Payment) -> PayOutcome:
-    kind = _STORED.get(payment.status)
-    if kind is None:  # cancelled: nothing more can happen to it
-        raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
+    kind = _STORED[payment.status]
     if kind == "declined":
         return PayOutcome(kind, payment, reason_code=payment.reason_code,
                           cardholder_message=payment.cardholder_message)
@@ -270,9 +271,12 @@ class PaymentService:
                 return PayOutcome("already_paid", payment)
             if payment.status is S.AWAITING_3DS and self._abandoned(unit):
                 pass  # the payer left the bank's page long ago and is trying again
+            elif payment.status is S.CANCELLED:
+                # Nothing more can happen to it: paying it is the caller's mistake.
+                raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
             elif payment.status not in (S.CREATED, S.FAILED):
                 # processing / awaiting_3ds: another request holds it; unknown: reconcile
-                # first; cancelled: InvalidTransitionError.
+                # first.
                 return _stored_outcome(payment)
             if payment.expired(self._clock()):
                 assert payment.expires_at is not None
@@ -330,6 +334,8 @@ class PaymentService:
                     payment.gateway_transaction_id):
                 raise ThreeDSError("wrong_transaction",
                                    "MD does not match the payment's transaction")
+            if payment.status is S.CANCELLED:
+                raise InvalidTransitionError(payment.status.value, S.PROCESSING.value)
             if payment.status is not S.AWAITING_3DS:
                 return _stored_outcome(payment)
             unit.transition(S.PROCESSING, note="post3ds sent")
@@ -374,6 +380,14 @@ class PaymentService:
                     f"accepted in status {result.status}",
                     gateway_transaction_id=result.transaction_id)
                 return _stored_outcome(payment)
+            outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
+            if unit.already_settled_by(result.transaction_id):
+                # A stalled call's answer about the transaction a lookup or a
+                # notification settled the payment with meanwhile (perhaps captured in
+                # part since): nothing new.
+                unit.finish_attempt(attempt, outcome,
+                                    gateway_transaction_id=result.transaction_id)
+                return _stored_outcome(unit.payment)
             code = self._mismatch(unit, result)
             if code is not None:
                 # Our call sent the ledger's amount, and the gateway answered with a
@@ -389,7 +403,6 @@ class PaymentService:
                 payment = self._settle(unit, S.FAILED, _mismatch_note(result, code),
                                        reason_code=_MISMATCH_REASON[code])
                 return _stored_outcome(payment)
-            outcome = "authorized" if status is S.AUTHORIZED else "succeeded"
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
             payment = self._settle(unit, status, f"gateway: {result.status}", **_tx_columns(result))
         return _stored_outcome(payment)
@@ -732,8 +745,9 @@ class PaymentService:
         expected = payment
         # The payment's own hold (its transaction, not one found by invoice) may be
         # captured in part, as a Confirm notification says (docs/gateway.md §5.4).
-        capture = payment.scheme == "auth" and payment.status in (
-            S.AUTHORIZED, S.UNKNOWN, S.SUCCEEDED, S.REFUNDED) and (
+        # Whatever the ledger's status: a hold captured in the back office while our own
+        # call about it (post3ds, confirm) was stalled is still the payment's own hold.
+        capture = payment.scheme == "auth" and (
             tx.transaction_id == payment.gateway_transaction_id)
         partial = capture
         if not capture and _lost_auth_captured(unit, tx):
@@ -812,7 +826,9 @@ class PaymentService:
             # call in flight (nothing would ever move it on).
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
         columns = _tx_columns(tx)
-        captured = current.scheme == "auth" and current.status in (S.AUTHORIZED, S.UNKNOWN)
+        captured = current.scheme == "auth" and (
+            current.status in (S.AUTHORIZED, S.UNKNOWN)
+            or tx.transaction_id == current.gateway_transaction_id)
         if target is S.SUCCEEDED and captured:
             # A capture of the payment's own hold (the rule above allowed no other):
             # by our confirm call, the amount it asked for; else the capture made in the

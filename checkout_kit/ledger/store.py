@@ -371,23 +371,28 @@ class Unit:
 
         - Paid, held or refunded by another transaction: a ``duplicate`` (a widget in two
           tabs).
-        - Cancelled after its own charge or hold (voided, expired): any other success is
-          a ``duplicate`` of it too; a success of the own transaction is a late report
-          of the hold that was voided (two-stage), or money taken after the cancel.
-        - Cancelled before any charge: ``paid_after_cancel``.
+        - Cancelled after its own charge or hold took money (voided, expired): any other
+          success is a ``duplicate`` of it too; a success of the own transaction is a
+          late report of the hold that was voided (two-stage), or money taken after the
+          cancel.
+        - Cancelled before anything of its own took money (never paid, or declined):
+          ``paid_after_cancel``.
         """
         payment = self.payment
         own = payment.gateway_transaction_id
         kind: ProblemKind | None = None
-        if payment.status in _SETTLED_BY_CHARGE:
+        if self.settled_by_charge():
             if own is not None and transaction_id is not None and own != transaction_id:
                 kind = ProblemKind.DUPLICATE
         elif payment.status is PaymentStatus.CANCELLED:
-            if own is None or own == transaction_id:
-                kind = (None if own is not None and payment.scheme == "auth"
-                        else ProblemKind.PAID_AFTER_CANCEL)
-            else:
+            if own is not None and own == transaction_id and payment.scheme == "auth":
+                kind = None  # the Pay of the hold that was voided since
+            elif own is not None and own != transaction_id and self._was_paid():
                 kind = ProblemKind.DUPLICATE
+            else:
+                # Nothing of the payment's own took money (never paid, or its own
+                # transaction was a decline) before the cancel.
+                kind = ProblemKind.PAID_AFTER_CANCEL
         if kind is None:
             return None
         detail = (f"{source}: a second charge {transaction_id}; the payment was paid by "
@@ -397,6 +402,35 @@ class Unit:
         self.record_problem(kind, transaction_id=transaction_id, amount=amount,
                             currency=currency, detail=detail)
         return kind
+
+    def settled_by_charge(self) -> bool:
+        """Whether a charge or hold of the payment's own has settled it: it is held,
+        paid or refunded, or ``unknown`` only because a confirm or void of that
+        transaction lost its answer (the money was taken or held before). Another
+        transaction's Pay or Fail then never settles it again."""
+        payment = self.payment
+        if payment.status in _SETTLED_BY_CHARGE:
+            return True
+        return payment.status is PaymentStatus.UNKNOWN and (
+            payment.gateway_transaction_id is not None) and any(
+            a.operation in ("confirm", "void") and a.outcome in ("pending", "unknown")
+            for a in self.attempts())
+
+    def already_settled_by(self, transaction_id: int | None) -> bool:
+        """Whether ``transaction_id`` is the one that already settled the payment: a
+        late or repeated report of it (its Pay, our call's answer) says what it was when
+        it was made (a hold of the full amount, captured in part since), not something
+        new, and changes nothing. Held to the payment's amount now, it would read as a
+        mismatch."""
+        return transaction_id is not None and (
+            transaction_id == self.payment.gateway_transaction_id) and self.settled_by_charge()
+
+    def _was_paid(self) -> bool:
+        """Whether the payment was ever held or paid (its history says so)."""
+        return self._conn.execute(sa.select(events.c.id).where(
+            events.c.payment_id == self.payment.id,
+            events.c.new_status.in_([PaymentStatus.AUTHORIZED.value,
+                                     PaymentStatus.SUCCEEDED.value])).limit(1)).first() is not None
 
     def refund_counted(self, transaction_id: int) -> bool:
         """Whether the refund transaction is already in ``refunded_amount``."""

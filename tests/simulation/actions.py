@@ -187,7 +187,10 @@ def finish_3ds(world: World) -> None:
     response = instance.app.test_client().post(
         f"{URL_PREFIX}/3ds/{token}", data={"MD": str(challenge.transaction_id), "PaRes": pa_res})
     world.log(f"  -> {response.status_code}")
-    if waiting and model.challenges and challenge.transaction_id == model.challenges[-1]:
+    # ... and it is the payer's latest attempt by form: a newer one (another card, after
+    # the shop took the challenge for abandoned) supersedes it, as the ledger says.
+    if waiting and model.challenges and challenge.transaction_id == model.challenges[-1] and (
+            not model.form_txs or model.form_txs[-1] == challenge.transaction_id):
         world.live_returns.append((model.invoice, challenge.transaction_id,
                                    response.status_code))
     if response.status_code == 503:
