@@ -40,6 +40,8 @@ from .money import CURRENCIES, quantize
 from .reasons import Reason, ReasonCode, reason_for
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "CardToken",
     "Interval",
     "NotificationSettings",
@@ -61,6 +63,9 @@ __all__ = [
     "mask_token",
     "parse_api_datetime",
 ]
+
+#: The range of a gateway id: the ledger keeps ids in 64-bit signed (BIGINT) columns.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class TransactionStatus(enum.StrEnum):
@@ -240,8 +245,8 @@ def _str(model: Mapping[str, Any], key: str) -> str | None:
 
 def _int_value(key: str, value: object) -> int:
     number = _any_int(key, value)
-    # The ledger keeps ids in BIGINT columns: 19 digits above 2**63 - 1 are no id.
-    if not -(2**63) <= number < 2**63:
+    # The ledger keeps ids in BIGINT columns: 19 digits above INT64_MAX are no id.
+    if not INT64_MIN <= number <= INT64_MAX:
         raise ValueError(f"{key} is not a 64-bit integer")
     return number
 

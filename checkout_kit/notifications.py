@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
 from . import jsoncodec
 from .errors import MalformedNotificationError, SignatureVerificationError
-from .models import mask_token
+from .models import INT64_MAX, INT64_MIN, mask_token
 
 __all__ = [
     "CHECK_FORMAT_ERROR",
@@ -312,7 +312,6 @@ def parse_fields(
 
 
 #: The range of the ledger's BIGINT columns (a signed 64-bit integer).
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _to_int(text: str) -> int:
@@ -323,7 +322,7 @@ def _to_int(text: str) -> int:
     if not value.is_finite() or value.adjusted() > 18 or value != value.to_integral_value():
         raise ValueError("not an integer id")
     number = int(value)
-    if not _INT64_MIN <= number <= _INT64_MAX:
+    if not INT64_MIN <= number <= INT64_MAX:
         raise ValueError("not a 64-bit integer id")
     return number
 

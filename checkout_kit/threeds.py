@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from . import jsoncodec
 from .errors import ThreeDSError
-from .models import mask_token
+from .models import INT64_MAX, mask_token
 from .urls import secure_url_problem, url_problem
 
 __all__ = [
@@ -76,9 +76,6 @@ class PaResOutcome(enum.StrEnum):
 
 
 # --------------------------------------------------------------------------- PaReq
-
-
-_MAX_ID = 2**63 - 1
 
 
 def encode_pareq(fields: Mapping[str, Any]) -> str:
@@ -140,7 +137,7 @@ def decode_pareq(pa_req: str) -> dict[str, Any]:
         if isinstance(obj, dict):
             transaction_id = obj.get("TransactionId")
             if transaction_id is not None and not (
-                type(transaction_id) is int and 0 < transaction_id <= _MAX_ID
+                type(transaction_id) is int and 0 < transaction_id <= INT64_MAX
             ):
                 raise ThreeDSError("bad_pareq", "PaReq TransactionId is not a transaction id")
             return obj
@@ -339,7 +336,7 @@ def decode_callback_md(value: str) -> CallbackMD:
         if isinstance(raw_id, str) and not (raw_id.isascii() and raw_id.isdigit()):
             raise ValueError
         transaction_id = int(raw_id) if len(str(raw_id)) <= 19 else 0
-        if not 0 < transaction_id <= _MAX_ID:
+        if not 0 < transaction_id <= INT64_MAX:
             raise ValueError
         callback_id, success, fail = (
             obj["ThreeDsCallbackId"],

@@ -66,8 +66,7 @@ from ..errors import PaymentConflictError, PaymentNotFoundError
 from ..notifications import CheckCode, Notification, NotificationType
 from ..webhooks import REJECT_CODE, Received, owns, payment_mismatch
 from .schema import notification_keys, notifications
-from .schema import problems as problems_table
-from .states import FINAL, PaymentStatus
+from .states import FINAL, PAID, PaymentStatus
 from .store import Ledger, Payment, PaymentProblem, ProblemKind, Unit
 
 __all__ = [
@@ -105,11 +104,8 @@ OUTCOMES: Final = {
 #: ``decide(notification, payment_or_None) -> code`` for a Check.
 CheckDecider = Callable[[Notification, Payment | None], int]
 
-#: Payment statuses a card notification may still settle.
 #: Types that change nothing in the ledger: they are recorded only.
 _RECORDED_ONLY: Final = frozenset({T.RECURRENT, T.RECEIPT})
-_OPEN: Final = frozenset({S.PROCESSING, S.AWAITING_3DS, S.UNKNOWN})
-_PAID: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED})
 #: Payment operations whose lost (``unknown``) attempt a card notification settles.
 _CARD_CALLS: Final = frozenset({"charge", "auth", "post3ds"})
 
@@ -450,7 +446,7 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
     if extra is ProblemKind.PAID_AFTER_CANCEL:
         return _Effect("applied", error=f"payment {payment.id} is cancelled; Pay "
                                         f"{n.transaction_id} took the money")
-    if payment.status in _PAID or payment.status is S.CANCELLED or unit.settled_by_charge():
+    if payment.status is S.CANCELLED or unit.settled_by_charge():
         return _Effect("recorded")  # the page (or an earlier notification) got there first
     if payment.status in (S.CREATED, S.FAILED):
         unit.transition(S.PROCESSING, note="Pay notification: paid at the gateway")
@@ -463,14 +459,13 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
 def _fail(unit: Unit, n: Notification) -> _Effect:
     payment = unit.payment
     reason = f"{n.reason_code} {n.reason or ''}".strip()
-    if payment.status in _PAID or payment.status is S.CANCELLED or unit.settled_by_charge():
+    if payment.status is S.CANCELLED or unit.settled_by_charge():
         # A decline of another attempt (or a backup acquirer's) never undoes a payment.
         unit.note(f"Fail notification {n.transaction_id} ({reason}) after the payment")
         return _Effect("applied")
     if payment.status in (S.PROCESSING, S.UNKNOWN) and (
             payment.gateway_transaction_id != n.transaction_id) and any(
-            a.operation in _CARD_CALLS and a.outcome in ("pending", "unknown")
-            for a in unit.attempts()):
+            a.operation in _CARD_CALLS and a.open for a in unit.attempts()):
         # Our charge is on its way, or its answer was lost: its transaction is not known,
         # so this decline may be another tab's (the widget, another card) while ours
         # took the money. It answers for itself only: our call's answer, its Pay, or
@@ -544,21 +539,7 @@ def _cancel(unit: Unit, n: Notification) -> _Effect:
 
 #: Statuses in which a payment's transaction is settled for good: a Refund of another
 #: transaction is then provably not of this payment.
-_SETTLED: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED, S.CANCELLED})
-
-
-def _not_the_payments(unit: Unit) -> frozenset[int]:
-    """Transactions the ledger has already told apart from the locked payment: those
-    its problems name (a second charge, a mismatch, a charge after a cancel: money the
-    shop is asked to refund) and those its own calls were answered with that did not
-    match it (attempt outcome ``mismatch``). None of them ever settles the payment."""
-    named = unit.connection.execute(
-        sa.select(problems_table.c.gateway_transaction_id).where(
-            problems_table.c.payment_id == unit.payment.id,
-            problems_table.c.gateway_transaction_id.is_not(None))).scalars().all()
-    refused = (a.gateway_transaction_id for a in unit.attempts()
-               if a.outcome == "mismatch" and a.gateway_transaction_id is not None)
-    return frozenset(int(t) for t in named) | frozenset(refused)
+_SETTLED: Final = PAID | {S.CANCELLED}
 
 
 def _not_yet(unit: Unit, n: Notification, ready: frozenset[S]) -> _Effect | None:
@@ -577,7 +558,7 @@ def _not_yet(unit: Unit, n: Notification, ready: frozenset[S]) -> _Effect | None
     tx = n.payment_transaction_id if n.type is T.REFUND else n.transaction_id
     if tx is None or payment.gateway_transaction_id != tx:
         if tx is None or payment.status in _SETTLED or unit.settled_by_charge() or (
-                tx in _not_the_payments(unit)):
+                tx in unit.refused_transactions()):
             # Paid (or held, or voided) by another transaction: this one is a second
             # charge (recorded as a duplicate problem), a subscription's or a token
             # charge's, never this payment's.
@@ -606,8 +587,7 @@ def _refund(unit: Unit, n: Notification) -> _Effect:
     assert n.transaction_id is not None  # the key of every card notification
     if unit.refund_counted(n.transaction_id):
         return _Effect("recorded")  # our refund call's answer, or a lookup, counted it
-    if any(a.operation == "refund" and a.outcome in ("pending", "unknown")
-           for a in unit.attempts()):
+    if any(a.operation == "refund" and a.open for a in unit.attempts()):
         # It may be our own call's refund, whose transaction we learn only from the
         # answer: count it now and the answer would count it again. Answered non-zero,
         # it comes again (docs/gateway.md §5.1) once the call has ended and the

@@ -44,7 +44,7 @@ from ..models import ThreeDSChallenge, Transaction, TransactionStatus
 from ..money import parse_amount
 from ..notifications import CheckCode
 from ..webhooks import owns, settlement_mismatch
-from .states import PENDING, PaymentStatus, can_transition
+from .states import PAID, PENDING, PaymentStatus, can_transition
 from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit
 
 if TYPE_CHECKING:
@@ -86,8 +86,6 @@ _STORED: Final[dict[PaymentStatus, OutcomeKind]] = {
     S.CANCELLED: "cancelled",
 }
 
-#: Statuses in which the payer's money is taken or held.
-_PAID: Final = frozenset({S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED})
 #: The gateway statuses of a transaction that took or holds money.
 _MONEY_MOVED: Final = frozenset({TransactionStatus.COMPLETED, TransactionStatus.AUTHORIZED})
 #: Statuses :meth:`PaymentService.refresh` always asks the gateway about.
@@ -104,6 +102,9 @@ _LIST_PAGE_SIZE: Final = 100
 #: How far the gateway's clock may trail ours when a transaction's time is compared
 #: with an attempt's.
 _CLOCK_MARGIN: Final = timedelta(minutes=5)
+#: How much wider than the moments it looks between a ``/v2/payments/list`` window is
+#: asked for: the two clocks may disagree, and the list's bounds are whole seconds.
+_LIST_MARGIN: Final = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ class PaymentService:
 
         def take(unit: Unit) -> PayOutcome | _Claimed:
             payment = unit.payment
-            if payment.status in (S.SUCCEEDED, S.AUTHORIZED, S.REFUNDED):
+            if payment.status in PAID:
                 return PayOutcome("already_paid", payment)
             if payment.status is S.AWAITING_3DS and self._abandoned(unit):
                 pass  # the payer left the bank's page long ago and is trying again
@@ -353,6 +354,23 @@ class PaymentService:
         except BaseException as exc:
             return self._payment_failed(payment.id, attempt, exc)
         return self._payment_answered(payment.id, attempt, result)
+
+    def challenge_refused(self, payment_id: str, transaction_id: int) -> Payment:
+        """The gateway's bank page for challenge ``transaction_id`` was refused (its
+        ``AcsUrl`` is not one a payer's browser may post to), so the challenge can
+        never be answered. Left ``awaiting_3ds``, the payment would answer
+        ``in_progress`` to every new card until ``stale_after``; it is ``failed`` now
+        (nothing was charged: the transaction waits for an authentication that cannot
+        come), and the payer may try another card at once. Only the live challenge is
+        failed; a later answer from the gateway still settles the payment (a success
+        is never thrown away)."""
+        with self._unit(payment_id) as unit:
+            current = unit.payment
+            if current.status is S.AWAITING_3DS and (
+                    current.gateway_transaction_id == transaction_id):
+                unit.transition(S.FAILED, note="3-D Secure: the gateway's bank page URL "
+                                "was refused", reason_code=None, cardholder_message=None)
+            return unit.payment
 
     def _payment_answered(
         self, payment_id: str, attempt: PaymentAttempt,
@@ -505,7 +523,7 @@ class PaymentService:
         if unit.record_extra_charge(tx_id, amount=current.amount, currency=current.currency,
                                     source=note) is not None:
             return unit.payment
-        if current.status in _PAID or current.status is S.CANCELLED:
+        if current.status is S.CANCELLED or unit.settled_by_charge():
             return unit.update(**columns) if current.status is status else current
         log.warning("payment %s: a success after it was settled as %s: the success counts",
                     current.id, current.status.value)
@@ -632,7 +650,7 @@ class PaymentService:
         needed = S.SUCCEEDED if operation == "refund" else S.AUTHORIZED
         if payment.status is not needed:
             raise InvalidTransitionError(payment.status.value, target.value)
-        busy = [a for a in unit.attempts() if a.outcome in ("pending", "unknown")
+        busy = [a for a in unit.attempts() if a.open
                 and a.operation in _AFTER_PAYMENT]
         if busy:
             raise PaymentConflictError(
@@ -700,7 +718,7 @@ class PaymentService:
         if any(a.outcome == "pending" for a in attempts) and not stale:
             return payment  # a worker is talking to the gateway about it right now
         # Calls whose answer we lack: lost (unknown), or left pending by a dead worker.
-        open_calls = [a for a in attempts if a.outcome in ("unknown", "pending")]
+        open_calls = [a for a in attempts if a.open]
         open_after = [a for a in open_calls if a.operation in _AFTER_PAYMENT]
         asks = payment.status in _ASKED or bool(open_after)
         if payment.status is S.PROCESSING:
@@ -907,23 +925,26 @@ class PaymentService:
         starts = [a.created_at for a in attempts if a.operation in _CARD_ATTEMPTS]
         if not starts:
             return None
-        # The two clocks may disagree, and the list's bounds are whole seconds.
-        margin = timedelta(hours=1)
-        start = starts[-1] - margin
-        end = max(self._clock(), starts[-1]) + margin
         found: Transaction | None = None
+        for op in self._operations(starts[-1] - _LIST_MARGIN,
+                                   max(self._clock(), starts[-1]) + _LIST_MARGIN):
+            if (op.invoice_id == payment.invoice_id and str(op.status) in _MONEY_MOVED
+                    # a payment (type 0), not a refund of one
+                    and not op.type and op.original_transaction_id is None
+                    and owns(op, payment,
+                             payment_transaction_id=payment.gateway_transaction_id)):
+                found = op
+        return found
+
+    def _operations(self, start: datetime, end: datetime) -> Iterator[Transaction]:
+        """The gateway's operations from ``start`` to ``end`` (``/v2/payments/list``,
+        docs/gateway.md §3.5), read a page at a time as the caller goes on."""
         page = 1
         while True:
             rows = self.client.list_payments_v2(start, end, page=page)
-            for op in rows:
-                if (op.invoice_id == payment.invoice_id and str(op.status) in _MONEY_MOVED
-                        # a payment (type 0), not a refund of one
-                        and not op.type and op.original_transaction_id is None
-                        and owns(op, payment,
-                                 payment_transaction_id=payment.gateway_transaction_id)):
-                    found = op
+            yield from rows
             if len(rows) < _LIST_PAGE_SIZE:
-                return found
+                return
             page += 1
 
     def _gateway_refunds(
@@ -939,26 +960,23 @@ class PaymentService:
         from the payment to now (plus a margin for the two clocks and the list's whole
         seconds; a year at most), stopping once they add up to the payment. Which of
         them the ledger counted already, the refunds table says."""
-        if not any(a.operation == "refund" and a.outcome in ("pending", "unknown")
+        if not any(a.operation == "refund" and a.open
                    for a in self.ledger.attempts(payment.id)):
             return None
         if tx is None or tx.created_at is None:
             return None  # no payment at the gateway, or one we cannot place in time
         start = tx.created_at
         # Our clock may trail the gateway's: never ask for less than the margin.
-        margin = timedelta(hours=1)
-        end = min(start + _REFUND_WINDOW, max(self._clock(), start) + margin)
+        end = min(start + _REFUND_WINDOW, max(self._clock(), start) + _LIST_MARGIN)
         found: list[tuple[int, Decimal]] = []
-        page = 1
-        while True:
-            rows = self.client.list_payments_v2(start, end, page=page)
-            found += [(op.transaction_id, op.amount) for op in rows
-                      if op.original_transaction_id == tx.transaction_id
-                      and op.status == TransactionStatus.COMPLETED]
-            if len(rows) < _LIST_PAGE_SIZE or sum(
-                    (amount for _, amount in found), Decimal(0)) >= tx.amount:
-                break
-            page += 1
+        total = Decimal(0)
+        for op in self._operations(start, end):
+            if op.original_transaction_id == tx.transaction_id and (
+                    op.status == TransactionStatus.COMPLETED):
+                found.append((op.transaction_id, op.amount))
+                total += op.amount
+                if total >= tx.amount:
+                    break  # all of it is refunded: no later page can add to it
         # A ledger upgraded from 0002 may have counted some of them without naming
         # them (0002's lookups kept no transaction): those are marked counted first, so
         # that only what the ledger has not counted yet is added (docs/ledger.md,
@@ -1025,7 +1043,7 @@ def _latest_transaction(
     if payment.status in (S.CREATED, S.FAILED):
         return None, frozenset(known)
     starts = [i for i, a in enumerate(attempts) if a.operation in _CARD_ATTEMPTS]
-    if not starts or attempts[starts[-1]].outcome not in ("pending", "unknown"):
+    if not starts or not attempts[starts[-1]].open:
         return payment.gateway_transaction_id, frozenset()
     # The latest charge/auth is open: only a transaction it (or a post3ds after it)
     # recorded is its own; any other id we hold is older.
@@ -1069,7 +1087,7 @@ def _lost_auth_captured(unit: Unit, tx: Transaction) -> bool:
     if not starts:
         return False
     latest = starts[-1]
-    if latest.operation != "auth" or latest.outcome not in ("pending", "unknown") or (
+    if latest.operation != "auth" or not latest.open or (
             latest.gateway_transaction_id is not None):
         return False
     # A transaction any attempt of the payment already knew is an earlier one's.
@@ -1082,8 +1100,7 @@ def _lost_auth_captured(unit: Unit, tx: Transaction) -> bool:
 
 def _confirming(unit: Unit) -> Decimal | None:
     """The amount of the locked payment's confirm call whose answer we lack, if any."""
-    amounts = [a.amount for a in unit.attempts() if a.operation == "confirm"
-               and a.outcome in ("pending", "unknown")]
+    amounts = [a.amount for a in unit.attempts() if a.operation == "confirm" and a.open]
     return amounts[-1] if amounts else None
 
 

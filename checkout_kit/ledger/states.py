@@ -25,6 +25,7 @@ from ..errors import InvalidTransitionError
 
 __all__ = [
     "FINAL",
+    "PAID",
     "PENDING",
     "TRANSITIONS",
     "PaymentStatus",
@@ -97,6 +98,8 @@ TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
 PENDING: frozenset[PaymentStatus] = frozenset(
     {S.PROCESSING, S.AWAITING_3DS, S.UNKNOWN}
 )
+#: Statuses in which a charge or hold of the payment's own took the payer's money.
+PAID: frozenset[PaymentStatus] = frozenset({S.AUTHORIZED, S.SUCCEEDED, S.REFUNDED})
 #: Statuses nothing leaves.
 FINAL: frozenset[PaymentStatus] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 

@@ -30,11 +30,11 @@ from ..errors import (
     PaymentNotFoundError,
     ProblemNotFoundError,
 )
-from ..models import mask_token
+from ..models import INT64_MAX, INT64_MIN, mask_token
 from ..money import MAX_AMOUNT, minor_units, parse_amount
 from ..urls import url_problem
 from .schema import attempts, events, lookups, payments, problems, refunds
-from .states import PaymentStatus, check_transition
+from .states import PAID, PaymentStatus, check_transition
 
 __all__ = [
     "SCHEMES",
@@ -158,6 +158,12 @@ class PaymentAttempt:
     created_at: datetime
     finished_at: datetime | None
 
+    @property
+    def open(self) -> bool:
+        """Whether its answer is not in: ``pending`` (on its way) or ``unknown`` (lost).
+        Until a lookup settles it, the gateway may have acted on it or may still."""
+        return self.outcome in _OPEN_OUTCOMES
+
 
 @dataclass(frozen=True)
 class PaymentEvent:
@@ -235,9 +241,8 @@ _MUTABLE: Final = frozenset({
 })
 #: Attempt columns :meth:`Unit.finish_attempt` may set.
 _ATTEMPT_RESULT: Final = frozenset({"gateway_transaction_id", "reason_code", "error"})
-#: Statuses in which a charge has settled the payment (Unit.record_extra_charge).
-_SETTLED_BY_CHARGE: Final = frozenset(
-    {PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED})
+#: Attempt outcomes whose answer is not in (PaymentAttempt.open).
+_OPEN_OUTCOMES: Final = ("pending", "unknown")
 
 
 def create_ledger_engine(url: str | sa.URL) -> Engine:
@@ -409,12 +414,23 @@ class Unit:
         transaction lost its answer (the money was taken or held before). Another
         transaction's Pay or Fail then never settles it again."""
         payment = self.payment
-        if payment.status in _SETTLED_BY_CHARGE:
+        if payment.status in PAID:
             return True
         return payment.status is PaymentStatus.UNKNOWN and (
             payment.gateway_transaction_id is not None) and any(
-            a.operation in ("confirm", "void") and a.outcome in ("pending", "unknown")
-            for a in self.attempts())
+            a.operation in ("confirm", "void") and a.open for a in self.attempts())
+
+    def refused_transactions(self) -> frozenset[int]:
+        """Transactions the ledger has already told apart from the payment: those its
+        problems name (a second charge, a mismatch, a charge after a cancel: money the
+        shop is asked to refund) and those its own calls were answered with that did
+        not match it (attempt outcome ``mismatch``). None of them ever settles it."""
+        named = self._conn.execute(sa.select(problems.c.gateway_transaction_id).where(
+            problems.c.payment_id == self.payment.id,
+            problems.c.gateway_transaction_id.is_not(None))).scalars().all()
+        refused = (a.gateway_transaction_id for a in self.attempts()
+                   if a.outcome == "mismatch" and a.gateway_transaction_id is not None)
+        return frozenset(int(t) for t in named) | frozenset(refused)
 
     def already_settled_by(self, transaction_id: int | None) -> bool:
         """Whether ``transaction_id`` is the one that already settled the payment: a
@@ -556,7 +572,7 @@ class Unit:
             raise TypeError(f"not an attempt result: {', '.join(sorted(bad))}")
         done = self._conn.execute(
             attempts.update()
-            .where(attempts.c.id == attempt.id, attempts.c.outcome.in_(("pending", "unknown")))
+            .where(attempts.c.id == attempt.id, attempts.c.outcome.in_(_OPEN_OUTCOMES))
             .values(outcome=outcome, finished_at=self._ledger.now(), **result)
         )
         return bool(done.rowcount)
@@ -785,7 +801,7 @@ class Ledger:
         attempt (a refund whose answer was lost leaves the payment ``succeeded`` and
         such an attempt), oldest first."""
         open_ids = sa.select(attempts.c.payment_id).where(
-            attempts.c.outcome.in_(("pending", "unknown")))
+            attempts.c.outcome.in_(_OPEN_OUTCOMES))
         query = sa.select(payments.c.id).where(
             payments.c.status.in_(sorted(PaymentStatus(s).value for s in statuses))
             | payments.c.id.in_(open_ids)
@@ -866,7 +882,10 @@ class Ledger:
         :class:`~checkout_kit.errors.ProblemNotFoundError` for an unknown id."""
         if note is not None:
             note = _text(note, "note", 500)
-        if isinstance(problem_id, bool) or not isinstance(problem_id, int):
+        if isinstance(problem_id, bool) or not isinstance(problem_id, int) or not (
+                INT64_MIN <= problem_id <= INT64_MAX):
+            # Beyond the id column no problem can be: not found, not a driver's
+            # OverflowError.
             raise ProblemNotFoundError(problem_id)
         with self._problem_unit(problem_id) as (unit, problem):
             if problem.resolved_at is not None:

@@ -37,7 +37,6 @@ from ..errors import (
     RequestRejectedError,
     ThreeDSError,
 )
-from ..ledger.states import PaymentStatus
 from ..ledger.store import Payment
 from ..reasons import reason_for
 from ..threeds import acs_form
@@ -332,26 +331,9 @@ def submit(payment_id: str) -> Response:
 
 
 def _bank_page_refused(kit: KitState, payment: Payment, challenge: Any) -> Response:
-    """The gateway's bank page was refused: this challenge can never be answered.
-
-    Left ``awaiting_3ds``, the payment would answer ``in_progress`` to every new card
-    until ``stale_after``; so this challenge's payment is ``failed`` now (nothing was
-    charged: the transaction waits for an authentication that cannot come) and the
-    payer may try another card at once. A later answer from the gateway still settles
-    it: the ledger never discards a success."""
-    with kit.ledger.update(payment.id) as unit:
-        current = unit.payment
-        if (current.status is PaymentStatus.AWAITING_3DS
-                and current.gateway_transaction_id == challenge.transaction_id):
-            unit.transition(PaymentStatus.FAILED, note="3-D Secure: the gateway's bank page "
-                            "URL was refused", reason_code=None, cardholder_message=None)
-        changes = list(unit.changes)
-        current = unit.payment
-    for changed, old, new in changes:  # after commit, as the service's own changes
-        try:
-            kit.on_change(changed, old, new)
-        except Exception:  # a shop's receiver failing must not turn this page into a 500
-            log.exception("on_change hook failed for payment %s", changed.id)
+    """The gateway's bank page was refused: the challenge is failed
+    (:meth:`PaymentService.challenge_refused`) and the payer may try another card."""
+    current = kit.service.challenge_refused(payment.id, challenge.transaction_id)
     return _render("failure.html", PagePolicy(), 502, payment=current,
                    amount=_amount(current), reason=gettext(PROBLEMS["bank_page"]),
                    can_retry=str(current.status) == "failed")

@@ -375,6 +375,9 @@ def test_payments_with_problems_pages_filters_and_resolves(ledger: Ledger, clock
     assert ledger.problems(made[0].id, open_only=True) == []
     with pytest.raises(ProblemNotFoundError):
         ledger.resolve_problem(10**9)
+    for beyond in (2**63, -(2**63) - 1, 10**30):  # past any column: still "not found"
+        with pytest.raises(ProblemNotFoundError):
+            ledger.resolve_problem(beyond)
     # An unknown kind is refused before any write.
     with pytest.raises(ValueError), ledger.update(made[0].id) as unit:
         unit.record_problem("oops", transaction_id=1, amount=None, currency=None,

@@ -18,7 +18,7 @@ from typing import Any
 
 from ... import jsoncodec, urls
 from ...errors import JSONCodecError, MoneyError
-from ...models import mask_email, mask_ip, mask_name
+from ...models import INT64_MAX, INT64_MIN, mask_email, mask_ip, mask_name
 from ...money import CURRENCIES, parse_amount
 from .masking import mask_text, masked_repr
 
@@ -36,7 +36,6 @@ __all__ = [
     "url_problem",
 ]
 
-INT64_MAX = 2**63 - 1
 #: Longest text we keep in an ordinary string field, and longest URL.
 MAX_TEXT = 2000
 
@@ -219,7 +218,7 @@ class Params:
         name: str,
         *,
         required: bool = False,
-        minimum: int = -INT64_MAX - 1,
+        minimum: int = INT64_MIN,
         maximum: int = INT64_MAX,
     ) -> int | None:
         """An integer field (fractions are rounded, as the gateway does)."""
