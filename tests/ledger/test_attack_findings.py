@@ -50,6 +50,30 @@ def deliver(inbox: Inbox, sandbox: Sandbox, kind: str, fields: dict[str, str],
     return inbox.apply(record.id, received, decide)
 
 
+def refund_fields(refund_tx: int, of_tx: int, invoice_id: str, amount: str) -> dict[str, str]:
+    """A Refund notification's fields: ``refund_tx`` refunds ``amount`` of ``of_tx``."""
+    return {"TransactionId": str(refund_tx), "PaymentTransactionId": str(of_tx),
+            "InvoiceId": invoice_id, "Amount": amount}
+
+
+def payment_fields(tx: int, invoice_id: str, amount: str,
+                   status: str = "Completed") -> dict[str, str]:
+    """A Pay (or Confirm) notification's fields for transaction ``tx`` in RUB."""
+    return {"TransactionId": str(tx), "InvoiceId": invoice_id, "Amount": amount,
+            "Currency": "RUB", "Status": status}
+
+
+def assert_reconciled_with_the_refund(service: PaymentService, pid: str,
+                                      refund: Applied) -> None:
+    """After reconcile the payment is succeeded and the 30.00 refund counted, or its
+    Refund notification was answered non-zero (the gateway delivers it again)."""
+    service.reconcile()
+    payment = service.get(pid)
+    assert payment.status is S.SUCCEEDED, payment
+    assert payment.refunded_amount == Decimal("30.00") or refund.code != 0, (
+        refund.code, refund.record.outcome, payment)
+
+
 def gateway_refunded(sandbox: Sandbox, tx_id: int) -> Decimal:
     """What the gateway refunded of transaction ``tx_id``."""
     return sum((t.amount for t in sandbox.state.transactions.values()
@@ -182,18 +206,12 @@ def test_refund_notification_before_a_delayed_pay_is_not_lost(
     assert not isinstance(paid, ThreeDSChallenge)
     refund = client.refund(paid.transaction_id, "30.00")
     inbox = Inbox(service.ledger)
-    first = deliver(inbox, cloudpayments_sandbox, "Refund", {
-        "TransactionId": str(refund.transaction_id),
-        "PaymentTransactionId": str(paid.transaction_id),
-        "InvoiceId": "inv-1", "Amount": "30.00"})
-    pay = deliver(inbox, cloudpayments_sandbox, "Pay", {
-        "TransactionId": str(paid.transaction_id), "InvoiceId": "inv-1",
-        "Amount": "100.00", "Currency": "RUB", "Status": "Completed"})
+    first = deliver(inbox, cloudpayments_sandbox, "Refund", refund_fields(
+        refund.transaction_id, paid.transaction_id, "inv-1", "30.00"))
+    pay = deliver(inbox, cloudpayments_sandbox, "Pay", payment_fields(
+        paid.transaction_id, "inv-1", "100.00"))
     assert pay.code == 0 and service.get(pid).status is S.SUCCEEDED
-    service.reconcile()
-    payment = service.get(pid)
-    assert payment.refunded_amount == Decimal("30.00") or first.code != 0, (
-        first.code, first.record.outcome, payment)
+    assert_reconciled_with_the_refund(service, pid, first)
 
 
 def test_refund_notification_before_a_delayed_confirm_is_not_lost(
@@ -211,17 +229,10 @@ def test_refund_notification_before_a_delayed_confirm_is_not_lost(
     client.confirm(tx, "100.00")
     refund = client.refund(tx, "30.00")
     inbox = Inbox(service.ledger)
-    first = deliver(inbox, cloudpayments_sandbox, "Refund", {
-        "TransactionId": str(refund.transaction_id), "PaymentTransactionId": str(tx),
-        "InvoiceId": "inv-2", "Amount": "30.00"})
-    deliver(inbox, cloudpayments_sandbox, "Confirm", {
-        "TransactionId": str(tx), "InvoiceId": "inv-2", "Amount": "100.00",
-        "Currency": "RUB", "Status": "Completed"})
-    service.reconcile()
-    payment = service.get(pid)
-    assert payment.status is S.SUCCEEDED
-    assert payment.refunded_amount == Decimal("30.00") or first.code != 0, (
-        first.code, first.record.outcome, payment)
+    first = deliver(inbox, cloudpayments_sandbox, "Refund", refund_fields(
+        refund.transaction_id, tx, "inv-2", "30.00"))
+    deliver(inbox, cloudpayments_sandbox, "Confirm", payment_fields(tx, "inv-2", "100.00"))
+    assert_reconciled_with_the_refund(service, pid, first)
 
 
 def test_refund_notification_while_unknown_is_not_lost(
@@ -242,14 +253,9 @@ def test_refund_notification_while_unknown_is_not_lost(
     recorder.drop_after.clear()
     assert service.get(pid).status is S.UNKNOWN
     refund = client.refund(tx, "30.00")  # the back office
-    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Refund", {
-        "TransactionId": str(refund.transaction_id), "PaymentTransactionId": str(tx),
-        "InvoiceId": "inv-1", "Amount": "30.00"})
-    service.reconcile()
-    payment = service.get(pid)
-    assert payment.status is S.SUCCEEDED
-    assert payment.refunded_amount == Decimal("30.00") or applied.code != 0, (
-        applied.code, applied.record.outcome, payment)
+    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Refund", refund_fields(
+        refund.transaction_id, tx, "inv-1", "30.00"))
+    assert_reconciled_with_the_refund(service, pid, applied)
 
 
 def test_a_deferred_refund_is_counted_once_when_delivered_again(
@@ -263,14 +269,11 @@ def test_a_deferred_refund_is_counted_once_when_delivered_again(
     assert not isinstance(paid, ThreeDSChallenge)
     refund = client.refund(paid.transaction_id, "30.00")
     inbox = Inbox(service.ledger)
-    fields = {"TransactionId": str(refund.transaction_id),
-              "PaymentTransactionId": str(paid.transaction_id),
-              "InvoiceId": "inv-1", "Amount": "30.00"}
+    fields = refund_fields(refund.transaction_id, paid.transaction_id, "inv-1", "30.00")
     first = deliver(inbox, cloudpayments_sandbox, "Refund", fields)
     assert (first.code, first.record.outcome, first.applied) == (13, "deferred", False)
-    deliver(inbox, cloudpayments_sandbox, "Pay", {
-        "TransactionId": str(paid.transaction_id), "InvoiceId": "inv-1",
-        "Amount": "100.00", "Currency": "RUB", "Status": "Completed"})
+    deliver(inbox, cloudpayments_sandbox, "Pay", payment_fields(
+        paid.transaction_id, "inv-1", "100.00"))
     again = deliver(inbox, cloudpayments_sandbox, "Refund", fields)
     assert (again.code, again.record.outcome) == (0, "applied"), again.record
     last = deliver(inbox, cloudpayments_sandbox, "Refund", fields)
@@ -291,10 +294,8 @@ def test_a_refund_of_another_transaction_than_a_settled_payments_is_not_deferred
     other = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert not isinstance(other, ThreeDSChallenge)
     refund = client.refund(other.transaction_id, "100.00")
-    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Refund", {
-        "TransactionId": str(refund.transaction_id),
-        "PaymentTransactionId": str(other.transaction_id),
-        "InvoiceId": "inv-1", "Amount": "100.00"})
+    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Refund", refund_fields(
+        refund.transaction_id, other.transaction_id, "inv-1", "100.00"))
     assert (applied.code, applied.record.outcome) == (0, "mismatch"), applied.record
     assert service.get(pid).refunded_amount == Decimal("0")
 
@@ -310,15 +311,12 @@ def test_the_refund_of_a_transaction_recorded_as_a_problem_is_not_deferred(
     wrong = client.charge("50.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert not isinstance(wrong, ThreeDSChallenge)
     inbox = Inbox(service.ledger)
-    pay = deliver(inbox, cloudpayments_sandbox, "Pay", {
-        "TransactionId": str(wrong.transaction_id), "InvoiceId": "inv-1",
-        "Amount": "50.00", "Currency": "RUB", "Status": "Completed"})
+    pay = deliver(inbox, cloudpayments_sandbox, "Pay", payment_fields(
+        wrong.transaction_id, "inv-1", "50.00"))
     assert pay.record.outcome == "mismatch" and service.get(pid).status is S.CREATED
     refund = client.refund(wrong.transaction_id, "50.00")
-    applied = deliver(inbox, cloudpayments_sandbox, "Refund", {
-        "TransactionId": str(refund.transaction_id),
-        "PaymentTransactionId": str(wrong.transaction_id),
-        "InvoiceId": "inv-1", "Amount": "50.00"})
+    applied = deliver(inbox, cloudpayments_sandbox, "Refund", refund_fields(
+        refund.transaction_id, wrong.transaction_id, "inv-1", "50.00"))
     assert (applied.code, applied.record.outcome) == (0, "mismatch"), applied.record
     assert service.get(pid).refunded_amount == Decimal("0")
 
@@ -388,8 +386,7 @@ def test_a_subscriptions_charge_is_not_a_duplicate_to_refund(
     first = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
     assert first.status is S.SUCCEEDED and first.gateway_transaction_id is not None
     inbox = Inbox(service.ledger)
-    fields = {"TransactionId": str(first.gateway_transaction_id + 1000), "InvoiceId": "sub-1",
-              "Amount": "100.00", "Currency": "RUB", "Status": "Completed",
+    fields = {**payment_fields(first.gateway_transaction_id + 1000, "sub-1", "100.00"),
               "SubscriptionId": "sc_8cf8a9338fb8ebf7202b08d09c938"}
     check = deliver(inbox, cloudpayments_sandbox, "Check", fields,
                     # The extension's rules: accepting an unowned Check is opt-in.
@@ -413,12 +410,11 @@ def test_a_late_pay_of_the_own_hold_after_a_partial_capture_is_no_problem(
     On main: a 'mismatch' problem, signalled as money that does not belong to it."""
     pid = service.create_payment("inv-1", "100.00", "RUB", "Order", scheme="auth").id
     held = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
-    assert held.status is S.AUTHORIZED
+    assert held.status is S.AUTHORIZED and held.gateway_transaction_id is not None
     captured = service.confirm(pid, "60.00")
     assert (captured.status, captured.amount) == (S.SUCCEEDED, Decimal("60.00"))
-    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Pay", {
-        "TransactionId": str(held.gateway_transaction_id), "InvoiceId": "inv-1",
-        "Amount": "100.00", "Currency": "RUB", "Status": "Authorized"})
+    applied = deliver(Inbox(service.ledger), cloudpayments_sandbox, "Pay", payment_fields(
+        held.gateway_transaction_id, "inv-1", "100.00", status="Authorized"))
     assert applied.code == 0
     assert service.ledger.problems(pid) == [], service.ledger.problems(pid)
     assert applied.record.outcome in ("recorded", "duplicate"), applied.record.outcome

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,12 @@ def notified_shop(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]) 
     yield made
     made.state.ledger.engine.dispose()
     made.state.client.close()
+
+
+@pytest.fixture
+def now(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The ``shop`` ledger's clock, stopped at ``now[0]`` (2026-03-01 12:00 UTC) for the
+    test to move."""
+    moment = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    monkeypatch.setattr(shop.state.ledger, "_clock", lambda: moment[0])
+    return moment

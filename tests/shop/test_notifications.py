@@ -334,10 +334,7 @@ def test_cli_list_and_replay_keep_exactly_once(shop: Shop) -> None:
 
 
 def test_purge_masks_old_bodies_and_keeps_exactly_once(
-        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
-    ledger = shop.state.ledger
-    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
-    monkeypatch.setattr(ledger, "_clock", lambda: now[0])
+        shop: Shop, now: list[datetime]) -> None:
     payment = shop.create()
     personal = {"Email": "ivan.petrov@example.com", "Name": "IVAN PETROV",
                 "Token": "tk_4f2a9c8b7e6d5a4f3e2d1c0b9a8f7e6d", "IpAddress": "198.51.100.23"}

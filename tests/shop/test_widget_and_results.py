@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -161,12 +161,10 @@ def test_page_data_is_the_one_script_safe_json(shop: Shop) -> None:
 
 
 def test_the_pending_page_asks_the_gateway_once_per_interval(
-        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+        shop: Shop, now: list[datetime], monkeypatch: pytest.MonkeyPatch) -> None:
     # The page reloads every PENDING_REFRESH (3) seconds; a payment in flight is looked
     # up at the gateway at most once per PENDING_LOOKUP_INTERVAL (10) seconds.
     ledger = shop.state.ledger
-    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
-    monkeypatch.setattr(ledger, "_clock", lambda: now[0])
     payment = shop.create()
     ledger.transition(payment.id, PaymentStatus.PROCESSING)
     ledger.transition(payment.id, PaymentStatus.UNKNOWN)

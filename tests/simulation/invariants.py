@@ -364,16 +364,17 @@ def _n2(v: Violation, tags: set[str]) -> str | None:
     return None
 
 
+def _refund_counted_twice(v: Violation) -> bool:
+    """A refund counted twice by the ledger, or, for a full refund, the CHECK constraint
+    that the refunds stay within the amount tripped (after the money moved)."""
+    return (v.invariant == REFUNDS and "counted twice" in v.detail) or (
+        v.invariant == CRASH and "refunded_within_amount" in v.detail)
+
+
 def _d5(v: Violation, tags: set[str]) -> str | None:
     """§1.5: a late refund answer after a stale refresh is counted twice (or, for a full
     refund, trips the CHECK constraint after the money moved)."""
-    if not tags & _STALLS:
-        return None
-    if v.invariant == REFUNDS and "counted twice" in v.detail:
-        return "D5"
-    if v.invariant == CRASH and "refunded_within_amount" in v.detail:
-        return "D5"
-    return None
+    return "D5" if tags & _STALLS and _refund_counted_twice(v) else None
 
 
 def _d3(v: Violation, tags: set[str]) -> str | None:
@@ -401,13 +402,7 @@ def _n1(v: Violation, tags: set[str]) -> str | None:
     not record the refund's transaction; its Refund notification then counts it again.
     test_regressions.py::test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification
     """
-    if "refund_unknown" not in tags:
-        return None
-    if v.invariant == REFUNDS and "counted twice" in v.detail:
-        return "N1"
-    if v.invariant == CRASH and "refunded_within_amount" in v.detail:
-        return "N1"
-    return None
+    return "N1" if "refund_unknown" in tags and _refund_counted_twice(v) else None
 
 
 def _n3(v: Violation, tags: set[str]) -> str | None:

@@ -5,72 +5,23 @@ the code it was written against: it states what must hold.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from checkout_kit.errors import UnknownOutcomeError
 
-from .runner import database
+from .scripted import (
+    DECLINED,
+    authorized,
+    create,
+    deliver_all,
+    pay_form,
+    pending,
+    widget,
+    widget_tx,
+)
 from .world import World
-
-NO_3DS = "4000 0000 0000 3055"
-DECLINED = "4000 0566 5566 5556"  # no 3-D Secure, declined 5051
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with database(None, tmp_path) as url:
-        made = World(0, url, check=False)
-        for instance in made.instances:
-            instance.transport.enabled = frozenset()  # only forced faults
-        yield made
-        made.close()
-
-
-def _deliver_all(world: World) -> None:
-    for delivery in world.network:
-        if not delivery.taken:
-            world.deliver(world.instances[0], delivery)
-
-
-def _pending(world: World) -> list:
-    return [d for d in world.network if not d.taken]
-
-
-def _create(world: World, scheme: str = "charge", amount: str = "100.00") -> str:
-    a = world.instances[0]
-    with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount=amount, scheme=scheme,
-                                       description="Order", account_id="acc-1")
-    return payment.id
-
-
-def _pay_form(world: World, payment_id: str, card: str = NO_3DS) -> str:
-    a = world.instances[0]
-    with a.context():
-        outcome = a.service.pay(payment_id, cryptogram=world.sandbox.make_cryptogram(card),
-                                ip_address="203.0.113.7")
-    return outcome.kind
-
-
-def _widget(world: World, operation: str, amount: str, card: str = NO_3DS) -> dict:
-    """The payer's browser pays invoice inv-1 through the widget (another tab)."""
-    return world.browser.post(f"/payments/cards/{operation}", json={
-        "PublicId": world.sandbox.public_id, "Amount": amount, "Currency": "RUB",
-        "InvoiceId": "inv-1", "AccountId": "acc-1", "IpAddress": "203.0.113.9",
-        "CardCryptogramPacket": world.sandbox.make_cryptogram(card)}).json()
-
-
-def _authorized(world: World) -> tuple[str, int]:
-    payment_id = _create(world, "auth")
-    assert _pay_form(world, payment_id) == "authorized"
-    _deliver_all(world)
-    tx = world.instances[0].state.ledger.get(payment_id).gateway_transaction_id
-    assert tx is not None
-    return payment_id, tx
 
 
 def _confirm_lost(world: World, payment_id: str) -> None:
@@ -91,14 +42,14 @@ def _confirm_lost(world: World, payment_id: str) -> None:
 def test_fail_of_another_tab_after_a_lost_confirm_does_not_fail_a_captured_payment(
         world: World) -> None:
     a = world.instances[0]
-    payment_id, tx1 = _authorized(world)
-    answer = _widget(world, "auth", "100.00", card=DECLINED)  # the payer's other tab
+    payment_id, tx1 = authorized(world)
+    answer = widget(world, "auth", "100.00", card=DECLINED)  # the payer's other tab
     assert answer["Success"] is False
     _confirm_lost(world, payment_id)  # tx1 Completed at the gateway
-    _deliver_all(world)  # the other tab's Fail (and Confirm of tx1, if any)
+    deliver_all(world)  # the other tab's Fail (and Confirm of tx1, if any)
     with a.context():
         a.kit.reconcile()
-    _deliver_all(world)
+    deliver_all(world)
     payment = a.state.ledger.get(payment_id)
     assert str(world.gateway_tx(tx1).status) == "Completed"
     assert (payment.status.value, payment.gateway_transaction_id) == ("succeeded", tx1)
@@ -106,14 +57,13 @@ def test_fail_of_another_tab_after_a_lost_confirm_does_not_fail_a_captured_payme
 
 def test_pay_of_another_tab_after_a_lost_confirm_is_a_duplicate(world: World) -> None:
     a = world.instances[0]
-    payment_id, tx1 = _authorized(world)
-    answer = _widget(world, "auth", "100.00")  # the payer's other tab holds again
-    tx2 = int(answer["Model"]["TransactionId"])
+    payment_id, tx1 = authorized(world)
+    tx2 = widget_tx(world, "auth", "100.00")  # the payer's other tab holds again
     _confirm_lost(world, payment_id)  # tx1 Completed at the gateway
-    _deliver_all(world)  # Pay of tx2
+    deliver_all(world)  # Pay of tx2
     with a.context():
         a.kit.reconcile()
-    _deliver_all(world)
+    deliver_all(world)
     ledger = a.state.ledger
     payment = ledger.get(payment_id)
     assert str(world.gateway_tx(tx1).status) == "Completed"
@@ -134,13 +84,13 @@ def test_pay_of_another_tab_after_a_lost_confirm_is_a_duplicate(world: World) ->
 def test_fail_of_another_tab_does_not_settle_a_charge_whose_answer_was_lost(
         world: World) -> None:
     a = world.instances[0]
-    payment_id = _create(world)
+    payment_id = create(world)
     a.transport.forced = ["lost_after"] * 3
-    assert _pay_form(world, payment_id) == "unknown"  # charged at the gateway
+    assert pay_form(world, payment_id) == "unknown"  # charged at the gateway
     (ours,) = world.gateway_payments("inv-1")
     assert str(ours.status) == "Completed"
-    assert _widget(world, "charge", "100.00", card=DECLINED)["Success"] is False
-    pay, fail = _pending(world)
+    assert widget(world, "charge", "100.00", card=DECLINED)["Success"] is False
+    pay, fail = pending(world)
     assert (pay.kind, fail.kind) == ("pay", "fail")
     world.deliver(a, fail)  # out of order: the other tab's Fail first
     payment = a.state.ledger.get(payment_id)
@@ -183,7 +133,7 @@ def _stale(world: World) -> None:
 
 def test_late_success_after_takeover_and_cancel_is_not_an_error(world: World) -> None:
     a, b = world.instances
-    payment_id = _create(world)
+    payment_id = create(world)
 
     def meanwhile() -> None:
         _stale(world)
@@ -192,7 +142,7 @@ def test_late_success_after_takeover_and_cancel_is_not_an_error(world: World) ->
             b.service.cancel(payment_id)  # the shop gives up on the order
 
     _Before(world, "/payments/cards/charge", meanwhile)
-    kind = _pay_form(world, payment_id)  # raises InvalidTransitionError today
+    kind = pay_form(world, payment_id)  # raises InvalidTransitionError today
     problems = a.state.ledger.problems(payment_id)
     assert [p.kind.value for p in problems] == ["paid_after_cancel"]
     assert kind != "declined"
@@ -204,16 +154,16 @@ def test_fail_of_another_tab_during_our_charge_is_not_our_decline(world: World) 
     answer is lost, and since the payment is no longer `processing` the `unknown` is
     not recorded: pay() tells the payer "declined" for a charge the gateway made."""
     a = world.instances[0]
-    payment_id = _create(world)
+    payment_id = create(world)
 
     def meanwhile() -> None:
-        assert _widget(world, "charge", "100.00", card=DECLINED)["Success"] is False
-        (fail,) = _pending(world)
+        assert widget(world, "charge", "100.00", card=DECLINED)["Success"] is False
+        (fail,) = pending(world)
         world.deliver(a, fail)
 
     _Before(world, "/payments/cards/charge", meanwhile)
     a.transport.forced = ["lost_after"] * 3
-    kind = _pay_form(world, payment_id)
+    kind = pay_form(world, payment_id)
     charged = [tx for tx in world.gateway_payments("inv-1") if str(tx.status) == "Completed"]
     assert len(charged) == 1  # our charge went through
     assert kind != "declined"
@@ -230,13 +180,13 @@ def test_fail_of_another_tab_during_our_charge_is_not_our_decline(world: World) 
 def test_charge_after_a_declined_payment_was_cancelled_is_paid_after_cancel(
         world: World) -> None:
     a = world.instances[0]
-    payment_id = _create(world)
-    assert _pay_form(world, payment_id, card=DECLINED) == "declined"
-    _deliver_all(world)  # its Fail
+    payment_id = create(world)
+    assert pay_form(world, payment_id, card=DECLINED) == "declined"
+    deliver_all(world)  # its Fail
     with a.context():
         a.state.service.cancel(payment_id)
-    tx = int(_widget(world, "charge", "100.00")["Model"]["TransactionId"])
-    _deliver_all(world)  # the Pay of the other tab's charge
+    tx = widget_tx(world, "charge", "100.00")
+    deliver_all(world)  # the Pay of the other tab's charge
     problems = a.state.ledger.problems(payment_id)
     assert [(p.kind.value, p.gateway_transaction_id) for p in problems] == [
         ("paid_after_cancel", tx)]

@@ -7,53 +7,20 @@ that into a failure, and the marker is to be removed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from checkout_kit.errors import UnknownOutcomeError
 
-from .runner import database
+from .scripted import authorized, create, deliver_all, paid, pending, widget_tx
 from .world import World
-
-NO_3DS = "4000 0000 0000 3055"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with database(None, tmp_path) as url:
-        made = World(0, url, check=False)
-        for instance in made.instances:
-            instance.transport.enabled = frozenset()  # only forced faults
-        yield made
-        made.close()
-
-
-def _paid(world: World, amount: str = "100.00") -> str:
-    """A one-stage payment paid through instance A; its notifications delivered."""
-    a = world.instances[0]
-    with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount=amount,
-                                       description="Order", account_id="acc-1")
-        outcome = a.service.pay(payment.id, cryptogram=world.sandbox.make_cryptogram(NO_3DS),
-                                ip_address="203.0.113.7")
-    assert outcome.kind == "succeeded"
-    _deliver_all(world)
-    return payment.id
-
-
-def _deliver_all(world: World) -> None:
-    for delivery in world.network:
-        if not delivery.taken:
-            world.deliver(world.instances[0], delivery)
 
 
 def test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification(
         world: World) -> None:
     a = world.instances[0]
-    payment_id = _paid(world)
+    payment_id = paid(world)
     a.transport.forced = ["lost_after"] * 3  # the call and both retries: answer lost
     with a.context(), pytest.raises(UnknownOutcomeError):
         a.kit.refund(payment_id, "30.00")
@@ -61,34 +28,11 @@ def test_refund_settled_by_reconcile_is_not_counted_again_by_its_notification(
         a.kit.reconcile()
     ledger = a.state.ledger
     assert ledger.get(payment_id).refunded_amount == Decimal("30.00")  # reconcile found it
-    _deliver_all(world)  # the gateway's Refund notification for that same refund
+    deliver_all(world)  # the gateway's Refund notification for that same refund
     payment = ledger.get(payment_id)
     assert payment.gateway_transaction_id is not None
     assert world.gateway_refunded(payment.gateway_transaction_id) == Decimal("30.00")
     assert payment.refunded_amount == Decimal("30.00")
-
-
-def _authorized(world: World, amount: str = "100.00") -> str:
-    """A two-stage payment held through instance A; its Pay notification delivered."""
-    a = world.instances[0]
-    with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount=amount, scheme="auth",
-                                       description="Order", account_id="acc-1")
-        outcome = a.service.pay(payment.id, cryptogram=world.sandbox.make_cryptogram(NO_3DS),
-                                ip_address="203.0.113.7")
-    assert outcome.kind == "authorized"
-    _deliver_all(world)
-    return payment.id
-
-
-def _widget(world: World, operation: str, amount: str) -> int:
-    """The payer's browser pays invoice inv-1 through the widget (``charge`` or
-    ``auth``), without the shop; returns the gateway's transaction."""
-    answer = world.browser.post(f"/payments/cards/{operation}", json={
-        "PublicId": world.sandbox.public_id, "Amount": amount, "Currency": "RUB",
-        "InvoiceId": "inv-1", "AccountId": "acc-1", "IpAddress": "203.0.113.9",
-        "CardCryptogramPacket": world.sandbox.make_cryptogram(NO_3DS)}).json()
-    return int(answer["Model"]["TransactionId"])
 
 
 def _deferred(world: World, answer: tuple[int, bytes]) -> None:
@@ -108,12 +52,10 @@ def _deferred(world: World, answer: tuple[int, bytes]) -> None:
 
 def test_refund_notification_before_confirm_notification_is_counted(world: World) -> None:
     a = world.instances[0]
-    payment_id = _authorized(world)
-    tx_id = a.state.ledger.get(payment_id).gateway_transaction_id
-    assert tx_id is not None
+    payment_id, tx_id = authorized(world)  # the hold's transaction is known
     world.back_office.confirm(tx_id, Decimal("100.00"))
     world.back_office.refund(tx_id, Decimal("30.00"))
-    confirm, refund = (d for d in world.network if not d.taken)
+    confirm, refund = pending(world)
     assert (confirm.kind, refund.kind) == ("confirm", "refund")
     _deferred(world, world.deliver(a, refund))  # out of order: the Refund first
     assert not refund.taken
@@ -131,12 +73,10 @@ def test_refund_notification_before_confirm_notification_is_counted(world: World
 def test_refund_notification_before_the_widget_payment_is_known_is_counted(
         world: World) -> None:
     a = world.instances[0]
-    with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount="50.00",
-                                       description="Order", account_id="acc-1")
-    tx_id = _widget(world, "charge", "50.00")
+    payment_id = create(world, "charge", "50.00")
+    tx_id = widget_tx(world, "charge", "50.00")
     world.back_office.refund(tx_id, Decimal("10.00"))
-    pay, refund = (d for d in world.network if not d.taken)
+    pay, refund = pending(world)
     assert (pay.kind, refund.kind) == ("pay", "refund")
     _deferred(world, world.deliver(a, refund))  # before the Pay: tx_id not known yet
     with a.context():
@@ -144,12 +84,12 @@ def test_refund_notification_before_the_widget_payment_is_known_is_counted(
     world.deliver(a, pay)
     world.deliver(a, refund)  # the gateway's next try
     assert refund.taken
-    settled = a.state.ledger.get(payment.id)
+    settled = a.state.ledger.get(payment_id)
     assert (settled.status.value, settled.gateway_transaction_id) == ("succeeded", tx_id)
     assert world.gateway_refunded(tx_id) == Decimal("10.00")
     assert settled.refunded_amount == Decimal("10.00")
     world.deliver(a, refund)  # once more (a retry crossing our answer): counted once
-    assert a.state.ledger.get(payment.id).refunded_amount == Decimal("10.00")
+    assert a.state.ledger.get(payment_id).refunded_amount == Decimal("10.00")
 
 
 @pytest.mark.parametrize(("act", "kind", "settled"), [
@@ -159,24 +99,22 @@ def test_refund_notification_before_the_widget_payment_is_known_is_counted(
 def test_back_office_notification_before_the_widget_hold_is_known_is_applied(
         world: World, act: str, kind: str, settled: str) -> None:
     a = world.instances[0]
-    with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount="100.00", scheme="auth",
-                                       description="Order", account_id="acc-1")
-    tx_id = _widget(world, "auth", "100.00")
+    payment_id = create(world, "auth")
+    tx_id = widget_tx(world, "auth", "100.00")
     if act == "void":
         world.back_office.void(tx_id)
     else:
         world.back_office.confirm(tx_id, Decimal("100.00"))
-    pay, held = (d for d in world.network if not d.taken)
+    pay, held = pending(world)
     assert (pay.kind, held.kind) == ("pay", kind)
     _deferred(world, world.deliver(a, held))  # ahead of the Pay
     world.deliver(a, pay)
-    assert a.state.ledger.get(payment.id).status.value == "authorized"
+    assert a.state.ledger.get(payment_id).status.value == "authorized"
     world.deliver(a, held)  # the gateway's next try
     assert held.taken
     with a.context():
         a.kit.reconcile()
-    assert a.state.ledger.get(payment.id).status.value == settled
+    assert a.state.ledger.get(payment_id).status.value == settled
 
 
 def test_second_charge_after_the_payments_hold_was_voided_is_a_duplicate(
@@ -185,31 +123,27 @@ def test_second_charge_after_the_payments_hold_was_voided_is_a_duplicate(
     hold, then the second hold's Pay arrives. It is money held beside the payment's
     own: a duplicate for the shop to give back, not "paid after cancel" nor nothing."""
     a = world.instances[0]
-    with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount="100.00", scheme="auth",
-                                       description="Order", account_id="acc-1")
+    payment_id = create(world, "auth")
     txs = []
     for _ in range(2):
-        txs.append(_widget(world, "auth", "100.00"))
-    first, second = (d for d in world.network if not d.taken)
+        txs.append(widget_tx(world, "auth", "100.00"))
+    first, second = pending(world)
     world.deliver(a, first)
     with a.context():
-        a.kit.void(payment.id)
+        a.kit.void(payment_id)
     world.deliver(a, second)
-    problems = a.state.ledger.problems(payment.id)
+    problems = a.state.ledger.problems(payment_id)
     assert [(p.kind.value, p.gateway_transaction_id) for p in problems] == [
         ("duplicate", txs[1])]
-    assert a.state.ledger.get(payment.id).status.value == "cancelled"
+    assert a.state.ledger.get(payment_id).status.value == "cancelled"
 
 
 def test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing(
         world: World) -> None:
     a = world.instances[0]
+    payment_id = create(world, "auth")
+    world.back_office.void(widget_tx(world, "auth", "100.00"))  # notifications not yet in
     with a.context():
-        payment = a.kit.create_payment(invoice_id="inv-1", amount="100.00", scheme="auth",
-                                       description="Order", account_id="acc-1")
-    world.back_office.void(_widget(world, "auth", "100.00"))  # notifications not yet in
-    with a.context():
-        a.kit.refresh(payment.id)
+        a.kit.refresh(payment_id)
         a.kit.reconcile()
-    assert a.state.ledger.get(payment.id).status.value != "processing"
+    assert a.state.ledger.get(payment_id).status.value != "processing"
