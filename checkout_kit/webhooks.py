@@ -346,6 +346,7 @@ def owns(
     payment: PaymentSnapshot | None,
     *,
     payment_transaction_id: int | None = None,
+    payment_subscription_id: str | None = None,
     closed_statuses: frozenset[str] = CLOSED_STATUSES,
 ) -> bool:
     """Whether a charge found by its ``InvoiceId`` is ``payment``'s own: the one rule
@@ -354,11 +355,17 @@ def owns(
 
     Not the payment's, though it names the payment's invoice:
 
-    * a subscription's charge (it carries ``SubscriptionId``) once the payment is
-      closed (``closed_statuses``: paid, refunded, cancelled). A subscription's charges
-      name the invoice of the payment that started it (docs/gateway.md §3.5), and that
-      first payment's own ``Pay`` carries the ``SubscriptionId`` too: while the payment
-      is open, the charge is its first one;
+    * a charge of the subscription the payment started (it carries
+      ``SubscriptionId``) once the payment is closed (``closed_statuses``: paid,
+      refunded, cancelled). A subscription's charges name the invoice of the payment
+      that started it (docs/gateway.md §3.5), and that first payment's own ``Pay``
+      carries the ``SubscriptionId`` too: while the payment is open, the charge is its
+      first one. ``payment_subscription_id``, when the record knows it (``""``: the
+      payment started none), tells that subscription's charges from another
+      subscription's start on the same invoice (a recurrent widget paid in a second
+      tab, or after the order was cancelled), which is the payment's: money to give
+      back. Not known (``None``), any subscription's charge on a closed payment is
+      taken for the subscription's;
     * a token charge (it carries ``TrInitiatorCode``): the ledger charges cryptograms
       only, so a token charge is one the shop made with the client.
 
@@ -374,7 +381,11 @@ def owns(
     if operation.tr_initiator_code is not None:
         return False
     if operation.subscription_id:
-        return payment.status.strip().lower() not in closed_statuses
+        if payment.status.strip().lower() not in closed_statuses:
+            return True
+        if payment_subscription_id is not None:
+            return operation.subscription_id != payment_subscription_id
+        return False
     return True
 
 
@@ -554,7 +565,11 @@ class CheckRules:
         """The code to answer: the first non-zero of the default decision and the rules
         (for a payment the record does not own: of the :meth:`unowned_rule` rules, then
         ``unowned_default``)."""
-        if not owns(notification, payment, closed_statuses=closed_statuses):
+        # A record that keeps them (the ledger's Payment) tells its own transaction and
+        # subscription; PaymentSnapshot does not require them.
+        if not owns(notification, payment, closed_statuses=closed_statuses,
+                    payment_transaction_id=getattr(payment, "gateway_transaction_id", None),
+                    payment_subscription_id=getattr(payment, "known_subscription", None)):
             code = self._first_decline(
                 [(rule, (notification,)) for rule in self._unowned], notification)
             if code is not CheckCode.ACCEPT:

@@ -64,10 +64,10 @@ from sqlalchemy.engine import Connection, RowMapping
 from .. import jsoncodec
 from ..errors import PaymentConflictError, PaymentNotFoundError
 from ..notifications import CheckCode, Notification, NotificationType
-from ..webhooks import REJECT_CODE, Received, owns, payment_mismatch
+from ..webhooks import REJECT_CODE, Received, payment_mismatch
 from .schema import notification_keys, notifications
 from .states import FINAL, PAID, PaymentStatus
-from .store import Ledger, Payment, PaymentProblem, ProblemKind, Unit
+from .store import Ledger, Payment, PaymentProblem, ProblemKind, Unit, charge_columns
 
 __all__ = [
     "OUTCOMES",
@@ -365,8 +365,7 @@ class Inbox:
         if unit is None or payment is None:
             return _Effect("unknown_payment", error=f"no payment for invoice {n.invoice_id!r}"
                            f" / transaction {n.transaction_id}")
-        if n.type in (T.PAY, T.FAIL) and not owns(
-                n, payment, payment_transaction_id=payment.gateway_transaction_id):
+        if n.type in (T.PAY, T.FAIL) and not payment.owns(n):
             # A subscription's recurrent charge (it names the invoice of the payment
             # that started it) or a token charge of the shop's: money moved, but not
             # for this payment, which it neither pays twice nor contradicts.
@@ -415,15 +414,6 @@ class Inbox:
 # --------------------------------------------------------------------------- effects
 
 
-def _card_columns(n: Notification) -> dict[str, Any]:
-    columns: dict[str, Any] = {"gateway_transaction_id": n.transaction_id}
-    if n.test_mode is not None:
-        columns["test_mode"] = n.test_mode
-    if n.token:
-        columns["token"] = n.token
-    return columns
-
-
 def _settle_lost_calls(unit: Unit) -> None:
     # A charge whose answer was lost is settled by the notification: reconcile need
     # not ask about it any more.
@@ -451,7 +441,7 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
     if payment.status in (S.CREATED, S.FAILED):
         unit.transition(S.PROCESSING, note="Pay notification: paid at the gateway")
     unit.transition(target, note=f"Pay notification {n.transaction_id}", reason_code=None,
-                    cardholder_message=None, **_card_columns(n))
+                    cardholder_message=None, **charge_columns(n))
     _settle_lost_calls(unit)
     return _Effect("applied")
 
@@ -489,7 +479,7 @@ def _fail(unit: Unit, n: Notification) -> _Effect:
         return _Effect("applied")
     if payment.status is S.CREATED:
         unit.transition(S.PROCESSING, note="Fail notification: declined at the gateway")
-    columns = _card_columns(n)
+    columns = charge_columns(n)
     if n.card_holder_message:
         columns["cardholder_message"] = n.card_holder_message
     unit.transition(S.FAILED, note=f"Fail notification {n.transaction_id}: {reason}",

@@ -93,6 +93,10 @@ payments = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     # A Check after this moment is answered 20 (expired); None: the payment never expires.
     sa.Column("expires_at", UTCDateTime),
+    # The subscription the payment's own charge started (a recurrent widget), from its
+    # Pay or a lookup (revision 0007); NULL: none named. Its later charges name the
+    # payment's invoice (Payment.known_subscription, webhooks.owns).
+    sa.Column("subscription_id", sa.String(64)),
     sa.CheckConstraint("scheme IN ('charge', 'auth')", name="scheme"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint(

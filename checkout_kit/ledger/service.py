@@ -43,9 +43,9 @@ from ..errors import (
 from ..models import ThreeDSChallenge, Transaction, TransactionStatus
 from ..money import parse_amount
 from ..notifications import CheckCode
-from ..webhooks import owns, settlement_mismatch
+from ..webhooks import settlement_mismatch
 from .states import PAID, PENDING, PaymentStatus, can_transition
-from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit
+from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit, charge_columns
 
 if TYPE_CHECKING:
     from ..client import CloudPaymentsClient
@@ -422,7 +422,8 @@ class PaymentService:
                                        reason_code=_MISMATCH_REASON[code])
                 return _stored_outcome(payment)
             unit.finish_attempt(attempt, outcome, gateway_transaction_id=result.transaction_id)
-            payment = self._settle(unit, status, f"gateway: {result.status}", **_tx_columns(result))
+            payment = self._settle(unit, status, f"gateway: {result.status}",
+                                   **charge_columns(result))
         return _stored_outcome(payment)
 
     def _payment_failed(
@@ -843,7 +844,7 @@ class PaymentService:
             # created -> cancelled, and a payment is never left processing with no
             # call in flight (nothing would ever move it on).
             current = unit.transition(S.PROCESSING, note="paid at the gateway without us")
-        columns = _tx_columns(tx)
+        columns = charge_columns(tx)
         captured = current.scheme == "auth" and (
             current.status in (S.AUTHORIZED, S.UNKNOWN)
             or tx.transaction_id == current.gateway_transaction_id)
@@ -904,7 +905,7 @@ class PaymentService:
             # superseded: it is money taken (a late answer we gave up on, a charge in a
             # second tab), and it settles the payment or is recorded as a duplicate.
             return None, True
-        if not owns(tx, payment, payment_transaction_id=payment.gateway_transaction_id):
+        if not payment.owns(tx):
             # The invoice's latest operation is a charge that only names it (a
             # subscription's, a token charge of the shop's, docs/gateway.md §3.5): it
             # tells nothing of this payment, and settles or contradicts nothing.
@@ -931,8 +932,7 @@ class PaymentService:
             if (op.invoice_id == payment.invoice_id and str(op.status) in _MONEY_MOVED
                     # a payment (type 0), not a refund of one
                     and not op.type and op.original_transaction_id is None
-                    and owns(op, payment,
-                             payment_transaction_id=payment.gateway_transaction_id)):
+                    and payment.owns(op)):
                 found = op
         return found
 
@@ -1093,7 +1093,7 @@ def _lost_auth_captured(unit: Unit, tx: Transaction) -> bool:
     # A transaction any attempt of the payment already knew is an earlier one's.
     if tx.transaction_id in {a.gateway_transaction_id for a in attempts}:
         return False
-    if not owns(tx, payment):
+    if not payment.owns(tx):
         return False
     return tx.created_at is None or tx.created_at >= latest.created_at - _CLOCK_MARGIN
 
@@ -1102,13 +1102,3 @@ def _confirming(unit: Unit) -> Decimal | None:
     """The amount of the locked payment's confirm call whose answer we lack, if any."""
     amounts = [a.amount for a in unit.attempts() if a.operation == "confirm" and a.open]
     return amounts[-1] if amounts else None
-
-
-def _tx_columns(tx: Transaction) -> dict[str, Any]:
-    """Payment columns a gateway transaction tells us."""
-    columns: dict[str, Any] = {
-        "gateway_transaction_id": tx.transaction_id, "test_mode": tx.test_mode,
-    }
-    if tx.token:
-        columns["token"] = tx.token
-    return columns

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -33,6 +33,7 @@ from ..errors import (
 from ..models import INT64_MAX, INT64_MIN, mask_token
 from ..money import MAX_AMOUNT, minor_units, parse_amount
 from ..urls import url_problem
+from ..webhooks import ChargeOperation, owns
 from .schema import attempts, events, lookups, payments, problems, refunds
 from .states import PAID, PaymentStatus, check_transition
 
@@ -102,6 +103,29 @@ class Payment:
     updated_at: datetime
     version: int
     expires_at: datetime | None = None
+    #: The subscription the payment's own charge started (a recurrent widget's), as its
+    #: Pay or a lookup named it (revision 0007); ``None``: none named (see
+    #: :attr:`known_subscription`).
+    subscription_id: str | None = None
+
+    @property
+    def known_subscription(self) -> str | None:
+        """The subscription the payment started, as far as the ledger can tell: the one
+        its charge named; ``""`` (none) when nothing of its own was ever charged (a
+        payment cancelled before anyone paid starts none); ``None`` when it is not known
+        (paid by a call whose answer names no subscription, or recorded before revision
+        0007), and :func:`checkout_kit.webhooks.owns` then takes a subscription's charge
+        on its invoice for the subscription's."""
+        if self.subscription_id is not None:
+            return self.subscription_id
+        return "" if self.gateway_transaction_id is None else None
+
+    def owns(self, operation: ChargeOperation) -> bool:
+        """Whether a charge found by this payment's invoice (a notification, a gateway
+        transaction) is the payment's own: :func:`checkout_kit.webhooks.owns`, with what
+        the ledger knows of its transaction and the subscription it started."""
+        return owns(operation, self, payment_transaction_id=self.gateway_transaction_id,
+                    payment_subscription_id=self.known_subscription)
 
     def expired(self, now: datetime) -> bool:
         """Whether ``expires_at`` has come at ``now``: the payment is not charged any
@@ -237,12 +261,38 @@ def _event(row: RowMapping) -> PaymentEvent:
 _MUTABLE: Final = frozenset({
     "amount",  # a partial confirmation captures less than was authorized
     "gateway_transaction_id", "token", "test_mode", "refunded_amount", "reason_code",
-    "cardholder_message", "account_id", "email",
+    "cardholder_message", "account_id", "email", "subscription_id",
 })
+#: The longest ``SubscriptionId`` the payments table keeps (schema.payments).
+_SUBSCRIPTION_ID_LENGTH: Final = 64
 #: Attempt columns :meth:`Unit.finish_attempt` may set.
 _ATTEMPT_RESULT: Final = frozenset({"gateway_transaction_id", "reason_code", "error"})
 #: Attempt outcomes whose answer is not in (PaymentAttempt.open).
 _OPEN_OUTCOMES: Final = ("pending", "unknown")
+
+
+class ReportedCharge(ChargeOperation, Protocol):
+    """A charge as the gateway reports it: a card notification or a
+    :class:`~checkout_kit.models.Transaction`."""
+
+    @property
+    def test_mode(self) -> bool | None: ...
+    @property
+    def token(self) -> str | None: ...
+
+
+def charge_columns(charge: ReportedCharge) -> dict[str, Any]:
+    """The payment columns a charge of its own tells: its transaction, test mode,
+    card token, and the subscription it started (a recurrent widget's; kept where the
+    column holds it, so that a forged-looking id never turns a record into a 500)."""
+    columns: dict[str, Any] = {"gateway_transaction_id": charge.transaction_id}
+    if charge.test_mode is not None:
+        columns["test_mode"] = charge.test_mode
+    if charge.token:
+        columns["token"] = charge.token
+    if charge.subscription_id and len(charge.subscription_id) <= _SUBSCRIPTION_ID_LENGTH:
+        columns["subscription_id"] = charge.subscription_id
+    return columns
 
 
 def create_ledger_engine(url: str | sa.URL) -> Engine:

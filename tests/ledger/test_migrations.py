@@ -22,7 +22,14 @@ from checkout_kit.ledger.migrations import (
     downgrade,
     head_revision,
 )
-from checkout_kit.ledger.schema import metadata, notification_keys, notifications, refunds
+from checkout_kit.ledger.schema import (
+    attempts,
+    metadata,
+    notification_keys,
+    notifications,
+    payments,
+    refunds,
+)
 from checkout_kit.models import Transaction
 
 from .conftest import Clock, Recorder
@@ -124,24 +131,42 @@ def test_upgrade_through_a_ledgers_own_engine(db_url: str) -> None:
         ledger.engine.dispose()
 
 
+def _succeeded_at_0002(
+    conn: sa.Connection, *, invoice: str, tx: int, refunded: str, now: Any,
+    refund_call: tuple[str, str, int | None],
+) -> str:
+    """A succeeded payment of 100.00 with one refund call, written as a ledger at 0002
+    held it. Written with the columns 0002 has: today's Ledger reads columns of later
+    revisions (0007's subscription_id) and cannot work on a 0002 schema."""
+    payment_id = f"pay_{invoice}"
+    conn.execute(payments.insert().values(
+        id=payment_id, invoice_id=invoice, account_id=None, email=None,
+        description="refunded at 0002", amount=Decimal("100.00"), currency="RUB",
+        scheme="charge", status="succeeded", gateway_transaction_id=tx, token=None,
+        test_mode=True, metadata=None, success_url=None, fail_url=None,
+        refunded_amount=Decimal(refunded), reason_code=None, cardholder_message=None,
+        created_at=now, updated_at=now, version=3, expires_at=None))
+    amount, outcome, refund_tx = refund_call
+    conn.execute(attempts.insert().values(
+        payment_id=payment_id, number=1, operation="refund", request_id=f"rq-{invoice}",
+        amount=Decimal(amount), outcome=outcome, gateway_transaction_id=refund_tx,
+        reason_code=None, error=None, created_at=now, finished_at=now))
+    return payment_id
+
+
 def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
     # Refunds a ledger at 0002 counted (its own calls, Refund notifications) go into the
     # refunds table, so that a later lookup or notification does not count them again.
     upgrade(db_url, "0002")
     ledger = Ledger(db_url)
     try:
-        payment = ledger.create_payment(invoice_id="m-1", amount="100.00", currency="RUB",
-                                        description="refunded before 0003")
-        with ledger.update(payment.id) as unit:
-            unit.transition("processing")
-            unit.transition("succeeded", gateway_transaction_id=500)
-            call = unit.add_attempt("refund", amount=Decimal("30.00"))
-            unit.finish_attempt(call, "succeeded", gateway_transaction_id=501)
-            unit.update(refunded_amount=Decimal("50.00"))
-            conn = unit.connection
+        with ledger.engine.begin() as conn:
+            payment_id = _succeeded_at_0002(conn, invoice="m-1", tx=500, refunded="50.00",
+                                            now=ledger.now(),
+                                            refund_call=("30.00", "succeeded", 501))
             conn.execute(notifications.insert().values(
                 id=7, type="Refund", method="POST", body=b"", headers="{}",
-                signature_valid=True, applied=True, outcome="applied", payment_id=payment.id,
+                signature_valid=True, applied=True, outcome="applied", payment_id=payment_id,
                 received_at=ledger.now()))
             conn.execute(notification_keys.insert().values(
                 type="Refund", ident="502", qualifier="Refund", notification_id=7, code=0,
@@ -151,7 +176,7 @@ def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
             conn.execute(notifications.insert().values(
                 id=8, type="Refund", method="POST", headers="{}", signature_valid=True,
                 body=b"TransactionId=503&PaymentTransactionId=500&Amount=15.00",
-                applied=True, outcome="applied", payment_id=payment.id,
+                applied=True, outcome="applied", payment_id=payment_id,
                 received_at=ledger.now()))
             conn.execute(notification_keys.insert().values(
                 type="Refund", ident="503", qualifier="Refund", notification_id=8, code=0,
@@ -164,7 +189,7 @@ def test_0003_counts_the_refunds_already_counted(db_url: str) -> None:
         assert [tuple(r) for r in rows] == [(501, Decimal("30.00"), "call"),
                                             (502, None, "notification"),
                                             (503, Decimal("15.00"), "notification")]
-        with ledger.update(payment.id) as unit:
+        with ledger.update(payment_id) as unit:
             assert unit.refund_counted(501) and unit.refund_counted(502)
             assert not unit.count_refund(502, Decimal("20.00"), source="notification",
                                          note="again")
@@ -244,16 +269,14 @@ def test_0003_refunds_counted_by_0002s_lookups_are_not_counted_again(
         tx = charged.transaction_id
         client.refund(tx, "30.00")  # our call, whose answer was lost at 0002
         client.refund(tx, "20.00")  # a refund made in the gateway's back office
-        payment = ledger.create_payment(invoice_id="m-1", amount="100.00", currency="RUB",
-                                        description="refunded at 0002")
-        with ledger.update(payment.id) as unit:
-            unit.transition("processing")
-            unit.transition("succeeded", gateway_transaction_id=tx)
-            call = unit.add_attempt("refund", amount=Decimal("30.00"))
-            # What 0002's refresh did: the list said 30 + 20, counted without names.
-            unit.finish_attempt(call, "reconciled")
-            unit.update(refunded_amount=Decimal("50.00"))
+        with ledger.engine.begin() as conn:
+            # What 0002's refresh did: the list said 30 + 20, counted without names, and
+            # the refund call closed `reconciled` with no transaction kept.
+            payment_id = _succeeded_at_0002(conn, invoice="m-1", tx=tx, refunded="50.00",
+                                            now=ledger.now(),
+                                            refund_call=("30.00", "reconciled", None))
         upgrade(db_url)
+        payment = ledger.get(payment_id)
         service = PaymentService(ledger, client, clock=clock)
         recorder.drop_after.add("/payments/refund")
         with pytest.raises(UnknownOutcomeError):

@@ -513,6 +513,46 @@ def test_a_hold_captured_while_our_post3ds_stalls_is_a_capture_not_a_mismatch(
     assert "failed" not in [new for _pid, _old, new in changes.calls]
 
 
+def _recurrent_pay(service: PaymentService, sandbox: Sandbox, invoice: str, tx: int,
+                   subscription: str) -> Applied:
+    return _deliver(Inbox(service.ledger), sandbox, "Pay", {
+        "InvoiceId": invoice, "Amount": "100.00", "Currency": "RUB", "Status": "Completed",
+        "TransactionId": str(tx), "SubscriptionId": subscription})
+
+
+def test_a_recurrent_widget_paid_in_two_tabs_is_a_duplicate(
+    service: PaymentService, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # Maintainer review B1: each tab's Pay carries the SubscriptionId it starts. The
+    # first settles the payment and is remembered; the second is another subscription's
+    # start on the invoice, money to give back. The subscription's own later charges
+    # (same SubscriptionId) stay the subscription's.
+    pid = _new(service)
+    first = _recurrent_pay(service, cloudpayments_sandbox, "inv-1", 5000001, "sc_tab_one")
+    assert first.record.outcome == "applied"
+    assert service.get(pid).subscription_id == "sc_tab_one"
+    second = _recurrent_pay(service, cloudpayments_sandbox, "inv-1", 5000002, "sc_tab_two")
+    assert second.record.outcome == "payment_duplicate"
+    assert [(p.kind.value, p.gateway_transaction_id)
+            for p in service.ledger.problems(pid)] == [("duplicate", 5000002)]
+    monthly = _recurrent_pay(service, cloudpayments_sandbox, "inv-1", 5000003, "sc_tab_one")
+    assert monthly.record.outcome == "recorded"
+    assert len(service.ledger.problems(pid)) == 1
+    payment = service.get(pid)
+    assert (payment.status, payment.gateway_transaction_id) == (S.SUCCEEDED, 5000001)
+
+
+def test_a_recurrent_widget_paid_after_the_order_was_cancelled_is_reported(
+    service: PaymentService, cloudpayments_sandbox: Sandbox,
+) -> None:
+    # Maintainer review B1: an order cancelled before anyone paid started no
+    # subscription, so a charge naming one on its invoice is money taken after the cancel.
+    pid = _new(service)
+    assert service.cancel(pid).status is S.CANCELLED
+    _recurrent_pay(service, cloudpayments_sandbox, "inv-1", 5000004, "sc_new")
+    assert [p.kind.value for p in service.ledger.problems(pid)] == ["paid_after_cancel"]
+
+
 # --- 4. mutation testing: branches no test reached before (issue 14 §4) --------------------
 
 

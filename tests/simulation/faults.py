@@ -159,5 +159,7 @@ def _body_fields(request: httpx.Request) -> dict[str, str]:
     return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-#: How far a stall moves the clock: past ``stale_after`` (5 minutes), sometimes by far.
-STALLS = (timedelta(minutes=5, seconds=1), timedelta(minutes=7), timedelta(minutes=25))
+#: How far past the stalled instance's ``stale_after`` a stall moves the clock: just past
+#: it, or by far (past the sandbox's 20-minute 3-D Secure timeout too). Every stall is a
+#: takeover: the other instance may take the worker for dead.
+STALLS = (timedelta(seconds=1), timedelta(minutes=4), timedelta(minutes=15))

@@ -270,7 +270,7 @@ class World:
 
         self.in_stall = True
         try:
-            self.advance(self.rng.choice(STALLS))
+            self.advance(worker.service.stale_after + self.rng.choice(STALLS))
             # Meanwhile: the other instance takes over, and the world goes on.
             for _ in range(self.rng.randint(1, 3)):
                 what = self.rng.choices(("takeover", "deliver", "back_office"),
