@@ -442,7 +442,7 @@ class Unit:
         elif payment.status is PaymentStatus.CANCELLED:
             if own is not None and own == transaction_id and payment.scheme == "auth":
                 kind = None  # the Pay of the hold that was voided since
-            elif own is not None and own != transaction_id and self._was_paid():
+            elif own is not None and own != transaction_id and self._cancelled_hold():
                 kind = ProblemKind.DUPLICATE
             else:
                 # Nothing of the payment's own took money (never paid, or its own
@@ -491,12 +491,17 @@ class Unit:
         return transaction_id is not None and (
             transaction_id == self.payment.gateway_transaction_id) and self.settled_by_charge()
 
-    def _was_paid(self) -> bool:
-        """Whether the payment was ever held or paid (its history says so)."""
-        return self._conn.execute(sa.select(events.c.id).where(
-            events.c.payment_id == self.payment.id,
-            events.c.new_status.in_([PaymentStatus.AUTHORIZED.value,
-                                     PaymentStatus.SUCCEEDED.value])).limit(1)).first() is not None
+    def _cancelled_hold(self) -> bool:
+        """Whether the cancelled payment's own transaction held money before it was
+        cancelled: it was cancelled from any status but ``failed`` (a hold voided or
+        expired, whether the ledger saw it held or a lookup found it already voided),
+        not by the shop after a decline."""
+        came_from = self._conn.execute(
+            sa.select(events.c.old_status).where(
+                events.c.payment_id == self.payment.id,
+                events.c.new_status == PaymentStatus.CANCELLED.value)
+            .order_by(events.c.id.desc()).limit(1)).scalar()
+        return came_from is not None and came_from != PaymentStatus.FAILED.value
 
     def refund_counted(self, transaction_id: int) -> bool:
         """Whether the refund transaction is already in ``refunded_amount``."""

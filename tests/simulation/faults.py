@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -80,22 +80,8 @@ def _stall(acted: bool) -> Callable[..., httpx.Response]:
         """The worker stalls past ``stale_after`` (before or after the gateway acted)
         while the other instance refreshes or reconciles."""
         response = send() if acted else None
-        if response is not None:
-            response.read()
-        released = t.world.now()
         t.world.stall(t.name, request, acted=acted)
-        if response is not None:
-            return response
-        # Our code let the request go before the stall (a process frozen between its
-        # last check and its write): what it decided is judged at that time.
-        response = send()
-        response.read()
-        try:
-            tx_id = int(jsoncodec.loads(response.content)["Model"]["TransactionId"])
-        except (ValueError, KeyError, TypeError):
-            return response
-        t.world.released_at[tx_id] = released
-        return response
+        return response if response is not None else send()
     return stall
 
 
@@ -126,6 +112,8 @@ class FaultyTransport(httpx.BaseTransport):
         self.enabled: frozenset[str] | None = None
         #: faults for the next money calls, in order (scripted regressions)
         self.forced: list[str] = []
+        #: X-Request-ID -> when our code first sent that request
+        self.first_sent: dict[str, datetime] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         world = self.world
@@ -133,8 +121,23 @@ class FaultyTransport(httpx.BaseTransport):
         body = _body_fields(request)
         what = body.get("InvoiceId") or body.get("TransactionId") or ""
 
+        # When our code first let this request go (a retry carries the same
+        # X-Request-ID): what it decided, such as charging before expires_at, is judged
+        # at that moment, not when a retry or a frozen process's write reached the
+        # gateway (docs/ledger.md, "Expiry").
+        request_id = request.headers.get("X-Request-ID")
+        released = world.now() if request_id is None else self.first_sent.setdefault(
+            request_id, world.now())
+
         def send() -> httpx.Response:
-            return self.inner.handle_request(request)
+            response = self.inner.handle_request(request)
+            response.read()
+            try:
+                tx_id = int(jsoncodec.loads(response.content)["Model"]["TransactionId"])
+            except (ValueError, KeyError, TypeError):
+                return response
+            world.released_at.setdefault(tx_id, released)
+            return response
 
         if self.forced and path in MONEY_PATHS and not world.in_stall:
             fault = next(f for f in FAULTS if f.name == self.forced.pop(0))

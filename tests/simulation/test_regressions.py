@@ -147,3 +147,25 @@ def test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing(
         a.kit.refresh(payment_id)
         a.kit.reconcile()
     assert a.state.ledger.get(payment_id).status.value != "processing"
+
+
+def test_a_second_hold_beside_a_hold_found_voided_is_a_duplicate(world: World) -> None:
+    """Seeds 566 and 40791: two widget holds, both voided in the back office before the
+    shop heard of either. A refresh settles the payment cancelled on the latest one
+    (created -> cancelled: the ledger never saw it held). The other hold's Pay is then
+    money held beside the payment's own, a duplicate, not a charge after a cancel by
+    the shop."""
+    a = world.instances[0]
+    payment_id = create(world, scheme="auth")
+    first, second = widget_tx(world, "auth", "100.00"), widget_tx(world, "auth", "100.00")
+    world.back_office.void(first)
+    world.back_office.void(second)
+    with a.context():
+        refreshed = a.kit.refresh(payment_id)
+    assert (refreshed.status.value, refreshed.gateway_transaction_id) == ("cancelled", second)
+    pay = next(d for d in pending(world) if d.kind == "pay" and f"TransactionId={first}" in
+               d.body.decode())
+    world.deliver(a, pay)
+    problems = a.state.ledger.problems(payment_id)
+    assert [(p.kind.value, p.gateway_transaction_id) for p in problems] == [
+        ("duplicate", first)]

@@ -130,8 +130,8 @@ class World:
         self.db_url = db_url
         self.history: list[str] = []
         self.clock = VirtualClock(START, frozen=True)
-        #: gateway transaction -> when our code released its request, for a request
-        #: that a stall then held back (faults._stall)
+        #: gateway transaction -> when our code first sent the request that made it
+        #: (faults.FaultyTransport: a retry, or a stalled write, came later)
         self.released_at: dict[int, datetime] = {}
         self.network: list[Delivery] = []
         self._numbers = itertools.count(1)
