@@ -573,7 +573,7 @@ class PaymentService:
         with self._unit(payment_id) as unit:
             if unit.payment.status not in (S.CREATED, S.FAILED):
                 raise InvalidTransitionError(unit.payment.status.value, S.CANCELLED.value)
-            return unit.transition(S.CANCELLED, note="cancelled before payment")
+            return unit.cancel_unpaid()
 
     def refund(self, payment_id: str, amount: Decimal | int | str | None = None) -> Payment:
         """Refund a ``succeeded`` payment, in full (``amount=None``: what is left) or in
@@ -740,8 +740,15 @@ class PaymentService:
             # another tab's (the widget, another card) after ours took the money: it
             # answers for its own transaction only. The invoice's operations since our
             # charge say whether one of them took or holds money; if none did, nothing
-            # was taken and the decline settles the payment failed.
-            tx = self._money_on_invoice(payment, attempts) or tx
+            # was taken and the payment is failed: by the decline when it is the
+            # payment's (its amount, currency, account), else as a charge the gateway
+            # took nothing for (another tab's tampered decline says nothing of ours).
+            money = self._money_on_invoice(payment, attempts)
+            if money is not None:
+                tx = money
+            elif settlement_mismatch(payment, amount=tx.amount, currency=tx.currency,
+                                     account_id=tx.account_id) is not None:
+                tx = None
         refunds = self._gateway_refunds(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:

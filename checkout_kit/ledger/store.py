@@ -267,6 +267,8 @@ _MUTABLE: Final = frozenset({
 _SUBSCRIPTION_ID_LENGTH: Final = 64
 #: Attempt columns :meth:`Unit.finish_attempt` may set.
 _ATTEMPT_RESULT: Final = frozenset({"gateway_transaction_id", "reason_code", "error"})
+#: The history note of the shop's giving up on an unpaid payment (Unit.cancel_unpaid).
+_CANCELLED_UNPAID: Final = "cancelled before payment"
 #: Attempt outcomes whose answer is not in (PaymentAttempt.open).
 _OPEN_OUTCOMES: Final = ("pending", "unknown")
 
@@ -491,17 +493,22 @@ class Unit:
         return transaction_id is not None and (
             transaction_id == self.payment.gateway_transaction_id) and self.settled_by_charge()
 
+    def cancel_unpaid(self) -> Payment:
+        """The shop gives up on the locked payment, which nobody has paid (``created``
+        or ``failed``)."""
+        return self.transition(PaymentStatus.CANCELLED, note=_CANCELLED_UNPAID)
+
     def _cancelled_hold(self) -> bool:
         """Whether the cancelled payment's own transaction held money before it was
-        cancelled: it was cancelled from any status but ``failed`` (a hold voided or
-        expired, whether the ledger saw it held or a lookup found it already voided),
-        not by the shop after a decline."""
-        came_from = self._conn.execute(
-            sa.select(events.c.old_status).where(
+        cancelled: it was cancelled by the gateway's word (a hold voided or expired,
+        whether the ledger saw it held or a lookup found it already voided), not by the
+        shop giving up on it unpaid (:meth:`cancel_unpaid`, after a decline)."""
+        note = self._conn.execute(
+            sa.select(events.c.note).where(
                 events.c.payment_id == self.payment.id,
                 events.c.new_status == PaymentStatus.CANCELLED.value)
             .order_by(events.c.id.desc()).limit(1)).scalar()
-        return came_from is not None and came_from != PaymentStatus.FAILED.value
+        return note != _CANCELLED_UNPAID
 
     def refund_counted(self, transaction_id: int) -> bool:
         """Whether the refund transaction is already in ``refunded_amount``."""

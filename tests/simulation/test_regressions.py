@@ -7,13 +7,24 @@ that into a failure, and the marker is to be removed.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from checkout_kit.errors import UnknownOutcomeError
 
-from .scripted import authorized, create, deliver_all, paid, pending, widget_tx
+from .scripted import (
+    DECLINED,
+    authorized,
+    create,
+    deliver_all,
+    paid,
+    pay_form,
+    pending,
+    widget,
+    widget_tx,
+)
 from .world import World
 
 
@@ -149,14 +160,19 @@ def test_refresh_of_a_cancelled_widget_authorization_does_not_leave_processing(
     assert a.state.ledger.get(payment_id).status.value != "processing"
 
 
-def test_a_second_hold_beside_a_hold_found_voided_is_a_duplicate(world: World) -> None:
+@pytest.mark.parametrize("declined_first", [False, True])
+def test_a_second_hold_beside_a_hold_found_voided_is_a_duplicate(
+        world: World, declined_first: bool) -> None:
     """Seeds 566 and 40791: two widget holds, both voided in the back office before the
     shop heard of either. A refresh settles the payment cancelled on the latest one
     (created -> cancelled: the ledger never saw it held). The other hold's Pay is then
     money held beside the payment's own, a duplicate, not a charge after a cancel by
-    the shop."""
+    the shop. Seed 100408: the same after a declined attempt (failed -> cancelled)."""
     a = world.instances[0]
     payment_id = create(world, scheme="auth")
+    if declined_first:
+        assert pay_form(world, payment_id, card=DECLINED) == "declined"
+        deliver_all(world)
     first, second = widget_tx(world, "auth", "100.00"), widget_tx(world, "auth", "100.00")
     world.back_office.void(first)
     world.back_office.void(second)
@@ -169,3 +185,27 @@ def test_a_second_hold_beside_a_hold_found_voided_is_a_duplicate(world: World) -
     problems = a.state.ledger.problems(payment_id)
     assert [(p.kind.value, p.gateway_transaction_id) for p in problems] == [
         ("duplicate", first)]
+
+
+def test_a_lost_challenge_is_failed_by_reconcile_when_another_tabs_decline_is_latest(
+        world: World) -> None:
+    """Seed 100760: our auth asked for 3-D Secure and every answer was lost (unknown);
+    the payer, never sent to the bank, tried the widget in another tab with a tampered
+    amount (declined). Our challenge timed out at the gateway (declined 5206); its Fail,
+    while our call is open, answers only for itself. Reconcile then finds the other
+    tab's decline as the invoice's latest operation, of another amount: it must still
+    see that nothing was taken since our charge and fail the payment, not leave it
+    unknown for good."""
+    a = world.instances[0]
+    payment_id = create(world, scheme="auth")
+    a.transport.forced = ["lost_after"] * 3  # the call and both retries: answer lost
+    assert pay_form(world, payment_id, card="4242 4242 4242 4242") == "unknown"
+    assert widget(world, "auth", "1.00", card=DECLINED)["Success"] is False
+    world.advance(timedelta(minutes=21))  # the challenge times out at the gateway
+    deliver_all(world)
+    with a.context():
+        a.kit.reconcile()
+    payment = a.state.ledger.get(payment_id)
+    assert payment.status.value == "failed"
+    assert not any(str(tx.status) in ("Completed", "Authorized")
+                   for tx in world.gateway_payments("inv-1"))
