@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
@@ -768,7 +768,6 @@ class PaymentService:
         """Apply the one settlement rule (webhooks.settlement_mismatch) to ``tx``; a
         transaction that does not match is recorded (once) and signalled."""
         payment = unit.payment
-        expected = payment
         # The payment's own hold (its transaction, not one found by invoice) may be
         # captured in part, as a Confirm notification says (docs/gateway.md §5.4).
         # Whatever the ledger's status: a hold captured in the back office while our own
@@ -784,12 +783,11 @@ class PaymentService:
             # exactly (not partial): with no id to prove it ours, only an exact match
             # does; a capture for less stays a mismatch for the shop to look at.
             capture = True
-        confirming = _confirming(unit)
-        if confirming is not None and str(tx.status) == TransactionStatus.COMPLETED:
-            # Our own confirm call: the amount it asked for, exactly.
-            expected, partial = replace(payment, amount=confirming), False
+        # A capture of the own hold is held to the hold (partial: no more than it),
+        # whoever made it: our confirm call whose answer we lack, or the back office
+        # meanwhile (seed 402298); the gateway's amount is what was taken.
         code = settlement_mismatch(
-            expected, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
+            payment, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
             status=None if tx.status is None else str(tx.status), scheme=payment.scheme,
             partial=partial, capture=capture)
         if code is None:
@@ -804,7 +802,7 @@ class PaymentService:
             "mismatch", transaction_id=tx.transaction_id, amount=tx.amount,
             currency=tx.currency,
             detail=f"transaction {tx.transaction_id} ({tx.status}, {tx.amount} "
-                   f"{tx.currency}) is not this payment's ({expected.amount} "
+                   f"{tx.currency}) is not this payment's ({payment.amount} "
                    f"{payment.currency}, {payment.scheme}): check code {int(code)}")
         log.warning("payment %s: transaction %s does not match it (code %d); not settled",
                     payment.id, tx.transaction_id, int(code))
@@ -856,11 +854,10 @@ class PaymentService:
             current.status in (S.AUTHORIZED, S.UNKNOWN)
             or tx.transaction_id == current.gateway_transaction_id)
         if target is S.SUCCEEDED and captured:
-            # A capture of the payment's own hold (the rule above allowed no other):
-            # by our confirm call, the amount it asked for; else the capture made in the
-            # back office, as its Confirm notification would say.
-            confirming = _confirming(unit)
-            columns["amount"] = tx.amount if confirming is None else confirming
+            # A capture of the payment's own hold (the rule above allowed no other), by
+            # our confirm call or the back office: what the gateway took is the amount,
+            # as a Confirm notification would say.
+            columns["amount"] = tx.amount
         if target is S.FAILED:
             columns.update(reason_code=int(tx.reason_code or 0) or None,
                            cardholder_message=tx.cardholder_message)
@@ -1103,9 +1100,3 @@ def _lost_auth_captured(unit: Unit, tx: Transaction) -> bool:
     if not payment.owns(tx):
         return False
     return tx.created_at is None or tx.created_at >= latest.created_at - _CLOCK_MARGIN
-
-
-def _confirming(unit: Unit) -> Decimal | None:
-    """The amount of the locked payment's confirm call whose answer we lack, if any."""
-    amounts = [a.amount for a in unit.attempts() if a.operation == "confirm" and a.open]
-    return amounts[-1] if amounts else None

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from checkout_kit.client import CloudPaymentsClient
-from checkout_kit.errors import InvalidRequestError, PaymentDeclined, PaymentExpiredError
+from checkout_kit.errors import (
+    InvalidRequestError,
+    PaymentDeclined,
+    PaymentExpiredError,
+    UnknownOutcomeError,
+)
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.inbox import Applied, Inbox
 from checkout_kit.ledger.states import PENDING
@@ -551,6 +556,31 @@ def test_a_recurrent_widget_paid_after_the_order_was_cancelled_is_reported(
     assert service.cancel(pid).status is S.CANCELLED
     _recurrent_pay(service, cloudpayments_sandbox, "inv-1", 5000004, "sc_new")
     assert [p.kind.value for p in service.ledger.problems(pid)] == ["paid_after_cancel"]
+
+
+def test_a_back_office_capture_while_our_confirm_is_unknown_is_the_capture(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock, changes: Any,
+) -> None:
+    # Simulation seed 402298: the shop's confirm of 60.00 never reached the gateway, but
+    # its outcome is unknown; the back office captured the whole hold meanwhile. The
+    # lookup finds the payment's own hold Completed for 100.00: the capture that was
+    # made (the gateway's record of what was taken), never a "mismatch" that fails a
+    # payment whose money was taken.
+    pid = _new(service, scheme="auth")
+    tx_id = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment.gateway_transaction_id
+    assert tx_id is not None
+    recorder.fail_before.add("/payments/confirm")
+    with pytest.raises(UnknownOutcomeError):
+        service.confirm(pid, "60.00")
+    recorder.fail_before.clear()
+    assert service.get(pid).status is S.UNKNOWN
+    client.confirm(tx_id, "100.00")  # the back office
+    clock.advance(service.stale_after)
+    settled = service.refresh(pid)
+    assert (settled.status, settled.amount) == (S.SUCCEEDED, Decimal("100.00"))
+    assert service.ledger.problems(pid) == []
+    assert "failed" not in [new for _pid, _old, new in changes.calls]
 
 
 # --- 4. mutation testing: branches no test reached before (issue 14 §4) --------------------
