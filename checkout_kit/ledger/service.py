@@ -313,8 +313,12 @@ class PaymentService:
         (the sandbox declines it after 20 minutes, docs/gateway.md §4); after
         ``stale_after`` the payer may start again. The old transaction can no longer
         be finished through us: :meth:`complete_3ds` accepts only the MD of the
-        payment's latest transaction."""
-        return self._stale(unit.attempts())
+        payment's latest transaction.
+
+        The challenge is as old as the ledger's knowledge of it: the payment moved to
+        ``awaiting_3ds`` (``updated_at``) after our attempt, or without one when a
+        lookup found the widget's challenge (seed 404010)."""
+        return self._clock() - unit.payment.updated_at >= self.stale_after
 
     def complete_3ds(self, payment_id: str, *, md: str | int, pa_res: str) -> PayOutcome:
         """Finish 3-D Secure with the ``MD`` and ``PaRes`` the bank posted to TermUrl.

@@ -209,3 +209,22 @@ def test_a_lost_challenge_is_failed_by_reconcile_when_another_tabs_decline_is_la
     assert payment.status.value == "failed"
     assert not any(str(tx.status) in ("Completed", "Authorized")
                    for tx in world.gateway_payments("inv-1"))
+
+
+def test_a_widget_challenge_found_by_a_lookup_is_not_taken_for_abandoned(
+        world: World) -> None:
+    """Seed 404010: the payer's widget asked for 3-D Secure, and a refresh found the
+    challenge (awaiting_3ds, with no attempt of ours). The challenge's age was read from
+    our attempts, of which there were none, so it counted as abandoned at once: a form
+    payment claimed the payment, failed on a 429, and the shop got payment_failed while
+    the payer finished the widget's challenge and was charged. The challenge is as old
+    as the ledger's knowledge of it."""
+    a = world.instances[0]
+    payment_id = create(world, scheme="auth")
+    answer = widget(world, "auth", "100.00", card="4242 4242 4242 4242")
+    assert answer["Success"] is False and answer["Model"]["AcsUrl"]
+    with a.context():
+        assert a.kit.refresh(payment_id).status.value == "awaiting_3ds"
+    assert pay_form(world, payment_id) == "in_progress"  # the live challenge holds it
+    world.advance(a.service.stale_after)
+    assert pay_form(world, payment_id) == "authorized"  # given up on: the payer may pay
