@@ -779,13 +779,13 @@ class PaymentService:
         capture = payment.scheme == "auth" and (
             tx.transaction_id == payment.gateway_transaction_id)
         partial = capture
-        if not capture and _lost_auth_captured(unit, tx):
-            # Our auth's answer was lost, so the payment has no transaction to compare,
-            # and its hold was captured (in the back office) before reconcile asked:
-            # the invoice's latest operation is then that hold, Completed. It counts
-            # as the capture of the payment's own hold, but at the payment's amount
-            # exactly (not partial): with no id to prove it ours, only an exact match
-            # does; a capture for less stays a mismatch for the shop to look at.
+        if not capture and _unseen_hold_captured(unit, tx):
+            # A hold the ledger never saw (our auth's answer lost, or the widget's, its
+            # Pay not in yet) captured in the back office before reconcile asked: the
+            # invoice's latest operation is then that hold, Completed. It counts as the
+            # capture of the payment's own hold, but at the payment's amount exactly
+            # (not partial): with no id to prove it ours, only an exact match does; a
+            # capture for less stays a mismatch for the shop to look at.
             capture = True
         # A capture of the own hold is held to the hold (partial: no more than it),
         # whoever made it: our confirm call whose answer we lack, or the back office
@@ -1077,30 +1077,29 @@ def _mismatch_note(tx: Transaction, code: CheckCode) -> str:
             f"not match the payment (check code {int(code)}): not paid by it")
 
 
-def _lost_auth_captured(unit: Unit, tx: Transaction) -> bool:
-    """Whether ``tx`` (found by invoice) may be the capture of the hold made by the
-    locked payment's open ``auth`` call, whose answer we lack: a two-stage payment
-    ``unknown`` with no gateway transaction, its latest card attempt an ``auth`` still
-    open with no transaction of its own, and ``tx`` ``Completed``, owned by the payment
-    (webhooks.owns: no subscription's, no token charge) and made no earlier than that
-    call (the gateway's clock may trail ours by :data:`_CLOCK_MARGIN`). The amount,
-    currency and account are then held to the payment by the one settlement rule."""
+def _unseen_hold_captured(unit: Unit, tx: Transaction) -> bool:
+    """Whether ``tx`` (found by invoice) may be the capture of a hold of the locked
+    payment's that the ledger never saw held: the answer to our ``auth`` call was lost,
+    or the payer's widget made the hold and the back office captured it before its
+    ``Pay`` reached us (seeds 21483, 303887). A two-stage payment not settled yet,
+    ``tx`` ``Completed``, owned by the payment (webhooks.owns: no subscription's, no
+    token charge) and no transaction any of its attempts knew; while our latest card
+    attempt is an open ``auth``, made no earlier than that call (the gateway's clock
+    may trail ours by :data:`_CLOCK_MARGIN`). With no id to prove it the payment's, the
+    one settlement rule then holds it to the payment's amount exactly, with its
+    currency and account."""
     payment = unit.payment
-    if payment.scheme != "auth" or payment.status is not S.UNKNOWN or (
-            payment.gateway_transaction_id is not None) or (
-            str(tx.status) != TransactionStatus.COMPLETED):
+    if payment.scheme != "auth" or payment.status in PAID or payment.status is S.CANCELLED \
+            or str(tx.status) != TransactionStatus.COMPLETED or not payment.owns(tx):
         return False
     attempts = unit.attempts()
-    starts = [a for a in attempts if a.operation in _CARD_ATTEMPTS]
-    if not starts:
-        return False
-    latest = starts[-1]
-    if latest.operation != "auth" or not latest.open or (
-            latest.gateway_transaction_id is not None):
-        return False
     # A transaction any attempt of the payment already knew is an earlier one's.
     if tx.transaction_id in {a.gateway_transaction_id for a in attempts}:
         return False
-    if not payment.owns(tx):
+    starts = [a for a in attempts if a.operation in _CARD_ATTEMPTS]
+    if not starts or not starts[-1].open:
+        return True
+    latest = starts[-1]
+    if latest.operation != "auth" or latest.gateway_transaction_id is not None:
         return False
     return tx.created_at is None or tx.created_at >= latest.created_at - _CLOCK_MARGIN

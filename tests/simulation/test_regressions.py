@@ -228,3 +228,24 @@ def test_a_widget_challenge_found_by_a_lookup_is_not_taken_for_abandoned(
     assert pay_form(world, payment_id) == "in_progress"  # the live challenge holds it
     world.advance(a.service.stale_after)
     assert pay_form(world, payment_id) == "authorized"  # given up on: the payer may pay
+
+
+def test_a_widget_hold_captured_before_its_pay_is_the_payments_capture(world: World) -> None:
+    """Seeds 21483, 303887: the payer's widget held the amount and the back office
+    captured it before the hold's Pay reached the shop. A refresh found it by invoice,
+    Completed on a two-stage payment, and took it for a one-stage charge: a mismatch
+    problem, then the Confirm answered 0 as a mismatch, and the late Pay left the ledger
+    authorized while the gateway had taken the money. An exact match is the capture of
+    the payment's own hold, as for a lost auth."""
+    a = world.instances[0]
+    payment_id = create(world, scheme="auth")
+    tx_id = widget_tx(world, "auth", "100.00")
+    world.back_office.confirm(tx_id, Decimal("100.00"))
+    world.advance(a.service.stale_after)
+    with a.context():
+        refreshed = a.kit.refresh(payment_id)
+    assert (refreshed.status.value, refreshed.gateway_transaction_id) == ("succeeded", tx_id)
+    deliver_all(world)  # the hold's Pay and its Confirm, late
+    payment = a.state.ledger.get(payment_id)
+    assert (payment.status.value, payment.amount) == ("succeeded", Decimal("100.00"))
+    assert a.state.ledger.problems(payment_id) == []
