@@ -737,27 +737,33 @@ class PaymentService:
             # one from before our charge that the gateway may not have taken yet.
             # Either way it can wait until the charge has ended at the gateway.
             return payment
-        if by_invoice and tx is not None and tx.status == TransactionStatus.DECLINED and (
-                payment.status in (S.UNKNOWN, S.PROCESSING)):
-            # The charge has ended, and the invoice's latest operation is a decline.
-            # /payments/find answers only that latest operation, so the decline may be
-            # another tab's (the widget, another card) after ours took the money: it
-            # answers for its own transaction only. The invoice's operations since our
-            # charge say whether one of them took or holds money; if none did, nothing
-            # was taken and the payment is failed: by the decline when it is the
-            # payment's (its amount, currency, account), else as a charge the gateway
-            # took nothing for (another tab's tampered decline says nothing of ours).
+        foreign = tx is not None and settlement_mismatch(
+            payment, amount=tx.amount, currency=tx.currency,
+            account_id=tx.account_id) is not None
+        passed_over: Transaction | None = None
+        if by_invoice and tx is not None and stale and payment.status in (
+                S.UNKNOWN, S.PROCESSING) and (tx.status == TransactionStatus.DECLINED or foreign):
+            # The charge has ended, and the invoice's latest operation is a decline, or
+            # a transaction that is not the payment's (another tab's tampered widget).
+            # /payments/find answers only that latest operation, so it answers for its
+            # own transaction only: ours may have taken the money before it, or been
+            # declined. The invoice's operations since our charge say whether one of
+            # them took or holds money; if none did, nothing was taken and the payment
+            # is failed: by the decline when it is the payment's (its amount, currency,
+            # account), else as a charge the gateway took nothing for (seeds 100760,
+            # 306633).
             money = self._money_on_invoice(payment, attempts)
             if money is not None:
                 tx = money
-            elif settlement_mismatch(payment, amount=tx.amount, currency=tx.currency,
-                                     account_id=tx.account_id) is not None:
-                tx = None
+            elif foreign:
+                passed_over, tx = tx, None
         refunds = self._gateway_refunds(payment, tx) if any(
             a.operation == "refund" for a in open_after) else None
         with self._unit(payment_id) as unit:
             if unit.payment.version != payment.version or unit.attempts() != attempts:
                 return unit.payment  # someone acted while we asked: theirs is newer
+            if passed_over is not None:
+                self._mismatch(unit, passed_over)  # money that moved is still the shop's to see
             current = self._settle_from(unit, tx, refunds, stale, by_invoice)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
@@ -929,18 +935,29 @@ class PaymentService:
         (``Completed``, ``Authorized``) since its latest card attempt began, read from
         ``/v2/payments/list`` page by page (docs/gateway.md §3.5), or ``None``. The
         latest such one if there are several: a second charge is then recorded as a
-        duplicate by whatever reports it. Only charges the payment owns (webhooks.owns)
+        duplicate by whatever reports it. Only charges the payment owns (webhooks.owns),
+        that fit it (the settlement rule, a capture in part allowed for a two-stage
+        payment) and that the ledger has not already told apart (a problem names them)
         count."""
         starts = [a.created_at for a in attempts if a.operation in _CARD_ATTEMPTS]
         if not starts:
             return None
+        # Money the ledger already told apart from the payment (a problem names it: a
+        # tampered widget's charge of another amount...) is not what our charge took
+        # (seed 407084).
+        told_apart = {p.gateway_transaction_id for p in self.ledger.problems(payment.id)}
         found: Transaction | None = None
         for op in self._operations(starts[-1] - _LIST_MARGIN,
                                    max(self._clock(), starts[-1]) + _LIST_MARGIN):
             if (op.invoice_id == payment.invoice_id and str(op.status) in _MONEY_MOVED
                     # a payment (type 0), not a refund of one
                     and not op.type and op.original_transaction_id is None
-                    and payment.owns(op)):
+                    and op.transaction_id not in told_apart and payment.owns(op)
+                    # what our charge could have taken: the payment's amount (a hold
+                    # captured in part, for a two-stage one), currency and account
+                    and settlement_mismatch(
+                        payment, amount=op.amount, currency=op.currency,
+                        account_id=op.account_id, partial=payment.scheme == "auth") is None):
                 found = op
         return found
 

@@ -249,3 +249,24 @@ def test_a_widget_hold_captured_before_its_pay_is_the_payments_capture(world: Wo
     payment = a.state.ledger.get(payment_id)
     assert (payment.status.value, payment.amount) == ("succeeded", Decimal("100.00"))
     assert a.state.ledger.problems(payment_id) == []
+
+
+def test_a_lost_decline_is_failed_by_reconcile_when_a_tampered_charge_is_latest(
+        world: World) -> None:
+    """Seeds 407084, 306633: our charge was declined and its answer lost (unknown); the
+    payer's other tab then paid 1.00 through a tampered widget, the invoice's latest
+    operation. Reconcile took only that foreign charge, which settles nothing, and left
+    the payment unknown for good. The invoice's operations show nothing taken for the
+    payment: it is failed, and the foreign charge is a mismatch for the shop to
+    refund."""
+    a = world.instances[0]
+    payment_id = create(world)
+    a.transport.forced = ["lost_after"] * 3
+    assert pay_form(world, payment_id, card=DECLINED) == "unknown"
+    tampered = widget_tx(world, "charge", "1.00")
+    world.advance(a.service.stale_after)
+    with a.context():
+        a.kit.reconcile()
+    assert a.state.ledger.get(payment_id).status.value == "failed"
+    assert [(p.kind.value, p.gateway_transaction_id)
+            for p in a.state.ledger.problems(payment_id)] == [("mismatch", tampered)]
