@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,8 @@ import httpx
 import pytest
 
 from checkout_kit import jsoncodec
-from checkout_kit.client import AsyncCloudPaymentsClient, CloudPaymentsClient
+from checkout_kit.client import AsyncCloudPaymentsClient, CloudPaymentsClient, DeadlineTransport
+from checkout_kit.client._deadline import environment_proxy
 from checkout_kit.errors import APIConnectionError, InvalidRequestError, UnknownOutcomeError
 from checkout_kit.ledger import Ledger, PaymentService
 
@@ -197,3 +200,147 @@ def test_a_client_without_a_worst_case_is_refused_clearly() -> None:
             PaymentService(ledger, object())  # type: ignore[arg-type]
     finally:
         ledger.engine.dispose()
+
+
+# --- Over real sockets: the headers themselves drip in (review M1) -------------------------
+# MockTransport never goes through httpcore, whose read timeout is taken once per phase:
+# a server that sends its status line and headers a byte at a time, each byte well within
+# any read timeout, kept an attempt going until it had sent them all.
+
+
+class _Server:
+    """A loopback HTTP server for one test: it answers each connection with ``head`` a
+    byte every ``DRIP`` seconds, then ``ANSWER``; ``lines`` are the request lines seen."""
+
+    def __init__(self, *, drip_headers: bool) -> None:
+        self.drip_headers = drip_headers
+        self.lines: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nX-Pad: %s\r\n\r\n" % (len(ANSWER), b"a" * 40))
+        try:
+            self.lines.append(conn.recv(65536).split(b"\r\n", 1)[0])
+            if self.drip_headers:
+                for byte in head:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(DRIP)
+            else:
+                conn.sendall(head)
+            conn.sendall(ANSWER)
+        except OSError:
+            pass  # the client gave up: what the tests want
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def dripping() -> Iterator[_Server]:
+    server = _Server(drip_headers=True)
+    yield server
+    server.sock.close()
+
+
+@pytest.fixture
+def prompt() -> Iterator[_Server]:
+    server = _Server(drip_headers=False)
+    yield server
+    server.sock.close()
+
+
+def test_headers_that_drip_in_end_at_the_deadline_sync(dripping: _Server) -> None:
+    client = CloudPaymentsClient("pk", "secret", base_url=dripping.url, timeout=LIMIT,
+                                 max_retries=1, sleep=lambda _s: None)
+    assert client.worst_case_seconds == 2 * LIMIT + 60  # a Retry-After wait aside
+    started = time.monotonic()
+    with pytest.raises(UnknownOutcomeError):  # the headers had begun: it may have acted
+        client.refund(1, "1.00", request_id="r-1")
+    # Two attempts of LIMIT each; the headers alone take 8 s to drip in.
+    assert time.monotonic() - started < 2 * LIMIT + 1.0
+    assert len(dripping.lines) == 2
+    client.close()
+
+
+def test_headers_that_drip_in_end_at_the_deadline_async(dripping: _Server) -> None:
+    async def run() -> float:
+        async def no_sleep(_s: float) -> None:
+            return None
+
+        client = AsyncCloudPaymentsClient("pk", "secret", base_url=dripping.url,
+                                          timeout=LIMIT, max_retries=1, sleep=no_sleep)
+        started = time.monotonic()
+        with pytest.raises(UnknownOutcomeError):
+            await client.refund(1, "1.00", request_id="r-1")
+        elapsed = time.monotonic() - started
+        await client.aclose()
+        return elapsed
+
+    assert _run_async(run) < 2 * LIMIT + 1.0
+    assert len(dripping.lines) == 2
+
+
+def test_a_shops_http_client_on_the_deadline_transport_keeps_the_bound(
+        dripping: _Server) -> None:
+    given = httpx.Client(transport=DeadlineTransport(), timeout=LIMIT / 4)
+    client = CloudPaymentsClient("pk", "secret", base_url=dripping.url, http_client=given,
+                                 max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(APIConnectionError, match="after sending"):
+        client.test()
+    assert time.monotonic() - started < LIMIT + 1.0
+    given.close()
+
+
+def test_the_deadline_transport_answers_like_httpx(prompt: _Server) -> None:
+    with CloudPaymentsClient("pk", "secret", base_url=prompt.url, timeout=5.0) as client:
+        assert client.test() == "OK"
+        assert client.test() == "OK"  # over the kept-alive connection
+    assert prompt.lines == [b"POST /test HTTP/1.1"] * 2
+
+
+def test_a_refused_connection_is_not_sent() -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    client = CloudPaymentsClient("pk", "secret", base_url=f"http://127.0.0.1:{port}",
+                                 timeout=1.0, max_retries=0)
+    with pytest.raises(APIConnectionError) as caught:  # not UnknownOutcomeError
+        client.refund(1, "1.00", request_id="r-1")
+    assert not isinstance(caught.value, UnknownOutcomeError)
+    client.close()
+
+
+def test_the_environments_proxy_is_used(prompt: _Server,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
+                 "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", prompt.url)
+    monkeypatch.setenv("http_proxy", prompt.url)
+    assert environment_proxy("http://gateway.example") == prompt.url
+    with CloudPaymentsClient("pk", "secret", base_url="http://gateway.example",
+                             timeout=5.0) as client:
+        assert client.test() == "OK"
+    # The proxy got the request in absolute form, for the gateway's host.
+    assert prompt.lines == [b"POST http://gateway.example/test HTTP/1.1"]
+    monkeypatch.setenv("NO_PROXY", "gateway.example")
+    monkeypatch.setenv("no_proxy", "gateway.example")
+    assert environment_proxy("http://gateway.example") is None
+
+
+def test_a_proxy_the_transport_cannot_use_is_refused_clearly() -> None:
+    with pytest.raises(InvalidRequestError, match="socks5 proxy"):
+        DeadlineTransport(proxy="socks5://127.0.0.1:1080")

@@ -35,12 +35,19 @@ result for one hour. A mutating call is never sent without it. When such a call 
 reached the gateway and no definite answer came back, the client raises
 :class:`~checkout_kit.errors.UnknownOutcomeError` instead of guessing: reconcile with
 ``find_payment`` or repeat the call with ``exc.request_id``.
+
+Time: one attempt ends ``timeout`` seconds after it starts, whatever the server sends (an
+answer that drips in a byte at a time included), so :attr:`~CloudPaymentsClient.worst_case_seconds`
+bounds a call. The sync client holds that with its :class:`DeadlineTransport`, the async
+one by cancelling the attempt. An ``http_client`` of one's own keeps the bound when it is
+built on ``DeadlineTransport`` (sync) or used by the async client.
 """
 
 from __future__ import annotations
 
 from ..models import TrInitiator
 from ._async import AsyncCloudPaymentsClient
+from ._deadline import DeadlineTransport
 from ._sansio import DEFAULT_BASE_URL, SUBSCRIPTION_FIELDS, format_api_datetime
 from ._sync import CloudPaymentsClient
 
@@ -49,6 +56,7 @@ __all__ = [
     "SUBSCRIPTION_FIELDS",
     "AsyncCloudPaymentsClient",
     "CloudPaymentsClient",
+    "DeadlineTransport",
     "TrInitiator",
     "format_api_datetime",
 ]

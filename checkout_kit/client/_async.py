@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random as _random
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -106,18 +107,23 @@ class AsyncCloudPaymentsClient:
             **self._core.request_options(attempts, own_client=self._owns_http))
         while True:
             step: Retry | Done[_T]
-            # One deadline for the whole attempt, as in the sync client.
+            # One deadline for the whole attempt, as in the sync client. The transport
+            # is not ours here, so the attempt is cancelled at the deadline: an answer
+            # whose headers drip in byte by byte ends too.
             deadline = self._core.limit(request)
             try:
-                response = await self._http.send(request, follow_redirects=False, stream=True)
-                try:
-                    ops.past_deadline(request, deadline)
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        ops.past_deadline(request, deadline)
-                finally:
-                    await response.aclose()
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    response = await self._http.send(request, follow_redirects=False,
+                                                     stream=True)
+                    try:
+                        body = bytearray()
+                        async for chunk in response.aiter_bytes():
+                            body += chunk
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                step = attempts.failed(httpx.ReadTimeout(
+                    "the attempt ran past its deadline", request=request))
             except httpx.RequestError as exc:
                 step = attempts.failed(exc)
             else:

@@ -11,6 +11,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import httpx
 
 from . import _sansio as ops
+from ._deadline import DeadlineTransport, environment_proxy
 from ._sansio import DEFAULT_BASE_URL, Call, ClientCore, Done, Retry, method_like
 
 __all__ = ["CloudPaymentsClient"]
@@ -78,6 +79,9 @@ class CloudPaymentsClient:
         self._sleep = sleep
         # A client given to us is the caller's: used as configured, never closed here.
         self._owns_http = ClientCore.check_http_client(http_client, transport)
+        if http_client is None and transport is None:
+            # Our transport holds each attempt to its deadline, headers included.
+            transport = DeadlineTransport(proxy=environment_proxy(self._core.base_url))
         self._http = http_client if http_client is not None else httpx.Client(
             transport=transport, **self._core.http_options)
         self._core.use_http_client(http_client)
