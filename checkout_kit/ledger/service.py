@@ -764,6 +764,12 @@ class PaymentService:
                 return unit.payment  # someone acted while we asked: theirs is newer
             if passed_over is not None:
                 self._mismatch(unit, passed_over)  # money that moved is still the shop's to see
+            if refunds is not None:
+                # A ledger upgraded from 0002 may have counted some of them without
+                # naming them (0002's lookups kept no transaction): in the unit that
+                # counts the others, those are marked counted first, so that only what
+                # the ledger has not counted yet is added (docs/ledger.md, "Upgrading").
+                unit.absorb_unnamed_refunds(refunds)
             current = self._settle_from(unit, tx, refunds, stale, by_invoice)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
@@ -1002,12 +1008,6 @@ class PaymentService:
                 total += op.amount
                 if total >= tx.amount:
                     break  # all of it is refunded: no later page can add to it
-        # A ledger upgraded from 0002 may have counted some of them without naming
-        # them (0002's lookups kept no transaction): those are marked counted first, so
-        # that only what the ledger has not counted yet is added (docs/ledger.md,
-        # "Upgrading").
-        with self.ledger.update(payment.id) as unit:
-            unit.absorb_unnamed_refunds(found)
         return found
 
     # --- hooks ------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,5 +294,26 @@ def test_0003_refunds_counted_by_0002s_lookups_are_not_counted_again(
             sources = dict(conn.execute(sa.select(refunds.c.amount, refunds.c.source)).all())
         assert sources == {Decimal("30.00"): "baseline", Decimal("20.00"): "baseline",
                            Decimal("10.00"): "lookup"}
+    finally:
+        ledger.engine.dispose()
+
+
+def test_a_migration_that_breaks_foreign_keys_is_rolled_back(tmp_path: Path) -> None:
+    # Review m1: the foreign-key check ran after the migration had been committed, so a
+    # ledger left with broken keys was also left at the new revision.
+    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    try:
+        upgrade(ledger.engine)
+        downgrade(ledger.engine, "0003_refunds_and_problems")
+        # An orphan key row, as a database written with foreign keys off could hold
+        # (sqlite3's own connections leave them off).
+        with contextlib.closing(sqlite3.connect(tmp_path / "ledger.db")) as raw, raw:
+            raw.execute("INSERT INTO checkout_notification_keys (type, ident, qualifier,"
+                        " notification_id, code, applied_at) VALUES"
+                        " ('Pay', '1', '', 99, 0, '2026-01-01 00:00:00')")
+        with pytest.raises(RuntimeError, match="broke foreign keys"):
+            upgrade(ledger.engine)
+        assert current_revision(ledger.engine) == "0003_refunds_and_problems"
+        assert _count(ledger, "checkout_notification_keys") == 1
     finally:
         ledger.engine.dispose()

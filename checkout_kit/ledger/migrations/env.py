@@ -40,22 +40,24 @@ with engine.connect() as connection:
     if enforced:
         _sqlite_foreign_keys(connection, False)
     try:
-        context.configure(
-            connection=connection,
-            target_metadata=metadata,
-            version_table=VERSION_TABLE,
-            compare_type=True,
-            # SQLite cannot ALTER most things: batch mode copies the table instead.
-            render_as_batch=sqlite,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        if enforced:
-            # What the copies hold must still hold together, as enforcement would say.
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-            if broken:
-                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
-        connection.commit()
+        # Our transaction, not Alembic's: the foreign-key check below runs inside it, so
+        # a migration that broke them is rolled back, not committed first.
+        with connection.begin():
+            context.configure(
+                connection=connection,
+                target_metadata=metadata,
+                version_table=VERSION_TABLE,
+                compare_type=True,
+                # SQLite cannot ALTER most things: batch mode copies the table instead.
+                render_as_batch=sqlite,
+            )
+            with context.begin_transaction():  # inside ours, Alembic begins nothing
+                context.run_migrations()
+            if enforced:
+                # What the copies hold must still hold together, as enforcement would.
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
     finally:
         if enforced:
             # The connection goes back to the ledger's pool: as the ledger set it up.

@@ -31,7 +31,7 @@ def _notified_amount(body: bytes | None) -> Decimal | None:
     (``Unit.absorb_unnamed_refunds``)."""
     text = bytes(body or b"").decode("utf-8", "replace")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_float=Decimal)  # never through float
         value = data.get("Amount") if isinstance(data, dict) else None
     except ValueError:
         values = parse_qs(text).get("Amount")
