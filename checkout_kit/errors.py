@@ -20,7 +20,8 @@ on message text. Messages never contain a full card number or a CVV.
     │   ├── PaymentNotFoundError     no payment with that id (``payment_id``)
     │   ├── InvalidTransitionError   a status change the state machine forbids (``old``, ``new``)
     │   ├── PaymentConflictError     an invoice reused with other data, an amount exceeded
-    │   └── PaymentExpiredError      paying after the payment's ``expires_at``
+    │   ├── PaymentExpiredError      paying after the payment's ``expires_at``
+    │   └── MigrationError           a schema migration left broken references (rolled back)
     ├── NotificationError            gateway notifications (webhooks)
     │   ├── SignatureVerificationError
     │   └── MalformedNotificationError
@@ -54,6 +55,7 @@ __all__ = [
     "LedgerError",
     "MalformedNotificationError",
     "MalformedPacketError",
+    "MigrationError",
     "MoneyError",
     "NotificationError",
     "NotificationPurgedError",
@@ -216,6 +218,17 @@ class PaymentExpiredError(LedgerError):
         self.payment_id = payment_id
         self.expires_at = expires_at
         super().__init__(f"payment {payment_id!r} expired at {expires_at.isoformat()}")
+
+
+class MigrationError(LedgerError):
+    """A migration of the ledger's schema would have left rows of its tables referring
+    to rows that are not there; it was rolled back. ``violations`` name what it broke:
+    ``(table, parent table, foreign key index)`` as SQLite's ``foreign_key_check`` says."""
+
+    def __init__(self, violations: list[tuple[Any, ...]]) -> None:
+        self.violations = violations
+        super().__init__(f"the migration would break foreign keys, so it was rolled back: "
+                         f"{violations[:5]}")
 
 
 class NotificationError(CheckoutKitError):

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from checkout_kit import jsoncodec
 from checkout_kit.client import AsyncCloudPaymentsClient, CloudPaymentsClient
+from checkout_kit.client._async import CANCEL_GRACE
 from checkout_kit.errors import (
     APIConnectionError,
     AuthenticationError,
@@ -452,7 +453,7 @@ def test_the_worst_case_call_counts_every_attempt_and_wait() -> None:
     assert sync.worst_case_seconds == 10 * 3 + 20 * 2
     sync.close()
     asynchronous = AsyncCloudPaymentsClient("pk", "secret", timeout=10, max_retries=0)
-    assert asynchronous.worst_case_seconds == 10
+    assert asynchronous.worst_case_seconds == 10 + CANCEL_GRACE
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

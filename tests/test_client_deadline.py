@@ -5,6 +5,7 @@ for the ledger's ``stale_after`` (issue 14 §1.2)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
 import socket
 import tempfile
@@ -18,8 +19,13 @@ import httpx
 import pytest
 
 from checkout_kit import jsoncodec
-from checkout_kit.client import AsyncCloudPaymentsClient, CloudPaymentsClient, DeadlineTransport
-from checkout_kit.client._deadline import environment_proxy
+from checkout_kit.client import (
+    AsyncCloudPaymentsClient,
+    CloudPaymentsClient,
+    DeadlineTransport,
+    environment_proxy,
+)
+from checkout_kit.client._async import CANCEL_GRACE
 from checkout_kit.errors import APIConnectionError, InvalidRequestError, UnknownOutcomeError
 from checkout_kit.ledger import Ledger, PaymentService
 
@@ -181,8 +187,10 @@ def test_worst_case_follows_the_given_http_clients_timeout(make: type) -> None:
     given = make(timeout=httpx.Timeout(5.0, connect=2.0))
     client = cls("pk", "secret", http_client=given, max_retries=1, max_backoff=1,
                  max_retry_after=3, timeout=1.0)
-    # pool 5 + connect 2 + write 5 + read 5 per attempt (the unused timeout=1.0 aside).
-    assert client.worst_case_seconds == 17 * 2 + 3
+    # pool 5 + connect 2 + write 5 + read 5 per attempt (the unused timeout=1.0 aside),
+    # and for the async client the grace before an attempt is cancelled.
+    grace = 0 if make is httpx.Client else CANCEL_GRACE
+    assert client.worst_case_seconds == 17 * 2 + 3 + 2 * grace
     unlimited = cls("pk", "secret", http_client=make(timeout=None))
     assert unlimited.worst_case_seconds == math.inf
     ledger = Ledger(f"sqlite:///{tempfile.mkdtemp()}/l.db")
@@ -208,6 +216,23 @@ def test_a_client_without_a_worst_case_is_refused_clearly() -> None:
 # any read timeout, kept an attempt going until it had sent them all.
 
 
+def _read_request(conn: socket.socket) -> bytes | None:
+    """Read one request (head and ``Content-Length`` body); its request line, or ``None``
+    once the client has closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(65536)
+        if not more:
+            return None
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head.split(b"\r\n", 1)[0]
+
+
 class _Server:
     """A loopback HTTP server for one test: it answers each connection with ``head`` a
     byte every ``DRIP`` seconds, then ``ANSWER``; ``lines`` are the request lines seen."""
@@ -215,6 +240,7 @@ class _Server:
     def __init__(self, *, drip_headers: bool) -> None:
         self.drip_headers = drip_headers
         self.lines: list[bytes] = []
+        self.connections = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
@@ -227,20 +253,23 @@ class _Server:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
         head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\nX-Pad: %s\r\n\r\n" % (len(ANSWER), b"a" * 40))
         try:
-            self.lines.append(conn.recv(65536).split(b"\r\n", 1)[0])
-            if self.drip_headers:
-                for byte in head:
-                    conn.sendall(bytes([byte]))
-                    time.sleep(DRIP)
-            else:
-                conn.sendall(head)
-            conn.sendall(ANSWER)
+            # The connection is kept alive until the client closes it.
+            while line := _read_request(conn):
+                self.lines.append(line)
+                if self.drip_headers:
+                    for byte in head:
+                        conn.sendall(bytes([byte]))
+                        time.sleep(DRIP)
+                else:
+                    conn.sendall(head)
+                conn.sendall(ANSWER)
         except OSError:
             pass  # the client gave up: what the tests want
         finally:
@@ -309,6 +338,7 @@ def test_the_deadline_transport_answers_like_httpx(prompt: _Server) -> None:
         assert client.test() == "OK"
         assert client.test() == "OK"  # over the kept-alive connection
     assert prompt.lines == [b"POST /test HTTP/1.1"] * 2
+    assert prompt.connections == 1
 
 
 def test_a_refused_connection_is_not_sent() -> None:
@@ -323,24 +353,118 @@ def test_a_refused_connection_is_not_sent() -> None:
     client.close()
 
 
-def test_the_environments_proxy_is_used(prompt: _Server,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
-                 "https_proxy"):
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("NO_PROXY", "ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", prompt.url)
-    monkeypatch.setenv("http_proxy", prompt.url)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def _set(env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    env.setenv(name, value)
+    env.setenv(name.lower(), value)
+
+
+@pytest.mark.parametrize("scheme", ["http://", ""])  # httpx reads host:port as http://
+def test_the_environments_proxy_is_used(prompt: _Server, no_proxies: pytest.MonkeyPatch,
+                                        scheme: str) -> None:
+    _set(no_proxies, "HTTP_PROXY", scheme + prompt.url.removeprefix("http://"))
     assert environment_proxy("http://gateway.example") == prompt.url
     with CloudPaymentsClient("pk", "secret", base_url="http://gateway.example",
                              timeout=5.0) as client:
         assert client.test() == "OK"
     # The proxy got the request in absolute form, for the gateway's host.
     assert prompt.lines == [b"POST http://gateway.example/test HTTP/1.1"]
-    monkeypatch.setenv("NO_PROXY", "gateway.example")
-    monkeypatch.setenv("no_proxy", "gateway.example")
-    assert environment_proxy("http://gateway.example") is None
 
 
-def test_a_proxy_the_transport_cannot_use_is_refused_clearly() -> None:
-    with pytest.raises(InvalidRequestError, match="socks5 proxy"):
-        DeadlineTransport(proxy="socks5://127.0.0.1:1080")
+@pytest.mark.parametrize("exempt", ["gateway.example", ".example", "*",
+                                    "other.test, http://gateway.example"])
+def test_no_proxy_is_read_like_httpx(no_proxies: pytest.MonkeyPatch, exempt: str) -> None:
+    _set(no_proxies, "HTTPS_PROXY", "proxy.test:3128")
+    assert environment_proxy("https://gateway.example") == "http://proxy.test:3128"
+    _set(no_proxies, "NO_PROXY", exempt)
+    assert environment_proxy("https://gateway.example") is None
+    _set(no_proxies, "NO_PROXY", "other.test")
+    assert environment_proxy("https://gateway.example") == "http://proxy.test:3128"
+
+
+def test_a_socks_proxy_is_served_by_httpcore(no_proxies: pytest.MonkeyPatch) -> None:
+    # httpcore's SOCKS proxy, like httpx's, needs socksio (httpx[socks]): without it, a
+    # typed error names the package; with it, the transport is built.
+    _set(no_proxies, "ALL_PROXY", "socks5://127.0.0.1:1080")
+    if importlib.util.find_spec("socksio") is None:
+        with pytest.raises(InvalidRequestError, match="socksio"):
+            CloudPaymentsClient("pk", "secret")
+    else:
+        CloudPaymentsClient("pk", "secret").close()
+    with pytest.raises(InvalidRequestError, match="unsupported proxy scheme 'ftp'"):
+        DeadlineTransport(proxy="ftp://127.0.0.1:21")
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A port whose connects hang: a listener that never accepts, its backlog full."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for filler in fillers:
+        filler.close()
+    server.close()
+
+
+def test_a_connect_that_hangs_is_not_sent_sync(black_hole: str) -> None:
+    client = CloudPaymentsClient("pk", "secret", base_url=black_hole, timeout=LIMIT,
+                                 max_retries=0)
+    with pytest.raises(APIConnectionError, match="could not connect") as caught:
+        client.refund(1, "1.00", request_id="r-1")
+    assert not isinstance(caught.value, UnknownOutcomeError)
+    client.close()
+
+
+def test_a_connect_that_hangs_is_not_sent_async(black_hole: str) -> None:
+    # The attempt is cancelled only CANCEL_GRACE after its deadline: httpcore's connect
+    # timeout, cut to the deadline, says first that nothing was sent.
+    async def run() -> None:
+        client = AsyncCloudPaymentsClient("pk", "secret", base_url=black_hole,
+                                          timeout=LIMIT, max_retries=0)
+        with pytest.raises(APIConnectionError, match="could not connect") as caught:
+            await client.refund(1, "1.00", request_id="r-1")
+        assert not isinstance(caught.value, UnknownOutcomeError)
+        await client.aclose()
+
+    _run_async(run)
+
+
+@pytest.mark.parametrize("transport", [None, DeadlineTransport])
+def test_an_http_client_without_a_timeout_still_sends(prompt: _Server,
+                                                       transport: type | None) -> None:
+    given = httpx.Client(timeout=None, transport=transport() if transport else None)
+    client = CloudPaymentsClient("pk", "secret", base_url=prompt.url, http_client=given)
+    assert client.worst_case_seconds == math.inf
+    assert client.test() == "OK"
+    given.close()
+
+    async def run() -> str:
+        given = httpx.AsyncClient(timeout=None)
+        client = AsyncCloudPaymentsClient("pk", "secret", base_url=prompt.url,
+                                          http_client=given)
+        try:
+            return await client.test()
+        finally:
+            await given.aclose()
+
+    assert _run_async(run) == "OK"
+
+
+def test_a_timeout_must_be_finite() -> None:
+    with pytest.raises(InvalidRequestError, match="finite"):
+        CloudPaymentsClient("pk", "secret", timeout=math.inf)

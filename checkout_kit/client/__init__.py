@@ -40,14 +40,15 @@ Time: one attempt ends ``timeout`` seconds after it starts, whatever the server 
 answer that drips in a byte at a time included), so :attr:`~CloudPaymentsClient.worst_case_seconds`
 bounds a call. The sync client holds that with its :class:`DeadlineTransport`, the async
 one by cancelling the attempt. An ``http_client`` of one's own keeps the bound when it is
-built on ``DeadlineTransport`` (sync) or used by the async client.
+built on ``DeadlineTransport(proxy=environment_proxy(base_url))`` (sync) or used by the
+async client.
 """
 
 from __future__ import annotations
 
 from ..models import TrInitiator
 from ._async import AsyncCloudPaymentsClient
-from ._deadline import DeadlineTransport
+from ._deadline import DeadlineTransport, environment_proxy
 from ._sansio import DEFAULT_BASE_URL, SUBSCRIPTION_FIELDS, format_api_datetime
 from ._sync import CloudPaymentsClient
 
@@ -58,5 +59,6 @@ __all__ = [
     "CloudPaymentsClient",
     "DeadlineTransport",
     "TrInitiator",
+    "environment_proxy",
     "format_api_datetime",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random as _random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -17,6 +18,11 @@ from ._sansio import DEFAULT_BASE_URL, Call, ClientCore, Done, Retry, method_lik
 __all__ = ["AsyncCloudPaymentsClient"]
 
 _T = TypeVar("_T")
+
+#: How long after its deadline an attempt still reading is cancelled: time for
+#: httpcore's own timeouts, cut to the deadline, to end the other phases first and say
+#: which phase it was (a connect timeout was not sent).
+CANCEL_GRACE = 0.1
 _P = ParamSpec("_P")
 
 
@@ -81,8 +87,9 @@ class AsyncCloudPaymentsClient:
     @property
     def worst_case_seconds(self) -> float:
         """The longest one call may take, retries and their waits included: as
-        :attr:`CloudPaymentsClient.worst_case_seconds`."""
-        return self._core.worst_case_seconds
+        :attr:`CloudPaymentsClient.worst_case_seconds`, and :data:`CANCEL_GRACE` more
+        per attempt."""
+        return self._core.worst_case_seconds + CANCEL_GRACE * (self._core.max_retries + 1)
 
     async def aclose(self) -> None:
         """Close the connection pool (and the transport given to us); an ``http_client``
@@ -107,18 +114,27 @@ class AsyncCloudPaymentsClient:
             **self._core.request_options(attempts, own_client=self._owns_http))
         while True:
             step: Retry | Done[_T]
-            # One deadline for the whole attempt, as in the sync client. The transport
-            # is not ours here, so the attempt is cancelled at the deadline: an answer
-            # whose headers drip in byte by byte ends too.
+            # One deadline for the whole attempt, as in the sync client. Every phase
+            # httpcore starts is cut to what is left of it (ClientCore.limit), so a slow
+            # pool, connect or write ends at the deadline as that phase's own timeout
+            # (a connect timeout: not sent). Only a read that keeps getting bytes (an
+            # answer whose headers drip in) outlives it: CANCEL_GRACE later, the attempt
+            # is cancelled, as a timeout after sending.
             deadline = self._core.limit(request)
             try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                async with asyncio.timeout(
+                        None if math.isinf(deadline)
+                        else max(deadline - time.monotonic(), 0) + CANCEL_GRACE):
                     response = await self._http.send(request, follow_redirects=False,
                                                      stream=True)
                     try:
+                        # A transport that is not httpcore's (a mock, ASGI) is held to
+                        # the deadline here, as in the sync client.
+                        ops.past_deadline(request, deadline)
                         body = bytearray()
                         async for chunk in response.aiter_bytes():
                             body += chunk
+                            ops.past_deadline(request, deadline)
                     finally:
                         await response.aclose()
             except TimeoutError:

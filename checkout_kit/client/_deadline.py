@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib.util
+import math
 import ssl
 import time
 import urllib.request
@@ -55,12 +57,17 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20,
                        keepalive_expiry=5.0)
 
 
+#: The proxies httpcore serves, by the proxy URL's scheme.
+_PROXIES: dict[str, Any] = {"http": httpcore.HTTPProxy, "https": httpcore.HTTPProxy,
+                            "socks5": httpcore.SOCKSProxy, "socks5h": httpcore.SOCKSProxy}
+
+
 def _left(timeout: float | None, expired: type[Exception]) -> float | None:
     """``timeout`` cut to what is left before this attempt's deadline; ``expired`` is
     raised once nothing is left (a socket takes 0 as "do not block", not as "time's up")."""
     deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
+    if deadline is None or not math.isfinite(deadline):
+        return timeout  # no deadline: an http_client with an unlimited Timeout
     left = deadline - time.monotonic()
     if left <= 0:
         raise expired("the attempt ran past its deadline")
@@ -84,11 +91,23 @@ class _DeadlineStream(httpcore.NetworkStream):
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._stream.start_tls(
+        return _connected(self._stream.start_tls(
             ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)))
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
+
+
+def _connected(stream: httpcore.NetworkStream) -> httpcore.NetworkStream:
+    """``stream``, just connected, held to the deadline from now on. A connection that
+    took all the time left ends the attempt as a connect timeout: nothing was sent (the
+    first write would otherwise take it for one after sending)."""
+    try:
+        _left(None, httpcore.ConnectTimeout)
+    except httpcore.ConnectTimeout:
+        stream.close()
+        raise
+    return _DeadlineStream(stream)
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
@@ -100,7 +119,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._backend.connect_tcp(
+        return _connected(self._backend.connect_tcp(
             host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
             socket_options))
 
@@ -108,7 +127,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self, path: str, timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._backend.connect_unix_socket(
+        return _connected(self._backend.connect_unix_socket(
             path, _left(timeout, httpcore.ConnectTimeout), socket_options))
 
     def sleep(self, seconds: float) -> None:
@@ -149,29 +168,51 @@ class _Body(httpx.SyncByteStream):
             self._response.close()
 
 
+def _exempt(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` exempts ``host``: ``*``, the host, a domain it is in
+    (``example.com`` or ``.example.com``), or ``host:port``; an entry may carry a scheme."""
+    for entry in no_proxy.lower().split(","):
+        entry = entry.strip()
+        entry = entry.partition("://")[2] or entry
+        name, _, entry_port = entry.partition(":")
+        if entry == "*" or (name and (host == name.lstrip(".")
+                                      or host.endswith("." + name.lstrip("."))) and (
+                not entry_port or entry_port == str(port))):
+            return True
+    return False
+
+
 def environment_proxy(url: str) -> str | None:
-    """The proxy the environment (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...) names
-    for ``url``, as ``httpx.Client`` would use it; ``None`` to connect directly. A client
-    talks to one host, so the choice is made once."""
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, less what ``NO_PROXY`` exempts), read as ``httpx.Client`` reads it: a
+    proxy without a scheme is ``http://``. ``None`` to connect directly. A client talks
+    to one host, so the choice is made once; pass it to :class:`DeadlineTransport` for
+    an ``http_client`` of one's own."""
     parsed = httpx.URL(url)
-    if urllib.request.proxy_bypass(parsed.host):
-        return None
     proxies = urllib.request.getproxies()
-    return proxies.get(parsed.scheme) or proxies.get("all") or None
+    if _exempt(parsed.host.lower(), parsed.port or (443 if parsed.scheme == "https" else 80),
+               proxies.get("no", "")):
+        return None
+    proxy = proxies.get(parsed.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class DeadlineTransport(httpx.BaseTransport):
     """An ``httpx`` transport that ends each request at the deadline the client set on it.
 
     It sends like ``httpx.HTTPTransport`` (HTTP/1.1, TLS verified against ``verify``, the
-    environment's certificate settings, keep-alive ``limits``, an http(s) ``proxy``), and
+    environment's certificate settings, keep-alive ``limits``, an http, https or SOCKS5
+    ``proxy``: see :func:`environment_proxy`), and
     cuts every socket operation to the time left before the deadline of the attempt: a
     connect, a TLS handshake, a write, and each read of the headers or the body. A request
     without a deadline (sent by other code) keeps httpx's per-phase timeouts.
 
     :class:`~checkout_kit.client.CloudPaymentsClient` makes one when it makes its own
     ``httpx.Client``; a shop that passes ``http_client`` keeps the bound by building that
-    client on this transport.
+    client on ``DeadlineTransport(proxy=environment_proxy(base_url))`` (httpx reads the
+    environment's proxies only for a client without a transport of its own).
     """
 
     def __init__(
@@ -189,15 +230,20 @@ class DeadlineTransport(httpx.BaseTransport):
         if proxy is None:
             self._pool = httpcore.ConnectionPool(**options)
             return
-        url = httpx.URL(proxy)
-        if url.scheme not in ("http", "https"):
+        url = httpx.URL(proxy if "://" in proxy else f"http://{proxy}")
+        kind = _PROXIES.get(url.scheme)
+        if kind is None:
             raise InvalidRequestError(
-                f"a {url.scheme} proxy needs http_client=httpx.Client(proxy=...)", "proxy")
-        auth = (url.username, url.password) if url.username else None
-        self._pool = httpcore.HTTPProxy(
+                f"unsupported proxy scheme {url.scheme!r} (http, https, socks5, socks5h)",
+                "proxy")
+        if kind is httpcore.SOCKSProxy and importlib.util.find_spec("socksio") is None:
+            raise InvalidRequestError(
+                "a SOCKS proxy needs the socksio package: pip install 'httpx[socks]'",
+                "proxy")
+        self._pool = kind(
             proxy_url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
                                    target=b"/"),
-            proxy_auth=auth, **options)
+            proxy_auth=(url.username, url.password) if url.username else None, **options)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         deadline = getattr(request.extensions.get("timeout"), "deadline", None)

@@ -904,9 +904,11 @@ class _UntilDeadline(dict[str, Any]):
         self.deadline = deadline
 
     def get(self, key: str, default: Any = None) -> Any:
+        phase = self.phases.get(key, default)
+        if not math.isfinite(self.deadline):
+            return phase  # an http_client with an unlimited Timeout: nothing to cut
         # Never 0, which a socket takes as "do not block" rather than "time is up".
         left = max(self.deadline - time.monotonic(), 0.001)
-        phase = self.phases.get(key, default)
         return left if phase is None else min(float(phase), left)
 
     def __getitem__(self, key: str) -> Any:
@@ -956,10 +958,11 @@ class ClientCore:
             raise InvalidRequestError("public_id is required", "public_id")
         if not isinstance(api_secret, str) or not api_secret:
             raise InvalidRequestError("api_secret is required", "api_secret")
-        if min(max_retries, backoff, max_backoff, max_retry_after) < 0 or timeout <= 0:
+        if min(max_retries, backoff, max_backoff, max_retry_after) < 0 or not (
+                0 < timeout < math.inf):
             raise InvalidRequestError(
                 "max_retries, backoff, max_backoff and max_retry_after must be >= 0, "
-                "timeout > 0")
+                "timeout > 0 and finite")
         self.public_id = public_id
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from checkout_kit.client import CloudPaymentsClient
-from checkout_kit.errors import UnknownOutcomeError
+from checkout_kit.errors import MigrationError, UnknownOutcomeError
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus, upgrade
 from checkout_kit.ledger.migrations import (
     VERSION_TABLE,
@@ -298,22 +298,51 @@ def test_0003_refunds_counted_by_0002s_lookups_are_not_counted_again(
         ledger.engine.dispose()
 
 
-def test_a_migration_that_breaks_foreign_keys_is_rolled_back(tmp_path: Path) -> None:
+def test_a_migration_that_breaks_foreign_keys_is_rolled_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Review m1: the foreign-key check ran after the migration had been committed, so a
-    # ledger left with broken keys was also left at the new revision.
+    # ledger left with broken keys was also left at the new revision. The migration's
+    # fault is stood in for by a step that leaves an orphan key row behind.
     ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    run = MigrationContext.run_migrations
+
+    def breaking(self: MigrationContext, **kw: Any) -> None:
+        run(self, **kw)
+        self.connection.execute(notification_keys.insert().values(  # type: ignore[union-attr]
+            type="Pay", ident="1", qualifier="", notification_id=99, code=0,
+            applied_at=ledger.now()))
+
     try:
         upgrade(ledger.engine)
         downgrade(ledger.engine, "0003_refunds_and_problems")
-        # An orphan key row, as a database written with foreign keys off could hold
-        # (sqlite3's own connections leave them off).
-        with contextlib.closing(sqlite3.connect(tmp_path / "ledger.db")) as raw, raw:
+        monkeypatch.setattr(MigrationContext, "run_migrations", breaking)
+        with pytest.raises(MigrationError) as caught:
+            upgrade(ledger.engine)
+        assert caught.value.violations == [
+            ("checkout_notification_keys", "checkout_notifications", 0)]
+        assert current_revision(ledger.engine) == "0003_refunds_and_problems"
+        assert _count(ledger, "checkout_notification_keys") == 0
+    finally:
+        ledger.engine.dispose()
+
+
+def test_references_broken_before_the_migration_do_not_stop_it(tmp_path: Path) -> None:
+    # The shop's own tables share the database, and an old ledger may already hold an
+    # orphan: neither is the migration's doing, and neither stops the ledger's upgrade.
+    db = tmp_path / "shop.db"
+    with contextlib.closing(sqlite3.connect(db)) as raw, raw:  # foreign keys off
+        raw.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        raw.execute("CREATE TABLE lines (id INTEGER PRIMARY KEY,"
+                    " order_id INTEGER REFERENCES orders(id))")
+        raw.execute("INSERT INTO lines (order_id) VALUES (42)")
+    ledger = Ledger(f"sqlite:///{db}")
+    try:
+        upgrade(ledger.engine, "0003_refunds_and_problems")
+        with contextlib.closing(sqlite3.connect(db)) as raw, raw:
             raw.execute("INSERT INTO checkout_notification_keys (type, ident, qualifier,"
                         " notification_id, code, applied_at) VALUES"
                         " ('Pay', '1', '', 99, 0, '2026-01-01 00:00:00')")
-        with pytest.raises(RuntimeError, match="broke foreign keys"):
-            upgrade(ledger.engine)
-        assert current_revision(ledger.engine) == "0003_refunds_and_problems"
-        assert _count(ledger, "checkout_notification_keys") == 1
+        upgrade(ledger.engine)
+        assert current_revision(ledger.engine) == head_revision()
     finally:
         ledger.engine.dispose()
