@@ -233,16 +233,22 @@ def _refuse(kit: KitState, kind: str, raw: bytes, status: int, why: str) -> Resp
     return _json(status, webhooks.REJECT_CODE)
 
 
+def _answer(kind: str) -> Response:
+    """The answer to one request on the route of ``kind``: always JSON."""
+    try:
+        return _receive(kind)
+    except HTTPException as exc:  # the body is too large or unreadable...
+        return _json(exc.code or 400, webhooks.REJECT_CODE)
+    except Exception:
+        # Even a failure inside the shop answers JSON: the gateway retries it.
+        log.exception("notification %s: internal error", kind)
+        return _json(500, webhooks.REJECT_CODE)
+
+
 def _view(kind: str) -> Callable[[], Response]:
+    # A factory run at import; the per-request work is in _answer.
     def view() -> Response:
-        try:
-            return _receive(kind)
-        except HTTPException as exc:  # the body is too large or unreadable...
-            return _json(exc.code or 400, webhooks.REJECT_CODE)
-        except Exception:
-            # Even a failure inside the shop answers JSON: the gateway retries it.
-            log.exception("notification %s: internal error", kind)
-            return _json(500, webhooks.REJECT_CODE)
+        return _answer(kind)
 
     view.__name__ = f"notify_{kind.lower()}"
     view.__doc__ = f"The {kind} notification (docs/notifications.md)."
