@@ -159,8 +159,11 @@ ONLY_DECODED = {"Content-HMAC": ""}
     ({"CHECKOUT_KIT_NOTIFICATION_ENCODING": "windows-1251"}, "windows-1251", "GET", {}, True),
     ({"CHECKOUT_KIT_NOTIFICATION_ENCODING": "windows-1251"}, "windows-1251", "POST",
      KLINGON, True),
+    # Regression: a POST's declared charset wins over the configured encoding, as in
+    # receive, which verified this one; it was flagged forged.
+    ({}, "windows-1251", "POST", {}, True),
 ], ids=["charset", "charset, tampered", "decoded only", "decoded only, opted out",
-        "cp1251 GET", "cp1251 charset"])
+        "cp1251 GET", "cp1251 charset", "declared cp1251"])
 def test_an_unreadable_notifications_audit_row_says_whether_its_signature_held(
         tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes], config: dict[str, Any],
         encoding: str, method: str, headers: dict[str, str], valid: bool) -> None:
