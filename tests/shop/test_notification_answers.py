@@ -175,6 +175,27 @@ def test_an_unreadable_notifications_audit_row_says_whether_its_signature_held(
     shop.state.ledger.engine.dispose()
 
 
+@pytest.mark.parametrize(("fields", "headers", "status", "error"), [
+    ({}, {"Content-HMAC": "AAAA"}, 401,
+     "SignatureVerificationError: Content-HMAC does not match (Content-HMAC)"),
+    ({}, {"Content-HMAC": "", "X-Content-HMAC": ""}, 401,
+     "SignatureVerificationError: the notification carries no HMAC header"),
+    ({"TransactionId": "not a number"}, {}, 400,
+     "MalformedNotificationError: TransactionId is not valid (TransactionId)"),
+    ({}, KLINGON, 400, "MalformedNotificationError: unsupported charset 'klingon'"),
+], ids=["header", "no header", "field", "no field"])
+def test_a_refused_notifications_audit_row_names_the_error_and_what_failed(
+        shop: Shop, fields: dict[str, str], headers: dict[str, str], status: int,
+        error: str) -> None:
+    # The failing header or field is appended in parentheses, only when there is one.
+    outgoing = webhooks.build_notification("Pay", webhooks.sample_fields("Pay", fields),
+                                           SANDBOX_API_SECRET)
+    response = _deliver(shop, outgoing, headers)
+    assert (response.status_code, response.get_json()) == (status, REJECTED)
+    (row,) = shop.state.inbox.list()
+    assert (row.outcome, row.error) == ("refused", error)
+
+
 # --------------------------------------------------------------------------- replay
 
 
