@@ -81,12 +81,21 @@ def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def _signature_holds(kit: KitState, raw: bytes, headers: Mapping[str, str]) -> bool:
-    """Whether the HMAC of an unreadable notification was right (for the audit log)."""
+def _signature_holds(kit: KitState, method: str, raw: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether the HMAC of an unreadable notification was right (for the audit log),
+    checked in the text encoding :func:`webhooks.receive` checks it in (a POST's
+    declared charset, else the configured one)."""
     settings = kit.settings
+    content_type = _kept_headers(headers).get("Content-Type")
+    try:
+        # receive's own choice, so a notification it verified is never flagged forged.
+        encoding = webhooks._resolve_encoding(
+            method.upper(), content_type, settings.notification_encoding)
+    except MalformedNotificationError:  # an unknown charset: the configured one is left
+        encoding = settings.notification_encoding
     try:
         notifications.verify(
-            raw, headers, settings.api_secret, encoding=settings.notification_encoding,
+            raw, headers, settings.api_secret, encoding=encoding,
             require_content_hmac=settings.notification_require_content_hmac)
     except (NotificationError, ValueError):
         return False
@@ -130,7 +139,7 @@ def deliver(
     except NotificationError as exc:
         status, _ = webhooks.answer_error(exc, type=kind)
         valid = isinstance(exc, MalformedNotificationError) and _signature_holds(
-            kit, raw, headers)
+            kit, method, raw, headers)
         record = kit.inbox.record(type=kind, method=method, body=raw, headers=kept,
                                   remote_addr=remote_addr, signature_valid=valid,
                                   outcome="refused", code=webhooks.REJECT_CODE,
@@ -233,16 +242,22 @@ def _refuse(kit: KitState, kind: str, raw: bytes, status: int, why: str) -> Resp
     return _json(status, webhooks.REJECT_CODE)
 
 
+def _answer(kind: str) -> Response:
+    """The answer to one request on the route of ``kind``: always JSON."""
+    try:
+        return _receive(kind)
+    except HTTPException as exc:  # the body is too large or unreadable...
+        return _json(exc.code or 400, webhooks.REJECT_CODE)
+    except Exception:
+        # Even a failure inside the shop answers JSON: the gateway retries it.
+        log.exception("notification %s: internal error", kind)
+        return _json(500, webhooks.REJECT_CODE)
+
+
 def _view(kind: str) -> Callable[[], Response]:
+    # A factory run at import; the per-request work is in _answer.
     def view() -> Response:
-        try:
-            return _receive(kind)
-        except HTTPException as exc:  # the body is too large or unreadable...
-            return _json(exc.code or 400, webhooks.REJECT_CODE)
-        except Exception:
-            # Even a failure inside the shop answers JSON: the gateway retries it.
-            log.exception("notification %s: internal error", kind)
-            return _json(500, webhooks.REJECT_CODE)
+        return _answer(kind)
 
     view.__name__ = f"notify_{kind.lower()}"
     view.__doc__ = f"The {kind} notification (docs/notifications.md)."
