@@ -99,3 +99,33 @@ def test_own_lost_hold_captured_in_part_is_not_failed_then_paid_and_refunded(
     paid_by_hold = payment.status.value == "succeeded" and payment.gateway_transaction_id == hold
     assert not (paid_by_hold and ("mismatch", hold) in _problems(world, payment_id)), (
         payment, _problems(world, payment_id))
+
+
+def test_widget_hold_captured_minutes_before_our_lost_auth_is_the_payments(
+        world: World) -> None:
+    """The payer's widget held 100.00 (its Pay delayed in the network) and the back
+    office captured it; seven minutes later the payer also tried the form, declined, the
+    answer lost (unknown). Reconcile finds the decline latest and reads the invoice's
+    operations: the captured widget hold fits, but _unseen_hold_captured accepts it only
+    if made no earlier than our auth minus 5 minutes, so it is a scheme mismatch (refund
+    it), and the next reconcile fails the payment (payment_failed while the gateway
+    took 100.00). The hold's Pay and Confirm then settle it succeeded on that same
+    transaction, the refund problem open. Money wrong."""
+    a = world.instances[0]
+    payment_id = create(world, scheme="auth")
+    hold = widget_tx(world, "auth", "100.00")
+    world.back_office.confirm(hold, Decimal("100.00"))
+    world.advance(timedelta(minutes=7))
+    a.transport.forced = ["lost_after"] * 3
+    assert pay_form(world, payment_id, card=DECLINED) == "unknown"
+    world.advance(a.service.stale_after)
+    with a.context():
+        a.kit.reconcile()
+        a.kit.reconcile()
+    failed_shown = [t for inv, t in world.shop_failed if inv == "inv-1"]
+    deliver_all(world)  # the hold's Pay, its Confirm
+    payment = a.state.ledger.get(payment_id)
+    assert failed_shown == [], "payment_failed while the gateway took 100.00"
+    paid_by_hold = payment.status.value == "succeeded" and payment.gateway_transaction_id == hold
+    assert not (paid_by_hold and ("mismatch", hold) in _problems(world, payment_id)), (
+        payment, _problems(world, payment_id))
