@@ -129,3 +129,29 @@ def test_widget_hold_captured_minutes_before_our_lost_auth_is_the_payments(
     paid_by_hold = payment.status.value == "succeeded" and payment.gateway_transaction_id == hold
     assert not (paid_by_hold and ("mismatch", hold) in _problems(world, payment_id)), (
         payment, _problems(world, payment_id))
+
+
+@pytest.mark.parametrize("voided", [False, True])
+def test_lost_decline_is_failed_when_a_tampered_scheme_hold_is_latest(
+        world: World, voided: bool) -> None:
+    """A one-stage payment: our charge was declined and its answer lost (unknown). The
+    payer's other tab then made a widget hold (auth: a tampered scheme) of the exact
+    amount, the invoice's latest operation (voided in the back office, or not). The
+    9220547 rule reads the invoice's operations only when that latest one is a decline
+    or of another amount, currency or account: a two-stage operation of the right amount
+    is neither, so every reconcile records (once) the mismatch and leaves the payment
+    unknown. Stuck for good: nothing was taken for it, yet nobody may pay it again."""
+    a = world.instances[0]
+    payment_id = create(world)
+    a.transport.forced = ["lost_after"] * 3
+    assert pay_form(world, payment_id, card=DECLINED) == "unknown"
+    hold = widget_tx(world, "auth", "100.00")
+    if voided:
+        world.back_office.void(hold)
+    world.advance(a.service.stale_after)
+    deliver_all(world)  # our decline's Fail (only noted: our charge is open), the hold's
+    for _ in range(3):
+        with a.context():
+            a.kit.reconcile()
+        world.advance(timedelta(minutes=1))
+    assert a.state.ledger.get(payment_id).status.value == "failed"
