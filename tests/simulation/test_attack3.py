@@ -10,17 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from checkout_kit.errors import UnknownOutcomeError
-
 from .scripted import (
     DECLINED,
-    NO_3DS,
-    authorized,
     create,
     deliver_all,
     pay_form,
-    pending,
-    widget,
     widget_tx,
 )
 from .world import World
