@@ -436,6 +436,10 @@ def _pay(unit: Unit, n: Notification) -> _Effect:
     if extra is ProblemKind.PAID_AFTER_CANCEL:
         return _Effect("applied", error=f"payment {payment.id} is cancelled; Pay "
                                         f"{n.transaction_id} took the money")
+    if extra is ProblemKind.MISMATCH:
+        # Told apart before (a lookup found it did not fit): the shop refunds it.
+        return _Effect("mismatch", error=f"Pay {n.transaction_id} was told apart from "
+                                         f"payment {payment.id}: not paid by it")
     if payment.status is S.CANCELLED or unit.settled_by_charge():
         return _Effect("recorded")  # the page (or an earlier notification) got there first
     if payment.status in (S.CREATED, S.FAILED):

@@ -99,9 +99,6 @@ _AFTER_PAYMENT: Final = ("confirm", "void", "refund")
 _REFUND_WINDOW: Final = timedelta(days=366)
 #: Operations per page of ``/v2/payments/list`` (docs/gateway.md §3.5).
 _LIST_PAGE_SIZE: Final = 100
-#: How far the gateway's clock may trail ours when a transaction's time is compared
-#: with an attempt's.
-_CLOCK_MARGIN: Final = timedelta(minutes=5)
 #: How much wider than the moments it looks between a ``/v2/payments/list`` window is
 #: asked for: the two clocks may disagree, and the list's bounds are whole seconds.
 _LIST_MARGIN: Final = timedelta(hours=1)
@@ -737,9 +734,12 @@ class PaymentService:
             # one from before our charge that the gateway may not have taken yet.
             # Either way it can wait until the charge has ended at the gateway.
             return payment
+        # Not the payment's by the settlement rule: another amount, currency or account,
+        # or a two-stage operation (a hold, a voided one) on a one-stage payment.
         foreign = tx is not None and settlement_mismatch(
-            payment, amount=tx.amount, currency=tx.currency,
-            account_id=tx.account_id) is not None
+            payment, amount=tx.amount, currency=tx.currency, account_id=tx.account_id,
+            status=None if tx.status is None else str(tx.status), scheme=payment.scheme,
+            capture=payment.scheme == "auth") is not None
         passed_over: Transaction | None = None
         if by_invoice and tx is not None and stale and payment.status in (
                 S.UNKNOWN, S.PROCESSING) and (tx.status == TransactionStatus.DECLINED or foreign):
@@ -963,7 +963,9 @@ class PaymentService:
                     # captured in part, for a two-stage one), currency and account
                     and settlement_mismatch(
                         payment, amount=op.amount, currency=op.currency,
-                        account_id=op.account_id, partial=payment.scheme == "auth") is None):
+                        account_id=op.account_id, status=str(op.status),
+                        scheme=payment.scheme, partial=payment.scheme == "auth",
+                        capture=payment.scheme == "auth") is None):
                 found = op
         return found
 
@@ -1100,9 +1102,10 @@ def _unseen_hold_captured(unit: Unit, tx: Transaction) -> bool:
     or the payer's widget made the hold and the back office captured it before its
     ``Pay`` reached us (seeds 21483, 303887). A two-stage payment not settled yet,
     ``tx`` ``Completed``, owned by the payment (webhooks.owns: no subscription's, no
-    token charge) and no transaction any of its attempts knew; while our latest card
-    attempt is an open ``auth``, made no earlier than that call (the gateway's clock
-    may trail ours by :data:`_CLOCK_MARGIN`). With no id to prove it the payment's, the
+    token charge) and no transaction any of its attempts knew, while no card call of
+    ours but an ``auth`` with no transaction yet is open (a widget hold made minutes
+    before our form's auth is the payer's money as much as ours). With no id to prove
+    it the payment's, the
     one settlement rule then holds it to the payment's amount exactly, with its
     currency and account."""
     payment = unit.payment
@@ -1116,7 +1119,8 @@ def _unseen_hold_captured(unit: Unit, tx: Transaction) -> bool:
     starts = [a for a in attempts if a.operation in _CARD_ATTEMPTS]
     if not starts or not starts[-1].open:
         return True
+    # While a card call of ours is open, only its own hold (an auth whose answer was
+    # lost) or the payer's widget hold may be this one, made before or after it: a
+    # post3ds is about the transaction it names.
     latest = starts[-1]
-    if latest.operation != "auth" or latest.gateway_transaction_id is not None:
-        return False
-    return tx.created_at is None or tx.created_at >= latest.created_at - _CLOCK_MARGIN
+    return latest.operation == "auth" and latest.gateway_transaction_id is None

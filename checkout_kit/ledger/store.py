@@ -434,7 +434,13 @@ class Unit:
           cancel.
         - Cancelled before anything of its own took money (never paid, or declined):
           ``paid_after_cancel``.
+        - Whatever the payment's status, a transaction the ledger has already told apart
+          from it (:meth:`told_apart`): the kind it was told apart as, recorded nothing
+          new. A transaction the shop was asked to refund never pays the payment too.
         """
+        told = self.told_apart(transaction_id)
+        if told is not None:
+            return told  # recorded already: it never settles the payment, by any path
         payment = self.payment
         own = payment.gateway_transaction_id
         kind: ProblemKind | None = None
@@ -483,6 +489,21 @@ class Unit:
         refused = (a.gateway_transaction_id for a in self.attempts()
                    if a.outcome == "mismatch" and a.gateway_transaction_id is not None)
         return frozenset(int(t) for t in named) | frozenset(refused)
+
+    def told_apart(self, transaction_id: int | None) -> ProblemKind | None:
+        """How the ledger has already told ``transaction_id`` apart from the payment: the
+        kind of the problem that names it, ``mismatch`` for an answer of ours that did not
+        match it (attempt outcome ``mismatch``); ``None`` if it has not."""
+        if transaction_id is None:
+            return None
+        kind = self._conn.execute(sa.select(problems.c.kind).where(
+            problems.c.payment_id == self.payment.id,
+            problems.c.gateway_transaction_id == transaction_id).limit(1)).scalar()
+        if kind is not None:
+            return ProblemKind(kind)
+        if transaction_id in self.refused_transactions():
+            return ProblemKind.MISMATCH
+        return None
 
     def already_settled_by(self, transaction_id: int | None) -> bool:
         """Whether ``transaction_id`` is the one that already settled the payment: a
