@@ -76,6 +76,7 @@ __all__ = [
     "answer_error",
     "build_notification",
     "check_decision",
+    "delivery_encoding",
     "notification_key",
     "owns",
     "parse_networks",
@@ -154,9 +155,11 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
-def _resolve_encoding(method: str, content_type: str | None, configured: str) -> str:
-    """The text encoding of the delivery: the body's declared charset when there is
-    one, else the encoding configured for the notification type."""
+def delivery_encoding(method: str, content_type: str | None, configured: str) -> str:
+    """The text encoding of a delivery: a POST body's declared charset (``content_type``)
+    when there is one, else ``configured``, the encoding set for the notification type.
+    :func:`receive` verifies and reads in it; an unknown charset raises
+    :class:`~checkout_kit.errors.MalformedNotificationError`."""
     declared = _charset(content_type) if method == "POST" else None
     name = declared or configured
     try:
@@ -204,15 +207,11 @@ def receive(
     if len(raw) > MAX_BODY_BYTES:
         raise MalformedNotificationError(f"the notification is over {MAX_BODY_BYTES} bytes")
     content_type = _header(headers, "Content-Type") if verb == "POST" else None
-    text_encoding = _resolve_encoding(verb, content_type, encoding)
+    text_encoding = delivery_encoding(verb, content_type, encoding)
     verify(raw, headers, secret, encoding=text_encoding, require_both=require_both,
            require_content_hmac=require_content_hmac)
-    try:
-        parsed = parse_notification(kind, raw, encoding=text_encoding, content_type=content_type)
-    except RecursionError:
-        # A deeply nested ``Data`` value exhausts the JSON reader's stack; it is a
-        # malformed notification like any other, not a crash of the endpoint.
-        raise MalformedNotificationError("Data is nested too deeply", "Data") from None
+    # A deeply nested Data value is refused by jsoncodec (its depth limit) as malformed.
+    parsed = parse_notification(kind, raw, encoding=text_encoding, content_type=content_type)
     return Received(kind.value, verb, text_encoding, parsed.fields, parsed)
 
 

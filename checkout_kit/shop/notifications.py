@@ -89,7 +89,7 @@ def _signature_holds(kit: KitState, method: str, raw: bytes, headers: Mapping[st
     content_type = _kept_headers(headers).get("Content-Type")
     try:
         # receive's own choice, so a notification it verified is never flagged forged.
-        encoding = webhooks._resolve_encoding(
+        encoding = webhooks.delivery_encoding(
             method.upper(), content_type, settings.notification_encoding)
     except MalformedNotificationError:  # an unknown charset: the configured one is left
         encoding = settings.notification_encoding
