@@ -1,0 +1,208 @@
+"""The notification inbox driven directly: the audit rows it stores and reads back, the
+keys it applies each notification once under, and the outcome, code, error, history
+note and problem each kind of delivery leaves (issue 14 §4: the mutation pass over
+ledger/inbox.py), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from checkout_kit.ledger import Ledger
+from checkout_kit.ledger.inbox import Applied, CheckDecider, Inbox, _stored_key
+from checkout_kit.ledger.schema import notifications
+from checkout_kit.ledger.store import Payment
+from checkout_kit.notifications import Notification
+from checkout_kit.webhooks import Received, build_notification, receive, sample_fields
+
+from .conftest import Clock
+
+SECRET = "inbox_records_secret"
+
+
+def _inbox(ledger: Ledger) -> Inbox:
+    return Inbox(ledger)
+
+
+def _store(inbox: Inbox, kind: str = "Pay", **kw: Any) -> int:
+    values: dict[str, Any] = {"method": "POST", "body": b"", "headers": {},
+                              "remote_addr": None, "signature_valid": True}
+    values.update(kw)
+    return inbox.record(type=kind, **values).id
+
+
+def _received(kind: str, fields: Mapping[str, str]) -> Received:
+    """A signed notification of ``kind`` (sample fields, ``fields`` over them), verified."""
+    sent = build_notification(kind, sample_fields(kind, fields), SECRET)
+    return receive("POST", sent.body, sent.headers, SECRET, expected_type=kind)
+
+
+def _answer(code: int) -> CheckDecider:
+    def decide(_n: Notification, _p: Payment | None) -> int:
+        return code
+    return decide
+
+
+_ACCEPT: CheckDecider = _answer(0)
+
+
+def _deliver(inbox: Inbox, kind: str, fields: Mapping[str, str],
+             decide: CheckDecider = _ACCEPT) -> Applied:
+    """Record and apply one delivery, as the shop's route does."""
+    return inbox.apply(_store(inbox, kind), _received(kind, fields), decide)
+
+
+def _payment(ledger: Ledger, invoice: str = "inv-1", amount: str = "1500.00",
+             scheme: str = "charge") -> Payment:
+    return ledger.create_payment(invoice_id=invoice, amount=amount, currency="RUB",
+                                 description=f"Order {invoice}", account_id="user@example.com",
+                                 scheme=scheme)
+
+
+# --- the audit log ----------------------------------------------------------------------
+
+
+def test_a_stored_request_reads_back_as_it_arrived(ledger: Ledger, clock: Clock) -> None:
+    inbox = _inbox(ledger)
+    first = _store(inbox, "Check")
+    stored = inbox.record(
+        type="Pay", method="GET", body=bytearray(b"InvoiceId=A-1&Amount=1.00"),
+        headers={"Content-HMAC": "abc=", "X-Forwarded-For": "203.0.113.7"},
+        remote_addr="198.51.100.4", signature_valid=False, outcome="refused", code=13,
+        error="SignatureVerificationError: no match", replay_of=first)
+    expected = {
+        "type": "Pay", "method": "GET", "body": b"InvoiceId=A-1&Amount=1.00",
+        "headers": {"Content-HMAC": "abc=", "X-Forwarded-For": "203.0.113.7"},
+        "remote_addr": "198.51.100.4", "signature_valid": False, "applied": False,
+        "outcome": "refused", "code": 13, "key": None, "payment_id": None,
+        "replay_of": first, "error": "SignatureVerificationError: no match",
+        "received_at": clock.now, "purged_at": None,
+    }
+    for record in (stored, inbox.get(stored.id)):
+        assert {name: getattr(record, name) for name in expected} == expected
+        assert type(record.body) is bytes and stored.id > first
+    # The defaults: a request just received, valid, not looked at yet.
+    plain = inbox.get(first)
+    assert (plain.type, plain.outcome, plain.code, plain.error, plain.replay_of,
+            plain.signature_valid, plain.applied) == (
+        "Check", "received", None, None, None, True, False)
+
+
+def test_a_record_with_an_unknown_outcome_is_refused_and_stores_nothing(
+        ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    with pytest.raises(ValueError, match=r"^unknown outcome 'done'$"):
+        _store(inbox, outcome="done")
+    assert inbox.list() == []
+
+
+def test_stored_text_is_cut_to_its_column_and_keeps_no_nul(ledger: Ledger) -> None:
+    # The columns are VARCHAR(20), VARCHAR(10), VARCHAR(64): PostgreSQL refuses a longer
+    # value, and its text cannot hold NUL, which a received header may carry.
+    inbox = _inbox(ledger)
+    record = inbox.record(type="T" * 25, method="M" * 12, body=b"", headers={},
+                          remote_addr="\x00" + "a" * 70, signature_valid=False,
+                          outcome="refused", error="e\x00" + "x" * 2100)
+    assert record.type == "T" * 20 and record.method == "M" * 10
+    assert record.remote_addr == "\\x00" + "a" * 60
+    assert record.error is not None and len(record.error) == 2000
+    assert record.error.startswith("e\\x00xx") and "\x00" not in record.error
+
+
+def test_an_unknown_record_is_a_lookup_error(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    _store(inbox)
+    with pytest.raises(LookupError, match=r"^no notification 999$"):
+        inbox.get(999)
+
+
+def test_the_log_lists_newest_first_by_type_in_any_case(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    pay1, fail, pay2 = _store(inbox, "Pay"), _store(inbox, "Fail"), _store(inbox, "Pay")
+    assert [r.id for r in inbox.list()] == [pay2, fail, pay1]
+    assert [r.id for r in inbox.list(type="pAY")] == [pay2, pay1]
+    assert [r.id for r in inbox.list(type="Fail")] == [fail]
+    assert [r.id for r in inbox.list(limit=2)] == [pay2, fail]
+    assert inbox.list(type="Refund") == []
+
+
+def test_the_log_lists_100_rows_unless_told(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    row = {"type": "Pay", "method": "POST", "body": b"", "headers": "{}",
+           "signature_valid": True, "applied": False, "outcome": "received",
+           "received_at": ledger.now()}
+    with ledger.engine.begin() as conn:  # one transaction: 101 commits would be slow
+        conn.execute(notifications.insert(), [row] * 101)
+    assert len(inbox.list()) == 100
+    assert len(inbox.list(limit=101)) == 101
+
+
+def test_the_log_lists_the_rows_of_one_payment(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    a, b = _payment(ledger, "inv-a"), _payment(ledger, "inv-b")
+    on_a = _deliver(inbox, "Pay", {"InvoiceId": "inv-a", "TransactionId": "501"})
+    on_b = _deliver(inbox, "Pay", {"InvoiceId": "inv-b", "TransactionId": "502"})
+    _store(inbox, "Pay")  # bound to no payment
+    assert [r.id for r in inbox.list(payment_id=a.id)] == [on_a.record.id]
+    assert [r.id for r in inbox.list(payment_id=b.id, type="pay")] == [on_b.record.id]
+
+
+def test_a_delivery_marked_as_failed_keeps_its_code_and_cleaned_error(
+        ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    failed, other = _store(inbox, "Pay"), _store(inbox, "Fail")
+    marked = inbox.mark(failed, outcome="error", code=13, error="OperationalError: \x00")
+    assert (marked.id, marked.outcome, marked.code, marked.error) == (
+        failed, "error", 13, "OperationalError: \\x00")
+    assert inbox.get(failed) == marked
+    untouched = inbox.get(other)
+    assert (untouched.outcome, untouched.code, untouched.error) == ("received", None, None)
+    # Without a code or error, both are cleared.
+    cleared = inbox.mark(failed, outcome="received")
+    assert (cleared.outcome, cleared.code, cleared.error) == ("received", None, None)
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def _sha(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize(("key", "stored"), [
+    (("Pay", "1", ""), ("Pay", "1", "")),
+    # At its column's length a part is kept as it is.
+    (("T" * 20, "i" * 255, "q" * 320), ("T" * 20, "i" * 255, "q" * 320)),
+    # One longer is replaced by its SHA-256 (cut to the column: the type's is 20).
+    (("T" * 21, "i" * 256, "q" * 321),
+     (_sha("T" * 21)[:20], _sha("i" * 256), _sha("q" * 321))),
+    # A NUL, which PostgreSQL's text cannot hold, in a short part too.
+    (("Pay", "1\x002", "ä\x00"), ("Pay", _sha("1\x002"), _sha("ä\x00"))),
+    (("Refund", "é" * 256, "Refund"), ("Refund", _sha("é" * 256), "Refund")),
+])
+def test_a_key_part_too_long_or_holding_nul_is_stored_as_its_hash(
+        key: tuple[str, str, str], stored: tuple[str, str, str]) -> None:
+    assert _stored_key(key) == stored
+
+
+def test_applied_count_matches_the_whole_key(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    _payment(ledger)
+    applied = _deliver(inbox, "Pay", {"InvoiceId": "inv-1", "TransactionId": "700"})
+    assert applied.record.key == "Pay:700:"
+    assert inbox.applied_count(("Pay", "700", "")) == 1
+    for other in (("Fail", "700", ""), ("Pay", "701", ""), ("Pay", "700", "Refund")):
+        assert inbox.applied_count(other) == 0
+    # A key of another shape is an error, never a count of the parts it shares.
+    with pytest.raises(ValueError, match="zip"):
+        inbox.applied_count(("Pay", "700", "", "x"))  # type: ignore[arg-type]
+    # A long key is counted as it was stored: by its hash.
+    long = "7" * 300
+    _deliver(inbox, "Recurrent", {"Id": long})
+    (recurrent,) = inbox.list(type="Recurrent")
+    assert recurrent.key is not None and recurrent.key.startswith(f"Recurrent:{_sha(long)}:")
+    qualifier = recurrent.key.split(":", 3)[3]
+    assert inbox.applied_count(("Recurrent", long, qualifier)) == 1
