@@ -6,10 +6,13 @@ ledger/inbox.py), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from checkout_kit.ledger import Ledger
 from checkout_kit.ledger.inbox import Applied, CheckDecider, Inbox, _stored_key
@@ -206,3 +209,166 @@ def test_applied_count_matches_the_whole_key(ledger: Ledger) -> None:
     assert recurrent.key is not None and recurrent.key.startswith(f"Recurrent:{_sha(long)}:")
     qualifier = recurrent.key.split(":", 3)[3]
     assert inbox.applied_count(("Recurrent", long, qualifier)) == 1
+
+
+# --- applying: the audit row, the answer, the key -----------------------------------------
+
+
+def _notes(ledger: Ledger, payment_id: str) -> list[str | None]:
+    return [e.note for e in ledger.history(payment_id)]
+
+
+class _Decider:
+    """A Check decider answering ``code`` that remembers what it was asked about."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.asked: list[tuple[int | None, str | None]] = []
+
+    def __call__(self, n: Notification, payment: Payment | None) -> int:
+        self.asked.append((n.transaction_id, None if payment is None else payment.id))
+        return self.code
+
+
+def test_a_check_is_decided_once_and_a_repeat_gets_the_stored_code(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    decide = _Decider(11)
+    first = _deliver(inbox, "Check", {"InvoiceId": "inv-1", "TransactionId": "900"}, decide)
+    assert decide.asked == [(900, payment.id)]
+    assert (first.code, first.applied, first.duplicate) == (11, True, False)
+    assert first.payment is not None and first.payment.id == payment.id
+    record = first.record
+    assert (record.outcome, record.code, record.applied, record.key, record.payment_id,
+            record.error) == ("decided", 11, True, "Check:900:", payment.id, None)
+    # Delivered again, it is answered as stored, without asking the shop again.
+    decide.code = 0
+    again = _deliver(inbox, "Check", {"InvoiceId": "inv-1", "TransactionId": "900"}, decide)
+    assert len(decide.asked) == 1
+    assert (again.code, again.applied, again.duplicate) == (11, False, True)
+    assert (again.record.outcome, again.record.code, again.record.applied,
+            again.record.key, again.record.payment_id) == (
+        "duplicate", 11, False, "Check:900:", payment.id)
+    assert again.payment is not None and again.payment.id == payment.id
+
+
+def test_a_check_of_an_unknown_invoice_is_decided_without_a_payment(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    decide = _Decider(10)
+    applied = _deliver(inbox, "Check", {"InvoiceId": "nope", "TransactionId": "901"}, decide)
+    assert decide.asked == [(901, None)]
+    assert (applied.code, applied.payment, applied.record.outcome, applied.record.code,
+            applied.record.payment_id) == (10, None, "decided", 10, None)
+
+
+class _LateLookup(Inbox):
+    """An inbox whose first key lookup misses a key that is there: what a lookup sees
+    when a concurrent delivery of the same notification commits just after it (possible
+    on PostgreSQL; SQLite's BEGIN IMMEDIATE serializes the two)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__(ledger)
+        self.misses = 1
+
+    def _key_filter(self, key: tuple[str, str, str]) -> tuple[Any, ...]:  # type: ignore[override]
+        if self.misses:
+            self.misses -= 1
+            return (sa.false(),)
+        return Inbox._key_filter(key)
+
+
+def test_a_delivery_that_lost_the_race_for_its_key_is_a_duplicate_with_the_stored_code(
+        ledger: Ledger) -> None:
+    payment = _payment(ledger)
+    fields = {"InvoiceId": "inv-1", "TransactionId": "902"}
+    assert _deliver(_inbox(ledger), "Check", fields, _answer(12)).code == 12
+    late = _LateLookup(ledger)
+    applied = _deliver(late, "Check", fields, _answer(0))
+    assert late.misses == 0
+    assert (applied.code, applied.duplicate, applied.applied) == (12, True, False)
+    assert applied.payment is not None and applied.payment.id == payment.id
+    assert (applied.changes, applied.problems, applied.refunded) == ((), (), None)
+    record = applied.record
+    assert (record.outcome, record.code, record.applied, record.key, record.payment_id) == (
+        "duplicate", 12, False, "Check:902:", payment.id)
+    assert _inbox(ledger).applied_count(("Check", "902", "")) == 1
+
+
+def test_an_integrity_error_not_of_the_key_is_raised_and_leaves_the_row_received(
+        ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    record_id = _store(inbox, "Check")
+
+    def broken(_n: Notification, _p: Payment | None) -> int:
+        raise sa.exc.IntegrityError("INSERT ...", {}, Exception("another constraint"))
+
+    with pytest.raises(sa.exc.IntegrityError, match="another constraint"):
+        inbox.apply(record_id, _received("Check", {"InvoiceId": "nope"}), broken)
+    assert inbox.get(record_id).outcome == "received"
+    assert inbox.list(type="Check")[0].key is None
+
+
+def test_a_notification_for_no_payment_is_logged_and_may_be_applied_later(
+        ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
+    inbox = _inbox(ledger)
+    fields = {"InvoiceId": "late-1", "TransactionId": "903"}
+    with caplog.at_level(logging.WARNING, logger="checkout_kit.ledger.inbox"):
+        applied = _deliver(inbox, "Pay", fields)
+    why = "no payment for invoice 'late-1' / transaction 903"
+    assert (applied.code, applied.applied, applied.payment) == (0, False, None)
+    record = applied.record
+    assert (record.outcome, record.code, record.error, record.key, record.payment_id) == (
+        "unknown_payment", 0, why, "Pay:903:", None)
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("checkout_kit.ledger.inbox", "WARNING",
+         f"notification {record.id} (unknown_payment): {why}")]
+    assert inbox.applied_count(("Pay", "903", "")) == 0
+    # Once the shop has the payment, the same notification (a replay) is applied.
+    payment = _payment(ledger, "late-1")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="checkout_kit.ledger.inbox"):
+        again = _deliver(inbox, "Pay", fields)
+    assert caplog.records == []  # no error: nothing to warn about
+    assert (again.record.outcome, again.record.applied, again.record.payment_id,
+            again.record.error) == ("applied", True, payment.id, None)
+    assert [(str(old), str(new)) for p, old, new in again.changes] == [
+        ("created", "processing"), ("processing", "succeeded")]
+    assert again.payment is not None and again.payment.status == "succeeded"
+
+
+def test_a_notification_without_invoice_finds_its_payment_by_transaction(
+        ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    _deliver(inbox, "Pay", {"InvoiceId": "inv-1", "TransactionId": "904"})
+    # A Fail names its own transaction; a Refund the refunded one, apart.
+    fail = _deliver(inbox, "Fail", {"InvoiceId": "", "TransactionId": "904"})
+    assert fail.record.payment_id == payment.id
+    refund = _deliver(inbox, "Refund", {"InvoiceId": "", "TransactionId": "905",
+                                        "PaymentTransactionId": "904", "Amount": "100.00"})
+    assert (refund.record.outcome, refund.record.payment_id, refund.refunded) == (
+        "applied", payment.id, Decimal("100.00"))
+    # A Refund whose own number is the payment's is not found by it.
+    other = _deliver(inbox, "Refund", {"InvoiceId": "", "TransactionId": "904",
+                                       "PaymentTransactionId": "1", "Amount": "100.00"})
+    assert (other.record.outcome, other.record.payment_id) == ("unknown_payment", None)
+
+
+def test_a_notification_made_by_hand_without_a_typed_body_is_recorded_only(
+        ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    _payment(ledger)
+    received = Received("Pay", "POST", "utf-8", {"TransactionId": "906", "InvoiceId": "inv-1"})
+    applied = inbox.apply(_store(inbox), received, _answer(0))
+    record = applied.record
+    assert (applied.code, applied.payment, record.outcome, record.applied, record.key,
+            record.payment_id) == (0, None, "recorded", True, "Pay:906:", None)
+
+
+def test_a_receipt_naming_a_payment_invoice_is_recorded_without_it(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, "1234567")
+    applied = _deliver(inbox, "Receipt", {"InvoiceId": "1234567"})
+    assert (applied.record.outcome, applied.record.applied, applied.record.payment_id,
+            applied.payment) == ("recorded", True, None, None)
+    assert ledger.get(payment.id).status == "created"
