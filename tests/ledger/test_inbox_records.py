@@ -372,3 +372,116 @@ def test_a_receipt_naming_a_payment_invoice_is_recorded_without_it(ledger: Ledge
     assert (applied.record.outcome, applied.record.applied, applied.record.payment_id,
             applied.payment) == ("recorded", True, None, None)
     assert ledger.get(payment.id).status == "created"
+
+
+# --- the effects: outcome, answer, error, history note, problem ----------------------------
+
+
+def _what(applied: Applied) -> tuple[str, int, str | None]:
+    record = applied.record
+    assert (record.outcome, record.code, record.error) == (
+        record.outcome, applied.code, record.error)
+    return record.outcome, record.code or 0, record.error
+
+
+def _pay(inbox: Inbox, tx: int, invoice: str = "inv-1", **fields: str) -> Applied:
+    return _deliver(inbox, "Pay", {"InvoiceId": invoice, "TransactionId": str(tx), **fields})
+
+
+def _paid(ledger: Ledger, scheme: str = "charge", tx: int = 100) -> tuple[Inbox, Payment]:
+    """A payment paid (or, two-stage, held) by a Pay notification of ``tx``."""
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme=scheme)
+    status = "Authorized" if scheme == "auth" else "Completed"
+    assert _what(_pay(inbox, tx, Status=status)) == ("applied", 0, None)
+    return inbox, ledger.get(payment.id)
+
+
+@pytest.mark.parametrize(("fields", "what"), [
+    ({"Amount": "1.00"}, "amount/currency"),
+    ({"Currency": "USD"}, "amount/currency"),
+    ({"AccountId": "other@example.com"}, "account"),
+    ({"Status": "Authorized"}, "scheme"),
+])
+def test_a_pay_that_does_not_match_the_payment_is_a_problem_named_by_what_differs(
+        ledger: Ledger, fields: dict[str, str], what: str) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    applied = _pay(inbox, 110, **fields)
+    error = f"Pay: another {what} than payment {payment.id}" + (
+        " (Status=Authorized, charge payment)" if what == "scheme" else "")
+    assert _what(applied) == ("mismatch", 0, error)
+    assert not applied.applied and applied.changes == ()
+    amount = Decimal(fields.get("Amount", "1500.00"))
+    currency = fields.get("Currency", "RUB")
+    status = fields.get("Status", "Completed")
+    ((_, problem),) = applied.problems
+    assert (problem.kind, problem.gateway_transaction_id, problem.amount, problem.currency,
+            problem.detail) == ("mismatch", 110, amount, currency,
+                                f"{error} (Pay 110, {amount} {currency}, Status {status})")
+    assert ledger.get(payment.id).status == "created"
+    assert _notes(ledger, payment.id)[-1] == f"mismatch: {problem.detail}"
+
+
+def test_a_fail_that_does_not_match_is_only_logged(ledger: Ledger) -> None:
+    # A decline moved no money: nothing for the shop to give back.
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    applied = _deliver(inbox, "Fail", {"InvoiceId": "inv-1", "TransactionId": "111",
+                                       "Amount": "1.00"})
+    assert _what(applied) == (
+        "mismatch", 0, f"Fail: another amount/currency than payment {payment.id}")
+    assert applied.problems == () and ledger.problems(payment.id) == []
+    assert ledger.get(payment.id).status == "created"
+
+
+def test_a_capture_or_refund_may_be_partial_and_leave_the_account_out(
+        ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger, "auth")
+    assert payment.status == "authorized"
+    confirm = _deliver(inbox, "Confirm", {"InvoiceId": "inv-1", "TransactionId": "100",
+                                          "Amount": "1000.00", "AccountId": ""})
+    assert _what(confirm) == ("applied", 0, None)
+    captured = ledger.get(payment.id)
+    assert (captured.status, captured.amount) == ("succeeded", Decimal("1000.00"))
+    assert _notes(ledger, payment.id)[-1] == "Confirm notification: 1000.00 captured"
+    refund = _deliver(inbox, "Refund", {"InvoiceId": "inv-1", "TransactionId": "120",
+                                        "PaymentTransactionId": "100", "Amount": "1001.00"})
+    assert _what(refund) == (
+        "mismatch", 0, f"Refund: another amount/currency than payment {payment.id}")
+
+
+@pytest.mark.parametrize(("kind", "fields", "note"), [
+    ("Pay", {"TrInitiatorCode": "0"},
+     "Pay notification 130 of a charge not the payment's own (SubscriptionId -, a token "
+     "charge)"),
+    ("Pay", {"SubscriptionId": "sc_77"},
+     "Pay notification 130 of a charge not the payment's own (SubscriptionId sc_77)"),
+    ("Fail", {"SubscriptionId": "sc_77", "TrInitiatorCode": "1"},
+     "Fail notification 130 of a charge not the payment's own (SubscriptionId sc_77, a "
+     "token charge)"),
+])
+def test_a_charge_not_the_payments_own_is_recorded_with_a_note(
+        ledger: Ledger, kind: str, fields: dict[str, str], note: str) -> None:
+    # A subscription's charge (once the payment is paid) or a token charge of the shop
+    # names the invoice: money moved, but not for this payment.
+    inbox, payment = _paid(ledger)
+    applied = _deliver(inbox, kind, {"InvoiceId": "inv-1", "TransactionId": "130",
+                                     "Amount": "1.00", **fields})
+    assert _what(applied) == ("recorded", 0, None)
+    assert applied.applied and applied.problems == () and applied.changes == ()
+    assert _notes(ledger, payment.id)[-1] == note
+    assert ledger.get(payment.id).status == "succeeded"
+
+
+def test_a_pay_of_the_transaction_that_settled_the_payment_is_recorded(
+        ledger: Ledger) -> None:
+    # Our own call's answer settled it first (no key of the Pay in the inbox).
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    ledger.transition(payment.id, "processing")
+    ledger.transition(payment.id, "succeeded", gateway_transaction_id=140)
+    before = _notes(ledger, payment.id)
+    applied = _pay(inbox, 140, Amount="1.00")  # even one the rule would refuse
+    assert _what(applied) == ("recorded", 0, None)
+    assert applied.problems == () and _notes(ledger, payment.id) == before
