@@ -485,3 +485,99 @@ def test_a_pay_of_the_transaction_that_settled_the_payment_is_recorded(
     applied = _pay(inbox, 140, Amount="1.00")  # even one the rule would refuse
     assert _what(applied) == ("recorded", 0, None)
     assert applied.problems == () and _notes(ledger, payment.id) == before
+
+
+# --- Pay ----------------------------------------------------------------------------------
+
+
+def _attempt(ledger: Ledger, payment_id: str, operation: str, outcome: str = "unknown") -> None:
+    """A gateway call of ours (``pending``: in flight; ``unknown``: its answer lost)."""
+    with ledger.update(payment_id) as unit:
+        attempt = unit.add_attempt(operation)
+        if outcome != "pending":
+            assert unit.finish_attempt(attempt, outcome)
+
+
+@pytest.mark.parametrize(("scheme", "status", "settled"), [
+    ("charge", "Completed", "succeeded"), ("auth", "Authorized", "authorized")])
+def test_a_pay_settles_the_payment_by_its_scheme_and_settles_our_lost_card_calls(
+        ledger: Ledger, scheme: str, status: str, settled: str) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme=scheme)
+    for operation, outcome in (("charge", "unknown"), ("post3ds", "pending"),
+                               ("confirm", "unknown")):
+        _attempt(ledger, payment.id, operation, outcome)
+    applied = _pay(inbox, 150, Status=status)
+    assert _what(applied) == ("applied", 0, None)
+    assert [(str(old), str(new)) for _, old, new in applied.changes] == [
+        ("created", "processing"), ("processing", settled)]
+    assert _notes(ledger, payment.id)[-2:] == [
+        "Pay notification: paid at the gateway", "Pay notification 150"]
+    paid = ledger.get(payment.id)
+    assert (paid.status, paid.gateway_transaction_id, paid.token, paid.test_mode) == (
+        settled, 150, "tk_0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d", True)
+    # The charge whose answer was lost is settled; a call still in flight, or a lost
+    # call of another kind, is not the notification's to settle.
+    assert [(a.operation, a.outcome) for a in ledger.attempts(payment.id)] == [
+        ("charge", "reconciled"), ("post3ds", "pending"), ("confirm", "unknown")]
+
+
+def test_a_pay_after_a_decline_clears_the_decline(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    declined = _deliver(inbox, "Fail", {"InvoiceId": "inv-1", "TransactionId": "151",
+                                        "CardHolderMessage": "Not enough money"})
+    assert _what(declined) == ("applied", 0, None)
+    failed = ledger.get(payment.id)
+    assert (failed.status, failed.reason_code, failed.cardholder_message) == (
+        "failed", 5051, "Not enough money")
+    applied = _pay(inbox, 152)
+    assert [(str(old), str(new)) for _, old, new in applied.changes] == [
+        ("failed", "processing"), ("processing", "succeeded")]
+    paid = ledger.get(payment.id)
+    assert (paid.status, paid.reason_code, paid.cardholder_message,
+            paid.gateway_transaction_id) == ("succeeded", None, None, 152)
+
+
+def test_a_second_pay_is_a_duplicate_for_the_shop_to_refund(ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger)
+    applied = _pay(inbox, 153)
+    assert _what(applied) == (
+        "payment_duplicate", 0, f"payment {payment.id}: 153 is a second charge")
+    assert applied.applied and applied.changes == ()
+    ((_, problem),) = applied.problems
+    assert (problem.kind, problem.gateway_transaction_id, problem.amount,
+            problem.currency) == ("duplicate", 153, Decimal("1500.00"), "RUB")
+    # The detail says where the shop heard of it.
+    assert problem.detail == ("Pay notification 153: a second charge 153; the payment was "
+                              "paid by 100: refund one")
+    assert ledger.get(payment.id).gateway_transaction_id == 100
+
+
+def test_a_pay_after_the_shop_gave_up_on_the_payment_is_money_to_refund(
+        ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    with ledger.update(payment.id) as unit:
+        unit.cancel_unpaid()
+    applied = _pay(inbox, 154)
+    assert _what(applied) == (
+        "applied", 0, f"payment {payment.id} is cancelled; Pay 154 took the money")
+    ((_, problem),) = applied.problems
+    assert (problem.kind, problem.gateway_transaction_id, problem.detail) == (
+        "paid_after_cancel", 154,
+        "Pay notification 154: charge 154 succeeded after the payment was cancelled")
+    assert applied.changes == () and ledger.get(payment.id).status == "cancelled"
+
+
+def test_the_late_pay_of_a_hold_voided_since_is_recorded(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme="auth")
+    ledger.transition(payment.id, "processing")
+    ledger.transition(payment.id, "authorized", gateway_transaction_id=155)
+    ledger.transition(payment.id, "cancelled")
+    before = _notes(ledger, payment.id)
+    applied = _pay(inbox, 155, Status="Authorized")
+    assert _what(applied) == ("recorded", 0, None)
+    assert (applied.changes, applied.problems) == ((), ())
+    assert _notes(ledger, payment.id) == before
