@@ -581,3 +581,93 @@ def test_the_late_pay_of_a_hold_voided_since_is_recorded(ledger: Ledger) -> None
     assert _what(applied) == ("recorded", 0, None)
     assert (applied.changes, applied.problems) == ((), ())
     assert _notes(ledger, payment.id) == before
+
+
+# --- Fail ---------------------------------------------------------------------------------
+
+
+def _fail(inbox: Inbox, tx: int, **fields: str) -> Applied:
+    return _deliver(inbox, "Fail", {"InvoiceId": "inv-1", "TransactionId": str(tx), **fields})
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({}, "5051 InsufficientFunds"), ({"Reason": ""}, "5051")])
+def test_a_fail_declines_a_created_payment_with_its_reason(
+        ledger: Ledger, fields: dict[str, str], reason: str) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    _attempt(ledger, payment.id, "charge")
+    applied = _fail(inbox, 160, **fields)
+    assert _what(applied) == ("applied", 0, None)
+    assert _notes(ledger, payment.id)[-2:] == [
+        "Fail notification: declined at the gateway", f"Fail notification 160: {reason}"]
+    failed = ledger.get(payment.id)
+    assert (failed.status, failed.reason_code, failed.gateway_transaction_id) == (
+        "failed", 5051, 160)
+    assert [a.outcome for a in ledger.attempts(payment.id)] == ["reconciled"]
+    # Declined again: nothing more to say.
+    assert _what(_fail(inbox, 161)) == ("recorded", 0, None)
+
+
+def test_a_fail_never_undoes_a_paid_or_cancelled_payment(ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger)
+    assert _what(_fail(inbox, 162)) == ("applied", 0, None)
+    assert _notes(ledger, payment.id)[-1] == (
+        "Fail notification 162 (5051 InsufficientFunds) after the payment")
+    assert ledger.get(payment.id).status == "succeeded"
+    other = _payment(ledger, "inv-2")
+    with ledger.update(other.id) as unit:
+        unit.cancel_unpaid()
+    assert _what(_deliver(inbox, "Fail", {"InvoiceId": "inv-2", "TransactionId": "163"})) == (
+        "applied", 0, None)
+    assert _notes(ledger, other.id)[-1] == (
+        "Fail notification 163 (5051 InsufficientFunds) after the payment")
+    assert ledger.get(other.id).status == "cancelled"
+
+
+@pytest.mark.parametrize(("operation", "outcome", "open_charge"), [
+    ("charge", "pending", True), ("auth", "unknown", True), ("post3ds", "pending", True),
+    ("refund", "pending", False), ("charge", "declined", False)])
+def test_a_fail_while_our_charge_is_open_answers_for_itself_only(
+        ledger: Ledger, operation: str, outcome: str, open_charge: bool) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    ledger.transition(payment.id, "processing")
+    _attempt(ledger, payment.id, operation, outcome)
+    assert _what(_fail(inbox, 164)) == ("applied", 0, None)
+    if open_charge:
+        assert _notes(ledger, payment.id)[-1] == (
+            "Fail notification 164 (5051 InsufficientFunds) while a charge of ours is "
+            "open: not taken as its outcome")
+        assert ledger.get(payment.id).status == "processing"
+    else:
+        assert _notes(ledger, payment.id)[-1] == "Fail notification 164: 5051 InsufficientFunds"
+        assert ledger.get(payment.id).status == "failed"
+
+
+@pytest.mark.parametrize(("status", "own", "fail", "earlier"), [
+    # Trying again (processing) on the transaction that failed: that one's decline.
+    ("processing", 165, 165, True),
+    ("processing", 165, 166, False),
+    # A 3-D Secure challenge is live on its own transaction: another one's was abandoned.
+    ("awaiting_3ds", 165, 166, True),
+    ("awaiting_3ds", 165, 165, False),
+])
+def test_a_fail_of_an_earlier_attempt_is_only_noted(
+        ledger: Ledger, status: str, own: int, fail: int, earlier: bool) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    ledger.transition(payment.id, "processing", gateway_transaction_id=own)
+    if status != "processing":
+        ledger.transition(payment.id, status)
+    applied = _fail(inbox, fail)
+    assert _what(applied) == ("applied", 0, None)
+    if earlier:
+        assert _notes(ledger, payment.id)[-1] == (
+            f"Fail notification {fail} (5051 InsufficientFunds) of an earlier attempt")
+        assert ledger.get(payment.id).status == status and applied.changes == ()
+    else:
+        assert _notes(ledger, payment.id)[-1] == (
+            f"Fail notification {fail}: 5051 InsufficientFunds")
+        assert [(str(old), str(new)) for _, old, new in applied.changes] == [
+            (status, "failed")]
