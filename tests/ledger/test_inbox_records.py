@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from checkout_kit.ledger import Ledger
 from checkout_kit.ledger.inbox import Applied, CheckDecider, Inbox, _stored_key
-from checkout_kit.ledger.schema import notifications
+from checkout_kit.ledger.schema import notifications, refunds
 from checkout_kit.ledger.store import Payment
 from checkout_kit.notifications import Notification
 from checkout_kit.webhooks import Received, build_notification, receive, sample_fields
@@ -671,3 +671,200 @@ def test_a_fail_of_an_earlier_attempt_is_only_noted(
             f"Fail notification {fail}: 5051 InsufficientFunds")
         assert [(str(old), str(new)) for _, old, new in applied.changes] == [
             (status, "failed")]
+
+
+# --- Confirm, Cancel, and what comes before the payment is settled ------------------------
+
+
+def _on(inbox: Inbox, kind: str, tx: int, **fields: str) -> Applied:
+    """A Confirm or Cancel of ``tx`` (its own transaction) on inv-1."""
+    return _deliver(inbox, kind, {"InvoiceId": "inv-1", "TransactionId": str(tx), **fields})
+
+
+def _refund(inbox: Inbox, tx: int, of: int, amount: str) -> Applied:
+    return _deliver(inbox, "Refund", {"InvoiceId": "inv-1", "TransactionId": str(tx),
+                                      "PaymentTransactionId": str(of), "Amount": amount})
+
+
+def test_a_confirm_captures_a_held_payment_once(ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger, "auth")
+    applied = _on(inbox, "Confirm", 100)
+    assert _what(applied) == ("applied", 0, None)
+    assert [(str(old), str(new)) for _, old, new in applied.changes] == [
+        ("authorized", "succeeded")]
+    assert _notes(ledger, payment.id)[-1] == "Confirm notification: 1500.00 captured"
+    assert _what(_on(inbox, "Confirm", 100)) == ("duplicate", 0, None)
+    assert ledger.get(payment.id).status == "succeeded"
+
+
+@pytest.mark.parametrize("status", ["succeeded", "refunded"])
+def test_a_confirm_of_a_payment_already_captured_is_recorded(
+        ledger: Ledger, status: str) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme="auth")
+    ledger.transition(payment.id, "processing")
+    ledger.transition(payment.id, "authorized", gateway_transaction_id=101)
+    ledger.transition(payment.id, "succeeded")
+    if status == "refunded":
+        ledger.transition(payment.id, "refunded")
+    before = _notes(ledger, payment.id)
+    assert _what(_on(inbox, "Confirm", 101)) == ("recorded", 0, None)
+    assert _notes(ledger, payment.id) == before
+
+
+def test_a_confirm_or_cancel_of_a_final_payment_is_noted_as_an_error(
+        ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger, "auth")
+    assert _what(_on(inbox, "Cancel", 100)) == ("applied", 0, None)
+    assert (ledger.get(payment.id).status, _notes(ledger, payment.id)[-1]) == (
+        "cancelled", "Cancel notification")
+    assert _what(_on(inbox, "Confirm", 100)) == (
+        "applied", 0, f"Confirm for payment {payment.id} in status cancelled")
+    assert _notes(ledger, payment.id)[-1] == "Confirm notification in status cancelled"
+    # A refunded payment is final too (a succeeded one may still be refunded: a Cancel
+    # of its transaction then waits, see the deferred ones below).
+    other = _payment(ledger, "inv-2")
+    _pay(inbox, 201, invoice="inv-2")
+    ledger.transition(other.id, "refunded")
+    cancel = _deliver(inbox, "Cancel", {"InvoiceId": "inv-2", "TransactionId": "201"})
+    assert _what(cancel) == ("applied", 0, f"Cancel for payment {other.id} in status refunded")
+    assert _notes(ledger, other.id)[-1] == "Cancel notification in status refunded"
+    assert ledger.get(other.id).status == "refunded"
+
+
+@pytest.mark.parametrize("status", ["authorized", "awaiting_3ds", "unknown"])
+def test_a_cancel_voids_a_hold_or_challenge_and_is_recorded_once_cancelled(
+        ledger: Ledger, status: str) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme="auth")
+    ledger.transition(payment.id, "processing", gateway_transaction_id=102)
+    ledger.transition(payment.id, status)
+    applied = _on(inbox, "Cancel", 102)
+    assert _what(applied) == ("applied", 0, None)
+    assert [(str(old), str(new)) for _, old, new in applied.changes] == [
+        (status, "cancelled")]
+    assert _notes(ledger, payment.id)[-1] == "Cancel notification"
+    # A Cancel after our own void recorded it: nothing to add.
+    second = _payment(ledger, "inv-2", scheme="auth")
+    ledger.transition(second.id, "processing", gateway_transaction_id=103)
+    ledger.transition(second.id, "cancelled")
+    before = _notes(ledger, second.id)
+    again = _deliver(inbox, "Cancel", {"InvoiceId": "inv-2", "TransactionId": "103"})
+    assert _what(again) == ("recorded", 0, None) and _notes(ledger, second.id) == before
+
+
+@pytest.mark.parametrize("kind", ["Confirm", "Cancel"])
+def test_a_confirm_or_cancel_of_the_own_transaction_in_flight_is_deferred(
+        ledger: Ledger, kind: str) -> None:
+    # Our call is on its way (processing): its answer comes first, then this.
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme="auth")
+    ledger.transition(payment.id, "processing", gateway_transaction_id=104)
+    applied = _on(inbox, kind, 104)
+    assert _what(applied) == (
+        "deferred", 13, f"{kind} of transaction 104 while payment {payment.id} is "
+                        f"processing; deliver again once it is settled")
+    assert not applied.applied and inbox.applied_count((kind, "104", "")) == 0
+    assert ledger.get(payment.id).status == "processing"
+
+
+def test_a_refund_before_the_payment_is_settled_is_deferred(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger)
+    applied = _refund(inbox, 300, 105, "100.00")
+    assert _what(applied) == (
+        "deferred", 13, f"Refund of transaction 105 before payment {payment.id} is settled "
+                        f"(created); deliver again")
+    assert not applied.applied and inbox.applied_count(("Refund", "300", "Refund")) == 0
+
+
+def test_a_refund_of_a_transaction_provably_not_the_payments_is_a_mismatch(
+        ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger)
+    applied = _refund(inbox, 301, 999, "100.00")
+    assert _what(applied) == (
+        "mismatch", 0, f"Refund for transaction 999; payment {payment.id} is 100")
+    # One the ledger refused (a mismatched Pay): the payment is not settled, but that
+    # transaction never will settle it.
+    inbox = _inbox(ledger)
+    other = _payment(ledger, "inv-2")
+    assert _pay(inbox, 302, invoice="inv-2", Amount="1.00").record.outcome == "mismatch"
+    refund = _deliver(inbox, "Refund", {"InvoiceId": "inv-2", "TransactionId": "303",
+                                        "PaymentTransactionId": "302", "Amount": "1.00"})
+    assert _what(refund) == (
+        "mismatch", 0, f"Refund for transaction 302; payment {other.id} is None")
+    assert ledger.get(other.id).status == "created"
+
+
+# --- Refund -------------------------------------------------------------------------------
+
+
+def _sources(ledger: Ledger) -> list[tuple[int, str]]:
+    with ledger.engine.connect() as conn:
+        return [(int(t), s) for t, s in conn.execute(
+            sa.select(refunds.c.transaction_id, refunds.c.source)
+            .order_by(refunds.c.transaction_id))]
+
+
+def test_refunds_are_counted_once_each_until_all_is_refunded(ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger)
+    first = _refund(inbox, 310, 100, "1000.00")
+    assert _what(first) == ("applied", 0, None)
+    assert (first.refunded, first.changes) == (Decimal("1000.00"), ())
+    assert _notes(ledger, payment.id)[-1] == "Refund notification 310: 1000.00 refunded"
+    assert ledger.get(payment.id).refunded_amount == Decimal("1000.00")
+    assert _sources(ledger) == [(310, "notification")]
+    # More than is left: the error says by how much.
+    over = _refund(inbox, 311, 100, "600.00")
+    assert _what(over) == (
+        "mismatch", 0, "a refund of 600.00 would make 1600.00 refunded of 1500.00")
+    assert over.refunded is None
+    rest = _refund(inbox, 312, 100, "500.00")
+    assert rest.refunded == Decimal("500.00")
+    assert [(str(old), str(new)) for _, old, new in rest.changes] == [
+        ("succeeded", "refunded")]
+    late = _refund(inbox, 313, 100, "1.00")
+    assert _what(late) == (
+        "applied", 0, f"Refund for payment {payment.id} in status refunded")
+    assert late.refunded is None
+    assert _notes(ledger, payment.id)[-1] == "Refund notification 313 in status refunded"
+
+
+def test_a_refund_our_call_counted_is_recorded(ledger: Ledger) -> None:
+    inbox, payment = _paid(ledger)
+    with ledger.update(payment.id) as unit:
+        unit.count_refund(320, Decimal("100.00"), source="call", note="our refund")
+    applied = _refund(inbox, 320, 100, "100.00")
+    assert _what(applied) == ("recorded", 0, None) and applied.refunded is None
+    assert ledger.get(payment.id).refunded_amount == Decimal("100.00")
+
+
+@pytest.mark.parametrize(("operation", "outcome", "deferred"), [
+    ("refund", "pending", True), ("refund", "unknown", True),
+    ("refund", "succeeded", False), ("confirm", "pending", False)])
+def test_a_refund_while_our_refund_call_is_open_is_deferred(
+        ledger: Ledger, operation: str, outcome: str, deferred: bool) -> None:
+    # It may be our own call's refund: counted now, the answer would count it again.
+    inbox, payment = _paid(ledger)
+    _attempt(ledger, payment.id, operation, outcome)
+    applied = _refund(inbox, 330, 100, "100.00")
+    if deferred:
+        assert _what(applied) == (
+            "deferred", 13, "a refund call of ours is in flight or unknown; deliver again")
+        assert ledger.get(payment.id).refunded_amount == Decimal("0.00")
+    else:
+        assert _what(applied) == ("applied", 0, None)
+        assert ledger.get(payment.id).refunded_amount == Decimal("100.00")
+
+
+def test_a_confirm_settles_a_capture_whose_answer_was_lost(ledger: Ledger) -> None:
+    inbox = _inbox(ledger)
+    payment = _payment(ledger, scheme="auth")
+    ledger.transition(payment.id, "processing", gateway_transaction_id=106)
+    ledger.transition(payment.id, "authorized")
+    ledger.transition(payment.id, "unknown")  # our confirm call lost its answer
+    applied = _on(inbox, "Confirm", 106, Amount="700.00")
+    assert _what(applied) == ("applied", 0, None)
+    assert [(str(old), str(new)) for _, old, new in applied.changes] == [
+        ("unknown", "succeeded")]
+    assert ledger.get(payment.id).amount == Decimal("700.00")
