@@ -794,6 +794,14 @@ def test_a_refund_of_a_transaction_provably_not_the_payments_is_a_mismatch(
     assert _what(refund) == (
         "mismatch", 0, f"Refund for transaction 302; payment {other.id} is None")
     assert ledger.get(other.id).status == "created"
+    # Cancelled (the shop gave up on it unpaid): no transaction will settle it any more.
+    given_up = _payment(ledger, "inv-3")
+    with ledger.update(given_up.id) as unit:
+        unit.cancel_unpaid()
+    late = _deliver(inbox, "Refund", {"InvoiceId": "inv-3", "TransactionId": "304",
+                                      "PaymentTransactionId": "305", "Amount": "1.00"})
+    assert _what(late) == (
+        "mismatch", 0, f"Refund for transaction 305; payment {given_up.id} is None")
 
 
 # --- Refund -------------------------------------------------------------------------------
