@@ -72,7 +72,7 @@ def test_a_stored_request_reads_back_as_it_arrived(ledger: Ledger, clock: Clock)
     inbox = _inbox(ledger)
     first = _store(inbox, "Check")
     stored = inbox.record(
-        type="Pay", method="GET", body=bytearray(b"InvoiceId=A-1&Amount=1.00"),
+        type="Pay", method="GET", body=b"InvoiceId=A-1&Amount=1.00",
         headers={"Content-HMAC": "abc=", "X-Forwarded-For": "203.0.113.7"},
         remote_addr="198.51.100.4", signature_valid=False, outcome="refused", code=13,
         error="SignatureVerificationError: no match", replay_of=first)
