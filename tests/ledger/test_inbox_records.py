@@ -26,10 +26,6 @@ from .conftest import Clock
 SECRET = "inbox_records_secret"
 
 
-def _inbox(ledger: Ledger) -> Inbox:
-    return Inbox(ledger)
-
-
 def _store(inbox: Inbox, kind: str = "Pay", **kw: Any) -> int:
     values: dict[str, Any] = {"method": "POST", "body": b"", "headers": {},
                               "remote_addr": None, "signature_valid": True}
@@ -69,7 +65,7 @@ def _payment(ledger: Ledger, invoice: str = "inv-1", amount: str = "1500.00",
 
 
 def test_a_stored_request_reads_back_as_it_arrived(ledger: Ledger, clock: Clock) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     first = _store(inbox, "Check")
     stored = inbox.record(
         type="Pay", method="GET", body=b"InvoiceId=A-1&Amount=1.00",
@@ -96,7 +92,7 @@ def test_a_stored_request_reads_back_as_it_arrived(ledger: Ledger, clock: Clock)
 
 def test_a_record_with_an_unknown_outcome_is_refused_and_stores_nothing(
         ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     with pytest.raises(ValueError, match=r"^unknown outcome 'done'$"):
         _store(inbox, outcome="done")
     assert inbox.list() == []
@@ -105,7 +101,7 @@ def test_a_record_with_an_unknown_outcome_is_refused_and_stores_nothing(
 def test_stored_text_is_cut_to_its_column_and_keeps_no_nul(ledger: Ledger) -> None:
     # The columns are VARCHAR(20), VARCHAR(10), VARCHAR(64): PostgreSQL refuses a longer
     # value, and its text cannot hold NUL, which a received header may carry.
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     record = inbox.record(type="T" * 25, method="M" * 12, body=b"", headers={},
                           remote_addr="\x00" + "a" * 70, signature_valid=False,
                           outcome="refused", error="e\x00" + "x" * 2100)
@@ -116,14 +112,14 @@ def test_stored_text_is_cut_to_its_column_and_keeps_no_nul(ledger: Ledger) -> No
 
 
 def test_an_unknown_record_is_a_lookup_error(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     _store(inbox)
     with pytest.raises(LookupError, match=r"^no notification 999$"):
         inbox.get(999)
 
 
 def test_the_log_lists_newest_first_by_type_in_any_case(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     pay1, fail, pay2 = _store(inbox, "Pay"), _store(inbox, "Fail"), _store(inbox, "Pay")
     assert [r.id for r in inbox.list()] == [pay2, fail, pay1]
     assert [r.id for r in inbox.list(type="pAY")] == [pay2, pay1]
@@ -133,7 +129,7 @@ def test_the_log_lists_newest_first_by_type_in_any_case(ledger: Ledger) -> None:
 
 
 def test_the_log_lists_100_rows_unless_told(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     row = {"type": "Pay", "method": "POST", "body": b"", "headers": "{}",
            "signature_valid": True, "applied": False, "outcome": "received",
            "received_at": ledger.now()}
@@ -144,7 +140,7 @@ def test_the_log_lists_100_rows_unless_told(ledger: Ledger) -> None:
 
 
 def test_the_log_lists_the_rows_of_one_payment(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     a, b = _payment(ledger, "inv-a"), _payment(ledger, "inv-b")
     on_a = _deliver(inbox, "Pay", {"InvoiceId": "inv-a", "TransactionId": "501"})
     on_b = _deliver(inbox, "Pay", {"InvoiceId": "inv-b", "TransactionId": "502"})
@@ -155,7 +151,7 @@ def test_the_log_lists_the_rows_of_one_payment(ledger: Ledger) -> None:
 
 def test_a_delivery_marked_as_failed_keeps_its_code_and_cleaned_error(
         ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     failed, other = _store(inbox, "Pay"), _store(inbox, "Fail")
     marked = inbox.mark(failed, outcome="error", code=13, error="OperationalError: \x00")
     assert (marked.id, marked.outcome, marked.code, marked.error) == (
@@ -192,7 +188,7 @@ def test_a_key_part_too_long_or_holding_nul_is_stored_as_its_hash(
 
 
 def test_applied_count_matches_the_whole_key(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     _payment(ledger)
     applied = _deliver(inbox, "Pay", {"InvoiceId": "inv-1", "TransactionId": "700"})
     assert applied.record.key == "Pay:700:"
@@ -231,7 +227,7 @@ class _Decider:
 
 
 def test_a_check_is_decided_once_and_a_repeat_gets_the_stored_code(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     decide = _Decider(11)
     first = _deliver(inbox, "Check", {"InvoiceId": "inv-1", "TransactionId": "900"}, decide)
@@ -253,7 +249,7 @@ def test_a_check_is_decided_once_and_a_repeat_gets_the_stored_code(ledger: Ledge
 
 
 def test_a_check_of_an_unknown_invoice_is_decided_without_a_payment(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     decide = _Decider(10)
     applied = _deliver(inbox, "Check", {"InvoiceId": "nope", "TransactionId": "901"}, decide)
     assert decide.asked == [(901, None)]
@@ -281,7 +277,7 @@ def test_a_delivery_that_lost_the_race_for_its_key_is_a_duplicate_with_the_store
         ledger: Ledger) -> None:
     payment = _payment(ledger)
     fields = {"InvoiceId": "inv-1", "TransactionId": "902"}
-    assert _deliver(_inbox(ledger), "Check", fields, _answer(12)).code == 12
+    assert _deliver(Inbox(ledger), "Check", fields, _answer(12)).code == 12
     late = _LateLookup(ledger)
     applied = _deliver(late, "Check", fields, _answer(0))
     assert late.misses == 0
@@ -291,12 +287,12 @@ def test_a_delivery_that_lost_the_race_for_its_key_is_a_duplicate_with_the_store
     record = applied.record
     assert (record.outcome, record.code, record.applied, record.key, record.payment_id) == (
         "duplicate", 12, False, "Check:902:", payment.id)
-    assert _inbox(ledger).applied_count(("Check", "902", "")) == 1
+    assert Inbox(ledger).applied_count(("Check", "902", "")) == 1
 
 
 def test_an_integrity_error_not_of_the_key_is_raised_and_leaves_the_row_received(
         ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     record_id = _store(inbox, "Check")
 
     def broken(_n: Notification, _p: Payment | None) -> int:
@@ -310,7 +306,7 @@ def test_an_integrity_error_not_of_the_key_is_raised_and_leaves_the_row_received
 
 def test_a_notification_for_no_payment_is_logged_and_may_be_applied_later(
         ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     fields = {"InvoiceId": "late-1", "TransactionId": "903"}
     with caplog.at_level(logging.WARNING, logger="checkout_kit.ledger.inbox"):
         applied = _deliver(inbox, "Pay", fields)
@@ -338,7 +334,7 @@ def test_a_notification_for_no_payment_is_logged_and_may_be_applied_later(
 
 def test_a_notification_without_invoice_finds_its_payment_by_transaction(
         ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     _deliver(inbox, "Pay", {"InvoiceId": "inv-1", "TransactionId": "904"})
     # A Fail names its own transaction; a Refund the refunded one, apart.
@@ -356,7 +352,7 @@ def test_a_notification_without_invoice_finds_its_payment_by_transaction(
 
 def test_a_notification_made_by_hand_without_a_typed_body_is_recorded_only(
         ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     _payment(ledger)
     received = Received("Pay", "POST", "utf-8", {"TransactionId": "906", "InvoiceId": "inv-1"})
     applied = inbox.apply(_store(inbox), received, _answer(0))
@@ -366,7 +362,7 @@ def test_a_notification_made_by_hand_without_a_typed_body_is_recorded_only(
 
 
 def test_a_receipt_naming_a_payment_invoice_is_recorded_without_it(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, "1234567")
     applied = _deliver(inbox, "Receipt", {"InvoiceId": "1234567"})
     assert (applied.record.outcome, applied.record.applied, applied.record.payment_id,
@@ -377,11 +373,11 @@ def test_a_receipt_naming_a_payment_invoice_is_recorded_without_it(ledger: Ledge
 # --- the effects: outcome, answer, error, history note, problem ----------------------------
 
 
-def _what(applied: Applied) -> tuple[str, int, str | None]:
+def _what(applied: Applied) -> tuple[str, int | None, str | None]:
+    """``(outcome, code, error)`` of the audit row; the answer given is its code."""
     record = applied.record
-    assert (record.outcome, record.code, record.error) == (
-        record.outcome, applied.code, record.error)
-    return record.outcome, record.code or 0, record.error
+    assert record.code == applied.code
+    return record.outcome, record.code, record.error
 
 
 def _pay(inbox: Inbox, tx: int, invoice: str = "inv-1", **fields: str) -> Applied:
@@ -390,7 +386,7 @@ def _pay(inbox: Inbox, tx: int, invoice: str = "inv-1", **fields: str) -> Applie
 
 def _paid(ledger: Ledger, scheme: str = "charge", tx: int = 100) -> tuple[Inbox, Payment]:
     """A payment paid (or, two-stage, held) by a Pay notification of ``tx``."""
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme=scheme)
     status = "Authorized" if scheme == "auth" else "Completed"
     assert _what(_pay(inbox, tx, Status=status)) == ("applied", 0, None)
@@ -405,7 +401,7 @@ def _paid(ledger: Ledger, scheme: str = "charge", tx: int = 100) -> tuple[Inbox,
 ])
 def test_a_pay_that_does_not_match_the_payment_is_a_problem_named_by_what_differs(
         ledger: Ledger, fields: dict[str, str], what: str) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     applied = _pay(inbox, 110, **fields)
     error = f"Pay: another {what} than payment {payment.id}" + (
@@ -425,7 +421,7 @@ def test_a_pay_that_does_not_match_the_payment_is_a_problem_named_by_what_differ
 
 def test_a_fail_that_does_not_match_is_only_logged(ledger: Ledger) -> None:
     # A decline moved no money: nothing for the shop to give back.
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     applied = _deliver(inbox, "Fail", {"InvoiceId": "inv-1", "TransactionId": "111",
                                        "Amount": "1.00"})
@@ -477,7 +473,7 @@ def test_a_charge_not_the_payments_own_is_recorded_with_a_note(
 def test_a_pay_of_the_transaction_that_settled_the_payment_is_recorded(
         ledger: Ledger) -> None:
     # Our own call's answer settled it first (no key of the Pay in the inbox).
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     ledger.transition(payment.id, "processing")
     ledger.transition(payment.id, "succeeded", gateway_transaction_id=140)
@@ -502,7 +498,7 @@ def _attempt(ledger: Ledger, payment_id: str, operation: str, outcome: str = "un
     ("charge", "Completed", "succeeded"), ("auth", "Authorized", "authorized")])
 def test_a_pay_settles_the_payment_by_its_scheme_and_settles_our_lost_card_calls(
         ledger: Ledger, scheme: str, status: str, settled: str) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme=scheme)
     for operation, outcome in (("charge", "unknown"), ("post3ds", "pending"),
                                ("confirm", "unknown")):
@@ -523,7 +519,7 @@ def test_a_pay_settles_the_payment_by_its_scheme_and_settles_our_lost_card_calls
 
 
 def test_a_pay_after_a_decline_clears_the_decline(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     declined = _deliver(inbox, "Fail", {"InvoiceId": "inv-1", "TransactionId": "151",
                                         "CardHolderMessage": "Not enough money"})
@@ -556,7 +552,7 @@ def test_a_second_pay_is_a_duplicate_for_the_shop_to_refund(ledger: Ledger) -> N
 
 def test_a_pay_after_the_shop_gave_up_on_the_payment_is_money_to_refund(
         ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     with ledger.update(payment.id) as unit:
         unit.cancel_unpaid()
@@ -571,7 +567,7 @@ def test_a_pay_after_the_shop_gave_up_on_the_payment_is_money_to_refund(
 
 
 def test_the_late_pay_of_a_hold_voided_since_is_recorded(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme="auth")
     ledger.transition(payment.id, "processing")
     ledger.transition(payment.id, "authorized", gateway_transaction_id=155)
@@ -594,7 +590,7 @@ def _fail(inbox: Inbox, tx: int, **fields: str) -> Applied:
     ({}, "5051 InsufficientFunds"), ({"Reason": ""}, "5051")])
 def test_a_fail_declines_a_created_payment_with_its_reason(
         ledger: Ledger, fields: dict[str, str], reason: str) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     _attempt(ledger, payment.id, "charge")
     applied = _fail(inbox, 160, **fields)
@@ -630,7 +626,7 @@ def test_a_fail_never_undoes_a_paid_or_cancelled_payment(ledger: Ledger) -> None
     ("refund", "pending", False), ("charge", "declined", False)])
 def test_a_fail_while_our_charge_is_open_answers_for_itself_only(
         ledger: Ledger, operation: str, outcome: str, open_charge: bool) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     ledger.transition(payment.id, "processing")
     _attempt(ledger, payment.id, operation, outcome)
@@ -655,7 +651,7 @@ def test_a_fail_while_our_charge_is_open_answers_for_itself_only(
 ])
 def test_a_fail_of_an_earlier_attempt_is_only_noted(
         ledger: Ledger, status: str, own: int, fail: int, earlier: bool) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     ledger.transition(payment.id, "processing", gateway_transaction_id=own)
     if status != "processing":
@@ -700,7 +696,7 @@ def test_a_confirm_captures_a_held_payment_once(ledger: Ledger) -> None:
 @pytest.mark.parametrize("status", ["succeeded", "refunded"])
 def test_a_confirm_of_a_payment_already_captured_is_recorded(
         ledger: Ledger, status: str) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme="auth")
     ledger.transition(payment.id, "processing")
     ledger.transition(payment.id, "authorized", gateway_transaction_id=101)
@@ -735,7 +731,7 @@ def test_a_confirm_or_cancel_of_a_final_payment_is_noted_as_an_error(
 @pytest.mark.parametrize("status", ["authorized", "awaiting_3ds", "unknown"])
 def test_a_cancel_voids_a_hold_or_challenge_and_is_recorded_once_cancelled(
         ledger: Ledger, status: str) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme="auth")
     ledger.transition(payment.id, "processing", gateway_transaction_id=102)
     ledger.transition(payment.id, status)
@@ -757,7 +753,7 @@ def test_a_cancel_voids_a_hold_or_challenge_and_is_recorded_once_cancelled(
 def test_a_confirm_or_cancel_of_the_own_transaction_in_flight_is_deferred(
         ledger: Ledger, kind: str) -> None:
     # Our call is on its way (processing): its answer comes first, then this.
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme="auth")
     ledger.transition(payment.id, "processing", gateway_transaction_id=104)
     applied = _on(inbox, kind, 104)
@@ -769,7 +765,7 @@ def test_a_confirm_or_cancel_of_the_own_transaction_in_flight_is_deferred(
 
 
 def test_a_refund_before_the_payment_is_settled_is_deferred(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger)
     applied = _refund(inbox, 300, 105, "100.00")
     assert _what(applied) == (
@@ -786,7 +782,7 @@ def test_a_refund_of_a_transaction_provably_not_the_payments_is_a_mismatch(
         "mismatch", 0, f"Refund for transaction 999; payment {payment.id} is 100")
     # One the ledger refused (a mismatched Pay): the payment is not settled, but that
     # transaction never will settle it.
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     other = _payment(ledger, "inv-2")
     assert _pay(inbox, 302, invoice="inv-2", Amount="1.00").record.outcome == "mismatch"
     refund = _deliver(inbox, "Refund", {"InvoiceId": "inv-2", "TransactionId": "303",
@@ -866,7 +862,7 @@ def test_a_refund_while_our_refund_call_is_open_is_deferred(
 
 
 def test_a_confirm_settles_a_capture_whose_answer_was_lost(ledger: Ledger) -> None:
-    inbox = _inbox(ledger)
+    inbox = Inbox(ledger)
     payment = _payment(ledger, scheme="auth")
     ledger.transition(payment.id, "processing", gateway_transaction_id=106)
     ledger.transition(payment.id, "authorized")
