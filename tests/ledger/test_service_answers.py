@@ -23,6 +23,7 @@ from checkout_kit.errors import (
     InvalidTransitionError,
     PaymentDeclined,
     RequestRejectedError,
+    UnknownOutcomeError,
 )
 from checkout_kit.ledger import PaymentService, PaymentStatus
 from checkout_kit.ledger.store import Payment
@@ -155,6 +156,68 @@ def test_a_refused_operation_after_payment_is_recorded_and_changes_nothing(
     # Not unknown: the payment keeps its status, and the next operation may start.
     assert service.get(pid).status is before.status
     assert service.ledger.history(pid) == history
+
+
+
+@pytest.mark.parametrize(("error", "outcome", "stored"), [
+    # Refused: known not to have happened.
+    (RequestRejectedError("r" * 2500), "rejected", "r" * 2000),
+    # Anything unforeseen: it may have happened, so the refund is unknown.
+    (RuntimeError("u" * 2500), "unknown", "u" * 2000),
+    (RuntimeError(), "unknown", "RuntimeError()"),  # no words of its own: its repr
+])
+def test_a_failed_refunds_error_is_kept_bounded_and_never_empty(
+    service: PaymentService, card: Card, monkeypatch: pytest.MonkeyPatch,
+    error: Exception, outcome: str, stored: str,
+) -> None:
+    pid = _paid(service, card)
+
+    def refund(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(service.client, "refund", refund)
+    with pytest.raises(type(error)) as info:
+        service.refund(pid, "10.00")
+    assert info.value is error
+    last = service.ledger.attempts(pid)[-1]
+    assert (last.operation, last.outcome, last.error) == ("refund", outcome, stored)
+    assert service.get(pid).status is S.SUCCEEDED  # a refund never changes it unanswered
+
+
+@pytest.mark.parametrize("operation", ["confirm", "void"])
+def test_a_lost_answer_to_a_confirm_or_void_makes_the_hold_unknown_with_a_note(
+    service: PaymentService, card: Card, recorder: Recorder, operation: str,
+) -> None:
+    pid = _hold(service, card)
+    recorder.drop_after.add(f"/payments/{operation}")
+    with pytest.raises(UnknownOutcomeError) as info:
+        getattr(service, operation)(pid)
+    assert _notes(service, pid)[-1] == ("unknown", f"{operation}: outcome unknown")
+    last = service.ledger.attempts(pid)[-1]
+    assert (last.operation, last.outcome, last.error) == (operation, "unknown", str(info.value))
+
+
+def test_a_confirm_taken_over_as_dead_and_then_lost_is_open_again_on_a_paid_payment(
+    service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _hold(service, card)
+    # The capture is made; while its answer travels a lookup settles the payment by it
+    # (the confirm "reconciled"); then the answer is lost.
+    recorder.meanwhile["/payments/confirm"] = lambda: _take_over(service, clock)
+    recorder.drop_after.add("/payments/confirm")
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    with pytest.raises(UnknownOutcomeError) as info:
+        service.confirm(pid)
+    # Paid stays paid (nothing goes back from succeeded to unknown)...
+    assert service.get(pid).status is S.SUCCEEDED
+    assert _notes(service, pid)[-1] == ("succeeded", "reconciled: gateway says Completed")
+    # ...but the confirm is open again: the gateway may have acted after the lookup.
+    confirm = service.ledger.attempts(pid)[-1]
+    assert (confirm.operation, confirm.outcome, confirm.error) == (
+        "confirm", "unknown", str(info.value))
+    assert (f"payment {pid}: the confirm taken over as dead ended without an answer "
+            f"(request id {confirm.request_id}): unknown again") in _warnings(caplog)
 
 
 # --- an accepted answer in a status an accepted payment cannot have --------------------
