@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 
@@ -20,12 +22,14 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import (
     APIConnectionError,
     GatewayError,
+    InvalidRequestError,
     InvalidTransitionError,
     PaymentDeclined,
     RequestRejectedError,
+    ThreeDSError,
     UnknownOutcomeError,
 )
-from checkout_kit.ledger import PaymentService, PaymentStatus
+from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.store import Payment
 from checkout_kit.models import Transaction, TransactionStatus
 from checkout_kit.sandbox import Sandbox
@@ -396,3 +400,135 @@ def test_the_answer_of_a_hold_voided_meanwhile_changes_nothing(
     # Not written again, let alone moved back to authorized: the void stands.
     assert service.get(pid) == cancelled
     assert service.ledger.problems(pid) == []
+
+
+# --- arguments and messages (ahead of the mutation run, which had not reached these) -----
+
+
+class _FakeClient:
+    """A client of one's own: only what PaymentService reads when it is built."""
+
+    def __init__(self, worst: object) -> None:
+        self.worst_case_seconds = worst
+
+
+class _Bare:
+    """A client of one's own without a word about how long a call may take."""
+
+
+@pytest.mark.parametrize("client", [_FakeClient(True), _FakeClient("300"), _FakeClient(None),
+                                    _Bare()])
+def test_a_client_that_does_not_say_its_worst_case_is_refused_by_type_name(
+    ledger: Ledger, client: object,
+) -> None:
+    with pytest.raises(TypeError) as info:
+        PaymentService(ledger, cast(Any, client))
+    assert str(info.value) == (
+        f"the client ({type(client).__name__}) must have a worst_case_seconds attribute: the "
+        "longest one call may take, in seconds (see CloudPaymentsClient.worst_case_seconds)")
+
+
+@pytest.mark.parametrize(("worst", "stale_after", "message"), [
+    (300, timedelta(0), "stale_after must be positive"),
+    (300, timedelta(minutes=5), "stale_after (0:05:00) must exceed the client's worst-case "
+     "call (0:05:00: the limit of an attempt x (retries + 1) plus the waits before retries)"),
+    (math.inf, timedelta(days=1), "stale_after (1 day, 0:00:00) must exceed the client's "
+     "worst-case call (unlimited: the limit of an attempt x (retries + 1) plus the waits "
+     "before retries)"),
+])
+def test_a_stale_after_that_a_live_call_could_outlast_is_refused(
+    ledger: Ledger, worst: float, stale_after: timedelta, message: str,
+) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        PaymentService(ledger, cast(Any, _FakeClient(worst)), stale_after=stale_after)
+    assert (str(info.value), info.value.field) == (message, "stale_after")
+    # Just above the worst case is enough.
+    if math.isfinite(worst) and stale_after:
+        assert PaymentService(ledger, cast(Any, _FakeClient(worst)),
+                              stale_after=stale_after + timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(("field", "kwargs"), [
+    ("cryptogram", {"cryptogram": "  "}),
+    ("ip_address", {"ip_address": 7}),
+    ("name", {"name": ""}),
+    ("email", {"email": " "}),
+])
+def test_pay_names_the_argument_that_is_not_text_and_records_nothing(
+    service: PaymentService, card: Card, recorder: Recorder, field: str,
+    kwargs: dict[str, Any],
+) -> None:
+    pid = _new(service)
+    args: dict[str, Any] = {"cryptogram": card(NO_3DS), "ip_address": IP, **kwargs}
+    with pytest.raises(InvalidRequestError) as info:
+        service.pay(pid, **args)
+    assert (str(info.value), info.value.field) == (f"{field} must be a non-empty string", field)
+    assert service.get(pid).status is S.CREATED and recorder.paths == []
+
+
+@pytest.mark.parametrize("md", ["", "  ", True, None])
+def test_complete_3ds_needs_an_md_and_a_pa_res(
+    service: PaymentService, recorder: Recorder, md: Any,
+) -> None:
+    pid = _new(service)
+    with pytest.raises(ThreeDSError) as info:
+        service.complete_3ds(pid, md=md, pa_res="pares")
+    assert (info.value.code, str(info.value)) == ("bad_md", "MD is required")
+    with pytest.raises(InvalidRequestError) as refused:
+        service.complete_3ds(pid, md="1", pa_res=" ")
+    assert (str(refused.value), refused.value.field) == (
+        "pa_res must be a non-empty string", "pa_res")
+    assert recorder.paths == []
+
+
+@pytest.mark.parametrize(("scheme", "number", "expected"), [
+    ("charge", WITH_3DS, [("processing", "charge sent"), ("awaiting_3ds", "3-D Secure asked"),
+                          ("processing", "post3ds sent"), ("succeeded", "gateway: Completed")]),
+    ("auth", NO_3DS, [("processing", "auth sent"), ("authorized", "gateway: Authorized")]),
+])
+def test_the_history_says_what_was_sent_and_answered(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, scheme: str,
+    number: str, expected: list[tuple[str, str]],
+) -> None:
+    pid = _new(service, scheme=scheme)
+    outcome = service.pay(pid, cryptogram=card(number), ip_address=IP)
+    if outcome.challenge is not None:
+        tx_id = outcome.challenge.transaction_id
+        service.complete_3ds(pid, md=tx_id, pa_res=cloudpayments_sandbox.pa_res_for(tx_id))
+    assert _notes(service, pid)[1:] == expected
+
+
+@pytest.mark.parametrize(("error", "outcome"), [
+    (RequestRejectedError("Invalid cryptogram"), "rejected"),
+    (APIConnectionError("connection refused"), "error"),
+])
+def test_a_charge_refused_before_processing_fails_the_payment_with_its_reason(
+    service: PaymentService, card: Card, monkeypatch: pytest.MonkeyPatch,
+    error: GatewayError, outcome: str,
+) -> None:
+    pid = _new(service)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(service.client, "charge", refuse)
+    with pytest.raises(GatewayError) as info:
+        service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert info.value is error
+    assert _notes(service, pid)[-1] == ("failed", f"{outcome}: {error.message}")
+    (attempt,) = service.ledger.attempts(pid)
+    assert (attempt.outcome, attempt.error) == (outcome, error.message)
+
+
+def test_a_lost_charge_answer_is_logged_with_its_request_id(
+    service: PaymentService, card: Card, recorder: Recorder, caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service)
+    recorder.drop_after.add(CHARGE)
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    (attempt,) = service.ledger.attempts(pid)
+    # The request id is what an operator repeats the call with, or asks the gateway by.
+    assert _warnings(caplog) == [
+        f"payment {pid}: outcome unknown (request id {attempt.request_id})"]
+    assert _notes(service, pid)[-1] == ("unknown", "outcome unknown")
