@@ -1,0 +1,534 @@
+"""What PaymentService records when a gateway answer comes late, comes in an odd shape,
+or does not come at all (issue 14 §4): statuses, history notes, attempts, problems and
+the warnings an operator reads, on SQLite and PostgreSQL.
+
+The "takeover" scenarios make the lookup run while our own call is on its way (the
+Recorder's ``before``/``meanwhile`` hooks), as reconcile does when it takes a live
+worker's call for a dead one's."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, cast
+
+import pytest
+
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.errors import (
+    APIConnectionError,
+    GatewayError,
+    InvalidRequestError,
+    InvalidTransitionError,
+    PaymentDeclined,
+    RequestRejectedError,
+    ThreeDSError,
+    UnknownOutcomeError,
+)
+from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
+from checkout_kit.ledger.store import Payment
+from checkout_kit.models import Transaction, TransactionStatus
+from checkout_kit.sandbox import Sandbox
+
+from .conftest import Clock, Recorder, charges
+
+Card = Callable[[str], str]
+S = PaymentStatus
+
+NO_3DS = "4000 0000 0000 3055"
+WITH_3DS = "4242 4242 4242 4242"
+NSF = "4000 0566 5566 5556"  # declined 5051 (insufficient funds), no 3-D Secure
+IP = "203.0.113.7"
+CHARGE = "/payments/cards/charge"
+AUTH = "/payments/cards/auth"
+SERVICE_LOG = "checkout_kit.ledger.service"
+
+
+def _new(service: PaymentService, scheme: str = "charge") -> str:
+    return service.create_payment("inv-1", "100.00", "RUB", "Order inv-1", scheme=scheme).id
+
+
+def _notes(service: PaymentService, payment_id: str) -> list[tuple[str, str | None]]:
+    return [(e.new_status.value, e.note) for e in service.ledger.history(payment_id)]
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == SERVICE_LOG and r.levelno == logging.WARNING]
+
+
+def _take_over(service: PaymentService, clock: Clock) -> None:
+    """Reconcile as if our call's worker had died: its claim is ``stale_after`` old."""
+    clock.advance(service.stale_after)
+    service.reconcile()
+
+
+def _widget_charge(client: CloudPaymentsClient, card: Card, number: str) -> None:
+    """The payer pays the invoice from the browser (checkout.js): the gateway has it."""
+    with contextlib.suppress(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(number), invoice_id="inv-1")
+
+
+# --- challenge_refused ----------------------------------------------------------------
+
+
+def test_a_refused_bank_page_fails_only_the_live_challenge_and_clears_the_old_decline(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+) -> None:
+    pid = _new(service)
+    assert service.pay(pid, cryptogram=card(NSF), ip_address=IP).kind == "declined"
+    # The payer tries again through the widget with a 3-D Secure card; the lookup finds
+    # the challenge and keeps the earlier decline's columns (nothing cleared them).
+    _widget_charge(client, card, WITH_3DS)
+    waiting = service.refresh(pid)
+    assert waiting.status is S.AWAITING_3DS and waiting.reason_code == 5051
+    live = waiting.gateway_transaction_id
+    assert live is not None
+    # Another (abandoned) challenge's page says nothing about the live one.
+    assert service.challenge_refused(pid, live + 1) == waiting
+    failed = service.challenge_refused(pid, live)
+    assert failed.status is S.FAILED
+    # The payer is not shown the old decline's reason for a page that was refused.
+    assert (failed.reason_code, failed.cardholder_message) == (None, None)
+    assert _notes(service, pid)[-1] == (
+        "failed", "3-D Secure: the gateway's bank page URL was refused")
+
+
+# --- cancel ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("number", "status"), [(NO_3DS, "succeeded"), (WITH_3DS, "awaiting_3ds")])
+def test_cancelling_a_paid_or_busy_payment_names_both_statuses(
+    service: PaymentService, card: Card, number: str, status: str,
+) -> None:
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(number), ip_address=IP)
+    with pytest.raises(InvalidTransitionError) as info:
+        service.cancel(pid)
+    assert (info.value.old, info.value.new) == (status, "cancelled")
+    assert str(info.value) == f"a payment cannot go from {status} to cancelled"
+    assert service.get(pid).status == status
+
+
+# --- confirm / void / refund refused by the gateway -------------------------------------
+
+
+def _hold(service: PaymentService, card: Card) -> str:
+    pid = _new(service, scheme="auth")
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "authorized"
+    return pid
+
+
+def _paid(service: PaymentService, card: Card) -> str:
+    pid = _new(service)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "succeeded"
+    return pid
+
+
+@pytest.mark.parametrize(("operation", "make", "call"), [
+    ("confirm", _hold, lambda s, pid: s.confirm(pid)),
+    ("void", _hold, lambda s, pid: s.void(pid)),
+    ("refund", _paid, lambda s, pid: s.refund(pid, "10.00")),
+])
+@pytest.mark.parametrize(("error", "outcome"), [
+    (RequestRejectedError("Transaction not found", endpoint="x"), "rejected"),
+    (APIConnectionError("connection refused"), "error"),
+])
+def test_a_refused_operation_after_payment_is_recorded_and_changes_nothing(
+    service: PaymentService, card: Card, monkeypatch: pytest.MonkeyPatch,
+    operation: str, make: Callable[[PaymentService, Card], str],
+    call: Callable[[PaymentService, str], Any], error: GatewayError, outcome: str,
+) -> None:
+    pid = make(service, card)
+    before = service.get(pid)
+    history = service.ledger.history(pid)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    # Refused before anything was processed: known not to have happened.
+    monkeypatch.setattr(service.client, operation, refuse)
+    with pytest.raises(GatewayError) as info:
+        call(service, pid)
+    assert info.value is error
+    last = service.ledger.attempts(pid)[-1]
+    assert (last.operation, last.outcome, last.error) == (operation, outcome, error.message)
+    # Not unknown: the payment keeps its status, and the next operation may start.
+    assert service.get(pid).status is before.status
+    assert service.ledger.history(pid) == history
+
+
+
+@pytest.mark.parametrize(("error", "outcome", "stored"), [
+    # Refused: known not to have happened.
+    (RequestRejectedError("r" * 2500), "rejected", "r" * 2000),
+    # Anything unforeseen: it may have happened, so the refund is unknown.
+    (RuntimeError("u" * 2500), "unknown", "u" * 2000),
+    (RuntimeError(), "unknown", "RuntimeError()"),  # no words of its own: its repr
+])
+def test_a_failed_refunds_error_is_kept_bounded_and_never_empty(
+    service: PaymentService, card: Card, monkeypatch: pytest.MonkeyPatch,
+    error: Exception, outcome: str, stored: str,
+) -> None:
+    pid = _paid(service, card)
+
+    def refund(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(service.client, "refund", refund)
+    with pytest.raises(type(error)) as info:
+        service.refund(pid, "10.00")
+    assert info.value is error
+    last = service.ledger.attempts(pid)[-1]
+    assert (last.operation, last.outcome, last.error) == ("refund", outcome, stored)
+    assert service.get(pid).status is S.SUCCEEDED  # a refund never changes it unanswered
+
+
+@pytest.mark.parametrize("operation", ["confirm", "void"])
+def test_a_lost_answer_to_a_confirm_or_void_makes_the_hold_unknown_with_a_note(
+    service: PaymentService, card: Card, recorder: Recorder, operation: str,
+) -> None:
+    pid = _hold(service, card)
+    recorder.drop_after.add(f"/payments/{operation}")
+    with pytest.raises(UnknownOutcomeError) as info:
+        getattr(service, operation)(pid)
+    assert _notes(service, pid)[-1] == ("unknown", f"{operation}: outcome unknown")
+    last = service.ledger.attempts(pid)[-1]
+    assert (last.operation, last.outcome, last.error) == (operation, "unknown", str(info.value))
+
+
+def test_a_confirm_taken_over_as_dead_and_then_lost_is_open_again_on_a_paid_payment(
+    service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _hold(service, card)
+    # The capture is made; while its answer travels a lookup settles the payment by it
+    # (the confirm "reconciled"); then the answer is lost.
+    recorder.meanwhile["/payments/confirm"] = lambda: _take_over(service, clock)
+    recorder.drop_after.add("/payments/confirm")
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    with pytest.raises(UnknownOutcomeError) as info:
+        service.confirm(pid)
+    # Paid stays paid (nothing goes back from succeeded to unknown)...
+    assert service.get(pid).status is S.SUCCEEDED
+    assert _notes(service, pid)[-1] == ("succeeded", "reconciled: gateway says Completed")
+    # ...but the confirm is open again: the gateway may have acted after the lookup.
+    confirm = service.ledger.attempts(pid)[-1]
+    assert (confirm.operation, confirm.outcome, confirm.error) == (
+        "confirm", "unknown", str(info.value))
+    assert (f"payment {pid}: the confirm taken over as dead ended without an answer "
+            f"(request id {confirm.request_id}): unknown again") in _warnings(caplog)
+
+
+# --- an accepted answer in a status an accepted payment cannot have --------------------
+
+
+@pytest.mark.parametrize("taken_over", [False, True])
+def test_an_answer_in_an_odd_status_leaves_the_payment_unknown_on_its_transaction(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, taken_over: bool,
+) -> None:
+    pid = _new(service)
+    answered: list[Transaction] = []
+    real_charge = client.charge
+
+    def charge(*args: Any, **kwargs: Any) -> Any:
+        # Accepted, but "Cancelled": not guessed at, left for a lookup to settle.
+        done = real_charge(*args, **kwargs)
+        assert isinstance(done, Transaction)  # NO_3DS: no challenge
+        answer = replace(done, status=TransactionStatus.CANCELLED)
+        answered.append(answer)
+        return answer
+
+    monkeypatch.setattr(client, "charge", charge)
+    if taken_over:
+        # Before our charge reaches the gateway, a lookup finds nothing there and fails
+        # the payment; the answer that then comes withdraws that guess.
+        recorder.before[CHARGE] = lambda: _take_over(service, clock)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    (answer,) = answered
+    assert outcome.kind == "unknown"
+    payment = service.get(pid)
+    assert payment.status is S.UNKNOWN
+    # The transaction is kept, so that the lookup asks about it by its id.
+    assert payment.gateway_transaction_id == answer.transaction_id
+    expected = "gateway: Cancelled after a takeover" if taken_over else "gateway: Cancelled"
+    assert _notes(service, pid)[-1] == ("unknown", expected)
+    (attempt,) = service.ledger.attempts(pid)
+    assert (attempt.outcome, attempt.error) == ("unknown", "accepted in status Cancelled")
+    if not taken_over:
+        # A reconciled attempt is only reopened; an open one is finished with the id.
+        assert attempt.gateway_transaction_id == answer.transaction_id
+
+
+# --- no answer after a takeover --------------------------------------------------------
+
+
+def test_a_lost_answer_after_a_takeover_withdraws_the_failure_and_its_decline(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service)
+
+    def meanwhile() -> None:
+        # A widget decline on the invoice, then a lookup that takes our call for a dead
+        # worker's: the payment is failed by the decline. Our call is then sent and its
+        # answer lost.
+        _widget_charge(client, card, NSF)
+        _take_over(service, clock)
+        assert service.get(pid).reason_code == 5051
+        recorder.fail_before.add(CHARGE)
+
+    recorder.before[CHARGE] = meanwhile
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert outcome.kind == "unknown"
+    payment = service.get(pid)
+    assert payment.status is S.UNKNOWN
+    # Not declined: the payer must not be told so while the gateway may have charged.
+    assert (payment.reason_code, payment.cardholder_message) == (None, None)
+    assert _notes(service, pid)[-2:] == [
+        ("failed", "reconciled: gateway says Declined"),
+        ("unknown", "outcome unknown after a takeover")]
+    (attempt,) = service.ledger.attempts(pid)
+    assert attempt.outcome == "unknown"
+    # The client's words for the lost answer, naming the request id to repeat it with.
+    assert attempt.error is not None
+    assert attempt.error.startswith(f"POST {CHARGE}: no definite answer")
+    assert attempt.request_id in attempt.error
+    assert (f"payment {pid}: the charge taken over as dead ended without an answer "
+            f"(request id {attempt.request_id}): unknown again") in _warnings(caplog)
+
+
+def test_a_lost_answer_after_the_lookup_found_the_charge_keeps_the_payment_paid(
+    service: PaymentService, card: Card, recorder: Recorder, clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service)
+    # Our charge took the money, and a lookup settled the payment by it while the answer
+    # was on its way; then the answer was lost.
+    recorder.meanwhile[CHARGE] = lambda: _take_over(service, clock)
+    recorder.drop_after.add(CHARGE)
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert outcome.kind == "succeeded"
+    assert service.get(pid).status is S.SUCCEEDED
+    assert [a.outcome for a in service.ledger.attempts(pid)] == ["reconciled"]
+    assert (f"payment {pid}: charge without an answer after it was settled as succeeded; "
+            "kept") in _warnings(caplog)
+
+
+# --- a success after the payment was settled -------------------------------------------
+
+
+def test_a_second_charge_answered_after_the_widget_paid_is_a_duplicate_to_refund(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock, cloudpayments_sandbox: Sandbox,
+) -> None:
+    pid = _new(service)
+
+    def meanwhile() -> None:
+        # The widget's charge reaches the gateway first and a lookup settles by it.
+        _widget_charge(client, card, NO_3DS)
+        _take_over(service, clock)
+
+    recorder.before[CHARGE] = meanwhile
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "succeeded"
+    widget, ours = (tx.id for tx in charges(cloudpayments_sandbox, "inv-1"))
+    payment = service.get(pid)
+    assert payment.gateway_transaction_id == widget
+    (problem,) = service.ledger.problems(pid)
+    assert (problem.kind, problem.gateway_transaction_id, problem.amount, problem.currency) == (
+        "duplicate", ours, payment.amount, "RUB")
+    assert problem.detail == (f"gateway: Completed: a second charge {ours}; the payment was "
+                              f"paid by {widget}: refund one")
+
+
+def test_a_success_answered_after_a_lookup_failed_the_payment_counts(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock, caplog: pytest.LogCaptureFixture, cloudpayments_sandbox: Sandbox,
+) -> None:
+    pid = _new(service)
+
+    def meanwhile() -> None:
+        # A widget decline, then a lookup that fails the payment by it before our
+        # charge has reached the gateway.
+        _widget_charge(client, card, NSF)
+        _take_over(service, clock)
+        assert service.get(pid).status is S.FAILED
+
+    recorder.before[CHARGE] = meanwhile
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "succeeded"
+    (ours,) = [tx.id for tx in charges(cloudpayments_sandbox, "inv-1")
+               if str(tx.status) == "Completed"]
+    payment = service.get(pid)
+    assert (payment.status, payment.gateway_transaction_id) == (S.SUCCEEDED, ours)
+    assert (payment.reason_code, payment.cardholder_message) == (None, None)
+    assert _notes(service, pid)[-3:] == [
+        ("failed", "reconciled: gateway says Declined"),
+        ("processing", "a late answer: the charge went through"),
+        ("succeeded", "gateway: Completed (late answer)")]
+    assert (f"payment {pid}: a success after it was settled as failed: the success counts"
+            in _warnings(caplog))
+    assert service.ledger.problems(pid) == []
+
+
+def test_the_answer_of_a_hold_voided_meanwhile_changes_nothing(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock, cloudpayments_sandbox: Sandbox,
+) -> None:
+    pid = _new(service, scheme="auth")
+    seen: list[Payment] = []
+
+    def meanwhile() -> None:
+        # Our hold is made, then voided in the back office, and a lookup cancels the
+        # payment by it, all before our call's answer arrives.
+        (hold,) = charges(cloudpayments_sandbox, "inv-1")
+        client.void(hold.id)
+        _take_over(service, clock)
+        seen.append(service.get(pid))
+
+    recorder.meanwhile[AUTH] = meanwhile
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "cancelled"
+    (cancelled,) = seen
+    assert cancelled.status is S.CANCELLED
+    # Not written again, let alone moved back to authorized: the void stands.
+    assert service.get(pid) == cancelled
+    assert service.ledger.problems(pid) == []
+
+
+# --- arguments and messages (ahead of the mutation run, which had not reached these) -----
+
+
+class _FakeClient:
+    """A client of one's own: only what PaymentService reads when it is built."""
+
+    def __init__(self, worst: object) -> None:
+        self.worst_case_seconds = worst
+
+
+class _Bare:
+    """A client of one's own without a word about how long a call may take."""
+
+
+@pytest.mark.parametrize("client", [_FakeClient(True), _FakeClient("300"), _FakeClient(None),
+                                    _Bare()])
+def test_a_client_that_does_not_say_its_worst_case_is_refused_by_type_name(
+    ledger: Ledger, client: object,
+) -> None:
+    with pytest.raises(TypeError) as info:
+        PaymentService(ledger, cast(Any, client))
+    assert str(info.value) == (
+        f"the client ({type(client).__name__}) must have a worst_case_seconds attribute: the "
+        "longest one call may take, in seconds (see CloudPaymentsClient.worst_case_seconds)")
+
+
+@pytest.mark.parametrize(("worst", "stale_after", "message"), [
+    (300, timedelta(0), "stale_after must be positive"),
+    (300, timedelta(minutes=5), "stale_after (0:05:00) must exceed the client's worst-case "
+     "call (0:05:00: the limit of an attempt x (retries + 1) plus the waits before retries)"),
+    (math.inf, timedelta(days=1), "stale_after (1 day, 0:00:00) must exceed the client's "
+     "worst-case call (unlimited: the limit of an attempt x (retries + 1) plus the waits "
+     "before retries)"),
+])
+def test_a_stale_after_that_a_live_call_could_outlast_is_refused(
+    ledger: Ledger, worst: float, stale_after: timedelta, message: str,
+) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        PaymentService(ledger, cast(Any, _FakeClient(worst)), stale_after=stale_after)
+    assert (str(info.value), info.value.field) == (message, "stale_after")
+    # Just above the worst case is enough.
+    if math.isfinite(worst) and stale_after:
+        assert PaymentService(ledger, cast(Any, _FakeClient(worst)),
+                              stale_after=stale_after + timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(("field", "kwargs"), [
+    ("cryptogram", {"cryptogram": "  "}),
+    ("ip_address", {"ip_address": 7}),
+    ("name", {"name": ""}),
+    ("email", {"email": " "}),
+])
+def test_pay_names_the_argument_that_is_not_text_and_records_nothing(
+    service: PaymentService, card: Card, recorder: Recorder, field: str,
+    kwargs: dict[str, Any],
+) -> None:
+    pid = _new(service)
+    args: dict[str, Any] = {"cryptogram": card(NO_3DS), "ip_address": IP, **kwargs}
+    with pytest.raises(InvalidRequestError) as info:
+        service.pay(pid, **args)
+    assert (str(info.value), info.value.field) == (f"{field} must be a non-empty string", field)
+    assert service.get(pid).status is S.CREATED and recorder.paths == []
+
+
+@pytest.mark.parametrize("md", ["", "  ", True, None])
+def test_complete_3ds_needs_an_md_and_a_pa_res(
+    service: PaymentService, recorder: Recorder, md: Any,
+) -> None:
+    pid = _new(service)
+    with pytest.raises(ThreeDSError) as info:
+        service.complete_3ds(pid, md=md, pa_res="pares")
+    assert (info.value.code, str(info.value)) == ("bad_md", "MD is required")
+    with pytest.raises(InvalidRequestError) as refused:
+        service.complete_3ds(pid, md="1", pa_res=" ")
+    assert (str(refused.value), refused.value.field) == (
+        "pa_res must be a non-empty string", "pa_res")
+    assert recorder.paths == []
+
+
+@pytest.mark.parametrize(("scheme", "number", "expected"), [
+    ("charge", WITH_3DS, [("processing", "charge sent"), ("awaiting_3ds", "3-D Secure asked"),
+                          ("processing", "post3ds sent"), ("succeeded", "gateway: Completed")]),
+    ("auth", NO_3DS, [("processing", "auth sent"), ("authorized", "gateway: Authorized")]),
+])
+def test_the_history_says_what_was_sent_and_answered(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, scheme: str,
+    number: str, expected: list[tuple[str, str]],
+) -> None:
+    pid = _new(service, scheme=scheme)
+    outcome = service.pay(pid, cryptogram=card(number), ip_address=IP)
+    if outcome.challenge is not None:
+        tx_id = outcome.challenge.transaction_id
+        service.complete_3ds(pid, md=tx_id, pa_res=cloudpayments_sandbox.pa_res_for(tx_id))
+    assert _notes(service, pid)[1:] == expected
+
+
+@pytest.mark.parametrize(("error", "outcome"), [
+    (RequestRejectedError("Invalid cryptogram"), "rejected"),
+    (APIConnectionError("connection refused"), "error"),
+])
+def test_a_charge_refused_before_processing_fails_the_payment_with_its_reason(
+    service: PaymentService, card: Card, monkeypatch: pytest.MonkeyPatch,
+    error: GatewayError, outcome: str,
+) -> None:
+    pid = _new(service)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(service.client, "charge", refuse)
+    with pytest.raises(GatewayError) as info:
+        service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert info.value is error
+    assert _notes(service, pid)[-1] == ("failed", f"{outcome}: {error.message}")
+    (attempt,) = service.ledger.attempts(pid)
+    assert (attempt.outcome, attempt.error) == (outcome, error.message)
+
+
+def test_a_lost_charge_answer_is_logged_with_its_request_id(
+    service: PaymentService, card: Card, recorder: Recorder, caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service)
+    recorder.drop_after.add(CHARGE)
+    caplog.set_level(logging.WARNING, SERVICE_LOG)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    (attempt,) = service.ledger.attempts(pid)
+    # The request id is what an operator repeats the call with, or asks the gateway by.
+    assert _warnings(caplog) == [
+        f"payment {pid}: outcome unknown (request id {attempt.request_id})"]
+    assert _notes(service, pid)[-1] == ("unknown", "outcome unknown")
