@@ -1,0 +1,331 @@
+"""What refresh and reconcile find at the gateway, and what they leave for the shop to
+read: the notes in a payment's history, the problems recorded, the log records. Each
+test drives the service against the in-process sandbox and its back office (the
+client's own calls, as the merchant's account would make them)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from checkout_kit.client import CloudPaymentsClient
+from checkout_kit.errors import PaymentDeclined, UnknownOutcomeError
+from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
+from checkout_kit.ledger.schema import refunds as refunds_table
+from checkout_kit.ledger.store import Unit
+from checkout_kit.models import ThreeDSChallenge, Transaction
+from checkout_kit.notifications import CheckCode
+from checkout_kit.sandbox import Sandbox
+
+from .conftest import Clock, Recorder, charges
+
+Card = Callable[[str], str]
+S = PaymentStatus
+
+NO_3DS = "4000 0000 0000 3055"
+DECLINED = "4000 0566 5566 5556"  # declined 5051, no 3-D Secure
+IP = "203.0.113.7"
+CHARGE = "/payments/cards/charge"
+AUTH = "/payments/cards/auth"
+REFUND = "/payments/refund"
+LIST = "/v2/payments/list"
+SERVICE_LOG = "checkout_kit.ledger.service"
+
+
+def _new(service: PaymentService, amount: str = "100.00", scheme: str = "charge",
+         invoice: str = "inv-1", **kw: Any) -> str:
+    return service.create_payment(invoice, amount, "RUB", f"Order {invoice}", scheme=scheme,
+                                  **kw).id
+
+
+def _notes(ledger: Ledger, payment_id: str) -> list[str | None]:
+    return [e.note for e in ledger.history(payment_id)]
+
+
+def _messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == SERVICE_LOG and r.levelno == level]
+
+
+def _only_tx(sandbox: Sandbox, invoice: str = "inv-1") -> int:
+    (tx,) = charges(sandbox, invoice)
+    return int(tx.id)
+
+
+# --- reconcile and claims: what an operator reads in the log ---------------------------------
+
+
+def test_reconcile_logs_which_payment_it_could_not_refresh_and_why(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service)
+    recorder.drop_after.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    recorder.drop_after.clear()
+    cloudpayments_sandbox.faults.add("status", path="/payments/find", times=2, status=500)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, SERVICE_LOG):
+        assert service.reconcile() == []
+    (record,) = [r for r in caplog.records if r.name == SERVICE_LOG]
+    (error,) = [a for a in record.args or () if isinstance(a, Exception)]
+    assert record.getMessage() == f"reconcile: payment {pid} not refreshed: {error}"
+    assert str(error)  # the gateway's error says what went wrong
+    # The next run, with the gateway back, settles it from the gateway's record.
+    (settled,) = service.reconcile()
+    assert (settled.id, settled.status) == (pid, S.SUCCEEDED)
+
+
+def test_a_claim_the_unique_key_refuses_answers_in_progress_with_the_payment(
+    service: PaymentService, card: Card, recorder: Recorder, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service)
+
+    def collide(self: Unit, *args: Any, **kwargs: Any) -> None:
+        raise sa.exc.IntegrityError("INSERT", {}, Exception("duplicate (payment_id, number)"))
+
+    monkeypatch.setattr(Unit, "add_attempt", collide)
+    with caplog.at_level(logging.WARNING, SERVICE_LOG):
+        outcome = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    # The page shows the payment as it stands: the caller polls it like any in_progress.
+    assert outcome.kind == "in_progress"
+    assert outcome.payment == service.get(pid) and outcome.payment.status is S.CREATED
+    assert _messages(caplog, logging.WARNING) == [
+        f"payment {pid}: claim refused by the attempts' unique key"]
+    assert recorder.paths == []
+
+
+# --- refunds whose answer was lost ------------------------------------------------------------
+
+
+def test_a_lost_refund_and_a_back_office_one_that_complete_it_refund_the_payment(
+    service: PaymentService, card: Card, recorder: Recorder, client: CloudPaymentsClient,
+    ledger: Ledger,
+) -> None:
+    # 99.50 (ours, answer lost) + 0.50 (the back office): all of it, to the cent. Both
+    # are counted from the gateway's list, as lookups, each with a note naming it.
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    tx_id = service.get(pid).gateway_transaction_id
+    assert tx_id is not None
+    recorder.drop_after.add(REFUND)
+    with pytest.raises(UnknownOutcomeError):
+        service.refund(pid, "99.50")
+    recorder.drop_after.clear()
+    rest = client.refund(tx_id, "0.50")
+    settled = service.refresh(pid)
+    assert (settled.status, settled.refunded_amount) == (S.REFUNDED, Decimal("100.00"))
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(sa.select(refunds_table.c.transaction_id, refunds_table.c.amount,
+                                      refunds_table.c.source)
+                            .order_by(refunds_table.c.amount)).all()
+    assert [(amount, source) for _tx, amount, source in rows] == [
+        (Decimal("0.50"), "lookup"), (Decimal("99.50"), "lookup")]
+    ours = next(tx for tx, amount, _source in rows if amount == Decimal("99.50"))
+    assert rows[0][0] == rest.transaction_id
+    assert _notes(ledger, pid)[-2:] == [f"reconciled: refund {ours} of 99.50",
+                                        f"reconciled: refund {rest.transaction_id} of 0.50"]
+    assert [a.outcome for a in ledger.attempts(pid) if a.operation == "refund"] == [
+        "reconciled"]
+
+
+def test_the_refund_lookup_stops_at_the_page_where_the_payment_is_all_refunded(
+    service: PaymentService, card: Card, recorder: Recorder, client: CloudPaymentsClient,
+) -> None:
+    # The list is read page by page; once the refunds add up to the payment no later
+    # page can add to them, so none is asked for. Here the payment and its one refund
+    # are the first two operations of a full first page.
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    recorder.drop_after.add(REFUND)
+    with pytest.raises(UnknownOutcomeError):
+        service.refund(pid)
+    recorder.drop_after.clear()
+    other = client.charge("150.00", ip_address=IP, cryptogram=card(NO_3DS),
+                          invoice_id="inv-other")
+    assert not isinstance(other, ThreeDSChallenge)
+    for _ in range(98):  # the rest of page 1, and one on page 2: the back office's refunds
+        client.refund(other.transaction_id, "1.00")
+    asked = recorder.count(LIST)
+    settled = service.refresh(pid)
+    assert (settled.status, settled.refunded_amount) == (S.REFUNDED, Decimal("100.00"))
+    assert recorder.count(LIST) - asked == 1
+
+
+def test_a_refund_of_a_transaction_that_cannot_be_placed_in_time_is_not_counted(
+    service: PaymentService, card: Card, recorder: Recorder, client: CloudPaymentsClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The list is asked from the payment's transaction on: a transaction without its
+    # creation time (the gateway left it out) gives no period to ask, and nothing is
+    # guessed: the refund is not counted, and nothing is asked.
+    pid = _new(service)
+    service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    recorder.drop_after.add(REFUND)
+    with pytest.raises(UnknownOutcomeError):
+        service.refund(pid, "30.00")
+    recorder.drop_after.clear()
+    real_get = client.get_payment
+
+    def get_payment(tx_id: int, **kwargs: Any) -> Transaction:
+        found = real_get(tx_id, **kwargs)
+        return replace(found, created_at=None)
+
+    monkeypatch.setattr(client, "get_payment", get_payment)
+    payment = service.refresh(pid)
+    assert (payment.status, payment.refunded_amount) == (S.SUCCEEDED, Decimal(0))
+    assert recorder.count(LIST) == 0
+
+
+# --- money on the invoice behind its latest operation -----------------------------------------
+
+
+def test_a_lost_charge_of_a_payment_with_an_account_is_found_behind_a_later_decline(
+    service: PaymentService, card: Card, recorder: Recorder, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox, clock: Clock,
+) -> None:
+    # Our charge took the money but its answer was lost; then the payer's other tab was
+    # declined on the same invoice, which /payments/find answers. The invoice's list
+    # shows our charge (same amount, currency and account): the payment succeeded.
+    pid = _new(service, account_id="reader-1")
+    recorder.drop_after.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    recorder.drop_after.clear()
+    ours = _only_tx(cloudpayments_sandbox)
+    with pytest.raises(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1",
+                      account_id="reader-1")
+    clock.advance(service.stale_after)
+    settled = service.refresh(pid)
+    assert (settled.status, settled.gateway_transaction_id) == (S.SUCCEEDED, ours)
+    assert service.ledger.problems(pid) == []
+
+
+def test_a_lost_hold_captured_in_part_is_never_failed_by_a_later_decline(
+    service: PaymentService, card: Card, recorder: Recorder, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox, clock: Clock,
+) -> None:
+    # Two-stage: our auth held 100.00 (answer lost), the back office captured 60.00 of
+    # it, then another tab was declined on the invoice. A capture in part fits the hold,
+    # so money was taken: the payment is not failed. With no id to prove the capture
+    # ours, it is held to the amount exactly, and recorded for the shop to look at.
+    pid = _new(service, scheme="auth")
+    recorder.drop_after.add(AUTH)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    recorder.drop_after.clear()
+    hold = _only_tx(cloudpayments_sandbox)
+    client.confirm(hold, "60.00")
+    with pytest.raises(PaymentDeclined):
+        client.auth("100.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1")
+    clock.advance(service.stale_after)
+    payment = service.refresh(pid)
+    assert payment.status is S.UNKNOWN
+    assert [(p.kind, p.gateway_transaction_id, p.amount)
+            for p in service.ledger.problems(pid)] == [("mismatch", hold, Decimal("60.00"))]
+
+
+def test_a_charge_another_payment_told_apart_still_counts_for_this_one(
+    service: PaymentService, card: Card, recorder: Recorder, ledger: Ledger,
+    client: CloudPaymentsClient, cloudpayments_sandbox: Sandbox, clock: Clock,
+) -> None:
+    # The charges told apart from a payment are those its own problems name: another
+    # payment's record says nothing about this one's money.
+    other = _new(service, invoice="inv-other")
+    pid = _new(service)
+    recorder.drop_after.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    recorder.drop_after.clear()
+    ours = _only_tx(cloudpayments_sandbox)
+    with ledger.update(other) as unit:
+        unit.record_problem("mismatch", transaction_id=ours, amount=Decimal("100.00"),
+                            currency="RUB", detail="recorded against another payment")
+    with pytest.raises(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1")
+    clock.advance(service.stale_after)
+    settled = service.refresh(pid)
+    assert (settled.status, settled.gateway_transaction_id) == (S.SUCCEEDED, ours)
+
+
+# --- what a transaction that does not match leaves behind ---------------------------------
+
+
+def test_a_charge_of_another_amount_is_recorded_and_logged_with_its_particulars(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pid = _new(service, "1490.00")
+    widget = client.charge("1.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    assert not isinstance(widget, ThreeDSChallenge)
+    tx = widget.transaction_id
+    with caplog.at_level(logging.INFO, SERVICE_LOG):
+        assert service.refresh(pid).status is S.CREATED
+    code = int(CheckCode.INVALID_AMOUNT)
+    detail = (f"transaction {tx} (Completed, 1.00 RUB) is not this payment's "
+              f"(1490.00 RUB, charge): check code {code}")
+    (problem,) = ledger.problems(pid)
+    assert (problem.kind, problem.gateway_transaction_id, problem.amount, problem.currency,
+            problem.detail) == ("mismatch", tx, Decimal("1.00"), "RUB", detail)
+    assert _notes(ledger, pid)[-1] == f"mismatch: {detail}"
+    assert _messages(caplog, logging.WARNING) == [
+        f"payment {pid}: transaction {tx} does not match it (code {code}); not settled"]
+
+
+def test_a_decline_of_another_amount_is_only_logged(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+    cloudpayments_sandbox: Sandbox, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A decline took nothing: nothing for the shop to refund, so no problem; the log
+    # still says which transaction did not match and why.
+    pid = _new(service, "1490.00")
+    with pytest.raises(PaymentDeclined):
+        client.charge("1.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1")
+    tx = _only_tx(cloudpayments_sandbox)
+    with caplog.at_level(logging.INFO, SERVICE_LOG):
+        assert service.refresh(pid).status is S.CREATED
+    assert ledger.problems(pid) == []
+    assert _messages(caplog, logging.INFO) == [
+        f"payment {pid}: transaction {tx} (Declined) does not match it "
+        f"(code {int(CheckCode.INVALID_AMOUNT)})"]
+    assert _messages(caplog, logging.WARNING) == []
+
+
+# --- notes and columns of a payment settled by a lookup ---------------------------------------
+
+
+def test_a_widget_payment_found_by_refresh_is_noted_as_paid_without_us(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+) -> None:
+    pid = _new(service)
+    widget = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS),
+                           invoice_id="inv-1")
+    assert not isinstance(widget, ThreeDSChallenge)
+    payment = service.refresh(pid)
+    assert (payment.status, payment.gateway_transaction_id) == (
+        S.SUCCEEDED, widget.transaction_id)
+    assert [(e.new_status, e.note) for e in ledger.history(pid)][1:] == [
+        (S.PROCESSING, "paid at the gateway without us"),
+        (S.SUCCEEDED, "reconciled: gateway says Completed")]
+
+
+def test_a_widget_decline_found_by_refresh_fails_the_payment_with_its_reason(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    pid = _new(service)
+    with pytest.raises(PaymentDeclined) as declined:
+        client.charge("100.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1")
+    payment = service.refresh(pid)
+    assert (payment.status, payment.gateway_transaction_id) == (
+        S.FAILED, _only_tx(cloudpayments_sandbox))
+    # What the payer is shown comes from the gateway's decline: its code and message.
+    assert payment.reason_code == 5051 == declined.value.reason_code
+    assert payment.cardholder_message == declined.value.cardholder_message
+    assert payment.cardholder_message
+    assert _notes(ledger, pid)[-1] == "reconciled: gateway says Declined"
