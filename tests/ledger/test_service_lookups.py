@@ -140,18 +140,22 @@ def test_the_refund_lookup_stops_at_the_page_where_the_payment_is_all_refunded(
     service: PaymentService, card: Card, recorder: Recorder, client: CloudPaymentsClient,
 ) -> None:
     # The list is read page by page; once the refunds add up to the payment no later
-    # page can add to them, so none is asked for. Here the payment and its one refund
-    # are the first two operations of a full first page.
+    # page can add to them, so none is asked for. Here the payment and its two refunds
+    # (ours, answer lost, and the back office's for the rest) are the first three
+    # operations of a full first page.
     pid = _new(service)
     service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    tx_id = service.get(pid).gateway_transaction_id
+    assert tx_id is not None
     recorder.drop_after.add(REFUND)
     with pytest.raises(UnknownOutcomeError):
-        service.refund(pid)
+        service.refund(pid, "60.00")
     recorder.drop_after.clear()
+    client.refund(tx_id, "40.00")
     other = client.charge("150.00", ip_address=IP, cryptogram=card(NO_3DS),
                           invoice_id="inv-other")
     assert not isinstance(other, ThreeDSChallenge)
-    for _ in range(98):  # the rest of page 1, and one on page 2: the back office's refunds
+    for _ in range(97):  # the rest of page 1, and one on page 2: the back office's refunds
         client.refund(other.transaction_id, "1.00")
     asked = recorder.count(LIST)
     settled = service.refresh(pid)
