@@ -333,3 +333,50 @@ def test_a_widget_decline_found_by_refresh_fails_the_payment_with_its_reason(
     assert payment.cardholder_message == declined.value.cardholder_message
     assert payment.cardholder_message
     assert _notes(ledger, pid)[-1] == "reconciled: gateway says Declined"
+
+
+def test_a_lookup_of_our_own_call_that_does_not_match_fails_the_payment_with_a_note(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The charge our call made (its id recorded, the payment left unknown) is looked
+    # up by that id and reads 1.00: asking again would get the same answer forever. The
+    # payment fails as the answer would have failed it, the note says which transaction.
+    pid = _new(service)
+    answer = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS),
+                           invoice_id="inv-1")
+    assert not isinstance(answer, ThreeDSChallenge)
+    tx = answer.transaction_id
+    with ledger.update(pid) as unit:
+        unit.transition(S.PROCESSING)
+        attempt = unit.add_attempt("charge", amount=unit.payment.amount)
+        unit.finish_attempt(attempt, "unknown", gateway_transaction_id=tx,
+                            error="the answer was lost")
+        unit.transition(S.UNKNOWN, note="answer lost")
+    real_get = client.get_payment
+    monkeypatch.setattr(client, "get_payment", lambda tx_id, **kw: replace(
+        real_get(tx_id, **kw), amount=Decimal("1.00")))
+    failed = service.refresh(pid)
+    assert (failed.status, failed.reason_code) == (S.FAILED, 3003)
+    assert _notes(ledger, pid)[-1] == (
+        f"reconciled: transaction {tx} (Completed, 1.00 RUB) does not match the payment "
+        f"(check code {int(CheckCode.INVALID_AMOUNT)}): not paid by it")
+
+
+def test_a_token_charge_on_the_invoice_is_ignored_with_a_log_record(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A charge that only names the invoice (the shop's token charge) is not the
+    # payment's: the lookup ignores it, and says so, naming both.
+    pid = _new(service, account_id="reader-1")
+    saved = client.charge("1.00", ip_address=IP, cryptogram=card(NO_3DS),
+                          account_id="reader-1", save_card=True)
+    assert not isinstance(saved, ThreeDSChallenge) and saved.token
+    token_charge = client.charge_token("100.00", account_id="reader-1", token=saved.token,
+                                       tr_initiator_code=0, invoice_id="inv-1")
+    with caplog.at_level(logging.INFO, SERVICE_LOG):
+        assert service.refresh(pid).status is S.CREATED
+    assert _messages(caplog, logging.INFO) == [
+        f"payment {pid}: transaction {token_charge.transaction_id} on its invoice is not its "
+        "own; ignored"]
