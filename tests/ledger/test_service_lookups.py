@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +19,9 @@ from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.errors import PaymentDeclined, UnknownOutcomeError
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
 from checkout_kit.ledger.schema import refunds as refunds_table
-from checkout_kit.ledger.store import Unit
-from checkout_kit.models import ThreeDSChallenge, Transaction
+from checkout_kit.ledger.service import _latest_transaction, _unseen_hold_captured
+from checkout_kit.ledger.store import PaymentAttempt, Unit
+from checkout_kit.models import ThreeDSChallenge, Transaction, TransactionStatus
 from checkout_kit.notifications import CheckCode
 from checkout_kit.sandbox import Sandbox
 
@@ -380,3 +382,124 @@ def test_a_token_charge_on_the_invoice_is_ignored_with_a_log_record(
     assert _messages(caplog, logging.INFO) == [
         f"payment {pid}: transaction {token_charge.transaction_id} on its invoice is not its "
         "own; ignored"]
+
+
+# --- which transaction a lookup asks about (_latest_transaction) -----------------------------
+
+#: (payment status, payment's transaction, attempts as (operation, outcome, transaction))
+#: -> (the transaction to look up by id, None: by invoice; the transactions known from
+#: before the latest card attempt, which a lookup by invoice does not take for it)
+LATEST = [
+    pytest.param("created", None, [], None, set(), id="never-paid"),
+    # A widget's decline found by a lookup (no attempt of ours) is still the payment's
+    # old transaction: a lookup by invoice that finds it again learns nothing new.
+    pytest.param("failed", 10, [], None, {10}, id="failed-by-the-widget"),
+    pytest.param("failed", 11, [("charge", "declined", 10), ("charge", "declined", 11)],
+                 None, {10, 11}, id="failed-twice"),
+    # Settled: the payment's own transaction is the latest word, whatever came after.
+    pytest.param("succeeded", 10, [("charge", "succeeded", 10), ("refund", "unknown", 20)],
+                 10, set(), id="a-refund-is-no-card-attempt"),
+    pytest.param("unknown", 10, [("charge", "succeeded", 10), ("confirm", "unknown", None)],
+                 10, set(), id="no-open-card-attempt"),
+    pytest.param("unknown", 11, [("charge", "declined", 10), ("auth", "three_ds", 11),
+                                 ("post3ds", "unknown", None)],
+                 11, set(), id="the-challenge-is-answered"),
+    # The latest charge is open: only what it (and a post3ds after it) recorded is its.
+    pytest.param("unknown", None, [("charge", "unknown", None)], None, set(),
+                 id="a-lost-first-charge"),
+    pytest.param("unknown", 10, [("charge", "declined", 10), ("charge", "unknown", None)],
+                 None, {10}, id="a-lost-retry"),
+    pytest.param("unknown", 11, [("charge", "declined", 10), ("charge", "declined", 11),
+                                 ("charge", "unknown", 12), ("post3ds", "unknown", 13),
+                                 ("post3ds", "pending", 14)],
+                 14, {10, 11}, id="the-open-charges-latest-transaction"),
+]
+
+
+@pytest.mark.parametrize(("status", "own", "calls", "by_id", "known"), LATEST)
+def test_a_lookup_asks_about_the_latest_card_attempts_transaction(
+    service: PaymentService, clock: Clock, status: str, own: int | None,
+    calls: list[tuple[str, str, int | None]], by_id: int | None, known: set[int],
+) -> None:
+    payment = replace(service.get(_new(service)), status=S(status),
+                      gateway_transaction_id=own)
+    attempts = [
+        PaymentAttempt(id=n, payment_id=payment.id, number=n, operation=operation,
+                       request_id=f"req-{n}", amount=payment.amount, outcome=outcome,
+                       gateway_transaction_id=tx, reason_code=None, error=None,
+                       created_at=clock.now, finished_at=None)
+        for n, (operation, outcome, tx) in enumerate(calls, start=1)]
+    assert _latest_transaction(payment, attempts) == (by_id, frozenset(known))
+
+
+# --- a hold the ledger never saw, captured in the back office (_unseen_hold_captured) --------
+
+_PATHS = {"created": [], "unknown": [S.PROCESSING, S.UNKNOWN],
+          "authorized": [S.PROCESSING, S.AUTHORIZED], "cancelled": [S.CANCELLED]}
+_AGO = {"now": timedelta(0), "margin": -timedelta(minutes=5),
+        "before-margin": -timedelta(minutes=5, seconds=1)}
+
+#: (scheme, status, attempts, the capture's status, its time relative to the latest
+#: card attempt ("none": not given), whether an attempt knew its id) -> may it be the
+#: capture of the payment's own hold?
+UNSEEN = [
+    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "now", False,
+                 True, id="our-lost-auth"),
+    pytest.param("auth", "created", [], "Completed", "none", False, True,
+                 id="the-widgets-hold-no-attempt"),
+    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "margin", False,
+                 True, id="clock-margin"),
+    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "none", False,
+                 True, id="time-not-given"),
+    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "before-margin",
+                 False, False, id="older-than-our-auth"),
+    pytest.param("charge", "unknown", [("charge", "unknown", None)], "Completed", "now", False,
+                 False, id="one-stage"),
+    pytest.param("auth", "authorized", [("auth", "authorized", 10)], "Completed", "now",
+                 False, False, id="already-held"),
+    pytest.param("auth", "cancelled", [], "Completed", "now", False, False, id="cancelled"),
+    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Authorized", "now", False,
+                 False, id="only-held"),
+    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "now", True,
+                 False, id="an-attempt-knew-it"),
+    pytest.param("auth", "unknown", [("auth", "unknown", 12)], "Completed", "now", False,
+                 False, id="our-auth-named-another"),
+    pytest.param("auth", "failed", [("auth", "declined", 10)], "Completed", "before-margin",
+                 False, True, id="no-open-card-attempt"),
+    # Only the latest card attempt counts: the earlier ones are closed.
+    pytest.param("auth", "unknown", [("auth", "declined", 10), ("auth", "declined", 11),
+                                     ("auth", "unknown", None)],
+                 "Completed", "now", False, True, id="after-two-declines"),
+    pytest.param("auth", "unknown", [("auth", "declined", 10), ("auth", "declined", 11),
+                                     ("auth", "unknown", None)],
+                 "Completed", "before-margin", False, False, id="after-two-declines-older"),
+]
+
+
+@pytest.mark.parametrize(("scheme", "status", "calls", "tx_status", "when", "known", "may"),
+                         UNSEEN)
+def test_a_capture_found_by_invoice_may_be_of_a_hold_the_ledger_never_saw(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+    clock: Clock, scheme: str, status: str, calls: list[tuple[str, str, int | None]],
+    tx_status: str, when: str, known: bool, may: bool,
+) -> None:
+    pid = _new(service, scheme=scheme)
+    found = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    assert not isinstance(found, ThreeDSChallenge)
+    with ledger.update(pid) as unit:
+        if status == "failed":
+            unit.transition(S.PROCESSING)
+        for operation, outcome, tx in calls:
+            attempt = unit.add_attempt(operation, amount=unit.payment.amount)
+            if known and operation == "auth":
+                tx = found.transaction_id
+            unit.finish_attempt(attempt, outcome, gateway_transaction_id=tx)
+        for step in _PATHS.get(status, [S.FAILED]):
+            unit.transition(step, **({"gateway_transaction_id": 10}
+                                     if step is S.AUTHORIZED else {}))
+    latest = clock.now
+    clock.advance(timedelta(minutes=1))  # the lookup comes later
+    tx = replace(found, status=TransactionStatus(tx_status),
+                 created_at=None if when == "none" else latest + _AGO[when])
+    with ledger.update(pid) as unit:
+        assert _unseen_hold_captured(unit, tx) is may
