@@ -503,3 +503,29 @@ def test_a_capture_found_by_invoice_may_be_of_a_hold_the_ledger_never_saw(
                  created_at=None if when == "none" else latest + _AGO[when])
     with ledger.update(pid) as unit:
         assert _unseen_hold_captured(unit, tx) is may
+
+
+def test_refresh_leaves_alone_a_payment_whose_attempts_changed_while_it_asked(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, ledger: Ledger,
+    recorder: Recorder,
+) -> None:
+    # The back office captured the hold; while a refresh asks the gateway about it, a
+    # worker claims the payment for our own confirm (a pending attempt: the payment's
+    # row is not written). That worker's answer settles it; the refresh, whose look was
+    # taken before the claim, changes nothing.
+    pid = _new(service, scheme="auth")
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "authorized"
+    hold = service.get(pid).gateway_transaction_id
+    assert hold is not None
+    client.confirm(hold, "100.00")
+
+    def meanwhile() -> None:
+        with ledger.update(pid) as unit:
+            unit.add_attempt("confirm", amount=unit.payment.amount)
+
+    recorder.before["/payments/get"] = meanwhile
+    refreshed = service.refresh(pid)
+    assert recorder.count("/payments/get") == 1  # it did ask
+    assert refreshed.status is S.AUTHORIZED and refreshed == service.get(pid)
+    assert [(a.operation, a.outcome) for a in ledger.attempts(pid)] == [
+        ("auth", "authorized"), ("confirm", "pending")]
