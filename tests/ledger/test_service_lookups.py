@@ -451,8 +451,6 @@ UNSEEN = [
                  True, id="clock-margin"),
     pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "none", False,
                  True, id="time-not-given"),
-    pytest.param("auth", "unknown", [("auth", "unknown", None)], "Completed", "before-margin",
-                 False, False, id="older-than-our-auth"),
     pytest.param("charge", "unknown", [("charge", "unknown", None)], "Completed", "now", False,
                  False, id="one-stage"),
     pytest.param("auth", "authorized", [("auth", "authorized", 10)], "Completed", "now",
@@ -471,8 +469,8 @@ UNSEEN = [
                                      ("auth", "unknown", None)],
                  "Completed", "now", False, True, id="after-two-declines"),
     pytest.param("auth", "unknown", [("auth", "declined", 10), ("auth", "declined", 11),
-                                     ("auth", "unknown", None)],
-                 "Completed", "before-margin", False, False, id="after-two-declines-older"),
+                                     ("auth", "unknown", 12)],
+                 "Completed", "now", False, False, id="after-two-declines-named"),
 ]
 
 
