@@ -527,3 +527,18 @@ def test_refresh_leaves_alone_a_payment_whose_attempts_changed_while_it_asked(
     assert refreshed.status is S.AUTHORIZED and refreshed == service.get(pid)
     assert [(a.operation, a.outcome) for a in ledger.attempts(pid)] == [
         ("auth", "authorized"), ("confirm", "pending")]
+
+
+def test_a_decline_without_a_reason_code_fails_the_payment_without_one(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No code is made up: the payer's page then shows the generic decline.
+    pid = _new(service)
+    with pytest.raises(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1")
+    real_find = client.find_payment
+    monkeypatch.setattr(client, "find_payment", lambda invoice_id, **kw: replace(
+        real_find(invoice_id, **kw), reason_code=None))
+    payment = service.refresh(pid)
+    assert (payment.status, payment.reason_code) == (S.FAILED, None)
