@@ -773,6 +773,12 @@ class PaymentService:
             current = self._settle_from(unit, tx, refunds, stale, by_invoice)
             if current.status not in (S.UNKNOWN, S.PROCESSING):
                 for attempt in open_calls:
+                    if attempt.operation == "refund" and refunds is None:
+                        # The gateway's refunds could not be read (its transaction
+                        # has no time to ask from): the refund's outcome is still not
+                        # known, so its attempt stays open, and so does the block on
+                        # another refund.
+                        continue
                     unit.finish_attempt(attempt, "reconciled")
             return current
 

@@ -171,7 +171,8 @@ def test_a_refund_of_a_transaction_that_cannot_be_placed_in_time_is_not_counted(
 ) -> None:
     # The list is asked from the payment's transaction on: a transaction without its
     # creation time (the gateway left it out) gives no period to ask, and nothing is
-    # guessed: the refund is not counted, and nothing is asked.
+    # guessed: the refund is not counted, nothing is asked, and its outcome stays
+    # unknown (it was closed as reconciled, uncounted: a refund lost for good).
     pid = _new(service)
     service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
     recorder.drop_after.add(REFUND)
@@ -188,6 +189,8 @@ def test_a_refund_of_a_transaction_that_cannot_be_placed_in_time_is_not_counted(
     payment = service.refresh(pid)
     assert (payment.status, payment.refunded_amount) == (S.SUCCEEDED, Decimal(0))
     assert recorder.count(LIST) == 0
+    assert [a.outcome for a in service.ledger.attempts(pid) if a.operation == "refund"] == [
+        "unknown"]
 
 
 # --- money on the invoice behind its latest operation -----------------------------------------
