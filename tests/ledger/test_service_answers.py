@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 import pytest
@@ -30,11 +31,13 @@ from checkout_kit.errors import (
     UnknownOutcomeError,
 )
 from checkout_kit.ledger import Ledger, PaymentService, PaymentStatus
+from checkout_kit.ledger.inbox import Inbox
 from checkout_kit.ledger.store import Payment
 from checkout_kit.models import Transaction, TransactionStatus
 from checkout_kit.sandbox import Sandbox
 
 from .conftest import Clock, Recorder, charges
+from .test_money_truth import _deliver
 
 Card = Callable[[str], str]
 S = PaymentStatus
@@ -532,3 +535,143 @@ def test_a_lost_charge_answer_is_logged_with_its_request_id(
     assert _warnings(caplog) == [
         f"payment {pid}: outcome unknown (request id {attempt.request_id})"]
     assert _notes(service, pid)[-1] == ("unknown", "outcome unknown")
+
+
+# --- complete_3ds, confirm/void answers, refunds that do not fit (mutation survivors) ----
+
+POST3DS = "/payments/cards/post3ds"
+CONFIRM = "/payments/confirm"
+VOID = "/payments/void"
+
+
+def _challenged(service: PaymentService, card: Card) -> tuple[str, str]:
+    pid = _new(service)
+    outcome = service.pay(pid, cryptogram=card(WITH_3DS), ip_address=IP)
+    assert outcome.challenge is not None
+    return pid, outcome.challenge.md
+
+
+def test_a_bank_post_for_another_transaction_is_refused_saying_why(
+    service: PaymentService, card: Card,
+) -> None:
+    pid, _md = _challenged(service, card)
+    with pytest.raises(ThreeDSError) as info:
+        service.complete_3ds(pid, md="999", pa_res="pares")
+    assert (info.value.code, str(info.value)) == (
+        "wrong_transaction", "MD does not match the payment's transaction")
+
+
+def test_a_bank_post_for_a_cancelled_challenge_is_refused_naming_both_statuses(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+) -> None:
+    pid, md = _challenged(service, card)
+    with service.ledger.update(pid) as unit:
+        unit.transition(S.CANCELLED, note="the challenge expired at the gateway")
+    with pytest.raises(InvalidTransitionError) as info:
+        service.complete_3ds(pid, md=md, pa_res=cloudpayments_sandbox.pa_res_for(int(md)))
+    assert (info.value.old, info.value.new) == ("cancelled", "processing")
+    assert recorder.count(POST3DS) == 0
+
+
+def test_post3ds_goes_out_under_its_attempts_request_id_and_amount(
+    service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, recorder: Recorder,
+) -> None:
+    # The attempt's X-Request-ID is the one a retry (or a reconcile) reuses: the call
+    # must carry it, not one of the client's own.
+    pid, md = _challenged(service, card)
+    service.complete_3ds(pid, md=md, pa_res=cloudpayments_sandbox.pa_res_for(int(md)))
+    (attempt,) = [a for a in service.ledger.attempts(pid) if a.operation == "post3ds"]
+    assert (attempt.amount, attempt.outcome) == (Decimal("100.00"), "succeeded")
+    sent = [rid for path, rid in zip(recorder.paths, recorder.request_ids, strict=True)
+            if path == POST3DS]
+    assert sent == [attempt.request_id]
+
+
+@pytest.mark.parametrize(("operation", "target", "note"), [
+    ("confirm", S.SUCCEEDED, "confirmed 100.00"), ("void", S.CANCELLED, "voided")])
+def test_an_accepted_confirm_or_void_closes_its_attempt_with_its_note(
+    service: PaymentService, card: Card, operation: str, target: PaymentStatus, note: str,
+) -> None:
+    pid = _hold(service, card)
+    payment = getattr(service, operation)(pid)
+    assert payment.status is target
+    assert _notes(service, pid)[-1] == (target.value, note)
+    assert [a.outcome for a in service.ledger.attempts(pid)
+            if a.operation == operation] == ["succeeded"]
+
+
+@pytest.mark.parametrize("operation", ["confirm", "void"])
+def test_an_answer_after_the_notification_settled_the_hold_only_brings_its_columns(
+    service: PaymentService, card: Card, recorder: Recorder, cloudpayments_sandbox: Sandbox,
+    operation: str,
+) -> None:
+    # The gateway's Confirm (Cancel) notification settled the hold while our call's
+    # answer was on its way. The answer moves nothing again: a confirm brings its
+    # amount, a void has nothing to bring and writes nothing.
+    pid = _hold(service, card)
+    tx = service.get(pid).gateway_transaction_id
+    confirm = operation == "confirm"
+    seen: list[Payment] = []
+
+    def notified() -> None:
+        _deliver(Inbox(service.ledger), cloudpayments_sandbox, "Confirm" if confirm else "Cancel",
+                 {"TransactionId": str(tx), "Amount": "60.00" if confirm else "100.00",
+                  "Currency": "RUB", "InvoiceId": "inv-1"})
+        seen.append(service.get(pid))
+
+    recorder.meanwhile[CONFIRM if confirm else VOID] = notified
+    payment = service.confirm(pid, "60.00") if confirm else service.void(pid)
+    (settled,) = seen
+    target = S.SUCCEEDED if confirm else S.CANCELLED
+    assert settled.status is target and payment.status is target
+    assert [status for status, _ in _notes(service, pid)].count(target.value) == 1
+    assert payment.amount == (Decimal("60.00") if confirm else Decimal("100.00"))
+    assert payment.version == settled.version + (1 if confirm else 0)
+
+
+def test_a_refund_the_payment_cannot_take_is_a_problem_not_an_error(
+    service: PaymentService, card: Card,
+) -> None:
+    # The gateway refunded (money moved) while the ledger holds the payment in a status
+    # that takes no refund: recorded for the shop to look at, once, never raised.
+    pid = _hold(service, card)
+    for _ in range(2):
+        with service.ledger.update(pid) as unit:
+            PaymentService._count_refund(unit, 777, Decimal("30.00"), "lookup", "reconciled")
+    (problem,) = service.ledger.problems(pid)
+    assert (problem.kind.value, problem.gateway_transaction_id, problem.amount,
+            problem.currency, problem.detail) == (
+        "mismatch", 777, Decimal("30.00"), "RUB", "refund 777 of 30.00 in status authorized")
+
+
+def test_a_refund_counted_before_the_payment_was_all_refunded_is_no_problem(
+    service: PaymentService, card: Card, recorder: Recorder,
+) -> None:
+    pid = _paid(service, card)
+    assert service.refund(pid).status is S.REFUNDED
+    (refund,) = [a for a in service.ledger.attempts(pid) if a.operation == "refund"]
+    assert refund.gateway_transaction_id is not None
+    with service.ledger.update(pid) as unit:  # the same refund, reported again
+        PaymentService._count_refund(unit, refund.gateway_transaction_id, Decimal("100.00"),
+                                     "lookup", "reconciled")
+    assert service.ledger.problems(pid) == []
+
+
+def test_a_widget_hold_on_a_one_stage_invoice_is_not_what_our_lost_charge_took(
+    service: PaymentService, card: Card, client: CloudPaymentsClient, recorder: Recorder,
+    clock: Clock,
+) -> None:
+    # Our charge was declined and its answer lost; the payer's other tab then held the
+    # exact amount (a tampered, two-stage widget) and was declined once more, the
+    # invoice's latest operation. A hold never pays a one-stage payment: nothing of ours
+    # took money, so the payment is failed.
+    pid = _new(service)
+    recorder.drop_after.add(CHARGE)
+    assert service.pay(pid, cryptogram=card(NSF), ip_address=IP).kind == "unknown"
+    recorder.drop_after.clear()
+    client.auth("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    with contextlib.suppress(PaymentDeclined):
+        client.charge("100.00", ip_address=IP, cryptogram=card(NSF), invoice_id="inv-1")
+    clock.advance(service.stale_after)
+    service.reconcile()
+    assert service.get(pid).status is S.FAILED
