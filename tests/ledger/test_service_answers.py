@@ -25,6 +25,7 @@ from checkout_kit.errors import (
     GatewayError,
     InvalidRequestError,
     InvalidTransitionError,
+    PaymentConflictError,
     PaymentDeclined,
     RequestRejectedError,
     ThreeDSError,
@@ -675,3 +676,38 @@ def test_a_widget_hold_on_a_one_stage_invoice_is_not_what_our_lost_charge_took(
     clock.advance(service.stale_after)
     service.reconcile()
     assert service.get(pid).status is S.FAILED
+
+
+def test_a_refund_beyond_what_is_left_is_a_problem_naming_the_excess(
+    service: PaymentService, card: Card,
+) -> None:
+    # The ledger counted 80.00 of refunds; the gateway reports another of 30.00 (the two
+    # disagree): recorded for the shop with the reason, never raised after the money moved.
+    pid = _paid(service, card)
+    service.refund(pid, "80.00")
+    with service.ledger.update(pid) as unit:
+        PaymentService._count_refund(unit, 888, Decimal("30.00"), "lookup", "reconciled")
+    (problem,) = service.ledger.problems(pid)
+    assert (problem.kind.value, problem.gateway_transaction_id, problem.amount,
+            problem.currency, problem.detail) == (
+        "mismatch", 888, Decimal("30.00"), "RUB",
+        "a refund of 30.00 would make 110.00 refunded of 100.00")
+    assert service.get(pid).refunded_amount == Decimal("80.00")
+
+
+def test_a_partial_confirm_goes_out_under_its_attempt_and_is_noted(
+    service: PaymentService, card: Card, recorder: Recorder,
+) -> None:
+    pid = _hold(service, card)
+    with pytest.raises(PaymentConflictError) as info:
+        service.confirm(pid, "100.01")
+    assert (str(info.value), info.value.payment_id) == (
+        "cannot confirm 100.01 of an authorization for 100.00", pid)
+    payment = service.confirm(pid, 60)
+    assert (payment.status, payment.amount) == (S.SUCCEEDED, Decimal("60.00"))
+    assert _notes(service, pid)[-1] == ("succeeded", "confirmed 60.00")
+    (attempt,) = [a for a in service.ledger.attempts(pid) if a.operation == "confirm"]
+    assert attempt.amount == Decimal("60.00")
+    sent = [rid for path, rid in zip(recorder.paths, recorder.request_ids, strict=True)
+            if path == CONFIRM]
+    assert sent == [attempt.request_id]
