@@ -711,3 +711,99 @@ def test_a_partial_confirm_goes_out_under_its_attempt_and_is_noted(
     sent = [rid for path, rid in zip(recorder.paths, recorder.request_ids, strict=True)
             if path == CONFIRM]
     assert sent == [attempt.request_id]
+
+
+@pytest.mark.parametrize("operation", ["void", "refund"])
+def test_a_void_or_refund_goes_out_under_its_attempt_and_is_noted(
+    service: PaymentService, card: Card, recorder: Recorder, operation: str,
+) -> None:
+    # The attempt's X-Request-ID is what a retry or a reconcile reuses: the call carries it.
+    if operation == "void":
+        pid = _hold(service, card)
+        payment, path, note = service.void(pid), VOID, ("cancelled", "voided")
+    else:
+        pid = _paid(service, card)
+        payment, path, note = service.refund(pid, 30), "/payments/refund", (
+            "succeeded", "refunded 30.00")
+        assert payment.refunded_amount == Decimal("30.00")
+    (attempt,) = [a for a in service.ledger.attempts(pid) if a.operation == operation]
+    assert attempt.outcome == "succeeded"
+    assert _notes(service, pid)[-1] == note
+    sent = [rid for p, rid in zip(recorder.paths, recorder.request_ids, strict=True)
+            if p == path]
+    assert sent == [attempt.request_id]
+
+
+def test_a_refund_beyond_what_is_left_is_refused_before_any_call(
+    service: PaymentService, card: Card, recorder: Recorder,
+) -> None:
+    pid = _paid(service, card)
+    service.refund(pid, "70.00")
+    with pytest.raises(PaymentConflictError) as info:
+        service.refund(pid, "30.01")
+    assert (str(info.value), info.value.payment_id) == (
+        "cannot refund 30.01: 30.00 of 100.00 is left to refund", pid)
+    assert recorder.count("/payments/refund") == 1
+
+
+def test_operations_after_payment_are_refused_naming_why(
+    service: PaymentService, card: Card, recorder: Recorder,
+) -> None:
+    one_stage = _paid(service, card)
+    with pytest.raises(PaymentConflictError) as info:
+        service.void(one_stage)
+    assert (str(info.value), info.value.payment_id) == (
+        f"void is for two-stage (auth) payments; {one_stage} is one-stage", one_stage)
+    unpaid = service.create_payment("inv-2", "100.00", "RUB", "Order inv-2", scheme="auth").id
+    with pytest.raises(InvalidTransitionError) as transition:
+        service.confirm(unpaid)
+    assert (transition.value.old, transition.value.new) == ("created", "succeeded")
+    held = service.create_payment("inv-3", "100.00", "RUB", "Order inv-3", scheme="auth").id
+    with service.ledger.update(held) as unit:  # held, as an odd record might say, no id
+        unit.transition(S.PROCESSING)
+        unit.transition(S.AUTHORIZED)
+    with pytest.raises(PaymentConflictError) as info:
+        service.confirm(held)
+    assert (str(info.value), info.value.payment_id) == (
+        f"{held} has no gateway transaction", held)
+    recorder.drop_after.add("/payments/refund")
+    with pytest.raises(UnknownOutcomeError):
+        service.refund(one_stage, "10.00")
+    recorder.drop_after.clear()
+    with pytest.raises(PaymentConflictError) as info:
+        service.refund(one_stage, "10.00")
+    assert (str(info.value), info.value.payment_id) == (
+        f"a refund of {one_stage} is unknown: reconcile first", one_stage)
+
+
+def test_a_decline_records_its_transaction_code_and_message_on_the_attempt(
+    service: PaymentService, card: Card,
+) -> None:
+    pid = _new(service)
+    outcome = service.pay(pid, cryptogram=card(NSF), ip_address=IP)
+    payment = outcome.payment
+    assert (payment.status, payment.reason_code) == (S.FAILED, 5051)
+    (attempt,) = service.ledger.attempts(pid)
+    assert (attempt.outcome, attempt.gateway_transaction_id, attempt.reason_code) == (
+        "declined", payment.gateway_transaction_id, 5051)
+    assert attempt.gateway_transaction_id is not None and attempt.error
+    assert _notes(service, pid)[-1] == ("failed", "declined 5051")
+
+
+def test_an_unforeseen_failure_after_sending_is_unknown_with_its_repr(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not one of ours: the charge may have left, so the payment is unknown and the
+    # attempt keeps what the exception was (cut to 2000 characters), then it is raised.
+    def broken(*args: Any, **kwargs: Any) -> Transaction:
+        raise RuntimeError("x" * 3000)
+
+    monkeypatch.setattr(client, "charge", broken)
+    pid = _new(service)
+    with pytest.raises(RuntimeError):
+        service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
+    assert service.get(pid).status is S.UNKNOWN
+    (attempt,) = service.ledger.attempts(pid)
+    assert attempt.outcome == "unknown"
+    assert attempt.error == repr(RuntimeError("x" * 3000))[:2000]
