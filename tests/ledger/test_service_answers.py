@@ -807,3 +807,25 @@ def test_an_unforeseen_failure_after_sending_is_unknown_with_its_repr(
     (attempt,) = service.ledger.attempts(pid)
     assert attempt.outcome == "unknown"
     assert attempt.error == repr(RuntimeError("x" * 3000))[:2000]
+
+
+def test_the_pay_of_a_hold_told_apart_is_a_mismatch_naming_it(
+    service: PaymentService, card: Card, client: CloudPaymentsClient,
+    cloudpayments_sandbox: Sandbox,
+) -> None:
+    # The payer's widget held 100.00; the back office captured 60.00 of it before its
+    # Pay came, and a lookup told that capture apart (no id proves it the payment's): a
+    # mismatch to refund. The hold's late Pay must not pay the payment with it.
+    pid = _new(service, scheme="auth")
+    hold = client.auth("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
+    client.confirm(hold.transaction_id, "60.00")
+    service.refresh(pid)
+    assert [(p.kind.value, p.gateway_transaction_id) for p in service.ledger.problems(pid)] == [
+        ("mismatch", hold.transaction_id)]
+    applied = _deliver(Inbox(service.ledger), cloudpayments_sandbox, "Pay", {
+        "TransactionId": str(hold.transaction_id), "Amount": "100.00", "Currency": "RUB",
+        "InvoiceId": "inv-1", "Status": "Authorized"})
+    assert (applied.record.outcome, applied.record.error) == (
+        "mismatch", f"Pay {hold.transaction_id} was told apart from payment {pid}: "
+                    "not paid by it")
+    assert service.get(pid).status is S.CREATED
