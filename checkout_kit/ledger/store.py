@@ -501,7 +501,9 @@ class Unit:
             problems.c.gateway_transaction_id == transaction_id).limit(1)).scalar()
         if kind is not None:
             return ProblemKind(kind)
-        if transaction_id in self.refused_transactions():
+        # The problems were just asked: only our mismatched answers are left to look at.
+        if any(a.outcome == "mismatch" and a.gateway_transaction_id == transaction_id
+               for a in self.attempts()):
             return ProblemKind.MISMATCH
         return None
 

@@ -55,6 +55,14 @@ def _messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
             if r.name == SERVICE_LOG and r.levelno == level]
 
 
+def _pay_answer_lost(service: PaymentService, card: Card, recorder: Recorder, pid: str,
+                     path: str) -> None:
+    """Pay ``pid`` by card; the gateway takes the money, its answer (``path``) is lost."""
+    recorder.drop_after.add(path)
+    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
+    recorder.drop_after.clear()
+
+
 def _only_tx(sandbox: Sandbox, invoice: str = "inv-1") -> int:
     (tx,) = charges(sandbox, invoice)
     return int(tx.id)
@@ -68,9 +76,7 @@ def test_reconcile_logs_which_payment_it_could_not_refresh_and_why(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     pid = _new(service)
-    recorder.drop_after.add(CHARGE)
-    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
-    recorder.drop_after.clear()
+    _pay_answer_lost(service, card, recorder, pid, CHARGE)
     cloudpayments_sandbox.faults.add("status", path="/payments/find", times=2, status=500)
     caplog.clear()
     with caplog.at_level(logging.WARNING, SERVICE_LOG):
@@ -204,9 +210,7 @@ def test_a_lost_charge_of_a_payment_with_an_account_is_found_behind_a_later_decl
     # declined on the same invoice, which /payments/find answers. The invoice's list
     # shows our charge (same amount, currency and account): the payment succeeded.
     pid = _new(service, account_id="reader-1")
-    recorder.drop_after.add(CHARGE)
-    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
-    recorder.drop_after.clear()
+    _pay_answer_lost(service, card, recorder, pid, CHARGE)
     ours = _only_tx(cloudpayments_sandbox)
     with pytest.raises(PaymentDeclined):
         client.charge("100.00", ip_address=IP, cryptogram=card(DECLINED), invoice_id="inv-1",
@@ -226,9 +230,7 @@ def test_a_lost_hold_captured_in_part_is_never_failed_by_a_later_decline(
     # so money was taken: the payment is not failed. With no id to prove the capture
     # ours, it is held to the amount exactly, and recorded for the shop to look at.
     pid = _new(service, scheme="auth")
-    recorder.drop_after.add(AUTH)
-    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
-    recorder.drop_after.clear()
+    _pay_answer_lost(service, card, recorder, pid, AUTH)
     hold = _only_tx(cloudpayments_sandbox)
     client.confirm(hold, "60.00")
     with pytest.raises(PaymentDeclined):
@@ -248,9 +250,7 @@ def test_a_charge_another_payment_told_apart_still_counts_for_this_one(
     # payment's record says nothing about this one's money.
     other = _new(service, invoice="inv-other")
     pid = _new(service)
-    recorder.drop_after.add(CHARGE)
-    assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
-    recorder.drop_after.clear()
+    _pay_answer_lost(service, card, recorder, pid, CHARGE)
     ours = _only_tx(cloudpayments_sandbox)
     with ledger.update(other) as unit:
         unit.record_problem("mismatch", transaction_id=ours, amount=Decimal("100.00"),

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 
+from checkout_kit.ledger.store import Payment
+
 from .scripted import (
     DECLINED,
     create,
@@ -23,6 +25,19 @@ from .world import World
 def _problems(world: World, payment_id: str) -> list[tuple[str, int | None]]:
     return [(p.kind.value, p.gateway_transaction_id)
             for p in world.instances[0].state.ledger.problems(payment_id)]
+
+
+def _reconcile_twice_then_deliver(world: World, payment_id: str) -> tuple[list[int], Payment]:
+    """Past ``stale_after``, reconcile twice, then deliver every notification: the
+    transactions the shop was told failed for inv-1 by then, and the payment after."""
+    a = world.instances[0]
+    world.advance(a.service.stale_after)
+    with a.context():
+        a.kit.reconcile()
+        a.kit.reconcile()
+    failed_shown = [t for inv, t in world.shop_failed if inv == "inv-1"]
+    deliver_all(world)  # the hold's Pay, its Confirm
+    return failed_shown, a.state.ledger.get(payment_id)
 
 
 def test_pay_refused_as_mismatch_is_not_settled_on_by_a_later_refresh(world: World) -> None:
@@ -83,13 +98,7 @@ def test_own_lost_hold_captured_in_part_is_not_failed_then_paid_and_refunded(
     assert pay_form(world, payment_id) == "unknown"
     (hold,) = [t.id for t in world.gateway_payments("inv-1")]
     world.back_office.confirm(hold, Decimal("60.00"))
-    world.advance(a.service.stale_after)
-    with a.context():
-        a.kit.reconcile()
-        a.kit.reconcile()
-    failed_shown = [t for inv, t in world.shop_failed if inv == "inv-1"]
-    deliver_all(world)  # the hold's Pay, its Confirm
-    payment = a.state.ledger.get(payment_id)
+    failed_shown, payment = _reconcile_twice_then_deliver(world, payment_id)
     to_refund = ("mismatch", hold) in _problems(world, payment_id)
     paid_by_hold = payment.status.value == "succeeded" and payment.gateway_transaction_id == hold
     assert not (paid_by_hold and to_refund), (payment, _problems(world, payment_id))
@@ -102,11 +111,11 @@ def test_widget_hold_captured_minutes_before_our_lost_auth_is_the_payments(
     """The payer's widget held 100.00 (its Pay delayed in the network) and the back
     office captured it; seven minutes later the payer also tried the form, declined, the
     answer lost (unknown). Reconcile finds the decline latest and reads the invoice's
-    operations: the captured widget hold fits, but _unseen_hold_captured accepts it only
-    if made no earlier than our auth minus 5 minutes, so it is a scheme mismatch (refund
-    it), and the next reconcile fails the payment (payment_failed while the gateway
-    took 100.00). The hold's Pay and Confirm then settle it succeeded on that same
-    transaction, the refund problem open. Money wrong."""
+    operations: the captured widget hold fits. The defect: a 5-minute cut-off before our
+    auth made it a scheme mismatch (refund it), the next reconcile failed the payment
+    (payment_failed while the gateway took 100.00), and the hold's Pay and Confirm then
+    settled it on that same transaction, the refund problem open. The hold is the
+    payment's capture."""
     a = world.instances[0]
     payment_id = create(world, scheme="auth")
     hold = widget_tx(world, "auth", "100.00")
@@ -114,13 +123,7 @@ def test_widget_hold_captured_minutes_before_our_lost_auth_is_the_payments(
     world.advance(timedelta(minutes=7))
     a.transport.forced = ["lost_after"] * 3
     assert pay_form(world, payment_id, card=DECLINED) == "unknown"
-    world.advance(a.service.stale_after)
-    with a.context():
-        a.kit.reconcile()
-        a.kit.reconcile()
-    failed_shown = [t for inv, t in world.shop_failed if inv == "inv-1"]
-    deliver_all(world)  # the hold's Pay, its Confirm
-    payment = a.state.ledger.get(payment_id)
+    failed_shown, payment = _reconcile_twice_then_deliver(world, payment_id)
     assert failed_shown == [], "payment_failed while the gateway took 100.00"
     paid_by_hold = payment.status.value == "succeeded" and payment.gateway_transaction_id == hold
     assert not (paid_by_hold and ("mismatch", hold) in _problems(world, payment_id)), (
