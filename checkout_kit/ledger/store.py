@@ -34,7 +34,7 @@ from ..models import INT64_MAX, INT64_MIN, mask_token
 from ..money import MAX_AMOUNT, minor_units, parse_amount
 from ..urls import url_problem
 from ..webhooks import ChargeOperation, owns
-from .schema import attempts, events, lookups, payments, problems, refunds
+from .schema import attempts, events, lookups, metadata, payments, problems, refunds
 from .states import PAID, PaymentStatus, check_transition
 
 __all__ = [
@@ -856,6 +856,31 @@ class Ledger:
                 .order_by(payments.c.created_at.desc()).limit(1)
             ).mappings().one_or_none()
         return None if row is None else Payment._from_row(row)
+
+    def transaction_ids(self) -> set[int]:
+        """Every gateway transaction id the ledger holds: payments', attempts',
+        refunds' and problems'. Empty while the schema is not there yet."""
+        if not sa.inspect(self.engine).has_table(payments.name):
+            return set()
+        columns = (payments.c.gateway_transaction_id, attempts.c.gateway_transaction_id,
+                   refunds.c.transaction_id, problems.c.gateway_transaction_id)
+        union = sa.union(*(sa.select(column.label("id")).where(column.is_not(None))
+                           for column in columns))
+        with self.engine.connect() as conn:
+            return {int(value) for value in conn.execute(union).scalars()}
+
+    def erase(self) -> int:
+        """Delete every payment with everything recorded about it, and every stored
+        notification; the schema (and any table not the ledger's) stays. Returns how
+        many rows went. For a sandbox's reset: a ledger of real payments is never
+        erased by checkout_kit."""
+        removed = 0
+        if not sa.inspect(self.engine).has_table(payments.name):
+            return 0
+        with self.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):  # children first
+                removed += conn.execute(table.delete()).rowcount
+        return removed
 
     def list_payments(
         self,

@@ -3,7 +3,8 @@
 :class:`Sandbox` is a :class:`~checkout_kit.sandbox.rules.engine.Gateway` that also
 does the I/O the rules only describe: it sends the notifications they queue and the
 Checks they wait for (:class:`~checkout_kit.sandbox.web.notify.Sender`), keeps the
-state in SQLite when asked to (:class:`~checkout_kit.sandbox.store.Store`), runs the
+state in SQLite when asked to (:class:`~checkout_kit.sandbox.store.Store`, shared by
+every process that opens the file), runs the
 virtual clock's due work, and holds the injected faults the web layer applies. Tests
 drive it directly (``advance``, ``configure_notification``, ``make_cryptogram``...);
 the Flask app (:func:`checkout_kit.sandbox.web.app.create_sandbox_app`) serves it.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ import httpx
 
 from .rules.clock import VirtualClock
 from .rules.engine import Envelope, Gateway, PendingCheck, Step
+from .rules.records import SandboxState
 from .rules.settings import SandboxSettings
-from .store import Store
+from .store import SharedLock, Store
 from .web.faults import Faults
 from .web.notify import Sender
 
@@ -80,8 +82,15 @@ class Sandbox(Gateway):
         randbytes: Callable[[int], bytes] | None = None,
     ) -> None:
         self.store = Store(state_path) if state_path is not None else None
-        state = self.store.load() if self.store is not None else None
-        super().__init__(settings, keys=keys, clock=clock, state=state, randbytes=randbytes)
+        state = lock = None
+        if self.store is not None:
+            state = SandboxState()
+            lock = SharedLock(self.store, state)
+        # Under the shared lock, the first process to open a new file generates the
+        # key and the others read it: all of them open the same packets.
+        with lock or nullcontext():
+            super().__init__(settings, keys=keys, clock=clock, state=state,
+                             randbytes=randbytes, lock=lock)
         self.sender = Sender(notification_transport,
                              lambda: self.settings.private_notification_targets,
                              lambda: self.settings.loopback_notification_targets)
@@ -89,7 +98,6 @@ class Sandbox(Gateway):
         self.request_locks = RequestLocks()
         #: the Flask app serving this sandbox (set by ``create_sandbox_app``)
         self.app: Any = None
-        self.save()  # a generated key, for one
 
     @property
     def state_path(self) -> Path | None:
@@ -127,11 +135,27 @@ class Sandbox(Gateway):
 
     def save(self) -> int:
         """Write the records changed since the last save to the state file (if there is
-        one); returns how many were written."""
+        one); returns how many were written. (Every outermost use of :attr:`lock`
+        saves too: this is for changes made without it.)"""
         if self.store is None:
             return 0
         with self.lock:
-            return self.store.write(self.state)
+            return self.store.flush(self.state)
+
+    def sync(self) -> None:
+        """Bring :attr:`state` up to date with what other processes sharing the state
+        file wrote (the lock does it on every use: this is for reading without it)."""
+        with self.lock:
+            pass
+
+    def reset(self) -> int:
+        """Forget every transaction, token, subscription, order, delivery and stored
+        answer; returns how many records went. The counters, the generated key and the
+        notification settings stay, so that no transaction id is ever issued twice,
+        pages already open still encrypt for the right key, and notifications still
+        go where they went."""
+        with self.lock:
+            return self.state.clear_records()
 
     def close(self) -> None:
         """Close the notification client and the state file."""

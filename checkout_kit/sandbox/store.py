@@ -1,16 +1,18 @@
 """SQLite persistence of the sandbox state (``checkout-kit sandbox --state FILE``).
 
 Each record is one row of the table ``records (kind, key, data)``, ``data`` being the
-record as JSON (:mod:`checkout_kit.jsoncodec`: amounts keep their exact digits). After
-a request, :meth:`Store.write` upserts the records that request changed, and only
-those, in one SQLite transaction: its cost does not grow with the number of records
+record as JSON (:mod:`checkout_kit.jsoncodec`: amounts keep their exact digits). At the
+end of each use of the state lock, the records that changed, and only those, are
+upserted in one SQLite transaction: its cost does not grow with the number of records
 stored. On start, :meth:`Store.load` reads everything back through the records' own
 constructors.
 
 The database runs in WAL mode with ``synchronous=NORMAL``: a committed transaction
 survives the sandbox process being killed at any point (a write cut short is rolled
 back, the ones before it stay); only a power failure could lose the last commits,
-which is acceptable for a test gateway. One process uses a file at a time.
+which is acceptable for a test gateway. Several processes may share a file: each
+:meth:`Store.begin` takes the file's write lock and reads what the others wrote since
+(:class:`SharedLock` makes the sandbox's lock do that).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import sqlite3
 import threading
 import types
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,19 +33,25 @@ from typing import Any
 from .. import jsoncodec
 from .rules.records import COLLECTIONS, SandboxState
 
-__all__ = ["Store"]
+__all__ = ["SharedLock", "Store"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, "
-    "data TEXT NOT NULL, PRIMARY KEY (kind, key))"
+    "data TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key))"
 )
+_INDEX = "CREATE INDEX IF NOT EXISTS records_version ON records (version)"
 _UPSERT = (
-    "INSERT INTO records (kind, key, data) VALUES (?, ?, ?) "
-    "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data"
+    "INSERT INTO records (kind, key, data, version) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data, version = excluded.version"
 )
-_DELETE = "DELETE FROM records WHERE kind = ? AND key = ?"
+#: A removed record stays as a row with empty ``data`` (not JSON), so that the other
+#: processes sharing the file learn of the removal as they learn of any change.
+_GONE = ""
 #: Collections whose keys are integers (SQLite keeps every key as text).
 _INT_KEYS = frozenset({"transactions", "deliveries"})
+#: Seconds a process waits for another to finish its write (they are short: the state
+#: lock is never held while the sandbox waits on the network).
+_BUSY_TIMEOUT = 30.0
 
 
 def _plain(record: Any) -> Any:
@@ -90,60 +100,111 @@ def _build(cls: type[Any], data: dict[str, Any]) -> Any:
 
 
 class Store:
-    """The SQLite file behind one sandbox."""
+    """The SQLite file behind one sandbox, shared by every process that opens it.
+
+    Each row carries the ``version`` of the write that last changed it. A process
+    remembers the highest version it has seen; :meth:`begin` takes the file's write
+    lock and reads only the rows written since, so keeping up costs what the others
+    changed, not the size of the state.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        # One connection, used under its own lock by whichever thread writes.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
+        # One connection, used by one thread at a time (the state lock's holder).
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=_BUSY_TIMEOUT)
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+        if "version" not in columns:  # a file written before versions: all rows are 0
+            self._db.execute(
+                "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+        self._db.execute(_INDEX)
+        #: The highest version read or written by this process (-1: nothing yet).
+        self._seen = -1
+        #: Changes written in the open transaction, noted again if it is rolled back.
+        self._pending: set[tuple[str, Any]] = set()
 
     def load(self) -> SandboxState:
         """The state kept in the file (an empty state for a new file)."""
         state = SandboxState()
-        with self._lock:
-            rows = self._db.execute("SELECT kind, key, data FROM records").fetchall()
-        for kind, key, data in rows:
-            value = jsoncodec.loads(data)
-            if kind == "meta":
-                state.meta.update(value)
-            elif kind in COLLECTIONS:
-                stored_key = int(key) if kind in _INT_KEYS else key
-                getattr(state, kind)[stored_key] = _build(COLLECTIONS[kind], value)
+        with self.transaction(state):
+            pass
         return state
 
-    def write(self, state: SandboxState) -> int:
-        """Write the records changed since the last write, in one transaction; returns
-        how many rows were written or deleted. If the write fails, nothing of it is
-        kept in the file and the changes stay noted for the next write."""
+    @contextmanager
+    def transaction(self, state: SandboxState) -> Iterator[None]:
+        """Hold the file's write lock for the ``with`` block: ``state`` is first
+        brought up to date with what other processes wrote, and what changed in it is
+        written at the end, in the same SQLite transaction (even when the block
+        raised: the changes are made in memory already)."""
+        self.begin(state)
+        try:
+            yield
+        finally:
+            self.end(state)
+
+    def begin(self, state: SandboxState) -> None:
+        """Start :meth:`transaction` (waits while another process writes)."""
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._refresh(state)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def end(self, state: SandboxState) -> int:
+        """Finish :meth:`transaction`: write and commit; returns how many records the
+        transaction wrote. If the write fails, nothing of the transaction is kept in
+        the file and its changes stay noted for the next one."""
+        try:
+            try:
+                self.flush(state)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                state.restore_changes(self._pending)
+                raise
+            self._db.execute("COMMIT")
+            written = len(self._pending)
+            if written:
+                self._seen = self._version()
+            return written
+        finally:
+            self._pending = set()
+            self._lock.release()
+
+    def flush(self, state: SandboxState) -> int:
+        """Write the records changed since the last flush into the open transaction;
+        returns how many rows were written."""
         changes = state.take_changes()
         if not changes:
             return 0
+        version = self._version()
         try:
-            rows: list[tuple[str, str, str]] = []
-            gone: list[tuple[str, str]] = []
+            rows: list[tuple[str, str, str, int]] = []
             for kind, key in changes:
                 record = state.meta if kind == "meta" else getattr(state, kind).get(key)
-                if record is None:
-                    gone.append((kind, str(key)))
-                else:
-                    rows.append((kind, str(key), jsoncodec.dumps(_plain(record))))
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany(_UPSERT, rows)
-                    self._db.executemany(_DELETE, gone)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                data = _GONE if record is None else jsoncodec.dumps(_plain(record))
+                rows.append((kind, str(key), data, version))
+            self._db.executemany(_UPSERT, rows)
         except BaseException:
             state.restore_changes(changes)
             raise
+        self._pending |= changes
         return len(changes)
+
+    def write(self, state: SandboxState) -> int:
+        """Write the records changed since the last write, in one transaction; returns
+        how many rows were written (see :meth:`end` for a failure)."""
+        self.begin(state)
+        return self.end(state)
 
     def write_all(self, state: SandboxState) -> int:
         """Write every record (a new file for an existing state)."""
@@ -156,3 +217,77 @@ class Store:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+    def _version(self) -> int:
+        """The version of this transaction's writes: one past everything read, which is
+        everything in the file since :meth:`begin` holds the write lock."""
+        return max(self._seen, 0) + 1
+
+    def _refresh(self, state: SandboxState) -> None:
+        """Apply the rows other processes wrote since this one last looked. A changed
+        record is updated in place, so that objects the rules hold stay current."""
+        rows = self._db.execute("SELECT kind, key, data, version FROM records "
+                                "WHERE version > ? ORDER BY version", (self._seen,)).fetchall()
+        for kind, key, data, version in rows:
+            _apply(state, kind, key, data)
+            self._seen = max(self._seen, version)
+
+
+def _apply(state: SandboxState, kind: str, key: str, data: str) -> None:
+    """One stored row into ``state`` (rows of kinds this version does not know are
+    left alone)."""
+    if kind == "meta":
+        if data != _GONE:
+            state.meta.clear()
+            state.meta.update(jsoncodec.loads(data))
+        return
+    if kind not in COLLECTIONS:
+        return
+    records: dict[Any, Any] = getattr(state, kind)
+    stored_key: Any = int(key) if kind in _INT_KEYS else key
+    if data == _GONE:
+        records.pop(stored_key, None)
+        return
+    record = _build(COLLECTIONS[kind], jsoncodec.loads(data))
+    held = records.get(stored_key)
+    if type(held) is type(record):
+        vars(held).update(vars(record))
+    else:
+        records[stored_key] = record
+
+
+class SharedLock:
+    """The sandbox's re-entrant state lock when the state is kept in a :class:`Store`.
+
+    The outermost ``with`` in a thread also holds the file's write lock: the state is
+    brought up to date with what other processes (the app's workers, the ``flask
+    checkout`` commands) wrote, and what the block changed is written at its end. So
+    every process serving one state file sees one sandbox, and a counter such as the
+    next transaction id is taken by one process at a time.
+    """
+
+    def __init__(self, store: Store, state: SandboxState) -> None:
+        self._store = store
+        self._state = state
+        self._lock = threading.RLock()
+        #: How deep the holding thread is (only the holder reads or writes it).
+        self._depth = 0
+
+    def __enter__(self) -> bool:
+        self._lock.acquire()
+        if self._depth == 0:
+            try:
+                self._store.begin(self._state)
+            except BaseException:
+                self._lock.release()
+                raise
+        self._depth += 1
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0:
+                self._store.end(self._state)
+        finally:
+            self._lock.release()

@@ -3,7 +3,7 @@
 ``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
 ``reconcile``, ``payments`` (the ledger, with ``--history``; ``--problems``: open
 second charges to refund, transactions that do not match), ``resolve-problem``,
-``db upgrade`` and ``notifications configure|list|replay``.
+``db upgrade``, ``notifications configure|list|replay`` and ``sandbox reset``.
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
 
@@ -228,6 +228,40 @@ def db_upgrade_command() -> None:
         kit = state(current_app)
         upgrade(kit.settings.database_url)
         click.echo(f"ledger at the current version ({_safe_url(kit.settings.database_url)})")
+
+
+@checkout_group.group("sandbox")
+def sandbox_group() -> None:
+    """The sandbox mounted in this app (mount_sandbox)."""
+
+
+@sandbox_group.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def sandbox_reset_command(yes: bool) -> None:
+    """Empty the mounted sandbox and the ledger together.
+
+    The sandbox forgets every transaction, token, subscription, order and delivery;
+    its counters, key and notification settings stay, so that no transaction id is
+    issued twice and notifications still reach the app.
+    The ledger loses every payment with its history and notifications. Only in
+    sandbox mode, with a sandbox mounted in the app.
+    """
+    from .extension import state
+
+    with _errors():
+        kit = state(current_app)
+        if kit.sandbox is None or not kit.settings.sandbox:
+            raise click.ClickException("no sandbox is mounted in this app (mount_sandbox): "
+                                       "nothing to reset")
+        where = kit.sandbox.state_path or "in memory"
+        if not yes:
+            click.confirm(f"Erase the ledger at {_safe_url(kit.settings.database_url)} and "
+                          f"the sandbox at {where}?", abort=True)
+        records = kit.sandbox.reset()
+        rows = kit.ledger.erase()
+        kit.refused = None
+        click.echo(f"sandbox at {where}: {records} records removed; "
+                   f"ledger: {rows} rows removed")
 
 
 def _safe_url(url: str) -> str:

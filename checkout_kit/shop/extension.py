@@ -7,10 +7,12 @@ so two apps in one process share nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 EXTENSION_KEY = "checkout_kit"
+logger = logging.getLogger("checkout_kit.shop")
 
 
 @dataclass
@@ -71,6 +74,18 @@ class KitState:
     #: the card form's page data by language, written once (it is the same for every
     #: payment); kept here so that it lives and dies with the app
     form_data: dict[str, str] = field(default_factory=dict)
+    #: why the kit takes no payment (a ledger the mounted sandbox does not know),
+    #: found at init_app; ``flask checkout sandbox reset`` ends it
+    refused: str | None = None
+    #: the sandbox ``mount_sandbox`` mounted in this app, if any
+    sandbox: Sandbox | None = None
+
+    def ready(self) -> KitState:
+        """This state, if the kit may act on payments; else
+        :class:`~checkout_kit.shop.config.ConfigurationError` saying why."""
+        if self.refused is not None:
+            raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", self.refused)
+        return self
 
 
 def state(app: Flask | None = None) -> KitState:
@@ -169,6 +184,12 @@ WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
 _NOTIFY_MOUNTED = "checkout_kit.notify_mounted_sandbox"
 #: The address host the mounted sandbox sends notifications to (in-process: any host).
 MOUNTED_SHOP_ORIGIN = "http://shop.invalid"
+#: ``app.extensions`` key: the sandbox ``mount_sandbox`` mounted (any, made there or not).
+_MOUNTED = "checkout_kit.mounted_sandbox"
+
+
+#: The mounted sandbox's state file, in the app's instance folder.
+SANDBOX_STATE_FILE = "checkout_kit_sandbox.sqlite3"
 
 
 def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str = "/sandbox",
@@ -178,7 +199,12 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     the ``CHECKOUT_KIT_*`` settings at it. Call before :meth:`CheckoutKit.init_app`.
 
     Without ``sandbox_app`` one is created (``sandbox_options`` go to
-    :func:`~checkout_kit.sandbox.create_sandbox_app`) whose bank page is
+    :func:`~checkout_kit.sandbox.create_sandbox_app`). It keeps its state in
+    :data:`SANDBOX_STATE_FILE` of the app's instance folder, next to the default
+    ledger, unless ``state_path`` says elsewhere (``state_path=None``: in memory, for
+    tests). Every process of the app and every ``flask checkout`` command then shares
+    one sandbox, which survives restarts and never issues a transaction id twice. Its
+    bank page is
     ``<prefix>/acs``, on the shop's own origin: during a request the sandbox's
     ``AcsUrl`` is that absolute URL on the origin the payer reached the shop at. With
     ``widget_paths`` the sandbox also answers ``/widget/…``, ``/payments/…`` and
@@ -195,11 +221,16 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     notify_here = False
     if sandbox_app is None:
         sandbox_options.setdefault("acs_url", f"{prefix}/acs")
+        if "state_path" not in sandbox_options:
+            instance = Path(app.instance_path)
+            instance.mkdir(parents=True, exist_ok=True)
+            sandbox_options["state_path"] = instance / SANDBOX_STATE_FILE
         if notify and "notification_transport" not in sandbox_options:
             sandbox_options["notification_transport"] = httpx.WSGITransport(app=app)
             notify_here = True
         sandbox_app = create_sandbox_app(**sandbox_options)
     sandbox = sandbox_of(sandbox_app)
+    app.extensions[_MOUNTED] = sandbox
     if notify_here:
         app.extensions[_NOTIFY_MOUNTED] = sandbox
     app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
@@ -298,11 +329,17 @@ class CheckoutKit:
         # the client and the ledger were opened.
         service = PaymentService(ledger, client, on_change=on_change, on_problem=on_problem,
                                  stale_after=timedelta(seconds=settings.stale_after))
+        sandbox = app.extensions.get(_MOUNTED)
         app.extensions[EXTENSION_KEY] = KitState(
             app=app, settings=settings, client=client, ledger=ledger, service=service,
             catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),
             inbox=Inbox(ledger), checks=self.checks, on_change=on_change,
-            on_problem=on_problem)
+            on_problem=on_problem, sandbox=sandbox,
+            refused=None if sandbox is None else unknown_transactions(ledger, sandbox))
+        refused = app.extensions[EXTENSION_KEY].refused
+        if refused is not None:
+            # Not raised: `flask checkout sandbox reset`, which ends it, needs the app.
+            logger.error("checkout_kit takes no payment: %s", refused)
 
         from .cli import checkout_group
         from .notifications import exempt_from_csrf
@@ -364,7 +401,7 @@ class CheckoutKit:
         ``fail_url`` (the result pages' links back to the shop) must be absolute http(s)
         URLs: anything else (``javascript:``...) raises ``InvalidRequestError`` (``field``).
         """
-        kit = state()
+        kit = state().ready()
         try:
             kit.ledger.get_by_invoice(invoice_id)
             existed = True
@@ -386,16 +423,16 @@ class CheckoutKit:
     def confirm(self, payment: Payment | LedgerPayment | str,
                 amount: Decimal | int | str | None = None) -> Payment:
         """Capture an authorized (two-stage) payment, in full or ``amount``."""
-        return self._wrap(state().service.confirm(_payment_id(payment), amount))
+        return self._wrap(state().ready().service.confirm(_payment_id(payment), amount))
 
     def void(self, payment: Payment | LedgerPayment | str) -> Payment:
         """Cancel an authorized (two-stage) payment."""
-        return self._wrap(state().service.void(_payment_id(payment)))
+        return self._wrap(state().ready().service.void(_payment_id(payment)))
 
     def refund(self, payment: Payment | LedgerPayment | str,
                amount: Decimal | int | str | None = None) -> Payment:
         """Refund a succeeded payment, in full or ``amount`` (partial refunds add up)."""
-        kit = state()
+        kit = state().ready()
         before = kit.ledger.get(_payment_id(payment))
         after = kit.service.refund(before.id, amount)
         if str(after.status) == str(before.status) and after.refunded_amount > (
@@ -408,14 +445,14 @@ class CheckoutKit:
     def refresh(self, payment: Payment | LedgerPayment | str) -> Payment:
         """Ask the gateway how a pending or unknown payment ended (a widget payment
         included, which the gateway takes without our server)."""
-        return self._wrap(state().service.refresh(_payment_id(payment)))
+        return self._wrap(state().ready().service.refresh(_payment_id(payment)))
 
     def reconcile(self) -> list[Payment]:
         """Refresh every unknown or pending payment, and every widget payment of the
         last :data:`WIDGET_RECONCILE_WINDOW` that is still ``created`` or ``failed``
         (paid at the gateway, its Pay notification lost or not configured) and that the
         gateway turns out to have paid. Returns those it settled or looked at."""
-        kit = state()
+        kit = state().ready()
         looked = [self._wrap(p) for p in kit.service.reconcile()]
         since = kit.ledger.now() - WIDGET_RECONCILE_WINDOW
         for payment in kit.ledger.list_payments(status=_WIDGET_PAYABLE, limit=1000):
@@ -429,6 +466,24 @@ class CheckoutKit:
                 looked.append(self._wrap(after))
         return looked
 
+
+
+def unknown_transactions(ledger: Ledger, sandbox: Sandbox) -> str | None:
+    """What is wrong when ``ledger`` holds transaction ids ``sandbox`` has not issued
+    (its state was deleted or replaced while the ledger was kept: the ids it issues
+    next would name old payments), else ``None``. A sandbox kept in memory (tests)
+    starts afresh with every process by choice: it is not asked."""
+    if sandbox.state_path is None:
+        return None
+    sandbox.sync()
+    unknown = sorted(ledger.transaction_ids() - set(sandbox.state.transactions))
+    if not unknown:
+        return None
+    where = sandbox.state_path or "in memory"
+    shown = ", ".join(map(str, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
+    return (f"the ledger holds {len(unknown)} transaction id(s) the sandbox ({where}) has "
+            f"never issued ({shown}): its state was deleted or replaced while the ledger "
+            "was kept. Reset both with: flask checkout sandbox reset")
 
 
 def _notify_mounted_sandbox(sandbox: Sandbox, url_prefix: str) -> None:

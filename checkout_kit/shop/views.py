@@ -40,7 +40,7 @@ from ..errors import (
 from ..ledger.store import Payment
 from ..reasons import reason_for
 from ..threeds import acs_form
-from .config import origin_of
+from .config import ConfigurationError, origin_of
 from .extension import KitState, state
 from .forms import make_pay_form, unexpected_fields
 from .i18n import CHECKOUT_CODES, N_
@@ -161,6 +161,7 @@ _ERROR_PAGES: tuple[tuple[type[CheckoutKitError], str, int], ...] = (
     (PaymentExpiredError, "expired", 410),
     (LedgerError, "conflict", 409),          # a transition the payment's state forbids
     (GatewayError, "gateway", 503),          # the gateway refused or could not be reached
+    (ConfigurationError, "gateway", 503),    # logged at start (KitState.refused)
     (CheckoutKitError, "conflict", 400),     # ThreeDSError, MoneyError...
 )
 
@@ -194,6 +195,7 @@ def _refuse_expired(payment: Payment) -> None:
 
 
 def _pay_page(payment_id: str, mode: str) -> Response:
+    _kit().ready()
     payment = _payment(payment_id)
     if str(payment.status) not in _PAYABLE:
         return _see_other(_result_url(payment.id))
@@ -281,7 +283,7 @@ def _form_problem(payment: Payment, form: Any) -> Response:
 @bp.post("/pay/<payment_id>/form")
 def submit(payment_id: str) -> Response:
     """The card form's POST: charge or auth the ledger's amount with the cryptogram."""
-    kit = _kit()
+    kit = _kit().ready()
     payment = _payment(payment_id)
     if unexpected_fields(request.form):
         fresh = make_pay_form(None, session, _secret(), payment.id)

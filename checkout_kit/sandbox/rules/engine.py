@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -152,10 +153,12 @@ class Gateway:
         clock: VirtualClock | None = None,
         state: SandboxState | None = None,
         randbytes: Callable[[int], bytes] | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.settings = settings or SandboxSettings()
         self.clock = clock or VirtualClock()
-        self.lock = threading.RLock()
+        #: Guards :attr:`state` (re-entrant); ``lock`` replaces the in-process default.
+        self.lock: AbstractContextManager[object] = lock or threading.RLock()
         self.state = state if state is not None else SandboxState()
         self._randbytes = randbytes or os.urandom
         self.keys = _load_keys(self._remembered_keys() if keys is None else keys)
@@ -175,8 +178,7 @@ class Gateway:
         saved = self.state.meta.get("generated_keys")
         if isinstance(saved, dict) and saved:
             return {int(v): pem.encode("ascii") for v, pem in saved.items()}
-        private_pem, _ = cryptogram.generate_key_pair(2048, randbytes=self._randbytes) \
-            if False else cryptogram.generate_key_pair(2048)
+        private_pem, _ = cryptogram.generate_key_pair(2048)
         self.state.meta["generated_keys"] = {
             str(DEFAULT_KEY_VERSION): private_pem.decode("ascii")
         }

@@ -322,6 +322,17 @@ class SandboxState:
         self.idempotency.pop(key, None)
         self.changed.add(("idempotency", key))
 
+    def clear_records(self) -> int:
+        """Remove every record but the notification settings (the counters in
+        :attr:`meta` stay too); returns how many."""
+        removed = 0
+        for collection in COLLECTIONS.keys() - {"notification_settings"}:
+            records: dict[Any, Any] = getattr(self, collection)
+            self.changed.update((collection, key) for key in records)
+            removed += len(records)
+            records.clear()
+        return removed
+
     def take_changes(self) -> set[tuple[str, Any]]:
         """The changes noted so far, which are forgotten here (see :meth:`restore_changes`)."""
         changes, self.changed = self.changed, set()

@@ -7,8 +7,8 @@ engine (no import cycle between them).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,11 +22,12 @@ __all__ = ["Terminal"]
 
 @dataclass(frozen=True)
 class Terminal:
-    """One terminal's shared parts. ``lock`` guards ``state``."""
+    """One terminal's shared parts. ``lock`` guards ``state``: a re-entrant lock, which
+    the shell may make span processes (:class:`~checkout_kit.sandbox.store.SharedLock`)."""
 
     settings: SandboxSettings
     state: SandboxState
-    lock: threading.RLock
+    lock: AbstractContextManager[object]
     clock: VirtualClock
     outbox: Outbox
     randbytes: Callable[[int], bytes]

@@ -78,6 +78,10 @@ def create_sandbox_app(
     sandbox.app = app
     for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp, home.bp):
         app.register_blueprint(blueprint)
+    if sandbox.store is not None:
+        # The pages read the state without the lock: first take in what the other
+        # processes on the state file wrote.
+        app.before_request(sandbox.sync)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _crash)
     faults.install(app, sandbox.faults, lambda: sandbox.settings.max_concurrent_requests,
