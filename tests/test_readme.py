@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import doctest
 import io
+import json
 import os
 import re
+import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from decimal import Decimal
@@ -26,13 +29,15 @@ README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 #: Marks a python block that talks to a running ``checkout-kit sandbox``.
 NEEDS_SANDBOX = "<!-- needs: checkout-kit sandbox -->"
-PYTHON_BLOCK = r"(<!-- needs: checkout-kit sandbox -->\n)?```python\n(.*?)```"
+#: Marks the python block that is a whole app, ``app.py``: run as a file, not inline.
+APP_FILE = "<!-- file: app.py -->"
+PYTHON_BLOCK = r"(<!-- [^>]* -->\n)?```python\n(.*?)```"
 DEFAULT_BASE = f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
 def _python_blocks(*, needs_sandbox: bool) -> list[str]:
     return [code for marker, code in re.findall(PYTHON_BLOCK, TEXT, re.S)
-            if bool(marker) == needs_sandbox]
+            if marker.strip() != APP_FILE and bool(marker) == needs_sandbox]
 
 
 def test_readme_console_examples_show_true_results() -> None:
@@ -47,13 +52,68 @@ def test_readme_console_examples_show_true_results() -> None:
 
 def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    # In a scratch folder: the integration guide keeps its ledger in ./shop.sqlite3.
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # in a scratch folder, whatever a block writes
     blocks = _python_blocks(needs_sandbox=False)
-    assert len(blocks) >= 2
+    assert len(blocks) >= 1
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
-    assert (tmp_path / "shop.sqlite3").is_file()
+    assert "ship A-17 succeeded" in capsys.readouterr().out
+
+
+#: What a buyer does in the README's app, in its own process: the product page, Buy,
+#: the card form (the page script's cryptogram, made by the mounted sandbox), the result.
+_BUYER = textwrap.dedent("""
+    import re
+
+    from app import app, kit
+    from checkout_kit.shop.extension import state
+
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 200 and "<button>Buy</button>" in page.text, page.text
+    bought = client.post("/buy")
+    assert bought.status_code == 303, bought.text
+    payment_id = bought.headers["Location"].rsplit("/", 1)[1]
+    form = client.get(bought.headers["Location"] + "/form")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]*)"', form.text).group(1)
+    packet = state(app).sandbox.make_cryptogram("4000000000003055")
+    paid = client.post(f"/checkout/pay/{payment_id}/form", data={
+        "csrf_token": token, "cryptogram": packet, "name": "IVAN PETROV",
+        "email": "payer@example.com"})
+    assert paid.status_code in (200, 303), paid.text
+    with app.app_context():
+        payment = kit.get(payment_id)
+    print("result", payment.invoice_id, payment.status, payment.gateway_transaction_id)
+""")
+
+
+def test_readme_app_runs_as_a_file_across_a_restart(tmp_path: Path) -> None:
+    match = re.search(re.escape(APP_FILE) + r"\n```python\n(.*?)```", TEXT, re.S)
+    assert match is not None
+    (tmp_path / "app.py").write_text(match.group(1), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, text=True,
+                              capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        return done.stdout
+
+    results = []
+    for _ in range(2):  # the second process is the shop restarted
+        out = run("-c", _BUYER)
+        result = re.search(r"^result (\S+) succeeded (\d+)$", out, re.M)
+        assert result is not None, out
+        assert f"paid: {result.group(1)} 1490.00" in out  # the signal, once the ledger knew
+        results.append((result.group(1), int(result.group(2))))
+    (first, first_tx), (second, second_tx) = results
+    assert first != second and second_tx > first_tx  # one sandbox across the restart
+    listed = run("-m", "flask", "--app", "app.py", "checkout", "payments", "--json")
+    rows = [json.loads(line) for line in listed.splitlines()]
+    assert {(row["invoice_id"], row["status"]) for row in rows} == {
+        (first, "succeeded"), (second, "succeeded")}
+    assert (tmp_path / "instance").is_dir()
 
 
 def test_readme_states_the_two_commands() -> None:
