@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 import sqlalchemy as sa
 
 from ..errors import (
+    AuthenticationError,
     CheckoutKitError,
     GatewayError,
     InvalidRequestError,
@@ -53,6 +54,16 @@ if TYPE_CHECKING:
 __all__ = ["OutcomeKind", "PayOutcome", "PaymentService"]
 
 log = logging.getLogger(__name__)
+
+#: How loud a charge, auth or post3ds the gateway refused (or that never left) is
+#: logged, first match: refused credentials or a request the gateway rejects stop
+#: every payment until someone acts; a connection or a 5xx passes by itself.
+_REFUSAL_LEVELS: tuple[tuple[type[CheckoutKitError], int], ...] = (
+    (AuthenticationError, logging.ERROR),
+    (RequestRejectedError, logging.ERROR),
+    (InvalidRequestError, logging.ERROR),
+    (CheckoutKitError, logging.WARNING),
+)
 
 S = PaymentStatus
 
@@ -436,6 +447,7 @@ class PaymentService:
                 tx_id = exc.transaction.transaction_id if isinstance(
                     exc.transaction, Transaction) else unit.payment.gateway_transaction_id
                 code = int(exc.reason_code)
+                log.info("payment %s: %s declined %d", payment_id, attempt.operation, code)
                 unit.finish_attempt(attempt, "declined", gateway_transaction_id=tx_id,
                                     reason_code=code, error=exc.message)
                 payment = self._settle(
@@ -447,6 +459,9 @@ class PaymentService:
                     exc, UnknownOutcomeError):
                 # Refused before anything was processed (or not sent at all).
                 outcome = "rejected" if isinstance(exc, RequestRejectedError) else "error"
+                level = next(level for kind, level in _REFUSAL_LEVELS if isinstance(exc, kind))
+                log.log(level, "payment %s: %s %s: %s (request id %s)", payment_id,
+                        attempt.operation, outcome, exc.message, attempt.request_id)
                 unit.finish_attempt(attempt, outcome, error=exc.message)
                 self._settle(unit, S.FAILED, f"{outcome}: {exc.message}")
             else:

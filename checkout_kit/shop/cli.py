@@ -3,7 +3,8 @@
 ``flask checkout create``, ``confirm``, ``void``, ``refund``, ``refresh``,
 ``reconcile``, ``payments`` (the ledger, with ``--history``; ``--problems``: open
 second charges to refund, transactions that do not match), ``resolve-problem``,
-``db upgrade``, ``notifications configure|list|replay`` and ``sandbox reset``.
+``db upgrade``, ``notifications configure|list|replay``, ``sandbox reset`` and
+``doctor`` (checks the credentials, the ledger, the notification settings, the URL).
 Registered on ``app.cli`` by :meth:`CheckoutKit.init_app`. Errors print a message and
 exit with status 1; they never show a traceback.
 
@@ -32,10 +33,18 @@ checkout_group = AppGroup("checkout", help="Payments in the checkout_kit ledger.
 
 
 def _kit() -> Any:
-    from .extension import CheckoutKit, state
+    from .extension import CheckoutKit
 
-    state()  # fails clearly when init_app was not called
+    _ledger()  # fails clearly when init_app was not called or the schema is old
     return CheckoutKit()
+
+
+def _ledger() -> Any:
+    """The app's kit state, once its ledger's schema is known to be current (else a
+    one-line ``ConfigurationError``: run ``flask checkout db upgrade``)."""
+    from .extension import state
+
+    return state(current_app).check_ledger()
 
 
 @contextmanager
@@ -146,10 +155,8 @@ def reconcile_command(as_json: bool) -> None:
 def payments_command(status: str | None, limit: int, offset: int, history: bool,
                      problems: bool, include_resolved: bool, as_json: bool) -> None:
     """List the ledger's payments, newest first."""
-    from .extension import state
-
     with _errors():
-        kit = state()
+        kit = _ledger()
         listed: list[tuple[Any, list[Any]]]
         more = False
         if problems:
@@ -184,10 +191,8 @@ def payments_command(status: str | None, limit: int, offset: int, history: bool,
 def resolve_problem_command(problem_id: int, note: str | None, as_json: bool) -> None:
     """Mark a payment problem resolved (the second charge refunded...): it leaves
     ``payments --problems``. PROBLEM_ID is the ``problem_id`` that list prints."""
-    from .extension import state
-
     with _errors():
-        problem = state().ledger.resolve_problem(problem_id, note=note)
+        problem = _ledger().ledger.resolve_problem(problem_id, note=note)
         line = {"payment": problem.payment_id, **_problem(problem)}
         click.echo(json.dumps(line, ensure_ascii=False) if as_json
                    else "  ".join(f"{k}={v}" for k, v in line.items()))
@@ -228,6 +233,123 @@ def db_upgrade_command() -> None:
         kit = state(current_app)
         upgrade(kit.settings.database_url)
         click.echo(f"ledger at the current version ({_safe_url(kit.settings.database_url)})")
+
+
+@checkout_group.command("doctor")
+@click.option("--base-url", help="The shop's public origin (https://shop.example): checks "
+                                 "it and that notifications are sent there.")
+def doctor_command(base_url: str | None) -> None:
+    """Check the set-up: the credentials (the gateway's /test), the ledger's tables,
+    the notification settings and the public URL. One line per check; exits 1 if one
+    fails."""
+    from .extension import state
+
+    with _errors():
+        kit = state(current_app)
+    checks = _Doctor(kit, base_url)
+    for line in checks.run():
+        click.echo(line)
+    if checks.failed:
+        raise SystemExit(1)
+
+
+class _Doctor:
+    """The checks of ``flask checkout doctor``, in order; each says ok, FAIL or skip."""
+
+    def __init__(self, kit: Any, base_url: str | None) -> None:
+        self.kit = kit
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.failed = False
+        self.credentials_ok = False
+
+    def run(self) -> Iterator[str]:
+        for name, check in (("credentials", self.credentials), ("ledger", self.ledger),
+                            ("public URL", self.public_url),
+                            ("notifications", self.notifications)):
+            for verdict, text in check():
+                self.failed |= verdict == "FAIL"
+                yield f"{verdict:<5} {name:<14} {text}"
+
+    def credentials(self) -> Iterator[tuple[str, str]]:
+        from ..errors import AuthenticationError, GatewayError
+
+        public_id = self.kit.settings.public_id
+        try:
+            self.kit.client.test()
+        except AuthenticationError:
+            yield "FAIL", (f"the gateway refused the Public ID {public_id} with this API "
+                           "secret: check CHECKOUT_KIT_PUBLIC_ID and CHECKOUT_KIT_API_SECRET")
+        except GatewayError as exc:
+            yield "FAIL", f"the gateway at {self.kit.settings.api_url} did not answer: {exc}"
+        else:
+            self.credentials_ok = True
+            yield "ok", f"the gateway at {self.kit.settings.api_url} accepts {public_id}"
+
+    def ledger(self) -> Iterator[tuple[str, str]]:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from ..ledger.migrations import schema_problem
+
+        where = _safe_url(self.kit.settings.database_url)
+        try:
+            problem = schema_problem(self.kit.ledger.engine)
+        except SQLAlchemyError as exc:
+            first = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]
+            yield "FAIL", f"cannot open {where}: {first}"
+            return
+        if problem is not None:
+            yield "FAIL", f"{where}: {problem}"
+        elif self.kit.refused is not None:
+            yield "FAIL", self.kit.refused
+        else:
+            yield "ok", f"{where} is at the current version"
+
+    def public_url(self) -> Iterator[tuple[str, str]]:
+        from urllib.parse import urlsplit
+
+        if self.base_url is None:
+            yield "skip", "pass --base-url https://shop.example to check it"
+            return
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            yield "FAIL", f"{self.base_url} is not an absolute http(s) URL"
+        elif not self.kit.settings.sandbox and (
+                parts.scheme != "https" or parts.hostname in _LOCAL_HOSTS):
+            yield "FAIL", (f"{self.base_url}: the gateway and the payers reach a live shop at "
+                           "a public https address")
+        else:
+            yield "ok", self.base_url
+
+    def notifications(self) -> Iterator[tuple[str, str]]:
+        from ..notifications import NotificationType
+        from .extension import MOUNTED_SHOP_ORIGIN
+        from .notifications import notification_path
+
+        base = self.base_url or (MOUNTED_SHOP_ORIGIN if self.kit.sandbox is not None else None)
+        if base is None:
+            yield "skip", "pass --base-url to check where the gateway sends them"
+            return
+        if not self.credentials_ok:
+            yield "skip", "the gateway cannot be asked (see credentials)"
+            return
+        root = base + self.kit.settings.url_prefix
+        for kind in NotificationType:
+            address = root + notification_path(kind.value)
+            if kind.value in _ACCOUNT_ONLY:
+                yield "skip", (f"{kind.value}: the API cannot show it; in the merchant "
+                               f"account it must be {address}")
+                continue
+            found = self.kit.client.get_notification_settings(kind.value)
+            if found.is_enabled and found.address == address:
+                yield "ok", f"{kind.value} goes to {address}"
+            else:
+                now = found.address if found.is_enabled else "nowhere (off)"
+                yield "FAIL", (f"{kind.value} goes to {now}, not {address}: run flask "
+                               f"checkout notifications configure --base-url {base}")
+
+
+#: Hosts a live shop cannot be reached at.
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # noqa: S104
 
 
 @checkout_group.group("sandbox")
@@ -355,10 +477,8 @@ def _show_record(record: Any, as_json: bool) -> None:
 def notifications_list_command(kind: str | None, payment_id: str | None, limit: int,
                                as_json: bool) -> None:
     """The audit log of notifications received, newest first."""
-    from .extension import state
-
     with _errors():
-        for record in state().inbox.list(type=kind, payment_id=payment_id, limit=limit):
+        for record in _ledger().inbox.list(type=kind, payment_id=payment_id, limit=limit):
             _show_record(record, as_json)
 
 
@@ -368,12 +488,11 @@ def notifications_list_command(kind: str | None, payment_id: str | None, limit: 
 def notifications_replay_command(record_id: int, as_json: bool) -> None:
     """Apply a stored notification again: checked as if it came now; a notification
     applied before changes nothing (exactly once)."""
-    from .extension import state
     from .notifications import replay
 
     with _errors():
         try:
-            _status, _code, record = replay(state(), record_id)
+            _status, _code, record = replay(_ledger(), record_id)
         except NotificationPurgedError as exc:
             raise click.ClickException(str(exc)) from None
         except LookupError:
@@ -395,10 +514,9 @@ def notifications_purge_command(days: int | None, as_json: bool) -> None:
     recognised. A purged notification cannot be replayed. Run it daily (cron).
     """
     from ..ledger.retention import purge_notifications
-    from .extension import state
 
     with _errors():
-        kit = state()
+        kit = _ledger()
         period = days if days is not None else kit.settings.notification_retention_days
         count = purge_notifications(kit.ledger, older_than=timedelta(days=period))
         if as_json:

@@ -1,9 +1,10 @@
 """The extension's settings: every key, its default and its check, in one table.
 
 All keys start with ``CHECKOUT_KIT_``. :func:`load_settings` reads them from
-``app.config`` once, at ``init_app``, and raises :class:`ConfigurationError` naming the
-first key that is missing or invalid, so that a broken deployment fails at start-up
-rather than at the first payment.
+``app.config`` once, at ``init_app``, and raises one :class:`ConfigurationError` naming
+every key that is missing or invalid (a misspelt key with the one it resembles), so
+that a broken deployment fails at start-up rather than at the first payment, and is
+fixed in one go.
 
 Production (``CHECKOUT_KIT_SANDBOX = False``) points the API client, the checkout
 script and the widget at CloudPayments' own hosts (docs/gateway.md §3.1, §6.1, §7.1).
@@ -15,10 +16,11 @@ process (``CHECKOUT_KIT_SANDBOX_URL = "/sandbox"`` with an in-process
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +38,7 @@ __all__ = [
     "PRODUCTION_CHECKOUT_SCRIPT",
     "PRODUCTION_WIDGET_SCRIPT",
     "ConfigurationError",
+    "Problems",
     "Settings",
     "load_settings",
     "origin_of",
@@ -53,11 +56,52 @@ _MODES = ("form", "widget")
 
 
 class ConfigurationError(CheckoutKitError):
-    """A ``CHECKOUT_KIT_*`` setting is missing or invalid (``key`` names it)."""
+    """Settings are missing or invalid: ``key`` names the first, ``problems`` lists
+    every ``(key, message)`` found at once."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+        self.problems: tuple[tuple[str, str], ...] = ((key, message),)
+
+    @classmethod
+    def of(cls, problems: Iterable[tuple[str, str]]) -> ConfigurationError:
+        """One error for several problems (its message lists them all)."""
+        found = tuple(problems)
+        if len(found) == 1:
+            return cls(*found[0])
+        error = cls(found[0][0], "; ".join(f"{k}: {m}" for k, m in found[1:]))
+        error.args = (f"{len(found)} settings are wrong: "
+                      + "; ".join(f"{k}: {m}" for k, m in found),)
+        error.problems = found
+        return error
+
+
+_T = TypeVar("_T")
+
+
+class Problems:
+    """The problems found so far while checking settings (all are reported at once)."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def check(self, value: Callable[[], _T], fallback: _T) -> _T:
+        """``value()``, or ``fallback`` once its problem is noted."""
+        try:
+            return value()
+        except ConfigurationError as exc:
+            self.found.extend(exc.problems)
+            return fallback
+
+    def add(self, key: str, message: str) -> None:
+        """Note one problem."""
+        self.found.append((key, message))
+
+    def raise_any(self) -> None:
+        """Raise a :class:`ConfigurationError` naming every problem, if there is one."""
+        if self.found:
+            raise ConfigurationError.of(self.found)
 
 
 #: Every key (without the prefix) and its default; ``None`` means "derived" or "off".
@@ -223,86 +267,123 @@ def _sender_check(raw: Mapping[str, Any]) -> SenderCheck:
         raise ConfigurationError(PREFIX + "NOTIFICATION_NETWORKS", str(exc)) from None
 
 
+def _unknown_key(key: str) -> str:
+    """Why ``key`` (with the prefix) is refused, with the key it resembles."""
+    # Compared without the prefix, which every key shares.
+    close = difflib.get_close_matches(key[len(PREFIX):], list(DEFAULTS), n=1, cutoff=0.75)
+    hint = f"; did you mean {PREFIX}{close[0]}?" if close else " (a typo?)"
+    return "is not a checkout_kit setting" + hint
+
+
 def load_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
-    """Check the app's ``CHECKOUT_KIT_*`` keys and derive the rest (see module doc)."""
-    unknown = sorted(k for k in config if k.startswith(PREFIX) and k[len(PREFIX):] not in DEFAULTS)
-    if unknown:
-        raise ConfigurationError(unknown[0], "is not a checkout_kit setting (a typo?)")
+    """Check the app's ``CHECKOUT_KIT_*`` keys and derive the rest (see module doc).
+
+    Raises one :class:`ConfigurationError` listing every problem found."""
+    problems = Problems()
+    settings = _load(config, instance_path, problems)
+    problems.raise_any()
+    assert settings is not None
+    return settings
+
+
+def _load(config: Mapping[str, Any], instance_path: str, problems: Problems) -> Settings | None:
+    check = problems.check
+    for key in sorted(k for k in config if k.startswith(PREFIX)
+                      and k[len(PREFIX):] not in DEFAULTS):
+        problems.add(key, _unknown_key(key))
     raw = {key: config.get(PREFIX + key, default) for key, default in DEFAULTS.items()}
 
-    sandbox = _bool("SANDBOX", raw["SANDBOX"])
+    sandbox = check(lambda: _bool("SANDBOX", raw["SANDBOX"]), None)
     transport = raw["API_TRANSPORT"]
     if transport is not None and not isinstance(transport, httpx.BaseTransport):
-        raise ConfigurationError(PREFIX + "API_TRANSPORT", "must be an httpx.BaseTransport")
+        problems.add(PREFIX + "API_TRANSPORT", "must be an httpx.BaseTransport")
+    defaults: tuple[str, str, str] | None = None
     if sandbox:
-        base = _url("SANDBOX_URL", raw["SANDBOX_URL"], allow_path=True)
-        if base.startswith("/") and raw["API_URL"] is None and transport is None:
-            # A mounted sandbox is reachable from the browser by its path, but the
-            # server needs a way to call it too.
-            raise ConfigurationError(
-                PREFIX + "API_TRANSPORT",
-                "is required when CHECKOUT_KIT_SANDBOX_URL is a path (use mount_sandbox)")
-        default_api = "http://sandbox.invalid" + base if base.startswith("/") else base
-        defaults = (default_api, f"{base}/checkout.js", f"{base}/bundles/cloudpayments.js")
-    else:
+        base = check(lambda: _url("SANDBOX_URL", raw["SANDBOX_URL"], allow_path=True), None)
+        if base is not None:
+            if base.startswith("/") and raw["API_URL"] is None and transport is None:
+                # A mounted sandbox is reachable from the browser by its path, but the
+                # server needs a way to call it too.
+                problems.add(PREFIX + "API_TRANSPORT", "is required when CHECKOUT_KIT_"
+                             "SANDBOX_URL is a path (use mount_sandbox)")
+            default_api = "http://sandbox.invalid" + base if base.startswith("/") else base
+            defaults = (default_api, f"{base}/checkout.js", f"{base}/bundles/cloudpayments.js")
+    elif sandbox is False:
         if raw["SANDBOX_URL"] is not None:
-            raise ConfigurationError(PREFIX + "SANDBOX_URL", "is set but CHECKOUT_KIT_SANDBOX "
-                                                             "is False")
+            problems.add(PREFIX + "SANDBOX_URL", "is set but CHECKOUT_KIT_SANDBOX is False")
         defaults = (PRODUCTION_API_URL, PRODUCTION_CHECKOUT_SCRIPT, PRODUCTION_WIDGET_SCRIPT)
-    api_url = _url("API_URL", raw["API_URL"] or defaults[0])
-    checkout_script = _url("CHECKOUT_SCRIPT_URL", raw["CHECKOUT_SCRIPT_URL"] or defaults[1],
-                           allow_path=True)
-    widget_script = _url("WIDGET_SCRIPT_URL", raw["WIDGET_SCRIPT_URL"] or defaults[2],
-                         allow_path=True)
+    if defaults is None:  # no sandbox setting to derive the URLs from: check what is set
+        defaults = ("https://api.invalid", "/checkout.js", "/bundles/cloudpayments.js")
+    api_url = check(lambda: _url("API_URL", raw["API_URL"] or defaults[0]), "")
+    checkout_script = check(lambda: _url("CHECKOUT_SCRIPT_URL", raw["CHECKOUT_SCRIPT_URL"]
+                                         or defaults[1], allow_path=True), "")
+    widget_script = check(lambda: _url("WIDGET_SCRIPT_URL", raw["WIDGET_SCRIPT_URL"]
+                                       or defaults[2], allow_path=True), "")
     origins = raw["WIDGET_ORIGINS"]
     if origins is None:
-        origins = (origin_of(widget_script),)
+        origins = (origin_of(widget_script),) if widget_script else ()
     if isinstance(origins, str) or not all(isinstance(o, str) for o in origins):
-        raise ConfigurationError(PREFIX + "WIDGET_ORIGINS", "must be a list of origins")
+        problems.add(PREFIX + "WIDGET_ORIGINS", "must be a list of origins")
+        origins = ()
 
     database_url = raw["DATABASE_URL"]
     if database_url is None:
         database_url = "sqlite:///" + str(Path(instance_path) / "checkout_kit.sqlite3")
-    database_url = _text("DATABASE_URL", database_url)
+    database_url = check(lambda: _text("DATABASE_URL", database_url), "")
 
-    prefix = _text("URL_PREFIX", raw["URL_PREFIX"], required=False)
+    prefix = check(lambda: _text("URL_PREFIX", raw["URL_PREFIX"], required=False), "")
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
-        raise ConfigurationError(PREFIX + "URL_PREFIX",
-                                 f"must start with / and not end with one, got {prefix!r}")
+        problems.add(PREFIX + "URL_PREFIX",
+                     f"must start with / and not end with one, got {prefix!r}")
     language = raw["LANGUAGE"]
     dirs = raw["TRANSLATION_DIRS"]
     if isinstance(dirs, str | Path) or not all(isinstance(d, str | Path) for d in dirs):
-        raise ConfigurationError(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
-    timeout = _positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float)
-    retries = _count("HTTP_RETRIES", raw["HTTP_RETRIES"])
-    stale_after = _positive("STALE_AFTER", raw["STALE_AFTER"], float)
-    _check_stale_after(timeout, retries, stale_after)
+        problems.add(PREFIX + "TRANSLATION_DIRS", "must be a list of directories")
+        dirs = ()
+    timeout = check(lambda: _positive("HTTP_TIMEOUT", raw["HTTP_TIMEOUT"], float), None)
+    retries = check(lambda: _count("HTTP_RETRIES", raw["HTTP_RETRIES"]), None)
+    stale_after = check(lambda: _positive("STALE_AFTER", raw["STALE_AFTER"], float), None)
+    if timeout is not None and retries is not None and stale_after is not None:
+        check(lambda: _check_stale_after(timeout, retries, stale_after), None)
+    values: dict[str, Any] = {
+        "notification_encoding": check(lambda: _encoding(
+            "NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]), ""),
+        "notification_require_content_hmac": check(lambda: _bool(
+            "NOTIFICATION_REQUIRE_CONTENT_HMAC", raw["NOTIFICATION_REQUIRE_CONTENT_HMAC"]),
+            True),
+        "notification_retention_days": check(lambda: _positive(
+            "NOTIFICATION_RETENTION_DAYS", raw["NOTIFICATION_RETENTION_DAYS"]), 1),
+        "sender_check": check(lambda: _sender_check(raw), None),
+        "public_id": check(lambda: _text("PUBLIC_ID", raw["PUBLIC_ID"]), ""),
+        "api_secret": check(lambda: _text("API_SECRET", raw["API_SECRET"]), ""),
+        "mode": check(lambda: _choice("MODE", raw["MODE"], _MODES), "form"),
+        "language": None if language is None else check(
+            lambda: _language("LANGUAGE", language), None),
+        "default_language": check(lambda: _language(
+            "DEFAULT_LANGUAGE", raw["DEFAULT_LANGUAGE"]), ""),
+        "term_url_max_age": check(lambda: _positive(
+            "TERM_URL_MAX_AGE", raw["TERM_URL_MAX_AGE"]), 1),
+        "threeds_iframe": check(lambda: _bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]), False),
+        "pending_refresh": check(lambda: _positive(
+            "PENDING_REFRESH", raw["PENDING_REFRESH"]), 1),
+        "pending_lookup_interval": check(lambda: _positive(
+            "PENDING_LOOKUP_INTERVAL", raw["PENDING_LOOKUP_INTERVAL"], float), 1.0),
+    }
+    if problems.found:
+        return None
+    # Only a problem leaves these None.
+    assert timeout is not None and retries is not None and stale_after is not None
     return Settings(
-        notification_encoding=_encoding("NOTIFICATION_ENCODING", raw["NOTIFICATION_ENCODING"]),
-        notification_require_content_hmac=_bool("NOTIFICATION_REQUIRE_CONTENT_HMAC",
-                                                raw["NOTIFICATION_REQUIRE_CONTENT_HMAC"]),
-        notification_retention_days=_positive("NOTIFICATION_RETENTION_DAYS",
-                                              raw["NOTIFICATION_RETENTION_DAYS"]),
-        sender_check=_sender_check(raw),
-        public_id=_text("PUBLIC_ID", raw["PUBLIC_ID"]),
-        api_secret=_text("API_SECRET", raw["API_SECRET"]),
-        sandbox=sandbox,
+        **values,
+        sandbox=bool(sandbox),
         api_url=api_url,
         api_transport=transport,
         checkout_script_url=checkout_script,
         widget_script_url=widget_script,
         widget_origins=tuple(origins),
         database_url=database_url,
-        mode=_choice("MODE", raw["MODE"], _MODES),
         url_prefix=prefix,
-        language=None if language is None else _language("LANGUAGE", language),
-        default_language=_language("DEFAULT_LANGUAGE", raw["DEFAULT_LANGUAGE"]),
         translation_dirs=tuple(Path(d) for d in dirs),
-        term_url_max_age=_positive("TERM_URL_MAX_AGE", raw["TERM_URL_MAX_AGE"]),
-        threeds_iframe=_bool("THREEDS_IFRAME", raw["THREEDS_IFRAME"]),
-        pending_refresh=_positive("PENDING_REFRESH", raw["PENDING_REFRESH"]),
-        pending_lookup_interval=_positive("PENDING_LOOKUP_INTERVAL",
-                                          raw["PENDING_LOOKUP_INTERVAL"], float),
         http_timeout=timeout,
         http_retries=retries,
         stale_after=stale_after,

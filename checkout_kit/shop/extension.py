@@ -32,7 +32,7 @@ from ..ledger.store import Payment as LedgerPayment
 from ..notifications import CheckCode
 from ..webhooks import CheckRule, CheckRules, UnownedCheckRule
 from . import signals
-from .config import ConfigurationError, Settings, load_settings
+from .config import ConfigurationError, Problems, Settings, load_settings
 from .i18n import Catalogs
 
 if TYPE_CHECKING:
@@ -80,9 +80,26 @@ class KitState:
     #: the sandbox ``mount_sandbox`` mounted in this app, if any
     sandbox: Sandbox | None = None
 
+    #: whether the ledger's schema was found current (asked once, at the first use)
+    _schema_current: bool = field(default=False, repr=False)
+
+    def check_ledger(self) -> KitState:
+        """This state, if the ledger's tables are at the version this checkout_kit
+        needs; else :class:`~checkout_kit.shop.config.ConfigurationError` saying what to
+        run (``flask checkout db upgrade``), rather than SQL errors later."""
+        if not self._schema_current:
+            from ..ledger.migrations import schema_problem
+
+            problem = schema_problem(self.ledger.engine)
+            if problem is not None:
+                raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", problem)
+            self._schema_current = True
+        return self
+
     def ready(self) -> KitState:
         """This state, if the kit may act on payments; else
         :class:`~checkout_kit.shop.config.ConfigurationError` saying why."""
+        self.check_ledger()
         if self.refused is not None:
             raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", self.refused)
         return self
@@ -218,6 +235,10 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     """
     from ..sandbox import create_sandbox_app, sandbox_of
 
+    if EXTENSION_KEY in app.extensions:
+        raise ConfigurationError(
+            "mount_sandbox", "was called after CheckoutKit(app) (or init_app), which has "
+            "read the settings already: call mount_sandbox(app) first")
     notify_here = False
     if sandbox_app is None:
         sandbox_options.setdefault("acs_url", f"{prefix}/acs")
@@ -289,24 +310,34 @@ class CheckoutKit:
     def init_app(self, app: Flask) -> None:
         """Check the settings, open the ledger, register the blueprint and commands.
 
-        Raises :class:`~checkout_kit.shop.config.ConfigurationError` naming the first
-        bad ``CHECKOUT_KIT_*`` key (or ``SECRET_KEY``, which signs the TermUrl and the
-        CSRF tokens).
+        Raises one :class:`~checkout_kit.shop.config.ConfigurationError` naming every
+        bad ``CHECKOUT_KIT_*`` key (and ``SECRET_KEY``, which signs the TermUrl and the
+        CSRF tokens), a misspelt key with the one it resembles.
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("CheckoutKit is already initialised for this app")
-        settings = load_settings(app.config, app.instance_path)
+        problems = Problems()
+        settings = problems.check(lambda: load_settings(app.config, app.instance_path), None)
+        if any(key == "CHECKOUT_KIT_PUBLIC_ID" for key, _ in problems.found):
+            # The commonest first-hour slip: the sandbox mounted after the kit.
+            problems.add("mount_sandbox", "for the sandbox, call mount_sandbox(app) before "
+                                          "CheckoutKit(app): it sets the Public ID and secret")
         secret = app.config.get("SECRET_KEY")
         if not secret or not isinstance(secret, str | bytes):
-            raise ConfigurationError("SECRET_KEY", "is required (it signs the TermUrl and "
-                                                   "the CSRF tokens)")
-        try:
-            catalogs = Catalogs(settings.translation_dirs, settings.default_language)
-        except ValueError as exc:
-            raise ConfigurationError("CHECKOUT_KIT_DEFAULT_LANGUAGE", str(exc)) from None
-        if settings.language is not None and settings.language not in catalogs.languages:
-            raise ConfigurationError("CHECKOUT_KIT_LANGUAGE",
-                                     f"no catalog for {settings.language!r}")
+            problems.add("SECRET_KEY", "is required (it signs the TermUrl and the CSRF tokens)")
+        catalogs = None
+        if settings is not None:
+            try:
+                catalogs = Catalogs(settings.translation_dirs, settings.default_language)
+            except ValueError as exc:
+                problems.add("CHECKOUT_KIT_DEFAULT_LANGUAGE", str(exc))
+            else:
+                if settings.language is not None and (
+                        settings.language not in catalogs.languages):
+                    problems.add("CHECKOUT_KIT_LANGUAGE",
+                                 f"no catalog for {settings.language!r}")
+        problems.raise_any()
+        assert settings is not None and catalogs is not None and secret
         client = CloudPaymentsClient(
             settings.public_id, settings.api_secret, base_url=settings.api_url,
             transport=settings.api_transport, timeout=settings.http_timeout,
@@ -418,7 +449,7 @@ class CheckoutKit:
 
     def get(self, payment: Payment | LedgerPayment | str) -> Payment:
         """The payment's current state (``PaymentNotFoundError`` if unknown)."""
-        return self._wrap(state().ledger.get(_payment_id(payment)))
+        return self._wrap(state().check_ledger().ledger.get(_payment_id(payment)))
 
     def confirm(self, payment: Payment | LedgerPayment | str,
                 amount: Decimal | int | str | None = None) -> Payment:
@@ -460,7 +491,9 @@ class CheckoutKit:
                 break  # newest first: the rest are older
             try:
                 after = kit.service.refresh(payment.id)
-            except GatewayError:
+            except GatewayError as exc:
+                logger.warning("reconcile: widget payment %s not refreshed: %s",
+                               payment.id, exc)
                 continue  # the next run asks again
             if after.version != payment.version:
                 looked.append(self._wrap(after))

@@ -36,6 +36,7 @@ from ..ledger.inbox import Applied, NotificationRecord
 from ..ledger.store import Payment
 from ..notifications import Notification
 from . import signals
+from .config import ConfigurationError
 from .extension import KitState, state
 from .views import bp
 
@@ -218,7 +219,7 @@ def _headers() -> dict[str, str]:
 
 
 def _receive(kind: str) -> Response:
-    kit = state()
+    kit = state().check_ledger()
     remote = request.remote_addr
     if request.method not in _NOTIFICATION_METHODS:
         return _refuse(kit, kind, b"", 405, f"method {request.method[:16]} not allowed")
@@ -246,6 +247,9 @@ def _answer(kind: str) -> Response:
     """The answer to one request on the route of ``kind``: always JSON."""
     try:
         return _receive(kind)
+    except ConfigurationError as exc:  # the ledger's tables are missing or old
+        log.error("notification %s not taken: %s", kind, exc)
+        return _json(503, webhooks.REJECT_CODE)
     except HTTPException as exc:  # the body is too large or unreadable...
         return _json(exc.code or 400, webhooks.REJECT_CODE)
     except Exception:

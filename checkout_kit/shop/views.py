@@ -166,6 +166,22 @@ _ERROR_PAGES: tuple[tuple[type[CheckoutKitError], str, int], ...] = (
 )
 
 
+@bp.before_request
+def _ledger_ready() -> None:
+    # The pages need the ledger's tables: a clear 503 (and a logged reason) rather than
+    # SQL errors. Notifications check for themselves, to answer JSON.
+    if request.endpoint not in _NO_LEDGER and not (request.endpoint or "").startswith(
+            "checkout_kit.notify_"):
+        try:
+            _kit().check_ledger()
+        except ConfigurationError as exc:
+            log.error("checkout page %s: %s", request.path, exc)
+            raise
+
+
+_NO_LEDGER = frozenset({"checkout_kit.static"})
+
+
 @bp.errorhandler(CheckoutKitError)
 def _checkout_error(exc: CheckoutKitError) -> Response:
     code, status = next((code, status) for kind, code, status in _ERROR_PAGES

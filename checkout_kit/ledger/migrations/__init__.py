@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 __all__ = [
     "VERSION_TABLE", "alembic_config", "current_revision", "downgrade", "head_revision",
-    "upgrade",
+    "schema_problem", "upgrade",
 ]
 
 #: Alembic's version table for the ledger's migrations.
@@ -75,3 +75,20 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+def schema_problem(url_or_engine: str | sa.URL | Engine) -> str | None:
+    """Why the ledger's tables cannot be used by this version of checkout_kit, with what
+    to run; ``None`` when they are at :func:`head_revision`."""
+    have, need = current_revision(url_or_engine), head_revision()
+    if have == need:
+        return None
+    if have is None:
+        return "the ledger's tables are not there: run flask checkout db upgrade"
+    known = {script.revision for script in
+             ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if have not in known:
+        return (f"the ledger is at revision {have}, which this checkout_kit does not know "
+                "(a newer version wrote it): upgrade checkout_kit")
+    return (f"the ledger is at revision {have}, this checkout_kit needs {need}: run "
+            "flask checkout db upgrade")
