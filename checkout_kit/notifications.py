@@ -56,6 +56,7 @@ __all__ = [
     "codec_for",
     "encode_body",
     "format_value",
+    "header_value",
     "parse_fields",
     "parse_notification",
     "receipt_key",
@@ -176,7 +177,9 @@ def sign(message: bytes, secret: str | bytes, *, encoding: str = "utf-8") -> dic
     }
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in ``headers`` whatever its case (HTTP header names
+    are case-insensitive; a plain dict of a framework's headers may not be)."""
     value = headers.get(name)
     if value is not None:
         return value
@@ -211,8 +214,8 @@ def verify(
     must match. Raises :class:`~checkout_kit.errors.SignatureVerificationError` whose
     ``header`` names the failing header (``None`` when none was sent).
     """
-    given_raw = _header(headers, HEADER_RAW)
-    given_decoded = _header(headers, HEADER_DECODED)
+    given_raw = header_value(headers, HEADER_RAW)
+    given_decoded = header_value(headers, HEADER_DECODED)
     if given_raw is None and given_decoded is None:
         raise SignatureVerificationError("the notification carries no HMAC header")
     if given_raw is None and require_content_hmac:

@@ -158,7 +158,8 @@ def send_notification(
     twice to test deduplication). ``headers`` are added last, to test a tampered or
     missing signature.
     """
-    from .webhooks import build_notification, read_answer, sample_fields
+    from .testing import build_notification, sample_fields
+    from .webhooks import read_answer
 
     client = target.test_client() if hasattr(target, "test_client") else target
     sent = sample_fields(type, fields)

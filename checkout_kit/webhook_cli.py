@@ -2,7 +2,7 @@
 
 Like ``stripe trigger``: it makes the request the gateway would make (docs/gateway.md
 §5.1, §5.2, §5.4), sends it, and prints the answer and what the gateway would make of
-it. The fields come from :data:`checkout_kit.webhooks.SAMPLE_FIELDS`, with a fresh
+it. The fields come from :data:`checkout_kit.testing.SAMPLE_FIELDS`, with a fresh
 ``TransactionId`` and ``DateTime`` on every send; ``--field K=V`` replaces or adds one.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from . import webhooks
+from . import testing, webhooks
 from .notifications import check_reason
 from .reasons import reason_for
 
@@ -79,10 +79,10 @@ def send_command(
     """
     import httpx
 
-    name = next(t for t in webhooks.WEBHOOK_TYPES if t.lower() == kind.lower())
+    name = webhooks.canonical_type(kind)
     overrides = dict(_parse_field(f) for f in fields)
-    sent = webhooks.sample_fields(name, overrides)
-    outgoing = webhooks.build_notification(
+    sent = testing.sample_fields(name, overrides)
+    outgoing = testing.build_notification(
         name, sent, secret, method=method, encoding=encoding.lower()
     )
     target = outgoing.url(url)

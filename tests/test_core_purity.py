@@ -17,6 +17,7 @@ CORE = [
     "checkout_kit.cryptogram",
     "checkout_kit.notifications",
     "checkout_kit.webhooks",
+    "checkout_kit.testing",
     "checkout_kit.threeds",
     "checkout_kit.models",
     "checkout_kit.urls",

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkout_kit import notifications as nt
+from checkout_kit import testing
 from checkout_kit import webhooks as wh
 from checkout_kit.errors import (
     InvalidRequestError,
@@ -152,15 +153,15 @@ def test_receive_gives_the_vector_verdict(case: dict[str, Any]) -> None:
 
 
 def _signed(fields: dict[str, str], *, method: str = "POST", encoding: str = "utf-8",
-            kind: str = "Pay") -> wh.OutgoingNotification:
-    return wh.build_notification(kind, fields, SECRET, method=method, encoding=encoding)
+            kind: str = "Pay") -> testing.OutgoingNotification:
+    return testing.build_notification(kind, fields, SECRET, method=method, encoding=encoding)
 
 
 @pytest.mark.parametrize("kind", wh.WEBHOOK_TYPES)
 @pytest.mark.parametrize("method", ["POST", "GET"])
 @pytest.mark.parametrize("encoding", ["utf-8", "windows-1251"])
 def test_every_sample_round_trips(kind: str, method: str, encoding: str) -> None:
-    fields = wh.sample_fields(kind, now=NOW, rng=random.Random(7))
+    fields = testing.sample_fields(kind, now=NOW, rng=random.Random(7))
     out = _signed(fields, method=method, encoding=encoding, kind=kind)
     assert ("Content-Type" in out.headers) == (method == "POST")
     received = wh.receive(method.lower(), out.body, out.headers, SECRET,
@@ -313,7 +314,7 @@ def test_signed_arbitrary_fields_parse_or_fail_typed(
         raw = json.dumps(fields, ensure_ascii=False).encode("utf-8")
         headers = {**nt.sign(raw, SECRET), "Content-Type": "application/json"}
     else:
-        out = wh.build_notification("Pay", fields, SECRET, method=method, encoding=encoding)
+        out = testing.build_notification("Pay", fields, SECRET, method=method, encoding=encoding)
         raw, headers = out.body, dict(out.headers)
     assert set(_answered(method, raw, headers, SECRET, kind)) == {"code"}
 
@@ -391,7 +392,7 @@ class Payment:
 
 
 def _check(**overrides: str) -> nt.Notification:
-    fields = wh.sample_fields("Check", overrides, now=NOW, rng=random.Random(1))
+    fields = testing.sample_fields("Check", overrides, now=NOW, rng=random.Random(1))
     return nt.parse_notification("Check", fields)
 
 
@@ -606,22 +607,6 @@ def test_sender_check() -> None:
 
 
 # --------------------------------------------------------------------------- samples
-
-
-def test_sample_fields() -> None:
-    one = wh.sample_fields("pay", now=NOW)
-    two = wh.sample_fields("Pay", {"Amount": "1.00", "Extra": "x"}, now=NOW)
-    assert one["TransactionId"] != two["TransactionId"]  # two samples, two events
-    assert one["DateTime"] == "2026-03-01 12:00:00"
-    assert (two["Amount"], two["Extra"]) == ("1.00", "x")
-    assert "TransactionId" not in wh.sample_fields("Recurrent")
-    assert set(wh.SAMPLE_FIELDS) == set(wh.WEBHOOK_TYPES)
-    with pytest.raises(ValueError, match="unknown notification type"):
-        wh.sample_fields("Payment")
-    with pytest.raises(ValueError):
-        wh.build_notification("Pay", one, SECRET, method="PUT")
-    with pytest.raises(ValueError):
-        wh.build_notification("Pay", one, SECRET, encoding="koi8-r")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from checkout_kit import notifications as nt
+from checkout_kit import testing
 from checkout_kit import webhooks as wh
 from checkout_kit.errors import (
     InvalidRequestError,
@@ -40,7 +41,7 @@ def _name(case: dict[str, Any]) -> str:
     return str(case["name"])
 
 
-def _deliver(out: wh.OutgoingNotification, **options: Any) -> wh.Received:
+def _deliver(out: testing.OutgoingNotification, **options: Any) -> wh.Received:
     return wh.receive(out.method, out.body, out.headers, SECRET, expected_type=out.type,
                       **options)
 
@@ -50,7 +51,7 @@ def _deliver(out: wh.OutgoingNotification, **options: Any) -> wh.Received:
 
 @pytest.mark.parametrize("case", VECTORS["charsets"], ids=_name)
 def test_a_declared_charset_decides_how_the_body_is_read(case: dict[str, Any]) -> None:
-    out = wh.build_notification("Pay", PAY, SECRET, method=case["method"],
+    out = testing.build_notification("Pay", PAY, SECRET, method=case["method"],
                                 encoding=case["body_encoding"])
     headers = {**out.headers, "Content-Type": case["content_type"]}
     deliver = lambda: wh.receive(  # noqa: E731
@@ -67,7 +68,7 @@ def test_a_declared_charset_decides_how_the_body_is_read(case: dict[str, Any]) -
 
 
 def test_a_delivery_is_read_as_utf8_unless_configured_otherwise() -> None:
-    out = wh.build_notification("Pay", PAY, SECRET, method="GET")
+    out = testing.build_notification("Pay", PAY, SECRET, method="GET")
     received = wh.receive("GET", out.body, out.headers, SECRET, expected_type="Pay")
     assert (received.type, received.method, received.encoding) == ("Pay", "GET", "utf-8")
     assert received.fields["Name"] == "Иван"
@@ -97,13 +98,13 @@ def test_a_refusal_names_a_bounded_piece_of_what_was_sent(call: Any, message: st
 def test_a_body_of_exactly_the_limit_is_read() -> None:
     fields = {"TransactionId": "1", "Amount": "1.00", "Description": ""}
     room = wh.MAX_BODY_BYTES - len(nt.encode_body(fields, "utf-8"))
-    out = wh.build_notification("Pay", {**fields, "Description": "a" * room}, SECRET)
+    out = testing.build_notification("Pay", {**fields, "Description": "a" * room}, SECRET)
     assert len(out.body) == wh.MAX_BODY_BYTES
     assert len(_deliver(out).fields["Description"]) == room
 
 
 def test_require_both_refuses_a_delivery_with_one_signature() -> None:
-    out = wh.build_notification("Pay", PAY, SECRET)
+    out = testing.build_notification("Pay", PAY, SECRET)
     only_raw = {k: v for k, v in out.headers.items() if k != "X-Content-HMAC"}
     assert wh.receive("POST", out.body, only_raw, SECRET, expected_type="Pay").type == "Pay"
     with pytest.raises(SignatureVerificationError) as exc:
@@ -168,7 +169,7 @@ def test_a_subscription_key_spells_status_counters_and_last_charge(
 ) -> None:
     fields = {"Id": "sc_9", "Status": "PastDue", "SuccessfulTransactionsNumber": "3",
               "FailedTransactionsNumber": "1", **last}
-    out = wh.build_notification("Recurrent", fields, SECRET)
+    out = testing.build_notification("Recurrent", fields, SECRET)
     assert _deliver(out).key == ("Recurrent", "sc_9", qualifier)
 
 
@@ -186,7 +187,7 @@ def _record(**changes: Any) -> Any:
 
 
 def _check(**overrides: str) -> nt.Notification:
-    fields = wh.sample_fields("Check", {"TransactionId": "555", **overrides}, now=NOW)
+    fields = testing.sample_fields("Check", {"TransactionId": "555", **overrides}, now=NOW)
     return nt.parse_notification("Check", fields)
 
 
@@ -393,12 +394,12 @@ class _Extreme(random.Random):
 def test_a_samples_transaction_id_has_ten_digits_like_the_gateways(
     highest: bool, transaction: str
 ) -> None:
-    fields = wh.sample_fields("Pay", now=NOW, rng=_Extreme(highest))
+    fields = testing.sample_fields("Pay", now=NOW, rng=_Extreme(highest))
     assert fields["TransactionId"] == transaction
 
 
 def test_a_subscription_sample_has_no_transaction_nor_date() -> None:
-    fields = wh.sample_fields("recurrent", now=NOW)
+    fields = testing.sample_fields("recurrent", now=NOW)
     assert "TransactionId" not in fields and "DateTime" not in fields
     assert fields["Status"] == "Active"
 
@@ -409,7 +410,7 @@ def test_a_subscription_sample_has_no_transaction_nor_date() -> None:
      ("http://shop.test/cp/pay?site=2", "http://shop.test/cp/pay?site=2&")],
 )
 def test_a_get_url_starts_or_extends_the_query(address: str, joined: str) -> None:
-    out = wh.build_notification("Pay", PAY, SECRET, method="get")
+    out = testing.build_notification("Pay", PAY, SECRET, method="get")
     assert out.url(address) == joined + out.body.decode("ascii")
 
 
@@ -428,7 +429,7 @@ def test_a_get_url_starts_or_extends_the_query(address: str, joined: str) -> Non
 def test_build_notification_labels_what_it_sends(
     options: dict[str, str], method: str, encoding: str, content_type: str | None
 ) -> None:
-    out = wh.build_notification("Pay", PAY, SECRET, **options)
+    out = testing.build_notification("Pay", PAY, SECRET, **options)
     assert (out.type, out.method, out.encoding) == ("Pay", method, encoding)
     assert out.headers.get("Content-Type") == content_type
     assert _deliver(out, encoding=encoding).fields["Name"] == "Иван"
@@ -436,5 +437,5 @@ def test_build_notification_labels_what_it_sends(
 
 def test_build_notification_names_a_bad_method_cut_to_16_characters() -> None:
     with pytest.raises(ValueError) as exc:
-        wh.build_notification("Pay", PAY, SECRET, method="DELETE" * 5)
+        testing.build_notification("Pay", PAY, SECRET, method="DELETE" * 5)
     assert str(exc.value) == f"notifications are sent as GET or POST, not {('DELETE' * 5)[:16]!r}"

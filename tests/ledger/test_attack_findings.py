@@ -24,7 +24,8 @@ from checkout_kit.ledger.retention import mask_body
 from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.notifications import CheckCode
 from checkout_kit.sandbox import Sandbox
-from checkout_kit.webhooks import CheckRules, build_notification, receive, sample_fields
+from checkout_kit.testing import build_notification, sample_fields
+from checkout_kit.webhooks import CheckRules, receive
 
 from .conftest import Clock, Recorder, charges
 

@@ -19,7 +19,8 @@ from checkout_kit.ledger.inbox import Applied, CheckDecider, Inbox, _stored_key
 from checkout_kit.ledger.schema import notifications, refunds
 from checkout_kit.ledger.store import Payment
 from checkout_kit.notifications import Notification
-from checkout_kit.webhooks import Received, build_notification, receive, sample_fields
+from checkout_kit.testing import build_notification, sample_fields
+from checkout_kit.webhooks import Received, receive
 
 from .conftest import Clock
 

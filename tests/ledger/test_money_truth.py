@@ -24,7 +24,8 @@ from checkout_kit.ledger.states import PENDING
 from checkout_kit.models import ThreeDSChallenge
 from checkout_kit.pytest_plugin import SANDBOX_BASE_URL
 from checkout_kit.sandbox import Sandbox
-from checkout_kit.webhooks import build_notification, receive, sample_fields
+from checkout_kit.testing import build_notification, sample_fields
+from checkout_kit.webhooks import receive
 
 from .conftest import Clock, Recorder, charges
 

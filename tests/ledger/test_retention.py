@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from checkout_kit import jsoncodec, webhooks
+from checkout_kit import jsoncodec, testing, webhooks
 from checkout_kit.errors import InvalidRequestError
 from checkout_kit.ledger import Ledger
 from checkout_kit.ledger.inbox import Inbox
@@ -27,13 +27,13 @@ PERSONAL = {
 }
 
 
-def _delivery(kind: str, method: str, encoding: str) -> webhooks.OutgoingNotification:
-    fields = webhooks.sample_fields(kind, now=NOW, rng=random.Random(3))
+def _delivery(kind: str, method: str, encoding: str) -> testing.OutgoingNotification:
+    fields = testing.sample_fields(kind, now=NOW, rng=random.Random(3))
     if kind not in ("Recurrent", "Receipt"):
         fields.update(PERSONAL)
     else:
         fields["Email"] = PERSONAL["Email"]
-    return webhooks.build_notification(kind, fields, SECRET, method=method, encoding=encoding)
+    return testing.build_notification(kind, fields, SECRET, method=method, encoding=encoding)
 
 
 @pytest.mark.parametrize("kind", webhooks.WEBHOOK_TYPES)

@@ -14,7 +14,7 @@ import pytest
 from checkout_kit.ledger import Ledger, PaymentStatus
 from checkout_kit.ledger.retention import purge_notifications
 from checkout_kit.models import ThreeDSChallenge
-from checkout_kit.webhooks import build_notification, sample_fields
+from checkout_kit.testing import build_notification, sample_fields
 
 from .conftest import NO_3DS, Shop
 

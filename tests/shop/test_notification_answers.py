@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
-from checkout_kit import webhooks
+from checkout_kit import testing, webhooks
 from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, send_notification
 from checkout_kit.shop import notifications
 from checkout_kit.shop.notifications import replay
@@ -125,15 +125,15 @@ def test_a_refusal_is_logged_and_kept_in_the_audit_log_as_unsigned(
 # --------------------------------------------------------------------------- audit flag
 
 
-def _unreadable(encoding: str = "utf-8", method: str = "POST") -> webhooks.OutgoingNotification:
+def _unreadable(encoding: str = "utf-8", method: str = "POST") -> testing.OutgoingNotification:
     # TransactionId is not a number: signed right, unreadable.
-    fields = webhooks.sample_fields("Pay", {"TransactionId": "not a number",
+    fields = testing.sample_fields("Pay", {"TransactionId": "not a number",
                                             "Name": "ИВАН ПЕТРОВ"})
-    return webhooks.build_notification("Pay", fields, SANDBOX_API_SECRET, method=method,
+    return testing.build_notification("Pay", fields, SANDBOX_API_SECRET, method=method,
                                        encoding=encoding)
 
 
-def _deliver(shop: Shop, outgoing: webhooks.OutgoingNotification,
+def _deliver(shop: Shop, outgoing: testing.OutgoingNotification,
              headers: dict[str, str]) -> Any:
     sent = {**outgoing.headers, **headers}
     sent = {name: value for name, value in sent.items() if value}
@@ -188,7 +188,7 @@ def test_a_refused_notifications_audit_row_names_the_error_and_what_failed(
         shop: Shop, fields: dict[str, str], headers: dict[str, str], status: int,
         error: str) -> None:
     # The failing header or field is appended in parentheses, only when there is one.
-    outgoing = webhooks.build_notification("Pay", webhooks.sample_fields("Pay", fields),
+    outgoing = testing.build_notification("Pay", testing.sample_fields("Pay", fields),
                                            SANDBOX_API_SECRET)
     response = _deliver(shop, outgoing, headers)
     assert (response.status_code, response.get_json()) == (status, REJECTED)
