@@ -323,7 +323,7 @@ class _Doctor:
     def notifications(self) -> Iterator[tuple[str, str]]:
         from ..notifications import NotificationType
         from .extension import MOUNTED_SHOP_ORIGIN
-        from .notifications import notification_path
+        from .notification_routes import notification_path
 
         base = self.base_url or (MOUNTED_SHOP_ORIGIN if self.kit.sandbox is not None else None)
         if base is None:
@@ -422,7 +422,7 @@ def notifications_configure_command(base_url: str, method: str, as_json: bool) -
 
     from ..notifications import NotificationType, codec_for
     from .extension import state
-    from .notifications import notification_path
+    from .notification_routes import notification_path
 
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -488,7 +488,7 @@ def notifications_list_command(kind: str | None, payment_id: str | None, limit: 
 def notifications_replay_command(record_id: int, as_json: bool) -> None:
     """Apply a stored notification again: checked as if it came now; a notification
     applied before changes nothing (exactly once)."""
-    from .notifications import replay
+    from .notification_routes import replay
 
     with _errors():
         try:

@@ -373,7 +373,7 @@ class CheckoutKit:
             logger.error("checkout_kit takes no payment: %s", refused)
 
         from .cli import checkout_group
-        from .notifications import exempt_from_csrf
+        from .notification_routes import exempt_from_csrf
         from .views import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)

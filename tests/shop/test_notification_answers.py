@@ -15,14 +15,14 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from checkout_kit import testing, webhooks
 from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, send_notification
-from checkout_kit.shop import notifications
-from checkout_kit.shop.notifications import replay
+from checkout_kit.shop import notification_routes as notifications
+from checkout_kit.shop.notification_routes import replay
 
 from .conftest import Shop, make_shop
 
 BASE = "/checkout/notifications"
 REJECTED = {"code": webhooks.REJECT_CODE}
-LOGGER = "checkout_kit.shop.notifications"
+LOGGER = "checkout_kit.shop.notification_routes"
 
 
 def _records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:

@@ -19,7 +19,7 @@ from checkout_kit.notifications import CheckCode
 from checkout_kit.pytest_plugin import send_notification
 from checkout_kit.shop import signals
 from checkout_kit.shop.config import ConfigurationError
-from checkout_kit.shop.notifications import notification_path, replay
+from checkout_kit.shop.notification_routes import notification_path, replay
 
 from .conftest import NO_3DS, Shop, make_shop
 
