@@ -49,7 +49,7 @@ from flask import Flask
 
 from checkout_kit.shop import CheckoutKit
 from checkout_kit.shop.demo import PRODUCT, create_demo_app
-from checkout_kit.shop.extension import state
+from checkout_kit.shop.state import state
 
 TARGET = 0.7
 CONNECTIONS = 4

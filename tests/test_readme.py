@@ -66,7 +66,7 @@ _BUYER = textwrap.dedent("""
     import re
 
     from app import app, kit
-    from checkout_kit.shop.extension import state
+    from checkout_kit.shop.state import state
 
     client = app.test_client()
     page = client.get("/")

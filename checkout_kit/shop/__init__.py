@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from . import signals
 from .config import ConfigurationError, Settings
-from .extension import CheckoutKit, Payment, mount_sandbox, state
+from .extension import CheckoutKit, Payment, mount_sandbox
+from .state import state
 
 __all__ = ["CheckoutKit", "ConfigurationError", "Payment", "Settings", "mount_sandbox", "signals",
            "state"]

@@ -33,16 +33,17 @@ checkout_group = AppGroup("checkout", help="Payments in the checkout_kit ledger.
 
 
 def _kit() -> Any:
-    from .extension import CheckoutKit
+    """The app's own ``CheckoutKit`` (a subclass included), once its ledger is usable."""
+    from .state import EXTENSION_KEY
 
     _ledger()  # fails clearly when init_app was not called or the schema is old
-    return CheckoutKit()
+    return current_app.extensions[EXTENSION_KEY]
 
 
 def _ledger() -> Any:
     """The app's kit state, once its ledger's schema is known to be current (else a
     one-line ``ConfigurationError``: run ``flask checkout db upgrade``)."""
-    from .extension import state
+    from .state import state
 
     return state(current_app).check_ledger()
 
@@ -227,7 +228,7 @@ def db_group() -> None:
 def db_upgrade_command() -> None:
     """Create or migrate the ledger's tables to the current version."""
     from ..ledger.migrations import upgrade
-    from .extension import state
+    from .state import state
 
     with _errors():
         kit = state(current_app)
@@ -242,7 +243,7 @@ def doctor_command(base_url: str | None) -> None:
     """Check the set-up: the credentials (the gateway's /test), the ledger's tables,
     the notification settings and the public URL. One line per check; exits 1 if one
     fails."""
-    from .extension import state
+    from .state import state
 
     with _errors():
         kit = state(current_app)
@@ -322,7 +323,7 @@ class _Doctor:
 
     def notifications(self) -> Iterator[tuple[str, str]]:
         from ..notifications import NotificationType
-        from .extension import MOUNTED_SHOP_ORIGIN
+        from .mount import MOUNTED_SHOP_ORIGIN
         from .notification_routes import notification_path
 
         base = self.base_url or (MOUNTED_SHOP_ORIGIN if self.kit.sandbox is not None else None)
@@ -368,7 +369,7 @@ def sandbox_reset_command(yes: bool) -> None:
     The ledger loses every payment with its history and notifications. Only in
     sandbox mode, with a sandbox mounted in the app.
     """
-    from .extension import state
+    from .state import state
 
     with _errors():
         kit = state(current_app)
@@ -421,8 +422,8 @@ def notifications_configure_command(base_url: str, method: str, as_json: bool) -
     from urllib.parse import urlsplit
 
     from ..notifications import NotificationType, codec_for
-    from .extension import state
     from .notification_routes import notification_path
+    from .state import state
 
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:

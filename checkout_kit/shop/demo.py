@@ -26,9 +26,10 @@ from .._resources import resource_dir
 from ..errors import CheckoutKitError
 from ..sandbox import TEST_CARDS
 from ..sandbox.cli import DEFAULT_PORT
-from .extension import CheckoutKit, mount_sandbox, state
+from .extension import CheckoutKit, mount_sandbox
 from .forms import csrf_meta
 from .security import PagePolicy, harden, nonce, page_policy
+from .state import state
 
 __all__ = ["PRODUCT", "create_demo_app", "demo_command"]
 

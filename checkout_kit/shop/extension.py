@@ -1,25 +1,21 @@
 """``CheckoutKit``: the Flask extension that takes card payments into the ledger.
 
-One instance may serve several apps; everything an app needs (settings, API client,
-ledger, service, catalogs, TermUrl signer) lives in ``app.extensions["checkout_kit"]``,
-so two apps in one process share nothing.
+``app.extensions["checkout_kit"]`` is the instance (a subclass included), and one
+instance may serve several apps: everything an app needs (settings, API client, ledger,
+service, catalogs, TermUrl signer) is its :class:`~checkout_kit.shop.state.KitState`, so
+two apps in one process share nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from flask import Flask, current_app, has_request_context, url_for
-from flask import request as flask_request
+from flask import Flask, current_app, url_for
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BuildError
 
 from ..client import CloudPaymentsClient
@@ -32,86 +28,32 @@ from ..ledger.store import Payment as LedgerPayment
 from ..notifications import CheckCode
 from ..webhooks import CheckRule, CheckRules, UnownedCheckRule
 from . import signals
-from .config import ConfigurationError, Problems, Settings, load_settings
+from .config import Problems, Settings, load_settings
 from .i18n import Catalogs
+from .mount import (
+    MOUNTED,
+    NOTIFY_MOUNTED,
+    SANDBOX_STATE_FILE,
+    WIDGET_ROOT_PATHS,
+    mount_sandbox,
+    notify_mounted_sandbox,
+    unknown_transactions,
+)
+from .state import EXTENSION_KEY, STATE_KEY, KitState, state
 
 if TYPE_CHECKING:
-    from ..sandbox import Sandbox
+    pass
 
 __all__ = [
-    "EXTENSION_KEY",
+    "SANDBOX_STATE_FILE",
     "WIDGET_RECONCILE_WINDOW",
     "WIDGET_ROOT_PATHS",
     "CheckoutKit",
-    "KitState",
     "Payment",
     "mount_sandbox",
-    "state",
 ]
 
-EXTENSION_KEY = "checkout_kit"
 logger = logging.getLogger("checkout_kit.shop")
-
-
-@dataclass
-class KitState:
-    """What one app's checkout needs (``app.extensions["checkout_kit"]``)."""
-
-    app: Flask
-    settings: Settings
-    client: CloudPaymentsClient
-    ledger: Ledger
-    service: PaymentService
-    catalogs: Catalogs
-    signer: URLSafeTimedSerializer
-    inbox: Inbox
-    #: the Check decision: webhooks.check_decision, then the shop's rules
-    checks: CheckRules
-    #: sends the payment_* signal of a committed status change
-    on_change: Callable[[LedgerPayment, Any, Any], None]
-    #: sends payment_duplicate / payment_mismatch and payment_problem, after commit
-    on_problem: Callable[[LedgerPayment, PaymentProblem], None]
-    #: the card form's page data by language, written once (it is the same for every
-    #: payment); kept here so that it lives and dies with the app
-    form_data: dict[str, str] = field(default_factory=dict)
-    #: why the kit takes no payment (a ledger the mounted sandbox does not know),
-    #: found at init_app; ``flask checkout sandbox reset`` ends it
-    refused: str | None = None
-    #: the sandbox ``mount_sandbox`` mounted in this app, if any
-    sandbox: Sandbox | None = None
-
-    #: whether the ledger's schema was found current (asked once, at the first use)
-    _schema_current: bool = field(default=False, repr=False)
-
-    def check_ledger(self) -> KitState:
-        """This state, if the ledger's tables are at the version this checkout_kit
-        needs; else :class:`~checkout_kit.shop.config.ConfigurationError` saying what to
-        run (``flask checkout db upgrade``), rather than SQL errors later."""
-        if not self._schema_current:
-            from ..ledger.migrations import schema_problem
-
-            problem = schema_problem(self.ledger.engine)
-            if problem is not None:
-                raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", problem)
-            self._schema_current = True
-        return self
-
-    def ready(self) -> KitState:
-        """This state, if the kit may act on payments; else
-        :class:`~checkout_kit.shop.config.ConfigurationError` saying why."""
-        self.check_ledger()
-        if self.refused is not None:
-            raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", self.refused)
-        return self
-
-
-def state(app: Flask | None = None) -> KitState:
-    """The checkout state of ``app`` (default: the current app)."""
-    target = app if app is not None else current_app
-    found = target.extensions.get(EXTENSION_KEY)
-    if not isinstance(found, KitState):
-        raise RuntimeError("CheckoutKit.init_app(app) has not been called for this app")
-    return found
 
 
 class Payment:
@@ -142,129 +84,6 @@ class Payment:
 
 def _payment_id(payment: Payment | LedgerPayment | str) -> str:
     return payment if isinstance(payment, str) else str(payment.id)
-
-
-class _SandboxMount:
-    """WSGI: ``prefix`` and the widget's root paths go to the sandbox, the rest to the shop.
-
-    The sandbox's widget script opens its frame, loads the checkout script and calls
-    the API at the root of its origin (:data:`WIDGET_ROOT_PATHS`), so a sandbox sharing
-    the shop's origin must also answer those paths there.
-    """
-
-    def __init__(self, shop: Any, sandbox: Any, prefix: str, root_paths: tuple[str, ...]) -> None:
-        self.dispatch = DispatcherMiddleware(shop, {prefix: sandbox})
-        self.sandbox = sandbox
-        self.root_paths = root_paths
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if path.startswith(self.root_paths):
-            return self.sandbox(environ, start_response)
-        return self.dispatch(environ, start_response)
-
-
-class _MountedSandboxTransport(httpx.WSGITransport):
-    """The shop's in-process calls to a mounted sandbox, made as if to the origin the
-    payer's browser reached the shop at (during a request): the sandbox then answers
-    an absolute ``AcsUrl`` on that origin, which the shop's 3-D Secure page posts to
-    like any bank's. Outside a request the configured API URL stays."""
-
-    def __init__(self, app: Flask) -> None:
-        super().__init__(app=app)
-        self.sandbox_app = app
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        # Only a Host the sandbox answers (its browser pages would get 403 on another,
-        # so no bank page there either); else the API call still goes through as before.
-        if has_request_context() and self._answered(flask_request.host):
-            origin = httpx.URL(flask_request.host_url)
-            request.url = request.url.copy_with(scheme=origin.scheme, host=origin.host,
-                                                port=origin.port)
-            request.headers["Host"] = flask_request.host
-        return super().handle_request(request)
-
-    def _answered(self, host: str) -> bool:
-        from ..sandbox import sandbox_of
-        from ..sandbox.rules.policy import host_allowed, url_host
-
-        settings = sandbox_of(self.sandbox_app).settings
-        return host_allowed(host, (*settings.allowed_hosts, url_host(settings.terminal_url)))
-
-
-#: The paths the sandbox's widget uses at the root of its origin.
-WIDGET_ROOT_PATHS = ("/widget/", "/payments/", "/checkout.js")
-
-
-#: ``app.extensions`` key: the kit points a sandbox that ``mount_sandbox`` made at the
-#: app's notification routes.
-_NOTIFY_MOUNTED = "checkout_kit.notify_mounted_sandbox"
-#: The address host the mounted sandbox sends notifications to (in-process: any host).
-MOUNTED_SHOP_ORIGIN = "http://shop.invalid"
-#: ``app.extensions`` key: the sandbox ``mount_sandbox`` mounted (any, made there or not).
-_MOUNTED = "checkout_kit.mounted_sandbox"
-
-
-#: The mounted sandbox's state file, in the app's instance folder.
-SANDBOX_STATE_FILE = "checkout_kit_sandbox.sqlite3"
-
-
-def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str = "/sandbox",
-                  widget_paths: bool = True, notify: bool = True,
-                  **sandbox_options: Any) -> Flask:
-    """Serve a sandbox under ``prefix`` of ``app`` (one process, one port) and point
-    the ``CHECKOUT_KIT_*`` settings at it. Call before :meth:`CheckoutKit.init_app`.
-
-    Without ``sandbox_app`` one is created (``sandbox_options`` go to
-    :func:`~checkout_kit.sandbox.create_sandbox_app`). It keeps its state in
-    :data:`SANDBOX_STATE_FILE` of the app's instance folder, next to the default
-    ledger, unless ``state_path`` says elsewhere (``state_path=None``: in memory, for
-    tests). Every process of the app and every ``flask checkout`` command then shares
-    one sandbox, which survives restarts and never issues a transaction id twice. Its
-    bank page is
-    ``<prefix>/acs``, on the shop's own origin: during a request the sandbox's
-    ``AcsUrl`` is that absolute URL on the origin the payer reached the shop at. With
-    ``widget_paths`` the sandbox also answers ``/widget/…``, ``/payments/…`` and
-    ``/checkout.js`` at the root (:data:`WIDGET_ROOT_PATHS`), where its widget looks
-    for them; the shop's own routes must not use those.
-    The server side calls the sandbox in-process (``httpx.WSGITransport``).
-    With ``notify`` a sandbox made here sends every notification type (Check too) to
-    the app's notification routes, in-process: :meth:`CheckoutKit.init_app` sets the
-    addresses as the merchant account would (the API cannot set Check,
-    docs/gateway.md §3.5). Returns the sandbox app.
-    """
-    from ..sandbox import create_sandbox_app, sandbox_of
-
-    if EXTENSION_KEY in app.extensions:
-        raise ConfigurationError(
-            "mount_sandbox", "was called after CheckoutKit(app) (or init_app), which has "
-            "read the settings already: call mount_sandbox(app) first")
-    notify_here = False
-    if sandbox_app is None:
-        sandbox_options.setdefault("acs_url", f"{prefix}/acs")
-        if "state_path" not in sandbox_options:
-            instance = Path(app.instance_path)
-            instance.mkdir(parents=True, exist_ok=True)
-            sandbox_options["state_path"] = instance / SANDBOX_STATE_FILE
-        if notify and "notification_transport" not in sandbox_options:
-            sandbox_options["notification_transport"] = httpx.WSGITransport(app=app)
-            notify_here = True
-        sandbox_app = create_sandbox_app(**sandbox_options)
-    sandbox = sandbox_of(sandbox_app)
-    app.extensions[_MOUNTED] = sandbox
-    if notify_here:
-        app.extensions[_NOTIFY_MOUNTED] = sandbox
-    app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
-        app.wsgi_app, sandbox_app, prefix, WIDGET_ROOT_PATHS if widget_paths else ())
-    app.config.update({
-        "CHECKOUT_KIT_SANDBOX": True,
-        "CHECKOUT_KIT_SANDBOX_URL": prefix,
-        "CHECKOUT_KIT_API_TRANSPORT": _MountedSandboxTransport(app=sandbox_app),
-        "CHECKOUT_KIT_API_URL": "http://sandbox.invalid",
-    })
-    app.config.setdefault("CHECKOUT_KIT_PUBLIC_ID", sandbox.public_id)
-    app.config.setdefault("CHECKOUT_KIT_API_SECRET", sandbox.api_secret)
-    return sandbox_app
 
 
 class CheckoutKit:
@@ -360,41 +179,44 @@ class CheckoutKit:
         # the client and the ledger were opened.
         service = PaymentService(ledger, client, on_change=on_change, on_problem=on_problem,
                                  stale_after=timedelta(seconds=settings.stale_after))
-        sandbox = app.extensions.get(_MOUNTED)
-        app.extensions[EXTENSION_KEY] = KitState(
+        sandbox = app.extensions.get(MOUNTED)
+        app.extensions[EXTENSION_KEY] = self
+        app.extensions[STATE_KEY] = KitState(
             app=app, settings=settings, client=client, ledger=ledger, service=service,
             catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),
             inbox=Inbox(ledger), checks=self.checks, on_change=on_change,
             on_problem=on_problem, sandbox=sandbox,
             refused=None if sandbox is None else unknown_transactions(ledger, sandbox))
-        refused = app.extensions[EXTENSION_KEY].refused
+        refused = app.extensions[STATE_KEY].refused
         if refused is not None:
             # Not raised: `flask checkout sandbox reset`, which ends it, needs the app.
             logger.error("checkout_kit takes no payment: %s", refused)
 
         from .cli import checkout_group
-        from .notification_routes import exempt_from_csrf
-        from .views import bp
+
+        # The pages' blueprint, once notification_routes has added its routes to it.
+        from .notification_routes import bp
 
         app.register_blueprint(bp, url_prefix=settings.url_prefix or None)
 
         # The pages do their own CSRF checks (WTForms SessionCSRF; the TermUrl takes a
         # signed URL; notifications carry an HMAC), so Flask-WTF's global protection
         # must leave them alone, whether CSRFProtect is set up before the kit or after.
-        # Before: exempt now. After: its before_request hook is registered after this
-        # one, so this one exempts the views first, on the first request.
-        def exempt_kit_views() -> None:
-            csrf = app.extensions.get("csrf")
-            if csrf is not None and hasattr(csrf, "exempt"):
-                csrf.exempt(bp)
-                exempt_from_csrf(csrf)
+        # Before: exempt now, once. After: it cannot be reached yet; every extension is
+        # set up before the first request, so that request exempts them, once (its
+        # CSRFProtect hook, registered later, runs after ours).
+        if not _exempt_from_csrf(app):
+            done: list[bool] = []
 
-        exempt_kit_views()
-        app.before_request(exempt_kit_views)
+            def exempt_at_first_request() -> None:
+                if not done:
+                    done.append(_exempt_from_csrf(app))
+
+            app.before_request(exempt_at_first_request)
         app.cli.add_command(checkout_group)
-        mounted = app.extensions.pop(_NOTIFY_MOUNTED, None)
+        mounted = app.extensions.pop(NOTIFY_MOUNTED, None)
         if mounted is not None:
-            _notify_mounted_sandbox(mounted, settings.url_prefix)
+            notify_mounted_sandbox(mounted, settings.url_prefix)
 
     # --- the shop's API ----------------------------------------------------------------
 
@@ -501,33 +323,17 @@ class CheckoutKit:
 
 
 
-def unknown_transactions(ledger: Ledger, sandbox: Sandbox) -> str | None:
-    """What is wrong when ``ledger`` holds transaction ids ``sandbox`` has not issued
-    (its state was deleted or replaced while the ledger was kept: the ids it issues
-    next would name old payments), else ``None``. A sandbox kept in memory (tests)
-    starts afresh with every process by choice: it is not asked."""
-    if sandbox.state_path is None:
-        return None
-    sandbox.sync()
-    unknown = sorted(ledger.transaction_ids() - set(sandbox.state.transactions))
-    if not unknown:
-        return None
-    where = sandbox.state_path or "in memory"
-    shown = ", ".join(map(str, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
-    return (f"the ledger holds {len(unknown)} transaction id(s) the sandbox ({where}) has "
-            f"never issued ({shown}): its state was deleted or replaced while the ledger "
-            "was kept. Reset both with: flask checkout sandbox reset")
+def _exempt_from_csrf(app: Flask) -> bool:
+    """Exempt the kit's views from the app's Flask-WTF ``CSRFProtect``, if it has one."""
+    from .notification_routes import exempt_from_csrf
+    from .views import bp
 
-
-def _notify_mounted_sandbox(sandbox: Sandbox, url_prefix: str) -> None:
-    """Point a sandbox mounted in the app at the app's notification routes, as its
-    merchant account would: Check included, which the API cannot set."""
-    from ..notifications import NotificationType
-
-    for kind in NotificationType:
-        sandbox.configure_notification(
-            kind, f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}",
-            http_method="POST")
+    csrf = app.extensions.get("csrf")
+    if csrf is None or not hasattr(csrf, "exempt"):
+        return False
+    csrf.exempt(bp)
+    exempt_from_csrf(csrf)
+    return True
 
 
 _WIDGET_PAYABLE = frozenset({PaymentStatus.CREATED, PaymentStatus.FAILED})

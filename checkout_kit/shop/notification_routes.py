@@ -37,12 +37,13 @@ from ..ledger.store import Payment
 from ..notifications import Notification
 from . import signals
 from .config import ConfigurationError
-from .extension import KitState, state
+from .state import KitState, state
 from .views import bp
 
 __all__ = [
     "HEADERS_KEPT",
     "ROUTE_METHODS",
+    "bp",
     "deliver",
     "exempt_from_csrf",
     "notification_path",

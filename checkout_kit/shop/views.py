@@ -41,10 +41,10 @@ from ..ledger.store import Payment
 from ..reasons import reason_for
 from ..threeds import acs_form
 from .config import ConfigurationError, origin_of
-from .extension import KitState, state
 from .forms import make_pay_form, unexpected_fields
 from .i18n import CHECKOUT_CODES, N_
 from .security import PagePolicy, harden, nonce, page_policy
+from .state import KitState, state
 
 __all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
 

@@ -13,7 +13,7 @@ from flask import Flask
 
 from checkout_kit.ledger import PaymentStatus
 from checkout_kit.shop.demo import create_demo_app
-from checkout_kit.shop.extension import state
+from checkout_kit.shop.state import state
 
 from .conftest import serve
 

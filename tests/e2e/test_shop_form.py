@@ -19,7 +19,7 @@ from flask import Flask
 
 from checkout_kit.ledger import PaymentStatus, upgrade
 from checkout_kit.shop import CheckoutKit
-from checkout_kit.shop.extension import KitState, state
+from checkout_kit.shop.state import KitState, state
 
 from .buyer import Recorder
 from .conftest import LiveSandbox, Server, serve

@@ -17,7 +17,7 @@ from checkout_kit.ledger import PaymentStatus
 from checkout_kit.ledger.inbox import Inbox
 from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, send_notification
 from checkout_kit.shop import CheckoutKit, signals
-from checkout_kit.shop.extension import KitState, state
+from checkout_kit.shop.state import KitState, state
 
 PAY = "/checkout/notifications/pay"
 

@@ -26,7 +26,7 @@ from checkout_kit.notifications import NotificationType
 from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
 from checkout_kit.shop import CheckoutKit, mount_sandbox
-from checkout_kit.shop.extension import KitState, state
+from checkout_kit.shop.state import KitState, state
 
 NO_3DS = "4000000000003055"
 WITH_3DS = "4242424242424242"

@@ -19,8 +19,8 @@ from checkout_kit.shop.config import (
     PRODUCTION_CHECKOUT_SCRIPT,
     PRODUCTION_WIDGET_SCRIPT,
 )
-from checkout_kit.shop.extension import state
 from checkout_kit.shop.i18n import TRANSLATIONS_DIR
+from checkout_kit.shop.state import state
 
 from .conftest import Shop, make_shop
 

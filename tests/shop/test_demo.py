@@ -11,7 +11,7 @@ from checkout_kit.cli import main
 from checkout_kit.ledger import PaymentStatus
 from checkout_kit.sandbox import sandbox_of
 from checkout_kit.shop.demo import create_demo_app
-from checkout_kit.shop.extension import state
+from checkout_kit.shop.state import state
 
 from .conftest import NO_3DS, field_value, path_of
 

@@ -16,7 +16,7 @@ from checkout_kit.ledger import upgrade
 from checkout_kit.ledger.migrations import head_revision
 from checkout_kit.sandbox import sandbox_of
 from checkout_kit.shop import CheckoutKit, ConfigurationError, mount_sandbox
-from checkout_kit.shop.extension import state
+from checkout_kit.shop.state import state
 
 from .conftest import NO_3DS, Shop
 

@@ -104,7 +104,7 @@ def test_origins_of_a_sandbox_at_a_url(tmp_path: Path) -> None:
         lambda request: httpx.Response(500)))
     upgrade(f"sqlite:///{tmp_path}/l.sqlite3")
     with app.test_request_context():
-        from checkout_kit.shop.extension import state
+        from checkout_kit.shop.state import state
 
         kit = state(app)
         assert kit.settings.api_url == "http://127.0.0.1:8787"
@@ -184,7 +184,7 @@ def test_flask_wtf_csrf_protection_leaves_the_pages_alone(
     from checkout_kit.pytest_plugin import SANDBOX_API_SECRET, SANDBOX_PUBLIC_ID, send_notification
     from checkout_kit.sandbox import create_sandbox_app, sandbox_of
     from checkout_kit.shop import mount_sandbox
-    from checkout_kit.shop.extension import state
+    from checkout_kit.shop.state import state
 
     from .conftest import NO_3DS, Shop, path_of
 
@@ -200,7 +200,10 @@ def test_flask_wtf_csrf_protection_leaves_the_pages_alone(
     sandbox_app = create_sandbox_app(public_id=SANDBOX_PUBLIC_ID, api_secret=SANDBOX_API_SECRET,
                                      keys=cloudpayments_sandbox_keys, acs_url="/sandbox/acs")
     mount_sandbox(app, sandbox_app)
+    hooks = len(app.before_request_funcs.get(None, []))
     kit = CheckoutKit(app)
+    # Exempted once at init_app when it can be; else one hook for the first request.
+    assert len(app.before_request_funcs.get(None, [])) - hooks == (0 if csrf_first else 1)
     if not csrf_first:
         CSRFProtect(app)
     upgrade(state(app).settings.database_url)

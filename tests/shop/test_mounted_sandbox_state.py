@@ -17,7 +17,8 @@ from flask import Flask
 from checkout_kit.ledger import upgrade
 from checkout_kit.sandbox import sandbox_of
 from checkout_kit.shop import CheckoutKit, ConfigurationError, mount_sandbox
-from checkout_kit.shop.extension import SANDBOX_STATE_FILE, state
+from checkout_kit.shop.extension import SANDBOX_STATE_FILE
+from checkout_kit.shop.state import state
 
 from .conftest import NO_3DS, Shop
 

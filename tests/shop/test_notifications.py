@@ -270,7 +270,7 @@ def test_the_routes_are_exempt_from_flask_wtf_csrf(
 
     from checkout_kit.ledger import upgrade
     from checkout_kit.shop import CheckoutKit
-    from checkout_kit.shop.extension import state
+    from checkout_kit.shop.state import state
 
     app = Flask("csrf_shop", instance_path=str(tmp_path))
     app.config.update(SECRET_KEY="s", CHECKOUT_KIT_PUBLIC_ID="pk",

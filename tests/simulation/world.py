@@ -43,7 +43,7 @@ from checkout_kit.pytest_plugin import (
 )
 from checkout_kit.sandbox import Sandbox, VirtualClock, create_sandbox_app, sandbox_of
 from checkout_kit.shop import CheckoutKit, signals
-from checkout_kit.shop.extension import KitState, state
+from checkout_kit.shop.state import KitState, state
 
 from .faults import FaultyTransport
 

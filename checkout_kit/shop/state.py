@@ -1,0 +1,99 @@
+"""One app's checkout state, and how to find it: what every part of the extension
+needs (settings, API client, ledger, service, catalogs, TermUrl signer...).
+
+:meth:`CheckoutKit.init_app <checkout_kit.shop.CheckoutKit.init_app>` puts the
+``CheckoutKit`` instance in ``app.extensions["checkout_kit"]``, as Flask-SQLAlchemy
+and Flask-Login do, and the app's :class:`KitState` in
+``app.extensions["checkout_kit.state"]``: one instance may serve several apps, which
+share nothing. The views, the notification routes and the commands find it with
+:func:`state`; this module imports nothing of the shop package that imports it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+from itsdangerous import URLSafeTimedSerializer
+
+from ..client import CloudPaymentsClient
+from ..ledger.inbox import Inbox
+from ..ledger.service import PaymentService
+from ..ledger.store import Ledger, PaymentProblem
+from ..ledger.store import Payment as LedgerPayment
+from ..webhooks import CheckRules
+from .config import ConfigurationError, Settings
+from .i18n import Catalogs
+
+if TYPE_CHECKING:
+    from ..sandbox import Sandbox
+
+__all__ = ["EXTENSION_KEY", "STATE_KEY", "KitState", "state"]
+
+#: ``app.extensions`` key of the ``CheckoutKit`` instance.
+EXTENSION_KEY = "checkout_kit"
+#: ``app.extensions`` key of the app's :class:`KitState`.
+STATE_KEY = "checkout_kit.state"
+
+
+@dataclass
+class KitState:
+    """What one app's checkout needs (``app.extensions["checkout_kit.state"]``)."""
+
+    app: Flask
+    settings: Settings
+    client: CloudPaymentsClient
+    ledger: Ledger
+    service: PaymentService
+    catalogs: Catalogs
+    signer: URLSafeTimedSerializer
+    inbox: Inbox
+    #: the Check decision: webhooks.check_decision, then the shop's rules
+    checks: CheckRules
+    #: sends the payment_* signal of a committed status change
+    on_change: Callable[[LedgerPayment, Any, Any], None]
+    #: sends payment_duplicate / payment_mismatch and payment_problem, after commit
+    on_problem: Callable[[LedgerPayment, PaymentProblem], None]
+    #: the card form's page data by language, written once (it is the same for every
+    #: payment); kept here so that it lives and dies with the app
+    form_data: dict[str, str] = field(default_factory=dict)
+    #: why the kit takes no payment (a ledger the mounted sandbox does not know),
+    #: found at init_app; ``flask checkout sandbox reset`` ends it
+    refused: str | None = None
+    #: the sandbox ``mount_sandbox`` mounted in this app, if any
+    sandbox: Sandbox | None = None
+
+    #: whether the ledger's schema was found current (asked once, at the first use)
+    _schema_current: bool = field(default=False, repr=False)
+
+    def check_ledger(self) -> KitState:
+        """This state, if the ledger's tables are at the version this checkout_kit
+        needs; else :class:`~checkout_kit.shop.config.ConfigurationError` saying what to
+        run (``flask checkout db upgrade``), rather than SQL errors later."""
+        if not self._schema_current:
+            from ..ledger.migrations import schema_problem
+
+            problem = schema_problem(self.ledger.engine)
+            if problem is not None:
+                raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", problem)
+            self._schema_current = True
+        return self
+
+    def ready(self) -> KitState:
+        """This state, if the kit may act on payments; else
+        :class:`~checkout_kit.shop.config.ConfigurationError` saying why."""
+        self.check_ledger()
+        if self.refused is not None:
+            raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", self.refused)
+        return self
+
+
+def state(app: Flask | None = None) -> KitState:
+    """The checkout state of ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    found = target.extensions.get(STATE_KEY)
+    if not isinstance(found, KitState):
+        raise RuntimeError("CheckoutKit.init_app(app) has not been called for this app")
+    return found
