@@ -3,7 +3,9 @@ shells."""
 
 from __future__ import annotations
 
-from checkout_kit.client import CloudPaymentsClient
+import pytest
+
+from checkout_kit.client import AsyncCloudPaymentsClient, CloudPaymentsClient
 from checkout_kit.client import _operations as ops
 
 
@@ -15,3 +17,11 @@ def test_operations_are_the_client_methods() -> None:
         names
     )
 
+
+@pytest.mark.parametrize("client", [CloudPaymentsClient, AsyncCloudPaymentsClient])
+def test_find_payments_is_gone_and_its_successors_stay(client: type) -> None:
+    # The deprecated shim of a package never released: find_operation replaced it.
+    names = {operation.__name__ for operation in ops.OPERATIONS}
+    assert "find_payments" not in names and not hasattr(client, "find_payments")
+    assert {"find_payment", "find_operation"} <= names
+    assert all(callable(getattr(client, name)) for name in ("find_payment", "find_operation"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -34,7 +33,7 @@ from ..models import (
 )
 from ..money import parse_amount
 from . import _answers as read
-from ._call import Call, Context
+from ._call import Call
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -355,26 +354,6 @@ def find_operation(invoice_id: str) -> Call[Transaction]:
     return Call("/v2/payments/find", body, read.model(Transaction.from_api), False)
 
 
-def find_payments(invoice_id: str) -> Call[list[Transaction]]:
-    """Deprecated: renamed :func:`find_operation`. ``/v2/payments/find`` answers one
-    transaction, the latest operation for ``invoice_id`` (docs/gateway.md §3.5), so this
-    returns it as a one-item list; read ``list_payments_v2`` for every operation. Emits
-    :class:`DeprecationWarning`."""
-    warnings.warn(
-        "find_payments() is deprecated: /v2/payments/find answers one transaction; use "
-        "find_operation() for it, or list_payments_v2() for every operation",
-        DeprecationWarning,
-        stacklevel=3,  # the caller of the client's method, not the shell's wrapper
-    )
-    call = find_operation(invoice_id)
-    read_one_transaction = call.read
-
-    def read_one(data: Mapping[str, Any], status: int, ctx: Context) -> list[Transaction]:
-        return [read_one_transaction(data, status, ctx)]
-
-    return Call(call.path, call.body, read_one, call.mutating)
-
-
 def list_payments(date: date | str, *, timezone: str | None = None) -> Call[list[Transaction]]:
     """The operations of one day (``/payments/list``)."""
     body = _compact({"Date": _day(date), "TimeZone": timezone})
@@ -578,8 +557,7 @@ def get_public_key() -> Call[PublicKeyInfo]:
 #: Every operation, in the order docs/client.md lists the methods.
 OPERATIONS: tuple[Callable[..., Call[Any]], ...] = (
     test, charge, auth, post3ds, charge_token, auth_token, confirm, void, refund,
-    get_payment, find_payment, find_operation, find_payments, list_payments, list_payments_v2,
-    list_tokens,
+    get_payment, find_payment, find_operation, list_payments, list_payments_v2, list_tokens,
     create_subscription, get_subscription, find_subscriptions, update_subscription,
     cancel_subscription, create_order, cancel_order, get_notification_settings,
     update_notification_settings, get_public_key,

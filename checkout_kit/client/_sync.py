@@ -153,7 +153,6 @@ class CloudPaymentsClient:
     get_payment = _method(ops.get_payment)
     find_payment = _method(ops.find_payment)
     find_operation = _method(ops.find_operation)
-    find_payments = _method(ops.find_payments)
     list_payments = _method(ops.list_payments)
     list_payments_v2 = _method(ops.list_payments_v2)
     list_tokens = _method(ops.list_tokens)
