@@ -270,11 +270,6 @@ def _token(method: str) -> Callable[[CloudPaymentsClient], Any]:
     )
 
 
-def _deprecated(method: Callable[..., Any], *args: Any) -> Any:
-    with pytest.warns(DeprecationWarning, match="find_operation"):
-        return method(*args)
-
-
 CALLS: dict[str, Call] = {
     "test": Call(lambda c: c.test(), "/test", frozenset(), False),
     "charge": Call(_card("charge"), "/payments/cards/charge", CARD_KEYS, True),
@@ -309,10 +304,6 @@ CALLS: dict[str, Call] = {
     "find_operation": Call(
         lambda c: c.find_operation("1234567"), "/v2/payments/find", frozenset({"InvoiceId"}),
         False,
-    ),
-    "find_payments": Call(
-        lambda c: _deprecated(c.find_payments, "1234567"), "/v2/payments/find",
-        frozenset({"InvoiceId"}), False,
     ),
     "list_payments": Call(
         lambda c: c.list_payments(date(2014, 8, 9), timezone="MSK"),
@@ -435,7 +426,6 @@ for _name, _vector in VECTORS.items():
         ANSWER_FOR.setdefault(_vector["method"], _name)
 ANSWER_FOR["charge"] = ANSWER_FOR["charge_token"] = ANSWER_FOR["auth_token"] = "auth_accepted"
 ANSWER_FOR["find_payment"] = ANSWER_FOR["find_operation"] = "get_completed"
-ANSWER_FOR["find_payments"] = "get_completed"
 
 
 def test_every_method_is_covered() -> None:
@@ -818,15 +808,6 @@ def test_5xx_persisting_on_a_read_is_a_server_error(harness: MakeHarness) -> Non
     with pytest.raises(ServerError) as caught:
         h.client.get_payment(1)
     assert caught.value.status_code == 503 and len(h.gateway.requests) == 4
-
-
-def test_find_payments_is_a_deprecated_one_item_find_operation(harness: MakeHarness) -> None:
-    # The old name stays, warning, and answers what /v2/payments/find gives: one transaction.
-    body = VECTORS["get_completed"]["body"]
-    h = harness(reply(body), reply(body))
-    payments = _deprecated(h.client.find_payments, "1234567")
-    assert payments == [h.client.find_operation("1234567")]
-    assert [r.url.path for r in h.gateway.requests] == ["/v2/payments/find"] * 2
 
 
 def test_read_timeout_on_a_read_is_a_connection_error(harness: MakeHarness) -> None:

@@ -49,7 +49,7 @@ from __future__ import annotations
 from ..models import TrInitiator
 from ._async import AsyncCloudPaymentsClient
 from ._deadline import DeadlineTransport, environment_proxy
-from ._sansio import DEFAULT_BASE_URL, SUBSCRIPTION_FIELDS, format_api_datetime
+from ._operations import DEFAULT_BASE_URL, SUBSCRIPTION_FIELDS, format_api_datetime
 from ._sync import CloudPaymentsClient
 
 __all__ = [

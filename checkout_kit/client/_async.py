@@ -1,4 +1,5 @@
-"""``AsyncCloudPaymentsClient``: the sans-I/O core (:mod:`._sansio`) over ``httpx.AsyncClient``."""
+"""``AsyncCloudPaymentsClient``: the sans-I/O core (:mod:`._operations`, :mod:`._attempts`) over
+``httpx.AsyncClient``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from . import _sansio as ops
-from ._sansio import DEFAULT_BASE_URL, Call, ClientCore, Done, Retry, method_like
+from . import _operations as ops
+from ._attempts import ClientCore, past_deadline
+from ._call import Call, Done, Retry
+from ._operations import DEFAULT_BASE_URL, method_like
 
 __all__ = ["AsyncCloudPaymentsClient"]
 
@@ -130,11 +133,11 @@ class AsyncCloudPaymentsClient:
                     try:
                         # A transport that is not httpcore's (a mock, ASGI) is held to
                         # the deadline here, as in the sync client.
-                        ops.past_deadline(request, deadline)
+                        past_deadline(request, deadline)
                         body = bytearray()
                         async for chunk in response.aiter_bytes():
                             body += chunk
-                            ops.past_deadline(request, deadline)
+                            past_deadline(request, deadline)
                     finally:
                         await response.aclose()
             except TimeoutError:
@@ -160,7 +163,6 @@ class AsyncCloudPaymentsClient:
     get_payment = _method(ops.get_payment)
     find_payment = _method(ops.find_payment)
     find_operation = _method(ops.find_operation)
-    find_payments = _method(ops.find_payments)
     list_payments = _method(ops.list_payments)
     list_payments_v2 = _method(ops.list_payments_v2)
     list_tokens = _method(ops.list_tokens)

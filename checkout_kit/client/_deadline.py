@@ -5,7 +5,7 @@ httpx's ``Timeout`` limits each phase, and httpcore reads a phase's timeout once
 phase starts (the status line and headers are one phase): an answer whose headers drip in
 a byte at a time, each byte inside the read timeout, never ends. Here the network backend
 cuts every connect, TLS handshake, write and read to what is left before the deadline that
-:meth:`ClientCore.limit <checkout_kit.client._sansio.ClientCore.limit>` put on the request,
+:meth:`ClientCore.limit <checkout_kit.client._attempts.ClientCore.limit>` put on the request,
 so one attempt ends at its deadline whatever the server does. The async client holds the
 same deadline with ``asyncio.timeout`` around the whole attempt instead.
 """

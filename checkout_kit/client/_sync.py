@@ -1,4 +1,5 @@
-"""``CloudPaymentsClient``: the sans-I/O core (:mod:`._sansio`) over ``httpx.Client``."""
+"""``CloudPaymentsClient``: the sans-I/O core (:mod:`._operations`, :mod:`._attempts`) over
+``httpx.Client``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from . import _sansio as ops
+from . import _operations as ops
+from ._attempts import ClientCore, past_deadline, read_within
+from ._call import Call, Done, Retry
 from ._deadline import DeadlineTransport, environment_proxy
-from ._sansio import DEFAULT_BASE_URL, Call, ClientCore, Done, Retry, method_like
+from ._operations import DEFAULT_BASE_URL, method_like
 
 __all__ = ["CloudPaymentsClient"]
 
@@ -126,8 +129,8 @@ class CloudPaymentsClient:
             try:
                 response = self._http.send(request, follow_redirects=False, stream=True)
                 try:
-                    ops.past_deadline(request, deadline)
-                    content = ops.read_within(response.iter_bytes(), request, deadline)
+                    past_deadline(request, deadline)
+                    content = read_within(response.iter_bytes(), request, deadline)
                 finally:
                     response.close()
             except httpx.RequestError as exc:
@@ -150,7 +153,6 @@ class CloudPaymentsClient:
     get_payment = _method(ops.get_payment)
     find_payment = _method(ops.find_payment)
     find_operation = _method(ops.find_operation)
-    find_payments = _method(ops.find_payments)
     list_payments = _method(ops.list_payments)
     list_payments_v2 = _method(ops.list_payments_v2)
     list_tokens = _method(ops.list_tokens)

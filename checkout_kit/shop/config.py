@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..client._sansio import worst_case_seconds
+from ..client._attempts import worst_case_seconds
 from ..errors import CheckoutKitError
 from ..ledger.retention import DEFAULT_RETENTION_DAYS
 from ..notifications import codec_for

@@ -1,4 +1,4 @@
-"""checkout_kit.client._sansio: the core decides without any I/O (no httpx client, no
+"""checkout_kit.client._attempts: the core decides without any I/O (no httpx client, no
 transport, no sleeping): requests, retry decisions and answers, step by step."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from checkout_kit import jsoncodec
-from checkout_kit.client import _sansio
-from checkout_kit.client._sansio import ClientCore, Done, Retry
+from checkout_kit.client import _operations as ops
+from checkout_kit.client._attempts import ClientCore
+from checkout_kit.client._call import Done, Retry
 from checkout_kit.errors import APIConnectionError, UnknownOutcomeError
 from checkout_kit.models import Refund
 
@@ -26,7 +27,7 @@ def core(**kw: object) -> ClientCore:
 
 
 def test_a_mutating_call_step_by_step() -> None:
-    attempts = core().start(_sansio.refund(5, Decimal("1.5")))
+    attempts = core().start(ops.refund(5, Decimal("1.5")))
     assert (attempts.method, attempts.path) == ("POST", "/payments/refund")
     assert attempts.headers == {"Content-Type": "application/json; charset=utf-8",
                                 "X-Request-ID": "rid-1"}
@@ -39,12 +40,12 @@ def test_a_mutating_call_step_by_step() -> None:
 
 
 def test_the_core_gives_up_with_the_right_error() -> None:
-    attempts = core(max_retries=1).start(_sansio.void(5))
+    attempts = core(max_retries=1).start(ops.void(5))
     assert attempts.answered(httpx.Response(502)) == Retry(1.0)
     with pytest.raises(UnknownOutcomeError) as caught:
         attempts.answered(httpx.Response(502))
     assert caught.value.request_id == "rid-1" and "2 attempt(s)" in caught.value.message
-    reads = core(max_retries=0).start(_sansio.get_payment(5))
+    reads = core(max_retries=0).start(ops.get_payment(5))
     assert reads.headers == {"Content-Type": "application/json; charset=utf-8"}
     with pytest.raises(APIConnectionError) as failed:
         reads.failed(httpx.ReadTimeout("slow"))
@@ -52,16 +53,5 @@ def test_the_core_gives_up_with_the_right_error() -> None:
 
 
 def test_a_get_has_no_body() -> None:
-    attempts = core().start(_sansio.get_public_key())
+    attempts = core().start(ops.get_public_key())
     assert (attempts.method, attempts.content, attempts.headers) == ("GET", None, {})
-
-
-def test_operations_are_the_client_methods() -> None:
-    from checkout_kit.client import CloudPaymentsClient
-
-    names = [operation.__name__ for operation in _sansio.OPERATIONS]
-    assert len(set(names)) == len(names)
-    assert {n for n in vars(CloudPaymentsClient) if not n.startswith("_")} - {
-        "close", "worst_case_seconds"} == set(
-        names
-    )
