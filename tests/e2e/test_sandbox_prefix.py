@@ -186,6 +186,14 @@ def test_every_link_of_home_order_and_inspector_answers(page: Any, site: Site) -
     assert problems == []
 
 
+def test_widget_pages_opened_directly_log_nothing(page: Any, site: Site) -> None:
+    problems = watch(page)
+    for path in ("widget/frame", "widget/3ds/fail/1000001?ReasonCode=5051"):
+        assert page.goto(site.base + path).status == 200
+        assert follow(page, targets(page, site)) == []
+    assert problems == []
+
+
 def test_inspector_names_the_transaction_type(page: Any, site: Site) -> None:
     paid, refunded = pay_and_refund(site, site.base.rstrip("/"))
     page.goto(site.base + "_sandbox/")
