@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from flask import Flask, has_request_context
 from flask import request as flask_request
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.routing import Map
 
 from ..ledger.store import Ledger
 from .config import ConfigurationError
@@ -32,19 +34,36 @@ class _SandboxMount:
 
     The sandbox's widget script opens its frame, loads the checkout script and calls
     the API at the root of its origin (:data:`WIDGET_ROOT_PATHS`), so a sandbox sharing
-    the shop's origin must also answer those paths there.
+    the shop's origin must also answer those paths there. ``/favicon.ico`` goes to the
+    sandbox too while none of the shop's ``routes`` takes it: a browser asks the origin
+    for it on every page that names no icon (the shop's, the sandbox's JSON views) and
+    logs the 404 in its console.
     """
 
-    def __init__(self, shop: Any, sandbox: Any, prefix: str, root_paths: tuple[str, ...]) -> None:
+    def __init__(self, shop: Any, sandbox: Any, prefix: str, root_paths: tuple[str, ...],
+                 routes: Map | None = None) -> None:
         self.dispatch = DispatcherMiddleware(shop, {prefix: sandbox})
         self.sandbox = sandbox
         self.root_paths = root_paths
+        self.routes = routes
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        if path.startswith(self.root_paths):
+        if path.startswith(self.root_paths) or (path == "/favicon.ico" and self._no_icon()):
             return self.sandbox(environ, start_response)
         return self.dispatch(environ, start_response)
+
+    def _no_icon(self) -> bool:
+        # Asked at each request, not at mount time: the shop's routes are added after.
+        if self.routes is None:
+            return False
+        try:
+            self.routes.bind("").match("/favicon.ico", method="GET")
+        except NotFound:
+            return True
+        except HTTPException:  # a redirect, another method: the path is the shop's
+            return False
+        return False
 
 
 class _MountedSandboxTransport(httpx.WSGITransport):
@@ -109,7 +128,8 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     ``AcsUrl`` is that absolute URL on the origin the payer reached the shop at. With
     ``widget_paths`` the sandbox also answers ``/widget/…``, ``/payments/…`` and
     ``/checkout.js`` at the root (:data:`WIDGET_ROOT_PATHS`), where its widget looks
-    for them; the shop's own routes must not use those.
+    for them; the shop's own routes must not use those. A shop with no
+    ``/favicon.ico`` route gets the sandbox's icon there.
     The server side calls the sandbox in-process (``httpx.WSGITransport``).
     With ``notify`` a sandbox made here sends every notification type (Check too) to
     the app's notification routes, in-process: :meth:`CheckoutKit.init_app` sets the
@@ -138,7 +158,8 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     if notify_here:
         app.extensions[NOTIFY_MOUNTED] = sandbox
     app.wsgi_app = _SandboxMount(  # type: ignore[method-assign]
-        app.wsgi_app, sandbox_app, prefix, WIDGET_ROOT_PATHS if widget_paths else ())
+        app.wsgi_app, sandbox_app, prefix, WIDGET_ROOT_PATHS if widget_paths else (),
+        app.url_map)
     app.config.update({
         "CHECKOUT_KIT_SANDBOX": True,
         "CHECKOUT_KIT_SANDBOX_URL": prefix,

@@ -20,6 +20,11 @@
  * the sandbox (the origin this script came from); the payment form, the cryptogram,
  * the API call and 3-D Secure all happen inside that frame. The two talk only by
  * postMessage, each side checking the other's window and origin.
+ *
+ * The modal is a dialog (role=dialog, aria-modal): the rest of the page is inert while
+ * it is open, focus moves into the frame (which keeps it, widget_frame.js), Escape
+ * closes it, and on closing focus goes back to the element that had it when the
+ * widget opened (the shop's Pay button).
  */
 (function (global) {
   'use strict';
@@ -182,9 +187,14 @@
     _open(intent, callbacks, legacyOptions = intent) {
       if (this._session) throw new Error('CloudPayments: the widget is already open');
       return new Promise((resolve) => {
+        // Focus returns there when the widget closes.
+        const opener = document.activeElement !== document.body ? document.activeElement : null;
         const overlay = document.createElement('div');
         overlay.setAttribute('style', OVERLAY_STYLE);
         overlay.setAttribute('data-cp-widget', '');
+        overlay.setAttribute('role', 'dialog');
+        overlay.setAttribute('aria-modal', 'true');
+        overlay.setAttribute('aria-label', 'CloudPayments');
         const frame = document.createElement('iframe');
         const query = new URLSearchParams({ origin: global.location.origin, lang: lang(intent.culture) });
         frame.src = `${ORIGIN}${FRAME_PATH}?${query}`;
@@ -194,6 +204,7 @@
         overlay.appendChild(frame);
 
         let settled = null; // the WidgetResult once known
+        let last = null; // the last result the frame reported (what its close button sends)
         const settle = (result) => {
           if (settled) return;
           settled = result;
@@ -219,6 +230,7 @@
           } else if (msg.cp === 'complete' && isObject(msg.result)) {
             // Every API outcome, as soon as it is known (legacy onComplete).
             const result = msg.result;
+            last = result;
             if (callbacks.onComplete) {
               callbacks.onComplete({ ...result, success: result.status === 'success', code: result.data.ReasonCode }, legacyOptions);
             }
@@ -228,10 +240,21 @@
           }
         };
 
+        // Escape with the focus in the page (on the backdrop); in the frame, the frame's.
+        const onKey = (event) => {
+          if (event.key === 'Escape') session.close(last);
+        };
+
+        // Out of reach while the dialog is open: keyboard, pointer and screen readers.
+        const behind = Array.from(document.body.children).filter((el) => !el.inert);
+
         const session = {
           close: (lastFailure) => {
             global.removeEventListener('message', onMessage);
+            document.removeEventListener('keydown', onKey);
             overlay.remove();
+            for (const el of behind) el.inert = false;
+            if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
             this._session = null;
             settle(
               lastFailure || {
@@ -248,7 +271,10 @@
         };
         this._session = session;
         global.addEventListener('message', onMessage);
+        document.addEventListener('keydown', onKey);
+        for (const el of behind) el.inert = true;
         document.body.appendChild(overlay);
+        frame.focus();
       });
     }
   }

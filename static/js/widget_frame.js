@@ -93,6 +93,11 @@
   function localize() {
     document.documentElement.lang = lang;
     for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+    // Buttons whose visible text is a sign (×) are named in words.
+    for (const el of document.querySelectorAll('[data-t-label]')) {
+      el.setAttribute('aria-label', t(el.dataset.tLabel));
+      el.title = t(el.dataset.tLabel);
+    }
   }
 
   function show(id) {
@@ -325,6 +330,31 @@
 
   $('close').addEventListener('click', close);
   $('done').addEventListener('click', close);
+
+  // ------------------------------------------------------------------ the dialog's keyboard
+
+  // Escape closes the widget as its close button does.
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && embedded) {
+      event.preventDefault();
+      close();
+    }
+  });
+
+  // Focus stays in the dialog: a sentinel at either end passes it round to the other.
+  const FOCUSABLE = 'button, input, select, textarea, iframe, a[href], [tabindex]:not([tabindex="-1"])';
+  function reachable() {
+    return Array.from(document.querySelectorAll(FOCUSABLE)).filter(
+      (el) => !el.dataset.trap && !el.disabled && el.getClientRects().length > 0,
+    );
+  }
+  for (const sentinel of document.querySelectorAll('[data-trap]')) {
+    sentinel.addEventListener('focus', () => {
+      const controls = reachable();
+      const target = sentinel.dataset.trap === 'end' ? controls[0] : controls[controls.length - 1];
+      if (target) target.focus();
+    });
+  }
   $('retry').addEventListener('click', () => {
     clearErrors();
     show('form');

@@ -231,7 +231,7 @@ def test_a_request_id_in_flight_is_never_run_twice_however_many_ids_come_between
 def test_unknown_pages_are_404_not_500(cloudpayments_sandbox: Sandbox,
                                        caplog: pytest.LogCaptureFixture) -> None:
     web = cloudpayments_sandbox.app.test_client()
-    for path in ("/favicon.ico", "/nothing/here", "/acs/nothing"):
+    for path in ("/apple-touch-icon.png", "/nothing/here", "/acs/nothing"):
         assert web.get(path).status_code == 404
     assert web.put("/acs").status_code == 405
     missing = web.get("/_sandbox/nothing")

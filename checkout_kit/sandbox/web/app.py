@@ -17,7 +17,7 @@ from ..._resources import resource_dir
 from ..rules.clock import VirtualClock
 from ..rules.settings import DEFAULT_PUBLIC_ID, DEFAULT_SECRET, SandboxSettings
 from ..runtime import Sandbox
-from . import acs, api, browser, controls, faults, home, orderpage, security
+from . import acs, api, browser, controls, faults, home, icon, orderpage, security
 from .answers import error_response
 
 if TYPE_CHECKING:
@@ -76,7 +76,8 @@ def create_sandbox_app(
     app.config["MAX_CONTENT_LENGTH"] = api.MAX_BODY
     app.extensions[EXTENSION_KEY] = sandbox
     sandbox.app = app
-    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp, home.bp):
+    for blueprint in (api.bp, acs.bp, controls.bp, orderpage.bp, browser.bp, home.bp,
+                      icon.bp):
         app.register_blueprint(blueprint)
     if sandbox.store is not None:
         # The pages read the state without the lock: first take in what the other

@@ -25,14 +25,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, render_template_string, request
+from flask import Blueprint, render_template, request
 from werkzeug.wrappers import Response
 
 from ..rules import render
 from ..rules.params import RequestError, iso, parse_bool, read_json
-from ..rules.records import Delivery
+from ..rules.records import Delivery, TxType
 from ..rules.settings import SaveCards
-from .answers import envelope_response, error_response
+from .answers import PAGE_HEADERS, envelope_response, error_response
 from .api import get_sandbox
 from .security import CONTROL_PREFIX
 
@@ -324,36 +324,28 @@ def settings() -> Response:
     return envelope_response(_settings_view())
 
 
-_INDEX = """<!doctype html><html><head><meta charset="utf-8">
-<title>checkout_kit sandbox</title>
-<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}
-td,th{border:1px solid #ccd;padding:4px 8px;font-size:.9rem}th{background:#eef}</style></head>
-<body><h1>checkout_kit sandbox</h1>
-<p>Public ID <code>{{ s.public_id }}</code> · virtual now <code>{{ clock.now }}</code>
-· next event <code>{{ clock.next_event }}</code></p>
-<p>JSON: <a href="transactions">transactions</a> · <a href="deliveries">deliveries</a> ·
-<a href="tokens">tokens</a> · <a href="subscriptions">subscriptions</a> ·
-<a href="orders">orders</a> · <a href="faults">faults</a> · <a href="settings">settings</a>
-· <a href="clock">clock</a></p>
-<h2>Transactions</h2><table><tr><th>Id</th><th>Type</th><th>Status</th><th>Reason</th>
-<th>Amount</th><th>Card</th><th>Invoice</th><th>Created</th><th>Detail</th></tr>
-{% for t in txs %}<tr><td>{{ t.TransactionId }}</td><td>{{ t.Type }}</td><td>{{ t.Status }}</td>
-<td>{{ t.ReasonCode }} {{ t.Reason }}</td><td>{{ t.Amount }} {{ t.Currency }}</td>
-<td>{{ t.CardFirstSix }}…{{ t.CardLastFour }}</td><td>{{ t.InvoiceId or "" }}</td>
-<td>{{ t.CreatedDateIso }}</td><td>{{ t.SandboxDetail or "" }}</td></tr>{% endfor %}</table>
-<h2>Notification deliveries</h2><table><tr><th>Id</th><th>Type</th><th>Address</th>
-<th>State</th><th>Attempts</th><th>Next attempt</th></tr>
-{% for d in deliveries %}<tr><td>{{ d.id }}</td><td>{{ d.type }}</td><td>{{ d.address }}</td>
-<td>{{ d.state }}</td><td>{{ d.attempts|length }}</td><td>{{ d.next_attempt_at or "" }}</td>
-</tr>{% endfor %}</table></body></html>"""
+#: The JSON views the inspector links to (endpoints of this blueprint).
+JSON_VIEWS = ("transactions", "deliveries", "tokens", "subscriptions", "orders", "faults",
+              "settings", "clock")
+
+
+def type_name(value: int) -> str:
+    """A transaction model's ``Type`` in words (``Payment``, ``Refund``, ``Card payout``);
+    the number itself when it is none of those."""
+    try:
+        return TxType(value).name.replace("_", " ").capitalize()
+    except ValueError:
+        return str(value)
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> Response:
     """The HTML inspector."""
     sb = get_sandbox()
     with sb.lock:
         rows = [delivery_row(d) for d in sb.state.deliveries.values()]
-    return render_template_string(
-        _INDEX, s=sb.settings, clock=_clock(), txs=_tx_rows(), deliveries=rows,
+    html = render_template(
+        "sandbox/inspector.html", s=sb.settings, clock=_clock(), txs=_tx_rows(),
+        deliveries=rows, json_views=JSON_VIEWS, type_name=type_name,
     )
+    return Response(html, mimetype="text/html", headers=PAGE_HEADERS)

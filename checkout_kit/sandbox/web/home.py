@@ -21,8 +21,10 @@ from ...reasons import reason_for
 from ..rules.params import Params
 from ..rules.settings import DEFAULT_SECRET
 from ..rules.testcards import EXTRA_DECLINES, TEST_CARDS, CardBehaviour
+from .answers import PAGE_HEADERS
 from .api import envelope_response, get_sandbox
 from .browser import javascript_response, static_script
+from .controls import JSON_VIEWS
 from .security import CONTROL_PREFIX
 
 __all__ = ["CardRow", "bp", "card_rows"]
@@ -32,15 +34,6 @@ bp = Blueprint("cp_home", __name__)
 #: What the test order's payment page shows.
 TEST_ORDER = {"Amount": "100.00", "Currency": "RUB", "Description": "Sandbox test order"}
 
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -81,7 +74,8 @@ def home() -> Response:
     cards, declines = card_rows()
     html = render_template(
         "sandbox/home.html",
-        base_url=request.host_url.rstrip("/"),
+        # The API answers under the sandbox's own root: a mounted sandbox's prefix too.
+        base_url=request.url_root.rstrip("/"),
         public_id=sb.public_id,
         # The default secret is published in the docs; any other is the user's own.
         # An exposed sandbox shows none: anyone on the network can read this page.
@@ -93,10 +87,10 @@ def home() -> Response:
         cards=cards,
         declines=declines,
         home_js_url=url_for("cp_home.home_js"),
-        controls=CONTROL_PREFIX,
+        json_views=JSON_VIEWS,
         test_order_url=url_for("cp_home.test_order"),
     )
-    return Response(html, mimetype="text/html", headers=_PAGE_HEADERS)
+    return Response(html, mimetype="text/html", headers=PAGE_HEADERS)
 
 
 @bp.get("/home.js")
@@ -110,6 +104,7 @@ def test_order() -> BaseResponse:
     """Create a test order (100.00 RUB) and answer ``/orders/create``'s envelope, whose
     ``Model.Url`` is its payment page."""
     sb = get_sandbox()
-    envelope = sb.orders.create(Params(dict(TEST_ORDER)), base_url=request.host_url)
+    # The order page is the sandbox's: under the root it was reached at (a prefix too).
+    envelope = sb.orders.create(Params(dict(TEST_ORDER)), base_url=request.url_root)
     sb.save()
     return envelope_response(envelope)

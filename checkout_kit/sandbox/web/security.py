@@ -23,7 +23,8 @@ front of every request, and one for notifications:
   --expose`` sets one), every ``/_sandbox/`` request needs it: the ``X-Sandbox-Token``
   header, ``Authorization: Bearer <token>``, or the cookie that opening
   ``/_sandbox/?token=<token>`` in a browser sets (``SameSite=Strict``, so cross-site
-  requests do not carry it).
+  requests do not carry it; its path is the controls' under the sandbox's root, a
+  mounted sandbox's prefix included).
 * **Notification targets** (:func:`~checkout_kit.sandbox.rules.policy.target_refusal`,
   applied when notifications go out
   over the network): loopback is allowed (a shop under development runs there),
@@ -103,7 +104,9 @@ class Guard:
                                "The sandbox controls need the control token",
                                [("WWW-Authenticate", 'Bearer realm="checkout_kit sandbox"')])
             if _query_token(environ) is not None:
-                cookie = [("Set-Cookie", f"{TOKEN_COOKIE}={token}; Path={CONTROL_PREFIX}/; "
+                # Under the sandbox's own root: a mounted sandbox's prefix too.
+                path = f"{environ.get('SCRIPT_NAME', '')}{CONTROL_PREFIX}/"
+                cookie = [("Set-Cookie", f"{TOKEN_COOKIE}={token}; Path={path}; "
                                          "HttpOnly; SameSite=Strict")]
         if environ.get("REQUEST_METHOD", "GET").upper() == "POST":
             mimetype, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
