@@ -274,9 +274,9 @@ def _form_page(payment: Payment, form: Any, *, status: int = 200,
                    checkout_script_url=kit.settings.checkout_script_url)
 
 
-def _accepted_brands() -> list[dict[str, Any]]:
-    table = {brand["id"]: brand for brand in cards.brand_table()}
-    return [table[brand_id] for brand_id in ACCEPTED_BRANDS]
+def _accepted_brands() -> list[cards.Brand]:
+    by_id = {brand.id: brand for brand in cards.BRANDS}
+    return [by_id[brand_id] for brand_id in ACCEPTED_BRANDS]
 
 
 def _form_data(kit: KitState, lang: str) -> str:
