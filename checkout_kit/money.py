@@ -3,16 +3,24 @@
 Floats are refused everywhere: ``0.1 + 0.2`` is how shops lose kopecks. The gateway
 accepts at most two decimals for every currency it lists (docs/gateway.md §3.3, §3.7), so
 the exponent table below is the ISO 4217 minor unit capped at 2.
+
+:func:`format_amount` writes an amount for the gateway (``"1490.00"``);
+:func:`display_amount` writes it for a person, in their language (``"1 490,00 ₽"``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, get_currency_symbol
 
 from .errors import MoneyError
 
 __all__ = [
-    "CURRENCIES", "CURRENCY_CODES", "format_amount", "minor_units", "parse_amount", "quantize",
+    "CURRENCIES", "CURRENCY_CODES", "display_amount", "format_amount", "minor_units",
+    "parse_amount", "quantize",
 ]
 
 #: The currencies the gateway lists, in the order of their ``CurrencyCode`` (RUB = 0
@@ -97,3 +105,52 @@ def quantize(amount: Decimal, currency: str = "RUB") -> Decimal:
 def format_amount(amount: Decimal, currency: str = "RUB") -> str:
     """The amount as the gateway wants it: dot separator, exact decimals (``"100.00"``)."""
     return f"{quantize(amount, currency):f}"
+
+
+#: What CLDR puts between a currency symbol made of letters and a digit next to it
+#: (``currencySpacing``, ``insertBetween``): a no-break space.
+_CURRENCY_SPACE = "\u00a0"
+
+
+def _spaced(text: str, symbol: str) -> str:
+    """CLDR's currency spacing, which Babel leaves out: ``"RUB1,490.00"`` becomes
+    ``"RUB\u00a01,490.00"`` (as browsers' ``Intl.NumberFormat`` writes it), while
+    ``"$1,490.00"`` stays, since ``$`` is a symbol (``currencyMatch``: neither a
+    symbol nor a space; ``surroundingMatch``: a digit)."""
+    at = text.find(symbol)
+    if at < 0 or not symbol:
+        return text
+    end = at + len(symbol)
+    if end < len(text) and text[end].isdigit() and _letter_like(symbol[-1]):
+        return text[:end] + _CURRENCY_SPACE + text[end:]
+    if at > 0 and text[at - 1].isdigit() and _letter_like(symbol[0]):
+        return text[:at] + _CURRENCY_SPACE + text[at:]
+    return text
+
+
+def _letter_like(char: str) -> bool:
+    return unicodedata.category(char)[0] not in "SZ"
+
+
+def display_amount(amount: Decimal, currency: str, language: str) -> str:
+    """``amount`` as a reader of ``language`` writes money: Babel's
+    :func:`~babel.numbers.format_currency` with the locale's pattern, separators and
+    symbol, plus CLDR's space after a currency code (``"1 490,00 ₽"`` in ``ru``,
+    ``"RUB 1,490.00"`` in ``en``, both spaces U+00A0).
+
+    Always with the currency's decimals as the gateway takes them (two for every
+    currency it lists), never the locale's fewer for a currency (``BYR``): a shown
+    amount hides no kopeck. ``language`` is a language tag (``ru``, ``en-US``,
+    ``pt_BR``); one Babel does not know gets the gateway's form, ``"1490.00 RUB"``
+    (a no-break space).
+    Raises :class:`MoneyError` for an unknown currency or an amount it cannot hold.
+    """
+    exact = quantize(amount, currency)
+    try:
+        locale = Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return f"{exact:f}{_CURRENCY_SPACE}{currency.upper()}"
+    code = currency.upper()
+    # currency_digits=False: the pattern's two decimals, not CLDR's digits per currency.
+    text = format_currency(exact, code, locale=locale, currency_digits=False)
+    return _spaced(text, get_currency_symbol(code, locale=locale))

@@ -5,11 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from babel.numbers import format_currency
 from hypothesis import given
 from hypothesis import strategies as st
 
 from checkout_kit.errors import MoneyError
-from checkout_kit.money import CURRENCIES, format_amount, parse_amount, quantize
+from checkout_kit.money import (
+    CURRENCIES,
+    display_amount,
+    format_amount,
+    parse_amount,
+    quantize,
+)
+
+NBSP = "\u00a0"
 
 
 @pytest.mark.parametrize(
@@ -59,3 +68,35 @@ def test_quantize_rounds_half_up() -> None:
 @given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000"), places=2))
 def test_round_trip_is_exact(amount: Decimal) -> None:
     assert parse_amount(format_amount(amount)) == amount
+
+
+# --------------------------------------------------------------------------- display
+
+
+def test_display_in_the_readers_locale_is_babels_with_cldr_currency_spacing() -> None:
+    price = Decimal("1490.00")
+    ru, en = display_amount(price, "RUB", "ru"), display_amount(price, "RUB", "en")
+    # Babel's own output in Russian, no-break spaces included.
+    assert ru == format_currency(price, "RUB", locale="ru") == f"1{NBSP}490,00{NBSP}₽"
+    # In English Babel writes "RUB1,490.00"; CLDR (and the browsers' Intl.NumberFormat,
+    # which the widget uses) put a no-break space after a currency code.
+    assert format_currency(price, "RUB", locale="en") == "RUB1,490.00"
+    assert en == f"RUB{NBSP}1,490.00"
+    # A currency sign is no code: no space.
+    assert display_amount(price, "USD", "en-US") == "$1,490.00"
+    assert display_amount(price, "EUR", "ru") == f"1{NBSP}490,00{NBSP}€"
+    # A pattern that has its own space gets no second one (pt_BR: "¤ #,##0.00").
+    assert display_amount(price, "RUB", "pt_BR") == f"RUB{NBSP}1.490,00"
+
+
+def test_display_never_hides_kopecks() -> None:
+    # CLDR gives BYR no decimals; the gateway takes two for it, so two are shown.
+    assert format_currency(Decimal("1490.50"), "BYR", locale="ru") == f"1{NBSP}490{NBSP}BYR"
+    assert display_amount(Decimal("1490.50"), "BYR", "ru") == f"1{NBSP}490,50{NBSP}BYR"
+    assert display_amount(Decimal("0.5"), "RUB", "en") == f"RUB{NBSP}0.50"
+
+
+def test_display_in_an_unknown_language_is_the_gateways_form() -> None:
+    assert display_amount(Decimal("1490"), "RUB", "xx") == f"1490.00{NBSP}RUB"
+    with pytest.raises(MoneyError):
+        display_amount(Decimal("1"), "XYZ", "ru")

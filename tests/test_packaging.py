@@ -123,7 +123,8 @@ def test_installed_wheel_holds_its_own_dependencies(installed: Path) -> None:
                            capture_output=True, text=True, check=True, env=_clean_env())
     listed = {line.split("==")[0].lower() for line in names.stdout.split()}
     assert "checkout-kit" in listed and {"flask", "httpx", "sqlalchemy", "alembic"} <= listed
-    assert not listed & {"pytest", "hypothesis", "playwright", "babel", "flask-wtf"}
+    assert "babel" in listed  # the pages format amounts with it (money.display_amount)
+    assert not listed & {"pytest", "hypothesis", "playwright", "flask-wtf"}
 
 
 @pytest.mark.slow

@@ -1,9 +1,10 @@
 """The pages' languages: gettext catalogs, chosen by config or by ``Accept-Language``.
 
 The package ships ``translations/<lang>/LC_MESSAGES/checkout_kit.po`` and the compiled
-``.mo`` for Russian and English (msgids are English). Runtime needs nothing but the
-standard library's :mod:`gettext`; Babel is only for extracting and compiling
-(``docs/shop.md`` has the commands). A shop adds a language, or rewords ours, by
+``.mo`` for Russian and English (msgids are English). Runtime reads them with the
+standard library's :mod:`gettext`; Babel extracts and compiles them (``docs/shop.md``
+has the commands) and formats the pages' amounts
+(:func:`checkout_kit.money.display_amount`). A shop adds a language, or rewords ours, by
 putting its own ``checkout_kit.mo`` catalogs in ``CHECKOUT_KIT_TRANSLATION_DIRS``:
 their entries win, ours fill the gaps.
 """

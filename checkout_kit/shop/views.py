@@ -11,6 +11,10 @@
 The amount always comes from the ledger; the browser sends only the cryptogram, the
 cardholder name and the e-mail. Bad input gets a 4xx page with a message and leaves
 the ledger as it was.
+
+Everything a page says is in the page language (:func:`language`): the texts from the
+catalogs, a decline's reason from the reason table, and amounts as the reader writes
+them (:func:`money_for_reader`, also a template global for the shop's own templates).
 """
 
 from __future__ import annotations
@@ -20,9 +24,19 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, NoReturn
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from itsdangerous import BadSignature, SignatureExpired
 from werkzeug.wrappers import Response
 
@@ -46,7 +60,8 @@ from .i18n import CHECKOUT_CODES, N_
 from .security import PagePolicy, harden, nonce, page_policy
 from .state import KitState, state
 
-__all__ = ["FAILURE", "PENDING", "SUCCESS", "bp"]
+__all__ = ["ACCEPTED_BRANDS", "FAILURE", "PENDING", "SUCCESS", "bp", "decline_reason",
+           "money_for_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +82,12 @@ _PAYABLE = frozenset({"created", "failed"})
 _IN_FLIGHT = frozenset({"processing", "awaiting_3ds", "unknown"})
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+#: The card brands the form's trust line names (``cards.brand_table()`` ids): the
+#: ``CardType`` values the gateway documents for its card payments (docs/gateway.md
+#: §5.4). A shop that takes others says so in its own ``checkout_kit/form.html``
+#: (block ``trust``).
+ACCEPTED_BRANDS: tuple[str, ...] = ("visa", "mastercard", "mir", "maestro")
+
 #: Problems with a request, by code (texts in the catalogs).
 PROBLEMS: dict[str, str] = {
     "missing_cryptogram": N_("The card details did not reach us. Check them and try again."),
@@ -86,6 +107,7 @@ PROBLEMS: dict[str, str] = {
                     "not charged. Try again or use another card."),
     "expired": N_("The time to pay this order has run out, and nothing was charged. "
                   "Return to the shop to order again."),
+    "declined": N_("The payment was declined. Try another card."),
 }
 
 
@@ -102,6 +124,36 @@ def language() -> str:
 def gettext(message: str) -> str:
     """``message`` in the page language."""
     return _kit().catalogs.get(language()).gettext(message)
+
+
+@bp.app_template_global("checkout_kit_money")
+def money_for_reader(amount: Decimal, currency: str, lang: str | None = None) -> str:
+    """``amount`` as a reader of ``lang`` writes money (:func:`money.display_amount`:
+    ``"1 490,00 ₽"``, ``"RUB 1,490.00"``). Without ``lang``: the page language in a
+    request, else the kit's default language (an e-mail rendered by a worker).
+
+    Every template of the app has it as ``checkout_kit_money(amount, currency)``: the
+    payment pages, the shop's own pages and e-mails write amounts the same way.
+    """
+    if lang is None:
+        lang = language() if has_request_context() else _kit().catalogs.default
+    return money.display_amount(amount, currency, lang)
+
+
+def decline_reason(reason_code: int | None, gateway_message: str | None) -> str | None:
+    """Why a payment was declined, for the payer, in the page language.
+
+    The text comes from the reason table (:mod:`checkout_kit.reasons`), which has it in
+    Russian and English, not from the gateway's ``CardHolderMessage``: that one is in
+    the language the payment was made in (Russian unless ``CultureName`` said
+    otherwise), whatever the page's. For another language a shop's catalog may
+    translate the table's English text (untranslated, the English shows). Without a
+    reason code the gateway's message is all there is.
+    """
+    if reason_code is None:
+        return gateway_message
+    row = reason_for(int(reason_code))
+    return row.message_ru if language() == "ru" else gettext(row.message_en)
 
 
 def _render(template: str, policy: PagePolicy, status: int = 200, **context: Any) -> Response:
@@ -144,7 +196,7 @@ def _see_other(url: str) -> Response:
 
 
 def _amount(payment: Payment) -> str:
-    return money.format_amount(payment.amount, payment.currency)
+    return money_for_reader(payment.amount, payment.currency)
 
 
 # --------------------------------------------------------------------------- pages
@@ -233,9 +285,14 @@ def _form_page(payment: Payment, form: Any, *, status: int = 200,
     policy = PagePolicy(scripts=(origin_of(kit.settings.checkout_script_url),),
                         connect=(origin_of(kit.settings.checkout_script_url),))
     return _render("form.html", policy, status, payment=payment, amount=_amount(payment),
-                   form=form, message=message,
+                   form=form, message=message, brands=_accepted_brands(),
                    page_data=_form_data(kit, language()),
                    checkout_script_url=kit.settings.checkout_script_url)
+
+
+def _accepted_brands() -> list[cards.Brand]:
+    by_id = {brand.id: brand for brand in cards.BRANDS}
+    return [by_id[brand_id] for brand_id in ACCEPTED_BRANDS]
 
 
 def _form_data(kit: KitState, lang: str) -> str:
@@ -251,6 +308,9 @@ def _form_data(kit: KitState, lang: str) -> str:
         "publicId": kit.settings.public_id,
         "brands": cards.brand_table(),
         "messages": {code: translate(text) for code, text in CHECKOUT_CODES.items()},
+        # ExpDateMonthYear_Invalid for a well-formed date in the past (docs/gateway.md
+        # §2.7: checkout.js has no code of its own for it).
+        "expired": translate(N_("The card has expired")),
         "cvvLabel": translate(N_("Security code")),
         "busy": translate(N_("Paying…")),
     })
@@ -337,8 +397,8 @@ def submit(payment_id: str) -> Response:
             log.warning("payment %s: 3-D Secure page refused: %s", payment.id, exc)
             return _bank_page_refused(kit, outcome.payment, challenge)
     if kind == "declined":
-        message = outcome.cardholder_message or reason_for(
-            int(outcome.reason_code or 0)).message("en" if language() == "en" else "ru")
+        message = decline_reason(outcome.reason_code, outcome.cardholder_message) or gettext(
+            PROBLEMS["declined"])
         fresh = make_pay_form(None, session, _secret(), payment.id,
                               name=form.name.data or "", email=form.email.data or "")
         return _form_page(outcome.payment, fresh, message=message)
@@ -439,9 +499,7 @@ def result(payment_id: str) -> Response:
     if status in SUCCESS:
         return _render("success.html", PagePolicy(), payment=payment, amount=_amount(payment))
     if status in FAILURE:
-        reason = payment.cardholder_message or (
-            reason_for(int(payment.reason_code)).message(language())
-            if payment.reason_code is not None else None)
+        reason = decline_reason(payment.reason_code, payment.cardholder_message)
         return _render("failure.html", PagePolicy(), payment=payment, amount=_amount(payment),
                        reason=reason, can_retry=status == "failed")
     return _render("pending.html", PagePolicy(), payment=payment, amount=_amount(payment),

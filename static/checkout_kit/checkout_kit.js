@@ -72,14 +72,41 @@
     const cvvLabel = $('ck-cvv-label');
     const brandBadge = $('ck-brand');
     const pay = $('ck-pay');
+    const payLabel = $('ck-pay-label');
+    const status = $('ck-status');
     const detect = detector(DATA.brands);
     const touched = new Set();
     let brand = null;
 
+    // [year, month] of a typed MM/YY (or MM/YYYY) with a real month, else null.
+    function typedExpiry() {
+      const digits = exp.value.replace(/\D/g, '');
+      if (digits.length !== 4 && digits.length !== 6) return null;
+      const month = +digits.slice(0, 2);
+      const year = +digits.slice(2) + (digits.length === 4 ? 2000 : 0);
+      return month >= 1 && month <= 12 ? [year, month] : null;
+    }
+
+    function isPast([year, month]) {
+      const now = new Date();
+      return year * 12 + month < now.getFullYear() * 12 + now.getMonth() + 1;
+    }
+
+    // checkout.js has one code for a malformed date and a past one (docs/gateway.md
+    // §2.7); a well-formed past date is told as expired, whoever found it.
+    function textFor(field, code) {
+      if (!code) return '';
+      if (field === 'expDateMonthYear' && code === 'ExpDateMonthYear_Invalid') {
+        const typed = typedExpiry();
+        if (typed && isPast(typed)) return DATA.expired;
+      }
+      return DATA.messages[code] || code;
+    }
+
     function show(field, code) {
       const slot = form.querySelector(`[data-error-for="${field}"]`);
       const input = form.querySelector(`[data-cp="${field}"]`) || (field === 'name' ? $('ck-name') : null);
-      const text = code ? (DATA.messages[code] || code) : '';
+      const text = textFor(field, code);
       if (slot) { slot.textContent = text; slot.dataset.code = code || ''; }
       if (input) input.setAttribute('aria-invalid', code ? 'true' : 'false');
     }
@@ -92,16 +119,9 @@
     }
 
     function expCode() {
-      const digits = exp.value.replace(/\D/g, '');
-      if (!digits) return 'ExpDateMonthYear_Empty';
-      if (digits.length !== 4 && digits.length !== 6) return 'ExpDateMonthYear_Invalid';
-      const month = +digits.slice(0, 2);
-      let year = +digits.slice(2);
-      if (digits.length === 4) year += 2000;
-      const now = new Date();
-      const current = now.getFullYear() * 12 + now.getMonth() + 1;
-      if (month < 1 || month > 12 || year * 12 + month < current) return 'ExpDateMonthYear_Invalid';
-      return null;
+      if (!exp.value.replace(/\D/g, '')) return 'ExpDateMonthYear_Empty';
+      const typed = typedExpiry();
+      return typed && !isPast(typed) ? null : 'ExpDateMonthYear_Invalid';
     }
 
     function cvvCode() {
@@ -172,22 +192,49 @@
         if (check(field) && !first) first = form.querySelector(`[data-cp="${field}"]`);
       }
       if (first) { first.focus(); return; }
-      pay.disabled = true;
-      const label = pay.textContent;
-      pay.textContent = DATA.busy;
+      const label = payLabel.textContent;
+      const shown = masked();
+      busy(true, DATA.busy);
       new cp.Checkout({ publicId: DATA.publicId, container: form })
         .createPaymentCryptogram()
         .then((cryptogram) => {
+          // The checkout script empties the card inputs once it has the cryptogram;
+          // the form keeps showing what was typed, masked (no card number stays in
+          // the page), while the charge runs.
+          number.value = shown.number;
+          exp.value = shown.exp;
+          cvv.value = shown.cvv;
           $('ck-cryptogram').value = cryptogram;
           form.submit();
         })
         .catch((errors) => {
-          pay.disabled = false;
-          pay.textContent = label;
+          busy(false, label);
           const fields = errors && typeof errors === 'object' ? errors : {};
           for (const [field, code] of Object.entries(fields)) show(field, code);
         });
     });
+
+    /** The card inputs as the waiting form shows them: "•••• •••• •••• 3055". */
+    function masked() {
+      const digits = number.value.replace(/\D/g, '');
+      const hidden = '•'.repeat(Math.max(digits.length - 4, 0)) + digits.slice(-4);
+      return {
+        number: spaced(hidden, brand ? brand.gaps : [4, 8, 12, 16]),
+        exp: exp.value,
+        cvv: '•'.repeat(cvv.value.length),
+      };
+    }
+
+    // Waiting: Pay disabled with a spinner, the form read-only and aria-busy, the
+    // status line saying so. Read-only, not disabled: name and e-mail must be posted.
+    function busy(on, label) {
+      pay.disabled = on;
+      payLabel.textContent = label;
+      status.textContent = on ? DATA.busy : '';
+      if (on) form.setAttribute('aria-busy', 'true');
+      else form.removeAttribute('aria-busy');
+      for (const input of form.querySelectorAll('input:not([type=hidden])')) input.readOnly = on;
+    }
   }
 
   // ------------------------------------------------------------------ other pages

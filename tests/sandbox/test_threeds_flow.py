@@ -43,7 +43,8 @@ def _bank(sandbox: Sandbox, challenge: ThreeDSChallenge, action: str,
     bank = "http://localhost" + urlsplit(challenge.acs_url).path
     form = threeds.acs_form(bank, challenge.pa_req, md or str(challenge.transaction_id),
                             TERM_URL)
-    page = web.post(urlsplit(form["action"]).path, data=form["fields"])
+    page = web.post(urlsplit(form["action"]).path, data=form["fields"],
+                    headers={"Accept-Language": "en"})  # the page's words below are English
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     fields = _hidden(text)

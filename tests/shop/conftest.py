@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -97,6 +99,19 @@ def form_of(html: str, form_id: str | None = None) -> dict[str, Any]:
     fields = {unescape(n): unescape(v) for n, v in
               re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', match.group(1))}
     return {"action": action, "fields": fields}
+
+
+def shop_catalog(folder: Path, language: str, entries: dict[str, str]) -> Path:
+    """A shop's own compiled catalog for ``language`` under ``folder`` (the directory to
+    put in ``CHECKOUT_KIT_TRANSLATION_DIRS``)."""
+    catalog = Catalog(locale=language)
+    for message, translation in entries.items():
+        catalog.add(message, translation)
+    target = folder / language / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    with (target / "checkout_kit.mo").open("wb") as fh:
+        write_mo(fh, catalog)
+    return folder
 
 
 #: Where the sandbox sends notifications (in-process, to the shop app).

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import read_mo, write_mo
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask import Flask
 
@@ -22,7 +21,7 @@ from checkout_kit.shop.config import (
 from checkout_kit.shop.i18n import TRANSLATIONS_DIR
 from checkout_kit.shop.state import state
 
-from .conftest import Shop, make_shop
+from .conftest import Shop, make_shop, shop_catalog
 
 BASE: dict[str, Any] = {"SECRET_KEY": "s", "CHECKOUT_KIT_PUBLIC_ID": "pk_live",
                         "CHECKOUT_KIT_API_SECRET": "secret"}
@@ -143,14 +142,9 @@ def test_language_from_accept_language_or_config(tmp_path: Path,
 
 def test_a_shop_adds_a_language(tmp_path: Path, cloudpayments_sandbox_keys: dict[int, bytes]
                                 ) -> None:
-    catalog = Catalog(locale="de")
-    catalog.add("Card number", "Kartennummer")
-    target = tmp_path / "i18n" / "de" / "LC_MESSAGES"
-    target.mkdir(parents=True)
-    with (target / "checkout_kit.mo").open("wb") as fh:
-        write_mo(fh, catalog)
+    folder = shop_catalog(tmp_path / "i18n", "de", {"Card number": "Kartennummer"})
     shop = make_shop(tmp_path, cloudpayments_sandbox_keys,
-                     CHECKOUT_KIT_TRANSLATION_DIRS=[tmp_path / "i18n"])
+                     CHECKOUT_KIT_TRANSLATION_DIRS=[folder])
     payment = shop.create()
     page = shop.client.get(f"/checkout/pay/{payment.id}/form", headers={"Accept-Language": "de"})
     assert 'lang="de"' in page.text and "Kartennummer" in page.text
