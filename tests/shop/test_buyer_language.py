@@ -17,7 +17,7 @@ from checkout_kit.ledger import PaymentStatus
 from checkout_kit.money import display_amount
 from checkout_kit.reasons import REASONS
 from checkout_kit.shop.demo import create_demo_app
-from checkout_kit.shop.extension import state
+from checkout_kit.shop.state import state
 from checkout_kit.shop.views import decline_reason
 
 from .conftest import (
