@@ -9,6 +9,7 @@ shipped Alembic migrations. See ``docs/ledger.md``.
 from __future__ import annotations
 
 from .migrations import upgrade
+from .requests import PaymentRequest
 from .service import PaymentService, PayOutcome
 from .states import TRANSITIONS, PaymentStatus, check_transition
 from .store import (
@@ -29,6 +30,7 @@ __all__ = [
     "PaymentAttempt",
     "PaymentEvent",
     "PaymentProblem",
+    "PaymentRequest",
     "PaymentService",
     "PaymentStatus",
     "ProblemKind",

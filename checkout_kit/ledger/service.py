@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, Unpack, overload
 
 import sqlalchemy as sa
 
@@ -45,6 +45,7 @@ from ..models import ThreeDSChallenge, Transaction, TransactionStatus
 from ..money import parse_amount
 from ..notifications import CheckCode
 from ..webhooks import settlement_mismatch
+from .requests import PaymentFields, PaymentRequest
 from .states import PAID, PENDING, PaymentStatus, can_transition
 from .store import Ledger, Payment, PaymentAttempt, PaymentProblem, Unit, charge_columns
 
@@ -216,27 +217,17 @@ class PaymentService:
 
     # --- creating ---------------------------------------------------------------------
 
-    def create_payment(
-        self,
-        invoice_id: str,
-        amount: Decimal | int | str,
-        currency: str,
-        description: str,
-        account_id: str | None = None,
-        email: str | None = None,
-        scheme: str = "charge",
-        success_url: str | None = None,
-        fail_url: str | None = None,
-        metadata: Any = None,
-        expires_at: datetime | None = None,
-    ) -> Payment:
-        """Record a payment to be made (see :meth:`Ledger.create_payment`)."""
-        payment = self.ledger.create_payment(
-            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
-            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata, expires_at=expires_at,
-        )
-        return payment
+    @overload
+    def create_payment(self, request: PaymentRequest, /) -> Payment: ...
+
+    @overload
+    def create_payment(self, /, **fields: Unpack[PaymentFields]) -> Payment: ...
+
+    def create_payment(self, request: PaymentRequest | None = None, /,
+                       **fields: Any) -> Payment:
+        """Record a payment to be made: ``request`` or its fields
+        (:meth:`Ledger.create_payment`)."""
+        return self.ledger.create_payment(PaymentRequest.of(request, fields))
 
     def get(self, payment_id: str) -> Payment:
         """The payment (``PaymentNotFoundError`` if there is none)."""

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, Unpack, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -31,9 +31,9 @@ from ..errors import (
     ProblemNotFoundError,
 )
 from ..models import INT64_MAX, INT64_MIN, mask_token
-from ..money import MAX_AMOUNT, minor_units, parse_amount
-from ..urls import url_problem
+from ..money import MAX_AMOUNT
 from ..webhooks import ChargeOperation, owns
+from .requests import SCHEMES, PaymentFields, PaymentRequest, checked_text
 from .schema import attempts, events, lookups, metadata, payments, problems, refunds
 from .states import PAID, PaymentStatus, check_transition
 
@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 #: ``charge``: one-stage (money taken at once); ``auth``: two-stage (held, then confirm/void).
-SCHEMES: Final = frozenset({"charge", "auth"})
 
 Clock = Callable[[], datetime]
 
@@ -722,38 +721,25 @@ class Ledger:
 
     # --- creating ---------------------------------------------------------------------
 
-    def create_payment(
-        self,
-        *,
-        invoice_id: str,
-        amount: Decimal | int | str,
-        currency: str,
-        description: str,
-        account_id: str | None = None,
-        email: str | None = None,
-        scheme: str = "charge",
-        success_url: str | None = None,
-        fail_url: str | None = None,
-        metadata: Any = None,
-        expires_at: datetime | None = None,
-    ) -> Payment:
-        """Record a new payment in status ``created``.
+    @overload
+    def create_payment(self, request: PaymentRequest, /) -> Payment: ...
 
-        ``expires_at`` (aware): from then on a Check for it is answered 20 (expired).
+    @overload
+    def create_payment(self, /, **fields: Unpack[PaymentFields]) -> Payment: ...
+
+    def create_payment(self, request: PaymentRequest | None = None, /,
+                       **fields: Any) -> Payment:
+        """Record a new payment in status ``created``: ``request``, or one made from its
+        fields (:class:`~checkout_kit.ledger.requests.PaymentRequest`, which checks
+        them; bad ones raise ``InvalidRequestError`` or ``MoneyError`` and record
+        nothing).
 
         The same ``invoice_id`` with the same data returns the payment already
         recorded (a double-clicked "Pay" creates one payment); with other data it
-        raises :class:`~checkout_kit.errors.PaymentConflictError`. Bad arguments raise
-        :class:`~checkout_kit.errors.InvalidRequestError` (``field`` names the argument;
-        ``success_url`` and ``fail_url`` must be absolute http(s) URLs,
-        :func:`checkout_kit.urls.url_problem`) or :class:`~checkout_kit.errors.MoneyError`,
-        and record nothing.
+        raises :class:`~checkout_kit.errors.PaymentConflictError`.
         """
-        values = self._new_values(
-            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
-            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata, expires_at=expires_at,
-        )
+        request = PaymentRequest.of(request, fields)
+        values = self._new_values(request)
         try:
             with self.engine.begin() as conn:
                 existing = self._find_invoice(conn, values["invoice_id"])
@@ -773,47 +759,19 @@ class Ledger:
                 raise
         return self._same_or_conflict(existing, values)
 
-    def _new_values(
-        self, *, invoice_id: str, amount: Decimal | int | str, currency: str, description: str,
-        account_id: str | None, email: str | None, scheme: str, success_url: str | None,
-        fail_url: str | None, metadata: Any, expires_at: datetime | None = None,
-    ) -> dict[str, Any]:
-        _text(invoice_id, "invoice_id", 255)
-        _text(description, "description", 10_000)
-        if not isinstance(currency, str):
-            raise InvalidRequestError("currency must be a string", "currency")
-        currency = currency.upper()
-        minor_units(currency)  # MoneyError for currencies the gateway does not take
-        exact = parse_amount(amount, currency)
-        if scheme not in SCHEMES:
-            raise InvalidRequestError("scheme must be 'charge' or 'auth'", "scheme")
-        for name, value, limit in (("account_id", account_id, 255), ("email", email, 320),
-                                   ("success_url", success_url, 2048),
-                                   ("fail_url", fail_url, 2048)):
-            if value is not None:
-                _text(value, name, limit)
-        for name, value in (("success_url", success_url), ("fail_url", fail_url)):
-            # Shown to the payer as a link: an absolute http(s) URL, never javascript:.
-            problem = None if value is None else url_problem(value, max_length=2048)
-            if problem is not None:
-                raise InvalidRequestError(f"{name} {problem}", name)
-        if email is not None and "@" not in email:
-            raise InvalidRequestError("email is not an e-mail address", "email")
-        # JSONCodecError / MoneyError (floats) here, before anything is stored.
-        meta_text = None if metadata is None else jsoncodec.dumps(metadata)
-        if expires_at is not None and (
-                not isinstance(expires_at, datetime) or expires_at.tzinfo is None):
-            raise InvalidRequestError("expires_at must be an aware datetime", "expires_at")
+    def _new_values(self, request: PaymentRequest) -> dict[str, Any]:
         now = self.now()
         return {
-            "id": self._new_id(), "invoice_id": invoice_id, "account_id": account_id,
-            "email": email, "description": description, "amount": exact, "currency": currency,
-            "scheme": scheme, "status": PaymentStatus.CREATED.value,
-            "gateway_transaction_id": None, "token": None, "test_mode": False,
-            "metadata": meta_text, "success_url": success_url, "fail_url": fail_url,
+            "id": self._new_id(), "invoice_id": request.invoice_id,
+            "account_id": request.account_id, "email": request.email,
+            "description": request.description, "amount": request.amount,
+            "currency": request.currency, "scheme": request.scheme,
+            "status": PaymentStatus.CREATED.value, "gateway_transaction_id": None,
+            "token": None, "test_mode": False, "metadata": request.metadata_json,
+            "success_url": request.success_url, "fail_url": request.fail_url,
             "refunded_amount": Decimal(0), "reason_code": None, "cardholder_message": None,
             "created_at": now, "updated_at": now, "version": 1,
-            "expires_at": None if expires_at is None else expires_at.astimezone(UTC),
+            "expires_at": request.expires_at,
         }
 
     @staticmethod
@@ -991,7 +949,7 @@ class Ledger:
         ``note``. Resolving a resolved problem changes nothing and returns it. Raises
         :class:`~checkout_kit.errors.ProblemNotFoundError` for an unknown id."""
         if note is not None:
-            note = _text(note, "note", 500)
+            note = checked_text(note, "note", 500)
         if isinstance(problem_id, bool) or not isinstance(problem_id, int) or not (
                 INT64_MIN <= problem_id <= INT64_MAX):
             # Beyond the id column no problem can be: not found, not a driver's
@@ -1114,14 +1072,3 @@ class Ledger:
 #: the cost of a ledger read on SQLite).
 _BY_ID: Final = sa.select(payments).where(payments.c.id == sa.bindparam("payment_id"))
 _BY_ID_LOCKED: Final = _BY_ID.with_for_update()  # SQLite compiles this away: BEGIN IMMEDIATE
-
-
-def _text(value: object, name: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequestError(f"{name} must be a non-empty string", name)
-    if len(value) > limit:
-        raise InvalidRequestError(f"{name} is longer than {limit} characters", name)
-    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
-        raise InvalidRequestError(f"{name} holds control characters", name)
-    return value
-

@@ -9,10 +9,9 @@ two apps in one process share nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from flask import Flask, current_app, url_for
 from itsdangerous import URLSafeTimedSerializer
@@ -21,6 +20,7 @@ from werkzeug.routing import BuildError
 from ..client import CloudPaymentsClient
 from ..errors import GatewayError, PaymentNotFoundError
 from ..ledger.inbox import Inbox
+from ..ledger.requests import PaymentFields, PaymentRequest
 from ..ledger.service import PaymentService
 from ..ledger.states import PaymentStatus
 from ..ledger.store import Ledger, PaymentProblem
@@ -230,40 +230,35 @@ class CheckoutKit:
             url = (root.rstrip("/") + state().settings.url_prefix + f"/pay/{snapshot.id}")
         return Payment(snapshot, url)
 
-    def create_payment(
-        self,
-        *,
-        invoice_id: str,
-        amount: Decimal | int | str,
-        currency: str = "RUB",
-        description: str,
-        account_id: str | None = None,
-        email: str | None = None,
-        scheme: str = "charge",
-        success_url: str | None = None,
-        fail_url: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expires_at: datetime | None = None,
-    ) -> Payment:
-        """Record a payment to be paid (``scheme`` ``"charge"``: one stage, ``"auth"``:
-        held until :meth:`confirm`) and return it with its ``checkout_url``.
-        From ``expires_at`` (aware) on, the gateway's Check for it is answered 20.
+    @overload
+    def create_payment(self, request: PaymentRequest, /) -> Payment: ...
 
+    @overload
+    def create_payment(self, /, **fields: Unpack[PaymentFields]) -> Payment: ...
+
+    def create_payment(self, request: PaymentRequest | None = None, /,
+                       **fields: Any) -> Payment:
+        """Record a payment to be paid and return it with its ``checkout_url``: a
+        :class:`~checkout_kit.ledger.requests.PaymentRequest`, or its fields as
+        keywords (``invoice_id``, ``amount``, ``currency="RUB"``, ``description``,
+        ``account_id``, ``email``, ``scheme``, ``success_url``, ``fail_url``,
+        ``metadata``, ``expires_at``), checked once, here.
+
+        ``scheme`` ``"charge"``: one stage, ``"auth"``: held until :meth:`confirm`.
+        From ``expires_at`` (aware) on, the gateway's Check for it is answered 20.
         The same ``invoice_id`` with the same data returns the existing payment;
         with other data it raises ``PaymentConflictError``. ``success_url`` and
         ``fail_url`` (the result pages' links back to the shop) must be absolute http(s)
         URLs: anything else (``javascript:``...) raises ``InvalidRequestError`` (``field``).
         """
         kit = state().ready()
+        request = PaymentRequest.of(request, fields)
         try:
-            kit.ledger.get_by_invoice(invoice_id)
+            kit.ledger.get_by_invoice(request.invoice_id)
             existed = True
         except PaymentNotFoundError:
             existed = False
-        snapshot = kit.service.create_payment(
-            invoice_id=invoice_id, amount=amount, currency=currency, description=description,
-            account_id=account_id, email=email, scheme=scheme, success_url=success_url,
-            fail_url=fail_url, metadata=metadata, expires_at=expires_at)
+        snapshot = kit.service.create_payment(request)
         if not existed:
             # The ledger reports status changes only; creation is ours to announce.
             signals.payment_created.send(kit.app, payment=snapshot, old_status=None)

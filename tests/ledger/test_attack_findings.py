@@ -93,7 +93,8 @@ def test_lost_answer_after_stale_takeover_is_not_a_decline(
     charges and the answer is lost. Expected: the payer is not told 'declined' (the
     outcome is unknown, not guessed) and reconcile finds the charge: succeeded.
     On main: outcome 'declined', the payment 'failed' for good, the money taken."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
 
     def take_over() -> None:
         clock.advance(service.stale_after)
@@ -119,7 +120,8 @@ def _refund_taken_over_then_lost(service: PaymentService, card: Card, recorder: 
     """A paid payment whose refund of 30.00 stalls past ``stale_after``, is taken over
     by another instance's refresh (the gateway has no refund yet), then reaches the
     gateway with its answer lost. Returns (payment id, charge transaction id)."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
     paid = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
     assert paid.kind == "succeeded" and paid.payment.gateway_transaction_id is not None
 
@@ -177,7 +179,8 @@ def test_a_later_decline_of_another_tab_does_not_fail_a_charged_payment(
     Expected: once stale_after has passed reconcile settles the payment succeeded from
     our charge (or leaves it unknown), never failed. On main: 'failed', the charge
     marked reconciled, the payer told 'declined' while charged."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
     recorder.drop_after.add(CHARGE)
     assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
     recorder.drop_after.clear()
@@ -202,7 +205,8 @@ def test_refund_notification_before_a_delayed_pay_is_not_lost(
     once, and the Pay notification (its first delivery failed) arrives after the
     Refund. Expected: the refund is counted, or the Refund answered non-zero so the
     gateway delivers it again. On main: answered 0 and lost."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
     paid = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert not isinstance(paid, ThreeDSChallenge)
     refund = client.refund(paid.transaction_id, "30.00")
@@ -223,7 +227,8 @@ def test_refund_notification_before_a_delayed_confirm_is_not_lost(
     back office; the Confirm notification (first delivery failed) arrives after the
     Refund. Expected: the refund is counted, or the Refund answered non-zero. On main:
     answered 0 ('applied'), refunded 0.00."""
-    pid = service.create_payment("inv-2", "100.00", "RUB", "Order", scheme="auth").id
+    pid = service.create_payment(
+        invoice_id="inv-2", amount="100.00", currency="RUB", description="Order", scheme="auth").id
     held = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
     tx = held.gateway_transaction_id
     assert tx is not None
@@ -244,7 +249,8 @@ def test_refund_notification_while_unknown_is_not_lost(
     30.00 of the captured payment. Expected: once reconcile settles it succeeded, the
     refund is counted, or the Refund was answered non-zero. On main: answered 0, the
     payment succeeded with 0.00 refunded."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order", scheme="auth").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order", scheme="auth").id
     held = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
     assert held.status is S.AUTHORIZED and held.gateway_transaction_id is not None
     tx = held.gateway_transaction_id
@@ -265,7 +271,8 @@ def test_a_deferred_refund_is_counted_once_when_delivered_again(
 ) -> None:
     """Defect 4, the other half: the Refund deferred before the delayed Pay is counted
     once its redelivery comes after the Pay, and a further delivery changes nothing."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
     paid = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert not isinstance(paid, ThreeDSChallenge)
     refund = client.refund(paid.transaction_id, "30.00")
@@ -289,7 +296,8 @@ def test_a_refund_of_another_transaction_than_a_settled_payments_is_not_deferred
     """Defect 4's bound: a Refund of a transaction that is provably not the payment's
     (the payment is paid by another) is recorded as a mismatch and answered 0, not
     deferred to the end of the gateway's retries; nothing is counted."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
     ours = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
     assert ours.status is S.SUCCEEDED
     other = client.charge("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
@@ -308,7 +316,8 @@ def test_the_refund_of_a_transaction_recorded_as_a_problem_is_not_deferred(
     """Defect 4's bound, before the payment is settled: a tampered widget charged 50.00
     on the invoice of a 100.00 payment (its Pay recorded a mismatch problem: refund it).
     The shop's refund of it is not the payment's: recorded, answered 0, not deferred."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order").id
     wrong = client.charge("50.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert not isinstance(wrong, ThreeDSChallenge)
     inbox = Inbox(service.ledger)
@@ -334,7 +343,8 @@ def test_a_cancelled_hold_found_by_invoice_never_sticks_the_payment(
     widget for an auth payment, a tampered one for a charge payment) is voided. Expected:
     refresh and reconcile never leave the payment 'processing' with no call in flight;
     a charge payment can still be paid. On main: 'processing' for good."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order", scheme=scheme).id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order", scheme=scheme).id
     held = client.auth("100.00", ip_address=IP, cryptogram=card(NO_3DS), invoice_id="inv-1")
     assert not isinstance(held, ThreeDSChallenge)
     client.void(held.transaction_id)  # the back office releases it (or it expires)
@@ -359,7 +369,8 @@ def test_lost_auth_answer_then_back_office_capture_settles(
     in full before reconcile runs. Expected: reconcile settles the payment succeeded on
     that transaction with no problem recorded. On main: unknown forever, and a
     'mismatch' problem (signalled as money to hand back)."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order", scheme="auth").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order", scheme="auth").id
     recorder.drop_after.add(AUTH)
     assert service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).kind == "unknown"
     recorder.drop_after.clear()
@@ -383,7 +394,8 @@ def test_a_subscriptions_charge_is_not_a_duplicate_to_refund(
     payment that started it (so Check sends them to the unowned rules). Expected: their
     Pay notification is not a 'duplicate' of that payment and records no problem. On
     main: outcome payment_duplicate, a problem listed 'for the shop to refund'."""
-    pid = service.create_payment("sub-1", "100.00", "RUB", "Magazine").id
+    pid = service.create_payment(
+        invoice_id="sub-1", amount="100.00", currency="RUB", description="Magazine").id
     first = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
     assert first.status is S.SUCCEEDED and first.gateway_transaction_id is not None
     inbox = Inbox(service.ledger)
@@ -409,7 +421,8 @@ def test_a_late_pay_of_the_own_hold_after_a_partial_capture_is_no_problem(
     60); its Pay notification, retried, then arrives with Status Authorized and 100.00.
     Expected: it is the payment's own transaction, recorded (or a duplicate), no problem.
     On main: a 'mismatch' problem, signalled as money that does not belong to it."""
-    pid = service.create_payment("inv-1", "100.00", "RUB", "Order", scheme="auth").id
+    pid = service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB", description="Order", scheme="auth").id
     held = service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP).payment
     assert held.status is S.AUTHORIZED and held.gateway_transaction_id is not None
     captured = service.confirm(pid, "60.00")

@@ -43,7 +43,9 @@ REFUND = "/payments/refund"
 
 def _new(service: PaymentService, amount: str = "100.00", scheme: str = "charge",
          invoice: str = "inv-1", **kw: Any) -> str:
-    return service.create_payment(invoice, amount, "RUB", f"Order {invoice}", scheme=scheme,
+    return service.create_payment(
+        invoice_id=invoice, amount=amount, currency="RUB",
+        description=f"Order {invoice}", scheme=scheme,
                                   **kw).id
 
 

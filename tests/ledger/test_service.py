@@ -56,7 +56,9 @@ def _snapshot(service: PaymentService, payment_id: str) -> tuple[Any, ...]:
 
 def _new(service: PaymentService, invoice: str = "inv-1", amount: str = "100.00",
          scheme: str = "charge") -> str:
-    return service.create_payment(invoice, amount, "RUB", f"Order {invoice}", scheme=scheme,
+    return service.create_payment(
+        invoice_id=invoice, amount=amount, currency="RUB",
+        description=f"Order {invoice}", scheme=scheme,
                                   email="payer@example.com").id
 
 
@@ -659,10 +661,13 @@ def test_a_failing_hook_does_not_undo_the_change(
 
 
 def test_create_payment_through_the_service(service: PaymentService) -> None:
-    first = service.create_payment("inv-9", "10", "RUB", "Nine", metadata={"k": "v"})
-    assert service.create_payment("inv-9", "10.00", "RUB", "Nine", metadata={"k": "v"}) == first
+    first = service.create_payment(
+        invoice_id="inv-9", amount="10", currency="RUB", description="Nine", metadata={"k": "v"})
+    assert service.create_payment(
+        invoice_id="inv-9", amount="10.00", currency="RUB",
+        description="Nine", metadata={"k": "v"}) == first
     with pytest.raises(PaymentConflictError):
-        service.create_payment("inv-9", "11", "RUB", "Nine")
+        service.create_payment(invoice_id="inv-9", amount="11", currency="RUB", description="Nine")
     assert "PaymentService(" in repr(service)
 
 
@@ -728,8 +733,9 @@ def test_an_accepted_answer_in_an_odd_status_is_not_guessed(
 def test_property_refunds_add_up_and_never_exceed(
     service: PaymentService, card: Card, cloudpayments_sandbox: Sandbox, asks: list[int]
 ) -> None:
-    pid = service.create_payment(f"prop-{len(charges(cloudpayments_sandbox))}", "50.00",
-                                 "RUB", "property").id
+    pid = service.create_payment(
+        invoice_id=f"prop-{len(charges(cloudpayments_sandbox))}", amount="50.00",
+                                 currency="RUB", description="property").id
     service.pay(pid, cryptogram=card(NO_3DS), ip_address=IP)
     accepted = Decimal(0)
     for cents in asks:

@@ -53,7 +53,9 @@ SERVICE_LOG = "checkout_kit.ledger.service"
 
 
 def _new(service: PaymentService, scheme: str = "charge") -> str:
-    return service.create_payment("inv-1", "100.00", "RUB", "Order inv-1", scheme=scheme).id
+    return service.create_payment(
+        invoice_id="inv-1", amount="100.00", currency="RUB",
+        description="Order inv-1", scheme=scheme).id
 
 
 def _notes(service: PaymentService, payment_id: str) -> list[tuple[str, str | None]]:
@@ -754,11 +756,15 @@ def test_operations_after_payment_are_refused_naming_why(
         service.void(one_stage)
     assert (str(info.value), info.value.payment_id) == (
         f"void is for two-stage (auth) payments; {one_stage} is one-stage", one_stage)
-    unpaid = service.create_payment("inv-2", "100.00", "RUB", "Order inv-2", scheme="auth").id
+    unpaid = service.create_payment(
+        invoice_id="inv-2", amount="100.00", currency="RUB",
+        description="Order inv-2", scheme="auth").id
     with pytest.raises(InvalidTransitionError) as transition:
         service.confirm(unpaid)
     assert (transition.value.old, transition.value.new) == ("created", "succeeded")
-    held = service.create_payment("inv-3", "100.00", "RUB", "Order inv-3", scheme="auth").id
+    held = service.create_payment(
+        invoice_id="inv-3", amount="100.00", currency="RUB",
+        description="Order inv-3", scheme="auth").id
     with service.ledger.update(held) as unit:  # held, as an odd record might say, no id
         unit.transition(S.PROCESSING)
         unit.transition(S.AUTHORIZED)
