@@ -14,8 +14,8 @@
  * the CONFIG marker below, and the brand-detection routine it shares with
  * checkout_kit's card form (static/checkout_kit/brands.js) in place of the brands
  * marker, so validation here and in Python read the same data. Validation mirrors
- * checkout_kit.cards rule for rule (Python's notion of whitespace and digits included); the shared vector
- * file tests/vectors/validation.json is run through both.
+ * checkout_kit.cards rule for rule (Python's notion of whitespace and digits
+ * included); the shared vector file tests/vectors/validation.json is run through both.
  *
  * The cryptogram is format "01": "01" + first6 + last4 + YYMM + keyVersion(2) +
  * base64(RSA-PKCS#1-v1.5(PAN@YYMM@CVV@PublicId)). WebCrypto cannot do PKCS#1 v1.5
