@@ -7,7 +7,9 @@ braintree's credit-card-type: each brand has prefix ranges, lengths, display gap
 and its CVV rule. Detection picks the brand whose matching range is the most
 specific (longest prefix); where two brands match at the same length, the table
 must say which one wins (``beats``), and importing this module fails if it does not.
-The browser scripts get the very same table through :func:`brand_table`.
+The browser scripts get the very same table through :func:`brand_table`, and detect
+brands with the index itself, as ranges (:func:`prefix_table`), through one routine
+(``static/checkout_kit/brands.js``).
 
 Validation reports the checkout.js field names and error codes
 (``{"cardNumber": "CardNumber_Invalid", "cvv": "Cvv_Empty"}``), so templates and
@@ -48,6 +50,7 @@ __all__ = [
     "mask_number",
     "normalize_number",
     "parse_expiry",
+    "prefix_table",
     "validate_card",
     "validate_cvv",
     "validate_expiry",
@@ -819,3 +822,44 @@ def brand_table() -> list[dict[str, Any]]:
         }
         for b in BRANDS
     ]
+
+
+#: One prefix width's runs ``(lo, hi, brand_id)``: sorted, disjoint, inclusive.
+_Runs = tuple[tuple[int, int, str], ...]
+
+# prefix_table()'s runs, kept with the index they were read from.
+_prefix_runs: tuple[tuple[dict[str, Brand], ...], tuple[tuple[int, _Runs], ...]] | None = None
+
+
+def _runs_of(index: tuple[dict[str, Brand], ...]) -> tuple[tuple[int, _Runs], ...]:
+    """The prefix index as runs of consecutive prefixes won by one brand, longest
+    width first."""
+    table = []
+    for width in range(len(index) - 1, 0, -1):
+        runs: list[tuple[int, int, str]] = []
+        for value, brand_id in sorted((int(key), brand.id) for key, brand in index[width].items()):
+            if runs and runs[-1][2] == brand_id and runs[-1][1] == value - 1:
+                runs[-1] = (runs[-1][0], value, brand_id)
+            else:
+                runs.append((value, value, brand_id))
+        if runs:
+            table.append((width, tuple(runs)))
+    return tuple(table)
+
+
+def prefix_table() -> list[list[Any]]:
+    """Brand detection as JSON-able data, for the browser's one detection routine
+    (``static/checkout_kit/brands.js``).
+
+    ``[[width, [[lo, hi, brand_id], ...]], ...]``, longest width first: the index
+    :func:`detect_brand` looks up, as sorted disjoint ranges of prefixes of that many
+    digits, each with the brand that wins it (``beats`` already applied). A number's
+    brand is that of the first range holding its leading ``width`` digits, so the
+    browser only looks up and never settles a tie of its own.
+    """
+    global _prefix_runs
+    # Read from the index itself, not from BRANDS again, so that the browser's answer
+    # is Python's by construction; kept, as walking the index takes milliseconds.
+    if _prefix_runs is None or _prefix_runs[0] is not _PREFIX_INDEX:
+        _prefix_runs = (_PREFIX_INDEX, _runs_of(_PREFIX_INDEX))
+    return [[width, [list(run) for run in runs]] for width, runs in _prefix_runs[1]]

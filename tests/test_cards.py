@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,6 +251,31 @@ def test_brand_table_is_json_data() -> None:
     }
     mir = next(row for row in table if row["id"] == "mir")
     assert mir["patterns"] == [[2200, 2204]] and "mastercard" in mir["beats"]
+
+
+def test_prefix_table_is_the_detection_index() -> None:
+    """The browser's detection data (static/checkout_kit/brands.js reads it) holds every
+    prefix of the index detect_brand looks up, with the same brand, and nothing else:
+    longest width first, each width's runs sorted and disjoint."""
+    table = cards.prefix_table()
+    assert json.loads(json.dumps(table)) == table
+    index = cards._PREFIX_INDEX
+    assert [width for width, _ in table] == sorted(
+        (w for w in range(1, len(index)) if index[w]), reverse=True)
+    for width, runs in table:
+        assert runs == sorted(runs)
+        assert all(hi < next_lo for (_, hi, _), (next_lo, _, _) in itertools.pairwise(runs))
+        held = {str(n): brand_id for lo, hi, brand_id in runs for n in range(lo, hi + 1)}
+        assert held == {key: brand.id for key, brand in index[width].items()}, width
+
+
+def test_prefix_table_follows_the_table() -> None:
+    """A brand added to the table is in the browser's data, ties settled as in Python."""
+    acme = dataclasses.replace(BRANDS_BY_ID["visa"], id="acme", patterns=((7770, 7779),))
+    rival = dataclasses.replace(acme, id="rival", patterns=((7775, 7775),), beats=("acme",))
+    runs = dict(cards._runs_of(cards._build_prefix_index((*BRANDS, acme, rival))))
+    assert [run for run in runs[4] if run[2] in ("acme", "rival")] == [
+        (7770, 7774, "acme"), (7775, 7775, "rival"), (7776, 7779, "acme")]
 
 
 # --------------------------------------------------------------------------- properties

@@ -306,7 +306,10 @@ def _form_data(kit: KitState, lang: str) -> str:
     data = kit.form_data[lang] = jsoncodec.dumps_for_script({
         "page": "form",
         "publicId": kit.settings.public_id,
+        # For brands.js, the detection routine the page shares with the sandbox's
+        # checkout script: the table and the very prefix index cards.detect_brand reads.
         "brands": cards.brand_table(),
+        "prefixes": cards.prefix_table(),
         "messages": {code: translate(text) for code, text in CHECKOUT_CODES.items()},
         # ExpDateMonthYear_Invalid for a well-formed date in the past (docs/gateway.md
         # §2.7: checkout.js has no code of its own for it).

@@ -14,33 +14,7 @@
   const DATA = dataElement ? JSON.parse(dataElement.textContent) : {};
   const $ = (id) => document.getElementById(id);
 
-  // ------------------------------------------------------------------ brands
-
-  // Same order of search as checkout_kit.cards: the longest prefixes first, and
-  // where brands tie at one width the table says who wins ("beats").
-  function rangesByWidth(brands) {
-    const byWidth = [];
-    for (const brand of brands) {
-      for (const [lo, hi] of brand.patterns) {
-        const w = String(lo).length;
-        (byWidth[w] = byWidth[w] || []).push([lo, hi, brand]);
-      }
-    }
-    return byWidth;
-  }
-
-  function detector(brands) {
-    const byWidth = rangesByWidth(brands);
-    return function detect(digits) {
-      for (let w = byWidth.length - 1; w >= 1; w--) {
-        if (!byWidth[w] || digits.length < w) continue;
-        const p = +digits.slice(0, w);
-        const hits = byWidth[w].filter(([lo, hi]) => lo <= p && p <= hi).map((r) => r[2]);
-        if (hits.length) return hits.find((b) => !hits.some((o) => o !== b && o.beats.includes(b.id)));
-      }
-      return null;
-    };
-  }
+  // ------------------------------------------------------------------ card numbers
 
   function luhn(digits) {
     let sum = 0;
@@ -74,7 +48,8 @@
     const pay = $('ck-pay');
     const payLabel = $('ck-pay-label');
     const status = $('ck-status');
-    const detect = detector(DATA.brands);
+    // The one detection routine (brands.js, loaded before this script).
+    const detect = checkoutKitBrandDetector(DATA.brands, DATA.prefixes);
     const touched = new Set();
     let brand = null;
 

@@ -9,11 +9,13 @@
  *   new cp.Checkout(publicId, container?, mode?).createCryptogramPacket(cardData?)
  *       -> {success, packet, messages}   (legacy; messages are localized text)
  *
- * The sandbox injects, at serve time, the brand table of checkout_kit.cards and its
- * own public key (PEM + version) in place of the CONFIG marker below, so validation
- * here and in Python read the same data. Validation mirrors checkout_kit.cards rule
- * for rule (Python's notion of whitespace and digits included); the shared vector
- * file tests/vectors/validation.json is run through both.
+ * The sandbox injects, at serve time, the brand table of checkout_kit.cards (with its
+ * prefix index, cards.prefix_table) and its own public key (PEM + version) in place of
+ * the CONFIG marker below, and the brand-detection routine it shares with
+ * checkout_kit's card form (static/checkout_kit/brands.js) in place of the brands
+ * marker, so validation here and in Python read the same data. Validation mirrors
+ * checkout_kit.cards rule for rule (Python's notion of whitespace and digits
+ * included); the shared vector file tests/vectors/validation.json is run through both.
  *
  * The cryptogram is format "01": "01" + first6 + last4 + YYMM + keyVersion(2) +
  * base64(RSA-PKCS#1-v1.5(PAN@YYMM@CVV@PublicId)). WebCrypto cannot do PKCS#1 v1.5
@@ -23,7 +25,8 @@
   'use strict';
 
   const cp = (global.cp = global.cp || {});
-  // Replaced by the sandbox with {"brands": [...], "rules": {...}, "key": {"pem": "...", "version": n}}.
+  // Replaced by the sandbox with
+  // {"brands": [...], "prefixes": [...], "rules": {...}, "key": {"pem": "...", "version": n}}.
   const CONFIG = /*@config*/ null;
 
   // ------------------------------------------------------------------ brand table
@@ -34,33 +37,19 @@
   // sets cards.MODERN (createPaymentCryptogram) and cards.LEGACY (createCryptogramPacket).
   const rules = () => config().rules;
 
-  // Ranges grouped by prefix width (number of digits of the range's low end), so
-  // detection looks at the longest prefixes first, as cards._detect does.
-  let ranges = null;
-  function rangesByWidth() {
-    if (!ranges) {
-      ranges = [];
-      for (const brand of config().brands) {
-        for (const [lo, hi] of brand.patterns) {
-          const w = String(lo).length;
-          (ranges[w] = ranges[w] || []).push([lo, hi, brand]);
-        }
-      }
-    }
-    return ranges;
-  }
+  // checkout_kit's one brand-detection routine (static/checkout_kit/brands.js, the
+  // card form's too), spliced in by the sandbox at serve time in place of the marker
+  // below; it defines checkoutKitBrandDetector, local to this script.
+  /*@brands*/
 
+  let detector = null;
   /** The brand of an all-digit (possibly partial) number, or null. */
   function detectBrand(digits) {
-    const byWidth = rangesByWidth();
-    for (let w = byWidth.length - 1; w >= 1; w--) {
-      if (!byWidth[w] || digits.length < w) continue;
-      const p = +digits.slice(0, w);
-      const hits = byWidth[w].filter(([lo, hi]) => lo <= p && p <= hi).map((r) => r[2]);
-      // Where brands tie at one width, the table says who wins ("beats").
-      if (hits.length) return hits.find((b) => !hits.some((o) => o !== b && o.beats.includes(b.id)));
+    if (!detector) {
+      const { brands, prefixes } = config();
+      detector = checkoutKitBrandDetector(brands, prefixes);
     }
-    return null;
+    return detector(digits);
   }
 
   // ------------------------------------------------------------------ validation

@@ -12,10 +12,13 @@ Served at the sandbox's equivalents of the official URLs (docs/gateway.md ยง6, ย
 ``/widget/3ds/<outcome>/<id>``  where ThreeDSCallback sends the payer back (SuccessUrl/FailUrl)
 ==============================  ==========================================================
 
-The checkout script carries the brand table of :func:`checkout_kit.cards.brand_table`,
-the validation constants of :mod:`checkout_kit.cards` (:func:`checkout_rules`)
-and the sandbox's current public key (PEM and version) as data, injected here at
-serve time in place of the ``/*@config*/ null`` marker of ``static/js/checkout.js``.
+The checkout script carries the brand table of :func:`checkout_kit.cards.brand_table`
+with its prefix index (:func:`checkout_kit.cards.prefix_table`), the validation
+constants of :mod:`checkout_kit.cards` (:func:`checkout_rules`) and the sandbox's
+current public key (PEM and version) as data, injected here at serve time in place
+of the ``/*@config*/ null`` marker of ``static/js/checkout.js``. Its brand detection
+is the card form's own routine, ``static/checkout_kit/brands.js``, spliced in at the
+``/*@brands*/`` marker: one routine for both, and no brand written in JavaScript.
 Injecting (rather than fetching ``/payments/publickey`` from the page) keeps the legacy
 ``createCryptogramPacket`` synchronous, as it is in the official script, and keeps
 the Python and JavaScript validation on the very same table.
@@ -40,6 +43,7 @@ from ..._resources import resource_dir
 from .api import get_sandbox
 
 __all__ = [
+    "BRANDS_MARKER",
     "CONFIG_MARKER",
     "bp",
     "checkout_config",
@@ -47,6 +51,7 @@ __all__ = [
     "checkout_script",
     "javascript_response",
     "page_language",
+    "shared_brand_script",
     "static_script",
     "widget_script",
 ]
@@ -57,6 +62,9 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 #: The expression in ``checkout.js`` that the served copy replaces with its data.
 CONFIG_MARKER = "/*@config*/ null"
+#: The comment in ``checkout.js`` that the served copy replaces with
+#: :func:`shared_brand_script`.
+BRANDS_MARKER = "/*@brands*/"
 
 _JS = "application/javascript; charset=utf-8"
 _SCRIPT_HEADERS = {
@@ -86,10 +94,16 @@ def _read(path: Path, mtime_ns: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def static_script(name: str) -> str:
-    """The text of ``static/js/<name>`` (re-read when the file changes)."""
-    path = resource_dir("static") / "js" / name
+def static_script(name: str, folder: str = "js") -> str:
+    """The text of ``static/<folder>/<name>`` (re-read when the file changes)."""
+    path = resource_dir("static") / folder / name
     return _read(path, path.stat().st_mtime_ns)
+
+
+def shared_brand_script() -> str:
+    """``static/checkout_kit/brands.js``: the brand-detection routine the card form
+    loads as a script of its own and the checkout script carries inside."""
+    return static_script("brands.js", folder="checkout_kit")
 
 
 def checkout_rules() -> dict[str, Any]:
@@ -109,21 +123,26 @@ def checkout_rules() -> dict[str, Any]:
 
 
 def checkout_config() -> dict[str, Any]:
-    """The data the checkout script carries: brand table, validation rules and the
-    current public key."""
+    """The data the checkout script carries: brand table and prefix index,
+    validation rules and the current public key."""
     sandbox = get_sandbox()
     return {
         "brands": cards.brand_table(),
+        "prefixes": cards.prefix_table(),
         "rules": checkout_rules(),
         "key": {"pem": sandbox.public_key_pem(), "version": sandbox.settings.key_version},
     }
 
 
 def checkout_script() -> str:
-    """The checkout script as served, with :func:`checkout_config` injected."""
+    """The checkout script as served, with :func:`shared_brand_script` spliced in and
+    :func:`checkout_config` injected."""
     source = static_script("checkout.js")
-    if source.count(CONFIG_MARKER) != 1:
-        raise RuntimeError("static/js/checkout.js must contain the config marker exactly once")
+    for marker in (BRANDS_MARKER, CONFIG_MARKER):
+        if source.count(marker) != 1:
+            raise RuntimeError(f"static/js/checkout.js must contain {marker} exactly once")
+    # The routine goes in first, so that nothing in the data is ever read as a marker.
+    source = source.replace(BRANDS_MARKER, shared_brand_script())
     return source.replace(CONFIG_MARKER, jsoncodec.dumps_for_script(checkout_config()))
 
 
