@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib.util
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -149,9 +151,40 @@ def test_readme_first_command_serves_the_demo(
 ) -> None:
     with _cli_server(served, ["demo", "--instance", str(tmp_path / "instance")],
                      "shop") as url:
-        page = httpx.get(url + "/", timeout=30)
+        page = httpx.get(url + "/", headers={"Accept-Language": "en"}, timeout=30)
         assert page.status_code == 200 and "Test cards" in page.text
-        assert "4000 0000 0000 3055" in page.text or "4000000000003055" in page.text
+        # The cards the README names, as the page writes them.
+        assert "4000 0000 0000 3055" in page.text and "5555 5555 5555 4444" in page.text
+        russian = httpx.get(url + "/", headers={"Accept-Language": "ru"}, timeout=30)
+        assert "Тестовые карты" in russian.text
+    assert (tmp_path / "instance" / "checkout_kit.sqlite3").is_file()
+
+
+def _screenshot_script() -> Any:
+    """``examples/screenshot.py`` as a module (not run: taking the shots is slow)."""
+    spec = importlib.util.spec_from_file_location("screenshot", ROOT / "examples" / "screenshot.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_screenshots_are_the_ones_the_script_takes_and_the_docs_show() -> None:
+    shots = _screenshot_script().SHOTS
+    assert len(shots) == len(set(shots))
+    # Issue 15: the form, waiting, result, bank and ledger pages at 1280 and 375 px in
+    # ru and en, and the README's widget.
+    assert {f"{page}-{lang}-{width}.png" for page in ("form", "waiting", "result", "bank",
+                                                      "ledger")
+            for lang in ("ru", "en") for width in (1280, 375)} <= set(shots)
+    images = ROOT / "docs" / "images"
+    assert {p.name for p in images.iterdir()} == set(shots)
+    shown: set[str] = set()
+    for doc in (README, *sorted((ROOT / "docs").glob("*.md"))):
+        shown.update(re.findall(r"(?:docs/)?images/([\w.-]+\.png)", doc.read_text("utf-8")))
+    assert shown == set(shots)
+    # The README shows the Russian form page.
+    assert re.search(r'<img src="docs/images/form-ru-\d+\.png"', TEXT)
 
 
 def test_readme_charge_against_a_running_sandbox(sandbox_base: str) -> None:

@@ -264,4 +264,11 @@ def test_no_serious_accessibility_violations(axe_tab: Any, demo: Demo) -> None:
     found["result: failure"] = axe_violations(page, source)
     page.goto(demo.url + "/")
     found["demo shop"] = axe_violations(page, source)
+    # The ledger with its buttons, a hold, an unfolded history and a red message.
+    page.goto(demo.url + "/ledger")
+    page.locator(f"[data-payment='{failed}'] summary").click()
+    page.locator(f"[data-payment='{payment_id}'] input[name=amount]").fill("99999")
+    page.locator(f"[data-payment='{payment_id}'] button[data-action=refund]").click()
+    page.locator("#demo-message").wait_for()
+    found["ledger"] = axe_violations(page, source)
     assert {name: v for name, v in found.items() if v} == {}
