@@ -13,9 +13,6 @@ from __future__ import annotations
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency, get_currency_symbol
-
 from .errors import MoneyError
 
 __all__ = [
@@ -145,6 +142,11 @@ def display_amount(amount: Decimal, currency: str, language: str) -> str:
     (a no-break space).
     Raises :class:`MoneyError` for an unknown currency or an amount it cannot hold.
     """
+    # Babel's locale data is loaded here, when an amount is first shown to a person:
+    # the client and the ledger import this module and never need it.
+    from babel import Locale, UnknownLocaleError
+    from babel.numbers import format_currency, get_currency_symbol
+
     exact = quantize(amount, currency)
     try:
         locale = Locale.parse(language.replace("-", "_"))

@@ -461,8 +461,9 @@ class PaymentService:
                 message = exc.message if isinstance(exc, CheckoutKitError) else repr(exc)
                 payment = self._unknown(unit, attempt, "outcome unknown", message[:2000])
                 if isinstance(exc, UnknownOutcomeError):
-                    log.warning("payment %s: outcome unknown (request id %s)",
-                                payment.id, attempt.request_id)
+                    if payment.status is S.UNKNOWN:  # else settled: _unknown said so
+                        log.warning("payment %s: outcome unknown (request id %s)",
+                                    payment.id, attempt.request_id)
                     return _stored_outcome(payment)
         raise exc
 
@@ -926,7 +927,15 @@ class PaymentService:
         operation (``/payments/find``, docs/gateway.md §3.5)."""
         tx_id, superseded = _latest_transaction(payment, attempts)
         if tx_id is not None:
-            return self.client.get_payment(tx_id), False
+            tx = self.client.get_payment(tx_id)
+            if tx.invoice_id is not None and tx.invoice_id != payment.invoice_id:
+                # Not the payment's, though its id is: a gateway (a sandbox whose state
+                # was replaced) that issued the id again. It settles nothing here.
+                log.warning("payment %s: transaction %s names invoice %r, not %r; "
+                            "not the payment's", payment.id, tx_id, tx.invoice_id,
+                            payment.invoice_id)
+                return None, False
+            return tx, False
         try:
             tx = self.client.find_payment(payment.invoice_id)
         except RequestRejectedError:

@@ -52,8 +52,6 @@ __all__ = [
     "prepare_engine",
 ]
 
-#: ``charge``: one-stage (money taken at once); ``auth``: two-stage (held, then confirm/void).
-
 Clock = Callable[[], datetime]
 
 

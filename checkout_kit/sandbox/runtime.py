@@ -144,9 +144,11 @@ class Sandbox(Gateway):
 
     def sync(self) -> None:
         """Bring :attr:`state` up to date with what other processes sharing the state
-        file wrote (the lock does it on every use: this is for reading without it)."""
-        with self.lock:
-            pass
+        file wrote (the lock does it on every use: this is for reading without it).
+        Takes the file's write lock only when another process has written."""
+        if self.store is not None and self.store.changed_elsewhere():
+            with self.lock:
+                pass
 
     def reset(self) -> int:
         """Forget every transaction, token, subscription, order, delivery and stored

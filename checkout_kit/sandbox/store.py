@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import sqlite3
 import threading
 import types
@@ -110,22 +111,35 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        # One connection, used by one thread at a time (the state lock's holder).
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                   timeout=_BUSY_TIMEOUT)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
-        if "version" not in columns:  # a file written before versions: all rows are 0
-            self._db.execute(
-                "ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
-        self._db.execute(_INDEX)
+        self._db = self._open()
+        self._pid = os.getpid()
         #: The highest version read or written by this process (-1: nothing yet).
         self._seen = -1
         #: Changes written in the open transaction, noted again if it is rolled back.
         self._pending: set[tuple[str, Any]] = set()
+        #: SQLite's data_version when :meth:`changed_elsewhere` last asked.
+        self._data_version = -1
+
+    def _open(self) -> sqlite3.Connection:
+        # One connection, used by one thread at a time (the state lock's holder).
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                             timeout=_BUSY_TIMEOUT)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("BEGIN IMMEDIATE")  # two processes opening an old file: one upgrades it
+        try:
+            db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(records)")}
+            if "version" not in columns:  # a file written before versions: all rows are 0
+                db.execute("ALTER TABLE records ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+            db.execute(_INDEX)
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
+        db.execute("COMMIT")
+        return db
 
     def load(self) -> SandboxState:
         """The state kept in the file (an empty state for a new file)."""
@@ -150,11 +164,12 @@ class Store:
         """Start :meth:`transaction` (waits while another process writes)."""
         self._lock.acquire()
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
             try:
                 self._refresh(state)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         except BaseException:
             self._lock.release()
@@ -162,16 +177,18 @@ class Store:
 
     def end(self, state: SandboxState) -> int:
         """Finish :meth:`transaction`: write and commit; returns how many records the
-        transaction wrote. If the write fails, nothing of the transaction is kept in
-        the file and its changes stay noted for the next one."""
+        transaction wrote. If the write or the commit fails, nothing of the transaction
+        is kept in the file, the file's write lock is let go, and its changes stay
+        noted for the next one."""
         try:
             try:
                 self.flush(state)
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # Noted again first: a failing ROLLBACK must not lose them.
                 state.restore_changes(self._pending)
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
             written = len(self._pending)
             if written:
                 self._seen = self._version()
@@ -179,6 +196,28 @@ class Store:
         finally:
             self._pending = set()
             self._lock.release()
+
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection committed to the file since this one last
+        looked (SQLite's ``data_version``): a read needs no write lock when not."""
+        with self._lock:
+            version = int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+            changed, self._data_version = version != self._data_version, version
+            return changed
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled the transaction back itself (a full disk, an I/O
+        # error): a second ROLLBACK would raise over the first error.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection, opened again in a child process: a connection (and its
+        locks) must not cross ``fork()`` (``gunicorn --preload``)."""
+        if self._pid != os.getpid():
+            self._db = self._open()
+            self._pid = os.getpid()
+        return self._db
 
     def flush(self, state: SandboxState) -> int:
         """Write the records changed since the last flush into the open transaction;

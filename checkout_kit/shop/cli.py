@@ -248,8 +248,9 @@ def doctor_command(base_url: str | None) -> None:
     with _errors():
         kit = state(current_app)
     checks = _Doctor(kit, base_url)
-    for line in checks.run():
-        click.echo(line)
+    with _errors():  # each check reports its own failures; anything else, one line
+        for line in checks.run():
+            click.echo(line)
     if checks.failed:
         raise SystemExit(1)
 
@@ -300,10 +301,14 @@ class _Doctor:
             return
         if problem is not None:
             yield "FAIL", f"{where}: {problem}"
-        elif self.kit.refused is not None:
-            yield "FAIL", self.kit.refused
         else:
             yield "ok", f"{where} is at the current version"
+            if self.kit.sandbox is not None:
+                from .mount import align_transaction_ids
+
+                found = align_transaction_ids(self.kit.ledger, self.kit.sandbox)
+                if found is not None:
+                    yield "FAIL", found
 
     def public_url(self) -> Iterator[tuple[str, str]]:
         from urllib.parse import urlsplit
@@ -340,7 +345,11 @@ class _Doctor:
                 yield "skip", (f"{kind.value}: the API cannot show it; in the merchant "
                                f"account it must be {address}")
                 continue
-            found = self.kit.client.get_notification_settings(kind.value)
+            try:
+                found = self.kit.client.get_notification_settings(kind.value)
+            except CheckoutKitError as exc:
+                yield "FAIL", f"{kind.value}: the gateway did not say: {exc}"
+                continue
             if found.is_enabled and found.address == address:
                 yield "ok", f"{kind.value} goes to {address}"
             else:
@@ -380,9 +389,9 @@ def sandbox_reset_command(yes: bool) -> None:
         if not yes:
             click.confirm(f"Erase the ledger at {_safe_url(kit.settings.database_url)} and "
                           f"the sandbox at {where}?", abort=True)
-        records = kit.sandbox.reset()
+        kit.check_ledger()  # the ledger first: a failure leaves the sandbox as it was
         rows = kit.ledger.erase()
-        kit.refused = None
+        records = kit.sandbox.reset()
         click.echo(f"sandbox at {where}: {records} records removed; "
                    f"ledger: {rows} rows removed")
 

@@ -57,24 +57,23 @@ _MODES = ("form", "widget")
 
 class ConfigurationError(CheckoutKitError):
     """Settings are missing or invalid: ``key`` names the first, ``problems`` lists
-    every ``(key, message)`` found at once."""
+    every ``(key, message)`` found at once (:meth:`of`)."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+    def __init__(self, key: str, message: str, *,
+                 problems: Iterable[tuple[str, str]] = ()) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((key, message),)
+        if len(self.problems) == 1:
+            super().__init__(f"{key}: {message}")
+        else:
+            super().__init__(f"{len(self.problems)} settings are wrong: " + "; ".join(
+                f"{k}: {m}" for k, m in self.problems))
         self.key = key
-        self.problems: tuple[tuple[str, str], ...] = ((key, message),)
 
     @classmethod
     def of(cls, problems: Iterable[tuple[str, str]]) -> ConfigurationError:
         """One error for several problems (its message lists them all)."""
         found = tuple(problems)
-        if len(found) == 1:
-            return cls(*found[0])
-        error = cls(found[0][0], "; ".join(f"{k}: {m}" for k, m in found[1:]))
-        error.args = (f"{len(found)} settings are wrong: "
-                      + "; ".join(f"{k}: {m}" for k, m in found),)
-        error.problems = found
-        return error
+        return cls(*found[0], problems=found)
 
 
 _T = TypeVar("_T")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Unpack, overload
+from typing import Any, Unpack, overload
 
 from flask import Flask, current_app, url_for
 from itsdangerous import URLSafeTimedSerializer
@@ -37,12 +37,8 @@ from .mount import (
     WIDGET_ROOT_PATHS,
     mount_sandbox,
     notify_mounted_sandbox,
-    unknown_transactions,
 )
 from .state import EXTENSION_KEY, STATE_KEY, KitState, state
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "SANDBOX_STATE_FILE",
@@ -137,10 +133,12 @@ class CheckoutKit:
             raise RuntimeError("CheckoutKit is already initialised for this app")
         problems = Problems()
         settings = problems.check(lambda: load_settings(app.config, app.instance_path), None)
-        if any(key == "CHECKOUT_KIT_PUBLIC_ID" for key, _ in problems.found):
-            # The commonest first-hour slip: the sandbox mounted after the kit.
-            problems.add("mount_sandbox", "for the sandbox, call mount_sandbox(app) before "
-                                          "CheckoutKit(app): it sets the Public ID and secret")
+        if not any(key in app.config for key in _MOUNT_SETS) and any(
+                key == "CHECKOUT_KIT_PUBLIC_ID" for key, _ in problems.found):
+            # No credentials and no sandbox setting at all: the commonest first-hour
+            # slip is the sandbox mounted after the kit.
+            problems.add("CHECKOUT_KIT_SANDBOX", "for the sandbox, call mount_sandbox(app) "
+                         "before CheckoutKit(app): it sets the Public ID and secret")
         secret = app.config.get("SECRET_KEY")
         if not secret or not isinstance(secret, str | bytes):
             problems.add("SECRET_KEY", "is required (it signs the TermUrl and the CSRF tokens)")
@@ -185,12 +183,7 @@ class CheckoutKit:
             app=app, settings=settings, client=client, ledger=ledger, service=service,
             catalogs=catalogs, signer=URLSafeTimedSerializer(secret, salt="checkout-kit.3ds"),
             inbox=Inbox(ledger), checks=self.checks, on_change=on_change,
-            on_problem=on_problem, sandbox=sandbox,
-            refused=None if sandbox is None else unknown_transactions(ledger, sandbox))
-        refused = app.extensions[STATE_KEY].refused
-        if refused is not None:
-            # Not raised: `flask checkout sandbox reset`, which ends it, needs the app.
-            logger.error("checkout_kit takes no payment: %s", refused)
+            on_problem=on_problem, sandbox=sandbox)
 
         from .cli import checkout_group
 
@@ -316,6 +309,10 @@ class CheckoutKit:
                 looked.append(self._wrap(after))
         return looked
 
+
+
+#: Keys that say a shop configured the gateway itself (so the mount hint is not for it).
+_MOUNT_SETS = ("CHECKOUT_KIT_SANDBOX", "CHECKOUT_KIT_API_SECRET", "CHECKOUT_KIT_SANDBOX_URL")
 
 
 def _exempt_from_csrf(app: Flask) -> bool:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
 __all__ = ["MOUNTED", "MOUNTED_SHOP_ORIGIN", "NOTIFY_MOUNTED", "SANDBOX_STATE_FILE",
-           "WIDGET_ROOT_PATHS", "mount_sandbox", "notify_mounted_sandbox", "unknown_transactions"]
+           "WIDGET_ROOT_PATHS", "align_transaction_ids", "mount_sandbox", "notify_mounted_sandbox"]
 
 
 class _SandboxMount:
@@ -140,8 +140,8 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
 
     if EXTENSION_KEY in app.extensions:
         raise ConfigurationError(
-            "mount_sandbox", "was called after CheckoutKit(app) (or init_app), which has "
-            "read the settings already: call mount_sandbox(app) first")
+            "CHECKOUT_KIT_SANDBOX", "mount_sandbox(app) was called after CheckoutKit(app) "
+            "(or init_app), which has read the settings already: call mount_sandbox first")
     notify_here = False
     if sandbox_app is None:
         sandbox_options.setdefault("acs_url", f"{prefix}/acs")
@@ -171,30 +171,46 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     return sandbox_app
 
 
-def unknown_transactions(ledger: Ledger, sandbox: Sandbox) -> str | None:
-    """What is wrong when ``ledger`` holds transaction ids ``sandbox`` has not issued
-    (its state was deleted or replaced while the ledger was kept: the ids it issues
-    next would name old payments), else ``None``. A sandbox kept in memory (tests)
-    starts afresh with every process by choice: it is not asked."""
+def align_transaction_ids(ledger: Ledger, sandbox: Sandbox) -> str | None:
+    """Make sure ``sandbox`` never issues a transaction id ``ledger`` already holds.
+
+    When the ledger holds ids the sandbox has not issued (its state file was deleted or
+    replaced while the ledger was kept), the ids it issues next would name old
+    payments: its counter moves past the ledger's highest id, and what happened is
+    returned, to be logged (``None`` when all is well). Payments go on; only the old
+    ones cannot be refunded or looked up in this sandbox. A sandbox kept in memory
+    (tests) starts afresh with every process by choice: it is not asked.
+    """
     if sandbox.state_path is None:
         return None
-    sandbox.sync()
-    unknown = sorted(ledger.transaction_ids() - set(sandbox.state.transactions))
-    if not unknown:
-        return None
-    where = sandbox.state_path or "in memory"
+    held = ledger.transaction_ids()
+    with sandbox.lock:
+        unknown = sorted(held - set(sandbox.state.transactions))
+        if not unknown:
+            return None
+        start = max(int(sandbox.state.meta["next_transaction_id"]), max(held) + 1)
+        sandbox.state.meta["next_transaction_id"] = start
+        sandbox.state.changed.add(("meta", "meta"))
     shown = ", ".join(map(str, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
-    return (f"the ledger holds {len(unknown)} transaction id(s) the sandbox ({where}) has "
-            f"never issued ({shown}): its state was deleted or replaced while the ledger "
-            "was kept. Reset both with: flask checkout sandbox reset")
+    return (f"the ledger holds {len(unknown)} transaction id(s) the sandbox "
+            f"({sandbox.state_path}) has never issued ({shown}): its state was deleted or "
+            f"replaced while the ledger was kept. New transactions start at {start}, so "
+            "none repeats; the old payments cannot be refunded or looked up in this "
+            "sandbox. To start both afresh: flask checkout sandbox reset")
 
 
 def notify_mounted_sandbox(sandbox: Sandbox, url_prefix: str) -> None:
     """Point a sandbox mounted in the app at the app's notification routes, as its
-    merchant account would: Check included, which the API cannot set."""
+    merchant account would: Check included, which the API cannot set. A type already
+    sent somewhere (set by ``flask checkout notifications configure``, or by an
+    earlier start: the state is kept) is left as it is."""
     from ..notifications import NotificationType
 
-    for kind in NotificationType:
-        sandbox.configure_notification(
-            kind, f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}",
-            http_method="POST")
+    with sandbox.lock:
+        for kind in NotificationType:
+            current = sandbox.state.notification_settings.get(kind.value)
+            if current is not None and current.is_enabled and current.address:
+                continue
+            sandbox.configure_notification(
+                kind, f"{MOUNTED_SHOP_ORIGIN}{url_prefix}/notifications/{kind.value.lower()}",
+                http_method="POST")

@@ -11,6 +11,7 @@ share nothing. The views, the notification routes and the commands find it with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ __all__ = ["EXTENSION_KEY", "STATE_KEY", "KitState", "state"]
 EXTENSION_KEY = "checkout_kit"
 #: ``app.extensions`` key of the app's :class:`KitState`.
 STATE_KEY = "checkout_kit.state"
+logger = logging.getLogger("checkout_kit.shop")
 
 
 @dataclass
@@ -59,14 +61,13 @@ class KitState:
     #: the card form's page data by language, written once (it is the same for every
     #: payment); kept here so that it lives and dies with the app
     form_data: dict[str, str] = field(default_factory=dict)
-    #: why the kit takes no payment (a ledger the mounted sandbox does not know),
-    #: found at init_app; ``flask checkout sandbox reset`` ends it
-    refused: str | None = None
     #: the sandbox ``mount_sandbox`` mounted in this app, if any
     sandbox: Sandbox | None = None
 
     #: whether the ledger's schema was found current (asked once, at the first use)
-    _schema_current: bool = field(default=False, repr=False)
+    _schema_current: bool = field(default=False, init=False, repr=False)
+    #: whether the mounted sandbox's ids were set apart from the ledger's (once)
+    _ids_aligned: bool = field(default=False, init=False, repr=False)
 
     def check_ledger(self) -> KitState:
         """This state, if the ledger's tables are at the version this checkout_kit
@@ -82,11 +83,18 @@ class KitState:
         return self
 
     def ready(self) -> KitState:
-        """This state, if the kit may act on payments; else
-        :class:`~checkout_kit.shop.config.ConfigurationError` saying why."""
+        """This state, once the kit may act on payments: the ledger's schema is
+        current (else :class:`~checkout_kit.shop.config.ConfigurationError`), and a
+        mounted sandbox issues no transaction id the ledger already holds (found at the
+        first use and logged, :func:`checkout_kit.shop.mount.align_transaction_ids`)."""
         self.check_ledger()
-        if self.refused is not None:
-            raise ConfigurationError("CHECKOUT_KIT_DATABASE_URL", self.refused)
+        if not self._ids_aligned and self.sandbox is not None:
+            from .mount import align_transaction_ids
+
+            problem = align_transaction_ids(self.ledger, self.sandbox)
+            if problem is not None:
+                logger.warning("checkout_kit: %s", problem)
+            self._ids_aligned = True
         return self
 
 

@@ -213,7 +213,7 @@ _ERROR_PAGES: tuple[tuple[type[CheckoutKitError], str, int], ...] = (
     (PaymentExpiredError, "expired", 410),
     (LedgerError, "conflict", 409),          # a transition the payment's state forbids
     (GatewayError, "gateway", 503),          # the gateway refused or could not be reached
-    (ConfigurationError, "gateway", 503),    # logged at start (KitState.refused)
+    (ConfigurationError, "gateway", 503),    # the ledger's schema (logged)
     (CheckoutKitError, "conflict", 400),     # ThreeDSError, MoneyError...
 )
 

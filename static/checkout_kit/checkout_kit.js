@@ -49,7 +49,10 @@
     const payLabel = $('ck-pay-label');
     const status = $('ck-status');
     // The one detection routine (brands.js, loaded before this script).
-    const detect = checkoutKitBrandDetector(DATA.brands, DATA.prefixes);
+    // A shop's own form template may leave brands.js out: the form still pays, with no
+    // brand badge, rather than stopping at a ReferenceError.
+    const detect = typeof checkoutKitBrandDetector === "function"
+        ? checkoutKitBrandDetector(DATA.brands, DATA.prefixes) : function () { return null; };
     const touched = new Set();
     let brand = null;
 

@@ -9,14 +9,17 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from checkout_kit.client import CloudPaymentsClient
 from checkout_kit.sandbox import Sandbox, create_sandbox_app, sandbox_of
+from checkout_kit.sandbox.rules.records import Subscription
 from checkout_kit.sandbox.store import Store
 
 IP = "203.0.113.7"
@@ -165,3 +168,99 @@ def test_processes_charging_at_once_share_one_sequence_of_ids(tmp_path: Path) ->
     assert set(ids) == set(state.transactions)
     assert all(tx.status == "Completed" for tx in state.transactions.values())
     assert state.meta["next_transaction_id"] == max(ids) + 1
+
+
+def _pay_notification(one: Sandbox) -> None:
+    """A Pay notification queued and due, not sent (the sandbox sends at commit)."""
+    one.settings.deliver_immediately = False
+    one.configure_notification("Pay", "https://shop.example/pay")
+    with _client(one) as client:
+        client.charge(Decimal("2.00"), ip_address=IP,
+                      cryptogram=one.make_cryptogram("4000000000003055"))
+
+
+def test_a_delivery_claimed_in_one_process_is_not_claimed_in_another(
+        pair: tuple[Sandbox, Sandbox]) -> None:
+    one, two = pair
+    _pay_notification(one)
+    now = one.now()
+    with one.lock:
+        (claimed,) = one.outbox.claim_due(now)
+    with two.lock:  # the claim was written: the other process sees it taken
+        assert two.outbox.claim_due(now) == []
+        assert two.state.deliveries[claimed.id].state == "sending"
+    later = now + timedelta(minutes=6)  # its sender died: the lease runs out
+    with two.lock:
+        assert [d.id for d in two.outbox.claim_due(later)] == [claimed.id]
+
+
+def test_a_due_subscription_is_charged_by_one_worker(pair: tuple[Sandbox, Sandbox]) -> None:
+    one, two = pair
+    now = one.now()
+    with one.lock:
+        one.state.add(Subscription(
+            id="sc_1", public_id=one.public_id, account_id="user", token="tk_1",
+            description=None, email=None, amount=Decimal("1.00"), currency="RUB",
+            require_confirmation=False, start_date=now, interval="Month", period=1,
+            max_periods=None, culture_name=None, status="Active", created=now,
+            next_transaction_date=now))
+    assert one.subscriptions.due(now) == ["sc_1"]
+    assert two.subscriptions.due(now) == []
+    assert one.subscriptions.due(now + timedelta(minutes=6)) == ["sc_1"]  # lease over
+
+
+class _FailingCommit:
+    """A connection whose COMMIT fails once, as a full disk makes it fail."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.failed = db, False
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT" and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_failed_commit_lets_go_of_the_file_and_keeps_the_changes(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store(path)
+    state = store.load()
+    state.next_id("next_transaction_id")
+    real = store._db
+    store._db = _FailingCommit(real)  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        store.write(state)
+    assert not real.in_transaction
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free for the other processes
+    other.execute("ROLLBACK")
+    other.close()
+    assert ("meta", "meta") in state.changed  # to be written with the next ones
+    assert store.write(state) == 1
+    assert Store(path).load().meta["next_transaction_id"] == 1_000_002
+    store.close()
+
+
+def test_reading_without_the_lock_takes_the_write_lock_only_after_a_change(
+        pair: tuple[Sandbox, Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    one, two = pair
+    two.sync()
+    assert one.store is not None and two.store is not None
+    begun: list[int] = []
+    real = Store.begin
+
+    def counted(store: Store, state: Any) -> None:
+        begun.append(1)
+        real(store, state)
+
+    monkeypatch.setattr(Store, "begin", counted)
+    two.sync()
+    assert begun == []  # nothing new: no lock taken
+    one.configure_notification("Fail", "https://shop.example/fail")
+    begun.clear()
+    two.sync()
+    assert begun == [1] and two.state.notification_settings["Fail"].is_enabled

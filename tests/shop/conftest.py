@@ -54,13 +54,22 @@ class Shop:
             return self.kit.create_payment(invoice_id=invoice, amount=amount,
                                            description=kw.pop("description", "Order"), **kw)
 
+    def get(self, payment_id: str) -> Any:
+        """The payment as the kit has it now."""
+        with self.app.app_context():
+            return self.kit.get(payment_id)
+
+    def cli(self, *args: str, **kw: Any) -> Any:
+        """``flask checkout ARGS`` on this app."""
+        return self.app.test_cli_runner().invoke(args=["checkout", *args], **kw)
+
     def form_page(self, payment_id: str, **headers: str) -> tuple[str, str]:
         """GET the card form; returns (html, csrf token)."""
         response = self.client.get(f"/checkout/pay/{payment_id}/form", headers=headers)
         assert response.status_code == 200, response.text
         return response.text, field_value(response.text, "csrf_token")
 
-    def pay(self, payment_id: str, card: str, **extra: str) -> Any:
+    def pay(self, payment_id: str, card: str = NO_3DS, **extra: str) -> Any:
         """Fill in the form as the page script would: a cryptogram, never the card."""
         _, token = self.form_page(payment_id)
         data = {"csrf_token": token, "cryptogram": self.sandbox.make_cryptogram(card),

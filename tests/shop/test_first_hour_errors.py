@@ -136,8 +136,14 @@ def test_mount_sandbox_after_the_kit_says_so(tmp_path: Path) -> None:
     app.config.update(SECRET_KEY="s")
     with pytest.raises(ConfigurationError) as info:
         CheckoutKit(app)  # before the sandbox: no credentials yet
-    assert ("mount_sandbox", "for the sandbox, call mount_sandbox(app) before "
+    assert ("CHECKOUT_KIT_SANDBOX", "for the sandbox, call mount_sandbox(app) before "
             "CheckoutKit(app): it sets the Public ID and secret") in info.value.problems
+    assert info.value.message.startswith("3 settings are wrong: CHECKOUT_KIT_PUBLIC_ID: ")
+    live = Flask("live_shop", instance_path=str(tmp_path))  # a live shop gets no hint
+    live.config.update(SECRET_KEY="s", CHECKOUT_KIT_API_SECRET="secret")
+    with pytest.raises(ConfigurationError) as missing:
+        CheckoutKit(live)
+    assert [key for key, _ in missing.value.problems] == ["CHECKOUT_KIT_PUBLIC_ID"]
     other = Flask("late_mount_2", instance_path=str(tmp_path))
     other.config.update(SECRET_KEY="s", CHECKOUT_KIT_PUBLIC_ID="pk_test",
                         CHECKOUT_KIT_API_SECRET="s")
@@ -196,3 +202,21 @@ def test_doctor_refuses_a_local_address_for_a_live_shop(tmp_path: Path,
     assert verdict[0] == "FAIL" and "public https address" in verdict[1]
     (verdict,) = doctor(live, "https://shop.example/").public_url()
     assert verdict == ("ok", "https://shop.example")
+
+
+def test_an_old_ledger_does_not_stop_the_app_so_the_upgrade_can_run(tmp_path: Path) -> None:
+    # The default mount keeps the sandbox in a file: init_app still reads no ledger.
+    upgrade(f"sqlite:///{tmp_path}/checkout_kit.sqlite3", "0002")
+    app = Flask("old_ledger_shop", instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="s")
+    mount_sandbox(app)
+    kit = CheckoutKit(app)
+    result = app.test_cli_runner().invoke(args=["checkout", "db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.test_request_context():
+        assert kit.create_payment(invoice_id="A-1", amount="10.00",
+                                  description="d").status == "created"
+    state(app).ledger.engine.dispose()
+    state(app).client.close()
+    assert state(app).sandbox is not None
+    state(app).sandbox.close()

@@ -16,7 +16,7 @@ from flask import Flask
 
 from checkout_kit.ledger import upgrade
 from checkout_kit.sandbox import sandbox_of
-from checkout_kit.shop import CheckoutKit, ConfigurationError, mount_sandbox
+from checkout_kit.shop import CheckoutKit, mount_sandbox
 from checkout_kit.shop.extension import SANDBOX_STATE_FILE
 from checkout_kit.shop.state import state
 
@@ -105,27 +105,25 @@ def test_notification_settings_set_by_the_command_are_kept(start: object) -> Non
     assert setting.address == "https://shop.example/checkout/notifications/pay"
 
 
-def test_a_ledger_the_sandbox_never_saw_is_refused_until_both_are_reset(
+def test_a_ledger_the_sandbox_never_saw_is_found_and_no_id_repeats(
         start: object, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     first = start()  # type: ignore[operator]
     old = paid(first, "order-1")
     stop(first)
     for suffix in ("", "-wal", "-shm"):  # the sandbox's state deleted, the ledger kept
         (tmp_path / (SANDBOX_STATE_FILE + suffix)).unlink(missing_ok=True)
-    with caplog.at_level(logging.ERROR, logger="checkout_kit.shop"):
-        again = start()  # type: ignore[operator]
-    (record,) = [r for r in caplog.records if "takes no payment" in r.getMessage()]
+    again = start()  # type: ignore[operator]  # init_app reads nothing of the ledger
+    with caplog.at_level(logging.WARNING, logger="checkout_kit.shop"):
+        fresh = paid(again, "order-2")  # found at the first use, logged once
+        paid(again, "order-3")
+    (record,) = [r for r in caplog.records if "never issued" in r.getMessage()]
     assert f"never issued ({old.gateway_transaction_id})" in record.getMessage()
     assert "flask checkout sandbox reset" in record.getMessage()
-    with pytest.raises(ConfigurationError, match="flask checkout sandbox reset"):
-        again.create("order-2")
-    page = again.client.get(f"/checkout/pay/{old.id}")
-    assert page.status_code == 503
-    runner = again.app.test_cli_runner()
-    refused = runner.invoke(args=["checkout", "refund", old.id])
-    assert refused.exit_code == 1 and "sandbox reset" in refused.output
-    assert "Traceback" not in refused.output
+    assert fresh.gateway_transaction_id > old.gateway_transaction_id  # no id repeats
+    with again.app.app_context():
+        assert str(again.kit.get(old.id).status) == "succeeded"  # the old one is kept
 
+    runner = again.app.test_cli_runner()
     kept = runner.invoke(args=["checkout", "sandbox", "reset"], input="n\n")
     assert kept.exit_code == 1 and "Aborted" in kept.output
     with again.app.app_context():  # nothing erased on "no"
@@ -133,11 +131,31 @@ def test_a_ledger_the_sandbox_never_saw_is_refused_until_both_are_reset(
     done = runner.invoke(args=["checkout", "sandbox", "reset", "--yes"])
     assert done.exit_code == 0, done.output
     assert "ledger:" in done.output
-    fresh = paid(again, "order-2")
-    assert fresh.gateway_transaction_id is not None
-    stop(again)
-    third = start()  # type: ignore[operator]  # and the next start is clean
-    assert third.state.refused is None
+    after = paid(again, "order-1")  # the same invoice again: the ledger was emptied
+    assert after.gateway_transaction_id > fresh.gateway_transaction_id
+
+
+def test_a_reset_by_the_command_leaves_the_running_app_taking_payments(
+        start: object) -> None:
+    running = start()  # type: ignore[operator]
+    paid(running, "order-1")
+    command = start()  # type: ignore[operator]
+    done = command.app.test_cli_runner().invoke(args=["checkout", "sandbox", "reset", "--yes"])
+    assert done.exit_code == 0, done.output
+    again = paid(running, "order-1")  # the running process, not restarted
+    assert str(again.status) == "succeeded"
+
+
+def test_notification_settings_set_by_the_command_survive_a_restart(start: object) -> None:
+    first = start()  # type: ignore[operator]
+    result = first.app.test_cli_runner().invoke(
+        args=["checkout", "notifications", "configure", "--base-url", "https://shop.example"])
+    assert result.exit_code == 0, result.output
+    stop(first)
+    again = start()  # type: ignore[operator]
+    again.sandbox.sync()
+    setting = again.sandbox.state.notification_settings["Pay"]
+    assert setting.address == "https://shop.example/checkout/notifications/pay"
 
 
 def test_reset_refuses_without_a_mounted_sandbox(shop: Shop) -> None:

@@ -70,6 +70,19 @@ def retry_delay(attempts_made: int) -> timedelta:
     return timedelta(minutes=schedule[min(attempts_made, len(schedule)) - 1])
 
 
+#: How long a claimed delivery is left to its sender before another may take it: longer
+#: than any send takes (the sender's timeout is seconds).
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def _claimable(delivery: Delivery, now: datetime) -> bool:
+    if delivery.state == "pending":
+        return delivery.next_attempt_at is not None and delivery.next_attempt_at <= now
+    # A Check being sent (next_attempt_at None, claimed_until None) is its caller's.
+    return (delivery.state == "sending" and delivery.claimed_until is not None
+            and delivery.claimed_until <= now)
+
+
 class Outbox:
     """The notification settings and deliveries of one sandbox (call with its lock held)."""
 
@@ -187,18 +200,17 @@ class Outbox:
     # ------------------------------------------------------------------ delivery
 
     def claim_due(self, now: datetime) -> list[Delivery]:
-        """Take the pending deliveries due at ``now``, marked ``sending`` so that a
-        concurrent caller does not send them too."""
+        """Take the pending deliveries due at ``now``, marked ``sending`` until
+        :data:`CLAIM_LEASE` from now, so that a concurrent caller (another thread, or
+        another process on the same state file: the mark is a change to write) does not
+        send them too. A claim whose lease ran out (its sender died) is taken again."""
         batch = sorted(
-            (
-                d for d in self.state.deliveries.values()
-                if d.state == "pending" and d.next_attempt_at is not None
-                and d.next_attempt_at <= now
-            ),
+            (d for d in self.state.deliveries.values() if _claimable(d, now)),
             key=lambda d: (d.next_attempt_at or now, d.id),
         )
         for delivery in batch:
-            delivery.state = "sending"
+            delivery.state, delivery.claimed_until = "sending", now + CLAIM_LEASE
+            self.state.touch(delivery)
         return batch
 
     def record(self, delivery: Delivery, reply: Reply) -> None:
@@ -207,6 +219,7 @@ class Outbox:
         with the time each attempt takes."""
         due = delivery.next_attempt_at or self.now()
         attempt = self._record_attempt(delivery, reply)
+        delivery.claimed_until = None
         if attempt.ok:
             delivery.state, delivery.next_attempt_at = "delivered", None
         elif len(delivery.attempts) >= nt.MAX_ATTEMPTS:

@@ -164,6 +164,8 @@ class Subscription:
     #: the InvoiceId of the payment that started it (a widget payment's), which its
     #: charges carry (docs/gateway.md §3.5); ``None`` for one created through the API
     invoice_id: str | None = None
+    #: until when a worker is charging it (Subscriptions.due); ``None`` otherwise
+    charging_until: datetime | None = None
 
 
 @masked_repr(email=mask_email, phone=mask_phone, json_data=mask_text)
@@ -235,6 +237,8 @@ class Delivery:
     transaction_id: int | None = None
     subscription_id: str | None = None
     copy: int = 1
+    #: until when a ``sending`` delivery is its claimer's (Outbox.claim_due)
+    claimed_until: datetime | None = None
 
 
 @masked_repr(body=mask_text)

@@ -38,6 +38,8 @@ INTERVALS = {interval.value.lower(): interval for interval in Interval}
 RETRY_AFTER = timedelta(hours=24)
 MAX_FAILURES = 3
 _LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+#: How long a due charge is left to the worker that took it before another may.
+CHARGE_LEASE = timedelta(minutes=5)
 
 
 def add_interval(start: datetime, interval: str, count: int) -> datetime:
@@ -242,11 +244,19 @@ class Subscriptions:
                 if s.status in _LIVE and s.next_transaction_date is not None]
 
     def due(self, now: datetime) -> list[str]:
-        """The ids of the live subscriptions whose charge is due at ``now``."""
+        """The ids of the live subscriptions whose charge is due at ``now``, each
+        claimed until :data:`CHARGE_LEASE` from now (a change that is written), so that
+        another worker, in this process or another on the same state file, does not
+        charge it too before :meth:`charged` moves it on."""
         with self.sandbox.lock:
-            return [s.id for s in self._store.values()
-                    if s.status in _LIVE and s.next_transaction_date is not None
-                    and s.next_transaction_date <= now]
+            due = [s for s in self._store.values()
+                   if s.status in _LIVE and s.next_transaction_date is not None
+                   and s.next_transaction_date <= now
+                   and (s.charging_until is None or s.charging_until <= now)]
+            for sub in due:
+                sub.charging_until = now + CHARGE_LEASE
+                self.sandbox.state.touch(sub)
+            return [s.id for s in due]
 
     def _set_status(self, sub: Subscription, status: SubscriptionStatus) -> None:
         if sub.status != status:
@@ -278,6 +288,7 @@ class Subscriptions:
         with sb.lock:
             sub = self._store[sub_id]
             now = sb.now()
+            sub.charging_until = None
             sub.last_transaction_date = now
             model = envelope.get("Model") if envelope else None
             status = model.get("Status") if isinstance(model, Mapping) else None

@@ -21,8 +21,10 @@ API paths in lower case.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -268,18 +270,49 @@ def _run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Response:
     return result if isinstance(result, Response) else envelope_response(result)
 
 
+#: A stored answer's status while its request still runs (never an HTTP status).
+_RUNNING = 0
+#: How long a request waits for another process running the same X-Request-ID before
+#: it answers 503 (the client retries, and then gets the stored answer), and after how
+#: long a run that never finished (its process died) no longer holds the id.
+_WAIT_FOR_RUN = 30.0
+_RUN_ABANDONED = timedelta(minutes=2)
+
+
 def _replay_or_run(sb: Sandbox, route: Route, params: Params, ctx: Ctx) -> Response:
     request_id = request.headers.get("X-Request-ID")
     if not route.idempotent or not request_id:
         return _run(sb, route, params, ctx)
     key = f"{sb.public_id}\x00{request_id[:255]}"
+    # One process runs one request id at a time (request_locks); other processes on
+    # the same state file see the id taken: its answer's place is held, under the
+    # state lock, before the run, and they wait for the answer to replay it.
     with sb.request_locks.hold(key):
-        stored = sb.state.idempotency.get(key)
-        if stored is not None and sb.now() - stored.created <= sb.settings.idempotency_ttl:
-            return json_response(
-                stored.body.encode("utf-8"), stored.status,
-                {**stored.headers, "X-Sandbox-Replayed": "true"})
-        answer = _run(sb, route, params, ctx)
+        waited_until = time.monotonic() + _WAIT_FOR_RUN
+        while True:
+            with sb.lock:
+                stored = sb.state.idempotency.get(key)
+                now = sb.now()
+                if stored is None or now - stored.created > (
+                        _RUN_ABANDONED if stored.status == _RUNNING
+                        else sb.settings.idempotency_ttl):
+                    sb.state.remember_response(key, StoredResponse(
+                        status=_RUNNING, body="", headers={}, created=now))
+                    break
+                if stored.status != _RUNNING:
+                    return json_response(
+                        stored.body.encode("utf-8"), stored.status,
+                        {**stored.headers, "X-Sandbox-Replayed": "true"})
+            if time.monotonic() > waited_until:
+                return error_response("A request with this X-Request-ID is still running; "
+                                      "try again", 503)
+            time.sleep(0.05)
+        try:
+            answer = _run(sb, route, params, ctx)
+        except BaseException:
+            with sb.lock:
+                sb.state.forget_response(key)
+            raise
         with sb.lock:
             sb.state.remember_response(key, StoredResponse(
                 status=answer.status_code, body=answer.get_data(as_text=True),
