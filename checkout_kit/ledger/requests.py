@@ -62,11 +62,13 @@ class PaymentRequest:
     description: str
     currency: str = "RUB"
     account_id: str | None = None
-    email: str | None = None
+    #: the payer's e-mail, left out of the repr (personal data)
+    email: str | None = field(default=None, repr=False)
     scheme: str = "charge"
     success_url: str | None = None
     fail_url: str | None = None
-    metadata: Any = None
+    #: the shop's own data, left out of the repr (it may hold anything)
+    metadata: Any = field(default=None, repr=False)
     expires_at: datetime | None = None
     #: :attr:`metadata` as stored (JSON text), ``None`` without metadata
     metadata_json: str | None = field(init=False, repr=False, compare=False)

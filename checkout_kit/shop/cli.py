@@ -304,7 +304,7 @@ class _Doctor:
         else:
             yield "ok", f"{where} is at the current version"
             if self.kit.sandbox is not None:
-                from .mount import align_transaction_ids
+                from .state import align_transaction_ids
 
                 found = align_transaction_ids(self.kit.ledger, self.kit.sandbox)
                 if found is not None:

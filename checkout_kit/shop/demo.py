@@ -137,7 +137,7 @@ def default_instance_path(environ: Mapping[str, str] | None = None,
 class LedgerAction:
     """One button of the ledger page: an operation that moves a payment to ``target``."""
 
-    name: str
+    key: str
     """The URL segment and the button's ``data-action``."""
     label: str
     """The button's text (a catalog msgid)."""
@@ -170,7 +170,7 @@ ACTIONS: tuple[LedgerAction, ...] = (
                  N_("Cancelled: this order will not be paid."),
                  N_("This payment cannot be cancelled: %(why)s")),
 )
-_BY_NAME = {action.name: action for action in ACTIONS}
+_BY_NAME = {action.key: action for action in ACTIONS}
 
 #: A payment's status in words: the label the ledger page shows, and the end of a
 #: refusal ("This payment cannot be refunded: it is not paid yet").
@@ -297,10 +297,10 @@ def _amount_problem(action: LedgerAction, payment: Payment, amount: Decimal | No
     """More than the action can take, said before the gateway is asked."""
     if amount is None:
         return None
-    if action.name == "confirm" and amount > payment.amount:
+    if action.key == "confirm" and amount > payment.amount:
         return translate(N_("At most %(amount)s can be confirmed: that is what is held.")) % {
             "amount": money_for_reader(payment.amount, payment.currency)}
-    if action.name == "refund" and amount > payment.refundable_amount:
+    if action.key == "refund" and amount > payment.refundable_amount:
         return translate(N_("At most %(amount)s is left to refund.")) % {
             "amount": money_for_reader(payment.refundable_amount, payment.currency)}
     return None
@@ -461,7 +461,7 @@ def create_demo_app(instance_path: str | Path | None = None, **config: Any) -> F
             flash(str(refused), "error")
         except CheckoutKitError as exc:
             # The page says it in words; the log keeps the exception for the developer.
-            log.info("demo ledger: %s of %s refused: %s: %s", chosen.name, payment_id,
+            log.info("demo ledger: %s of %s refused: %s: %s", chosen.key, payment_id,
                      type(exc).__name__, exc)
             flash(_refusal(exc, chosen, payment_id, translate), "error")
         else:
@@ -484,13 +484,13 @@ def _act(kit: CheckoutKit, action: LedgerAction, payment_id: str, typed: str,
     problem = _amount_problem(action, before, amount, translate)
     if problem is not None:
         raise _Refused(problem)
-    if action.name == "confirm":
+    if action.key == "confirm":
         after = kit.confirm(payment_id, amount)
         done = after.amount
-    elif action.name == "void":
+    elif action.key == "void":
         kit.void(payment_id)
         done = before.amount
-    elif action.name == "refund":
+    elif action.key == "refund":
         done = amount if amount is not None else before.refundable_amount
         kit.refund(payment_id, amount)
     else:

@@ -18,7 +18,6 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import Map
 
-from ..ledger.store import Ledger
 from .config import ConfigurationError
 from .state import EXTENSION_KEY
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
 __all__ = ["MOUNTED", "MOUNTED_SHOP_ORIGIN", "NOTIFY_MOUNTED", "SANDBOX_STATE_FILE",
-           "WIDGET_ROOT_PATHS", "align_transaction_ids", "mount_sandbox", "notify_mounted_sandbox"]
+           "WIDGET_ROOT_PATHS", "mount_sandbox", "notify_mounted_sandbox"]
 
 
 class _SandboxMount:
@@ -169,34 +168,6 @@ def mount_sandbox(app: Flask, sandbox_app: Flask | None = None, *, prefix: str =
     app.config.setdefault("CHECKOUT_KIT_PUBLIC_ID", sandbox.public_id)
     app.config.setdefault("CHECKOUT_KIT_API_SECRET", sandbox.api_secret)
     return sandbox_app
-
-
-def align_transaction_ids(ledger: Ledger, sandbox: Sandbox) -> str | None:
-    """Make sure ``sandbox`` never issues a transaction id ``ledger`` already holds.
-
-    When the ledger holds ids the sandbox has not issued (its state file was deleted or
-    replaced while the ledger was kept), the ids it issues next would name old
-    payments: its counter moves past the ledger's highest id, and what happened is
-    returned, to be logged (``None`` when all is well). Payments go on; only the old
-    ones cannot be refunded or looked up in this sandbox. A sandbox kept in memory
-    (tests) starts afresh with every process by choice: it is not asked.
-    """
-    if sandbox.state_path is None:
-        return None
-    held = ledger.transaction_ids()
-    with sandbox.lock:
-        unknown = sorted(held - set(sandbox.state.transactions))
-        if not unknown:
-            return None
-        start = max(int(sandbox.state.meta["next_transaction_id"]), max(held) + 1)
-        sandbox.state.meta["next_transaction_id"] = start
-        sandbox.state.changed.add(("meta", "meta"))
-    shown = ", ".join(map(str, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
-    return (f"the ledger holds {len(unknown)} transaction id(s) the sandbox "
-            f"({sandbox.state_path}) has never issued ({shown}): its state was deleted or "
-            f"replaced while the ledger was kept. New transactions start at {start}, so "
-            "none repeats; the old payments cannot be refunded or looked up in this "
-            "sandbox. To start both afresh: flask checkout sandbox reset")
 
 
 def notify_mounted_sandbox(sandbox: Sandbox, url_prefix: str) -> None:

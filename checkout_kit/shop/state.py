@@ -31,7 +31,7 @@ from .i18n import Catalogs
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
-__all__ = ["EXTENSION_KEY", "STATE_KEY", "KitState", "state"]
+__all__ = ["EXTENSION_KEY", "STATE_KEY", "KitState", "align_transaction_ids", "state"]
 
 #: ``app.extensions`` key of the ``CheckoutKit`` instance.
 EXTENSION_KEY = "checkout_kit"
@@ -86,11 +86,9 @@ class KitState:
         """This state, once the kit may act on payments: the ledger's schema is
         current (else :class:`~checkout_kit.shop.config.ConfigurationError`), and a
         mounted sandbox issues no transaction id the ledger already holds (found at the
-        first use and logged, :func:`checkout_kit.shop.mount.align_transaction_ids`)."""
+        first use and logged, :func:`align_transaction_ids`)."""
         self.check_ledger()
         if not self._ids_aligned and self.sandbox is not None:
-            from .mount import align_transaction_ids
-
             problem = align_transaction_ids(self.ledger, self.sandbox)
             if problem is not None:
                 logger.warning("checkout_kit: %s", problem)
@@ -105,3 +103,31 @@ def state(app: Flask | None = None) -> KitState:
     if not isinstance(found, KitState):
         raise RuntimeError("CheckoutKit.init_app(app) has not been called for this app")
     return found
+
+
+def align_transaction_ids(ledger: Ledger, sandbox: Sandbox) -> str | None:
+    """Make sure ``sandbox`` never issues a transaction id ``ledger`` already holds.
+
+    When the ledger holds ids the sandbox has not issued (its state file was deleted or
+    replaced while the ledger was kept), the ids it issues next would name old
+    payments: its counter moves past the ledger's highest id, and what happened is
+    returned, to be logged (``None`` when all is well). Payments go on; only the old
+    ones cannot be refunded or looked up in this sandbox. A sandbox kept in memory
+    (tests) starts afresh with every process by choice: it is not asked.
+    """
+    if sandbox.state_path is None:
+        return None
+    held = ledger.transaction_ids()
+    with sandbox.lock:
+        unknown = sorted(held - set(sandbox.state.transactions))
+        if not unknown:
+            return None
+        start = max(int(sandbox.state.meta["next_transaction_id"]), max(held) + 1)
+        sandbox.state.meta["next_transaction_id"] = start
+        sandbox.state.changed.add(("meta", "meta"))
+    shown = ", ".join(map(str, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
+    return (f"the ledger holds {len(unknown)} transaction id(s) the sandbox "
+            f"({sandbox.state_path}) has never issued ({shown}): its state was deleted or "
+            f"replaced while the ledger was kept. New transactions start at {start}, so "
+            "none repeats; the old payments cannot be refunded or looked up in this "
+            "sandbox. To start both afresh: flask checkout sandbox reset")

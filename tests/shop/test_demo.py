@@ -178,7 +178,7 @@ def test_a_demo_post_without_a_session_is_refused_not_a_500(app: Flask) -> None:
 
 
 def test_each_status_gets_exactly_the_actions_it_allows() -> None:
-    assert {status: tuple(a.name for a in actions_for(status))
+    assert {status: tuple(a.key for a in actions_for(status))
             for status in PaymentStatus} == EXPECTED_ACTIONS
 
 
@@ -188,8 +188,8 @@ def test_the_actions_come_from_the_state_machines_table(monkeypatch: pytest.Monk
     changed[S.SUCCEEDED] = frozenset()  # no refunds
     changed[S.AUTHORIZED] = frozenset({S.SUCCEEDED, S.UNKNOWN})  # no void
     monkeypatch.setattr(ledger_states, "TRANSITIONS", changed)
-    assert [a.name for a in actions_for(S.SUCCEEDED)] == []
-    assert [a.name for a in actions_for(S.AUTHORIZED)] == ["confirm"]
+    assert [a.key for a in actions_for(S.SUCCEEDED)] == []
+    assert [a.key for a in actions_for(S.AUTHORIZED)] == ["confirm"]
 
 
 def test_the_ledger_page_shows_only_the_allowed_buttons(app: Flask) -> None:
