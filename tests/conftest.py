@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -55,3 +56,20 @@ def served() -> Callable[..., AbstractContextManager[str]]:
     """``with served(command, banner, env=..., cwd=...) as url``: a server process for
     the length of the block."""
     return _served
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``start(upgraded=True, **config)``: a new process of a shop on ``tmp_path``
+    (:func:`tests.shop.conftest.start_process`), each stopped after the test."""
+    started: list[Any] = []
+
+    from tests.shop.conftest import start_process, stop_process
+
+    def start_one(**options: Any) -> Any:
+        started.append(start_process(tmp_path, **options))
+        return started[-1]
+
+    yield start_one
+    for shop in started:
+        stop_process(shop)

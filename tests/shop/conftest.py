@@ -183,3 +183,24 @@ def now(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     moment = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
     monkeypatch.setattr(shop.state.ledger, "_clock", lambda: moment[0])
     return moment
+
+
+def start_process(folder: Path, *, upgraded: bool = True, **config: Any) -> Shop:
+    """A new "process" of a shop on ``folder``: its own app, sandbox object and
+    connections, the sandbox mounted with its default state file and the ledger at its
+    default place, both in ``folder`` (a restart, a worker or a ``flask checkout``
+    command makes one). Close it with :func:`stop_process`."""
+    app = Flask("restarted_shop", instance_path=str(folder))
+    app.config.update(SECRET_KEY="test secret", TESTING=True, **config)
+    sandbox_app = mount_sandbox(app)
+    kit = CheckoutKit(app)
+    if upgraded:
+        upgrade(state(app).settings.database_url)
+    return Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
+
+
+def stop_process(shop: Shop) -> None:
+    """Close what :func:`start_process` opened."""
+    shop.state.ledger.engine.dispose()
+    shop.state.client.close()
+    shop.sandbox.close()

@@ -8,46 +8,17 @@ sandbox object and SQLite connections, as a restart or a ``flask`` command makes
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from checkout_kit.ledger import upgrade
-from checkout_kit.sandbox import sandbox_of
-from checkout_kit.shop import CheckoutKit, mount_sandbox
+from checkout_kit.shop import CheckoutKit
 from checkout_kit.shop.extension import SANDBOX_STATE_FILE
-from checkout_kit.shop.state import state
 
-from .conftest import NO_3DS, Shop
+from .conftest import NO_3DS, Shop, stop_process
 
-APP_NAME = "restarted_shop"
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[object]:
-    started: list[Shop] = []
-
-    def start_app() -> Shop:
-        app = Flask(APP_NAME, instance_path=str(tmp_path))
-        app.config.update(SECRET_KEY="test secret", TESTING=True)  # the ledger: the default
-        sandbox_app = mount_sandbox(app)
-        kit = CheckoutKit(app)
-        upgrade(state(app).settings.database_url)
-        shop = Shop(app, app.test_client(), kit, sandbox_of(sandbox_app))
-        started.append(shop)
-        return shop
-
-    yield start_app
-    for shop in started:
-        stop(shop)
-
-
-def stop(shop: Shop) -> None:
-    shop.state.ledger.engine.dispose()
-    shop.state.client.close()
-    shop.sandbox.close()
+stop = stop_process
 
 
 def paid(shop: Shop, invoice: str) -> object:

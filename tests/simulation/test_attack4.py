@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from html import unescape
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -26,8 +25,7 @@ from checkout_kit.ledger.migrations import downgrade
 from checkout_kit.sandbox import sandbox_of
 from checkout_kit.shop import CheckoutKit, ConfigurationError, mount_sandbox
 from checkout_kit.shop.extension import SANDBOX_STATE_FILE
-from checkout_kit.shop.state import state
-from tests.shop.conftest import Shop
+from tests.shop.conftest import Shop, stop_process
 
 NO_3DS = "4000000000003055"
 IP = "203.0.113.7"
@@ -36,32 +34,7 @@ IP = "203.0.113.7"
 App = Shop
 
 
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., App]]:
-    """``start(upgraded=True)``: a new process of the shop on ``tmp_path``, the sandbox
-    mounted with its default state file (next to the default ledger)."""
-    started: list[App] = []
-
-    def start_app(*, upgraded: bool = True, **config: Any) -> App:
-        app = Flask("attack4_shop", instance_path=str(tmp_path))
-        app.config.update(SECRET_KEY="test secret", TESTING=True, **config)
-        sandbox_app = mount_sandbox(app)
-        kit = CheckoutKit(app)
-        if upgraded:
-            upgrade(state(app).settings.database_url)
-        made = App(app, app.test_client(), kit, sandbox_of(sandbox_app))
-        started.append(made)
-        return made
-
-    yield start_app
-    for made in started:
-        stop(made)
-
-
-def stop(made: App) -> None:
-    made.state.ledger.engine.dispose()
-    made.state.client.close()
-    made.sandbox.close()
+stop = stop_process
 
 
 def _delete_sandbox_state(folder: Path) -> None:
