@@ -313,14 +313,17 @@ class _Doctor:
     def public_url(self) -> Iterator[tuple[str, str]]:
         from urllib.parse import urlsplit
 
+        from ..urls import is_loopback_host, url_problem
+
         if self.base_url is None:
             yield "skip", "pass --base-url https://shop.example to check it"
             return
+        problem = url_problem(self.base_url)
         parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            yield "FAIL", f"{self.base_url} is not an absolute http(s) URL"
+        if problem is not None:
+            yield "FAIL", f"{self.base_url} {problem}"
         elif not self.kit.settings.sandbox and (
-                parts.scheme != "https" or parts.hostname in _LOCAL_HOSTS):
+                parts.scheme != "https" or is_loopback_host(parts.hostname or "")):
             yield "FAIL", (f"{self.base_url}: the gateway and the payers reach a live shop at "
                            "a public https address")
         else:
@@ -356,10 +359,6 @@ class _Doctor:
                 now = found.address if found.is_enabled else "nowhere (off)"
                 yield "FAIL", (f"{kind.value} goes to {now}, not {address}: run flask "
                                f"checkout notifications configure --base-url {base}")
-
-
-#: Hosts a live shop cannot be reached at.
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # noqa: S104
 
 
 @checkout_group.group("sandbox")
